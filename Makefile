@@ -1,0 +1,49 @@
+# preserve: `make run` sets everything up and runs the sample ingest; `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PRESERVE_HOME ?= $(CURDIR)/var
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint typecheck bench serve worker clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed ## create .venv and install preserve with its development tools
+
+run: install ## initialise the embedded catalogue, ingest the sample collection, check fixity
+	$(BIN)/preserve init
+	$(BIN)/preserve collections add sample --title "Sample collection" --exist-ok
+	$(BIN)/preserve sample $(PRESERVE_HOME)/sample-delivery
+	$(BIN)/preserve ingest $(PRESERVE_HOME)/sample-delivery/* --collection sample \
+		--metadata $(PRESERVE_HOME)/sample-delivery.csv
+	$(BIN)/preserve fixity --all
+	$(BIN)/preserve packages list
+
+test: install ## run the test suite (PostgreSQL tests need PRESERVE_TEST_DATABASE_URL)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check preserve config migrations tests bench
+	$(BIN)/ruff format --check preserve config migrations tests bench
+	$(BIN)/mypy preserve config
+
+bench: install ## measure ingest and fixity against hashing limits; writes docs/benchmarks.md
+	$(BIN)/python -m bench.run
+
+serve: install ## (web catalogue: not built yet)
+	@echo "the web catalogue is not built yet" >&2; exit 1
+
+worker: install ## (Celery workers: not built yet)
+	@echo "the workers are not built yet" >&2; exit 1
+
+clean: ## remove the virtual environment and local data under ./var
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,112 @@
+"""One exception hierarchy for the whole application.
+
+Adapters (CLI, web, workers) catch :class:`PreserveError` and turn it into an exit code, an HTTP
+status or a task state; anything else escaping is a bug. Every message names the problem and the
+file, package or location it concerns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from preserve.values import Problem
+
+
+class PreserveError(Exception):
+    """Base class: a failure a person can understand and act on."""
+
+    exit_code = 1
+    code = "error"
+
+
+class ConfigError(PreserveError):
+    """A setting is missing or invalid (every problem is listed in the message)."""
+
+    exit_code = 2
+    code = "config-invalid"
+
+
+class InvalidInput(PreserveError):
+    """What the user handed over cannot be used (missing path, unreadable file, bad CSV ...)."""
+
+    exit_code = 2
+    code = "invalid-input"
+
+
+class UnsafePath(InvalidInput):
+    """A path would read or write outside its root (`..`, absolute, `~`, backslash, drive letter)."""
+
+    code = "unsafe-path"
+
+
+class NameCollision(InvalidInput):
+    """Two payload names become the same after Unicode (NFC) normalisation."""
+
+    code = "name-collision"
+
+
+class UnsafeArchive(InvalidInput):
+    """A zip or tar is unsafe to unpack (traversal, links, a decompression bomb)."""
+
+    code = "unsafe-archive"
+
+
+class InvalidBag(PreserveError):
+    """A BagIt bag failed validation; ``problems`` lists every error found, not only the first."""
+
+    code = "invalid-bag"
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+
+
+class NotFound(PreserveError):
+    """A package, collection, organisation or location that does not exist."""
+
+    exit_code = 3
+    code = "not-found"
+
+
+class AlreadyExists(PreserveError):
+    """Creating something that already exists under that identifier."""
+
+    code = "already-exists"
+
+
+class StorageError(PreserveError):
+    """A storage location failed; callers never see botocore or OSError directly."""
+
+    code = "storage-error"
+
+
+class ObjectNotFound(StorageError):
+    """The key does not exist in the storage location."""
+
+    code = "object-not-found"
+
+
+class StorageUnavailable(StorageError):
+    """The location could not be reached, even after retrying with backoff."""
+
+    code = "storage-unavailable"
+
+
+class StorageFull(StorageError):
+    """The location has no space left (ENOSPC, quota, file size limit)."""
+
+    code = "storage-full"
+
+
+class VerificationFailed(StorageError):
+    """A copy was written but what the location holds differs from what was sent."""
+
+    code = "verification-failed"
+
+
+class FixityMismatch(PreserveError):
+    """Stored bytes no longer match their reference digests."""
+
+    code = "fixity-mismatch"
