@@ -127,7 +127,8 @@ class StoredObject:
     key: str
     size: int
     digests: dict[str, str] = field(default_factory=dict)  # algorithm (BagIt token) -> hex
-    verified_by: str = ""  # "reread", "server-sha256", "server-crc64nvme", "server-composite-sha256"
+    #: how the copy was confirmed: "reread", "server-sha256", "server-crc64nvme", ...
+    verified_by: str = ""
     part_size: int | None = None  # multipart part size, to reproduce a composite checksum
 
 

@@ -1,0 +1,647 @@
+"""The ``preserve`` command line: a thin adapter that turns arguments into one service call and its
+result or error into text, JSON and an exit code. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from config.settings import Settings
+from preserve import __version__
+from preserve.errors import InvalidBag, PreserveError
+from preserve.values import as_dict
+
+log = logging.getLogger("preserve")
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_BUG = 70
+
+
+def _app() -> Any:
+    from preserve.bootstrap import bootstrap
+
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    if "app" not in root.meta:
+        root.meta["app"] = bootstrap(Settings.from_env())
+        root.call_on_close(root.meta["app"].close)
+    return root.meta["app"]
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(as_dict(data), indent=2, ensure_ascii=False, default=str))
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+class TerminalProgress:
+    """A progress bar on stderr with files, bytes and MB/s (only on a terminal)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[files]} files"),
+            DownloadColumn(binary_units=False),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        self._mofn = MofNCompleteColumn
+        self._progress_cls = Progress
+        self._console = Console(stderr=True)
+        self._progress: Any = None
+        self._task: Any = None
+        self._files = 0
+        self._total_files = 0
+
+    def begin(self, label: str, files: int, nbytes: int) -> None:
+        self._progress = self._progress_cls(*self._columns, console=self._console, transient=False)
+        self._progress.start()
+        self._files, self._total_files = 0, files
+        total = nbytes if nbytes else files
+        self._by_files = not nbytes
+        self._task = self._progress.add_task(label, total=total, files=f"0/{files}")
+
+    def advance(self, files: int, nbytes: int) -> None:
+        self._files += files
+        step = files if self._by_files else nbytes
+        self._progress.update(self._task, advance=step, files=f"{self._files}/{self._total_files}")
+
+    def end(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _progress(json_output: bool) -> Any:
+    if not json_output and sys.stderr.isatty():
+        return TerminalProgress()
+    return None
+
+
+class PreserveGroup(click.Group):
+    """Turns a PreserveError into one line on stderr and its exit code; a bug into one line too
+    (PRESERVE_DEBUG=1 shows the traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PreserveError as exc:
+            _print_error(exc)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if os.environ.get("PRESERVE_DEBUG"):
+                raise
+            log.debug("unexpected error", exc_info=True)
+            click.echo(
+                f"internal error (a bug in preserve): {type(exc).__name__}: {exc}; "
+                "set PRESERVE_DEBUG=1 for the traceback",
+                err=True,
+            )
+            ctx.exit(EXIT_BUG)
+
+
+@click.group(cls=PreserveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="preserve")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """preserve: keep digital creations as verified BagIt packages, with fixity you can trust."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+# ------------------------------------------------------------------ set-up
+
+
+@cli.command()
+def init() -> None:
+    """Create the catalogue (migrated to the latest schema) and the default storage location."""
+    from preserve.services.admin import initialise
+
+    result = initialise(_app())
+    click.echo(f"catalogue    {result.database_url} (schema {result.revision})")
+    click.echo(f"organisation {result.organisation}")
+    click.echo(f"location     {result.location.name}: {result.location.url}")
+
+
+@cli.group()
+def db() -> None:
+    """Catalogue schema migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Migrate the catalogue to REVISION."""
+    from preserve.catalogue.database import current_revision, upgrade
+
+    app = _app()
+    upgrade(app.engine, revision)
+    click.echo(f"catalogue at revision {current_revision(app.engine)}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the catalogue's schema revision and the newest one available."""
+    from preserve.catalogue.database import current_revision, head_revision
+
+    app = _app()
+    current = current_revision(app.engine)
+    head = head_revision()
+    state = "up to date" if current == head else f"behind (head is {head}): run preserve db upgrade"
+    click.echo(f"{current or 'empty'} ({state})")
+
+
+@cli.command("sample", hidden=False)
+@click.argument("dest", type=click.Path(path_type=Path))
+def sample(dest: Path) -> None:
+    """Write the sample delivery (photographs, texts, a PDF, a WAV) and its metadata CSV."""
+    from preserve.sample import write_sample_delivery
+
+    for path in write_sample_delivery(dest):
+        click.echo(str(path))
+
+
+@cli.group()
+def collections() -> None:
+    """Collections: where packages are grouped and which locations they are stored on."""
+
+
+@collections.command("add")
+@click.argument("slug")
+@click.option("--title", default="")
+@click.option("--description", default="")
+@click.option(
+    "--organisation", default=None, help="Organisation slug (default PRESERVE_ORGANISATION)."
+)
+@click.option("--location", "locations", multiple=True, help="Storage location name (repeatable).")
+@click.option("--exist-ok", is_flag=True, help="Succeed if the collection exists already.")
+def collections_add(
+    slug: str,
+    title: str,
+    description: str,
+    organisation: str | None,
+    locations: tuple[str, ...],
+    exist_ok: bool,
+) -> None:
+    """Create collection SLUG."""
+    from preserve.services.admin import add_collection
+
+    c = add_collection(
+        _app(),
+        slug,
+        title=title,
+        description=description,
+        organisation=organisation,
+        locations=locations,
+        exist_ok=exist_ok,
+    )
+    click.echo(f"collection {c.organisation}/{c.slug} on {', '.join(c.locations) or '(none)'}")
+
+
+@collections.command("list")
+@click.option("--organisation", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def collections_list(organisation: str | None, as_json: bool) -> None:
+    """List collections."""
+    from preserve.services.admin import list_collections
+
+    rows = list_collections(_app(), organisation)
+    if as_json:
+        _emit_json(rows)
+        return
+    for c in rows:
+        click.echo(
+            f"{c.organisation}/{c.slug}\t{c.packages} packages\t{','.join(c.locations)}\t{c.title}"
+        )
+
+
+@cli.group()
+def locations() -> None:
+    """Storage locations (local folders and S3-compatible buckets)."""
+
+
+@locations.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--region", default=None, help="Geographic region (for the NDSA levels).")
+@click.option("--storage-type", default=None, help="e.g. filesystem, object, tape.")
+@click.option("--offline", is_flag=True, help="Offline or cold storage.")
+@click.option("--default", "is_default", is_flag=True, help="Use for collections naming none.")
+def locations_add(
+    name: str,
+    url: str,
+    region: str | None,
+    storage_type: str | None,
+    offline: bool,
+    is_default: bool,
+) -> None:
+    """Register storage location NAME at URL (file:///path or s3://bucket/prefix?endpoint_url=...)."""
+    from preserve.services.admin import add_location
+
+    loc = add_location(
+        _app(),
+        name,
+        url,
+        region=region,
+        storage_type=storage_type,
+        offline=offline,
+        default=is_default,
+    )
+    click.echo(f"location {loc.name}: {loc.url} ({loc.provider}, {loc.storage_type})")
+
+
+@locations.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def locations_list(as_json: bool) -> None:
+    """List storage locations."""
+    from preserve.services.admin import list_locations
+
+    rows = list_locations(_app())
+    if as_json:
+        _emit_json(rows)
+        return
+    for loc in rows:
+        flags = ",".join(
+            f for f, on in (("default", loc.is_default), ("offline", loc.offline)) if on
+        )
+        click.echo(f"{loc.name}\t{loc.provider}\t{loc.region or '-'}\t{loc.url}\t{flags}")
+
+
+# ------------------------------------------------------------------ ingest
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--collection", required=True, help="Collection slug.")
+@click.option(
+    "--organisation", default=None, help="Organisation slug (default PRESERVE_ORGANISATION)."
+)
+@click.option("--title", default=None, help="Title of the package(s).")
+@click.option(
+    "--metadata",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CSV mapping each PATH (column 'path') to Dublin Core fields.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
+def ingest(
+    paths: tuple[Path, ...],
+    collection: str,
+    organisation: str | None,
+    title: str | None,
+    metadata: Path | None,
+    as_json: bool,
+) -> None:
+    """Ingest each PATH (folder, file, bag, zip or tar) as one package."""
+    from preserve.services.ingest import ingest as run
+
+    report = run(
+        _app(),
+        list(paths),
+        collection=collection,
+        organisation=organisation,
+        title=title,
+        metadata_csv=metadata,
+        progress=_progress(as_json),
+    )
+    if as_json:
+        _emit_json(
+            {
+                "packages": [
+                    {
+                        "source": r.source,
+                        "status": r.status,
+                        "package_id": r.package_id,
+                        "duplicate_of": r.duplicate_of,
+                        "organisation": r.organisation,
+                        "collection": r.collection,
+                        "title": r.title,
+                        "version": r.version,
+                        "files": r.files,
+                        "bytes": r.bytes,
+                        "copies": list(r.copies),
+                        "key_prefix": r.key_prefix,
+                        "warnings": [_problem_json(w) for w in r.warnings],
+                        "file_details": [as_dict(f) for f in r.file_details],
+                    }
+                    for r in report.results
+                ],
+                "failures": [
+                    {"source": f.source, "code": f.error.code, "message": str(f.error)}
+                    for f in report.failures
+                ],
+                "recovered": list(report.recovered),
+                "stored": sum(r.status == "stored" for r in report.results),
+                "duplicates": sum(r.status == "duplicate" for r in report.results),
+                "files": sum(r.files for r in report.results if r.status == "stored"),
+                "bytes": sum(r.bytes for r in report.results if r.status == "stored"),
+            }
+        )
+    else:
+        for package_id in report.recovered:
+            click.echo(f"cleaned up interrupted ingest {package_id}", err=True)
+        for r in report.results:
+            for w in r.warnings:
+                click.echo(f"warning: {r.source}: {w}", err=True)
+            if r.status == "duplicate":
+                click.echo(
+                    f"already preserved: {r.source} is identical to package {r.package_id} "
+                    f"({r.title}); not ingested again"
+                )
+            else:
+                click.echo(
+                    f"stored {r.package_id}  {r.files} files, {_human_bytes(r.bytes)}  "
+                    f"{r.organisation}/{r.collection}  copies: {', '.join(r.copies)}  "
+                    f'"{r.title}"'
+                )
+    for f in report.failures:
+        _print_error(f.error, prefix=f"{f.source}: " if f.source not in str(f.error) else "")
+    if report.failures:
+        sys.exit(max(f.error.exit_code for f in report.failures))
+
+
+def _problem_json(p: Any) -> dict[str, str]:
+    return {"code": p.code, "path": p.path, "message": p.message}
+
+
+# ------------------------------------------------------------------ bags and formats
+
+
+@cli.group()
+def bag() -> None:
+    """Make and validate BagIt bags (RFC 8493)."""
+
+
+@bag.command("make")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--algorithm", "algorithms", multiple=True, help="Manifest algorithm (repeatable).")
+def bag_make(src: Path, dest: Path, algorithms: tuple[str, ...]) -> None:
+    """Copy the folder SRC into a new BagIt 1.0 bag at DEST (SRC is never changed)."""
+    from preserve.bagit import make_bag
+    from preserve.errors import InvalidInput
+
+    if not src.is_dir():
+        raise InvalidInput(f"{src}: no such folder")
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise InvalidInput(f"{dest}: already exists and is not an empty folder")
+    algs = tuple(dict.fromkeys(("sha512", *algorithms))) if algorithms else ("sha512", "sha256")
+    summary = make_bag(src, dest, algorithms=algs)
+    click.echo(
+        f"bag {summary.path}: {summary.payload_files} files, "
+        f"{_human_bytes(summary.payload_bytes)}, {', '.join(summary.algorithms)}"
+    )
+
+
+@bag.command("validate")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--completeness-only", is_flag=True, help="Skip checksums (NOT a validity check).")
+def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
+    """Validate the bag at PATH; exit 0 if valid, 1 if not. Every problem is listed."""
+    from preserve.bagit import validate_bag
+    from preserve.errors import InvalidInput
+
+    if not path.is_dir():
+        raise InvalidInput(f"{path}: no such folder")
+    report = validate_bag(path, completeness_only=completeness_only)
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if as_json:
+        _emit_json(report.to_json())
+    else:
+        for e in report.errors:
+            click.echo(f"error: {e}", err=True)
+        verdict = "valid" if report.valid else f"INVALID ({len(report.errors)} errors)"
+        click.echo(f"{path}: {verdict}")
+    if not report.valid:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file (JSON lines).")
+def identify(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Identify the format of each file (PRONOM PUID via siegfried, MIME via libmagic)."""
+    from preserve.errors import InvalidInput
+    from preserve.formats import identify_files
+
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.is_file() and not f.is_symlink()))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise InvalidInput(f"{p}: no such file or folder")
+    infos = identify_files(files, workers=os.cpu_count() or 1)
+    for path, info in zip(files, infos, strict=True):
+        record = {
+            "path": str(path),
+            "puid": info.puid,
+            "mime": info.mime,
+            "format_name": info.format_name,
+            "format_version": info.format_version,
+            "basis": info.basis,
+            "warnings": list(info.warnings),
+        }
+        if as_json:
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            name = f"{info.format_name} {info.format_version}".strip()
+            click.echo(f"{path}\t{info.puid}\t{info.mime}\t{name}")
+
+
+# ------------------------------------------------------------------ fixity, packages
+
+
+@cli.command()
+@click.option("--package", "package_id", default=None, help="Check one package.")
+@click.option("--collection", default=None, help="Check every package of a collection.")
+@click.option("--organisation", default=None)
+@click.option("--all", "all_packages", is_flag=True, help="Check every stored package.")
+@click.option("--json", "as_json", is_flag=True)
+def fixity(
+    package_id: str | None,
+    collection: str | None,
+    organisation: str | None,
+    all_packages: bool,
+    as_json: bool,
+) -> None:
+    """Re-read every copy and compare it with the catalogue and the bag manifests."""
+    from preserve.errors import InvalidInput
+    from preserve.services.fixity import check_fixity
+
+    if sum(bool(x) for x in (package_id, collection, all_packages)) != 1:
+        raise InvalidInput("give exactly one of --package ID, --collection SLUG or --all")
+    report = check_fixity(
+        _app(),
+        package_id=package_id,
+        collection=collection,
+        organisation=organisation,
+        all_packages=all_packages,
+        progress=_progress(as_json),
+    )
+    if as_json:
+        _emit_json({"ok": report.ok, "copies": report.checks})
+    else:
+        for c in report.checks:
+            click.echo(
+                f"{c.outcome:8} {c.package_id} on {c.location}: {c.files_checked} files, "
+                f"{_human_bytes(c.bytes_checked)}"
+            )
+        if not report.checks:
+            click.echo("no stored copies to check")
+    for c in report.checks:
+        for p in c.problems:
+            click.echo(
+                f"FAILED {p.outcome}: {p.path or '(copy)'} in package {c.package_id}, copy on "
+                f"location {c.location} ({c.url}): {p.message}",
+                err=True,
+            )
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("package_id")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def export(package_id: str, dest: Path, as_json: bool) -> None:
+    """Write package PACKAGE_ID out as a bag at DEST and validate it."""
+    from preserve.services.packages import export_package
+
+    result = export_package(_app(), package_id, dest)
+    if as_json:
+        _emit_json(
+            {
+                "package_id": result.package_id,
+                "destination": result.destination,
+                "location": result.location,
+                "files": result.files,
+                "bytes": result.bytes,
+                "validation": result.report.to_json(),
+            }
+        )
+    else:
+        click.echo(
+            f"exported {result.package_id} from {result.location} to {result.destination}: "
+            f"{result.files} files, {_human_bytes(result.bytes)}, bag valid"
+        )
+
+
+@cli.command()
+@click.argument("package_id")
+@click.option("--json", "as_json", is_flag=True)
+def show(package_id: str, as_json: bool) -> None:
+    """Show a package: description, files with formats, copies and PREMIS events."""
+    from preserve.services.packages import show_package
+
+    d = show_package(_app(), package_id)
+    if as_json:
+        _emit_json(d)
+        return
+    s = d.summary
+    click.echo(f"package      {s.id} (version {s.version}, {s.status})")
+    click.echo(f"title        {s.title}")
+    click.echo(f"collection   {s.organisation}/{s.collection}")
+    click.echo(f"source       {d.source}")
+    click.echo(f"size         {s.files} files, {_human_bytes(s.bytes)}")
+    for element, values in d.description.items():
+        for v in values:
+            click.echo(f"dc:{element:<9} {v}")
+    click.echo("copies:")
+    for c in d.copies:
+        checked = c.last_checked_at.isoformat(timespec="seconds") if c.last_checked_at else "never"
+        click.echo(f"  {c.location:<12} {c.status:<9} last checked {checked} ({c.last_outcome})")
+    click.echo("files:")
+    for f in d.files:
+        if f.role != "payload":
+            continue
+        extra = ""
+        if f.image:
+            extra = f"  {f.image.get('width')}x{f.image.get('height')} {f.image.get('mode')}"
+        click.echo(f"  {f.path}  {_human_bytes(f.size)}  {f.puid}  {f.mime}{extra}")
+    click.echo("events:")
+    for e in d.events:
+        click.echo(
+            f"  {e.occurred_at.isoformat(timespec='seconds')}  {e.event_type:<28} {e.outcome:<8} "
+            f"{e.detail}"
+        )
+
+
+@cli.group()
+def packages() -> None:
+    """Packages in the catalogue."""
+
+
+@packages.command("list")
+@click.option("--collection", default=None)
+@click.option("--organisation", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def packages_list(collection: str | None, organisation: str | None, as_json: bool) -> None:
+    """List packages."""
+    from preserve.services.packages import list_packages
+
+    rows = list_packages(_app(), collection, organisation)
+    if as_json:
+        _emit_json(rows)
+        return
+    for p in rows:
+        click.echo(
+            f"{p.id}  {p.status:<9} {p.organisation}/{p.collection}  {p.files:>6} files "
+            f"{_human_bytes(p.bytes):>9}  {p.verified_copies}/{p.copies} copies verified  {p.title}"
+        )
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def _print_error(exc: PreserveError, prefix: str = "") -> None:
+    message = f"{prefix}{exc}".replace("\n", " ")
+    click.echo(f"error: {message}", err=True)
+    if isinstance(exc, InvalidBag):
+        for p in exc.problems:
+            click.echo(f"  {p}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="preserve")
+
+
+if __name__ == "__main__":
+    main()

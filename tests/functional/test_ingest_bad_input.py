@@ -1,0 +1,298 @@
+"""Every bad input gets one clear line on stderr, a non-zero exit code, no traceback, and leaves
+nothing half-written (no package row, no stored object, no staging folder)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import unicodedata
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.functional.cli import Repo
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    r = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
+    r.run("init")
+    r.run("collections", "add", "photos")
+    return r
+
+
+def assert_clean_failure(repo: Repo, result, *needles: str, code: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code != 0, result.stdout
+    if code is not None:
+        assert result.exit_code == code, (result.exit_code, result.stderr)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    assert repo.packages() == []
+    assert repo.stored_keys() == []
+    assert repo.staging_entries() == []
+
+
+def test_missing_path(repo: Repo, tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    result = repo.run("ingest", missing, "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, str(missing), "no such file or folder", code=2)
+
+
+def test_unknown_collection(repo: Repo, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    result = repo.run("ingest", tmp_path / "a.txt", "--collection", "nope", ok=False)
+    assert_clean_failure(repo, result, "collection 'nope' does not exist", code=3)
+
+
+def test_empty_folder(repo: Repo, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    result = repo.run("ingest", empty, "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, "nothing to ingest")
+
+
+def test_symlinks_are_not_followed_but_warned(repo: Repo, tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "real.txt").write_text("real")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the delivery")
+    (d / "link.txt").symlink_to(secret)
+    result = repo.json("ingest", d, "--collection", "photos")
+    package = result["packages"][0]
+    assert [f["path"] for f in package["file_details"]] == ["data/real.txt"]
+    assert any(w["code"] == "symlink-skipped" and w["path"] == "link.txt" for w in package["warnings"])
+    # a symlink given as PATH is refused
+    result = repo.run("ingest", d / "link.txt", "--collection", "photos", ok=False)
+    assert result.exit_code == 2 and "symbolic link" in result.stderr
+
+
+def test_zero_byte_files_and_empty_folders_are_warned(repo: Repo, tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    (d / "empty-dir").mkdir(parents=True)
+    (d / "zero.bin").write_bytes(b"")
+    (d / "text.txt").write_text("x")
+    result = repo.json("ingest", d, "--collection", "photos")
+    package = result["packages"][0]
+    codes = {(w["code"], w["path"]) for w in package["warnings"]}
+    assert ("empty-directory", "empty-dir") in codes
+    assert ("empty-file", "zero.bin") in codes
+    zero = next(f for f in package["file_details"] if f["path"] == "data/zero.bin")
+    assert zero["puid"] == "UNKNOWN"
+    assert repo.json("fixity", "--all")["ok"] is True
+
+
+def test_names_with_newline_and_percent_round_trip(repo: Repo, tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "100%.txt").write_text("percent")
+    (d / "two\nlines.txt").write_text("newline")
+    (d / "%0A literal.txt").write_text("looks encoded")
+    result = repo.json("ingest", d, "--collection", "photos")
+    package_id = result["packages"][0]["package_id"]
+    manifest = next(
+        p for p in repo.storage_root.rglob("manifest-sha512.txt") if package_id in str(p)
+    ).read_text()
+    assert "data/100%25.txt" in manifest
+    assert "data/two%0Alines.txt" in manifest
+    assert "data/%250A literal.txt" in manifest
+    assert repo.json("fixity", "--package", package_id)["ok"] is True
+    out = tmp_path / "out"
+    repo.run("export", package_id, out)
+    assert (out / "data" / "two\nlines.txt").read_text() == "newline"
+
+
+def test_nfc_nfd_collision_is_refused(repo: Repo, tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / unicodedata.normalize("NFC", "café.txt")).write_text("nfc")
+    (d / unicodedata.normalize("NFD", "café.txt")).write_text("nfd")
+    result = repo.run("ingest", d, "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, "café.txt")
+
+
+def test_nfd_name_alone_is_kept_byte_for_byte(repo: Repo, tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    nfd = unicodedata.normalize("NFD", "Núñez.txt")
+    (d / nfd).write_text("nfd only")
+    package = repo.json("ingest", d, "--collection", "photos")["packages"][0]
+    assert [f["path"] for f in package["file_details"]] == [f"data/{nfd}"]
+    assert any(k.endswith(f"data/{nfd}") for k in repo.stored_keys())
+
+
+def test_invalid_bag_lists_every_problem(repo: Repo, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    (src / "b.txt").write_text("b")
+    bag_dir = tmp_path / "bag"
+    repo.run("bag", "make", src, bag_dir)
+    (bag_dir / "data" / "a.txt").write_text("changed")
+    (bag_dir / "data" / "b.txt").unlink()
+    result = repo.run("ingest", bag_dir, "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, "invalid bag", "data/a.txt", "data/b.txt")
+
+
+def _zip_with(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_zip_with_traversal_is_refused(repo: Repo, tmp_path: Path) -> None:
+    archive = _zip_with(tmp_path / "evil.zip", {"ok.txt": b"fine", "../escape.txt": b"evil"})
+    result = repo.run("ingest", archive, "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, "evil.zip", "escape.txt")
+    assert not (tmp_path / "escape.txt").exists()
+    assert not (repo.home / "escape.txt").exists()
+
+
+def test_tar_with_absolute_member_is_refused(repo: Repo, tmp_path: Path) -> None:
+    archive = tmp_path / "abs.tar"
+    with tarfile.open(archive, "w") as tf:
+        info = tarfile.TarInfo("/tmp/preserve-absolute-member.txt")
+        info.size = 4
+        tf.addfile(info, io.BytesIO(b"evil"))
+    result = repo.run("ingest", archive, "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, "abs.tar")
+    assert not Path("/tmp/preserve-absolute-member.txt").exists()
+
+
+def test_decompression_bomb_is_refused(repo: Repo, tmp_path: Path) -> None:
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("zeros.bin", "w") as f:
+        chunk = bytes(1 << 20)
+        for _ in range(64):
+            f.write(chunk)
+    result = repo.run("ingest", archive, "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, "bomb.zip")
+
+
+def test_bad_metadata_csv(repo: Repo, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    csv = tmp_path / "meta.csv"
+    csv.write_text("path,colour\na.txt,blue\n")
+    result = repo.run("ingest", tmp_path / "a.txt", "--collection", "photos", "--metadata", csv,
+                      ok=False)  # fmt: skip
+    assert_clean_failure(repo, result, "meta.csv", code=2)
+
+
+def test_unreachable_storage_location_registers_nothing(repo: Repo, tmp_path: Path) -> None:
+    url = "s3://nowhere/prefix?endpoint_url=http://127.0.0.1:9&addressing_style=path"
+    repo.extra_env.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                           "AWS_DEFAULT_REGION": "us-east-1"})  # fmt: skip
+    result = repo.run("locations", "add", "offsite", url, ok=False)
+    assert result.exit_code != 0 and "Traceback" not in result.stderr
+    assert "127.0.0.1:9" in result.stderr
+    assert "offsite" not in repo.run("locations", "list").stdout
+
+
+def test_storage_becoming_unreachable_during_ingest(
+    repo: Repo, tmp_path: Path, s3_bucket_url: str
+) -> None:
+    """The location was fine when added, then goes away: the ingest fails after retrying and
+    nothing is registered or left on the other location."""
+    repo.extra_env.update(_aws_env())
+    repo.run("locations", "add", "offsite", s3_bucket_url)
+    repo.run("collections", "add", "both", "--location", "default", "--location", "offsite")
+    broken = s3_bucket_url.split("endpoint_url=")[0] + "endpoint_url=http://127.0.0.1:9&addressing_style=path"
+    _retarget_location(repo, "offsite", broken)
+    (tmp_path / "a.txt").write_text("a")
+    result = repo.run("ingest", tmp_path / "a.txt", "--collection", "both", ok=False)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.stderr
+    assert "127.0.0.1:9" in result.stderr
+    assert [p for p in repo.packages() if p["status"] == "stored"] == []
+    assert repo.stored_keys() == []
+    assert repo.staging_entries() == []
+
+
+def _aws_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                       "AWS_DEFAULT_REGION") if k in os.environ}  # fmt: skip
+
+
+def _retarget_location(repo: Repo, name: str, url: str) -> None:
+    """Point a registered location at another URL behind preserve's back (an outage)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(repo.database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE storage_locations SET url = :u WHERE name = :n"),
+                     {"u": url, "n": name})  # fmt: skip
+    engine.dispose()
+
+
+def _cli_subprocess(repo: Repo, *args: str | Path, preexec=None, **kwargs):  # type: ignore[no-untyped-def]
+    env = {**os.environ, **repo.env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "preserve.cli", *map(str, args)],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec,
+        **kwargs,
+    )
+
+
+def test_full_disk_fails_cleanly(repo: Repo, tmp_path: Path) -> None:
+    """A file-size limit makes every write beyond 1 MB fail like a full disk (EFBIG)."""
+    import resource
+
+    d = tmp_path / "big"
+    d.mkdir()
+    (d / "big.bin").write_bytes(os.urandom(3 << 20))
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    proc = _cli_subprocess(repo, "ingest", d, "--collection", "photos", preexec=limit)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out
+    assert "Traceback" not in err
+    assert "full" in err or "space" in err, err
+    assert repo.packages() == []
+    assert repo.stored_keys() == []
+    assert repo.staging_entries() == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.3, 0.8, 1.5, 2.5, 4.0])
+def test_kill_9_at_any_point_then_rerun_completes(repo: Repo, tmp_path: Path, delay: float) -> None:
+    """kill -9 an ingest part way; the next run cleans up and completes the work."""
+    d = tmp_path / "many"
+    for i in range(40):
+        folder = d / f"f{i % 4}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"file{i}.bin").write_bytes(os.urandom(400_000))
+    proc = _cli_subprocess(repo, "ingest", d, "--collection", "photos")
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    proc.stdout.close()  # type: ignore[union-attr]
+    proc.stderr.close()  # type: ignore[union-attr]
+    result = repo.json("ingest", d, "--collection", "photos")
+    assert result["failures"] == []
+    packages = repo.packages()
+    stored = [p for p in packages if p["status"] == "stored"]
+    assert len(stored) == 1, packages
+    assert len(packages) == 1, packages  # the interrupted one was cleaned up
+    prefix = f"default/photos/{stored[0]['id']}/"
+    assert all(k.startswith(prefix) for k in repo.stored_keys())
+    assert repo.staging_entries() == []
+    assert repo.json("fixity", "--all")["ok"] is True
