@@ -955,7 +955,7 @@ def _register(
             return agents[key]
 
         for e in delivery.events:
-            row = uow.events.add(
+            uow.events.add(
                 e.event_type,
                 e.outcome,
                 agent=agent_for(e.agent),
@@ -964,8 +964,8 @@ def _register(
                 outcome_detail=e.outcome_detail,
                 occurred_at=e.occurred_at,
                 event_type_uri=premis.event_type_uri(e.event_type),
+                event_id=e.identifier,  # the same identifier as in the bag's premis.xml
             )
-            row.id = e.identifier  # the same identifier as in the bag's premis.xml
         for copy in uow.copies.for_package(package_id):
             objects = stored[copy.location_id]
             methods = sorted({o.verified_by for o in objects.values()})

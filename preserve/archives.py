@@ -1,0 +1,548 @@
+"""Safe unpacking of zip and tar deliveries.
+
+Every member is checked before anything is written (names, types, collisions after NFC, declared
+sizes, compression ratio, member count), then the members are streamed one by one with bounded
+memory while the bytes actually written are counted (declared sizes can lie). Link members are
+skipped with a warning. Any failure removes the destination entirely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import lzma
+import os
+import re
+import shutil
+import stat
+import struct
+import tarfile
+import time
+import unicodedata
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from preserve.errors import InvalidInput, PreserveError, UnsafeArchive
+from preserve.values import Problem
+
+__all__ = ["archive_kind", "is_archive", "unpack"]
+
+CHUNK_SIZE = 1 << 20
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+Kind = Literal["zip", "tar"]
+EntryKind = Literal["file", "dir", "link", "skip", "root"]
+
+
+# --------------------------------------------------------------------------------------------
+# detection
+
+
+def archive_kind(path: Path) -> Kind | None:
+    """``"zip"`` or ``"tar"`` (plain, gzip, bzip2 or xz) judged by content, or None."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            return None
+        with open(path, "rb") as fp:
+            head = fp.read(512)
+    except OSError:
+        return None
+    if head.startswith(_ZIP_MAGIC) and _is_zip(path):
+        return "zip"
+    if (head.startswith(_COMPRESSED_MAGIC) or _looks_like_tar_header(head)) and _is_tar(path):
+        return "tar"
+    if _is_zip(path):  # a zip with something prepended (self-extracting archives)
+        return "zip"
+    return None
+
+
+def is_archive(path: Path) -> bool:
+    """True for a zip, tar, tar.gz/tgz, tar.bz2 or tar.xz, judged by content, not by name."""
+    return archive_kind(path) is not None
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def _looks_like_tar_header(head: bytes) -> bool:
+    if len(head) < 512 or head[0] == 0:
+        return False
+    if head[257:262] == b"ustar":
+        return True
+    # old (v7) tar: no magic, but a valid header checksum
+    try:
+        stored = int(head[148:156].replace(b"\x00", b" ").strip() or b"-1", 8)
+    except ValueError:
+        return False
+    return stored == sum(head[:148]) + 8 * 32 + sum(head[156:512])
+
+
+def _is_tar(path: Path) -> bool:
+    """A tar with at least one member (a run of zeros is an empty tar to tarfile, not to us)."""
+    try:
+        with open(path, "rb") as fp, tarfile.open(fileobj=fp, mode="r|*") as tf:
+            return tf.next() is not None
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# unpacking
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: EntryKind
+    parts: tuple[str, ...]  # the member's path below dest, as named in the archive
+    size: int  # declared uncompressed size (files)
+    mtime: float | None
+
+
+class _Budget:
+    """Counts the bytes actually written against the limits."""
+
+    def __init__(self, archive: Path, archive_size: int, max_total: int, max_ratio: int) -> None:
+        self.archive = archive
+        self.archive_size = max(1, archive_size)
+        self.max_total = max_total
+        self.max_ratio = max_ratio
+        self.written = 0
+
+    def add(self, name: str, count: int) -> None:
+        self.written += count
+        if self.written > self.max_total:
+            raise UnsafeArchive(
+                f"{self.archive}: member {name!r}: more than {self.max_total} bytes written "
+                "while unpacking (the declared sizes are wrong)"
+            )
+        if self.written > self.max_ratio * self.archive_size:
+            raise UnsafeArchive(
+                f"{self.archive}: member {name!r}: compression ratio above {self.max_ratio} "
+                "while unpacking (the declared sizes are wrong)"
+            )
+
+
+def unpack(
+    archive: Path,
+    dest: Path,
+    *,
+    max_total_bytes: int,
+    max_ratio: int,
+    max_members: int = 1_000_000,
+) -> list[Problem]:
+    """Unpack ``archive`` into ``dest`` (created here; it must not exist) and return warnings.
+
+    Raises :class:`UnsafeArchive` (naming the archive and the member) for absolute members, ``..``
+    segments, backslashes or drive letters, device or fifo members, names colliding after NFC,
+    too many members, or too many bytes (declared or written) or too high a compression ratio;
+    :class:`InvalidInput` for a corrupt or unsupported archive. Link members are skipped with a
+    ``symlink-skipped`` warning. On failure ``dest`` is removed entirely.
+    """
+    archive = Path(archive)
+    dest = Path(dest)
+    try:
+        archive_size = archive.stat().st_size
+    except OSError as exc:
+        raise InvalidInput(f"cannot read archive {archive}: {exc.strerror or exc}") from exc
+    if not os.access(archive, os.R_OK):
+        raise InvalidInput(f"cannot read archive {archive}: permission denied")
+    kind = archive_kind(archive)
+    if kind is None:
+        raise InvalidInput(f"{archive} is not a zip or tar archive (or it is corrupt)")
+    if os.path.lexists(dest):
+        raise InvalidInput(f"cannot unpack {archive}: destination {dest} already exists")
+    try:
+        dest.mkdir(parents=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot unpack {archive}: cannot create {dest}: {exc}") from exc
+
+    budget = _Budget(archive, archive_size, max_total_bytes, max_ratio)
+    try:
+        with _read_errors(archive):
+            if kind == "zip":
+                problems = _unpack_zip(archive, dest, budget, max_members)
+            else:
+                problems = _unpack_tar(archive, dest, budget, max_members)
+        problems.extend(_empty_directories(dest))
+        return problems
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def _read_errors(archive: Path) -> Iterator[None]:
+    """Turn the many ways a broken archive fails into InvalidInput naming it."""
+    try:
+        yield
+    except PreserveError:
+        raise
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        tarfile.TarError,
+        EOFError,
+        zlib.error,
+        lzma.LZMAError,
+        NotImplementedError,
+        UnicodeDecodeError,
+        ValueError,
+        OSError,
+    ) as exc:
+        raise InvalidInput(f"corrupt or unsupported archive {archive}: {exc}") from exc
+
+
+class _Checker:
+    """Validates member names and types, and tracks collisions, counts and declared sizes."""
+
+    def __init__(self, archive: Path, budget: _Budget, max_members: int) -> None:
+        self.archive = archive
+        self.budget = budget
+        self.max_members = max_members
+        self.members = 0
+        self.declared = 0
+        self.files: dict[str, str] = {}  # NFC key -> name as in the archive
+        self.dirs: dict[str, str] = {}
+
+    def unsafe(self, name: str, reason: str) -> UnsafeArchive:
+        return UnsafeArchive(f"{self.archive}: member {name!r}: {reason}")
+
+    def parts(self, name: str) -> tuple[str, ...]:
+        if not name:
+            raise self.unsafe(name, "empty member name")
+        if "\x00" in name:
+            raise self.unsafe(name, "NUL character in the member name")
+        if "\\" in name:
+            raise self.unsafe(name, "backslash in the member name")
+        if name.startswith("/"):
+            raise self.unsafe(name, "absolute member path")
+        if _DRIVE.match(name):
+            raise self.unsafe(name, "drive letter in the member name")
+        segments = name.split("/")
+        if ".." in segments:
+            raise self.unsafe(name, "'..' segment (path traversal)")
+        return tuple(s for s in segments if s not in ("", "."))  # empty: the root itself
+
+    def count(self, name: str) -> None:
+        self.members += 1
+        if self.members > self.max_members:
+            raise self.unsafe(name, f"more than {self.max_members} members")
+
+    def add(self, name: str, kind: EntryKind, parts: tuple[str, ...], size: int) -> EntryKind:
+        """Record a member; returns its kind ("root" for a directory entry naming the root)."""
+        if not parts:
+            if kind == "dir":
+                return "root"
+            raise self.unsafe(name, "member names the archive root")
+        keys = [
+            "/".join(unicodedata.normalize("NFC", p) for p in parts[: i + 1])
+            for i in range(len(parts))
+        ]
+        real = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        # every ancestor is a directory
+        for key, actual in zip(keys[:-1], real[:-1], strict=True):
+            self._dir(name, key, actual)
+        if kind == "dir":
+            self._dir(name, keys[-1], real[-1])
+        elif kind in ("file", "link"):
+            key, actual = keys[-1], real[-1]
+            if key in self.dirs:
+                raise self.unsafe(name, f"collides with the directory {self.dirs[key]!r}")
+            if key in self.files:
+                other = self.files[key]
+                what = "duplicate member" if other == actual else "collides after NFC with"
+                raise self.unsafe(name, f"{what} {other!r}")
+            self.files[key] = actual
+        if kind == "file":
+            self.declared += size
+            if self.declared > self.budget.max_total:
+                raise self.unsafe(
+                    name, f"declared total size above the limit of {self.budget.max_total} bytes"
+                )
+            if self.declared > self.budget.max_ratio * self.budget.archive_size:
+                raise self.unsafe(
+                    name,
+                    f"compression ratio above {self.budget.max_ratio} "
+                    f"({self.declared} bytes from a {self.budget.archive_size}-byte archive)",
+                )
+        return kind
+
+    def _dir(self, name: str, key: str, actual: str) -> None:
+        if key in self.files:
+            raise self.unsafe(name, f"collides with the file {self.files[key]!r}")
+        other = self.dirs.setdefault(key, actual)
+        if other != actual:
+            raise self.unsafe(name, f"collides after NFC with {other!r}")
+
+
+# -- zip ------------------------------------------------------------------------------------
+
+
+def _zip_entry(info: zipfile.ZipInfo, checker: _Checker) -> _Entry:
+    name = info.filename
+    checker.count(name)
+    parts = checker.parts(name)
+    mode = info.external_attr >> 16
+    fmt = stat.S_IFMT(mode) if mode else 0
+    if fmt == stat.S_IFLNK:
+        kind: EntryKind = "link"
+    elif fmt in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
+        raise checker.unsafe(name, "device, fifo or socket member")
+    elif info.is_dir() or fmt == stat.S_IFDIR:
+        kind = "dir"
+    else:
+        kind = "file"
+        if info.flag_bits & 0x1:
+            raise InvalidInput(f"{checker.archive}: member {name!r} is encrypted")
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise checker.unsafe(name, "stored member whose sizes disagree")
+    kind = checker.add(name, kind, parts, info.file_size)
+    return _Entry(kind, parts, info.file_size, _zip_mtime(info))
+
+
+def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
+    try:
+        return time.mktime((*info.date_time, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return None
+
+
+def _unpack_zip(archive: Path, dest: Path, budget: _Budget, max_members: int) -> list[Problem]:
+    problems: list[Problem] = []
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        if len(infos) > max_members:
+            raise UnsafeArchive(
+                f"{archive}: member {infos[max_members].filename!r}: "
+                f"more than {max_members} members"
+            )
+        checker = _Checker(archive, budget, max_members)
+        entries = [_zip_entry(info, checker) for info in infos]  # every check before any write
+        for info, entry in zip(infos, entries, strict=True):
+            if entry.kind == "link":
+                problems.append(_link_skipped(info.filename, "symbolic link"))
+                continue
+            if entry.kind == "root":
+                continue
+
+            def opener(info: zipfile.ZipInfo = info) -> IO[bytes]:
+                return zf.open(info)
+
+            try:
+                _materialise(archive, dest, info.filename, entry, opener, budget)
+            except zipfile.BadZipFile as exc:
+                raise _zip_member_error(archive, info, exc) from exc
+    return problems
+
+
+def _zip_member_error(archive: Path, info: zipfile.ZipInfo, exc: Exception) -> InvalidInput:
+    """A CRC failure: find out whether the data is longer than declared (a lie) or just corrupt."""
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        try:
+            with open(archive, "rb") as fp:
+                fp.seek(info.header_offset)
+                local = fp.read(30)
+                name_len, extra_len = struct.unpack("<2H", local[26:30])
+                fp.seek(info.header_offset + 30 + name_len + extra_len)
+                compressed = fp.read(min(info.compress_size, 64 << 20))
+            produced = len(zlib.decompressobj(-15).decompress(compressed, info.file_size + 1))
+            if produced > info.file_size:
+                return UnsafeArchive(
+                    f"{archive}: member {info.filename!r}: holds more data than its declared "
+                    f"size of {info.file_size} bytes"
+                )
+        except Exception:  # noqa: S110 - the diagnosis is best effort; report corruption
+            pass
+    return InvalidInput(f"corrupt archive {archive}: member {info.filename!r}: {exc}")
+
+
+# -- tar ------------------------------------------------------------------------------------
+
+
+def _tar_entry(ti: tarfile.TarInfo, checker: _Checker) -> _Entry:
+    name = ti.name
+    checker.count(name)
+    parts = checker.parts(name)
+    if ti.issym() or ti.islnk():
+        kind: EntryKind = "link"
+    elif ti.ischr() or ti.isblk() or ti.isfifo():
+        raise checker.unsafe(name, "device or fifo member")
+    elif ti.isdir():
+        kind = "dir"
+    elif ti.isreg():
+        kind = "file"
+    else:
+        kind = "skip"  # GNU volume labels and other vendor types: nothing to extract
+    kind = checker.add(name, kind, parts, ti.size if kind == "file" else 0)
+    return _Entry(kind, parts, ti.size, float(ti.mtime) if ti.mtime else None)
+
+
+@contextmanager
+def _tar_stream(archive: Path) -> Iterator[tarfile.TarFile]:
+    # stream mode: one linear pass, no seeking back in a compressed stream; names decoded as
+    # UTF-8 with surrogateescape so that any byte sequence reaches the disk unchanged
+    with (
+        open(archive, "rb") as fp,
+        tarfile.open(fileobj=fp, mode="r|*", encoding="utf-8", errors="surrogateescape") as tf,
+    ):
+        yield tf
+
+
+def _tar_members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    for ti in tf:
+        yield ti
+        # stream mode keeps every TarInfo otherwise; we never look back (bounded memory)
+        kept = getattr(tf, "members", None)
+        if isinstance(kept, list):
+            kept.clear()
+
+
+def _unpack_tar(archive: Path, dest: Path, budget: _Budget, max_members: int) -> list[Problem]:
+    checker = _Checker(archive, budget, max_members)
+    # first pass: read the headers only and check everything before writing anything
+    entries: list[_Entry] = []
+    with _tar_stream(archive) as tf:
+        for ti in _tar_members(tf):
+            entries.append(_tar_entry(ti, checker))
+    # second pass: extract, counting the bytes actually written
+    problems: list[Problem] = []
+    data_filter = getattr(tarfile, "data_filter", None)
+    seen = 0
+    with _tar_stream(archive) as tf:
+        for ti in _tar_members(tf):
+            if seen >= len(entries):
+                raise InvalidInput(f"{archive} changed while it was being unpacked")
+            entry = entries[seen]
+            seen += 1
+            if entry.kind == "link":
+                what = "symbolic link" if ti.issym() else "hard link"
+                problems.append(_link_skipped(ti.name, what))
+                continue
+            if entry.kind == "root":
+                continue
+            if entry.kind == "skip":
+                problems.append(
+                    Problem(
+                        code="member-skipped",
+                        path=ti.name,
+                        message=f"member of tar type {ti.type!r} has no content to unpack",
+                        severity="warning",
+                    )
+                )
+                continue
+            if data_filter is not None:  # second line of defence: tarfile's own "data" filter
+                try:
+                    data_filter(ti, str(dest))
+                except tarfile.FilterError as exc:
+                    raise UnsafeArchive(f"{archive}: member {ti.name!r}: {exc}") from exc
+
+            def opener(ti: tarfile.TarInfo = ti) -> IO[bytes]:
+                member = tf.extractfile(ti)
+                if member is None:
+                    raise InvalidInput(f"{archive}: member {ti.name!r} has no data")
+                return member
+
+            _materialise(archive, dest, ti.name, entry, opener, budget)
+    if seen != len(entries):
+        raise InvalidInput(f"{archive} changed while it was being unpacked")
+    return problems
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def _materialise(
+    archive: Path,
+    dest: Path,
+    name: str,
+    entry: _Entry,
+    opener: Callable[[], IO[bytes]],
+    budget: _Budget,
+) -> None:
+    target = dest.joinpath(*entry.parts)
+    try:
+        _make_dirs(dest, entry.parts if entry.kind == "dir" else entry.parts[:-1])
+        if entry.kind == "dir":
+            return
+        fd = os.open(
+            target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+        )
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot unpack {archive}: member {name!r}: cannot create {target}: {exc.strerror}"
+        ) from exc
+    written = 0
+    with os.fdopen(fd, "wb") as out, opener() as src:
+        while chunk := src.read(CHUNK_SIZE):
+            written += len(chunk)
+            if written > entry.size:
+                raise UnsafeArchive(
+                    f"{archive}: member {name!r}: holds more data than its declared size "
+                    f"of {entry.size} bytes"
+                )
+            budget.add(name, len(chunk))
+            try:
+                out.write(chunk)
+            except OSError as exc:
+                raise InvalidInput(
+                    f"cannot unpack {archive}: member {name!r}: cannot write {target}: "
+                    f"{exc.strerror}"
+                ) from exc
+    if written != entry.size:
+        raise InvalidInput(
+            f"corrupt archive {archive}: member {name!r}: {written} bytes instead of the "
+            f"declared {entry.size}"
+        )
+    if entry.mtime is not None:
+        # a timestamp the file system cannot hold: keep the extraction time
+        with contextlib.suppress(OSError, OverflowError, ValueError):
+            os.utime(target, (entry.mtime, entry.mtime), follow_symlinks=False)
+
+
+def _make_dirs(dest: Path, parts: tuple[str, ...]) -> None:
+    current = dest
+    for part in parts:
+        current = current / part
+        try:
+            current.mkdir()
+        except FileExistsError:
+            st = os.lstat(current)
+            if not stat.S_ISDIR(st.st_mode):  # only our own files live here: a collision
+                raise
+            continue
+
+
+def _link_skipped(name: str, what: str) -> Problem:
+    return Problem(
+        code="symlink-skipped",
+        path=name,
+        message=f"{what} member not unpacked (links are never followed or created)",
+        severity="warning",
+    )
+
+
+def _empty_directories(dest: Path) -> list[Problem]:
+    problems = []
+    for root, dirs, files in os.walk(dest):
+        if not dirs and not files and Path(root) != dest:
+            rel = Path(root).relative_to(dest).as_posix()
+            problems.append(
+                Problem(
+                    code="empty-directory",
+                    path=rel,
+                    message="empty directory: a BagIt payload cannot hold it",
+                    severity="warning",
+                )
+            )
+    return sorted(problems, key=lambda p: p.path)

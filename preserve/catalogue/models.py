@@ -1,0 +1,292 @@
+"""The catalogue's tables as SQLAlchemy 2 typed declarative models.
+
+The migrations in ``migrations/versions`` create these tables explicitly; a test checks that both
+agree. Constraint names follow :data:`NAMING_CONVENTION` so later migrations can drop them by name.
+Every timestamp is timezone-aware UTC, also on SQLite, which stores no offset
+(see :class:`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The vocabularies below are enforced by CHECK constraints; changing one needs a migration.
+PROVIDERS = ("local", "s3")
+PACKAGE_STATUSES = ("ingesting", "stored", "failed")
+FILE_ROLES = ("payload", "tag")
+COPY_STATUSES = ("pending", "verified", "failed", "missing", "quarantined")
+CHECK_OUTCOMES = ("ok", "mismatch", "missing", "error")
+#: The PREMIS agentType vocabulary of the Library of Congress, spelled as premis.py writes it.
+AGENT_TYPES = ("software", "person", "organization", "hardware")
+EVENT_OUTCOMES = ("success", "failure", "warning")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that refuses naive datetimes and always returns UTC.
+
+    PostgreSQL keeps the instant in ``timestamptz``; SQLite keeps text without an offset, so values
+    are converted to UTC before they are written and marked as UTC when they are read.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: sa.JSON(),
+    }
+
+
+# File ids grow with every file of every package; SQLite only autoincrements INTEGER primary keys.
+BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Organisation {self.slug}>"
+
+
+class Collection(Base):
+    __tablename__ = "collections"
+    __table_args__ = (sa.UniqueConstraint("organisation_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
+    slug: Mapped[str] = mapped_column(sa.String(100))
+    title: Mapped[str] = mapped_column(sa.String(255))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Collection {self.organisation_id}/{self.slug}>"
+
+
+class StorageLocation(Base):
+    __tablename__ = "storage_locations"
+    __table_args__ = (sa.CheckConstraint(_in("provider", PROVIDERS), name="provider"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    url: Mapped[str] = mapped_column(sa.String(1024), unique=True)
+    provider: Mapped[str] = mapped_column(sa.String(20))
+    region: Mapped[str | None] = mapped_column(sa.String(100))
+    storage_type: Mapped[str] = mapped_column(sa.String(50), default="filesystem")
+    offline: Mapped[bool] = mapped_column(default=False)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<StorageLocation {self.name} {self.url}>"
+
+
+class CollectionLocation(Base):
+    """A location on which a collection's packages are stored."""
+
+    __tablename__ = "collection_locations"
+
+    collection_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    location_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("storage_locations.id"), primary_key=True
+    )
+
+
+class Package(Base):
+    __tablename__ = "packages"
+    __table_args__ = (
+        sa.Index(None, "collection_id", "payload_fingerprint"),
+        sa.CheckConstraint(_in("status", PACKAGE_STATUSES), name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_uuid)
+    collection_id: Mapped[int] = mapped_column(sa.ForeignKey("collections.id"))
+    external_identifier: Mapped[str | None] = mapped_column(sa.String(255))
+    title: Mapped[str] = mapped_column(sa.Text, default="")
+    #: Dublin Core: element name -> list of values.
+    description: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    status: Mapped[str] = mapped_column(sa.String(20), default="ingesting")
+    version: Mapped[int] = mapped_column(default=1)
+    size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    file_count: Mapped[int] = mapped_column(default=0)
+    #: sha256 hex of the sorted payload manifest: identical content re-ingested into a collection.
+    payload_fingerprint: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    #: bag-info.txt as a list of [label, value] pairs (labels repeat and order matters).
+    bag_info: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
+    #: The path the delivery came from.
+    source: Mapped[str] = mapped_column(sa.Text, default="")
+    ingest_host: Mapped[str | None] = mapped_column(sa.String(255))
+    ingest_pid: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stored_at: Mapped[datetime | None] = mapped_column()
+
+    collection: Mapped[Collection] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Package {self.id} v{self.version} {self.status}>"
+
+
+class File(Base):
+    __tablename__ = "files"
+    __table_args__ = (
+        sa.UniqueConstraint("package_id", "path"),
+        sa.CheckConstraint(_in("role", FILE_ROLES), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    package_id: Mapped[str] = mapped_column(sa.ForeignKey("packages.id", ondelete="CASCADE"))
+    #: The path in the bag exactly as stored (never normalised), e.g. "data/photos/img 1.jpg".
+    path: Mapped[str] = mapped_column(sa.Text)
+    path_nfc: Mapped[str] = mapped_column(sa.Text, index=True)
+    role: Mapped[str] = mapped_column(sa.String(10), default="payload")
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha512: Mapped[str | None] = mapped_column(sa.String(128))
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Other algorithms: BagIt token -> hex digest.
+    digests: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    puid: Mapped[str | None] = mapped_column(sa.String(50))
+    format_name: Mapped[str | None] = mapped_column(sa.String(255))
+    format_version: Mapped[str | None] = mapped_column(sa.String(100))
+    mime: Mapped[str | None] = mapped_column(sa.String(255))
+    basis: Mapped[str | None] = mapped_column(sa.Text)
+    #: Every match, warnings, tool and signature version.
+    identification: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
+    image: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
+
+    def __repr__(self) -> str:
+        return f"<File {self.package_id} {self.path!r}>"
+
+
+class Copy(Base):
+    """One stored copy of a package version on one location."""
+
+    __tablename__ = "copies"
+    __table_args__ = (
+        sa.UniqueConstraint("package_id", "location_id"),
+        sa.Index(None, "status", "last_checked_at"),
+        sa.CheckConstraint(_in("status", COPY_STATUSES), name="status"),
+        sa.CheckConstraint(
+            f"last_outcome IS NULL OR {_in('last_outcome', CHECK_OUTCOMES)}", name="last_outcome"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    package_id: Mapped[str] = mapped_column(sa.ForeignKey("packages.id", ondelete="CASCADE"))
+    location_id: Mapped[int] = mapped_column(sa.ForeignKey("storage_locations.id"), index=True)
+    #: e.g. "org/coll/<uuid>/v1/"
+    key_prefix: Mapped[str] = mapped_column(sa.String(1024))
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    verified_by: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verified_at: Mapped[datetime | None] = mapped_column()
+    last_checked_at: Mapped[datetime | None] = mapped_column()
+    last_outcome: Mapped[str | None] = mapped_column(sa.String(20))
+
+    package: Mapped[Package] = relationship()
+    location: Mapped[StorageLocation] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Copy {self.package_id} @{self.location_id} {self.status}>"
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    __table_args__ = (
+        sa.UniqueConstraint("name", "version", "agent_type"),
+        sa.CheckConstraint(_in("agent_type", AGENT_TYPES), name="agent_type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    version: Mapped[str] = mapped_column(sa.String(100), default="")
+    agent_type: Mapped[str] = mapped_column(sa.String(20), default="software")
+
+    def __repr__(self) -> str:
+        return f"<Agent {self.agent_type} {self.name} {self.version}>"
+
+
+class Event(Base):
+    """A PREMIS event; ``event_type`` is the Library of Congress vocabulary label."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.Index(None, "package_id", "occurred_at"),
+        sa.CheckConstraint(_in("outcome", EVENT_OUTCOMES), name="outcome"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_uuid)
+    event_type: Mapped[str] = mapped_column(sa.String(100))
+    event_type_uri: Mapped[str | None] = mapped_column(sa.String(255))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[str] = mapped_column(sa.String(20))
+    detail: Mapped[str] = mapped_column(sa.Text, default="")
+    outcome_detail: Mapped[str] = mapped_column(sa.Text, default="")
+    agent_id: Mapped[int] = mapped_column(sa.ForeignKey("agents.id"))
+    package_id: Mapped[str | None] = mapped_column(sa.ForeignKey("packages.id", ondelete="CASCADE"))
+    # An event outlives the copy or file row it concerned: the history is kept, the link cleared.
+    # Both are indexed, or deleting a package with 100,000 files scans the events once per file.
+    copy_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("copies.id", ondelete="SET NULL"), index=True
+    )
+    file_id: Mapped[int | None] = mapped_column(
+        BigIntId, sa.ForeignKey("files.id", ondelete="SET NULL"), index=True
+    )
+
+    agent: Mapped[Agent] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Event {self.event_type} {self.outcome} {self.package_id}>"

@@ -1,0 +1,353 @@
+"""Repositories: the only place in the application that writes queries.
+
+Each repository wraps the session of one unit of work and returns models; the services turn them
+into frozen dataclasses before the session closes. ``add`` methods flush, so the new row has its id
+and a broken constraint shows up at the call that caused it (as ``sqlalchemy.exc.IntegrityError``).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, joinedload
+
+from preserve.catalogue.models import (
+    Agent,
+    Collection,
+    CollectionLocation,
+    Copy,
+    Event,
+    File,
+    Organisation,
+    Package,
+    StorageLocation,
+    new_uuid,
+    utcnow,
+)
+
+FILE_BATCH_SIZE = 5_000
+STREAM_BATCH_SIZE = 1_000
+
+# Columns a file row may carry (everything but the generated id).
+_FILE_COLUMNS = frozenset(c.key for c in File.__table__.columns if c.key != "id")
+
+T = TypeVar("T")
+
+
+def _batches(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+class _Repository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _add(self, obj: T) -> T:
+        self.session.add(obj)
+        self.session.flush()
+        return obj
+
+
+class OrganisationRepository(_Repository):
+    def get_by_slug(self, slug: str) -> Organisation | None:
+        return self.session.scalar(select(Organisation).where(Organisation.slug == slug))
+
+    def add(self, organisation: Organisation) -> Organisation:
+        return self._add(organisation)
+
+    def list(self) -> Sequence[Organisation]:
+        return self.session.scalars(select(Organisation).order_by(Organisation.slug)).all()
+
+
+class CollectionRepository(_Repository):
+    def get(self, org_slug: str, slug: str) -> Collection | None:
+        return self.session.scalar(
+            select(Collection)
+            .join(Collection.organisation)
+            .where(Organisation.slug == org_slug, Collection.slug == slug)
+        )
+
+    def get_by_id(self, collection_id: int) -> Collection | None:
+        return self.session.get(Collection, collection_id)
+
+    def add(self, collection: Collection) -> Collection:
+        return self._add(collection)
+
+    def list(self, org_slug: str | None = None) -> Sequence[Collection]:
+        stmt = select(Collection).join(Collection.organisation)
+        if org_slug is not None:
+            stmt = stmt.where(Organisation.slug == org_slug)
+        return self.session.scalars(stmt.order_by(Organisation.slug, Collection.slug)).all()
+
+    def locations(self, collection: Collection) -> Sequence[StorageLocation]:
+        """The locations this collection's packages are stored on, by name."""
+        return self.session.scalars(
+            select(StorageLocation)
+            .join(CollectionLocation, CollectionLocation.location_id == StorageLocation.id)
+            .where(CollectionLocation.collection_id == collection.id)
+            .order_by(StorageLocation.name)
+        ).all()
+
+    def set_locations(self, collection: Collection, locations: Iterable[StorageLocation]) -> None:
+        """Replace the collection's locations with ``locations``."""
+        self.session.flush()
+        self.session.execute(
+            delete(CollectionLocation).where(CollectionLocation.collection_id == collection.id)
+        )
+        ids = sorted({location.id for location in locations})
+        if ids:
+            self.session.execute(
+                insert(CollectionLocation),
+                [{"collection_id": collection.id, "location_id": i} for i in ids],
+            )
+
+
+class LocationRepository(_Repository):
+    def get(self, location_id: int) -> StorageLocation | None:
+        return self.session.get(StorageLocation, location_id)
+
+    def get_by_name(self, name: str) -> StorageLocation | None:
+        return self.session.scalar(select(StorageLocation).where(StorageLocation.name == name))
+
+    def get_by_url(self, url: str) -> StorageLocation | None:
+        return self.session.scalar(select(StorageLocation).where(StorageLocation.url == url))
+
+    def add(self, location: StorageLocation) -> StorageLocation:
+        return self._add(location)
+
+    def list(self) -> Sequence[StorageLocation]:
+        return self.session.scalars(select(StorageLocation).order_by(StorageLocation.name)).all()
+
+    def defaults(self) -> Sequence[StorageLocation]:
+        """The locations a collection without its own choice stores on."""
+        return self.session.scalars(
+            select(StorageLocation)
+            .where(StorageLocation.is_default.is_(True))
+            .order_by(StorageLocation.name)
+        ).all()
+
+
+class PackageRepository(_Repository):
+    def get(self, package_id: str) -> Package | None:
+        return self.session.get(Package, package_id)
+
+    def add(self, package: Package) -> Package:
+        return self._add(package)
+
+    def find_stored_by_fingerprint(self, collection_id: int, fingerprint: str) -> Package | None:
+        """A stored package of this collection with exactly this payload, the oldest first."""
+        return self.session.scalars(
+            select(Package)
+            .where(
+                Package.collection_id == collection_id,
+                Package.payload_fingerprint == fingerprint,
+                Package.status == "stored",
+            )
+            .order_by(Package.created_at, Package.id)
+            .limit(1)
+        ).first()
+
+    def list(
+        self, collection_id: int | None = None, status: str | None = None
+    ) -> Sequence[Package]:
+        stmt = select(Package)
+        if collection_id is not None:
+            stmt = stmt.where(Package.collection_id == collection_id)
+        if status is not None:
+            stmt = stmt.where(Package.status == status)
+        return self.session.scalars(stmt.order_by(Package.created_at, Package.id)).all()
+
+    def list_interrupted(self) -> Sequence[Package]:
+        """Packages still marked as ingesting (compare ingest_host/ingest_pid to find dead ones)."""
+        return self.list(status="ingesting")
+
+    def delete(self, package: Package) -> None:
+        """Delete the package; the database cascades to its files, copies and events."""
+        self.session.delete(package)
+        self.session.flush()
+
+
+class FileRepository(_Repository):
+    def add_many(self, package_id: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert file rows in batches without building ORM objects; returns how many.
+
+        Each row needs ``path`` and ``size``; ``path_nfc`` defaults to the NFC form of ``path``,
+        ``role`` to "payload". ``rows`` may be a generator, so 100,000 files need not sit in memory.
+        """
+        count = 0
+        for batch in _batches(rows, FILE_BATCH_SIZE):
+            self.session.execute(insert(File), [_file_row(package_id, row) for row in batch])
+            count += len(batch)
+        return count
+
+    def get(self, file_id: int) -> File | None:
+        return self.session.get(File, file_id)
+
+    def get_by_path(self, package_id: str, path: str) -> File | None:
+        return self.session.scalar(
+            select(File).where(File.package_id == package_id, File.path == path)
+        )
+
+    def iter_for_package(self, package_id: str, role: str | None = None) -> Iterator[File]:
+        """Stream the package's files in insertion order, a batch at a time."""
+        stmt = select(File).where(File.package_id == package_id)
+        if role is not None:
+            stmt = stmt.where(File.role == role)
+        stmt = stmt.order_by(File.id).execution_options(yield_per=STREAM_BATCH_SIZE)
+        yield from self.session.scalars(stmt)
+
+    def count(self, package_id: str, role: str | None = None) -> int:
+        stmt = select(func.count()).select_from(File).where(File.package_id == package_id)
+        if role is not None:
+            stmt = stmt.where(File.role == role)
+        return self.session.scalar(stmt) or 0
+
+
+def _file_row(package_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Every column present in every row, so each batch is one executemany of one statement."""
+    unknown = row.keys() - _FILE_COLUMNS
+    if unknown:
+        raise ValueError(f"unknown file columns: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = dict.fromkeys(_FILE_COLUMNS)
+    values.update(row)
+    if values["path"] is None or values["size"] is None:
+        raise ValueError(f"a file row needs a path and a size: {dict(row)!r}")
+    values["package_id"] = package_id
+    if values["path_nfc"] is None:
+        values["path_nfc"] = unicodedata.normalize("NFC", values["path"])
+    if values["role"] is None:
+        values["role"] = "payload"
+    if values["digests"] is None:
+        values["digests"] = {}
+    return values
+
+
+class CopyRepository(_Repository):
+    def add(self, copy: Copy | None = None, /, **fields: Any) -> Copy:
+        """Add ``copy``, or a copy made from keyword ``fields`` (package_id, location_id ...)."""
+        if (copy is None) == (not fields):
+            raise TypeError("give either a Copy or its fields as keywords")
+        return self._add(copy if copy is not None else Copy(**fields))
+
+    def for_package(self, package_id: str) -> Sequence[Copy]:
+        return self.session.scalars(
+            select(Copy).where(Copy.package_id == package_id).order_by(Copy.id)
+        ).all()
+
+    def get(self, package_id: str, location_id: int) -> Copy | None:
+        return self.session.scalar(
+            select(Copy).where(Copy.package_id == package_id, Copy.location_id == location_id)
+        )
+
+    def get_by_id(self, copy_id: int) -> Copy | None:
+        return self.session.get(Copy, copy_id)
+
+    def iter_due_for_fixity(
+        self,
+        now: datetime,
+        interval: timedelta,
+        limit: int,
+        *,
+        statuses: Sequence[str] = ("verified",),
+    ) -> Sequence[Copy]:
+        """Up to ``limit`` copies whose check is due: never-checked first, then the oldest.
+
+        On PostgreSQL the rows are claimed with ``FOR UPDATE SKIP LOCKED`` until the transaction
+        ends, so two schedulers never take the same copy. The package and location come loaded.
+        """
+        stmt = (
+            select(Copy)
+            .options(
+                joinedload(Copy.package, innerjoin=True), joinedload(Copy.location, innerjoin=True)
+            )
+            .where(
+                Copy.status.in_(statuses),
+                (Copy.last_checked_at.is_(None)) | (Copy.last_checked_at <= now - interval),
+            )
+            .order_by(Copy.last_checked_at.asc().nulls_first(), Copy.created_at, Copy.id)
+            .limit(limit)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=Copy)
+        return self.session.scalars(stmt).all()
+
+
+class AgentRepository(_Repository):
+    def get_or_create(self, name: str, version: str, agent_type: str = "software") -> Agent:
+        """The agent with this name, version and type, inserted if it is new.
+
+        ``INSERT ... ON CONFLICT DO NOTHING`` makes this safe when two processes race to record the
+        same agent (a plain insert would fail one of them on the unique constraint).
+        """
+        stmt = select(Agent).where(
+            Agent.name == name, Agent.version == version, Agent.agent_type == agent_type
+        )
+        agent = self.session.scalar(stmt)
+        if agent is not None:
+            return agent
+        dialect_insert = (
+            postgresql.insert
+            if self.session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert
+        )
+        self.session.execute(
+            dialect_insert(Agent)
+            .values(name=name, version=version, agent_type=agent_type)
+            .on_conflict_do_nothing(index_elements=["name", "version", "agent_type"])
+        )
+        return self.session.scalars(stmt).one()
+
+
+class EventRepository(_Repository):
+    def add(
+        self,
+        event_type: str,
+        outcome: str,
+        *,
+        agent: Agent,
+        package_id: str | None = None,
+        copy_id: int | None = None,
+        file_id: int | None = None,
+        detail: str = "",
+        outcome_detail: str = "",
+        occurred_at: datetime | None = None,
+        event_type_uri: str | None = None,
+        event_id: str | None = None,
+    ) -> Event:
+        """Record a PREMIS event (``event_type`` is the Library of Congress label).
+
+        ``event_id`` keeps an identifier already written elsewhere (a bag's premis.xml); a new
+        UUID is made otherwise.
+        """
+        if agent.id is None:
+            self.session.flush()
+        return self._add(
+            Event(
+                id=event_id or new_uuid(),
+                event_type=event_type,
+                event_type_uri=event_type_uri,
+                outcome=outcome,
+                agent_id=agent.id,
+                package_id=package_id,
+                copy_id=copy_id,
+                file_id=file_id,
+                detail=detail,
+                outcome_detail=outcome_detail,
+                occurred_at=occurred_at or utcnow(),
+            )
+        )
+
+    def for_package(self, package_id: str) -> Sequence[Event]:
+        return self.session.scalars(
+            select(Event)
+            .where(Event.package_id == package_id)
+            .order_by(Event.occurred_at, Event.id)
+        ).all()

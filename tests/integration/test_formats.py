@@ -1,0 +1,342 @@
+"""Format identification and image properties against the real siegfried, libmagic and Pillow."""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+import struct
+import wave
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageCms
+
+from preserve.errors import InvalidInput
+from preserve.formats import (
+    Identifier,
+    bit_depth_for_mode,
+    identify_files,
+    image_properties,
+    is_image,
+)
+
+
+@pytest.fixture(scope="module")
+def identifier() -> Identifier:
+    return Identifier()
+
+
+def minimal_pdf() -> bytes:
+    content = b"BT /F1 12 Tf 72 720 Td (Hello, PDF) Tj ET\n"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"endstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def jpeg_with_exif(width: int = 64, height: int = 48) -> bytes:
+    img = Image.new("RGB", (width, height), (200, 120, 40))
+    for x in range(width):
+        img.putpixel((x, x % height), (0, 0, 255))
+    exif = Image.Exif()
+    exif[271] = "Acme"
+    exif[272] = "Scanner 3000"
+    exif[274] = 6
+    exif[306] = "2024:02:03 04:05:06"
+    exif.get_ifd(0x8769)[36867] = "1932:06:12 14:30:00"
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=85, dpi=(300, 300), exif=exif.tobytes())
+    return out.getvalue()
+
+
+def srgb_icc() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def tiff16(width: int = 40, height: int = 30) -> bytes:
+    data = b"".join(
+        struct.pack("<H", (x * 1000 + y * 50) % 65536) for y in range(height) for x in range(width)
+    )
+    out = io.BytesIO()
+    Image.frombytes("I;16", (width, height), data).save(out, "TIFF", dpi=(600, 600))
+    return out.getvalue()
+
+
+def wav_bytes() -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(
+            b"".join(
+                struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / 44100)))
+                for n in range(4410)
+            )
+        )
+    return out.getvalue()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_tool_and_signature_versions_are_recorded(identifier: Identifier, tmp_path: Path) -> None:
+    assert identifier.tool.startswith("siegfried ")
+    assert identifier.tool.split()[1][0].isdigit()
+    assert "DROID_SignatureFile" in identifier.signature_version
+    info = identifier.identify(write(tmp_path / "a.txt", b"hello\n"))
+    assert info.tool == identifier.tool
+    assert info.signature_version == identifier.signature_version
+
+
+def test_plain_text(identifier: Identifier, tmp_path: Path) -> None:
+    info = identifier.identify(write(tmp_path / "notes.txt", "Ceci n'est pas un café.\n".encode()))
+    assert info.puid == "x-fmt/111"
+    assert info.format_name == "Plain Text File"
+    assert info.mime.startswith("text/plain")
+    assert info.matches and info.matches[0].puid == "x-fmt/111"
+    assert not is_image(info)
+
+
+def test_pdf(identifier: Identifier, tmp_path: Path) -> None:
+    info = identifier.identify(write(tmp_path / "doc.pdf", minimal_pdf()))
+    assert info.puid.startswith("fmt/")
+    assert info.puid == "fmt/18"  # PDF 1.4
+    assert "PDF" in info.format_name
+    assert info.mime == "application/pdf"
+    assert "PDF document" in info.magic_description
+    assert not is_image(info)
+
+
+def test_pdf_identified_by_content_not_by_name(identifier: Identifier, tmp_path: Path) -> None:
+    info = identifier.identify(write(tmp_path / "no-extension", minimal_pdf()))
+    assert info.puid == "fmt/18"
+
+
+def test_jpeg_with_exif(identifier: Identifier, tmp_path: Path) -> None:
+    path = write(tmp_path / "photo.jpg", jpeg_with_exif())
+    info = identifier.identify(path)
+    assert info.puid.startswith("fmt/")
+    assert info.puid in {"fmt/43", "fmt/44", "fmt/645"}
+    assert info.mime == "image/jpeg"
+    assert is_image(info)
+    props = image_properties(path, info.mime)
+    assert props is not None
+    assert (props.width, props.height, props.mode, props.bit_depth) == (64, 48, "RGB", 8)
+    assert props.exif_datetime == "1932:06:12 14:30:00"  # DateTimeOriginal wins over DateTime
+    assert props.camera_make == "Acme"
+    assert props.camera_model == "Scanner 3000"
+    assert props.orientation == 6
+    assert (props.x_resolution, props.y_resolution, props.resolution_unit) == (300, 300, "dpi")
+    assert props.complete is True
+    assert props.decode_error is None
+    assert props.icc_profile is None
+
+
+def test_exif_datetime_falls_back_to_datetime(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[306] = "2001:01:01 00:00:00"
+    out = io.BytesIO()
+    Image.new("L", (8, 8)).save(out, "JPEG", exif=exif.tobytes())
+    props = image_properties(write(tmp_path / "dt.jpg", out.getvalue()))
+    assert props is not None and props.exif_datetime == "2001:01:01 00:00:00"
+    assert props.camera_make is None and props.orientation is None
+
+
+def test_tiff_16_bit(identifier: Identifier, tmp_path: Path) -> None:
+    path = write(tmp_path / "scan.tif", tiff16())
+    info = identifier.identify(path)
+    assert info.puid in {"fmt/353", "fmt/1917", "x-fmt/387", "x-fmt/399", "x-fmt/388"}
+    assert info.mime == "image/tiff"
+    assert is_image(info)
+    props = image_properties(path, info.mime)
+    assert props is not None
+    assert props.mode.startswith("I;16")
+    assert props.bit_depth == 16
+    assert (props.width, props.height) == (40, 30)
+    assert (props.x_resolution, props.resolution_unit) == (600, "dpi")
+    assert props.complete
+
+
+def test_png_with_icc_profile(identifier: Identifier, tmp_path: Path) -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (20, 10), (10, 20, 30)).save(out, "PNG", icc_profile=srgb_icc(), dpi=(72, 72))
+    path = write(tmp_path / "icc.png", out.getvalue())
+    info = identifier.identify(path)
+    assert info.puid.startswith("fmt/")  # PNG 1.x (fmt/11, fmt/12, fmt/13)
+    assert info.mime == "image/png"
+    assert is_image(info)
+    props = image_properties(path, info.mime)
+    assert props is not None
+    assert props.icc_profile and "sRGB" in props.icc_profile
+    assert props.complete
+    assert props.resolution_unit == "dpi"
+    assert props.x_resolution is not None and abs(props.x_resolution - 72) < 0.1
+
+
+def test_wav(identifier: Identifier, tmp_path: Path) -> None:
+    path = write(tmp_path / "tone.wav", wav_bytes())
+    info = identifier.identify(path)
+    assert info.puid in {"fmt/141", "fmt/6", "fmt/142", "fmt/143"}
+    assert "wav" in info.mime.lower()
+    assert not is_image(info)
+    assert image_properties(path, info.mime) is None
+    assert image_properties(path) is None  # Pillow itself cannot open it either
+
+
+def test_random_bytes_are_unknown_with_a_warning(identifier: Identifier, tmp_path: Path) -> None:
+    data = random.Random(7).randbytes(4096)
+    info = identifier.identify(write(tmp_path / "mystery", data))
+    assert info.puid == "UNKNOWN"
+    assert info.warnings
+    assert any("no match" in w for w in info.warnings)
+    assert info.mime == "application/octet-stream"
+    assert not is_image(info)
+
+
+def test_extension_only_matches_keep_the_warning(identifier: Identifier, tmp_path: Path) -> None:
+    info = identifier.identify(write(tmp_path / "noise.bin", random.Random(8).randbytes(512)))
+    # whatever siegfried says from the name alone, it says so in the basis and a warning
+    if info.puid != "UNKNOWN":
+        assert "extension" in info.basis
+        assert any("extension" in w for w in info.warnings)
+
+
+def test_zero_byte_file(identifier: Identifier, tmp_path: Path) -> None:
+    info = identifier.identify(write(tmp_path / "empty.txt", b""))
+    assert info.puid == "UNKNOWN"
+    assert info.warnings == ("empty file",)
+    assert info.mime == "application/x-empty"
+    assert info.tool == identifier.tool
+    assert image_properties(tmp_path / "empty.txt") is None
+
+
+def test_missing_and_unreadable_files_raise_invalid_input(
+    identifier: Identifier, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidInput, match="missing\\.txt"):
+        identifier.identify(tmp_path / "missing.txt")
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        identifier.identify(tmp_path)
+    with pytest.raises(InvalidInput, match="missing\\.png"):
+        image_properties(tmp_path / "missing.png")
+
+
+def test_non_utf8_file_name(identifier: Identifier, tmp_path: Path) -> None:
+    import os
+
+    name = os.fsdecode(b"caf\xe9.pdf")  # Latin-1 bytes: not valid UTF-8
+    path = tmp_path / name
+    try:
+        path.write_bytes(minimal_pdf())
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("the file system refuses non-UTF-8 names")
+    assert identifier.identify(path).puid == "fmt/18"
+
+
+def test_truncated_jpeg_is_incomplete(identifier: Identifier, tmp_path: Path) -> None:
+    data = jpeg_with_exif(400, 300)
+    path = write(tmp_path / "cut.jpg", data[: len(data) // 2])
+    info = identifier.identify(path)
+    assert is_image(info)
+    props = image_properties(path, info.mime)
+    assert props is not None
+    assert (props.width, props.height) == (400, 300)
+    assert props.complete is False
+    assert props.decode_error and "truncated" in props.decode_error
+
+
+def test_decompression_bomb_gives_incomplete_not_an_exception(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = io.BytesIO()
+    Image.new("L", (100, 100)).save(out, "PNG")
+    path = write(tmp_path / "bomb.png", out.getvalue())
+    # between the limit and twice the limit Pillow warns; above twice the limit it raises
+    for limit in (6000, 4000):
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+        props = image_properties(path)
+        assert props is not None
+        assert props.complete is False
+        assert props.decode_error and "decompression bomb" in props.decode_error
+        assert (props.width, props.height) == (100, 100)
+
+
+def test_not_an_image_returns_none(tmp_path: Path) -> None:
+    assert image_properties(write(tmp_path / "doc.pdf", minimal_pdf())) is None
+    assert image_properties(write(tmp_path / "t.txt", b"text"), "text/plain") is None
+
+
+def test_bit_depth_for_mode() -> None:
+    assert bit_depth_for_mode("I;16") == 16
+    assert bit_depth_for_mode("I;16B") == 16
+    assert bit_depth_for_mode("RGB") == 8
+    assert bit_depth_for_mode("1") == 1
+    assert bit_depth_for_mode("F") == 32
+
+
+def test_several_matches_are_all_kept(identifier: Identifier, tmp_path: Path) -> None:
+    info = identifier.identify(write(tmp_path / "x.pdf", minimal_pdf()))
+    assert info.matches
+    assert info.puid == info.matches[0].puid
+    assert all(isinstance(m.puid, str) and m.puid for m in info.matches)
+
+
+def _corpus(root: Path, count: int) -> list[Path]:
+    makers = [
+        lambda i: (f"t{i}.txt", f"line {i}\n".encode()),
+        lambda i: (f"d{i}.pdf", minimal_pdf()),
+        lambda i: (f"r{i}", random.Random(i).randbytes(200)),
+        lambda i: (f"e{i}.dat", b""),
+        lambda i: (f"w{i}.wav", wav_bytes()[:2000]),
+    ]
+    jpeg = jpeg_with_exif(16, 16)
+    makers.append(lambda i: (f"j{i}.jpg", jpeg))
+    paths = []
+    for i in range(count):
+        name, data = makers[i % len(makers)](i)
+        paths.append(write(root / name, data))
+    return paths
+
+
+@pytest.mark.slow
+def test_multiprocess_equals_in_process(tmp_path: Path) -> None:
+    paths = _corpus(tmp_path, 250)
+    serial = identify_files(paths)
+    parallel = identify_files(paths, workers=2)
+    assert len(serial) == len(parallel) == 250
+    assert parallel == serial
+    assert serial[0].puid == "x-fmt/111"
+    assert serial[1].puid == "fmt/18"
+    assert serial[3].warnings == ("empty file",)
+
+
+def test_identify_files_small_batches_stay_in_process(tmp_path: Path) -> None:
+    paths = _corpus(tmp_path, 6)
+    assert [i.puid for i in identify_files(paths, workers=4)] == [
+        i.puid for i in identify_files(paths)
+    ]
+    assert identify_files([]) == []
