@@ -354,6 +354,7 @@ def _ingest_one(
             existing = uow.packages.find_stored_by_fingerprint(coll.id, fingerprint)
             if existing is not None:
                 log.info("%s is identical to package %s: not ingested again", source, existing.id)
+                shutil.rmtree(staging, ignore_errors=True)
                 return IngestResult(
                     source=str(source),
                     status="duplicate",
@@ -593,7 +594,7 @@ def _scan_folder(root: Path) -> tuple[list[_StagedFile], list[Problem]]:
             warnings.append(
                 Problem(
                     "empty-directory",
-                    rel,
+                    rel.rstrip("/"),
                     "empty folder left out: BagIt cannot hold an empty folder",
                     "warning",
                 )
