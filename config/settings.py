@@ -1,8 +1,8 @@
 """Settings: the only code that reads ``PRESERVE_*`` environment variables.
 
-Embedded defaults (SQLite and a local storage location under ``PRESERVE_HOME``) let a fresh checkout
-run with no services; production points the same variables at PostgreSQL and S3. ``from_env`` reports
-every missing or invalid variable at once.
+Embedded defaults (SQLite and a local storage location under ``PRESERVE_HOME``) let a fresh
+checkout run with no services; production points the same variables at PostgreSQL and S3.
+``from_env`` reports every missing or invalid variable at once.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class Settings:
     #: PRESERVE_STORAGE_URL: the default storage location made by ``preserve init``
     #: (``file:///...`` or ``s3://bucket/prefix?endpoint_url=...``); default ``<home>/storage``.
     storage_url: str = ""
-    #: PRESERVE_STAGING_DIR: where bags are assembled before they are stored; default ``<home>/staging``.
+    #: PRESERVE_STAGING_DIR: where bags are assembled before they are stored;
+    #: default ``<home>/staging``.
     staging_dir: Path = Path()
     #: PRESERVE_ORGANISATION: organisation slug used when a command names none.
     organisation: str = "default"
@@ -49,7 +50,7 @@ class Settings:
     #: PRESERVE_FIXITY_INTERVAL_DAYS: how often every copy should be re-verified.
     fixity_interval_days: int = 90
     #: PRESERVE_SECRET_KEY: web session key (required in production).
-    secret_key: str = "dev-only-not-secret"
+    secret_key: str = "dev-only-not-secret"  # noqa: S105 - refused in production
     #: PRESERVE_BROKER_URL: Celery broker for the workers.
     broker_url: str = ""
     #: PRESERVE_ENV: "development" (embedded defaults allowed) or "production".
@@ -118,7 +119,9 @@ class Settings:
             algs = tuple(bagit_token(a) for a in raw.split(",") if a.strip())
             bad = [a for a in algs if not is_supported(a) or a == "crc64nvme"]
             if bad:
-                problems.append(f"PRESERVE_ALGORITHMS names unsupported algorithms: {', '.join(bad)}")
+                problems.append(
+                    f"PRESERVE_ALGORITHMS names unsupported algorithms: {', '.join(bad)}"
+                )
             values["algorithms"] = algs
         if (raw := get("env")) is not None:
             if raw not in ("development", "production"):

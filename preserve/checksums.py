@@ -122,7 +122,7 @@ def hash_file(
 ) -> tuple[int, dict[str, str]]:
     """Size and digests of the file at ``path``, read once."""
     with open(path, "rb", buffering=0) as f:
-        return hash_stream(f, algorithms, chunk_size)  # type: ignore[arg-type]
+        return hash_stream(f, algorithms, chunk_size)
 
 
 def hex_to_b64(hexdigest: str) -> str:

@@ -109,9 +109,9 @@ def _select(
             coll = uow.collections.get(organisation, collection)
             if coll is None:
                 raise NotFound(f"collection {collection!r} does not exist in {organisation!r}")
-            packages = uow.packages.list(collection_id=coll.id, status="stored")
+            packages = list(uow.packages.list(collection_id=coll.id, status="stored"))
         else:
-            packages = uow.packages.list(status="stored")
+            packages = list(uow.packages.list(status="stored"))
         refs = []
         for p in packages:
             for c in uow.copies.for_package(p.id):

@@ -34,7 +34,7 @@ from typing import Protocol
 from preserve import SOFTWARE_AGENT, __version__, archives, premis
 from preserve.bagit import BagWriter, check_payload_names, read_bag, validate_bag
 from preserve.bootstrap import Application
-from preserve.catalogue.models import Copy, Package
+from preserve.catalogue.models import Agent, Collection, Copy, Package
 from preserve.checksums import CHUNK_SIZE, MultiHasher, hash_file
 from preserve.descriptive import bag_info_from_dublin_core, dublin_core_xml, read_metadata_csv
 from preserve.errors import (
@@ -47,6 +47,7 @@ from preserve.errors import (
 )
 from preserve.formats import identify_files, image_properties, is_image
 from preserve.services.admin import collection_locations
+from preserve.uow import UnitOfWork
 from preserve.values import FormatInfo, ImageInfo, Problem, StoredObject, as_dict
 
 log = logging.getLogger(__name__)
@@ -350,7 +351,7 @@ def _ingest_one(
         fingerprint = _fingerprint(delivery.files)
 
         with app.uow() as uow:
-            coll = uow.collections.get(organisation, collection)
+            coll = _collection(uow, organisation, collection)
             existing = uow.packages.find_stored_by_fingerprint(coll.id, fingerprint)
             if existing is not None:
                 log.info("%s is identical to package %s: not ingested again", source, existing.id)
@@ -368,8 +369,7 @@ def _ingest_one(
                     duplicate_of=existing.id,
                     warnings=tuple(delivery.warnings),
                 )
-            org_row = uow.organisations.get_by_slug(organisation)
-            org_name = org_row.name
+            org_name = coll.organisation.name
 
         _identify(app, delivery, progress)
         fields = _dublin_core(dublin_core, delivery, title, package_id)
@@ -400,7 +400,7 @@ def _ingest_one(
 
         # the record exists before any byte reaches storage: an interruption is recoverable
         with app.uow() as uow:
-            coll = uow.collections.get(organisation, collection)
+            coll = _collection(uow, organisation, collection)
             locations = collection_locations(uow, coll)
             location_info = [(loc.id, loc.name, loc.url) for loc in locations]
             package = uow.packages.add(
@@ -424,10 +424,12 @@ def _ingest_one(
             uow.flush()
             for loc in locations:
                 uow.copies.add(
-                    package_id=package.id,
-                    location_id=loc.id,
-                    key_prefix=key_prefix,
-                    status="pending",
+                    Copy(
+                        package_id=package.id,
+                        location_id=loc.id,
+                        key_prefix=key_prefix,
+                        status="pending",
+                    )
                 )
             uow.commit()
         registered = True
@@ -465,6 +467,13 @@ def _ingest_one(
     except BaseException:
         _abandon(app, package_id, staging, registered)
         raise
+
+
+def _collection(uow: UnitOfWork, organisation: str, slug: str) -> Collection:
+    coll = uow.collections.get(organisation, slug)
+    if coll is None:  # checked at the start; only a concurrent deletion gets here
+        raise NotFound(f"collection {slug!r} does not exist in organisation {organisation!r}")
+    return coll
 
 
 def _abandon(app: Application, package_id: str, staging: Path, registered: bool) -> None:
@@ -898,6 +907,8 @@ def _register(
     now = _now()
     with app.uow() as uow:
         package = uow.packages.get(package_id)
+        if package is None:  # removed by someone else's clean-up: our copies are orphans now
+            raise StorageError(f"package {package_id} vanished from the catalogue during ingest")
         rows = []
         for f in delivery.files:
             fmt = f.fmt
@@ -945,9 +956,9 @@ def _register(
             )
         uow.files.add_many(package_id, rows)
 
-        agents: dict[tuple[str, str], object] = {}
+        agents: dict[tuple[str, str], Agent] = {}
 
-        def agent_for(record: premis.AgentRecord) -> object:
+        def agent_for(record: premis.AgentRecord) -> Agent:
             key = (record.name, record.version)
             if key not in agents:
                 agents[key] = uow.agents.get_or_create(
@@ -986,10 +997,7 @@ def _register(
                 outcome_detail=f"every object verified ({', '.join(methods)})",
                 occurred_at=now,
             )
-        if delivery.warnings:
-            detail = "; ".join(str(w) for w in delivery.warnings[:100])
-        else:
-            detail = ""
+        detail = "; ".join(str(w) for w in delivery.warnings[:100])
         uow.events.add(
             premis.INGESTION_END,
             "warning" if delivery.warnings else "success",

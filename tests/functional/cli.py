@@ -36,7 +36,9 @@ class Repo:
         return self.home / "storage"
 
     def run(self, *args: str | Path, ok: bool = True) -> Result:
-        result = CliRunner().invoke(cli, [str(a) for a in args], env=self.env, catch_exceptions=False)
+        result = CliRunner().invoke(
+            cli, [str(a) for a in args], env=self.env, catch_exceptions=False
+        )
         if ok:
             assert result.exit_code == 0, (
                 f"preserve {' '.join(map(str, args))} exited {result.exit_code}\n"

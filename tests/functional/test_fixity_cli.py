@@ -73,7 +73,9 @@ def test_damage_is_caught_and_named(
     copies = {c["location"]: c for c in show["copies"]}
     assert copies["second"]["last_outcome"] == expected
     assert copies["default"]["last_outcome"] == "ok"
-    failed = [e for e in show["events"] if e["event_type"] == "fixity check" and e["outcome"] == "failure"]
+    failed = [
+        e for e in show["events"] if e["event_type"] == "fixity check" and e["outcome"] == "failure"
+    ]
     assert failed and "data/a.bin" in failed[-1]["outcome_detail"]
 
 

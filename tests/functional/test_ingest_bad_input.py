@@ -69,7 +69,9 @@ def test_symlinks_are_not_followed_but_warned(repo: Repo, tmp_path: Path) -> Non
     result = repo.json("ingest", d, "--collection", "photos")
     package = result["packages"][0]
     assert [f["path"] for f in package["file_details"]] == ["data/real.txt"]
-    assert any(w["code"] == "symlink-skipped" and w["path"] == "link.txt" for w in package["warnings"])
+    assert any(
+        w["code"] == "symlink-skipped" and w["path"] == "link.txt" for w in package["warnings"]
+    )
     # a symlink given as PATH is refused
     result = repo.run("ingest", d / "link.txt", "--collection", "photos", ok=False)
     assert result.exit_code == 2 and "symbolic link" in result.stderr
@@ -205,7 +207,10 @@ def test_storage_becoming_unreachable_during_ingest(
     repo.extra_env.update(_aws_env())
     repo.run("locations", "add", "offsite", s3_bucket_url)
     repo.run("collections", "add", "both", "--location", "default", "--location", "offsite")
-    broken = s3_bucket_url.split("endpoint_url=")[0] + "endpoint_url=http://127.0.0.1:9&addressing_style=path"
+    broken = (
+        s3_bucket_url.split("endpoint_url=")[0]
+        + "endpoint_url=http://127.0.0.1:9&addressing_style=path"
+    )
     _retarget_location(repo, "offsite", broken)
     (tmp_path / "a.txt").write_text("a")
     result = repo.run("ingest", tmp_path / "a.txt", "--collection", "both", ok=False)

@@ -89,7 +89,9 @@ def test_make_run_sequence_end_to_end(tmp_path: Path, database_url: str) -> None
     out = tmp_path / "exported"
     exported = repo.json("export", photos["package_id"], out)
     assert exported["validation"]["valid"] is True
-    assert (out / "bagit.txt").read_text() == "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+    assert (
+        out / "bagit.txt"
+    ).read_text() == "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
     bagit.Bag(str(out)).validate()  # second opinion
     assert repo.run("bag", "validate", out).exit_code == 0
 
@@ -106,7 +108,9 @@ def test_ingest_prints_summary_and_show_lists_formats(repo: Repo, delivery: Path
     assert package_id in listed and "1/1 copies verified" in listed
 
 
-def test_single_file_and_archives_become_packages(repo: Repo, delivery: Path, tmp_path: Path) -> None:
+def test_single_file_and_archives_become_packages(
+    repo: Repo, delivery: Path, tmp_path: Path
+) -> None:
     single = tmp_path / "interview.txt"
     single.write_text("one file\n")
     archive_zip = tmp_path / "delivery.zip"
@@ -147,7 +151,9 @@ def test_incoming_bag_is_validated_and_its_bag_info_kept(
 
 
 def test_export_refuses_non_empty_destination(repo: Repo, delivery: Path, tmp_path: Path) -> None:
-    package_id = repo.json("ingest", delivery, "--collection", "photos")["packages"][0]["package_id"]
+    package_id = repo.json("ingest", delivery, "--collection", "photos")["packages"][0][
+        "package_id"
+    ]
     dest = tmp_path / "full"
     dest.mkdir()
     (dest / "x").write_text("x")
@@ -168,7 +174,7 @@ def test_fixity_requires_exactly_one_selector(repo: Repo) -> None:
 def test_identify_json_lines(repo: Repo, delivery: Path) -> None:
     out = repo.run("identify", delivery / "readme.txt", delivery / "sub" / "data.bin", "--json")
     records = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r["puid"] for r in records][0] == "x-fmt/111"
+    assert records[0]["puid"] == "x-fmt/111"
     assert set(records[0]) == {"path", "puid", "mime", "format_name", "format_version", "basis",
                                "warnings"}  # fmt: skip
 
