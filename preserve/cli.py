@@ -40,6 +40,10 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(as_dict(data), indent=2, ensure_ascii=False, default=str))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if n < 1000 or unit == "TB":
@@ -383,7 +387,7 @@ def ingest(
                 )
             else:
                 click.echo(
-                    f"stored {r.package_id}  {r.files} files, {_human_bytes(r.bytes)}  "
+                    f"stored {r.package_id}  {_count(r.files, 'file')}, {_human_bytes(r.bytes)}  "
                     f"{r.organisation}/{r.collection}  copies: {', '.join(r.copies)}  "
                     f'"{r.title}"'
                 )
@@ -520,7 +524,7 @@ def fixity(
     else:
         for c in report.checks:
             click.echo(
-                f"{c.outcome:8} {c.package_id} on {c.location}: {c.files_checked} files, "
+                f"{c.outcome:8} {c.package_id} on {c.location}: {_count(c.files_checked, 'file')}, "
                 f"{_human_bytes(c.bytes_checked)}"
             )
         if not report.checks:
@@ -579,7 +583,7 @@ def show(package_id: str, as_json: bool) -> None:
     click.echo(f"title        {s.title}")
     click.echo(f"collection   {s.organisation}/{s.collection}")
     click.echo(f"source       {d.source}")
-    click.echo(f"size         {s.files} files, {_human_bytes(s.bytes)}")
+    click.echo(f"size         {_count(s.files, 'file')}, {_human_bytes(s.bytes)}")
     for element, values in d.description.items():
         for v in values:
             click.echo(f"dc:{element:<9} {v}")

@@ -236,18 +236,6 @@ def test_unreadable_path(tmp_path: Path) -> None:
     assert str(csv_path) in str(caught.value)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads everything")
-def test_unreadable_file(tmp_path: Path) -> None:
-    csv_path = write(tmp_path / "meta.csv", "path\na\n")
-    csv_path.chmod(0)
-    try:
-        with pytest.raises(InvalidInput, match="cannot read") as caught:
-            read_metadata_csv(csv_path)
-    finally:
-        csv_path.chmod(0o600)
-    assert str(csv_path) in str(caught.value)
-
-
 @pytest.mark.parametrize("text", ["", "\n\n", ",,\n"])
 def test_empty_csv(tmp_path: Path, text: str) -> None:
     csv_path = write(tmp_path / "meta.csv", text, bom=True)
