@@ -1,0 +1,235 @@
+"""The storage interface every backend implements, and the choice of backend by URL.
+
+A location is named by a URL: ``file:///abs/path`` (:class:`~preserve.storage.local.LocalStorage`)
+or ``s3://bucket/optional/prefix?endpoint_url=...`` (:class:`~preserve.storage.s3.S3Storage`).
+Every stored copy records the URL of its location, so copies written under an old configuration
+stay readable. Backends raise only :mod:`preserve.errors` exceptions: callers never see botocore
+exceptions or ``OSError``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from preserve.checksums import CHUNK_SIZE, bagit_token, is_supported
+from preserve.errors import ConfigError, VerificationFailed
+from preserve.values import ObjectStat, StoredObject
+
+log = logging.getLogger(__name__)
+
+#: Always computed while storing: sha256 is the reference digest (and what a single S3 PUT sends
+#: for the server to check); crc64nvme is the cheap transport check (re-reads, S3 multipart).
+PUT_ALGORITHMS: tuple[str, ...] = ("sha256", "crc64nvme")
+#: The algorithm used to re-read a written copy: about three times cheaper than SHA-256.
+REREAD_ALGORITHM = "crc64nvme"
+
+DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
+DEFAULT_PART_SIZE = 16 * 1024 * 1024
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """A place that holds objects under keys (see :func:`preserve.storage.keys.validate_key`)."""
+
+    url: str  # the configured URL (never holds secrets)
+
+    def ensure(self) -> None:
+        """Make the location usable (local: create the root) or check that it is reachable."""
+        ...
+
+    def put(
+        self,
+        key: str,
+        source: Path,
+        *,
+        digests: Mapping[str, str] | None = None,
+        consume: bool = False,
+    ) -> StoredObject:
+        """Store the file ``source`` under ``key`` and verify the copy.
+
+        The bytes are hashed while they are sent (sha256 and crc64nvme, plus any other supported
+        algorithm named in ``digests``); when ``digests`` is given, every algorithm both sides
+        have must agree, otherwise :class:`VerificationFailed` is raised and nothing new is left
+        under ``key``. Readers never see a partial object. ``consume=True`` says the caller no
+        longer needs ``source`` (the local backend may move it into place instead of copying).
+        """
+        ...
+
+    def put_bytes(self, key: str, data: bytes) -> StoredObject:
+        """Store a small in-memory object (a tag file, a report) under ``key``, verified."""
+        ...
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A streaming reader of the object; :class:`ObjectNotFound` when it does not exist."""
+        ...
+
+    def stat(self, key: str) -> ObjectStat:
+        """Size, time and the checksums the location reports; :class:`ObjectNotFound` if missing."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing key is not an error."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object under ``prefix`` (which must end with '/'); return how many."""
+        ...
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key that starts with ``prefix``, in sorted (UTF-8 byte) order."""
+        ...
+
+
+def open_location(
+    url: str,
+    *,
+    retries: int = 5,
+    backoff: float = 0.5,
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+    part_size: int = DEFAULT_PART_SIZE,
+) -> Storage:
+    """The backend for ``url``; :class:`ConfigError` naming the URL when it cannot be used.
+
+    ``retries`` is the number of attempts per request against a remote location and ``backoff``
+    the first delay between them (doubling, with jitter); the S3 multipart settings apply to
+    objects larger than ``multipart_threshold``.
+    """
+    scheme = _scheme(url)
+    if scheme == "file":
+        from preserve.storage.local import LocalStorage
+
+        return LocalStorage(url)
+    from preserve.storage.s3 import S3Storage
+
+    return S3Storage(
+        url,
+        retries=retries,
+        backoff=backoff,
+        multipart_threshold=multipart_threshold,
+        part_size=part_size,
+    )
+
+
+def describe_location(url: str) -> dict[str, Any]:
+    """What the catalogue records about a location: provider, region, bucket or path ...
+
+    Nothing is contacted; a malformed URL raises :class:`ConfigError`.
+    """
+    scheme = _scheme(url)
+    if scheme == "file":
+        from preserve.storage.local import parse_file_url
+
+        return {"provider": "local", "region": None, "path": parse_file_url(url)}
+    from preserve.storage.s3 import describe_s3_url
+
+    return describe_s3_url(url)
+
+
+def _scheme(url: str) -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"storage location URL is empty: {url!r}")
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        raise ConfigError(f"storage location URL {url!r} is malformed: {exc}") from None
+    if scheme not in ("file", "s3"):
+        raise ConfigError(
+            f"storage location URL {url!r} has an unsupported scheme {scheme or '(none)'!r}: "
+            "use file:///absolute/path or s3://bucket/prefix?endpoint_url=..."
+        )
+    return scheme
+
+
+# --------------------------------------------------------------------------- shared by backends
+
+
+def put_algorithms(digests: Mapping[str, str] | None) -> tuple[str, ...]:
+    """What :meth:`Storage.put` computes: sha256, crc64nvme and every supported expected one."""
+    extra = [bagit_token(a) for a in (digests or {}) if is_supported(a)]
+    return tuple(dict.fromkeys((*PUT_ALGORITHMS, *extra)))
+
+
+def check_digests(
+    expected: Mapping[str, str] | None,
+    computed: Mapping[str, str],
+    *,
+    location: str,
+    key: str,
+    what: str = "the bytes sent",
+) -> None:
+    """Raise :class:`VerificationFailed` when an algorithm both sides have disagrees."""
+    if not expected:
+        return
+    wanted = {bagit_token(a): v.strip().lower() for a, v in expected.items()}
+    differing = [a for a, v in computed.items() if a in wanted and wanted[a] != v.lower()]
+    if differing:
+        detail = "; ".join(f"{a} expected {wanted[a]}, got {computed[a]}" for a in differing)
+        raise VerificationFailed(f"{location}: {key}: {what} do not match ({detail})")
+    if not any(a in wanted for a in computed):
+        log.warning(
+            "%s: %s: none of the expected digests (%s) could be checked",
+            location,
+            key,
+            ", ".join(sorted(wanted)),
+        )
+
+
+class ObjectReader(io.RawIOBase):
+    """A read-only stream over a backend's raw stream that reports failures as StorageErrors.
+
+    ``translate`` turns whatever the underlying stream raises into a
+    :class:`~preserve.errors.StorageError`; closing the reader closes the underlying stream.
+    """
+
+    def __init__(
+        self,
+        raw: Any,
+        translate: Callable[[BaseException], BaseException],
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._raw = raw
+        self._translate = translate
+        self._on_close = on_close
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            readinto = getattr(self._raw, "readinto", None)
+            if readinto is not None:
+                return int(readinto(buffer) or 0)
+            data = self._raw.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    def readall(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            chunk = self.read(CHUNK_SIZE)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._raw.close()
+        except Exception as exc:  # closing a half-read HTTP body may fail; the data was read
+            log.debug("closing a stored object's stream failed: %s", exc)
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+            super().close()

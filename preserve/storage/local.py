@@ -1,0 +1,536 @@
+"""A storage location on a local or mounted filesystem (``file:///abs/path``).
+
+Writes are atomic and durable: the bytes go to ``<root>/.preserve-tmp/<uuid>``, are fsynced,
+dropped from the page cache and read back, and only a verified copy is renamed into place
+(followed by an fsync of its directory). Readers therefore never see a partial object, and an
+interrupted write leaves at most a temporary file, which :meth:`iter_keys` never lists.
+
+Every key is resolved under the root and refused when it would leave it or pass through a
+symbolic link.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat as statmod
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, NoReturn, cast
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from preserve.checksums import CHUNK_SIZE, MultiHasher
+from preserve.errors import (
+    ConfigError,
+    ObjectNotFound,
+    StorageError,
+    StorageFull,
+    StorageUnavailable,
+    UnsafePath,
+    VerificationFailed,
+)
+from preserve.storage.base import (
+    REREAD_ALGORITHM,
+    ObjectReader,
+    check_digests,
+    put_algorithms,
+)
+from preserve.storage.keys import validate_key, validate_prefix
+from preserve.values import ObjectStat, StoredObject
+
+log = logging.getLogger(__name__)
+
+TMP_DIR = ".preserve-tmp"  # inside the root, so a rename into place never crosses filesystems
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def parse_file_url(url: str) -> str:
+    """The absolute, normalised root path of a ``file://`` URL; :class:`ConfigError` otherwise."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError(f"storage location URL {url!r} is malformed: {exc}") from None
+    if parts.scheme.lower() != "file":
+        raise ConfigError(f"storage location URL {url!r} is not a file:// URL")
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigError(
+            f"storage location URL {url!r} names host {parts.netloc!r}: only local paths "
+            "(file:///absolute/path) are supported"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"storage location URL {url!r} must not have a query or fragment")
+    path = os.fsdecode(unquote_to_bytes(parts.path))
+    if not path.startswith("/"):
+        raise ConfigError(f"storage location URL {url!r} must name an absolute path")
+    if "\x00" in path:
+        raise ConfigError(f"storage location URL {url!r} contains a NUL character")
+    return os.path.normpath(path)
+
+
+class LocalStorage:
+    """Objects as files under a root directory."""
+
+    provider = "local"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.root = parse_file_url(url)
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({self.url!r})"
+
+    # ------------------------------------------------------------------ location
+
+    def ensure(self) -> None:
+        """Create the root (and its temporary area) and check that it can be written."""
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            os.makedirs(os.path.join(self.root, TMP_DIR), exist_ok=True)
+        except OSError as exc:
+            self._raise(exc, f"cannot create the location root {self.root}")
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f"{self.url}: the location root {self.root} is not writable")
+        log.debug("local location %s is ready", self.url)
+
+    # ------------------------------------------------------------------ writing
+
+    def put(
+        self,
+        key: str,
+        source: Path,
+        *,
+        digests: Mapping[str, str] | None = None,
+        consume: bool = False,
+    ) -> StoredObject:
+        key = self._check_key(key)
+        root = self._real_root()
+        target = self._resolve(root, key)
+        algorithms = put_algorithms(digests)
+        tmpdir = os.path.join(root, TMP_DIR)
+        try:
+            os.makedirs(tmpdir, exist_ok=True)
+        except OSError as exc:
+            self._raise(exc, f"cannot create {tmpdir}", key=key)
+        tmp = os.path.join(tmpdir, uuid.uuid4().hex)
+        moved = False
+        try:
+            if consume and self._move(Path(source), tmp):
+                moved = True
+                # nothing was copied: the one read of the bytes is the verification
+                _fsync_path(tmp)
+                size, computed = self._hash_copy(tmp, algorithms, key)
+                check_digests(digests, computed, location=self.url, key=key, what="the file")
+            else:
+                size, computed = self._copy(Path(source), tmp, algorithms, key)
+                check_digests(digests, computed, location=self.url, key=key)
+                reread_size, reread = self._hash_copy(tmp, (REREAD_ALGORITHM,), key)
+                if reread_size != size or reread[REREAD_ALGORITHM] != computed[REREAD_ALGORITHM]:
+                    raise VerificationFailed(
+                        f"{self.url}: {key}: the written copy reads back differently "
+                        f"({reread_size} bytes, {REREAD_ALGORITHM} {reread[REREAD_ALGORITHM]}; "
+                        f"sent {size} bytes, {computed[REREAD_ALGORITHM]})"
+                    )
+            self._place(root, tmp, target, key)
+        except OSError as exc:
+            self._discard(tmp, Path(source) if moved else None)
+            self._raise(exc, "cannot store", key=key)
+        except BaseException:
+            self._discard(tmp, Path(source) if moved else None)
+            raise
+        if consume and not moved:
+            # the caller no longer needs the staging file; the verified copy replaces it
+            try:
+                os.unlink(source)
+            except OSError as exc:
+                log.warning("%s: could not remove consumed source %s: %s", self.url, source, exc)
+        log.debug(
+            "stored %s on %s (%d bytes, verified by re-reading%s)",
+            key,
+            self.url,
+            size,
+            ", moved" if moved else "",
+        )
+        return StoredObject(key=key, size=size, digests=computed, verified_by="reread")
+
+    def put_bytes(self, key: str, data: bytes) -> StoredObject:
+        key = self._check_key(key)
+        root = self._real_root()
+        tmpdir = os.path.join(root, TMP_DIR)
+        hasher = MultiHasher(put_algorithms(None))
+        hasher.update(data)
+        # staged in the location's own temporary area, then moved into place by put(): the
+        # copy is verified against the digests of the bytes in memory
+        staging = os.path.join(tmpdir, f"{uuid.uuid4().hex}.bytes")
+        try:
+            try:
+                os.makedirs(tmpdir, exist_ok=True)
+                with open(staging, "xb") as f:
+                    f.write(data)
+            except OSError as exc:
+                self._raise(exc, "cannot write", key=key)
+            return self.put(key, Path(staging), digests=hasher.hexdigests(), consume=True)
+        finally:
+            _unlink_quietly(staging)
+
+    def _copy(
+        self, source: Path, tmp: str, algorithms: tuple[str, ...], key: str
+    ) -> tuple[int, dict[str, str]]:
+        """Copy ``source`` to ``tmp`` in 1 MiB chunks, hashing what is written; fsync it."""
+        hasher = MultiHasher(algorithms)
+        buf = bytearray(CHUNK_SIZE)
+        view = memoryview(buf)
+        try:
+            src = open(source, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise StorageError(
+                f"{self.url}: cannot read {source} to store it as {key}: {exc.strerror or exc}"
+            ) from exc
+        with src:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                self._raise(exc, "cannot create a temporary file", key=key)
+            try:
+                while True:
+                    try:
+                        n = src.readinto(buf)
+                    except OSError as exc:
+                        raise StorageError(
+                            f"{self.url}: cannot read {source} to store it as {key}: "
+                            f"{exc.strerror or exc}"
+                        ) from exc
+                    if not n:
+                        break
+                    chunk = view[:n]
+                    hasher.update(chunk)
+                    while chunk:  # os.write may write less than asked (e.g. at a size limit)
+                        chunk = chunk[os.write(fd, chunk) :]
+                os.fsync(fd)
+                _drop_cache(fd)
+            except OSError as exc:
+                self._raise(exc, "cannot write", key=key)
+            finally:
+                os.close(fd)
+        return hasher.size, hasher.hexdigests()
+
+    def _hash_copy(
+        self, path: str, algorithms: tuple[str, ...], key: str
+    ) -> tuple[int, dict[str, str]]:
+        """Read a written (fsynced) file back from the device and hash it."""
+        hasher = MultiHasher(algorithms)
+        buf = bytearray(CHUNK_SIZE)
+        view = memoryview(buf)
+        try:
+            with open(path, "rb", buffering=0) as f:
+                _drop_cache(f.fileno())
+                while n := f.readinto(buf):
+                    hasher.update(view[:n])
+        except OSError as exc:
+            self._raise(exc, "cannot read back the written copy", key=key)
+        return hasher.size, hasher.hexdigests()
+
+    def _move(self, source: Path, tmp: str) -> bool:
+        """Rename ``source`` to ``tmp`` when that is safe; False means "copy instead"."""
+        try:
+            st = os.lstat(source)
+        except OSError:
+            return False  # _copy reports the problem
+        if not statmod.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            # a symlink or a second hard link would leave the stored copy changeable from outside
+            return False
+        try:
+            os.rename(source, tmp)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EACCES):
+                log.debug("%s: cannot move %s (%s); copying instead", self.url, source, exc)
+            return False
+        return True
+
+    def _place(self, root: str, tmp: str, target: str, key: str) -> None:
+        """Rename the verified temporary file to ``target``; fsync the directory."""
+        parent = os.path.dirname(target)
+        for attempt in (1, 2):
+            try:
+                self._makedirs(root, parent, key)
+                if os.path.isdir(target) and not os.path.islink(target):
+                    raise StorageError(f"{self.url}: {key}: a folder of that name exists")
+                os.replace(tmp, target)
+                _fsync_dir(parent)
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise StorageError(
+                        f"{self.url}: {key}: its folder disappeared while storing it"
+                    ) from None
+                # a concurrent delete pruned the (empty) parent between mkdir and rename
+            except OSError as exc:
+                self._raise(exc, "cannot move the verified copy into place", key=key)
+
+    def _makedirs(self, root: str, directory: str, key: str) -> None:
+        """Create ``directory`` (under ``root``) one level at a time, refusing links."""
+        rel = os.path.relpath(directory, root)
+        if rel == ".":
+            return
+        current = root
+        for part in rel.split(os.sep):
+            current = os.path.join(current, part)
+            try:
+                os.mkdir(current, 0o755)
+            except FileExistsError:
+                st = os.lstat(current)
+                if statmod.S_ISLNK(st.st_mode):
+                    raise UnsafePath(
+                        f"{self.url}: {key}: {os.path.relpath(current, root)} is a symbolic link"
+                    ) from None
+                if not statmod.S_ISDIR(st.st_mode):
+                    raise StorageError(
+                        f"{self.url}: {key}: {os.path.relpath(current, root)} exists and is "
+                        "not a folder"
+                    ) from None
+            else:
+                _fsync_dir(os.path.dirname(current))
+
+    def _discard(self, tmp: str, source: Path | None) -> None:
+        """After a failure: give a consumed source back, or remove the temporary file."""
+        if source is not None:
+            try:
+                os.rename(tmp, source)
+                return
+            except OSError as exc:
+                log.warning("%s: could not move %s back to %s: %s", self.url, tmp, source, exc)
+        _unlink_quietly(tmp)
+
+    # ------------------------------------------------------------------ reading
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        key = self._check_key(key)
+        path = self._resolve(self._real_root(), key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            self._raise(exc, "cannot open", key=key, missing_ok=True)
+        try:
+            if not statmod.S_ISREG(os.fstat(fd).st_mode):
+                raise ObjectNotFound(f"{self.url}: no object {key} (it is a folder)")
+            raw = os.fdopen(fd, "rb", buffering=0)
+        except BaseException:
+            os.close(fd)
+            raise
+
+        def translate(exc: BaseException) -> BaseException:
+            if isinstance(exc, OSError):
+                return StorageError(f"{self.url}: cannot read {key}: {exc.strerror or exc}")
+            return exc
+
+        return cast(AbstractContextManager[BinaryIO], ObjectReader(raw, translate))
+
+    def stat(self, key: str) -> ObjectStat:
+        key = self._check_key(key)
+        path = self._resolve(self._real_root(), key)
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError as exc:
+            self._raise(exc, "cannot stat", key=key, missing_ok=True)
+        if not statmod.S_ISREG(st.st_mode):
+            raise ObjectNotFound(f"{self.url}: no object {key} (not a regular file)")
+        return ObjectStat(
+            key=key,
+            size=st.st_size,
+            modified=datetime.fromtimestamp(st.st_mtime, tz=UTC),
+        )
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.stat(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        prefix = validate_prefix(prefix)
+        root = self._real_root()
+        base = prefix.rpartition("/")[0]  # the deepest folder the prefix names in full
+        if base:
+            self._resolve(root, base)
+        start = os.path.join(root, *base.split("/")) if base else root
+        yield from self._walk(start, f"{base}/" if base else "", prefix, top=not base)
+
+    def _walk(self, directory: str, rel: str, prefix: str, *, top: bool) -> Iterator[str]:
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            self._raise(exc, f"cannot list {rel or '/'}")
+        # a folder sorts as "name/" so the walk yields keys in plain string (UTF-8 byte) order
+        items = []
+        for entry in entries:
+            if top and entry.name == TMP_DIR:
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                is_file = entry.is_file(follow_symlinks=False)
+            except OSError as exc:
+                self._raise(exc, f"cannot list {rel}{entry.name}")
+            if not (is_dir or is_file):
+                log.warning("%s: ignoring %s%s: not a file or folder", self.url, rel, entry.name)
+                continue
+            try:
+                entry.name.encode("utf-8")
+            except UnicodeEncodeError:
+                log.warning("%s: ignoring %r: its name is not valid UTF-8", self.url, entry.name)
+                continue
+            items.append((entry.name + "/" if is_dir else entry.name, entry))
+        items.sort(key=lambda item: item[0])
+        for name, entry in items:
+            key = rel + name
+            if name.endswith("/"):
+                if key.startswith(prefix) or prefix.startswith(key):
+                    yield from self._walk(entry.path, key, prefix, top=False)
+            elif key.startswith(prefix):
+                yield key
+
+    # ------------------------------------------------------------------ deleting
+
+    def delete(self, key: str) -> None:
+        key = self._check_key(key)
+        root = self._real_root()
+        path = self._resolve(root, key)
+        try:
+            os.unlink(path)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return
+        except OSError as exc:
+            if exc.errno == errno.EISDIR or (exc.errno == errno.EPERM and os.path.isdir(path)):
+                return  # a folder is not an object
+            self._raise(exc, "cannot delete", key=key)
+        log.debug("deleted %s from %s", key, self.url)
+        self._prune(root, os.path.dirname(path))
+
+    def delete_prefix(self, prefix: str) -> int:
+        prefix = _folder_prefix(prefix, self.url)
+        root = self._real_root()
+        count = 0
+        for key in list(self.iter_keys(prefix)):
+            path = self._resolve(root, key)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                self._raise(exc, "cannot delete", key=key)
+            count += 1
+        folder = self._resolve(root, prefix[:-1])
+        self._prune_tree(folder)
+        self._prune(root, os.path.dirname(folder))
+        log.info("deleted %d objects under %s from %s", count, prefix, self.url)
+        return count
+
+    def _prune(self, root: str, directory: str) -> None:
+        """Remove empty folders from ``directory`` up to (not including) the root."""
+        while os.path.commonpath([root, directory]) == root and directory != root:
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
+            directory = os.path.dirname(directory)
+
+    def _prune_tree(self, folder: str) -> None:
+        """Remove every empty folder inside ``folder`` and then ``folder`` itself."""
+        for dirpath, _dirnames, _files in os.walk(folder, topdown=False):
+            with suppress(OSError):  # not empty: something else lives there
+                os.rmdir(dirpath)
+
+    # ------------------------------------------------------------------ paths and errors
+
+    def _check_key(self, key: str) -> str:
+        key = validate_key(key)
+        if key.split("/", 1)[0] == TMP_DIR:
+            raise UnsafePath(
+                f"unsafe object key {key!r}: {TMP_DIR} is reserved for temporary files"
+            )
+        return key
+
+    def _real_root(self) -> str:
+        """The root with links resolved; StorageUnavailable when it is missing (not mounted?)."""
+        root = os.path.realpath(self.root)
+        if not os.path.isdir(root):
+            raise StorageUnavailable(
+                f"{self.url}: the location root {self.root} does not exist or is not a folder "
+                "(not mounted, or the location was never initialised)"
+            )
+        return root
+
+    def _resolve(self, root: str, key: str) -> str:
+        """The path of ``key`` under ``root``, refusing any way out (links, '..')."""
+        path = os.path.join(root, *key.split("/"))
+        real = os.path.realpath(path)
+        if os.path.commonpath([root, real]) != root:
+            raise UnsafePath(f"{self.url}: {key} would resolve outside the location root")
+        if real != path:
+            raise UnsafePath(f"{self.url}: {key} passes through a symbolic link")
+        return path
+
+    def _raise(
+        self, exc: OSError, doing: str, *, key: str | None = None, missing_ok: bool = False
+    ) -> NoReturn:
+        where = f"{self.url}: {key}" if key else self.url
+        reason = exc.strerror or str(exc)
+        if missing_ok and isinstance(exc, FileNotFoundError | NotADirectoryError):
+            raise ObjectNotFound(f"{where}: no such object") from None
+        if missing_ok and exc.errno == errno.ELOOP:
+            raise UnsafePath(f"{where}: the object is a symbolic link") from None
+        if exc.errno in _FULL_ERRNOS:
+            raise StorageFull(f"{where}: {doing}: {reason} (the location is full)") from exc
+        raise StorageError(f"{where}: {doing}: {reason}") from exc
+
+
+def _folder_prefix(prefix: str, url: str) -> str:
+    prefix = validate_prefix(prefix)
+    if not prefix or not prefix.endswith("/"):
+        raise UnsafePath(
+            f"{url}: refusing to delete under prefix {prefix!r}: it must name a folder and end "
+            "with '/'"
+        )
+    return prefix
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+        _drop_cache(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _drop_cache(fd: int) -> None:
+    """Ask the kernel to forget the file's clean pages, so a re-read comes from the device."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        with suppress(OSError):  # advice only
+            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove temporary file %s: %s", path, exc)
+
+
+__all__ = ["TMP_DIR", "LocalStorage", "parse_file_url"]

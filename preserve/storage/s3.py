@@ -1,0 +1,769 @@
+"""A storage location in an S3-compatible bucket (``s3://bucket/prefix?endpoint_url=...``).
+
+URL query parameters (all optional; credentials never go in the URL, they come from boto3's own
+chain: environment, shared files, instance or container roles):
+
+``endpoint_url``      another S3 implementation (LocalStack, MinIO, moto ...): ``http(s)://host:port``
+``region``            the bucket's region (default: boto3's configured region)
+``addressing_style``  ``auto`` (default), ``path`` or ``virtual``
+``verification``      ``server`` (default): trust the checksum the server reports after checking
+                      it against ours, and re-read only when it reports none; ``reread``: always
+                      read the object back and hash it (for servers that store a client's checksum
+                      without checking it)
+``request_checksum_calculation`` / ``response_checksum_validation``
+                      botocore's settings, ``when_required`` (default) or ``when_supported``
+``connect_timeout`` / ``read_timeout``  seconds (default 10 / 60)
+
+How a copy is verified (the digests computed while reading the source are the reference):
+
+* up to ``multipart_threshold`` bytes: one PUT carrying our SHA-256 (``x-amz-checksum-sha256``
+  with ``x-amz-sdk-checksum-algorithm: SHA256``), which S3 checks and stores; HEAD must then
+  report the same size and SHA-256: ``verified_by="server-sha256"``;
+* larger: a multipart upload in ``part_size`` parts (read from the file at their offsets, four at
+  a time) with our full-object CRC64NVME, which S3 checks at completion; HEAD must then report it:
+  ``verified_by="server-crc64nvme"`` and ``part_size`` is recorded. An ETag is never taken for an
+  MD5, and composite checksums are never compared with whole-object digests;
+* when the server reports no usable checksum (or ``verification=reread``): the object is read
+  back with GET and its CRC64NVME compared: ``verified_by="reread"``.
+
+A copy that fails verification is deleted before :class:`VerificationFailed` is raised.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import botocore.exceptions as bce
+import botocore.loaders
+import botocore.session
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
+from botocore.config import Config
+from s3transfer.utils import ChunksizeAdjuster
+
+from preserve.checksums import MultiHasher, hash_file, hash_stream, hex_to_b64
+from preserve.errors import (
+    ConfigError,
+    ObjectNotFound,
+    StorageError,
+    StorageUnavailable,
+    UnsafePath,
+    VerificationFailed,
+)
+from preserve.storage.base import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    REREAD_ALGORITHM,
+    ObjectReader,
+    check_digests,
+    put_algorithms,
+)
+from preserve.storage.keys import MAX_KEY_BYTES, validate_key, validate_prefix
+from preserve.values import ObjectStat, StoredObject
+
+log = logging.getLogger(__name__)
+
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (every part but the last)
+MAX_CONCURRENCY = 4  # parts in flight per multipart upload
+_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
+_CHECKSUM_SETTINGS = ("when_required", "when_supported")
+_ADDRESSING = ("auto", "path", "virtual")
+_VERIFICATION = ("server", "reread")
+_QUERY_KEYS = (
+    "endpoint_url",
+    "region",
+    "addressing_style",
+    "verification",
+    "request_checksum_calculation",
+    "response_checksum_validation",
+    "connect_timeout",
+    "read_timeout",
+)
+_SECRET_HINTS = ("secret", "key_id", "access_key", "token", "password", "credential")
+
+# server answers worth another attempt (besides 5xx and 429)
+_TRANSIENT_CODES = frozenset(
+    {
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "InternalError",
+        "ServiceUnavailable",
+    }
+)
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "403",
+        "Forbidden",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AllAccessDisabled",
+        "AccountProblem",
+        "InvalidToken",
+        "ExpiredToken",
+    }
+)
+_DIGEST_CODES = frozenset(
+    {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
+)
+_NETWORK_ERRORS = (bce.ConnectionError, bce.HTTPClientError)
+
+
+# --------------------------------------------------------------------------- URL
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A parsed ``s3://`` URL."""
+
+    bucket: str
+    prefix: str  # "" or "some/prefix/"
+    endpoint_url: str | None
+    region: str | None
+    addressing_style: str = "auto"
+    verification: str = "server"
+    request_checksum_calculation: str = "when_required"
+    response_checksum_validation: str = "when_required"
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+
+def parse_s3_url(url: str) -> S3Location:
+    """Parse and check an ``s3://bucket/prefix?...`` URL; :class:`ConfigError` naming it if bad."""
+
+    def bad(problem: str) -> ConfigError:
+        return ConfigError(f"storage location URL {url!r}: {problem}")
+
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise bad(f"malformed ({exc})") from None
+    if parts.scheme.lower() != "s3":
+        raise bad("not an s3:// URL")
+    if "@" in parts.netloc:
+        raise bad(
+            "credentials do not belong in the URL; boto3 finds them (environment, files, roles)"
+        )
+    bucket = parts.netloc
+    if not bucket:
+        raise bad("no bucket name (expected s3://bucket/optional/prefix)")
+    if not _BUCKET.match(bucket):
+        raise bad(f"{bucket!r} is not a valid bucket name")
+    if parts.fragment:
+        raise bad("a fragment ('#...') is not allowed")
+    prefix = unquote(parts.path).strip("/")
+    if prefix:
+        try:
+            validate_key(prefix)
+        except UnsafePath as exc:
+            raise bad(f"the prefix is unsafe: {exc}") from None
+        prefix += "/"
+    try:
+        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError as exc:
+        raise bad(f"malformed query ({exc})") from None
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if any(hint in name.lower() for hint in _SECRET_HINTS):
+            raise bad(
+                f"{name!r}: credentials do not belong in the URL; boto3 finds them "
+                "(environment, shared files, roles)"
+            )
+        if name not in _QUERY_KEYS:
+            raise bad(f"unknown parameter {name!r} (known: {', '.join(_QUERY_KEYS)})")
+        if name in params:
+            raise bad(f"parameter {name!r} is given twice")
+        params[name] = value
+
+    def choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = params.get(name, default)
+        if value not in allowed:
+            raise bad(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        return value
+
+    def seconds(name: str, default: float) -> float:
+        if name not in params:
+            return default
+        try:
+            value = float(params[name])
+        except ValueError:
+            raise bad(f"{name} must be a number of seconds, not {params[name]!r}") from None
+        if not value > 0:
+            raise bad(f"{name} must be positive")
+        return value
+
+    endpoint = params.get("endpoint_url") or None
+    if endpoint is not None:
+        try:
+            ep = urlsplit(endpoint)
+            ep.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as exc:
+            raise bad(f"endpoint_url {endpoint!r} is malformed ({exc})") from None
+        if ep.scheme not in ("http", "https") or not ep.hostname:
+            raise bad(f"endpoint_url {endpoint!r} must be http(s)://host[:port]")
+        if ep.username or ep.password:
+            raise bad("credentials do not belong in endpoint_url; boto3 finds them")
+        if ep.path not in ("", "/") or ep.query or ep.fragment:
+            raise bad(f"endpoint_url {endpoint!r} must not have a path or query")
+        endpoint = endpoint.rstrip("/")
+    region = params.get("region") or None
+    return S3Location(
+        bucket=bucket,
+        prefix=prefix,
+        endpoint_url=endpoint,
+        region=region,
+        addressing_style=choice("addressing_style", _ADDRESSING, "auto"),
+        verification=choice("verification", _VERIFICATION, "server"),
+        request_checksum_calculation=choice(
+            "request_checksum_calculation", _CHECKSUM_SETTINGS, "when_required"
+        ),
+        response_checksum_validation=choice(
+            "response_checksum_validation", _CHECKSUM_SETTINGS, "when_required"
+        ),
+        connect_timeout=seconds("connect_timeout", 10.0),
+        read_timeout=seconds("read_timeout", 60.0),
+    )
+
+
+def describe_s3_url(url: str) -> dict[str, Any]:
+    """The catalogue's view of an S3 location; nothing is contacted."""
+    loc = parse_s3_url(url)
+    region = loc.region or _session().get_config_variable("region")
+    described = asdict(loc)
+    described.update(provider="s3", region=region, prefix=loc.prefix.rstrip("/"))
+    return described
+
+
+# --------------------------------------------------------------------------- client
+
+
+class _RetryPolicy:
+    """botocore ``needs-retry`` handler: bounded attempts with exponential backoff and jitter.
+
+    Retries connection failures, timeouts, 5xx, 429 and S3's throttling answers, for every
+    request (so one failed part does not restart a whole multipart upload).
+    """
+
+    def __init__(self, attempts: int, backoff: float, cap: float = 20.0) -> None:
+        self.attempts = attempts
+        self.backoff = backoff
+        self.cap = cap
+
+    def __call__(
+        self,
+        response: Any = None,
+        attempts: int = 1,
+        caught_exception: BaseException | None = None,
+        operation: Any = None,
+        **_: Any,
+    ) -> float | None:
+        if attempts >= self.attempts:
+            return None
+        if caught_exception is not None:
+            if not isinstance(caught_exception, _NETWORK_ERRORS):
+                return None
+            reason = str(caught_exception)
+        elif response is not None:
+            http, parsed = response
+            code = str(parsed.get("Error", {}).get("Code", ""))
+            status = getattr(http, "status_code", 0)
+            if not (status >= 500 or status == 429 or code in _TRANSIENT_CODES):
+                return None
+            reason = f"HTTP {status} {code}".strip()
+        else:
+            return None
+        delay = min(self.cap, self.backoff * 2 ** (attempts - 1))
+        delay *= 0.5 + random.random() / 2  # jitter, so clients do not retry in lockstep
+        log.info(
+            "S3 %s failed (%s); attempt %d of %d in %.2f s",
+            getattr(operation, "name", "request"),
+            reason,
+            attempts + 1,
+            self.attempts,
+            delay,
+        )
+        return delay
+
+
+_loader: Any = None
+_loader_lock = threading.Lock()
+
+
+def _session() -> Any:
+    """A fresh botocore session (so credentials and region are read anew) sharing one loader
+    of the service models, which makes a client in ~20 ms instead of ~200 ms."""
+    global _loader
+    with _loader_lock:
+        if _loader is None:
+            _loader = botocore.loaders.create_loader()
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _loader)
+    return session
+
+
+def make_s3_client(
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    addressing_style: str = "auto",
+    retries: int = 5,
+    backoff: float = 0.5,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+    request_checksum_calculation: str = "when_required",
+    response_checksum_validation: str = "when_required",
+    max_pool_connections: int = 32,
+) -> Any:
+    """The one place S3 clients are made: explicit checksum settings, timeouts and retries.
+
+    ``when_required`` keeps botocore from adding its own CRC32 (and aws-chunked trailers over
+    HTTPS) to every upload, which many S3-compatible servers mishandle; our own checksums are
+    sent explicitly instead. ``retries`` is the number of attempts per request.
+    """
+    options: dict[str, Any] = {
+        "region_name": region,
+        "connect_timeout": connect_timeout,
+        "read_timeout": read_timeout,
+        # botocore makes one attempt; _RetryPolicy decides about the others
+        "retries": {"total_max_attempts": 1, "mode": "standard"},
+        "s3": {"addressing_style": addressing_style},
+        "request_checksum_calculation": request_checksum_calculation,
+        "response_checksum_validation": response_checksum_validation,
+        "max_pool_connections": max_pool_connections,
+        "user_agent_extra": "preserve",
+    }
+    config = Config(**options)
+    client = _session().create_client("s3", endpoint_url=endpoint_url, config=config)
+    client.meta.events.register("needs-retry.s3", _RetryPolicy(max(1, retries), backoff))
+    return client
+
+
+# --------------------------------------------------------------------------- storage
+
+
+class S3Storage:
+    """Objects in one bucket, under an optional key prefix."""
+
+    provider = "s3"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        retries: int = 5,
+        backoff: float = 0.5,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        part_size: int = DEFAULT_PART_SIZE,
+    ) -> None:
+        self.url = url
+        self.location = loc = parse_s3_url(url)
+        if part_size < MIN_PART_SIZE:
+            raise ConfigError(
+                f"{url}: the S3 part size must be at least {MIN_PART_SIZE} bytes, not {part_size}"
+            )
+        if multipart_threshold < 1:
+            raise ConfigError(f"{url}: the multipart threshold must be positive")
+        self.bucket = loc.bucket
+        self.prefix = loc.prefix
+        self.retries = max(1, int(retries))
+        self.backoff = max(0.0, float(backoff))
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self._client = make_s3_client(
+            endpoint_url=loc.endpoint_url,
+            region=loc.region,
+            addressing_style=loc.addressing_style,
+            retries=self.retries,
+            backoff=self.backoff,
+            connect_timeout=loc.connect_timeout,
+            read_timeout=loc.read_timeout,
+            request_checksum_calculation=loc.request_checksum_calculation,
+            response_checksum_validation=loc.response_checksum_validation,
+            max_pool_connections=8 * MAX_CONCURRENCY,
+        )
+        self.endpoint = loc.endpoint_url or str(self._client.meta.endpoint_url)
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.url!r})"
+
+    # ------------------------------------------------------------------ location
+
+    def ensure(self) -> None:
+        """Check that the bucket exists and these credentials may use it."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except bce.ClientError as exc:
+            code = _code(exc)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise StorageError(
+                    f"{self.url}: bucket {self.bucket!r} does not exist at {self.endpoint}"
+                ) from None
+            if code in ("301", "PermanentRedirect"):
+                raise StorageError(
+                    f"{self.url}: bucket {self.bucket!r} is in another region; add region=... "
+                    "to the URL"
+                ) from None
+            raise self._error(exc, "cannot use the bucket") from exc
+        except bce.BotoCoreError as exc:
+            raise self._error(exc, "cannot reach the bucket") from exc
+        log.debug("S3 location %s is reachable", self.url)
+
+    # ------------------------------------------------------------------ writing
+
+    def put(
+        self,
+        key: str,
+        source: Path,
+        *,
+        digests: Mapping[str, str] | None = None,
+        consume: bool = False,  # a local concern: an upload always copies
+    ) -> StoredObject:
+        key = validate_key(key)
+        full = self._full_key(key)
+        try:
+            size, computed = hash_file(source, put_algorithms(digests))
+        except OSError as exc:
+            raise StorageError(
+                f"{self.url}: cannot read {source} to store it as {key}: {exc.strerror or exc}"
+            ) from exc
+        check_digests(digests, computed, location=self.url, key=key)
+        if size > self.multipart_threshold:
+            part_size = ChunksizeAdjuster().adjust_chunksize(self.part_size, size)
+            verified_by = self._put_multipart(key, full, str(source), size, computed, part_size)
+            return StoredObject(key, size, computed, verified_by, part_size)
+
+        def body() -> BinaryIO:
+            return open(source, "rb")  # closed by _put_single
+
+        verified_by = self._put_single(key, full, body, size, computed)
+        return StoredObject(key, size, computed, verified_by)
+
+    def put_bytes(self, key: str, data: bytes) -> StoredObject:
+        key = validate_key(key)
+        full = self._full_key(key)
+        hasher = MultiHasher(put_algorithms(None))
+        hasher.update(data)
+        computed = hasher.hexdigests()
+        verified_by = self._put_single(key, full, lambda: io.BytesIO(data), len(data), computed)
+        return StoredObject(key, len(data), computed, verified_by)
+
+    def _put_single(
+        self,
+        key: str,
+        full: str,
+        body: Callable[[], BinaryIO],
+        size: int,
+        computed: Mapping[str, str],
+    ) -> str:
+        sha256 = hex_to_b64(computed["sha256"])
+        try:
+            with body() as stream:
+                # the algorithm header makes servers that only store a checksum announced with
+                # it (moto) keep ours; S3 checks the bytes against it and answers BadDigest
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=full,
+                    Body=stream,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=sha256,
+                )
+        except OSError as exc:
+            raise StorageError(f"{self.url}: {key}: cannot read the source: {exc}") from exc
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            raise self._error(exc, "cannot store", key) from exc
+        head = self._head(key, full)
+        self._check_size(key, full, head, size)
+        reported = head.get("ChecksumSHA256")
+        if self.location.verification == "server" and reported and "-" not in reported:
+            if reported != sha256:
+                self._reject(key, full, f"the server reports SHA-256 {reported}, we sent {sha256}")
+            log.debug("stored %s on %s (%d bytes, server-verified SHA-256)", key, self.url, size)
+            return "server-sha256"
+        return self._reread(key, full, size, computed)
+
+    def _put_multipart(
+        self,
+        key: str,
+        full: str,
+        filename: str,
+        size: int,
+        computed: Mapping[str, str],
+        part_size: int,
+    ) -> str:
+        crc = hex_to_b64(computed["crc64nvme"])
+        config = TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=part_size,
+            max_concurrency=MAX_CONCURRENCY,
+            use_threads=True,
+            preferred_transfer_client="classic",
+        )
+        try:
+            with create_transfer_manager(self._client, config) as manager:
+                # a full-object CRC64NVME (FULL_OBJECT), checked by S3 at completion; SHA-256
+                # has no full-object form for multipart uploads
+                future = manager.upload(
+                    filename, self.bucket, full, extra_args={"ChecksumCRC64NVME": crc}
+                )
+                future.result()
+        except OSError as exc:
+            raise StorageError(f"{self.url}: {key}: cannot read the source: {exc}") from exc
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            raise self._error(exc, "cannot store", key) from exc
+        head = self._head(key, full)
+        self._check_size(key, full, head, size)
+        reported = head.get("ChecksumCRC64NVME")
+        full_object = head.get("ChecksumType") in (None, "FULL_OBJECT")
+        if self.location.verification == "server" and reported and full_object:
+            if reported != crc:
+                self._reject(key, full, f"the server reports CRC64NVME {reported}, we sent {crc}")
+            log.debug(
+                "stored %s on %s (%d bytes in %d-byte parts, server-verified CRC64NVME)",
+                key,
+                self.url,
+                size,
+                part_size,
+            )
+            return "server-crc64nvme"
+        return self._reread(key, full, size, computed)
+
+    def _reread(self, key: str, full: str, size: int, computed: Mapping[str, str]) -> str:
+        """Read the stored object back and compare its size and CRC64NVME with what was sent."""
+        log.debug("%s: %s: no usable server checksum; reading the copy back", self.url, key)
+        with self._get(key, full) as stream:
+            got_size, got = hash_stream(stream, (REREAD_ALGORITHM,))
+        if got_size != size or got[REREAD_ALGORITHM] != computed[REREAD_ALGORITHM]:
+            self._reject(
+                key,
+                full,
+                f"it reads back as {got_size} bytes with {REREAD_ALGORITHM} "
+                f"{got[REREAD_ALGORITHM]}; we sent {size} bytes with "
+                f"{computed[REREAD_ALGORITHM]}",
+            )
+        log.debug("stored %s on %s (%d bytes, verified by re-reading)", key, self.url, size)
+        return "reread"
+
+    def _check_size(self, key: str, full: str, head: Mapping[str, Any], size: int) -> None:
+        if head.get("ContentLength") != size:
+            self._reject(
+                key, full, f"the server holds {head.get('ContentLength')} bytes, we sent {size}"
+            )
+
+    def _reject(self, key: str, full: str, problem: str) -> None:
+        """Remove a copy that failed verification and raise VerificationFailed."""
+        log.error("%s: %s: copy failed verification: %s", self.url, key, problem)
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=full)
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            problem += f" (and removing the bad copy failed: {self._error(exc, 'delete', key)})"
+        raise VerificationFailed(f"{self.url}: {key}: the stored copy is wrong: {problem}")
+
+    # ------------------------------------------------------------------ reading
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        key = validate_key(key)
+        return self._get(key, self._full_key(key))
+
+    def _get(self, key: str, full: str) -> AbstractContextManager[BinaryIO]:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=full)
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            raise self._error(exc, "cannot read", key, reading=True) from exc
+
+        def translate(exc: BaseException) -> BaseException:
+            if isinstance(exc, bce.ClientError | bce.BotoCoreError):
+                return self._error(exc, "cannot read", key)
+            if isinstance(exc, OSError):
+                return StorageUnavailable(f"{self.url}: {key}: reading was interrupted: {exc}")
+            return exc
+
+        reader = ObjectReader(response["Body"], translate)
+        return cast(AbstractContextManager[BinaryIO], reader)
+
+    def stat(self, key: str) -> ObjectStat:
+        key = validate_key(key)
+        head = self._head(key, self._full_key(key))
+        etag = head.get("ETag")
+        return ObjectStat(
+            key=key,
+            size=int(head.get("ContentLength", 0)),
+            modified=head.get("LastModified"),
+            checksum_sha256=head.get("ChecksumSHA256"),
+            checksum_crc64nvme=head.get("ChecksumCRC64NVME"),
+            etag=etag.strip('"') if isinstance(etag, str) else None,
+        )
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.stat(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def _head(self, key: str, full: str) -> dict[str, Any]:
+        try:
+            return cast(
+                dict[str, Any],
+                self._client.head_object(Bucket=self.bucket, Key=full, ChecksumMode="ENABLED"),
+            )
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            raise self._error(exc, "cannot stat", key, reading=True) from exc
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        prefix = validate_prefix(prefix)
+        paginator = self._client.get_paginator("list_objects_v2")
+        start = len(self.prefix)
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", ()):
+                    name = item["Key"]
+                    if name.startswith(self.prefix):
+                        yield name[start:]
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            raise self._error(exc, f"cannot list {prefix or '/'}") from exc
+
+    # ------------------------------------------------------------------ deleting
+
+    def delete(self, key: str) -> None:
+        key = validate_key(key)
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self._full_key(key))
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            raise self._error(exc, "cannot delete", key) from exc
+        log.debug("deleted %s from %s", key, self.url)
+
+    def delete_prefix(self, prefix: str) -> int:
+        prefix = validate_prefix(prefix)
+        if not prefix.endswith("/"):
+            raise UnsafePath(
+                f"{self.url}: refusing to delete under prefix {prefix!r}: it must name a folder "
+                "and end with '/'"
+            )
+        count = 0
+        batch: list[str] = []
+        for key in self.iter_keys(prefix):
+            batch.append(key)
+            if len(batch) == 1000:  # DeleteObjects' limit
+                count += self._delete_batch(batch)
+                batch = []
+        if batch:
+            count += self._delete_batch(batch)
+        self._abort_uploads(prefix)
+        log.info("deleted %d objects under %s from %s", count, prefix, self.url)
+        return count
+
+    def _delete_batch(self, keys: list[str]) -> int:
+        objects = [{"Key": self._full_key(k)} for k in keys]
+        try:
+            response = self._client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+        except bce.ClientError as exc:
+            if _code(exc) in ("MissingContentMD5", "NotImplemented"):
+                # a server without DeleteObjects (or one wanting Content-MD5): one at a time
+                for key in keys:
+                    self.delete(key)
+                return len(keys)
+            raise self._error(exc, "cannot delete objects") from exc
+        except bce.BotoCoreError as exc:
+            raise self._error(exc, "cannot delete objects") from exc
+        errors = response.get("Errors", [])
+        if errors:
+            first = ", ".join(f"{e.get('Key')} ({e.get('Code')})" for e in errors[:5])
+            raise StorageError(f"{self.url}: could not delete {len(errors)} objects: {first}")
+        return len(keys)
+
+    def _abort_uploads(self, prefix: str) -> None:
+        """Abort unfinished multipart uploads under ``prefix`` (they are billed but invisible)."""
+        try:
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for upload in page.get("Uploads", ()):
+                    self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    log.info("aborted unfinished upload of %s on %s", upload["Key"], self.url)
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            log.warning(
+                "%s: could not abort unfinished uploads under %s: %s", self.url, prefix, exc
+            )
+
+    # ------------------------------------------------------------------ keys and errors
+
+    def _full_key(self, key: str) -> str:
+        full = self.prefix + key
+        if len(full.encode("utf-8")) > MAX_KEY_BYTES:
+            raise UnsafePath(
+                f"{self.url}: {key}: with the location prefix the key is longer than "
+                f"{MAX_KEY_BYTES} bytes"
+            )
+        return full
+
+    def _error(
+        self, exc: BaseException, doing: str, key: str | None = None, *, reading: bool = False
+    ) -> StorageError:
+        """The StorageError a caller sees for a botocore failure (ObjectNotFound only when
+        ``reading`` an object: a 404 to a write means something else is wrong)."""
+        where = f"{self.url}: {key}" if key else self.url
+        if isinstance(exc, bce.ClientError):
+            code = _code(exc)
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            message = exc.response.get("Error", {}).get("Message") or code
+            if code == "NoSuchBucket":
+                return StorageError(
+                    f"{where}: {doing}: bucket {self.bucket!r} does not exist at {self.endpoint}"
+                )
+            if code in _MISSING_CODES and reading and key is not None:
+                return ObjectNotFound(f"{where}: no such object")
+            if code in _DENIED_CODES:
+                return StorageError(
+                    f"{where}: {doing}: access denied by {self.endpoint} ({code}: {message}); "
+                    "check the credentials boto3 finds and the bucket policy"
+                )
+            if code in _DIGEST_CODES:
+                return VerificationFailed(
+                    f"{where}: the server rejected the bytes sent ({code}: {message})"
+                )
+            if status >= 500 or status == 429 or code in _TRANSIENT_CODES:
+                return StorageUnavailable(
+                    f"{where}: {doing}: {self.endpoint} answered {status} {code} "
+                    f"after {self.retries} attempts"
+                )
+            return StorageError(f"{where}: {doing}: {code}: {message}")
+        if isinstance(exc, _NETWORK_ERRORS):
+            return StorageUnavailable(
+                f"{where}: {doing}: cannot reach {self.endpoint} after {self.retries} "
+                f"attempts ({exc})"
+            )
+        if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
+            return StorageError(
+                f"{where}: {doing}: no usable AWS credentials ({exc}); set them where boto3 "
+                "looks (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, an instance role)"
+            )
+        return StorageError(f"{where}: {doing}: {exc}")
+
+
+def _code(exc: bce.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+__all__ = ["S3Location", "S3Storage", "describe_s3_url", "make_s3_client", "parse_s3_url"]
