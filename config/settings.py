@@ -50,7 +50,7 @@ class Settings:
     #: PRESERVE_FIXITY_INTERVAL_DAYS: how often every copy should be re-verified.
     fixity_interval_days: int = 90
     #: PRESERVE_SECRET_KEY: web session key (required in production).
-    secret_key: str = "dev-only-not-secret"  # noqa: S105 - refused in production
+    secret_key: str = "dev-only-not-secret"  # refused in production
     #: PRESERVE_BROKER_URL: Celery broker for the workers.
     broker_url: str = ""
     #: PRESERVE_ENV: "development" (embedded defaults allowed) or "production".

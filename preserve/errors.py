@@ -36,7 +36,7 @@ class InvalidInput(PreserveError):
 
 
 class UnsafePath(InvalidInput):
-    """A path would read or write outside its root (`..`, absolute, `~`, backslash, drive letter)."""
+    """A path would read or write outside its root (`..`, absolute, `~`, backslash, drive)."""
 
     code = "unsafe-path"
 

@@ -29,7 +29,7 @@ def as_dict(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding about a bag, a file or a delivery: a stable code, the path concerned, a message."""
+    """One finding about a bag, file or delivery: a stable code, the path concerned, a message."""
 
     code: str
     path: str
@@ -86,7 +86,7 @@ class FormatMatch:
 
 @dataclass(frozen=True)
 class FormatInfo:
-    """What a file is: the first PRONOM match, every match, libmagic's view and the tool versions."""
+    """What a file is: the first PRONOM match, every match, libmagic's view, the tool versions."""
 
     puid: str  # "UNKNOWN" when siegfried found nothing; never derived from MIME or extension
     format_name: str
@@ -102,7 +102,7 @@ class FormatInfo:
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """Image properties read by Pillow; ``complete`` is False when the image does not fully decode."""
+    """Image properties read by Pillow; ``complete`` is False if the image does not fully decode."""
 
     width: int
     height: int
