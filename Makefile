@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PRESERVE_HOME ?= $(CURDIR)/var
 PYTEST_ARGS ?=
+LINT_PATHS := preserve config migrations tests $(wildcard bench)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint typecheck bench serve worker clean
@@ -32,8 +33,8 @@ test: install ## run the test suite (PostgreSQL tests need PRESERVE_TEST_DATABAS
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy
-	$(BIN)/ruff check preserve config migrations tests bench
-	$(BIN)/ruff format --check preserve config migrations tests bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy preserve config
 
 bench: install ## measure ingest and fixity against hashing limits; writes docs/benchmarks.md

@@ -301,3 +301,41 @@ def test_kill_9_at_any_point_then_rerun_completes(repo: Repo, tmp_path: Path, de
     assert all(k.startswith(prefix) for k in repo.stored_keys())
     assert repo.staging_entries() == []
     assert repo.json("fixity", "--all")["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "bag",
+    [
+        "v0.97/invalid/out-of-scope-file-paths-using-dot-notation",
+        "v0.97/linux-only/out-of-scope-file-paths-using-absolute-path",
+        "v0.97/invalid/corrupt-data-file",
+    ],
+)
+def test_unsafe_or_corrupt_incoming_bags_are_refused(
+    repo: Repo, tmp_path: Path, testdata: Path, bag: str
+) -> None:
+    import shutil
+
+    copy = tmp_path / "deliveries" / "incoming"
+    shutil.copytree(testdata / "bagit-conformance-suite" / bag, copy, symlinks=True)
+    result = repo.run("ingest", copy, "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, "invalid bag")
+    expected = "checksum-mismatch" if "corrupt" in bag else "unsafe-path"
+    assert expected in result.stderr
+
+
+def test_zipped_bag_is_unpacked_validated_and_repackaged(repo: Repo, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    bag_dir = tmp_path / "mybag"
+    repo.run("bag", "make", src, bag_dir)
+    archive = tmp_path / "mybag.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in sorted(bag_dir.rglob("*")):
+            if f.is_file():
+                zf.write(f, Path("mybag") / f.relative_to(bag_dir))
+    package = repo.json("ingest", archive, "--collection", "photos")["packages"][0]
+    assert [f["path"] for f in package["file_details"]] == ["data/a.txt"]
+    events = [e["event_type"] for e in repo.json("show", package["package_id"])["events"]]
+    assert "unpacking" in events and "validation" in events
