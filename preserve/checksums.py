@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -95,12 +96,24 @@ class MultiHasher:
         return {a: h.hexdigest() for a, h in zip(self.algorithms, self._hashers, strict=True)}
 
 
+_local = threading.local()
+
+
+def chunk_buffer() -> bytearray:
+    """A reusable CHUNK_SIZE buffer for the calling thread (allocating 1 MiB per small file
+    would cost more than hashing it)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = bytearray(CHUNK_SIZE)
+    return buf
+
+
 def hash_stream(
     stream: BinaryIO, algorithms: Iterable[str] = DEFAULT_ALGORITHMS, chunk_size: int = CHUNK_SIZE
 ) -> tuple[int, dict[str, str]]:
     """Read ``stream`` to its end once; return its size and a digest per algorithm."""
     hasher = MultiHasher(algorithms)
-    buf = bytearray(chunk_size)
+    buf = chunk_buffer() if chunk_size == CHUNK_SIZE else bytearray(chunk_size)
     view = memoryview(buf)
     readinto = getattr(stream, "readinto", None)
     while True:

@@ -35,7 +35,7 @@ from preserve import SOFTWARE_AGENT, __version__, archives, premis
 from preserve.bagit import BagWriter, check_payload_names, read_bag, validate_bag
 from preserve.bootstrap import Application
 from preserve.catalogue.models import Agent, Collection, Copy, Package
-from preserve.checksums import CHUNK_SIZE, MultiHasher, hash_file
+from preserve.checksums import MultiHasher, chunk_buffer, hash_file
 from preserve.descriptive import bag_info_from_dublin_core, dublin_core_xml, read_metadata_csv
 from preserve.errors import (
     InvalidBag,
@@ -47,6 +47,7 @@ from preserve.errors import (
 )
 from preserve.formats import identify_files, image_properties, is_image
 from preserve.services.admin import collection_locations
+from preserve.storage import PutItem
 from preserve.uow import UnitOfWork
 from preserve.values import FormatInfo, ImageInfo, Problem, StoredObject, as_dict
 
@@ -437,7 +438,9 @@ def _ingest_one(
         stored = _store(app, bag_dir, delivery, key_prefix, location_info, progress)
         _register(app, package_id, delivery, stored)
         shutil.rmtree(staging, ignore_errors=True)
-        log.info("package %s stored from %s on %d locations", package_id, source, len(stored))
+        log.info(
+            "package %s stored from %s on %d locations", package_id, source, len(stored.objects)
+        )
         return IngestResult(
             source=str(source),
             status="stored",
@@ -650,19 +653,37 @@ def _scan_folder(root: Path) -> tuple[list[_StagedFile], list[Problem]]:
 def _copy_and_hash(src: Path, dest: Path, algorithms: Sequence[str]) -> tuple[int, dict[str, str]]:
     """Copy one file while hashing it: the one read of its bytes."""
     hasher = MultiHasher(algorithms)
-    buf = bytearray(CHUNK_SIZE)
+    buf = chunk_buffer()
     view = memoryview(buf)
     try:
         with open(src, "rb", buffering=0) as fin, open(dest, "wb", buffering=0) as fout:
             while n := fin.readinto(buf):
                 chunk = view[:n]
                 hasher.update(chunk)
-                fout.write(chunk)
+                while chunk:
+                    chunk = chunk[fout.write(chunk) :]
     except OSError as exc:
         if exc.errno in NO_SPACE:
             raise StorageFull(f"staging area is full while copying {src}: {exc.strerror}") from exc
         raise InvalidInput(f"{src}: cannot be read: {exc.strerror or exc}") from exc
     return hasher.size, hasher.hexdigests()
+
+
+def _batches(
+    files: Sequence[_StagedFile], count: int = 64, nbytes: int = 32 << 20
+) -> Iterator[list[_StagedFile]]:
+    """Group small files into one task each (a future per 4 KB file costs more than its copy);
+    a large file travels alone so both cores hash large files at once."""
+    batch: list[_StagedFile] = []
+    size = 0
+    for f in files:
+        if batch and (len(batch) >= count or size + f.size > nbytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(f)
+        size += f.size
+    if batch:
+        yield batch
 
 
 def _stage_payload(
@@ -692,11 +713,16 @@ def _stage_payload(
         return f
 
     workers = app.settings.workers or os.cpu_count() or 1
+
+    def batch(files: list[_StagedFile]) -> list[_StagedFile]:
+        return [one(f) for f in files]
+
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for f in pool.map(one, delivery.files):
-                entry = {a: f.digests[a] for a in app.settings.algorithms}
-                writer.add_payload_entry(f.relpath, f.size, entry)
+            for done in pool.map(batch, _batches(delivery.files)):
+                for f in done:
+                    entry = {a: f.digests[a] for a in app.settings.algorithms}
+                    writer.add_payload_entry(f.relpath, f.size, entry)
     finally:
         progress.end()
 
@@ -853,6 +879,14 @@ def _bag_files(bag_dir: Path) -> list[tuple[str, Path]]:
     return out
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """What every location now holds, and the digests of the tag files written at bagging."""
+
+    objects: dict[int, dict[str, StoredObject]]  # location id -> path in bag -> object
+    tag_digests: dict[str, tuple[int, dict[str, str]]]  # tag path -> (size, digests)
+
+
 def _store(
     app: Application,
     bag_dir: Path,
@@ -860,17 +894,20 @@ def _store(
     key_prefix: str,
     locations: Sequence[tuple[int, str, str]],
     progress: Progress,
-) -> dict[int, dict[str, StoredObject]]:
+) -> _Stored:
     """Write every file of the bag to every location and verify each copy."""
     payload = {f"data/{f.relpath}": f for f in delivery.files}
     files = _bag_files(bag_dir)
     known: dict[str, dict[str, str]] = {}
+    tags: dict[str, tuple[int, dict[str, str]]] = {}
     for path, staged in files:
         if path in payload:
             d = payload[path].digests
             known[path] = {"sha256": d["sha256"], TRANSPORT_ALGORITHM: d[TRANSPORT_ALGORITHM]}
         else:
-            known[path] = hash_file(staged, ("sha256", TRANSPORT_ALGORITHM))[1]
+            size, digests = hash_file(staged, ("sha512", "sha256", TRANSPORT_ALGORITHM))
+            tags[path] = (size, digests)
+            known[path] = {a: digests[a] for a in ("sha256", TRANSPORT_ALGORITHM)}
     # local locations last, so the very last one may take the staged files instead of copying
     ordered = sorted(locations, key=lambda loc: loc[2].startswith("file:"))
     total = sum(p.stat().st_size for _, p in files)
@@ -879,31 +916,26 @@ def _store(
         storage = app.storage(url)
         consume = index == len(ordered) - 1 and url.startswith("file:")
         progress.begin(f"storing on {name}", len(files), total)
-
-        def put(
-            item: tuple[str, Path], storage=storage, consume=consume
-        ) -> tuple[str, StoredObject]:
-            path, staged = item
-            obj = storage.put(key_prefix + path, staged, digests=known[path], consume=consume)
-            progress.advance(1, obj.size)
-            return path, obj
-
         try:
-            workers = 4 if not url.startswith("file:") else 2
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                stored[location_id] = dict(pool.map(put, files))
+            objects = storage.put_many(
+                [PutItem(key_prefix + path, staged, known[path]) for path, staged in files],
+                consume=consume,
+                on_stored=lambda obj: progress.advance(1, obj.size),
+            )
         finally:
             progress.end()
-    return stored
+        stored[location_id] = {path: obj for (path, _), obj in zip(files, objects, strict=True)}
+    return _Stored(stored, tags)
 
 
 def _register(
     app: Application,
     package_id: str,
     delivery: _Delivery,
-    stored: Mapping[int, Mapping[str, StoredObject]],
+    result: _Stored,
 ) -> None:
     """One transaction: file rows, events, verified copies, ``stored`` status."""
+    stored = result.objects
     now = _now()
     with app.uow() as uow:
         package = uow.packages.get(package_id)
@@ -932,18 +964,15 @@ def _register(
                     "image": as_dict(f.image) if f.image else None,
                 }
             )
-        any_location = next(iter(stored.values()))
-        for path, obj in sorted(any_location.items()):
-            if path.startswith("data/"):
-                continue
+        for path, (size, digests) in sorted(result.tag_digests.items()):
             rows.append(
                 {
                     "path": path,
                     "path_nfc": unicodedata.normalize("NFC", path),
                     "role": "tag",
-                    "size": obj.size,
-                    "sha512": None,
-                    "sha256": obj.digests.get("sha256"),
+                    "size": size,
+                    "sha512": digests["sha512"],
+                    "sha256": digests["sha256"],
                     "digests": {},
                     "puid": None,
                     "format_name": None,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -31,6 +32,15 @@ REREAD_ALGORITHM = "crc64nvme"
 
 DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PutItem:
+    """One file for :meth:`Storage.put_many`: the key, the file, the digests it must have."""
+
+    key: str
+    source: Path
+    digests: Mapping[str, str] | None = None
 
 
 @runtime_checkable
@@ -59,6 +69,19 @@ class Storage(Protocol):
         under ``key``. Readers never see a partial object. ``consume=True`` says the caller no
         longer needs ``source`` (the local backend may move it into place instead of copying).
         """
+        ...
+
+    def put_many(
+        self,
+        items: Sequence[PutItem],
+        *,
+        consume: bool = False,
+        on_stored: Callable[[StoredObject], None] | None = None,
+    ) -> list[StoredObject]:
+        """Store many files, each as :meth:`put` would, in the order given; faster than a loop
+        (the local backend syncs the filesystem once for the whole batch, S3 uploads in
+        parallel). If any item fails, no object of the batch is left in place and the error is
+        raised; ``on_stored`` is called as each copy is verified."""
         ...
 
     def put_bytes(self, key: str, data: bytes) -> StoredObject:

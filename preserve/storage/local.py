@@ -11,19 +11,23 @@ symbolic link.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import logging
 import os
 import stat as statmod
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, NoReturn, cast
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from preserve.checksums import CHUNK_SIZE, MultiHasher
+from preserve.checksums import MultiHasher, chunk_buffer
 from preserve.errors import (
     ConfigError,
     ObjectNotFound,
@@ -36,6 +40,7 @@ from preserve.errors import (
 from preserve.storage.base import (
     REREAD_ALGORITHM,
     ObjectReader,
+    PutItem,
     check_digests,
     put_algorithms,
 )
@@ -156,6 +161,133 @@ class LocalStorage:
         )
         return StoredObject(key=key, size=size, digests=computed, verified_by="reread")
 
+    def put_many(
+        self,
+        items: Sequence[PutItem],
+        *,
+        consume: bool = False,
+        on_stored: Callable[[StoredObject], None] | None = None,
+    ) -> list[StoredObject]:
+        """Store a batch: move or copy every file into the temporary area, sync the filesystem
+        once, re-read each copy from the device to verify it, then rename all into place and
+        sync each folder once. The same guarantees as :meth:`put` at a fraction of the system
+        calls for many small files."""
+        root = self._real_root()
+        tmpdir = os.path.join(root, TMP_DIR)
+        try:
+            os.makedirs(tmpdir, exist_ok=True)
+        except OSError as exc:
+            self._raise(exc, f"cannot create {tmpdir}")
+        checked_dirs: set[str] = set()
+        plans: list[_Planned] = []
+        for item in items:
+            key = self._check_key(item.key)
+            target = os.path.join(root, *key.split("/"))
+            parent = os.path.dirname(target)
+            if parent not in checked_dirs:
+                self._makedirs(root, parent, key)  # refuses links on the way
+                checked_dirs.add(parent)
+            try:
+                st = os.lstat(target)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                self._raise(exc, "cannot inspect the target", key=key)
+            else:
+                if statmod.S_ISLNK(st.st_mode):
+                    raise UnsafePath(f"{self.url}: {key} is a symbolic link")
+                if statmod.S_ISDIR(st.st_mode):
+                    raise StorageError(f"{self.url}: {key}: a folder of that name exists")
+            plans.append(_Planned(item, key, target, os.path.join(tmpdir, uuid.uuid4().hex)))
+
+        def stage(plan: _Planned) -> None:
+            digests = plan.item.digests
+            if consume and self._move(Path(plan.item.source), plan.tmp):
+                plan.moved = True
+                return  # verified after the sync, by re-reading
+            size, computed = self._copy_unsynced(
+                Path(plan.item.source), plan.tmp, digests, plan.key
+            )
+            check_digests(digests, computed, location=self.url, key=plan.key)
+            plan.size, plan.digests = size, computed
+
+        def verify(plan: _Planned) -> StoredObject:
+            expected = plan.item.digests or plan.digests
+            algorithms = (
+                (REREAD_ALGORITHM,) if expected and REREAD_ALGORITHM in expected
+                else put_algorithms(expected)
+            )  # fmt: skip
+            size, computed = self._hash_copy(plan.tmp, algorithms, plan.key)
+            if plan.moved:
+                check_digests(expected, computed, location=self.url, key=plan.key, what="the file")
+            elif size != plan.size or any(plan.digests.get(a) != v for a, v in computed.items()):
+                raise VerificationFailed(
+                    f"{self.url}: {plan.key}: the written copy reads back differently"
+                )
+            return StoredObject(key=plan.key, size=size, digests=computed, verified_by="reread")
+
+        stored: list[StoredObject] = []
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                for chunk in _chunks(plans, 256):
+                    list(pool.map(stage, chunk))
+                self._sync(root)
+                for chunk in _chunks(plans, 256):
+                    stored.extend(pool.map(verify, chunk))
+            parents: set[str] = set()
+            for plan, obj in zip(plans, stored, strict=True):
+                os.replace(plan.tmp, plan.target)
+                plan.placed = True
+                parents.add(os.path.dirname(plan.target))
+                if on_stored is not None:
+                    on_stored(obj)
+            for parent in sorted(parents):
+                _fsync_dir(parent)
+        except BaseException as exc:
+            for plan in plans:
+                if plan.placed:
+                    _unlink_quietly(plan.target)
+                else:
+                    self._discard(plan.tmp, Path(plan.item.source) if plan.moved else None)
+            if isinstance(exc, OSError):
+                self._raise(exc, "cannot store")
+            raise
+        if consume:
+            for plan in plans:
+                if not plan.moved:
+                    with suppress(OSError):
+                        os.unlink(plan.item.source)
+        log.debug("stored %d objects on %s", len(stored), self.url)
+        return stored
+
+    def _copy_unsynced(
+        self, source: Path, tmp: str, digests: Mapping[str, str] | None, key: str
+    ) -> tuple[int, dict[str, str]]:
+        """Copy and hash without an fsync of its own (the batch syncs once)."""
+        hasher = MultiHasher(put_algorithms(digests))
+        try:
+            with open(source, "rb", buffering=0) as src, open(tmp, "xb", buffering=0) as dst:
+                buf = chunk_buffer()
+                view = memoryview(buf)
+                while n := src.readinto(buf):
+                    hasher.update(view[:n])
+                    chunk = view[:n]
+                    while chunk:
+                        chunk = chunk[dst.write(chunk) :]
+        except OSError as exc:
+            self._raise(exc, f"cannot copy {source}", key=key)
+        return hasher.size, hasher.hexdigests()
+
+    def _sync(self, root: str) -> None:
+        """Flush everything written under ``root`` to the device (syncfs, else sync)."""
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if _LIBC is not None and _LIBC.syncfs(fd) == 0:
+                return
+            os.sync()
+        finally:
+            os.close(fd)
+
     def put_bytes(self, key: str, data: bytes) -> StoredObject:
         key = self._check_key(key)
         root = self._real_root()
@@ -181,7 +313,7 @@ class LocalStorage:
     ) -> tuple[int, dict[str, str]]:
         """Copy ``source`` to ``tmp`` in 1 MiB chunks, hashing what is written; fsync it."""
         hasher = MultiHasher(algorithms)
-        buf = bytearray(CHUNK_SIZE)
+        buf = chunk_buffer()
         view = memoryview(buf)
         try:
             src = open(source, "rb", buffering=0)  # noqa: SIM115 - closed below
@@ -222,7 +354,7 @@ class LocalStorage:
     ) -> tuple[int, dict[str, str]]:
         """Read a written (fsynced) file back from the device and hash it."""
         hasher = MultiHasher(algorithms)
-        buf = bytearray(CHUNK_SIZE)
+        buf = chunk_buffer()
         view = memoryview(buf)
         try:
             with open(path, "rb", buffering=0) as f:
@@ -487,6 +619,35 @@ class LocalStorage:
         if exc.errno in _FULL_ERRNOS:
             raise StorageFull(f"{where}: {doing}: {reason} (the location is full)") from exc
         raise StorageError(f"{where}: {doing}: {reason}") from exc
+
+
+@dataclass
+class _Planned:
+    item: PutItem
+    key: str
+    target: str
+    tmp: str
+    moved: bool = False
+    placed: bool = False
+    size: int = 0
+    digests: dict[str, str] = field(default_factory=dict)
+
+
+def _chunks(items: list[_Planned], size: int) -> Iterator[list[_Planned]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.syncfs  # noqa: B018 - present on Linux only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _folder_prefix(prefix: str, url: str) -> str:

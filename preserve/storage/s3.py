@@ -36,8 +36,9 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -64,6 +65,7 @@ from preserve.storage.base import (
     DEFAULT_PART_SIZE,
     REREAD_ALGORITHM,
     ObjectReader,
+    PutItem,
     check_digests,
     put_algorithms,
 )
@@ -71,6 +73,9 @@ from preserve.storage.keys import MAX_KEY_BYTES, validate_key, validate_prefix
 from preserve.values import ObjectStat, StoredObject
 
 log = logging.getLogger(__name__)
+
+#: Objects uploaded at once by put_many (each large one also uploads its parts in parallel).
+PARALLEL_UPLOADS = 4
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (every part but the last)
 MAX_CONCURRENCY = 4  # parts in flight per multipart upload
@@ -428,6 +433,30 @@ class S3Storage:
         log.debug("S3 location %s is reachable", self.url)
 
     # ------------------------------------------------------------------ writing
+
+    def put_many(
+        self,
+        items: Sequence[PutItem],
+        *,
+        consume: bool = False,
+        on_stored: Callable[[StoredObject], None] | None = None,
+    ) -> list[StoredObject]:
+        """Upload in parallel (bounded threads); on any failure remove what was uploaded."""
+
+        def one(item: PutItem) -> StoredObject:
+            obj = self.put(item.key, item.source, digests=item.digests)
+            if on_stored is not None:
+                on_stored(obj)
+            return obj
+
+        try:
+            with ThreadPoolExecutor(max_workers=PARALLEL_UPLOADS) as pool:
+                return list(pool.map(one, items))
+        except BaseException:
+            for item in items:
+                with suppress(StorageError):
+                    self.delete(validate_key(item.key))
+            raise
 
     def put(
         self,
