@@ -47,7 +47,7 @@ def test_one_bad_item_leaves_nothing_of_the_batch(tmp_path: Path, storage_url: s
     files = _files(tmp_path, 10)
     items = [PutItem(f"pkg/v1/data/{p.name}", p, hash_file(p, ("sha256",))[1]) for p in files]
     items[7] = PutItem(items[7].key, files[7], {"sha256": "0" * 64})
-    with pytest.raises(VerificationFailed, match="f7.bin"):
+    with pytest.raises(VerificationFailed, match=r"f7\.bin"):
         storage.put_many(items, consume=True)
     assert list(storage.iter_keys("pkg/")) == []
     assert all(p.exists() for p in files)  # consumed sources are given back
