@@ -12,17 +12,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def alembic_config() -> Config:
     """An Alembic configuration pointing at the installed ``migrations`` package."""
+    from alembic.config import Config  # imported when needed: most commands never migrate
+
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     return config
@@ -131,6 +132,8 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
     with _ALEMBIC_LOCK, migration_connection(engine_or_url) as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
+        from alembic import command
+
         command.upgrade(config, revision)
     log.info("catalogue upgraded to %s", revision)
 
@@ -140,6 +143,8 @@ def downgrade(engine_or_url: Engine | str, revision: str = "base") -> None:
     with _ALEMBIC_LOCK, migration_connection(engine_or_url) as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
+        from alembic import command
+
         command.downgrade(config, revision)
     log.info("catalogue downgraded to %s", revision)
 
@@ -147,11 +152,15 @@ def downgrade(engine_or_url: Engine | str, revision: str = "base") -> None:
 def current_revision(engine_or_url: Engine | str) -> str | None:
     """The revision the database is at, or None when it was never migrated."""
     with _engine(engine_or_url) as engine, engine.connect() as connection:
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision() -> str:
     """The newest revision the code knows."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError("the migrations package has no revisions")

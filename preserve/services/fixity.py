@@ -19,7 +19,7 @@ from preserve.bagit import decode_manifest_path
 from preserve.bootstrap import Application
 from preserve.checksums import hash_stream
 from preserve.errors import InvalidInput, NotFound, ObjectNotFound, StorageError
-from preserve.services.ingest import Progress, _NoProgress
+from preserve.progress import NoProgress, Progress
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def check_fixity(
     )
     if selectors != 1:
         raise InvalidInput("name exactly one of: a package, a collection, or all packages")
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     copies = _select(app, package_id, collection, organisation or app.settings.organisation)
     checks = []
     for ref in copies:

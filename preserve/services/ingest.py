@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 from preserve import SOFTWARE_AGENT, __version__, archives, premis
 from preserve.bagit import BagWriter, check_payload_names, read_bag, validate_bag
@@ -46,6 +45,8 @@ from preserve.errors import (
     StorageFull,
 )
 from preserve.formats import identify_files, image_properties, is_image
+from preserve.fsio import start_writeback
+from preserve.progress import NoProgress, Progress
 from preserve.services.admin import collection_locations
 from preserve.storage import PutItem
 from preserve.uow import UnitOfWork
@@ -56,25 +57,7 @@ log = logging.getLogger(__name__)
 TRANSPORT_ALGORITHM = "crc64nvme"  # rides along in the read pass; verifies copies cheaply
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 STALE_AFTER_SECONDS = 24 * 3600  # an ingest owned by another host is presumed dead after this
-
-
-class Progress(Protocol):
-    """What the ingest reports while it works; the CLI draws it as a progress bar."""
-
-    def begin(self, label: str, files: int, nbytes: int) -> None: ...
-    def advance(self, files: int, nbytes: int) -> None: ...
-    def end(self) -> None: ...
-
-
-class _NoProgress:
-    def begin(self, label: str, files: int, nbytes: int) -> None:
-        pass
-
-    def advance(self, files: int, nbytes: int) -> None:
-        pass
-
-    def end(self) -> None:
-        pass
+WRITEBACK_EVERY = 8 << 20  # start the disk writing a staged file every 8 MiB
 
 
 @dataclass(frozen=True)
@@ -164,7 +147,7 @@ def ingest(
     stop the others.
     """
     org = organisation or app.settings.organisation
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     with app.uow() as uow:
         coll = uow.collections.get(org, collection)
         if coll is None:
@@ -657,11 +640,17 @@ def _copy_and_hash(src: Path, dest: Path, algorithms: Sequence[str]) -> tuple[in
     view = memoryview(buf)
     try:
         with open(src, "rb", buffering=0) as fin, open(dest, "wb", buffering=0) as fout:
+            written = 0
             while n := fin.readinto(buf):
                 chunk = view[:n]
                 hasher.update(chunk)
                 while chunk:
                     chunk = chunk[fout.write(chunk) :]
+                # let the disk write while the next chunks are hashed: the sync before the
+                # copies are verified then finds little left to do
+                if (written + n) // WRITEBACK_EVERY != written // WRITEBACK_EVERY:
+                    start_writeback(fout.fileno(), 0, 0)
+                written += n
     except OSError as exc:
         if exc.errno in NO_SPACE:
             raise StorageFull(f"staging area is full while copying {src}: {exc.strerror}") from exc

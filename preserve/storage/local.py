@@ -11,8 +11,6 @@ symbolic link.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import logging
 import os
@@ -37,6 +35,7 @@ from preserve.errors import (
     UnsafePath,
     VerificationFailed,
 )
+from preserve.fsio import drop_cache, syncfs
 from preserve.storage.base import (
     REREAD_ALGORITHM,
     ObjectReader,
@@ -231,7 +230,7 @@ class LocalStorage:
             with ThreadPoolExecutor(max_workers=2) as pool:
                 for chunk in _chunks(plans, 256):
                     list(pool.map(stage, chunk))
-                self._sync(root)
+                syncfs(root)
                 for chunk in _chunks(plans, 256):
                     stored.extend(pool.map(verify, chunk))
             parents: set[str] = set()
@@ -277,16 +276,6 @@ class LocalStorage:
         except OSError as exc:
             self._raise(exc, f"cannot copy {source}", key=key)
         return hasher.size, hasher.hexdigests()
-
-    def _sync(self, root: str) -> None:
-        """Flush everything written under ``root`` to the device (syncfs, else sync)."""
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            if _LIBC is not None and _LIBC.syncfs(fd) == 0:
-                return
-            os.sync()
-        finally:
-            os.close(fd)
 
     def put_bytes(self, key: str, data: bytes) -> StoredObject:
         key = self._check_key(key)
@@ -342,7 +331,7 @@ class LocalStorage:
                     while chunk:  # os.write may write less than asked (e.g. at a size limit)
                         chunk = chunk[os.write(fd, chunk) :]
                 os.fsync(fd)
-                _drop_cache(fd)
+                drop_cache(fd)
             except OSError as exc:
                 self._raise(exc, "cannot write", key=key)
             finally:
@@ -358,7 +347,7 @@ class LocalStorage:
         view = memoryview(buf)
         try:
             with open(path, "rb", buffering=0) as f:
-                _drop_cache(f.fileno())
+                drop_cache(f.fileno())
                 while n := f.readinto(buf):
                     hasher.update(view[:n])
         except OSError as exc:
@@ -638,18 +627,6 @@ def _chunks(items: list[_Planned], size: int) -> Iterator[list[_Planned]]:
         yield items[i : i + size]
 
 
-def _load_libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.syncfs  # noqa: B018 - present on Linux only
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-_LIBC = _load_libc()
-
-
 def _folder_prefix(prefix: str, url: str) -> str:
     prefix = validate_prefix(prefix)
     if not prefix or not prefix.endswith("/"):
@@ -664,7 +641,7 @@ def _fsync_path(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
-        _drop_cache(fd)
+        drop_cache(fd)
     finally:
         os.close(fd)
 
@@ -675,14 +652,6 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _drop_cache(fd: int) -> None:
-    """Ask the kernel to forget the file's clean pages, so a re-read comes from the device."""
-    advise = getattr(os, "posix_fadvise", None)
-    if advise is not None:
-        with suppress(OSError):  # advice only
-            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _unlink_quietly(path: str) -> None:
