@@ -339,3 +339,17 @@ def test_zipped_bag_is_unpacked_validated_and_repackaged(repo: Repo, tmp_path: P
     assert [f["path"] for f in package["file_details"]] == ["data/a.txt"]
     events = [e["event_type"] for e in repo.json("show", package["package_id"])["events"]]
     assert "unpacking" in events and "validation" in events
+
+
+def test_special_files_are_refused_or_skipped(repo: Repo, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = repo.run("ingest", fifo, "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, "pipe", "not a regular file or folder", code=2)
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("a")
+    os.mkfifo(d / "inner-pipe")
+    package = repo.json("ingest", d, "--collection", "photos")["packages"][0]
+    assert [f["path"] for f in package["file_details"]] == ["data/a.txt"]
+    assert any(w["code"] == "special-file-skipped" for w in package["warnings"])
