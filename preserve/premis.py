@@ -2,7 +2,8 @@
 
 Every package (AIP) carries one PREMIS 3.0 document as a tag file, so that the bag alone says what
 it holds, how its fixity and formats were established and what happened to it. Standard library
-only (``xml.etree.ElementTree``).
+only: the document is written as text (:func:`write_premis` streams it, :func:`premis_document`
+returns it) and read back with ``xml.etree.ElementTree``.
 
 Controlled values come from the Library of Congress preservation vocabularies
 (https://id.loc.gov/vocabulary/preservation/): event types, event outcomes, agent types, event
@@ -20,14 +21,18 @@ a comment. Names without ``%`` or control characters are written unchanged.
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from itertools import pairwise
+from typing import Any, BinaryIO
 from urllib.parse import unquote_to_bytes
+from xml.sax.saxutils import escape
 
 PREMIS_NS = "http://www.loc.gov/premis/v3"
 PREMIS_SCHEMA_LOCATION = "http://www.loc.gov/standards/premis/v3/premis.xsd"
@@ -288,36 +293,47 @@ def xml_safe_text(text: str) -> str:
     return _XML_ILLEGAL.sub(_escape_char, text)
 
 
-# -- building ---------------------------------------------------------------------------------
+# -- writing ----------------------------------------------------------------------------------
+#
+# The document is written as text, not built as an ElementTree: a package can hold 100,000 files
+# and a tree of all their elements would take seconds and hundreds of megabytes. The output is
+# what ``ET.indent(root, space="  ")`` and ``ET.tostring`` made of the same elements: two spaces
+# per level, ``<tag />`` for an element without content, content escaped as ElementTree escapes
+# it. Every text value passes :func:`xml_safe_text` (paths: :func:`encode_path`) and is then
+# escaped; attribute values are fixed vocabulary URIs.
+
+_PAD = tuple("\n" + "  " * level for level in range(8))
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_ATTRIBUTE_ENTITIES = {'"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#09;"}
+_BATCH = 256  # file objects rendered per write to the stream
 
 
-def _p(tag: str) -> str:
-    return f"{{{PREMIS_NS}}}{tag}"
+def _xt(text: str) -> str:
+    """Element content: characters XML cannot carry made visible, then ``&<>`` escaped."""
+    return escape(xml_safe_text(text))
 
 
-def _register_namespaces() -> None:
-    # ElementTree's prefix registry is process-wide; xsi:type values below rely on "premis".
-    ET.register_namespace("premis", PREMIS_NS)
-    ET.register_namespace("xsi", XSI_NS)
-    ET.register_namespace("preserve", PRESERVE_NS)
+def _attrs(**values: str) -> str:
+    return "".join(
+        f' {name}="{escape(value, _ATTRIBUTE_ENTITIES)}"' for name, value in values.items()
+    )
 
 
-_register_namespaces()
+def _leaf(level: int, tag: str, text: str, attrs: str = "") -> str:
+    """One element with escaped ``text`` on its own indented line (``<tag />`` when empty)."""
+    if not text:
+        return f"{_PAD[level]}<{tag}{attrs} />"
+    return f"{_PAD[level]}<{tag}{attrs}>{text}</{tag}>"
 
 
-def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:
-    element = ET.SubElement(parent, _p(tag), attrib)
-    if text is not None:
-        element.text = xml_safe_text(text)
-    return element
-
-
-def _pair(parent: ET.Element, tag: str, id_type: str, value: str) -> ET.Element:
+def _pair(level: int, tag: str, id_type: str, value: str, extra: str = "") -> str:
     """An identifier container such as objectIdentifier(objectIdentifierType, ...Value)."""
-    element = _sub(parent, tag)
-    _sub(element, f"{tag}Type", id_type)
-    _sub(element, f"{tag}Value", value)
-    return element
+    return (
+        f"{_PAD[level]}<premis:{tag}>"
+        f"{_leaf(level + 1, f'premis:{tag}Type', id_type)}"
+        f"{_leaf(level + 1, f'premis:{tag}Value', value)}"
+        f"{extra}{_PAD[level]}</premis:{tag}>"
+    )
 
 
 def _check_uuid(value: str, what: str) -> str:
@@ -349,136 +365,231 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _add_package_object(
-    root: ET.Element, package_id: str, title: str, rights_ids: Sequence[str]
-) -> None:
-    obj = _sub(root, "object", **{f"{{{XSI_NS}}}type": "premis:intellectualEntity"})
-    _pair(obj, "objectIdentifier", "UUID", package_id)
-    if title:
-        _sub(obj, "originalName", title)
-    for rights_id in rights_ids:
-        _pair(obj, "linkingRightsStatementIdentifier", "UUID", rights_id)
+_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<premis:premis'
+    + _attrs(**{"xmlns:premis": PREMIS_NS, "xmlns:preserve": PRESERVE_NS, "xmlns:xsi": XSI_NS})
+    + _attrs(**{"version": "3.0", "xsi:schemaLocation": f"{PREMIS_NS} {PREMIS_SCHEMA_LOCATION}"})
+    + f">{_PAD[1]}<!--{PATH_ENCODING_NOTE}-->"
+)
+_TAIL = "\n</premis:premis>\n"
+
+# The fixed parts of a file object.
+_FILE_OPEN = f"{_PAD[1]}<premis:object{_attrs(**{'xsi:type': 'premis:file'})}>"
+_CHARACTERISTICS_OPEN = f"{_PAD[2]}<premis:objectCharacteristics>" + _leaf(
+    3, "premis:compositionLevel", "0"
+)
+_CHARACTERISTICS_CLOSE = f"{_PAD[2]}</premis:objectCharacteristics>"
+_EXTENSION_CLOSE = (
+    f"{_PAD[4]}</preserve:characteristics>{_PAD[3]}</premis:objectCharacteristicsExtension>"
+)
+_OBJECT_CLOSE = f"{_PAD[1]}</premis:object>"
+_FIXITY_OPEN = f"{_PAD[3]}<premis:fixity>"
+_FIXITY_CLOSE = f"{_PAD[3]}</premis:fixity>"
+_ALGORITHM_AUTHORITY = _attrs(authority="cryptographicHashFunctions")
+_KNOWN_ALGORITHMS = {
+    token: _leaf(
+        4,
+        "premis:messageDigestAlgorithm",
+        _xt(label),
+        _attrs(
+            authority="cryptographicHashFunctions",
+            authorityURI=_LOC + "cryptographicHashFunctions",
+            valueURI=f"{_LOC}cryptographicHashFunctions/{code}",
+        ),
+    )
+    for token, (label, code) in HASH_FUNCTIONS.items()
+}
 
 
-def _add_image(parent: ET.Element, image: Mapping[str, Any]) -> None:
-    element = ET.SubElement(parent, f"{{{PRESERVE_NS}}}image")
+def _fixity(token: str, digest: str) -> str:
+    algorithm = _KNOWN_ALGORITHMS.get(token.lower())
+    if algorithm is None:
+        algorithm = _leaf(4, "premis:messageDigestAlgorithm", _xt(token), _ALGORITHM_AUTHORITY)
+    digest_xml = _leaf(4, "premis:messageDigest", _xt(digest.lower()))
+    return f"{_FIXITY_OPEN}{algorithm}{digest_xml}{_FIXITY_CLOSE}"
+
+
+# Most files of a package share a few formats: their blocks are rendered once (bounded caches).
+@lru_cache(maxsize=1024)
+def _format(name: str, version: str, puid: str) -> str:
+    parts = [
+        f"{_PAD[3]}<premis:format>{_PAD[4]}<premis:formatDesignation>",
+        _leaf(5, "premis:formatName", _xt(name or "UNKNOWN")),
+    ]
+    if version:
+        parts.append(_leaf(5, "premis:formatVersion", _xt(version)))
+    parts.append(f"{_PAD[4]}</premis:formatDesignation>")
+    if puid and puid.upper() != "UNKNOWN":
+        parts += [
+            f"{_PAD[4]}<premis:formatRegistry>",
+            _leaf(5, "premis:formatRegistryName", "PRONOM"),
+            _leaf(5, "premis:formatRegistryKey", _xt(puid)),
+            _leaf(5, "premis:formatRegistryRole", "specification"),
+            f"{_PAD[4]}</premis:formatRegistry>",
+        ]
+    else:
+        parts.append(_leaf(4, "premis:formatNote", "no PRONOM match"))
+    parts.append(f"{_PAD[3]}</premis:format>")
+    return "".join(parts)
+
+
+@lru_cache(maxsize=1024)
+def _extension_open(mime: str, tool: str, signature_version: str) -> str:
+    parts = [f"{_PAD[3]}<premis:objectCharacteristicsExtension>{_PAD[4]}<preserve:characteristics>"]
+    for tag, value in (
+        ("mimeType", mime),
+        ("identificationTool", tool),
+        ("signatureVersion", signature_version),
+    ):
+        if value:
+            parts.append(_leaf(5, f"preserve:{tag}", _xt(value)))
+    return "".join(parts)
+
+
+def _image(image: Mapping[str, Any]) -> str:
+    children = []
     for key in sorted(image):
         value = image[key]
         if value is None:
             continue
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
+        if not _XML_NAME.fullmatch(key):
             raise ValueError(f"image property name {key!r} is not a valid XML name")
-        child = ET.SubElement(element, f"{{{PRESERVE_NS}}}{key}")
-        if isinstance(value, bool):
-            child.text = "true" if value else "false"
-        else:
-            child.text = xml_safe_text(str(value))
+        text = ("true" if value else "false") if isinstance(value, bool) else _xt(str(value))
+        children.append(_leaf(6, f"preserve:{key}", text))
+    if not children:
+        return f"{_PAD[5]}<preserve:image />"
+    return f"{_PAD[5]}<preserve:image>{''.join(children)}{_PAD[5]}</preserve:image>"
 
 
-def _add_file_object(root: ET.Element, package_id: str, item: FileObject) -> None:
-    obj = _sub(root, "object", **{f"{{{XSI_NS}}}type": "premis:file"})
-    _pair(obj, "objectIdentifier", "local", encode_path(item.path))
+def _relationship(package_id: str) -> str:
+    """A file object's structural link to the package (the same for every file)."""
+    return (
+        f"{_PAD[2]}<premis:relationship>"
+        + _leaf(3, "premis:relationshipType", "structural")
+        + _leaf(3, "premis:relationshipSubType", "is included in")
+        + _pair(3, "relatedObjectIdentifier", "UUID", _xt(package_id))
+        + f"{_PAD[2]}</premis:relationship>"
+    )
 
-    chars = _sub(obj, "objectCharacteristics")
-    _sub(chars, "compositionLevel", "0")
-    for token in sorted(item.digests):
-        label, code = HASH_FUNCTIONS.get(token.lower(), (token, ""))
-        fixity = _sub(chars, "fixity")
-        attrib = {"authority": "cryptographicHashFunctions"}
-        if code:
-            attrib["authorityURI"] = _LOC + "cryptographicHashFunctions"
-            attrib["valueURI"] = f"{_LOC}cryptographicHashFunctions/{code}"
-        _sub(fixity, "messageDigestAlgorithm", label, **attrib)
-        _sub(fixity, "messageDigest", item.digests[token].lower())
-    _sub(chars, "size", str(int(item.size)))
 
-    fmt = _sub(chars, "format")
-    designation = _sub(fmt, "formatDesignation")
-    _sub(designation, "formatName", item.format_name or "UNKNOWN")
-    if item.format_version:
-        _sub(designation, "formatVersion", item.format_version)
-    known = bool(item.puid) and item.puid.upper() != "UNKNOWN"
-    if known:
-        registry = _sub(fmt, "formatRegistry")
-        _sub(registry, "formatRegistryName", "PRONOM")
-        _sub(registry, "formatRegistryKey", item.puid)
-        _sub(registry, "formatRegistryRole", "specification")
-    else:
-        _sub(fmt, "formatNote", "no PRONOM match")
-
+def _file_object(item: FileObject, relationship: str) -> str:
+    path = encode_path(item.path)  # leaves nothing xml_safe_text would change
+    parts = [_FILE_OPEN, _pair(2, "objectIdentifier", "local", escape(path)), _CHARACTERISTICS_OPEN]
+    digests = item.digests
+    parts += [_fixity(token, digests[token]) for token in sorted(digests)]
+    parts.append(_leaf(3, "premis:size", str(int(item.size))))
+    parts.append(_format(item.format_name, item.format_version, item.puid))
     if item.mime or item.identification_tool or item.signature_version or item.image:
-        extension = _sub(chars, "objectCharacteristicsExtension")
-        ours = ET.SubElement(extension, f"{{{PRESERVE_NS}}}characteristics")
-        for tag, value in (
-            ("mimeType", item.mime),
-            ("identificationTool", item.identification_tool),
-            ("signatureVersion", item.signature_version),
-        ):
-            if value:
-                ET.SubElement(ours, f"{{{PRESERVE_NS}}}{tag}").text = xml_safe_text(value)
+        parts.append(_extension_open(item.mime, item.identification_tool, item.signature_version))
         if item.image:
-            _add_image(ours, item.image)
+            parts.append(_image(item.image))
+        parts.append(_EXTENSION_CLOSE)
+    parts.append(_CHARACTERISTICS_CLOSE)
+    # "data/" is not encoded, so the encoded name is the encoded path without it.
+    name = path[len("data/") :] if path.startswith("data/") else path
+    parts.append(_leaf(2, "premis:originalName", escape(name)))
+    parts.append(relationship)
+    parts.append(_OBJECT_CLOSE)
+    return "".join(parts)
 
-    name = item.path[len("data/") :] if item.path.startswith("data/") else item.path
-    _sub(obj, "originalName", encode_path(name))
 
-    relationship = _sub(obj, "relationship")
-    _sub(relationship, "relationshipType", "structural")
-    _sub(relationship, "relationshipSubType", "is included in")
-    _pair(relationship, "relatedObjectIdentifier", "UUID", package_id)
+def _package_object(package_id: str, title: str, rights_ids: Sequence[str]) -> str:
+    parts = [
+        f"{_PAD[1]}<premis:object{_attrs(**{'xsi:type': 'premis:intellectualEntity'})}>",
+        _pair(2, "objectIdentifier", "UUID", _xt(package_id)),
+    ]
+    if title:
+        parts.append(_leaf(2, "premis:originalName", _xt(title)))
+    for rights_id in rights_ids:
+        parts.append(_pair(2, "linkingRightsStatementIdentifier", "UUID", _xt(rights_id)))
+    parts.append(_OBJECT_CLOSE)
+    return "".join(parts)
 
 
-def _add_event(root: ET.Element, event: EventRecord) -> None:
+def _event(event: EventRecord) -> str:
     if event.outcome not in OUTCOMES:
         raise ValueError(f"event {event.identifier}: outcome must be one of {OUTCOMES}")
     uri = event_type_uri(event.event_type)
     if uri is None:
         raise ValueError(f"event {event.identifier}: {event.event_type!r} is not a LoC event type")
-    element = _sub(root, "event")
-    _pair(element, "eventIdentifier", "UUID", _check_uuid(event.identifier, "event identifier"))
-    _sub(
-        element,
-        "eventType",
-        event.event_type,
-        authority="eventType",
-        authorityURI=EVENT_TYPE_AUTHORITY_URI,
-        valueURI=uri,
-    )
-    _sub(element, "eventDateTime", _iso(event.occurred_at))
+    identifier = _check_uuid(event.identifier, "event identifier")
+    parts = [
+        f"{_PAD[1]}<premis:event>",
+        _pair(2, "eventIdentifier", "UUID", _xt(identifier)),
+        _leaf(
+            2,
+            "premis:eventType",
+            _xt(event.event_type),
+            _attrs(authority="eventType", authorityURI=EVENT_TYPE_AUTHORITY_URI, valueURI=uri),
+        ),
+        _leaf(2, "premis:eventDateTime", _xt(_iso(event.occurred_at))),
+    ]
     if event.detail:
-        _sub(_sub(element, "eventDetailInformation"), "eventDetail", event.detail)
-    outcome = _sub(element, "eventOutcomeInformation")
-    _sub(outcome, "eventOutcome", event.outcome, valueURI=_OUTCOME_URIS[event.outcome])
+        parts += [
+            f"{_PAD[2]}<premis:eventDetailInformation>",
+            _leaf(3, "premis:eventDetail", _xt(event.detail)),
+            f"{_PAD[2]}</premis:eventDetailInformation>",
+        ]
+    parts.append(f"{_PAD[2]}<premis:eventOutcomeInformation>")
+    parts.append(
+        _leaf(
+            3,
+            "premis:eventOutcome",
+            _xt(event.outcome),
+            _attrs(valueURI=_OUTCOME_URIS[event.outcome]),
+        )
+    )
     if event.outcome_detail:
-        _sub(_sub(outcome, "eventOutcomeDetail"), "eventOutcomeDetailNote", event.outcome_detail)
-    agent = _pair(element, "linkingAgentIdentifier", "local", event.agent.identifier)
+        parts += [
+            f"{_PAD[3]}<premis:eventOutcomeDetail>",
+            _leaf(4, "premis:eventOutcomeDetailNote", _xt(event.outcome_detail)),
+            f"{_PAD[3]}</premis:eventOutcomeDetail>",
+        ]
+    parts.append(f"{_PAD[2]}</premis:eventOutcomeInformation>")
     role, role_uri = _AGENT_ROLES[event.agent.agent_type]
-    _sub(agent, "linkingAgentRole", role, valueURI=role_uri)
+    role_xml = _leaf(3, "premis:linkingAgentRole", _xt(role), _attrs(valueURI=role_uri))
+    parts.append(_pair(2, "linkingAgentIdentifier", "local", _xt(event.agent.identifier), role_xml))
     for obj in event.objects:
-        _pair(element, "linkingObjectIdentifier", *_object_ref(obj))
+        id_type, value = _object_ref(obj)
+        parts.append(_pair(2, "linkingObjectIdentifier", id_type, _xt(value)))
+    parts.append(f"{_PAD[1]}</premis:event>")
+    return "".join(parts)
 
 
-def _add_agent(root: ET.Element, agent: AgentRecord) -> None:
-    element = _sub(root, "agent")
-    _pair(element, "agentIdentifier", "local", agent.identifier)
-    _sub(element, "agentName", agent.name)
-    _sub(element, "agentType", agent.agent_type, valueURI=_AGENT_TYPE_URIS[agent.agent_type])
+def _agent(agent: AgentRecord) -> str:
+    parts = [
+        f"{_PAD[1]}<premis:agent>",
+        _pair(2, "agentIdentifier", "local", _xt(agent.identifier)),
+        _leaf(2, "premis:agentName", _xt(agent.name)),
+        _leaf(
+            2,
+            "premis:agentType",
+            _xt(agent.agent_type),
+            _attrs(valueURI=_AGENT_TYPE_URIS[agent.agent_type]),
+        ),
+    ]
     if agent.version:
-        _sub(element, "agentVersion", agent.version)
+        parts.append(_leaf(2, "premis:agentVersion", _xt(agent.version)))
+    parts.append(f"{_PAD[1]}</premis:agent>")
+    return "".join(parts)
 
 
-def _add_rights(root: ET.Element, statement_id: str, record: RightsRecord, package_id: str) -> None:
-    container = _sub(root, "rights")
-    statement = _sub(container, "rightsStatement")
-    _pair(statement, "rightsStatementIdentifier", "UUID", statement_id)
-    _sub(statement, "rightsBasis", record.basis)
-    granted = _sub(statement, "rightsGranted")
-    _sub(granted, "act", record.act)
+def _rights(statement_id: str, record: RightsRecord, package_id: str) -> str:
+    parts = [
+        f"{_PAD[1]}<premis:rights>{_PAD[2]}<premis:rightsStatement>",
+        _pair(3, "rightsStatementIdentifier", "UUID", _xt(statement_id)),
+        _leaf(3, "premis:rightsBasis", _xt(record.basis)),
+        f"{_PAD[3]}<premis:rightsGranted>",
+        _leaf(4, "premis:act", _xt(record.act)),
+    ]
     if record.restriction:
-        _sub(granted, "restriction", record.restriction)
+        parts.append(_leaf(4, "premis:restriction", _xt(record.restriction)))
     if record.note:
-        _sub(granted, "rightsGrantedNote", record.note)
-    _pair(statement, "linkingObjectIdentifier", "UUID", package_id)
+        parts.append(_leaf(4, "premis:rightsGrantedNote", _xt(record.note)))
+    parts.append(f"{_PAD[3]}</premis:rightsGranted>")
+    parts.append(_pair(3, "linkingObjectIdentifier", "UUID", _xt(package_id)))
+    parts.append(f"{_PAD[2]}</premis:rightsStatement>{_PAD[1]}</premis:rights>")
+    return "".join(parts)
 
 
 def _collect_agents(
@@ -495,55 +606,103 @@ def _collect_agents(
     return [by_id[key] for key in sorted(by_id)]
 
 
+def _encode(text: str) -> bytes:
+    # Nothing unencodable is left after xml_safe_text/encode_path; the error handler is the one
+    # ElementTree used, kept for safety.
+    return text.encode("utf-8", "xmlcharrefreplace")
+
+
+def write_premis(
+    stream: BinaryIO,
+    package_id: str,
+    files: Iterable[FileObject],
+    events: Iterable[EventRecord],
+    agents: Iterable[AgentRecord],
+    *,
+    rights: Iterable[RightsRecord] = (),
+    package_title: str = "",
+) -> None:
+    """Write the PREMIS 3.0 XML of a package to ``stream``: the bytes of :func:`premis_document`.
+
+    ``files`` may be any iterable, a generator included; it is consumed once and never held, so
+    memory does not grow with the number of files. It must be **sorted by path** (plain ``str``
+    order, as ``sorted(files, key=lambda f: f.path)``): that keeps the output deterministic and
+    lets duplicates be found without remembering paths. Out-of-order or repeated paths raise
+    ValueError. Events, agents and rights (small) are checked and rendered before anything is
+    written; a file object that cannot be written (a lone surrogate in its path, an image property
+    that is no XML name) raises ValueError with the document half written, so the caller must
+    discard the stream's content on any exception.
+    """
+    _check_uuid(package_id, "package identifier")
+    events = list(events)
+    rights = list(rights)
+    rights_ids = [
+        str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:uuid:{package_id}/rights/{index}"))
+        for index in range(len(rights))
+    ]
+    all_agents = _collect_agents(agents, events)
+    for event in events:
+        _iso(event.occurred_at)  # naive times cannot be ordered against aware ones: fail first
+    tail = [_event(event) for event in sorted(events, key=lambda e: e.occurred_at)]
+    tail += [_agent(agent) for agent in all_agents]
+    tail += [
+        _rights(statement_id, record, package_id)
+        for statement_id, record in zip(rights_ids, rights, strict=True)
+    ]
+    tail.append(_TAIL)
+
+    stream.write(_encode(_HEAD + _package_object(package_id, package_title, rights_ids)))
+    relationship = _relationship(package_id)
+    batch: list[str] = []
+    previous: str | None = None
+    for item in files:
+        path = item.path
+        if previous is not None and path <= previous:
+            if path == previous:
+                raise ValueError(f"file object listed twice: {path!r}")
+            raise ValueError(f"file objects must be sorted by path: {path!r} after {previous!r}")
+        previous = path
+        batch.append(_file_object(item, relationship))
+        if len(batch) >= _BATCH:
+            stream.write(_encode("".join(batch)))
+            batch.clear()
+    stream.write(_encode("".join(batch + tail)))
+
+
 def premis_document(
     package_id: str,
-    files: Sequence[FileObject],
-    events: Sequence[EventRecord],
-    agents: Sequence[AgentRecord],
+    files: Iterable[FileObject],
+    events: Iterable[EventRecord],
+    agents: Iterable[AgentRecord],
     *,
-    rights: Sequence[RightsRecord] = (),
+    rights: Iterable[RightsRecord] = (),
     package_title: str = "",
 ) -> bytes:
     """The PREMIS 3.0 XML of a package: UTF-8, pretty-printed, the same bytes for the same input.
 
     One intellectualEntity object for the package, one file object per payload file (sorted by
-    path), the events (by time; equal times keep the given order), every agent (given or linked
-    from an event, sorted by identifier) and the rights statements. Raises ValueError for input
-    that would make a wrong document (unknown event type, naive time, duplicate path, ...).
+    path here, in any order given), the events (by time; equal times keep the given order), every
+    agent (given or linked from an event, sorted by identifier) and the rights statements. Raises
+    ValueError for input that would make a wrong document (unknown event type, naive time,
+    duplicate path, ...). The whole document is held in memory: for large packages stream it
+    with :func:`write_premis` instead.
     """
     _check_uuid(package_id, "package identifier")
-    paths = [item.path for item in files]
-    duplicates = sorted({path for path in paths if paths.count(path) > 1})
+    ordered = sorted(files, key=lambda f: f.path)
+    duplicates = sorted({a.path for a, b in pairwise(ordered) if a.path == b.path})
     if duplicates:
         raise ValueError(f"file objects listed twice: {duplicates}")
-    _register_namespaces()
-
-    root = ET.Element(
-        _p("premis"),
-        {"version": "3.0", f"{{{XSI_NS}}}schemaLocation": f"{PREMIS_NS} {PREMIS_SCHEMA_LOCATION}"},
+    buffer = io.BytesIO()
+    write_premis(
+        buffer,
+        package_id,
+        ordered,
+        events,
+        agents,
+        rights=rights,
+        package_title=package_title,
     )
-    root.append(ET.Comment(PATH_ENCODING_NOTE))
-
-    rights_ids = [
-        str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:uuid:{package_id}/rights/{index}"))
-        for index in range(len(rights))
-    ]
-    _add_package_object(root, package_id, package_title, rights_ids)
-    for item in sorted(files, key=lambda f: f.path):
-        _add_file_object(root, package_id, item)
-    all_agents = _collect_agents(agents, events)
-    for event in events:
-        _iso(event.occurred_at)  # naive times cannot be ordered against aware ones: fail first
-    for event in sorted(events, key=lambda e: e.occurred_at):
-        _add_event(root, event)
-    for agent in all_agents:
-        _add_agent(root, agent)
-    for statement_id, record in zip(rights_ids, rights, strict=True):
-        _add_rights(root, statement_id, record, package_id)
-
-    ET.indent(root, space="  ")
-    body = ET.tostring(root, encoding="utf-8", xml_declaration=False)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
+    return buffer.getvalue()
 
 
 # -- reading ----------------------------------------------------------------------------------

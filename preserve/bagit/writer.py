@@ -23,11 +23,12 @@ import stat
 import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from preserve import SOFTWARE_AGENT
 from preserve.bagit.manifest import MANIFEST_NAME, TAGMANIFEST_NAME, manifest_line
@@ -264,9 +265,16 @@ class BagWriter:
 
     def add_tag_file(self, relpath: str, content: bytes) -> None:
         """Write a tag file such as ``metadata/premis.xml``; it is listed in the tag manifests."""
-        self._check_open()
         if not isinstance(content, bytes | bytearray | memoryview):
             raise TypeError("tag file content must be bytes")
+        with self.open_tag_file(relpath) as f:
+            f.write(content)
+
+    @contextmanager
+    def open_tag_file(self, relpath: str) -> Iterator[BinaryIO]:
+        """Stream a tag file too large to hold in memory; listed in the tag manifests once the
+        block completes (a failure removes the partial file)."""
+        self._check_open()
         reason = unsafe_reason(relpath)
         if reason is not None:
             raise UnsafePath(f"tag file path '{printable(relpath)}': {reason}")
@@ -287,10 +295,15 @@ class BagWriter:
         target = self.path.joinpath(*relpath.split("/"))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "xb") as f:
-                f.write(content)
+            f = open(target, "xb")  # noqa: SIM115 - closed below
         except (FileExistsError, NotADirectoryError):
             raise InvalidInput(f"{relpath}: something is already in the way in the bag") from None
+        try:
+            with f:
+                yield f
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
         self._tag_folded.add(lower)
         self._tag_files.append(relpath)
 

@@ -840,14 +840,15 @@ def _write_metadata(
 ) -> None:
     writer.add_tag_file("metadata/dc.xml", dublin_core_xml(fields))
     agents = {e.agent for e in delivery.events}
-    document = premis.premis_document(
-        package_id,
-        [_file_object(f) for f in delivery.files],
-        delivery.events,
-        sorted(agents, key=lambda a: (a.name, a.version)),
-        package_title=title,
-    )
-    writer.add_tag_file("metadata/premis.xml", document)
+    with writer.open_tag_file("metadata/premis.xml") as stream:
+        premis.write_premis(
+            stream,
+            package_id,
+            (_file_object(f) for f in sorted(delivery.files, key=lambda f: f.relpath)),
+            delivery.events,
+            sorted(agents, key=lambda a: (a.name, a.version)),
+            package_title=title,
+        )
 
 
 def _read_bag_info(bag_dir: Path) -> list[tuple[str, str]]:

@@ -550,3 +550,24 @@ def test_add_payload_file_returns_size_and_digests(tmp_path: Path) -> None:
     }
     writer.finish()
     assert_valid_both(tmp_path / "bag")
+
+
+def test_streamed_tag_file_is_listed_and_a_failed_one_removed(tmp_path):  # type: ignore[no-untyped-def]
+    from preserve.bagit import BagWriter, validate_bag
+
+    writer = BagWriter(tmp_path / "bag")
+    with writer.open_tag_file("metadata/big.xml") as f:
+        for _ in range(100):
+            f.write(b"<x/>\n")
+    try:
+        with writer.open_tag_file("metadata/broken.xml") as f:
+            f.write(b"half")
+            raise RuntimeError("serialisation failed")
+    except RuntimeError:
+        pass
+    summary = writer.finish()
+    assert "metadata/big.xml" in summary.tag_files
+    assert not (tmp_path / "bag" / "metadata" / "broken.xml").exists()
+    report = validate_bag(tmp_path / "bag")
+    assert report.valid, report.errors
+    assert "metadata/big.xml" in (tmp_path / "bag" / "tagmanifest-sha512.txt").read_text()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import random
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -22,6 +24,7 @@ from preserve.premis import (
     event_type_uri,
     parse_events,
     premis_document,
+    write_premis,
 )
 
 P = "{http://www.loc.gov/premis/v3}"
@@ -658,3 +661,269 @@ def test_duplicate_paths_are_refused() -> None:
 def test_conflicting_agents_are_refused() -> None:
     with pytest.raises(ValueError, match="share the identifier"):
         premis_document(PACKAGE, [], [], [TOOL, AgentRecord("preserve", "0.1.0", "hardware")])
+
+
+# -- streaming --------------------------------------------------------------------------------
+
+
+def write(files: Any, **kwargs: Any) -> bytes:
+    stream = io.BytesIO()
+    write_premis(stream, PACKAGE, files, make_events(), [TOOL, SIEGFRIED], **kwargs)
+    return stream.getvalue()
+
+
+def sorted_files() -> list[FileObject]:
+    return sorted(make_files(), key=lambda f: f.path)
+
+
+def test_write_premis_writes_the_bytes_of_premis_document() -> None:
+    rights = [RightsRecord("replicate"), RightsRecord("disseminate", "restricted", note="n")]
+    title = "Scans of the 1920 minutes"
+    streamed = write(sorted_files(), rights=rights, package_title=title)
+    assert streamed == document()
+
+
+def test_write_premis_takes_a_generator_once() -> None:
+    consumed = []
+
+    def generate() -> Iterator[FileObject]:
+        for item in sorted_files():
+            consumed.append(item.path)
+            yield item
+
+    assert write(generate()) == premis_document(PACKAGE, make_files(), make_events(), [TOOL])
+    assert consumed == sorted(f.path for f in make_files())
+
+
+def test_write_premis_wants_files_sorted_by_path() -> None:
+    with pytest.raises(ValueError, match="sorted by path"):
+        write(reversed(sorted_files()))
+    first = sorted_files()[0]
+    with pytest.raises(ValueError, match="listed twice"):
+        write([first, first])
+
+
+def test_write_premis_checks_events_before_writing() -> None:
+    stream = io.BytesIO()
+    bad = dataclasses.replace(event(1, premis.TRANSFER), outcome="ok")
+    with pytest.raises(ValueError, match="outcome"):
+        write_premis(stream, PACKAGE, iter(sorted_files()), [bad], [])
+    assert stream.getvalue() == b""
+
+
+def test_many_file_objects_stream_into_a_valid_document() -> None:
+    count = 20_000
+
+    def generate() -> Iterator[FileObject]:
+        for n in range(count):
+            yield FileObject(
+                f"data/{n:06d}.txt", n, {"sha256": f"{n:064x}"}, "x-fmt/111", "Text", "", "", "", ""
+            )
+
+    stream = io.BytesIO()
+    write_premis(stream, PACKAGE, generate(), make_events(), [])
+    stream.seek(0)
+    files = events = 0
+    for _, element in ET.iterparse(stream):
+        if element.tag == f"{P}object" and element.get(f"{XSI}type") == "premis:file":
+            files += 1
+            assert element.findtext("premis:objectCharacteristics/premis:size", None, NS) == str(
+                files - 1
+            )
+            element.clear()
+        elif element.tag == f"{P}event":
+            events += 1
+    assert (files, events) == (count, len(make_events()))
+
+
+def test_preserve_namespace_is_declared_even_when_unused() -> None:
+    # Streaming cannot know in advance whether a file object will use it.
+    xml = premis_document(PACKAGE, [], [], [])
+    assert b'xmlns:preserve="urn:preserve:premis-extension:1"' in xml.split(b"\n")[1]
+
+
+# The output of the ElementTree implementation this module used before it wrote text itself.
+GOLDEN = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<premis:premis xmlns:premis="http://www.loc.gov/premis/v3" xmlns:preserve="urn:preserve:premis-extension:1" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" version="3.0" xsi:schemaLocation="http://www.loc.gov/premis/v3 http://www.loc.gov/standards/premis/v3/premis.xsd">
+  <!-- File paths (objectIdentifierValue and linkingObjectIdentifierValue of type 'local', and originalName) are percent-encoded as in the BagIt manifests: '%' as %25, CR as %0D, LF as %0A, and every other character XML 1.0 cannot carry as %XX of its UTF-8 bytes. -->
+  <premis:object xsi:type="premis:intellectualEntity">
+    <premis:objectIdentifier>
+      <premis:objectIdentifierType>UUID</premis:objectIdentifierType>
+      <premis:objectIdentifierValue>6f1c5b0e-6c1a-4c47-9b7e-7d8b0e0f3a21</premis:objectIdentifierValue>
+    </premis:objectIdentifier>
+    <premis:originalName>T &amp; T</premis:originalName>
+    <premis:linkingRightsStatementIdentifier>
+      <premis:linkingRightsStatementIdentifierType>UUID</premis:linkingRightsStatementIdentifierType>
+      <premis:linkingRightsStatementIdentifierValue>44f5c268-aafc-5317-ba64-0b5d02bb861a</premis:linkingRightsStatementIdentifierValue>
+    </premis:linkingRightsStatementIdentifier>
+  </premis:object>
+  <premis:object xsi:type="premis:file">
+    <premis:objectIdentifier>
+      <premis:objectIdentifierType>local</premis:objectIdentifierType>
+      <premis:objectIdentifierValue>data/a&amp;b &lt;1&gt;%0A100%25.tif</premis:objectIdentifierValue>
+    </premis:objectIdentifier>
+    <premis:objectCharacteristics>
+      <premis:compositionLevel>0</premis:compositionLevel>
+      <premis:fixity>
+        <premis:messageDigestAlgorithm authority="cryptographicHashFunctions">crc32</premis:messageDigestAlgorithm>
+        <premis:messageDigest>0f</premis:messageDigest>
+      </premis:fixity>
+      <premis:fixity>
+        <premis:messageDigestAlgorithm authority="cryptographicHashFunctions" authorityURI="http://id.loc.gov/vocabulary/preservation/cryptographicHashFunctions" valueURI="http://id.loc.gov/vocabulary/preservation/cryptographicHashFunctions/sha256">SHA-256</premis:messageDigestAlgorithm>
+        <premis:messageDigest>abababab</premis:messageDigest>
+      </premis:fixity>
+      <premis:size>12</premis:size>
+      <premis:format>
+        <premis:formatDesignation>
+          <premis:formatName>TIFF</premis:formatName>
+          <premis:formatVersion>6.0</premis:formatVersion>
+        </premis:formatDesignation>
+        <premis:formatRegistry>
+          <premis:formatRegistryName>PRONOM</premis:formatRegistryName>
+          <premis:formatRegistryKey>fmt/353</premis:formatRegistryKey>
+          <premis:formatRegistryRole>specification</premis:formatRegistryRole>
+        </premis:formatRegistry>
+      </premis:format>
+      <premis:objectCharacteristicsExtension>
+        <preserve:characteristics>
+          <preserve:mimeType>image/tiff</preserve:mimeType>
+          <preserve:identificationTool>siegfried 1.11.9</preserve:identificationTool>
+          <preserve:signatureVersion>v120</preserve:signatureVersion>
+          <preserve:image>
+            <preserve:ok>false</preserve:ok>
+            <preserve:width>3</preserve:width>
+          </preserve:image>
+        </preserve:characteristics>
+      </premis:objectCharacteristicsExtension>
+    </premis:objectCharacteristics>
+    <premis:originalName>a&amp;b &lt;1&gt;%0A100%25.tif</premis:originalName>
+    <premis:relationship>
+      <premis:relationshipType>structural</premis:relationshipType>
+      <premis:relationshipSubType>is included in</premis:relationshipSubType>
+      <premis:relatedObjectIdentifier>
+        <premis:relatedObjectIdentifierType>UUID</premis:relatedObjectIdentifierType>
+        <premis:relatedObjectIdentifierValue>6f1c5b0e-6c1a-4c47-9b7e-7d8b0e0f3a21</premis:relatedObjectIdentifierValue>
+      </premis:relatedObjectIdentifier>
+    </premis:relationship>
+  </premis:object>
+  <premis:object xsi:type="premis:file">
+    <premis:objectIdentifier>
+      <premis:objectIdentifierType>local</premis:objectIdentifierType>
+      <premis:objectIdentifierValue>data/empty</premis:objectIdentifierValue>
+    </premis:objectIdentifier>
+    <premis:objectCharacteristics>
+      <premis:compositionLevel>0</premis:compositionLevel>
+      <premis:size>0</premis:size>
+      <premis:format>
+        <premis:formatDesignation>
+          <premis:formatName>UNKNOWN</premis:formatName>
+        </premis:formatDesignation>
+        <premis:formatNote>no PRONOM match</premis:formatNote>
+      </premis:format>
+    </premis:objectCharacteristics>
+    <premis:originalName>empty</premis:originalName>
+    <premis:relationship>
+      <premis:relationshipType>structural</premis:relationshipType>
+      <premis:relationshipSubType>is included in</premis:relationshipSubType>
+      <premis:relatedObjectIdentifier>
+        <premis:relatedObjectIdentifierType>UUID</premis:relatedObjectIdentifierType>
+        <premis:relatedObjectIdentifierValue>6f1c5b0e-6c1a-4c47-9b7e-7d8b0e0f3a21</premis:relatedObjectIdentifierValue>
+      </premis:relatedObjectIdentifier>
+    </premis:relationship>
+  </premis:object>
+  <premis:event>
+    <premis:eventIdentifier>
+      <premis:eventIdentifierType>UUID</premis:eventIdentifierType>
+      <premis:eventIdentifierValue>00000000-0000-4000-8000-000000000001</premis:eventIdentifierValue>
+    </premis:eventIdentifier>
+    <premis:eventType authority="eventType" authorityURI="http://id.loc.gov/vocabulary/preservation/eventType" valueURI="http://id.loc.gov/vocabulary/preservation/eventType/fix">fixity check</premis:eventType>
+    <premis:eventDateTime>2025-03-01T10:00:00Z</premis:eventDateTime>
+    <premis:eventDetailInformation>
+      <premis:eventDetail>checked \\x07</premis:eventDetail>
+    </premis:eventDetailInformation>
+    <premis:eventOutcomeInformation>
+      <premis:eventOutcome valueURI="http://id.loc.gov/vocabulary/preservation/eventOutcome/war">warning</premis:eventOutcome>
+      <premis:eventOutcomeDetail>
+        <premis:eventOutcomeDetailNote>a &lt; b</premis:eventOutcomeDetailNote>
+      </premis:eventOutcomeDetail>
+    </premis:eventOutcomeInformation>
+    <premis:linkingAgentIdentifier>
+      <premis:linkingAgentIdentifierType>local</premis:linkingAgentIdentifierType>
+      <premis:linkingAgentIdentifierValue>preserve/0.1.0</premis:linkingAgentIdentifierValue>
+      <premis:linkingAgentRole valueURI="http://id.loc.gov/vocabulary/preservation/eventRelatedAgentRole/exe">executing program</premis:linkingAgentRole>
+    </premis:linkingAgentIdentifier>
+    <premis:linkingObjectIdentifier>
+      <premis:linkingObjectIdentifierType>UUID</premis:linkingObjectIdentifierType>
+      <premis:linkingObjectIdentifierValue>6f1c5b0e-6c1a-4c47-9b7e-7d8b0e0f3a21</premis:linkingObjectIdentifierValue>
+    </premis:linkingObjectIdentifier>
+    <premis:linkingObjectIdentifier>
+      <premis:linkingObjectIdentifierType>local</premis:linkingObjectIdentifierType>
+      <premis:linkingObjectIdentifierValue>data/empty</premis:linkingObjectIdentifierValue>
+    </premis:linkingObjectIdentifier>
+  </premis:event>
+  <premis:agent>
+    <premis:agentIdentifier>
+      <premis:agentIdentifierType>local</premis:agentIdentifierType>
+      <premis:agentIdentifierValue>preserve/0.1.0</premis:agentIdentifierValue>
+    </premis:agentIdentifier>
+    <premis:agentName>preserve</premis:agentName>
+    <premis:agentType valueURI="http://id.loc.gov/vocabulary/preservation/agentType/sof">software</premis:agentType>
+    <premis:agentVersion>0.1.0</premis:agentVersion>
+  </premis:agent>
+  <premis:rights>
+    <premis:rightsStatement>
+      <premis:rightsStatementIdentifier>
+        <premis:rightsStatementIdentifierType>UUID</premis:rightsStatementIdentifierType>
+        <premis:rightsStatementIdentifierValue>44f5c268-aafc-5317-ba64-0b5d02bb861a</premis:rightsStatementIdentifierValue>
+      </premis:rightsStatementIdentifier>
+      <premis:rightsBasis>other</premis:rightsBasis>
+      <premis:rightsGranted>
+        <premis:act>replicate</premis:act>
+        <premis:rightsGrantedNote>n</premis:rightsGrantedNote>
+      </premis:rightsGranted>
+      <premis:linkingObjectIdentifier>
+        <premis:linkingObjectIdentifierType>UUID</premis:linkingObjectIdentifierType>
+        <premis:linkingObjectIdentifierValue>6f1c5b0e-6c1a-4c47-9b7e-7d8b0e0f3a21</premis:linkingObjectIdentifierValue>
+      </premis:linkingObjectIdentifier>
+    </premis:rightsStatement>
+  </premis:rights>
+</premis:premis>
+"""  # noqa: E501
+
+
+def test_output_is_what_elementtree_wrote() -> None:
+    files = [
+        FileObject(
+            "data/a&b <1>\n100%.tif",
+            12,
+            {"sha256": "AB" * 4, "crc32": "0f"},
+            "fmt/353",
+            "TIFF",
+            "6.0",
+            "image/tiff",
+            "siegfried 1.11.9",
+            "v120",
+            {"width": 3, "ok": False, "icc": None},
+        ),
+        FileObject("data/empty", 0, {}, "UNKNOWN", "", "", "", "", "", None),
+    ]
+    happened = EventRecord(
+        "00000000-0000-4000-8000-000000000001",
+        premis.FIXITY_CHECK,
+        datetime(2025, 3, 1, 10, tzinfo=UTC),
+        "warning",
+        "checked \x07",
+        "a < b",
+        TOOL,
+        (PACKAGE, "data/empty"),
+    )
+    xml = premis_document(
+        PACKAGE,
+        files,
+        [happened],
+        [],
+        rights=[RightsRecord("replicate", note="n")],
+        package_title="T & T",
+    )
+    assert xml.decode() == GOLDEN
