@@ -44,7 +44,13 @@ from preserve.errors import (
     StorageError,
     StorageFull,
 )
-from preserve.formats import identify_files, image_properties, is_image
+from preserve.formats import (
+    PendingIdentification,
+    image_properties,
+    is_image,
+    start_pool,
+    submit_identification,
+)
 from preserve.fsio import start_writeback
 from preserve.progress import NoProgress, Progress
 from preserve.services.admin import collection_locations
@@ -125,6 +131,8 @@ class _Delivery:
     producer_digests: dict[str, dict[str, str]]  # relpath -> {alg: hex} from an incoming bag
     events: list[premis.EventRecord]
     external_identifier: str
+    #: identification of staged batches, running in a helper process while staging goes on
+    pending: list[tuple[list[_StagedFile], PendingIdentification]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -179,6 +187,8 @@ def ingest(
         if listed not in {p.resolve() for p in resolved}:
             log.warning("metadata CSV lists %s, which is not being ingested", listed)
 
+    # siegfried's helper processes start now, while deliveries are scanned and hashed
+    start_pool(app.settings.workers or os.cpu_count() or 1)
     recovered = tuple(recover_interrupted(app))
     results: list[IngestResult] = []
     failures: list[IngestFailure] = []
@@ -339,6 +349,8 @@ def _ingest_one(
             existing = uow.packages.find_stored_by_fingerprint(coll.id, fingerprint)
             if existing is not None:
                 log.info("%s is identical to package %s: not ingested again", source, existing.id)
+                for _files, pending in delivery.pending:
+                    pending.cancel()
                 shutil.rmtree(staging, ignore_errors=True)
                 return IngestResult(
                     source=str(source),
@@ -355,32 +367,10 @@ def _ingest_one(
                 )
             org_name = coll.organisation.name
 
-        _identify(app, delivery, progress)
         fields = _dublin_core(dublin_core, delivery, title, package_id)
         bag_title = fields["title"][0]
         version = 1
         key_prefix = f"{organisation}/{collection}/{package_id}/v{version}/"
-        bag_info = _bag_info(delivery, fields, org_name, collection, package_id)
-
-        digest_event = _event(
-            premis.MESSAGE_DIGEST_CALCULATION,
-            "success",
-            f"computed {', '.join(settings.algorithms)} of {len(delivery.files)} payload files "
-            "while copying them into the package",
-            objects=[f"data/{f.relpath}" for f in delivery.files[:1000]],
-        )
-        ident_event = _identification_event(delivery)
-        package_event = _event(
-            premis.INFORMATION_PACKAGE_CREATION,
-            "success",
-            f"BagIt 1.0 package {package_id} version {version} created by {SOFTWARE_AGENT}",
-            objects=[package_id],
-        )
-        delivery.events.extend([digest_event, ident_event, package_event])
-        _write_metadata(writer, delivery, fields, package_id, bag_title)
-        summary = writer.finish(bag_info)
-        delivery.warnings.extend(writer.warnings)
-        bag_dir = summary.path
 
         # the record exists before any byte reaches storage: an interruption is recoverable
         with app.uow() as uow:
@@ -396,10 +386,10 @@ def _ingest_one(
                     description={k: list(v) for k, v in fields.items()},
                     status="ingesting",
                     version=version,
-                    size=summary.payload_bytes,
-                    file_count=summary.payload_files,
+                    size=sum(f.size for f in delivery.files),
+                    file_count=len(delivery.files),
                     payload_fingerprint=fingerprint,
-                    bag_info=[list(item) for item in _read_bag_info(bag_dir)],
+                    bag_info=[],
                     source=str(source),
                     ingest_host=socket.gethostname(),
                     ingest_pid=os.getpid(),
@@ -418,12 +408,55 @@ def _ingest_one(
             uow.commit()
         registered = True
 
-        stored = _store(app, bag_dir, delivery, key_prefix, location_info, progress)
-        _register(app, package_id, delivery, stored)
-        shutil.rmtree(staging, ignore_errors=True)
-        log.info(
-            "package %s stored from %s on %d locations", package_id, source, len(stored.objects)
+        # the payload is stored while the helper process is still identifying it (staged files
+        # are linked, not moved, so identification can still read them) ...
+        payload_items = [
+            (
+                f"data/{f.relpath}",
+                f.staged or f.source,
+                {a: f.digests[a] for a in ("sha256", TRANSPORT_ALGORITHM)},
+            )
+            for f in delivery.files
+        ]
+        stored = _store(app, payload_items, key_prefix, location_info, progress, "payload")
+        # ... then the formats are known and the tag files can be written and stored
+        _identify(app, delivery, progress)
+        bag_info = _bag_info(delivery, fields, org_name, collection, package_id)
+        delivery.events.extend(
+            [
+                _event(
+                    premis.MESSAGE_DIGEST_CALCULATION,
+                    "success",
+                    f"computed {', '.join(settings.algorithms)} of {len(delivery.files)} "
+                    "payload files while copying them into the package",
+                    objects=[f"data/{f.relpath}" for f in delivery.files[:1000]],
+                ),
+                _identification_event(delivery),
+                _event(
+                    premis.INFORMATION_PACKAGE_CREATION,
+                    "success",
+                    f"BagIt 1.0 package {package_id} version {version} created by {SOFTWARE_AGENT}",
+                    objects=[package_id],
+                ),
+            ]
         )
+        _write_metadata(writer, delivery, fields, package_id, bag_title)
+        summary = writer.finish(bag_info)
+        delivery.warnings.extend(writer.warnings)
+        tag_digests = {
+            path: hash_file(staged, ("sha512", "sha256", TRANSPORT_ALGORITHM))
+            for path, staged in _tag_files(summary.path)
+        }
+        tag_items = [
+            (path, summary.path / path, {a: d[a] for a in ("sha256", TRANSPORT_ALGORITHM)})
+            for path, (_size, d) in tag_digests.items()
+        ]
+        tags_stored = _store(app, tag_items, key_prefix, location_info, progress, "metadata")
+        for location_id, objects in tags_stored.items():
+            stored[location_id].update(objects)
+        _register(app, package_id, delivery, _Stored(stored, tag_digests), summary.bag_info)
+        shutil.rmtree(staging, ignore_errors=True)
+        log.info("package %s stored from %s on %d locations", package_id, source, len(stored))
         return IngestResult(
             source=str(source),
             status="stored",
@@ -709,6 +742,8 @@ def _stage_payload(
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for done in pool.map(batch, _batches(delivery.files)):
+                staged = [f.staged or f.source for f in done]
+                delivery.pending.append((done, submit_identification(staged, workers=workers)))
                 for f in done:
                     entry = {a: f.digests[a] for a in app.settings.algorithms}
                     writer.add_payload_entry(f.relpath, f.size, entry)
@@ -728,26 +763,25 @@ def _fingerprint(files: Sequence[_StagedFile]) -> str:
 
 
 def _identify(app: Application, delivery: _Delivery, progress: Progress) -> None:
-    staged = delivery.files
-    paths = [f.staged or f.source for f in staged]
-    progress.begin("identifying formats", len(paths), 0)
-    workers = app.settings.workers or os.cpu_count() or 1
+    """Collect the identifications started while staging; read image properties."""
+    progress.begin("identifying formats", len(delivery.files), 0)
     try:
-        infos = identify_files(paths, workers=workers)
-        for f, path, info in zip(staged, paths, infos, strict=True):
-            f.fmt = info
-            if is_image(info):
-                f.image = image_properties(path, info.mime)
-                if f.image is not None and not f.image.complete:
-                    delivery.warnings.append(
-                        Problem(
-                            "image-incomplete",
-                            f"data/{f.relpath}",
-                            f"image does not decode completely: {f.image.decode_error}",
-                            "warning",
+        for files, pending in delivery.pending:
+            for f, info in zip(files, pending.result(), strict=True):
+                f.fmt = info
+                if is_image(info):
+                    f.image = image_properties(f.staged or f.source, info.mime)
+                    if f.image is not None and not f.image.complete:
+                        delivery.warnings.append(
+                            Problem(
+                                "image-incomplete",
+                                f"data/{f.relpath}",
+                                f"image does not decode completely: {f.image.decode_error}",
+                                "warning",
+                            )
                         )
-                    )
-            progress.advance(1, 0)
+            progress.advance(len(files), 0)
+        delivery.pending.clear()
     finally:
         progress.end()
 
@@ -851,22 +885,19 @@ def _write_metadata(
         )
 
 
-def _read_bag_info(bag_dir: Path) -> list[tuple[str, str]]:
-    return list(read_bag(bag_dir).bag_info)
-
-
 # --------------------------------------------------------------------------- storage
 
 
-def _bag_files(bag_dir: Path) -> list[tuple[str, Path]]:
-    """Every file of the staged bag as (path in bag, staged path), payload last."""
+def _tag_files(bag_dir: Path) -> list[tuple[str, Path]]:
+    """Every tag file of the finished bag (everything outside data/), as (path in bag, file)."""
     out: list[tuple[str, Path]] = []
-    for dirpath, _dirs, names in os.walk(bag_dir):
+    for dirpath, dirs, names in os.walk(bag_dir):
+        if Path(dirpath) == bag_dir:
+            dirs[:] = [d for d in dirs if d != "data"]
         for name in names:
             full = Path(dirpath) / name
             out.append((full.relative_to(bag_dir).as_posix(), full))
-    out.sort(key=lambda item: (item[0].startswith("data/"), item[0]))
-    return out
+    return sorted(out)
 
 
 @dataclass(frozen=True)
@@ -879,43 +910,31 @@ class _Stored:
 
 def _store(
     app: Application,
-    bag_dir: Path,
-    delivery: _Delivery,
+    items: Sequence[tuple[str, Path, dict[str, str]]],
     key_prefix: str,
     locations: Sequence[tuple[int, str, str]],
     progress: Progress,
-) -> _Stored:
-    """Write every file of the bag to every location and verify each copy."""
-    payload = {f"data/{f.relpath}": f for f in delivery.files}
-    files = _bag_files(bag_dir)
-    known: dict[str, dict[str, str]] = {}
-    tags: dict[str, tuple[int, dict[str, str]]] = {}
-    for path, staged in files:
-        if path in payload:
-            d = payload[path].digests
-            known[path] = {"sha256": d["sha256"], TRANSPORT_ALGORITHM: d[TRANSPORT_ALGORITHM]}
-        else:
-            size, digests = hash_file(staged, ("sha512", "sha256", TRANSPORT_ALGORITHM))
-            tags[path] = (size, digests)
-            known[path] = {a: digests[a] for a in ("sha256", TRANSPORT_ALGORITHM)}
-    # local locations last, so the very last one may take the staged files instead of copying
+    what: str,
+) -> dict[int, dict[str, StoredObject]]:
+    """Write files of the bag (path in bag, staged file, digests) to every location and verify
+    each copy. The last local location hard-links the staged files instead of copying them."""
     ordered = sorted(locations, key=lambda loc: loc[2].startswith("file:"))
-    total = sum(p.stat().st_size for _, p in files)
+    total = sum(staged.stat().st_size for _, staged, _ in items)
     stored: dict[int, dict[str, StoredObject]] = {}
     for index, (location_id, name, url) in enumerate(ordered):
         storage = app.storage(url)
-        consume = index == len(ordered) - 1 and url.startswith("file:")
-        progress.begin(f"storing on {name}", len(files), total)
+        last_local = index == len(ordered) - 1 and url.startswith("file:")
+        progress.begin(f"storing {what} on {name}", len(items), total)
         try:
             objects = storage.put_many(
-                [PutItem(key_prefix + path, staged, known[path]) for path, staged in files],
-                consume=consume,
+                [PutItem(key_prefix + path, staged, digests) for path, staged, digests in items],
+                link=last_local,
                 on_stored=lambda obj: progress.advance(1, obj.size),
             )
         finally:
             progress.end()
-        stored[location_id] = {path: obj for (path, _), obj in zip(files, objects, strict=True)}
-    return _Stored(stored, tags)
+        stored[location_id] = {path: obj for (path, _, _), obj in zip(items, objects, strict=True)}
+    return stored
 
 
 def _register(
@@ -923,6 +942,7 @@ def _register(
     package_id: str,
     delivery: _Delivery,
     result: _Stored,
+    bag_info: Sequence[tuple[str, str]],
 ) -> None:
     """One transaction: file rows, events, verified copies, ``stored`` status."""
     stored = result.objects
@@ -1026,6 +1046,7 @@ def _register(
             outcome_detail=detail,
             occurred_at=_now(),
         )
+        package.bag_info = [list(item) for item in bag_info]
         package.status = "stored"
         package.stored_at = now
         package.ingest_pid = None

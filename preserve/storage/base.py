@@ -76,12 +76,15 @@ class Storage(Protocol):
         items: Sequence[PutItem],
         *,
         consume: bool = False,
+        link: bool = False,
         on_stored: Callable[[StoredObject], None] | None = None,
     ) -> list[StoredObject]:
         """Store many files, each as :meth:`put` would, in the order given; faster than a loop
         (the local backend syncs the filesystem once for the whole batch, S3 uploads in
-        parallel). If any item fails, no object of the batch is left in place and the error is
-        raised; ``on_stored`` is called as each copy is verified."""
+        parallel). ``consume`` may move the sources into place; ``link`` may hard-link them
+        (the caller keeps them unchanged until it deletes them); both are local concerns. If
+        any item fails, no object of the batch is left in place and the error is raised;
+        ``on_stored`` is called as each copy is verified."""
         ...
 
     def put_bytes(self, key: str, data: bytes) -> StoredObject:

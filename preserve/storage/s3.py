@@ -439,6 +439,7 @@ class S3Storage:
         items: Sequence[PutItem],
         *,
         consume: bool = False,
+        link: bool = False,
         on_stored: Callable[[StoredObject], None] | None = None,
     ) -> list[StoredObject]:
         """Upload in parallel (bounded threads); on any failure remove what was uploaded."""

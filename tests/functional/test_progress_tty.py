@@ -52,7 +52,7 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert "hashing and copying" in screen
     assert "5/5 files" in screen
     assert "MB/s" in screen
-    assert "storing on default" in screen
+    assert "storing payload on default" in screen
     code, screen = _run_on_a_terminal(repo, "fixity", "--all")
     assert code == 0, screen
     assert "checking" in screen and "MB/s" in screen
