@@ -19,6 +19,8 @@ from preserve.formats import (
     identify_files,
     image_properties,
     is_image,
+    shutdown_pool,
+    start_pool,
 )
 
 
@@ -340,3 +342,53 @@ def test_identify_files_small_batches_stay_in_process(tmp_path: Path) -> None:
         i.puid for i in identify_files(paths)
     ]
     assert identify_files([]) == []
+
+
+def test_batch_equals_one_at_a_time(identifier: Identifier, tmp_path: Path) -> None:
+    import os
+
+    paths = _corpus(tmp_path, 150)  # more than one siegfried batch
+    odd = tmp_path / os.fsdecode(b"caf\xe9.pdf")
+    try:
+        odd.write_bytes(minimal_pdf())
+        paths.insert(70, odd)  # a name siegfried cannot take, in the middle of a batch
+    except (OSError, UnicodeEncodeError):
+        pass
+    batched = identifier.identify_many(paths)
+    assert batched == [identifier.identify(p) for p in paths]
+    assert [i.puid for i in batched[:4]] == ["x-fmt/111", "fmt/18", batched[2].puid, "UNKNOWN"]
+    if odd in paths:
+        assert batched[70].puid == "fmt/18"
+
+
+def test_first_bad_path_in_order_is_reported(identifier: Identifier, tmp_path: Path) -> None:
+    paths = _corpus(tmp_path, 80)
+    paths[30] = tmp_path / "gone-1.txt"
+    paths[75] = tmp_path  # a folder
+    with pytest.raises(InvalidInput, match="gone-1\\.txt"):
+        identifier.identify_many(paths)
+    outcomes = identifier.identify_outcomes(paths)
+    assert isinstance(outcomes[30], InvalidInput)
+    assert isinstance(outcomes[75], InvalidInput)
+    assert "not a regular file" in str(outcomes[75])
+    assert outcomes[31] == identifier.identify(paths[31])
+
+
+@pytest.mark.slow
+def test_pool_is_reused_and_reports_errors_in_order(tmp_path: Path) -> None:
+    paths = _corpus(tmp_path, 400)
+    start_pool(2)
+    try:
+        serial = identify_files(paths)
+        assert identify_files(paths, workers=2) == serial
+        assert identify_files(paths, workers=2) == serial  # the same helpers, again
+        bad = list(paths)
+        bad[10] = tmp_path / "missing-10.bin"  # taken by a helper
+        bad[390] = tmp_path / "missing-390.bin"  # taken by this process
+        with pytest.raises(InvalidInput, match="missing-10\\.bin"):
+            identify_files(bad, workers=2)
+        assert identify_files(paths[:3], workers=2) == serial[:3]
+    finally:
+        shutdown_pool()
+    assert identify_files(paths, workers=2) == serial  # started again when needed
+    shutdown_pool()
