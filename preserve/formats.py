@@ -19,11 +19,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import multiprocessing
 import os
 import re
 import stat
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -345,8 +347,25 @@ def _local_identifier() -> Identifier:
     return identifier
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A helper's queue keeps its pipe open, so it would outlive a killed ingest (kill -9):
+    poll the parent and leave as soon as it is gone."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def _init_worker() -> None:
     global _WORKER
+    # the pid recorded when the ingest spawned us: it may have died before this runs
+    parent = multiprocessing.parent_process()
+    watchdog = threading.Thread(
+        target=_exit_with_parent,
+        args=(parent.pid if parent is not None else os.getppid(),),
+        name="parent-watchdog",
+        daemon=True,
+    )
+    watchdog.start()
     _WORKER = Identifier()
     # siegfried's first scan in a process takes ~0.15 s (lazy set-up): pay it during start-up
     _WORKER.identify_outcomes([Path(__file__)])

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import time
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -238,6 +239,19 @@ def _retarget_location(repo: Repo, name: str, url: str) -> None:
     engine.dispose()
 
 
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = set()
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat_file.parent.name))
+    return found
+
+
 def _cli_subprocess(repo: Repo, *args: str | Path, preexec=None, **kwargs):  # type: ignore[no-untyped-def]
     env = {**os.environ, **repo.env}
     return subprocess.Popen(
@@ -284,11 +298,19 @@ def test_kill_9_at_any_point_then_rerun_completes(repo: Repo, tmp_path: Path, de
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"file{i}.bin").write_bytes(os.urandom(400_000))
     proc = _cli_subprocess(repo, "ingest", d, "--collection", "photos")
+    helpers: set[int] = set()
     try:
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:
+        helpers = _children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    # identification helpers must not outlive a killed ingest
+    deadline = time.monotonic() + 10
+    while helpers and time.monotonic() < deadline:
+        helpers = {pid for pid in helpers if Path(f"/proc/{pid}").exists()}
+        time.sleep(0.1)
+    assert not helpers, f"helper processes outlived the killed ingest: {helpers}"
     proc.stdout.close()  # type: ignore[union-attr]
     proc.stderr.close()  # type: ignore[union-attr]
     result = repo.json("ingest", d, "--collection", "photos")
