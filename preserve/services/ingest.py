@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 TRANSPORT_ALGORITHM = "crc64nvme"  # rides along in the read pass; verifies copies cheaply
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 STALE_AFTER_SECONDS = 24 * 3600  # an ingest owned by another host is presumed dead after this
+LARGE_AVERAGE = 1 << 20  # files this large on average are hashed on several threads
 WRITEBACK_EVERY = 8 << 20  # start the disk writing a staged file every 8 MiB
 
 
@@ -740,7 +741,10 @@ def _stage_payload(
         return [one(f) for f in files]
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # hashing large files releases the GIL, so threads use every core; for small files
+        # the threads would only pass the GIL to each other
+        threads = max(1, workers) if total >= LARGE_AVERAGE * len(delivery.files) else 1
+        with ThreadPoolExecutor(max_workers=threads) as pool:
             for done in pool.map(batch, _batches(delivery.files)):
                 staged = [f.staged or f.source for f in done]
                 delivery.pending.append((done, submit_identification(staged, workers=workers)))

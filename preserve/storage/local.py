@@ -48,6 +48,7 @@ from preserve.values import ObjectStat, StoredObject
 
 log = logging.getLogger(__name__)
 
+LARGE_AVERAGE = 1 << 20  # batches of files this large on average use two threads
 TMP_DIR = ".preserve-tmp"  # inside the root, so a rename into place never crosses filesystems
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -233,8 +234,14 @@ class LocalStorage:
             return StoredObject(key=plan.key, size=size, digests=computed, verified_by="reread")
 
         stored: list[StoredObject] = []
+        # threads pay off when hashing releases the GIL for long; small files only pass it around
+        total = 0
+        for plan in plans:
+            with suppress(OSError):
+                total += os.stat(plan.item.source).st_size
+        threads = 2 if plans and total >= LARGE_AVERAGE * len(plans) else 1
         try:
-            with ThreadPoolExecutor(max_workers=2) as pool:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
                 for chunk in _chunks(plans, 256):
                     list(pool.map(stage, chunk))
                 syncfs(root)
