@@ -239,7 +239,7 @@ def _check_manifests(
             if not line.strip():
                 continue
             digest, _, path = line.partition(" ")
-            listed[decode_manifest_path(path.strip(" \t"), (1, 0))] = digest.lower()
+            listed[decode_manifest_path(path.lstrip(" \t"), (1, 0))] = digest.lower()
         for path, e in catalogue.items():
             if not path.startswith("data/"):
                 continue

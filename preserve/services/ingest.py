@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import stat
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 TRANSPORT_ALGORITHM = "crc64nvme"  # rides along in the read pass; verifies copies cheaply
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 STALE_AFTER_SECONDS = 24 * 3600  # an ingest owned by another host is presumed dead after this
+OWNERLESS_GRACE_SECONDS = 60  # a staging folder gets its owner file microseconds after mkdir
 LARGE_AVERAGE = 1 << 20  # files this large on average are hashed on several threads
 WRITEBACK_EVERY = 8 << 20  # start the disk writing a staged file every 8 MiB
 
@@ -271,12 +273,16 @@ def recover_interrupted(app: Application) -> list[str]:
                 info = json.loads(owner.read_text())
             except (OSError, ValueError):
                 info = {}
-            started = info.get("started")
-            if _owner_gone(
-                info.get("host"),
-                info.get("pid"),
-                datetime.fromisoformat(started) if started else None,
-            ):
+            if info.get("started"):
+                gone = _owner_gone(
+                    info.get("host"), info.get("pid"), datetime.fromisoformat(info["started"])
+                )
+            else:  # no owner file: killed right after mkdir, or a live ingest that just made it
+                try:
+                    gone = time.time() - entry.stat().st_mtime > OWNERLESS_GRACE_SECONDS
+                except OSError:
+                    continue
+            if gone:
                 with app.uow() as uow:
                     package = uow.packages.get(entry.name)
                     busy = package is not None and package.status == "ingesting"
@@ -837,16 +843,22 @@ def _bag_info(
     collection: str,
     package_id: str,
 ) -> list[tuple[str, str]]:
-    info = list(delivery.bag_info)
+    """bag-info.txt of the AIP: the producer's elements in their order, then ours. Elements that
+    should not repeat and that we set (the group is the collection) keep the producer's value
+    as a description."""
+    info: list[tuple[str, str]] = []
+    for label, value in delivery.bag_info:
+        if label.lower() in ("bag-group-identifier", "bag-count"):
+            info.append(("Internal-Sender-Description", f"producer's {label}: {value}"))
+        else:
+            info.append((label, value))
     labels = {k.lower() for k, _ in info}
     if "source-organization" not in labels:
         info.insert(0, ("Source-Organization", org_name))
     for k, v in bag_info_from_dublin_core(fields):
         if k.lower() not in labels:
             info.append((k, v))
-    if "external-identifier" in labels:
-        info.append(("Internal-Sender-Identifier", delivery.external_identifier))
-    else:
+    if "external-identifier" not in labels:
         info.append(("External-Identifier", delivery.external_identifier))
     info.append(("Internal-Sender-Identifier", f"urn:uuid:{package_id}"))
     info.append(("Bag-Group-Identifier", collection))

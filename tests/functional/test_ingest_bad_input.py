@@ -375,3 +375,15 @@ def test_special_files_are_refused_or_skipped(repo: Repo, tmp_path: Path) -> Non
     package = repo.json("ingest", d, "--collection", "photos")["packages"][0]
     assert [f["path"] for f in package["file_details"]] == ["data/a.txt"]
     assert any(w["code"] == "special-file-skipped" for w in package["warnings"])
+
+
+def test_names_with_leading_and_trailing_spaces_round_trip(repo: Repo, tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / " leading.txt").write_text("l")
+    (d / "trailing.txt ").write_text("t")
+    package_id = repo.json("ingest", d, "--collection", "photos")["packages"][0]["package_id"]
+    assert repo.json("fixity", "--package", package_id)["ok"] is True
+    out = tmp_path / "out"
+    repo.run("export", package_id, out)
+    assert (out / "data" / "trailing.txt ").read_text() == "t"

@@ -141,11 +141,18 @@ def test_incoming_bag_is_validated_and_its_bag_info_kept(
     # bag-info changed: the tag manifests now disagree -> rebuild with bagit-python's save
     b = bagit.Bag(str(incoming))
     b.info["Contact-Name"] = "Jan Peeters"
+    b.info["Bag-Group-Identifier"] = "delivery-2026-11"
     b.save()
     result = repo.json("ingest", incoming, "--collection", "photos")
     assert result["failures"] == [], result
     package = repo.json("show", result["packages"][0]["package_id"])
     assert ["Contact-Name", "Jan Peeters"] in package["bag_info"]
+    groups = [v for k, v in package["bag_info"] if k == "Bag-Group-Identifier"]
+    assert groups == ["photos"]  # must not repeat: ours names the collection
+    assert [
+        "Internal-Sender-Description",
+        "producer's Bag-Group-Identifier: delivery-2026-11",
+    ] in package["bag_info"]
     types = [e["event_type"] for e in package["events"]]
     assert "validation" in types and "fixity check" in types  # fixity on receipt
 
