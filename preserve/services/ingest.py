@@ -953,6 +953,46 @@ def _store(
     return stored
 
 
+def _file_rows(delivery: _Delivery, result: _Stored) -> Iterator[dict[str, object]]:
+    """Catalogue rows for every file of the bag: payload with formats, then tag files."""
+    for f in delivery.files:
+        fmt = f.fmt
+        path = f"data/{f.relpath}"
+        yield {
+            "path": path,
+            "path_nfc": unicodedata.normalize("NFC", path),
+            "role": "payload",
+            "size": f.size,
+            "sha512": f.digests.get("sha512"),
+            "sha256": f.digests.get("sha256"),
+            "digests": {a: d for a, d in f.digests.items() if a not in ("sha512", "sha256")},
+            "puid": fmt.puid if fmt else None,
+            "format_name": fmt.format_name if fmt else None,
+            "format_version": fmt.format_version if fmt else None,
+            "mime": fmt.mime if fmt else None,
+            "basis": fmt.basis if fmt else None,
+            "identification": as_dict(fmt) if fmt else None,
+            "image": as_dict(f.image) if f.image else None,
+        }
+    for path, (size, digests) in sorted(result.tag_digests.items()):
+        yield {
+            "path": path,
+            "path_nfc": unicodedata.normalize("NFC", path),
+            "role": "tag",
+            "size": size,
+            "sha512": digests["sha512"],
+            "sha256": digests["sha256"],
+            "digests": {},
+            "puid": None,
+            "format_name": None,
+            "format_version": None,
+            "mime": None,
+            "basis": None,
+            "identification": None,
+            "image": None,
+        }
+
+
 def _register(
     app: Application,
     package_id: str,
@@ -967,49 +1007,8 @@ def _register(
         package = uow.packages.get(package_id)
         if package is None:  # removed by someone else's clean-up: our copies are orphans now
             raise StorageError(f"package {package_id} vanished from the catalogue during ingest")
-        rows = []
-        for f in delivery.files:
-            fmt = f.fmt
-            rows.append(
-                {
-                    "path": f"data/{f.relpath}",
-                    "path_nfc": unicodedata.normalize("NFC", f"data/{f.relpath}"),
-                    "role": "payload",
-                    "size": f.size,
-                    "sha512": f.digests.get("sha512"),
-                    "sha256": f.digests.get("sha256"),
-                    "digests": {
-                        a: d for a, d in f.digests.items() if a not in ("sha512", "sha256")
-                    },
-                    "puid": fmt.puid if fmt else None,
-                    "format_name": fmt.format_name if fmt else None,
-                    "format_version": fmt.format_version if fmt else None,
-                    "mime": fmt.mime if fmt else None,
-                    "basis": fmt.basis if fmt else None,
-                    "identification": as_dict(fmt) if fmt else None,
-                    "image": as_dict(f.image) if f.image else None,
-                }
-            )
-        for path, (size, digests) in sorted(result.tag_digests.items()):
-            rows.append(
-                {
-                    "path": path,
-                    "path_nfc": unicodedata.normalize("NFC", path),
-                    "role": "tag",
-                    "size": size,
-                    "sha512": digests["sha512"],
-                    "sha256": digests["sha256"],
-                    "digests": {},
-                    "puid": None,
-                    "format_name": None,
-                    "format_version": None,
-                    "mime": None,
-                    "basis": None,
-                    "identification": None,
-                    "image": None,
-                }
-            )
-        uow.files.add_many(package_id, rows)
+        # a generator: add_many inserts in batches, so 100,000 rows are never all in memory
+        uow.files.add_many(package_id, _file_rows(delivery, result))
 
         agents: dict[tuple[str, str], Agent] = {}
 
