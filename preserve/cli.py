@@ -626,7 +626,7 @@ def packages_list(collection: str | None, organisation: str | None, as_json: boo
         return
     for p in rows:
         click.echo(
-            f"{p.id}  {p.status:<9} {p.organisation}/{p.collection}  {p.files:>6} files "
+            f"{p.id}  {p.status:<9} {p.organisation}/{p.collection}  {_count(p.files, 'file'):>11} "
             f"{_human_bytes(p.bytes):>9}  {p.verified_copies}/{p.copies} copies verified  {p.title}"
         )
 

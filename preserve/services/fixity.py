@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from preserve import __version__, premis
-from preserve.bagit import decode_manifest_path
+from preserve.bagit.manifest import parse_manifest
 from preserve.bootstrap import Application
 from preserve.checksums import hash_stream
 from preserve.errors import InvalidInput, NotFound, ObjectNotFound, StorageError
@@ -234,12 +234,10 @@ def _check_manifests(
         except (StorageError, UnicodeDecodeError) as exc:
             problems.append(FileProblem(name, "error", f"manifest could not be read: {exc}"))
             continue
-        listed: dict[str, str] = {}
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            digest, _, path = line.partition(" ")
-            listed[decode_manifest_path(path.lstrip(" \t"), (1, 0))] = digest.lower()
+        parsed = parse_manifest(text, name=name, algorithm=column, version=(1, 0))
+        for p in parsed.errors:
+            problems.append(FileProblem(name, "mismatch", f"manifest is damaged: {p.message}"))
+        listed = parsed.entries
         for path, e in catalogue.items():
             if not path.startswith("data/"):
                 continue
