@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import logging
 import os
 from contextlib import suppress
 
 log = logging.getLogger(__name__)
+
+#: errno values that mean "no room left": full disk, quota, file size limit
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 _SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start write-out of dirty pages, do not wait
 

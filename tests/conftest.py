@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,3 +22,32 @@ def testdata() -> Path:
     if not SHARED_TESTDATA.is_dir():
         pytest.fail(f"shared test data not found at {SHARED_TESTDATA}")
     return SHARED_TESTDATA
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Records every path opened (os.open, open, os.scandir) while the test runs."""
+    paths: list[str] = []
+    real_os_open, real_open, real_scandir = os.open, builtins.open, os.scandir
+
+    def record(path: object, dir_fd: object = None) -> None:
+        # file descriptors and dir_fd-relative names are shutil's business, not the validator's
+        if isinstance(path, str | bytes | os.PathLike) and dir_fd is None:
+            paths.append(os.path.abspath(os.fsdecode(path)))
+
+    def os_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        record(path, kwargs.get("dir_fd"))
+        return real_os_open(path, *args, **kwargs)
+
+    def py_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        record(file)
+        return real_open(file, *args, **kwargs)
+
+    def scandir(path: Any = ".") -> Any:
+        record(path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(builtins, "open", py_open)
+    monkeypatch.setattr(os, "scandir", scandir)
+    yield paths

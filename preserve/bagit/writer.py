@@ -13,7 +13,6 @@ one tag manifest per tag algorithm listing every other tag file. Paths encode ``
 
 from __future__ import annotations
 
-import errno
 import heapq
 import logging
 import os
@@ -43,6 +42,7 @@ from preserve.checksums import (
     new_hasher,
 )
 from preserve.errors import InvalidInput, NameCollision, StorageError, StorageFull, UnsafePath
+from preserve.fsio import NO_SPACE
 from preserve.values import Problem
 
 __all__ = ["BagSummary", "BagWriter", "make_bag"]
@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("sha512", "sha256")
 _RECOMPUTED = ("bagging-date", "payload-oxum", "bag-size")
 _RESERVED_TAG_FILES = frozenset({"bagit.txt", "bag-info.txt", "fetch.txt", "package-info.txt"})
-_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _SPOOL = ".preserve-spool"
 
 
@@ -249,7 +248,7 @@ class BagWriter:
                     try:
                         fout.write(view[:n])
                     except OSError as exc:
-                        if exc.errno in _NO_SPACE:
+                        if exc.errno in NO_SPACE:
                             raise StorageFull(
                                 f"{self.path}: no space left writing {source}"
                             ) from exc

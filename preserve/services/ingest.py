@@ -14,7 +14,6 @@ The order of work makes an interrupted ingest harmless:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
@@ -52,7 +51,7 @@ from preserve.formats import (
     start_pool,
     submit_identification,
 )
-from preserve.fsio import start_writeback
+from preserve.fsio import NO_SPACE, start_writeback
 from preserve.progress import NoProgress, Progress
 from preserve.services.admin import collection_locations
 from preserve.storage import PutItem
@@ -62,7 +61,6 @@ from preserve.values import FormatInfo, ImageInfo, Problem, StoredObject, as_dic
 log = logging.getLogger(__name__)
 
 TRANSPORT_ALGORITHM = "crc64nvme"  # rides along in the read pass; verifies copies cheaply
-NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 STALE_AFTER_SECONDS = 24 * 3600  # an ingest owned by another host is presumed dead after this
 OWNERLESS_GRACE_SECONDS = 60  # a staging folder gets its owner file microseconds after mkdir
 LARGE_AVERAGE = 1 << 20  # files this large on average are hashed on several threads

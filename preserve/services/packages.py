@@ -15,6 +15,7 @@ from preserve.bagit import validate_bag
 from preserve.bootstrap import Application
 from preserve.checksums import MultiHasher
 from preserve.errors import InvalidBag, InvalidInput, NotFound, StorageError, StorageFull
+from preserve.fsio import NO_SPACE
 from preserve.values import ValidationReport
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,7 @@ def _download(
                     hasher.update(chunk)
                     out.write(chunk)
         except OSError as exc:
-            if exc.errno in (28, 122, 27):
+            if exc.errno in NO_SPACE:
                 raise StorageFull(f"{dest}: no space left while exporting {path}") from exc
             raise
         digests = hasher.hexdigests()

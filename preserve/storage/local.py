@@ -35,7 +35,7 @@ from preserve.errors import (
     UnsafePath,
     VerificationFailed,
 )
-from preserve.fsio import drop_cache, syncfs
+from preserve.fsio import NO_SPACE, drop_cache, syncfs
 from preserve.storage.base import (
     REREAD_ALGORITHM,
     ObjectReader,
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 LARGE_AVERAGE = 1 << 20  # batches of files this large on average use two threads
 TMP_DIR = ".preserve-tmp"  # inside the root, so a rename into place never crosses filesystems
-_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def parse_file_url(url: str) -> str:
@@ -629,7 +628,7 @@ class LocalStorage:
             raise ObjectNotFound(f"{where}: no such object") from None
         if missing_ok and exc.errno == errno.ELOOP:
             raise UnsafePath(f"{where}: the object is a symbolic link") from None
-        if exc.errno in _FULL_ERRNOS:
+        if exc.errno in NO_SPACE:
             raise StorageFull(f"{where}: {doing}: {reason} (the location is full)") from exc
         raise StorageError(f"{where}: {doing}: {reason}") from exc
 

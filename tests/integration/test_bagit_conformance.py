@@ -10,13 +10,11 @@ outside the bag may be opened, whatever its manifests or fetch.txt say.
 
 from __future__ import annotations
 
-import builtins
 import os
 import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -158,9 +156,8 @@ def copy_bag(bag_id: str, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def guarded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def guarded(monkeypatch: pytest.MonkeyPatch, opened: list[str]) -> Iterator[list[str]]:
     """No network at all, and a record of every path opened or listed."""
-    opened: list[str] = []
 
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"validation tried to use the network: {args!r}")
@@ -168,28 +165,6 @@ def guarded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
-
-    real_os_open, real_open, real_scandir = os.open, builtins.open, os.scandir
-
-    def record(path: object, dir_fd: object = None) -> None:
-        if isinstance(path, str | bytes | os.PathLike) and dir_fd is None:
-            opened.append(os.path.abspath(os.fsdecode(path)))
-
-    def os_open(path: Any, *args: Any, **kwargs: Any) -> Any:
-        record(path, kwargs.get("dir_fd"))
-        return real_os_open(path, *args, **kwargs)
-
-    def py_open(file: Any, *args: Any, **kwargs: Any) -> Any:
-        record(file)
-        return real_open(file, *args, **kwargs)
-
-    def scandir(path: Any = ".") -> Any:
-        record(path)
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "open", os_open)
-    monkeypatch.setattr(builtins, "open", py_open)
-    monkeypatch.setattr(os, "scandir", scandir)
     yield opened
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -94,35 +92,6 @@ def error_codes(report: ValidationReport) -> set[str]:
 
 def warning_codes(report: ValidationReport) -> set[str]:
     return {p.code for p in report.warnings}
-
-
-@pytest.fixture
-def opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Records every path opened (os.open, open, os.scandir) while the test runs."""
-    paths: list[str] = []
-    real_os_open, real_open, real_scandir = os.open, builtins.open, os.scandir
-
-    def record(path: object, dir_fd: object = None) -> None:
-        # file descriptors and dir_fd-relative names are shutil's business, not the validator's
-        if isinstance(path, str | bytes | os.PathLike) and dir_fd is None:
-            paths.append(os.path.abspath(os.fsdecode(path)))
-
-    def os_open(path: Any, *args: Any, **kwargs: Any) -> Any:
-        record(path, kwargs.get("dir_fd"))
-        return real_os_open(path, *args, **kwargs)
-
-    def py_open(file: Any, *args: Any, **kwargs: Any) -> Any:
-        record(file)
-        return real_open(file, *args, **kwargs)
-
-    def scandir(path: Any = ".") -> Any:
-        record(path)
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "open", os_open)
-    monkeypatch.setattr(builtins, "open", py_open)
-    monkeypatch.setattr(os, "scandir", scandir)
-    yield paths
 
 
 def assert_inside(paths: list[str], bag: Path) -> None:
