@@ -13,15 +13,16 @@ import pytest
 pytest_plugins = ["tests.s3server", "tests.dbfixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_TESTDATA = REPO.parent / "shared" / "testdata"
+TESTDATA = REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:
-    """The read-only shared test data (Library of Congress BagIt conformance suite)."""
-    if not SHARED_TESTDATA.is_dir():
-        pytest.fail(f"shared test data not found at {SHARED_TESTDATA}")
-    return SHARED_TESTDATA
+    """The test data vendored in the repository (Library of Congress BagIt conformance suite,
+    CC0: see tests/data/bagit-conformance-suite/LICENSE.md). Read-only: tests copy from it."""
+    if not TESTDATA.is_dir():
+        pytest.fail(f"test data not found at {TESTDATA}")
+    return TESTDATA
 
 
 @pytest.fixture

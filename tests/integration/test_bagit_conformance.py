@@ -1,4 +1,4 @@
-"""The Library of Congress BagIt conformance suite, scored as ../shared/testdata/README.md says.
+"""The Library of Congress BagIt conformance suite, scored as tests/data/README.md says.
 
 valid/ must validate; invalid/, linux-only/ and windows-only/ must fail (on every OS); warning/
 must validate with at least one warning. Corrections for a case-sensitive filesystem: the
@@ -21,7 +21,7 @@ import pytest
 from preserve.bagit import validate_bag
 from preserve.values import ValidationReport
 
-SUITE = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "bagit-conformance-suite"
+SUITE = Path(__file__).resolve().parents[1] / "data" / "bagit-conformance-suite"
 
 EXPECTED_BY_CATEGORY = {
     "valid": "valid",
