@@ -79,14 +79,19 @@ class FormatMatch:
     puid: str
     format_name: str
     format_version: str
-    mime: str
+    mime: str  # the PRONOM record's MIME types as siegfried gives them: "a/b, c/d", preferred first
     basis: str
     warning: str
+
+    @property
+    def mime_types(self) -> tuple[str, ...]:
+        """The PRONOM record's MIME types, preferred first; () when it has none."""
+        return tuple(m for m in (part.strip() for part in self.mime.split(",")) if m)
 
 
 @dataclass(frozen=True)
 class FormatInfo:
-    """What a file is: the first PRONOM match, every match, libmagic's view, the tool versions."""
+    """What a file is: the first PRONOM match, every match, its MIME type, the tool versions."""
 
     puid: str  # "UNKNOWN" when siegfried found nothing; never derived from MIME or extension
     format_name: str
@@ -94,10 +99,12 @@ class FormatInfo:
     basis: str
     warnings: tuple[str, ...]
     matches: tuple[FormatMatch, ...]
-    mime: str  # from libmagic
-    magic_description: str
+    mime: str  # the best MIME type: PRONOM's preferred one (via siegfried), else libmagic's
     tool: str  # e.g. "siegfried 1.11.9"
     signature_version: str  # e.g. "DROID_SignatureFile_V125.xml; container-signature-20260119.xml"
+    mime_source: str = ""  # where ``mime`` came from: "siegfried", "libmagic" or "" (none)
+    charset: str | None = None  # character set of a text file (libmagic), e.g. "utf-8"
+    magic_description: str = ""  # libmagic's description, only when asked for (describe=True)
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ def test_plain_text(identifier: Identifier, tmp_path: Path) -> None:
     info = identifier.identify(write(tmp_path / "notes.txt", "Ceci n'est pas un café.\n".encode()))
     assert info.puid == "x-fmt/111"
     assert info.format_name == "Plain Text File"
-    assert info.mime.startswith("text/plain")
+    assert (info.mime, info.mime_source, info.charset) == ("text/plain", "siegfried", "utf-8")
     assert info.matches and info.matches[0].puid == "x-fmt/111"
     assert not is_image(info)
 
@@ -129,8 +129,18 @@ def test_pdf(identifier: Identifier, tmp_path: Path) -> None:
     assert info.puid == "fmt/18"  # PDF 1.4
     assert "PDF" in info.format_name
     assert info.mime == "application/pdf"
-    assert "PDF document" in info.magic_description
+    assert info.mime_source == "siegfried"
+    assert info.charset is None
+    assert info.magic_description == ""  # only when asked for
     assert not is_image(info)
+
+
+def test_description_only_when_asked_for(tmp_path: Path) -> None:
+    path = write(tmp_path / "doc.pdf", minimal_pdf())
+    info = Identifier(describe=True).identify(path)
+    assert "PDF document" in info.magic_description
+    assert (info.mime, info.mime_source) == ("application/pdf", "siegfried")
+    assert identify_files([path], describe=True) == [info]
 
 
 def test_pdf_identified_by_content_not_by_name(identifier: Identifier, tmp_path: Path) -> None:
@@ -215,7 +225,11 @@ def test_random_bytes_are_unknown_with_a_warning(identifier: Identifier, tmp_pat
     assert info.puid == "UNKNOWN"
     assert info.warnings
     assert any("no match" in w for w in info.warnings)
-    assert info.mime == "application/octet-stream"
+    assert (info.mime, info.mime_source, info.charset) == (
+        "application/octet-stream",
+        "libmagic",
+        None,
+    )
     assert not is_image(info)
 
 
@@ -231,7 +245,7 @@ def test_zero_byte_file(identifier: Identifier, tmp_path: Path) -> None:
     info = identifier.identify(write(tmp_path / "empty.txt", b""))
     assert info.puid == "UNKNOWN"
     assert info.warnings == ("empty file",)
-    assert info.mime == "application/x-empty"
+    assert (info.mime, info.mime_source) == ("application/x-empty", "libmagic")
     assert info.tool == identifier.tool
     assert image_properties(tmp_path / "empty.txt") is None
 
