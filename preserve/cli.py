@@ -330,7 +330,7 @@ def ingest(
     as_json: bool,
 ) -> None:
     """Ingest each PATH (folder, file, bag, zip or tar) as one package."""
-    from preserve.services.ingest import ingest as run
+    from preserve.ingest import ingest as run
 
     report = run(
         _app(),
@@ -458,8 +458,10 @@ def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file (JSON lines).")
-def identify(paths: tuple[Path, ...], as_json: bool) -> None:
-    """Identify the format of each file (PRONOM PUID via siegfried, MIME via libmagic)."""
+@click.option("--describe", is_flag=True, help="Add libmagic's description of each file.")
+def identify(paths: tuple[Path, ...], as_json: bool, describe: bool) -> None:
+    """Identify the format of each file: PRONOM PUID via siegfried; MIME type from PRONOM, or
+    from libmagic where PRONOM has none; character set of text files."""
     from preserve.errors import InvalidInput
     from preserve.formats import identify_files
 
@@ -471,22 +473,28 @@ def identify(paths: tuple[Path, ...], as_json: bool) -> None:
             files.append(p)
         else:
             raise InvalidInput(f"{p}: no such file or folder")
-    infos = identify_files(files, workers=os.cpu_count() or 1)
+    infos = identify_files(files, workers=os.cpu_count() or 1, describe=describe)
     for path, info in zip(files, infos, strict=True):
-        record = {
+        record: dict[str, Any] = {
             "path": str(path),
             "puid": info.puid,
             "mime": info.mime,
+            "mime_source": info.mime_source,
+            "charset": info.charset,
             "format_name": info.format_name,
             "format_version": info.format_version,
             "basis": info.basis,
             "warnings": list(info.warnings),
         }
+        if describe:
+            record["description"] = info.magic_description
         if as_json:
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
             name = f"{info.format_name} {info.format_version}".strip()
-            click.echo(f"{path}\t{info.puid}\t{info.mime}\t{name}")
+            mime = f"{info.mime}; charset={info.charset}" if info.charset else info.mime
+            extra = f"\t{info.magic_description}" if describe else ""
+            click.echo(f"{path}\t{info.puid}\t{mime}\t{name}{extra}")
 
 
 # ------------------------------------------------------------------ fixity, packages

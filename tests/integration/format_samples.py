@@ -261,6 +261,28 @@ def svg() -> bytes:
     )
 
 
+def xhtml() -> bytes:
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+        b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'
+        b'<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Proef</title></head>'
+        b"<body><p>Hallo</p></body></html>\n"
+    )
+
+
+def vcard() -> bytes:
+    return b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Jan Janssens\r\nN:Janssens;Jan;;;\r\nEND:VCARD\r\n"
+
+
+def icalendar() -> bytes:
+    return (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//preserve//tests//NL\r\n"
+        b"BEGIN:VEVENT\r\nUID:1@example.org\r\nDTSTAMP:20240102T030405Z\r\n"
+        b"DTSTART:20240102T100000Z\r\nSUMMARY:Opening\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+
+
 def json_() -> bytes:
     return b'{"title": "Proef", "items": [1, 2, 3], "nested": {"ok": true}}\n'
 
@@ -433,6 +455,32 @@ def mov() -> bytes:
     return ftyp + _box(b"moov", _mvhd()) + _box(b"mdat", bytes(32))
 
 
+def _ebml(doc_type: bytes) -> bytes:
+    """An EBML header (Matroska, WebM): version, read version, DocType and its versions."""
+    body = b"\x42\x86\x81\x01" + b"\x42\xf7\x81\x01" + b"\x42\xf2\x81\x04"
+    body += b"\x42\xf3\x81\x08" + b"\x42\x82" + bytes([0x80 | len(doc_type)]) + doc_type
+    body += b"\x42\x87\x81\x04" + b"\x42\x85\x81\x02"
+    segment = b"\x18\x53\x80\x67\x01\x00\x00\x00\x00\x00\x00\x00"  # empty Segment
+    return b"\x1a\x45\xdf\xa3" + bytes([0x80 | len(body)]) + body + segment
+
+
+def matroska() -> bytes:
+    return _ebml(b"matroska")
+
+
+def webm() -> bytes:
+    return _ebml(b"webm")
+
+
+def avi() -> bytes:
+    avih = struct.pack("<14L", 40000, 0, 0, 0x10, 1, 0, 1, 0, 16, 12, 0, 0, 0, 0)
+    hdrl = b"hdrl" + b"avih" + struct.pack("<L", len(avih)) + avih
+    movi = b"movi"
+    body = b"AVI " + b"LIST" + struct.pack("<L", len(hdrl)) + hdrl
+    body += b"LIST" + struct.pack("<L", len(movi)) + movi
+    return b"RIFF" + struct.pack("<L", len(body)) + body
+
+
 def midi() -> bytes:
     track = b"\x00\xff\x51\x03\x07\xa1\x20\x00\x90\x3c\x40\x60\x80\x3c\x40\x00\xff\x2f\x00"
     return (
@@ -497,6 +545,9 @@ SAMPLES: tuple[Sample, ...] = (
     Sample("pagina.html", frozenset({"fmt/471", "fmt/96", "fmt/100", "fmt/99"}), html),
     Sample("catalogus.xml", frozenset({"fmt/101"}), xml),
     Sample("tekening.svg", frozenset({"fmt/92", "fmt/91", "fmt/413"}), svg),
+    Sample("pagina.xhtml", frozenset({"fmt/102", "fmt/103"}), xhtml),
+    Sample("contact.vcf", frozenset({"fmt/395", "fmt/1880"}), vcard),
+    Sample("agenda.ics", frozenset({"fmt/388"}), icalendar),
     Sample("data.json", frozenset({"fmt/817"}), json_),
     Sample("lijst.csv", frozenset({"x-fmt/18"}), csv_),
     Sample("utf8.txt", frozenset({"x-fmt/111"}), text_utf8),
@@ -521,6 +572,9 @@ SAMPLES: tuple[Sample, ...] = (
     Sample("master.flac", frozenset({"fmt/279"}), flac),
     Sample("film.mp4", frozenset({"fmt/199"}), mp4),
     Sample("film.mov", frozenset({"x-fmt/384"}), mov),
+    Sample("film.webm", frozenset({"fmt/573"}), webm),
+    Sample("film.mkv", frozenset({"fmt/569"}), matroska),
+    Sample("film.avi", frozenset({"fmt/5"}), avi),
     Sample("melodie.mid", frozenset({"x-fmt/230"}), midi),
     Sample("pakket.zip", frozenset({"x-fmt/263"}), zip_),
     Sample("pakket.gz", frozenset({"x-fmt/266"}), gzip_),

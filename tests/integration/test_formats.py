@@ -21,6 +21,7 @@ from preserve.formats import (
     is_image,
     shutdown_pool,
     start_pool,
+    submit_identification,
 )
 
 
@@ -406,3 +407,60 @@ def test_pool_is_reused_and_reports_errors_in_order(tmp_path: Path) -> None:
         shutdown_pool()
     assert identify_files(paths, workers=2) == serial  # started again when needed
     shutdown_pool()
+
+
+@pytest.mark.slow
+def test_submitted_batches_equal_in_process(identifier: Identifier, tmp_path: Path) -> None:
+    paths = _corpus(tmp_path, 130)
+    serial = identifier.identify_many(paths)
+    start_pool(2)
+    try:
+        pending = [submit_identification(paths[i : i + 64], workers=2) for i in (0, 64, 128)]
+        assert [i for p in pending for i in p.result()] == serial
+        cancelled = submit_identification(paths[:10], workers=2)
+        cancelled.cancel()
+        assert cancelled.result() == serial[:10]  # done here if no helper had started on it
+        bad = submit_identification([paths[0], tmp_path / "gone.bin"], workers=2)
+        with pytest.raises(InvalidInput, match="gone\\.bin"):
+            bad.result()
+    finally:
+        shutdown_pool()
+    assert submit_identification(paths[:5], workers=1).result() == serial[:5]  # no helper
+
+
+@pytest.mark.slow
+def test_a_killed_helper_costs_nothing_but_time(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    from preserve.formats import pool as helpers
+
+    paths = _corpus(tmp_path, 300)
+    serial = identify_files(paths)
+    start_pool(2)
+    try:
+        assert identify_files(paths[:250], workers=2) == serial[:250]  # the helper is up
+        assert helpers._pool is not None
+        for pid in list(helpers._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        assert submit_identification(paths[:64], workers=2).result() == serial[:64]
+        assert identify_files(paths, workers=2) == serial
+        assert identify_files(paths, workers=2) == serial  # a new pool
+    finally:
+        shutdown_pool()
+
+
+def test_wire_form_round_trip(identifier: Identifier, tmp_path: Path) -> None:
+    from preserve.formats.pool import from_wire, to_wire
+
+    paths = [*_corpus(tmp_path, 6), tmp_path / "missing.bin"]
+    outcomes = identifier.identify_outcomes(paths)
+    described = Identifier(describe=True).identify_outcomes(paths[:2])
+    for outcome in [*outcomes, *described]:
+        back = from_wire(to_wire(outcome))
+        if isinstance(outcome, InvalidInput):
+            assert isinstance(back, InvalidInput) and str(back) == str(outcome)
+        else:
+            assert back == outcome
