@@ -101,7 +101,7 @@ S3_ENV = {
 }
 # botocore's checksum settings as preserve's S3 client sets them (preserve/storage/s3.py), so
 # the TransferManager reference does not pay for a CRC32 per request that preserve does not
-S3_CHECKSUM_SETTINGS = {
+S3_CHECKSUM_SETTINGS: dict[str, Any] = {
     "request_checksum_calculation": "when_required",
     "response_checksum_validation": "when_required",
 }
@@ -127,6 +127,7 @@ class Sample:
     seconds: float
     rss_max: int | None = None
     rss_tree: int | None = None
+    device_read: int | None = None  # bytes read from the block device (not the page cache)
 
     @property
     def peak_rss(self) -> int | None:
@@ -169,6 +170,15 @@ class Row:
     def peak_rss(self) -> int | None:
         values = [s.peak_rss for s in self.samples if s.peak_rss is not None]
         return max(values) if values else None
+
+    @property
+    def device_read(self) -> int | None:
+        return _median_device_read(self.samples)
+
+
+def _median_device_read(samples: list[Sample]) -> int | None:
+    values = [s.device_read for s in samples if s.device_read is not None]
+    return int(statistics.median(values)) if values else None
 
 
 def _process_parents(newer_than: int = 0) -> dict[int, int]:
@@ -269,8 +279,9 @@ class TreeSampler(threading.Thread):
         self.join()
 
 
-# Runs the measured command as its child and reports its wall time and the kernel's ru_maxrss
-# (the command's peak RSS and that of its reaped descendants). A fresh, small interpreter does
+# Runs the measured command as its child and reports its wall time, the kernel's ru_maxrss
+# (the command's peak RSS and that of its reaped descendants) and ru_inblock (the blocks of 512
+# bytes they read from the device rather than the page cache). A fresh, small interpreter does
 # this rather than the benchmark process itself, because Linux folds the peak RSS of the memory
 # a process had before exec() into its ru_maxrss: a child forked by the (large) benchmark
 # process would report at least the benchmark's own size.
@@ -287,7 +298,7 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 seconds = time.perf_counter() - start
 with open(result, "w") as f:
-    json.dump({"seconds": seconds, "maxrss_kib": usage.ru_maxrss,
+    json.dump({"seconds": seconds, "maxrss_kib": usage.ru_maxrss, "inblock": usage.ru_inblock,
                "returncode": os.waitstatus_to_exitcode(status)}, f)
 """
 
@@ -327,6 +338,7 @@ def run_measured(cmd: Sequence[str], env: dict[str, str], stdout_path: Path) -> 
         float(result["seconds"]),
         rss_max=int(result["maxrss_kib"]) * 1024,
         rss_tree=sampler.peak or None,
+        device_read=int(result["inblock"]) * 512,
     )
     return Finished(sample, int(result["returncode"]), stdout_path, stderr)
 
@@ -376,9 +388,22 @@ def _hash_one_file_split(path: str, workers: int) -> int:
     return total
 
 
-def _read_ranges(ranges: list[tuple[str, int, int]]) -> int:
+def _device_read_bytes() -> int | None:
+    """Bytes this process has had read from the block device so far (/proc/self/io)."""
+    try:
+        with open("/proc/self/io", "rb") as f:
+            for line in f:
+                if line.startswith(b"read_bytes:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _read_ranges(ranges: list[tuple[str, int, int]]) -> tuple[int, int | None]:
     """Read each (path, offset, length) range in 1 MiB blocks, no hashing; returns the bytes
-    read."""
+    read and how many of them came from the device."""
+    before = _device_read_bytes()
     buf = bytearray(READ_CHUNK)
     view = memoryview(buf)
     total = 0
@@ -392,7 +417,8 @@ def _read_ranges(ranges: list[tuple[str, int, int]]) -> int:
                     break
                 left -= n
                 total += n
-    return total
+    after = _device_read_bytes()
+    return total, None if before is None or after is None else after - before
 
 
 def _split_by_bytes(files: list[Path], parts: int) -> list[list[str]]:
@@ -574,10 +600,12 @@ class Limits:
         groups = _split_ranges(files, self.workers)
         dropped = caches.drop()
         start = time.perf_counter()
-        done = sum(self._pool.map(_read_ranges, groups, 1))
+        results = self._pool.map(_read_ranges, groups, 1)
         elapsed = time.perf_counter() - start
-        self._check(COLD_READ, done, files)
-        return Sample(elapsed), dropped
+        self._check(COLD_READ, sum(r[0] for r in results), files)
+        device = [r[1] for r in results]
+        device_read = None if None in device else sum(d for d in device if d is not None)
+        return Sample(elapsed, device_read=device_read), dropped
 
 
 def _copy_files(paths: list[str], dest: str) -> int:
@@ -733,7 +761,11 @@ def s3_client(endpoint: str) -> Any:
         aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
         region_name=S3_ENV["AWS_DEFAULT_REGION"],
-        config=Config(s3={"addressing_style": "path"}, **S3_CHECKSUM_SETTINGS),
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation=S3_CHECKSUM_SETTINGS["request_checksum_calculation"],
+            response_checksum_validation=S3_CHECKSUM_SETTINGS["response_checksum_validation"],
+        ),
     )
 
 
@@ -833,7 +865,7 @@ def transfer_worker(corpus: Path, endpoint: str, bucket: str) -> dict[str, Any]:
         "manager": f"{type(manager).__module__}.{type(manager).__qualname__}",
         "multipart_threshold": config.multipart_threshold,
         "multipart_chunksize": config.multipart_chunksize,
-        "max_concurrency": config.max_concurrency,
+        "max_concurrency": config.max_request_concurrency,
     }
 
 
@@ -967,15 +999,20 @@ class StartupRow:
         values = [s.rss_max for s in self.samples if s.rss_max is not None]
         return max(values) if values else None
 
+    @property
+    def device_read(self) -> int | None:
+        return _median_device_read(self.samples)
+
 
 STARTUP_HELP = "preserve --help"
 STARTUP_FIXITY = "preserve fixity --package <id>"
 
 
-def measure_startup(scratch: Path, runs: int) -> tuple[list[StartupRow], str]:
+def measure_startup(scratch: Path, runs: int, warm_up: bool) -> tuple[list[StartupRow], str]:
     """``preserve --help`` and ``preserve fixity --package <id>`` of one small package (a
     delivery of a few small files, ingested untimed into a fresh home), end to end as
-    subprocesses on a warm cache: one untimed run of each first, then ``runs`` timed ones."""
+    subprocesses on a warm cache: one untimed run of each first (``warm_up``), then ``runs``
+    timed ones."""
     home = scratch / f"startup-{uuid.uuid4().hex[:8]}"
     delivery = home.with_name(home.name + "-delivery")
     env = _clean_env()
@@ -997,14 +1034,15 @@ def measure_startup(scratch: Path, runs: int) -> tuple[list[StartupRow], str]:
         rows = []
         for label, cmd in commands.items():
             row = StartupRow(label)
-            for i in range(runs + 1):
+            for i in range(runs + warm_up):
+                os.sync()
                 done = run_measured(cmd, env, scratch / "startup.out")
                 if done.returncode != 0:
                     raise BenchError(
                         f"{label} exited {done.returncode}: {_tail(done.stderr)}"
                         f"{_tail(done.stdout.read_text(encoding='utf-8', errors='replace'))}"
                     )
-                if i:  # the first run only warms the cache
+                if i or not warm_up:  # the first run only warms the cache
                     row.samples.append(done.sample)
             log(f"  {label}: {row.seconds:.3f} s (median of {runs})")
             rows.append(row)
@@ -1139,14 +1177,15 @@ def results_table(rows: list[Row]) -> list[str]:
 def startup_table(rows: list[StartupRow]) -> list[str]:
     lines = [
         "| command | runs | seconds (median) | fastest | slowest | peak MB: RSS of largest "
-        "process |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "process | KB read from the device (median) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         times = [s.seconds for s in r.samples]
+        device = "—" if r.device_read is None else f"{r.device_read / 1000:,.0f}"
         lines.append(
             f"| `{r.command}` | {len(times)} | {r.seconds:.3f} | {min(times):.3f} "
-            f"| {max(times):.3f} | {_mb(r.rss_max)} |"
+            f"| {max(times):.3f} | {_mb(r.rss_max)} | {device} |"
         )
     return lines
 
@@ -1304,10 +1343,7 @@ METHOD = """\
   Dropping the cache also evicts the interpreter's and preserve's own files, so a fixity run
   includes a start-up from the disk, as a scheduled check would. On a virtual machine the host
   may still cache the virtual disk below the guest, which the guest cannot drop.
-- **In production** a warm cache cannot fool a check either: before reading a stored file,
-  preserve fixity asks the kernel to drop that file's cached pages
-  (`posix_fadvise(POSIX_FADV_DONTNEED)`; they are clean, since ingest fsyncs every copy), so the
-  bytes it hashes come from the device, not from memory left by ingest or an earlier check.
+{production}
 - **Times** are medians of the runs; **MB/s** is payload (corpus) bytes, 10⁶ bytes per
   MB, divided by that time; **files/s** is corpus files divided by that time. Memory is
   in MB of 10⁶ bytes too.
@@ -1354,14 +1390,14 @@ METHOD = """\
     that server (`preserve locations add s3 's3://<bucket>/bench?endpoint_url=...&
     addressing_style=path'`, collection `bench-s3` on that location only); fixity runs after
     dropping the page cache too, though the objects it reads live in moto's memory. preserve
-    sends its own SHA-256 (or, for large files, CRC64NVME) with each object and checks what the
-    server reports back. The × baseline column compares with the baseline, which copies to a
-    local folder.
+    does more than upload (it hashes each file, sends a checksum with each object and checks
+    what the server reports back); the TransferManager only uploads. The × baseline column
+    compares with the baseline, which copies to a local folder.
   - **boto3 TransferManager (S3)**: boto3's own managed upload of the same corpus files to a
     fresh bucket of the same server, in a subprocess like the baseline:
     `boto3.s3.transfer.create_transfer_manager(client, TransferConfig())`, the manager behind
-    `client.upload_file`, with a default `TransferConfig` (8 MiB multipart threshold and parts,
-    10 threads), every file submitted at once under `bench/<relative path>` and all awaited.
+    `client.upload_file`, with a default `TransferConfig` (the Notes give the manager and its
+    settings), every file submitted at once under `bench/<relative path>` and all awaited.
     Timed inside the process from the creation of the client to the last upload's end
     (interpreter start-up and imports excluded, in its favour); the bucket's object count and
     bytes are checked afterwards, untimed. Its client has preserve's botocore settings
@@ -1371,8 +1407,13 @@ METHOD = """\
     (S3) with this row, same corpus, same run.
 - **Start-up**: `preserve --help`, and `preserve fixity --package <id>` of one small package
   ingested untimed into a fresh home, each end to end as a subprocess (through the same launcher
-  as the other runs) on a warm cache: one untimed run of each first, then the timed runs. "Well
-  under a second" is judged as a median under {limit} s.
+  as the other runs) on a warm cache: one untimed run of each first (not with `--tiny`), then
+  the timed runs. "Well under a second" is judged as a median under {limit} s.
+- **Read from the device**: for the measured subprocesses, the kernel's count of blocks read
+  from the device rather than the page cache (`ru_inblock` from `wait4`, 512 bytes each, the
+  process and its reaped descendants); for the cold parallel read, the growth of `read_bytes` in
+  `/proc/self/io` of each reading process. Medians of the runs, in the Notes and the start-up
+  table: with the cache dropped, a cold read or a fixity run must read at least the payload.
 - **Peak memory** of each preserve run (and of the baseline and TransferManager processes) is the
   highest of its runs, two ways: the RSS of the largest single process, exact (the kernel's
   `ru_maxrss` from `wait4`, which covers the process and its reaped descendants such as
@@ -1387,6 +1428,42 @@ METHOD = """\
 """
 
 
+def production_paragraph(startup: list[StartupRow]) -> str:
+    """How fixity avoids a warm cache in production, with what this run saw of it: the check of
+    the small start-up package runs on a warm cache, so it reads the package from the device only
+    if preserve drops the files' cached pages before reading them."""
+    payload = STARTUP_FILES * STARTUP_FILE_SIZE
+
+    def claim(verb: str) -> str:
+        return (
+            f"preserve fixity {verb} the kernel to drop each stored file's cached pages "
+            "(`posix_fadvise(POSIX_FADV_DONTNEED)`; they are clean, since ingest fsyncs every "
+            "copy) before reading it, so that the bytes it hashes come from the device, not from "
+            "memory left by ingest or an earlier check"
+        )
+
+    row = next((r for r in startup if r.command == STARTUP_FIXITY), None)
+    if row is None or row.device_read is None:
+        return (
+            f"- **In production** a warm cache must not fool a check either: {claim('should ask')}"
+            ". Not checked in this run (no start-up measurement)."
+        )
+    seen = (
+        f"`{STARTUP_FIXITY}` of the small start-up package, run on a warm cache, read "
+        f"{row.device_read / 1000:,.0f} KB from the device (median; its payload is "
+        f"{payload / 1000:,.0f} KB)"
+    )
+    if row.device_read >= payload:
+        return (
+            f"- **In production** a warm cache cannot fool a check either: {claim('asks')}. In "
+            f"this run {seen}."
+        )
+    return (
+        f"- **In production** a warm cache must not fool a check either: {claim('should ask')}. "
+        f"**Not seen in this run**: {seen}, so a warm cache served it."
+    )
+
+
 def render_document(
     rows: list[Row],
     startup: list[StartupRow],
@@ -1397,7 +1474,11 @@ def render_document(
     notes: list[str],
 ) -> str:
     specs = sorted({r.spec.key: r.spec for r in rows}.values(), key=lambda s: s.key)
-    method = METHOD.format(limit=STARTUP_LIMIT, interval=f"{SAMPLE_INTERVAL * 1000:.0f}")
+    method = METHOD.format(
+        limit=STARTUP_LIMIT,
+        interval=f"{SAMPLE_INTERVAL * 1000:.0f}",
+        production=production_paragraph(startup),
+    )
     out = [
         "# Benchmarks",
         "",
@@ -1575,6 +1656,14 @@ def bench_corpus(
             f"{info['multipart_chunksize'] / 2**20:g} MiB, {info['max_concurrency']} threads."
         )
         rows += preserve_rows(s3)
+    device = [
+        f"{r.operation} {r.device_read / MB:,.0f} MB ({r.device_read / spec.total_bytes:.2f} × "
+        "the payload)"
+        for r in rows
+        if r.operation in COLD_OPERATIONS and r.device_read is not None
+    ]
+    if device:
+        notes.append(f"corpus {spec.key}: read from the device (median): {'; '.join(device)}.")
     not_dropped = [r.operation for r in rows if r.cache_dropped is False]
     if not_dropped:
         notes.append(
@@ -1605,7 +1694,7 @@ def run(args: argparse.Namespace) -> int:
     s3: S3Endpoint | None = None
     try:
         log("start-up")
-        startup, startup_package = measure_startup(scratch, startup_runs)
+        startup, startup_package = measure_startup(scratch, startup_runs, not args.tiny)
         if args.s3:
             s3 = S3Endpoint()
             log(f"moto S3 server (pid {s3.pid}) at {s3.endpoint}")

@@ -1,7 +1,8 @@
 """The benchmark script runs end to end on tiny corpora, so `make bench` does not rot.
 
 No timing is asserted: only that every measured operation produced its row and the targets
-section is there."""
+section lists the goals. The S3 part (a moto server and boto3's TransferManager) is checked on
+its own, on three small files, since a whole ``--tiny --s3`` run takes half a minute."""
 
 from __future__ import annotations
 
@@ -12,14 +13,43 @@ from pathlib import Path
 
 import pytest
 
+from bench import run as bench
+from bench.corpus import TINY, CorpusSpec, ensure_corpus
+
 REPO = Path(__file__).resolve().parents[2]
+
+OPERATIONS = (
+    "hashing limit",
+    "SHA-256 limit",
+    "cold parallel read",
+    "durable copy limit (copy + sync)",
+    "baseline (bagit + siegfried + copy)",
+    "preserve ingest",
+    "preserve fixity",
+)
+TARGETS = (
+    "corpus A: ingest ≥ 1.2 × the composed baseline's speed",
+    "corpus A: ingest ≥ 0.6 × the hashing limit (SHA-512 + SHA-256, all cores)",
+    "corpus B: ingest ≥ 1.5 × the composed baseline's speed",
+    "corpus A: fixity ≥ 0.8 × the slower of the SHA-256 limit (all cores) and the cold parallel "
+    "read (page cache dropped)",
+    "corpus B: fixity ≥ 5,000 files/s, page cache dropped first",
+    "S3: ingest into the S3 test endpoint ≥ 0.8 × boto3's TransferManager uploading the same "
+    "files to the same endpoint | not measured (run with --s3)",
+    "corpus C: peak RSS of ingest < 300 MB",
+    "corpus D: peak RSS of fixity < 1 GB",
+    "start-up: `preserve --help` well under a second (judged as < 0.5 s)",
+    "start-up: `preserve fixity --package <id>` of one small package well under a second",
+)
 
 
 @pytest.mark.slow
 def test_bench_tiny_writes_a_row_per_operation(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESERVE_")}
+    # --no-drop-caches: a test must not empty the page cache of the whole machine
+    cmd = [sys.executable, "-m", "bench.run", "--tiny", "--no-drop-caches"]
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--tiny", "--workdir", str(tmp_path)],
+        [*cmd, "--workdir", str(tmp_path)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -33,17 +63,90 @@ def test_bench_tiny_writes_a_row_per_operation(tmp_path: Path) -> None:
     assert output.is_file(), "with --tiny and no --output the report goes to the workdir"
     text = output.read_text(encoding="utf-8")
     for corpus in ("A", "B"):
-        for operation in (
-            "hashing limit",
-            "baseline (bagit + siegfried + copy)",
-            "preserve ingest",
-            "preserve fixity",
-        ):
+        for operation in OPERATIONS:
             assert f"| {corpus} | {operation} | 1 |" in text, (corpus, operation, text)
+    for command in ("preserve --help", "preserve fixity --package <id>"):
+        assert f"| `{command}` | 1 |" in text, (command, text)
     for heading in ("## Machine", "## Results", "## Targets", "## Method"):
         assert heading in text
-    assert "corpus B: ingest ≥ 1,500 files/s end to end" in text
+    for target in TARGETS:
+        assert target in text, (target, text)
+    assert "1,500 files/s" not in text  # the old targets are gone
     assert "not judged (tiny corpus)" in text
-    # the same table went to stdout, and the per-run preserve homes were cleaned up
+    assert "**cache not dropped**" in text and "--no-drop-caches was given" in text
+    # the same tables went to stdout, and the per-run preserve homes were cleaned up
     assert "| A | preserve ingest | 1 |" in result.stdout
+    assert "| `preserve --help` | 1 |" in result.stdout
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("runs-")]
+
+
+def test_transfer_manager_reference_uploads_every_file(tmp_path: Path) -> None:
+    """The S3 reference row: a moto server in its own process, boto3's TransferManager in a
+    subprocess into a fresh bucket, checked and removed afterwards."""
+    spec = CorpusSpec("A", "s3-tiny", 3, 10_000, 0, "3 files of 10 KB")
+    corpus, _ = ensure_corpus(tmp_path, spec)
+    s3 = bench.S3Endpoint()
+    try:
+        sample, info = bench.measure_transfer(spec, corpus, tmp_path, s3)
+        assert sample.seconds > 0 and info["files"] == 3
+        assert info["manager"].endswith("TransferManager")
+        assert s3.client.list_buckets()["Buckets"] == []  # its bucket was removed
+    finally:
+        s3.close()
+    assert s3._proc.returncode is not None  # the server process ended
+
+
+def _row(spec: CorpusSpec, operation: str, seconds: float) -> bench.Row:
+    row = bench.Row(spec, operation, spec.files, spec.total_bytes, [bench.Sample(seconds)])
+    if operation in bench.COLD_OPERATIONS:
+        row.cache_dropped = True
+    return row
+
+
+def test_targets_show_every_ratio_met_or_not() -> None:
+    a, b = TINY["A"], TINY["B"]
+    rows = [
+        _row(a, bench.HASHING, 1.0),
+        _row(a, bench.SHA256_LIMIT, 0.5),
+        _row(a, bench.COLD_READ, 2.0),
+        _row(a, bench.BASELINE, 6.0),
+        _row(a, bench.INGEST, 4.0),  # 1.5 × the baseline's speed, 0.25 × the hashing limit
+        _row(a, bench.FIXITY, 2.4),  # 0.83 × the cold read, the slower reference
+        _row(a, bench.TRANSFER, 3.0),
+        _row(a, bench.INGEST_S3, 5.0),  # 0.6 × the TransferManager
+        _row(b, bench.BASELINE, 1.0),
+        _row(b, bench.INGEST, 1.0),
+        _row(b, bench.FIXITY, 1.0),  # 200 files/s
+    ]
+    rows[5].cache_dropped = True
+    startup = [
+        bench.StartupRow(bench.STARTUP_HELP, [bench.Sample(0.2)]),
+        bench.StartupRow(bench.STARTUP_FIXITY, [bench.Sample(0.7)]),
+    ]
+    targets = {t.description.split(" (")[0]: t for t in bench.evaluate_targets(rows, startup)}
+    expect = {
+        "corpus A: ingest ≥ 1.2 × the composed baseline's speed": (True, "1.50 ×"),
+        "corpus A: ingest ≥ 0.6 × the hashing limit": (False, "0.25 ×"),
+        "corpus B: ingest ≥ 1.5 × the composed baseline's speed": (False, "1.00 ×"),
+        "corpus A: fixity ≥ 0.8 × the slower of the SHA-256 limit": (True, "0.83 ×"),
+        "corpus B: fixity ≥ 5,000 files/s, page cache dropped first": (False, "200 files/s"),
+        "corpus A: ingest into the S3 test endpoint ≥ 0.8 × boto3's TransferManager uploading "
+        "the same files to the same endpoint": (False, "0.60 ×"),
+        "start-up: `preserve --help` well under a second": (True, "0.200 s"),
+        "start-up: `preserve fixity --package <id>` of one small package well under a second": (
+            False,
+            "0.700 s",
+        ),
+    }
+    for description, (met, shown) in expect.items():
+        target = targets[description]
+        assert target.met is met and not target.unjudged, (description, target)
+        assert target.measured.startswith(shown), (description, target)
+    assert "corpus B: ingest into the S3 test endpoint" not in " ".join(targets)
+
+    rows[5].cache_dropped = False  # fixity read a warm cache: measured, but not judged
+    fixity_a = next(
+        t for t in bench.evaluate_targets(rows, startup) if "fixity ≥ 0.8" in t.description
+    )
+    assert fixity_a.unjudged == "cache not dropped"
+    assert "not judged (cache not dropped)" in "\n".join(bench.targets_table([fixity_a]))
