@@ -145,3 +145,30 @@ def hex_to_b64(hexdigest: str) -> str:
 
 def b64_to_hex(b64: str) -> str:
     return base64.b64decode(b64).hex()
+
+
+def _constructors() -> dict[str, object]:
+    out: dict[str, object] = {}
+    for token, name in _HASHLIB.items():
+        out[token] = getattr(hashlib, name, None) or (lambda data, _n=name: hashlib.new(_n, data))
+    return out
+
+
+_CONSTRUCTORS = _constructors()
+
+
+def digest_bytes(data: bytes | memoryview, algorithms: Iterable[str]) -> dict[str, str]:
+    """A digest per algorithm (BagIt tokens) of bytes already in memory: the cheapest way for
+    small files, with no hasher objects kept between calls."""
+    out: dict[str, str] = {}
+    for alg in algorithms:
+        if alg == "crc64nvme":
+            from awscrt import checksums  # cached after the first call
+
+            out[alg] = f"{checksums.crc64nvme(data):016x}"
+        else:
+            ctor = _CONSTRUCTORS.get(alg)
+            if ctor is None:
+                raise ValueError(f"unsupported checksum algorithm: {alg!r}")
+            out[alg] = ctor(data).hexdigest()  # type: ignore[operator]
+    return out

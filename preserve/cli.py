@@ -330,7 +330,7 @@ def ingest(
     as_json: bool,
 ) -> None:
     """Ingest each PATH (folder, file, bag, zip or tar) as one package."""
-    from preserve.services.ingest import ingest as run
+    from preserve.ingest import ingest as run
 
     report = run(
         _app(),

@@ -141,6 +141,8 @@ class BagWriter:
             except FileExistsError:
                 raise InvalidInput(f"{self.path}: created by someone else meanwhile") from None
         self.data_dir.mkdir()
+        self._data = str(self.data_dir)
+        self._folders: set[str] = {""}  # folders under data/ known to exist
         # the spool lives and dies with the bag being assembled (removed with a failed dest or an
         # ingest staging folder), and is gone before the tag manifests are written
         self._spool_dir = str(self.path / _SPOOL)
@@ -178,13 +180,31 @@ class BagWriter:
             collision = self._names.collision(relpath)
         if collision is not None:
             raise NameCollision(collision.message)
-        target = self.data_dir.joinpath(*relpath.split("/"))
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise InvalidInput(
-                f"data/{printable(relpath)}: a file is in the way of its folder"
-            ) from None
+        return Path(self._target(relpath))
+
+    def payload_file(self, relpath: str) -> str:
+        """:meth:`payload_path` as a plain string, for callers that stage many small files."""
+        self._check_open()
+        self._check_relpath(relpath)
+        with self._lock:
+            collision = self._names.collision(relpath)
+        if collision is not None:
+            raise NameCollision(collision.message)
+        return self._target(relpath)
+
+    def _target(self, relpath: str) -> str:
+        """The file's path under data/; its folders are created once per folder."""
+        folder, _, _name = relpath.rpartition("/")
+        target = os.path.join(self._data, *relpath.split("/"))
+        if folder not in self._folders:
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise InvalidInput(
+                    f"data/{printable(relpath)}: a file is in the way of its folder"
+                ) from None
+            with self._lock:
+                self._folders.add(folder)
         return target
 
     def add_payload_entry(self, relpath: str, size: int, digests: Mapping[str, str]) -> None:

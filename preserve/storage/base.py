@@ -41,6 +41,9 @@ class PutItem:
     key: str
     source: Path
     digests: Mapping[str, str] | None = None
+    #: the source was flushed to the device and read back from it, and matched ``digests``
+    #: (crc64nvme): a local location that hard-links it stores those very blocks, verified
+    durable: bool = False
 
 
 @runtime_checkable

@@ -1,0 +1,90 @@
+"""Stage 3, identify: PRONOM format (siegfried), MIME type and image properties of each file.
+
+Identification starts while the files are still being staged (:class:`Identification` hands each
+staged batch to the helper processes of :mod:`preserve.formats`) and is collected once the
+payload is stored; batches no helper has started yet are done by this process, from the last
+one backwards, so helpers and this process never wait for each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from preserve import premis
+from preserve.formats import (
+    PendingIdentification,
+    image_properties,
+    is_image,
+    submit_identification,
+)
+from preserve.ingest.model import Delivery, StagedFile, event
+from preserve.progress import Progress
+from preserve.values import Problem
+
+
+class Identification:
+    """The identification of a delivery's files, under way in helper processes."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pending: list[tuple[list[StagedFile], PendingIdentification]] = []
+
+    def submit(self, files: list[StagedFile]) -> None:
+        """Start identifying ``files`` (their staged copies) in a helper process."""
+        paths = [Path(f.staged or f.source) for f in files]
+        self._pending.append((files, submit_identification(paths, workers=self.workers)))
+
+    def cancel(self) -> None:
+        for _files, pending in self._pending:
+            pending.cancel()
+        self._pending.clear()
+
+    def collect(self, delivery: Delivery, progress: Progress) -> None:
+        """Wait for every result (doing unstarted batches here); read image properties."""
+        progress.begin("identifying formats", len(delivery.files), 0)
+        try:
+            # helpers work from the first batch on; this process takes the last ones
+            for files, pending in reversed(self._pending):
+                for f, info in zip(files, pending.result(), strict=True):
+                    f.fmt = info
+                    if is_image(info):
+                        _image(f, delivery)
+                progress.advance(len(files), 0)
+            self._pending.clear()
+        finally:
+            progress.end()
+
+
+def _image(f: StagedFile, delivery: Delivery) -> None:
+    assert f.fmt is not None
+    f.image = image_properties(Path(f.staged or f.source), f.fmt.mime)
+    if f.image is not None and not f.image.complete:
+        delivery.warnings.append(
+            Problem(
+                "image-incomplete",
+                f.bag_path,
+                f"image does not decode completely: {f.image.decode_error}",
+                "warning",
+            )
+        )
+
+
+def identification_event(delivery: Delivery) -> premis.EventRecord:
+    """One PREMIS format identification event for the package: PUIDs counted, tool named."""
+    puids: dict[str, int] = {}
+    tool = ""
+    for f in delivery.files:
+        if f.fmt:
+            puids[f.fmt.puid] = puids.get(f.fmt.puid, 0) + 1
+            tool = f"{f.fmt.tool} ({f.fmt.signature_version})"
+    counted = ", ".join(f"{p}: {n}" for p, n in sorted(puids.items()))
+    name, _, version = tool.partition(" ")
+    agent = premis.AgentRecord(name=name or "siegfried", version=version.strip() or "unknown")
+    unknown = puids.get("UNKNOWN", 0)
+    return event(
+        premis.FORMAT_IDENTIFICATION,
+        "warning" if unknown else "success",
+        f"identified {len(delivery.files)} files with {tool}",
+        counted,
+        agent=agent,
+    )

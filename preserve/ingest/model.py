@@ -1,0 +1,122 @@
+"""What the ingest stages pass to each other, and what ingest reports.
+
+Each stage is a function of plain inputs and outputs (a :class:`Delivery` and its
+:class:`StagedFile` list), so a worker can run a stage as a task.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from preserve import __version__, premis
+from preserve.errors import PreserveError
+from preserve.values import FormatInfo, ImageInfo, Problem
+
+#: rides along in the read pass; verifies copies cheaply (never a fixity reference)
+TRANSPORT_ALGORITHM = "crc64nvme"
+
+PRESERVE_AGENT = premis.AgentRecord(name="preserve", version=__version__)
+
+
+@dataclass(frozen=True)
+class IngestedFile:
+    path: str  # as in the bag: "data/..."
+    size: int
+    puid: str
+    mime: str
+    format_name: str
+    format_version: str
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    source: str
+    status: str  # "stored" or "duplicate"
+    package_id: str
+    organisation: str
+    collection: str
+    title: str
+    version: int
+    files: int
+    bytes: int
+    copies: tuple[str, ...] = ()
+    key_prefix: str = ""
+    duplicate_of: str | None = None
+    warnings: tuple[Problem, ...] = ()
+    file_details: tuple[IngestedFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class IngestFailure:
+    source: str
+    error: PreserveError
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    results: tuple[IngestResult, ...]
+    failures: tuple[IngestFailure, ...]
+    recovered: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class StagedFile:
+    """One payload file on its way through the stages."""
+
+    relpath: str  # relative to data/
+    source: str  # where the delivery holds it
+    size: int = 0
+    staged: str | None = None  # the copy inside the staging bag
+    digests: dict[str, str] = field(default_factory=dict)
+    #: the staged copy was flushed to the device and read back (its crc64nvme matched)
+    durable: bool = False
+    fmt: FormatInfo | None = None
+    image: ImageInfo | None = None
+
+    @property
+    def bag_path(self) -> str:
+        return "data/" + self.relpath
+
+
+@dataclass
+class Delivery:
+    """A delivery prepared for bagging: what to copy and what we learnt about it."""
+
+    source: Path
+    payload_root: Path | None  # folder whose tree is the payload (None for a single file)
+    files: list[StagedFile]
+    warnings: list[Problem]
+    bag_info: list[tuple[str, str]]
+    producer_digests: dict[str, dict[str, str]]  # relpath -> {alg: hex} from an incoming bag
+    events: list[premis.EventRecord]
+    external_identifier: str
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def event(
+    event_type: str,
+    outcome: str,
+    detail: str,
+    outcome_detail: str = "",
+    objects: Sequence[str] = (),
+    agent: premis.AgentRecord | None = None,
+) -> premis.EventRecord:
+    """A PREMIS event of this ingest, happening now."""
+    return premis.EventRecord(
+        identifier=str(uuid.uuid4()),
+        event_type=event_type,
+        occurred_at=now(),
+        outcome=outcome,
+        detail=detail,
+        outcome_detail=outcome_detail,
+        agent=agent or PRESERVE_AGENT,
+        objects=tuple(objects),
+    )

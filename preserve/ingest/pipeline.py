@@ -1,0 +1,327 @@
+"""The ingest pipeline: one delivery in, one verified, catalogued AIP out.
+
+The order of work makes an interrupted ingest harmless:
+
+1. receive: work out the payload (folder, file, bag validated on receipt, unpacked archive);
+2. stage: copy it into a staging bag, every digest computed in the same read; identification
+   starts on each staged batch in helper processes;
+3. the package row is committed as ``ingesting`` *before* anything reaches storage, naming the key
+   prefix on every location, so a crash at any later point leaves a record that recovery uses to
+   remove what was written;
+4. store: every payload file is written to every location and each copy verified, while the
+   helpers are still identifying;
+5. identify and describe: formats are collected, dc.xml, premis.xml, bag-info and the manifests
+   written, and the tag files stored and verified the same way;
+6. register: file rows, PREMIS events and the ``stored`` status in one transaction; only then is
+   the package visible as stored, and only then is staging removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from preserve import SOFTWARE_AGENT, premis
+from preserve.bagit import BagWriter
+from preserve.bootstrap import Application
+from preserve.catalogue.models import Collection, Copy, Package
+from preserve.checksums import hash_file
+from preserve.descriptive import read_metadata_csv
+from preserve.errors import InvalidInput, NotFound, PreserveError
+from preserve.formats import start_pool
+from preserve.ingest.identify import Identification, identification_event
+from preserve.ingest.metadata import bag_info, dublin_core, write_metadata
+from preserve.ingest.model import (
+    TRANSPORT_ALGORITHM,
+    IngestedFile,
+    IngestFailure,
+    IngestReport,
+    IngestResult,
+    event,
+    now,
+)
+from preserve.ingest.receive import receive
+from preserve.ingest.recover import abandon, recover_interrupted, write_owner
+from preserve.ingest.register import Stored, register
+from preserve.ingest.stage import fingerprint, stage_payload
+from preserve.ingest.store import Item, Location, payload_items, store, tag_files
+from preserve.progress import NoProgress, Progress
+from preserve.services.admin import collection_locations
+from preserve.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+def ingest(
+    app: Application,
+    sources: Sequence[Path],
+    *,
+    collection: str,
+    organisation: str | None = None,
+    title: str | None = None,
+    metadata_csv: Path | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest each source as one package into ``collection``.
+
+    Everything that can be checked before any work (collection, paths, metadata CSV) is checked
+    first and raises; a failure of one package afterwards is reported in ``failures`` and does not
+    stop the others.
+    """
+    org = organisation or app.settings.organisation
+    progress = progress or NoProgress()
+    with app.uow() as uow:
+        coll = uow.collections.get(org, collection)
+        if coll is None:
+            raise NotFound(
+                f"collection {collection!r} does not exist in organisation {org!r} "
+                f"(create it with: preserve collections add {collection})"
+            )
+        if not collection_locations(uow, coll):
+            raise InvalidInput(
+                f"collection {collection!r} has no storage location and there is no default "
+                "location (run: preserve init, or preserve locations add)"
+            )
+    resolved = _check_sources(sources)
+    metadata = read_metadata_csv(metadata_csv) if metadata_csv else {}
+    for listed in metadata:
+        if listed not in {p.resolve() for p in resolved}:
+            log.warning("metadata CSV lists %s, which is not being ingested", listed)
+
+    workers = app.settings.workers or os.cpu_count() or 1
+    # siegfried's helper processes start now, while deliveries are scanned and hashed
+    start_pool(workers)
+    recovered = tuple(recover_interrupted(app))
+    results: list[IngestResult] = []
+    failures: list[IngestFailure] = []
+    for path in resolved:
+        try:
+            results.append(
+                ingest_one(
+                    app,
+                    path,
+                    organisation=org,
+                    collection=collection,
+                    title=title,
+                    dublin_core_fields=metadata.get(path.resolve(), {}),
+                    progress=progress,
+                )
+            )
+        except PreserveError as exc:
+            log.error("ingest of %s failed: %s", path, exc)
+            failures.append(IngestFailure(str(path), exc))
+    return IngestReport(tuple(results), tuple(failures), recovered)
+
+
+def _check_sources(sources: Sequence[Path]) -> list[Path]:
+    resolved = []
+    for src in sources:
+        path = Path(src)
+        if not os.path.lexists(path):
+            raise InvalidInput(f"{path}: no such file or folder")
+        if path.is_symlink():
+            raise InvalidInput(
+                f"{path}: is a symbolic link; give the real path (links are not followed)"
+            )
+        if not os.access(path, os.R_OK):
+            raise InvalidInput(f"{path}: permission denied")
+        resolved.append(path.absolute())
+    if len({p.resolve() for p in resolved}) != len(resolved):
+        raise InvalidInput("the same path is given more than once")
+    return resolved
+
+
+def _collection(uow: UnitOfWork, organisation: str, slug: str) -> Collection:
+    coll = uow.collections.get(organisation, slug)
+    if coll is None:  # checked at the start; only a concurrent deletion gets here
+        raise NotFound(f"collection {slug!r} does not exist in organisation {organisation!r}")
+    return coll
+
+
+def ingest_one(
+    app: Application,
+    source: Path,
+    *,
+    organisation: str,
+    collection: str,
+    title: str | None,
+    dublin_core_fields: Mapping[str, Sequence[str]],
+    progress: Progress,
+) -> IngestResult:
+    """Run every stage for one delivery; on any failure undo what was done."""
+    settings = app.settings
+    workers = settings.workers or os.cpu_count() or 1
+    package_id = str(uuid.uuid4())
+    staging = settings.staging_dir / package_id
+    staging.mkdir(parents=True)
+    write_owner(staging, now())
+    registered = False
+    identification = Identification(workers)
+    try:
+        start = event(premis.INGESTION_START, "success", f"ingest of {source.name} started")
+        delivery = receive(
+            source,
+            staging,
+            max_unpack_bytes=settings.max_unpack_bytes,
+            max_unpack_ratio=settings.max_unpack_ratio,
+        )
+        delivery.events.insert(0, start)
+        algorithms = tuple(dict.fromkeys((*settings.algorithms, TRANSPORT_ALGORITHM)))
+        writer = BagWriter(staging / "bag", settings.algorithms)
+        stage_payload(
+            delivery,
+            writer,
+            algorithms,
+            workers=workers,
+            progress=progress,
+            on_staged=identification.submit,
+        )
+        payload_fingerprint = fingerprint(delivery.files)
+
+        with app.uow() as uow:
+            coll = _collection(uow, organisation, collection)
+            existing = uow.packages.find_stored_by_fingerprint(coll.id, payload_fingerprint)
+            if existing is not None:
+                log.info("%s is identical to package %s: not ingested again", source, existing.id)
+                identification.cancel()
+                shutil.rmtree(staging, ignore_errors=True)
+                return IngestResult(
+                    source=str(source),
+                    status="duplicate",
+                    package_id=existing.id,
+                    organisation=organisation,
+                    collection=collection,
+                    title=existing.title,
+                    version=existing.version,
+                    files=existing.file_count,
+                    bytes=existing.size,
+                    duplicate_of=existing.id,
+                    warnings=tuple(delivery.warnings),
+                )
+            org_name = coll.organisation.name
+
+        fields = dublin_core(dublin_core_fields, delivery, title, package_id)
+        bag_title = fields["title"][0]
+        version = 1
+        key_prefix = f"{organisation}/{collection}/{package_id}/v{version}/"
+
+        # the record exists before any byte reaches storage: an interruption is recoverable
+        with app.uow() as uow:
+            coll = _collection(uow, organisation, collection)
+            locations = [
+                Location(loc.id, loc.name, loc.url) for loc in collection_locations(uow, coll)
+            ]
+            package = uow.packages.add(
+                Package(
+                    id=package_id,
+                    collection_id=coll.id,
+                    external_identifier=delivery.external_identifier,
+                    title=bag_title,
+                    description={k: list(v) for k, v in fields.items()},
+                    status="ingesting",
+                    version=version,
+                    size=sum(f.size for f in delivery.files),
+                    file_count=len(delivery.files),
+                    payload_fingerprint=payload_fingerprint,
+                    bag_info=[],
+                    source=str(source),
+                    ingest_host=socket.gethostname(),
+                    ingest_pid=os.getpid(),
+                )
+            )
+            uow.flush()
+            for loc in locations:
+                uow.copies.add(
+                    Copy(
+                        package_id=package.id,
+                        location_id=loc.id,
+                        key_prefix=key_prefix,
+                        status="pending",
+                    )
+                )
+            uow.commit()
+        registered = True
+
+        # the payload is stored while the helpers are still identifying it (staged files are
+        # linked, not moved, so identification can still read them) ...
+        stored = store(
+            app, payload_items(delivery.files), key_prefix, locations, progress, "payload"
+        )
+        # ... then the formats are known and the tag files can be written and stored
+        identification.collect(delivery, progress)
+        info = bag_info(delivery, fields, org_name, collection, package_id)
+        delivery.events.extend(
+            [
+                event(
+                    premis.MESSAGE_DIGEST_CALCULATION,
+                    "success",
+                    f"computed {', '.join(settings.algorithms)} of {len(delivery.files)} "
+                    "payload files while copying them into the package",
+                    objects=[f.bag_path for f in delivery.files[:1000]],
+                ),
+                identification_event(delivery),
+                event(
+                    premis.INFORMATION_PACKAGE_CREATION,
+                    "success",
+                    f"BagIt 1.0 package {package_id} version {version} created by {SOFTWARE_AGENT}",
+                    objects=[package_id],
+                ),
+            ]
+        )
+        write_metadata(writer, delivery, fields, package_id, bag_title)
+        summary = writer.finish(info)
+        delivery.warnings.extend(writer.warnings)
+        tag_digests = {
+            path: hash_file(staged, ("sha512", "sha256", TRANSPORT_ALGORITHM))
+            for path, staged in tag_files(str(summary.path))
+        }
+        tag_items = [
+            Item(
+                path,
+                str(summary.path / path),
+                {a: d[a] for a in ("sha256", TRANSPORT_ALGORITHM)},
+                size,
+            )
+            for path, (size, d) in tag_digests.items()
+        ]
+        tags_stored = store(app, tag_items, key_prefix, locations, progress, "metadata")
+        for location_id, objects in tags_stored.items():
+            stored[location_id].update(objects)
+        register(app, package_id, delivery, Stored(stored, tag_digests), summary.bag_info)
+        shutil.rmtree(staging, ignore_errors=True)
+        log.info("package %s stored from %s on %d locations", package_id, source, len(stored))
+        return IngestResult(
+            source=str(source),
+            status="stored",
+            package_id=package_id,
+            organisation=organisation,
+            collection=collection,
+            title=bag_title,
+            version=version,
+            files=summary.payload_files,
+            bytes=summary.payload_bytes,
+            copies=tuple(loc.name for loc in locations),
+            key_prefix=key_prefix,
+            warnings=tuple(delivery.warnings),
+            file_details=tuple(
+                IngestedFile(
+                    path=f.bag_path,
+                    size=f.size,
+                    puid=f.fmt.puid if f.fmt else "UNKNOWN",
+                    mime=f.fmt.mime if f.fmt else "",
+                    format_name=f.fmt.format_name if f.fmt else "",
+                    format_version=f.fmt.format_version if f.fmt else "",
+                    warnings=tuple(f.fmt.warnings) if f.fmt else (),
+                )
+                for f in delivery.files
+            ),
+        )
+    except BaseException:
+        identification.cancel()
+        abandon(app, package_id, staging, registered)
+        raise

@@ -1,0 +1,159 @@
+"""Stage 1, receive: work out what a delivery's payload is.
+
+A folder, a single file, an existing BagIt bag (validated, its producer checksums kept for the
+fixity check on receipt) or a zip/tar of one (unpacked with limits into the staging folder).
+Nothing is copied or hashed here: the result lists the files and what was learnt about them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from preserve import archives, premis
+from preserve.bagit import check_payload_names, read_bag, validate_bag
+from preserve.errors import InvalidBag, InvalidInput, NameCollision
+from preserve.ingest.model import Delivery, StagedFile, event
+from preserve.values import Problem
+
+_ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar")
+#: bag-info elements that describe the bag as written, recomputed for the AIP
+_RECOMPUTED = {"payload-oxum", "bag-size", "bagging-date", "bag-software-agent"}
+
+
+def receive(
+    source: Path, staging: Path, *, max_unpack_bytes: int, max_unpack_ratio: int
+) -> Delivery:
+    """The payload of ``source``; archives are unpacked under ``staging``."""
+    events: list[premis.EventRecord] = []
+    warnings: list[Problem] = []
+    name = source.name
+    root = source
+    if source.is_file() and archives.is_archive(source):
+        target = staging / "unpacked"
+        warnings.extend(
+            archives.unpack(
+                source, target, max_total_bytes=max_unpack_bytes, max_ratio=max_unpack_ratio
+            )
+        )
+        events.append(event(premis.UNPACKING, "success", f"unpacked {source.name}"))
+        entries = list(target.iterdir())
+        root = entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+        for suffix in _ARCHIVE_SUFFIXES:
+            if name.lower().endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+    elif not source.is_file() and not source.is_dir():
+        raise InvalidInput(f"{source}: not a regular file or folder")
+
+    if root.is_dir() and (root / "bagit.txt").is_file():
+        return _receive_bag(source, root, name, events, warnings)
+    if root.is_file():
+        size = root.stat().st_size
+        if size == 0:
+            warnings.append(Problem("empty-file", root.name, "zero-byte file", "warning"))
+        files = [StagedFile(relpath=root.name, source=str(root), size=size)]
+        return Delivery(source, None, files, warnings, [], {}, events, name)
+    files, scan_warnings = scan_folder(root)
+    warnings.extend(scan_warnings)
+    if not files:
+        raise InvalidInput(f"{source}: nothing to ingest (no regular files)")
+    return Delivery(source, root, files, warnings, [], {}, events, name)
+
+
+def _receive_bag(
+    source: Path, root: Path, name: str, events: list[premis.EventRecord], warnings: list[Problem]
+) -> Delivery:
+    """An incoming bag: validate it (fixity on receipt) and keep its bag-info."""
+    report = validate_bag(root)
+    if not report.valid:
+        raise InvalidBag(
+            f"{source}: invalid bag ({len(report.errors)} problems): "
+            + "; ".join(str(p) for p in report.errors[:20])
+            + (" ..." if len(report.errors) > 20 else ""),
+            report.errors,
+        )
+    warnings.extend(report.warnings)
+    contents = read_bag(root)
+    files: list[StagedFile] = []
+    producer: dict[str, dict[str, str]] = {}
+    for manifest_path, digests in sorted(contents.payload.items()):
+        real = contents.real_names.get(manifest_path, manifest_path)
+        rel = real[len("data/") :]
+        path = os.path.join(root, real)
+        files.append(StagedFile(relpath=rel, source=path, size=os.lstat(path).st_size))
+        producer[rel] = dict(digests)
+    algs = ", ".join(report.algorithms)
+    events.append(
+        event(
+            premis.VALIDATION,
+            "success" if not report.warnings else "warning",
+            f"incoming BagIt {report.version} bag validated",
+            "; ".join(str(w) for w in report.warnings[:50]),
+        )
+    )
+    events.append(
+        event(
+            premis.FIXITY_CHECK,
+            "success",
+            f"producer checksums ({algs}) verified on receipt for {len(files)} files",
+        )
+    )
+    info = [(k, v) for k, v in contents.bag_info if k.lower() not in _RECOMPUTED]
+    external = next((v for k, v in info if k.lower() == "external-identifier"), name)
+    return Delivery(source, root / "data", files, warnings, info, producer, events, external)
+
+
+def scan_folder(root: Path) -> tuple[list[StagedFile], list[Problem]]:
+    """Every regular file under ``root``, depth first in name order (links are not followed),
+    with warnings for what is left out."""
+    files: list[StagedFile] = []
+    warnings: list[Problem] = []
+
+    def walk(folder: str, rel: str) -> None:
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except PermissionError:
+            raise InvalidInput(f"{folder}: permission denied") from None
+        if not entries and rel:
+            warnings.append(
+                Problem(
+                    "empty-directory",
+                    rel.rstrip("/"),
+                    "empty folder left out: BagIt cannot hold an empty folder",
+                    "warning",
+                )
+            )
+        for entry in entries:
+            relpath = rel + entry.name
+            try:
+                relpath.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInput(f"{entry.path!r}: file name is not valid UTF-8") from None
+            st = entry.stat(follow_symlinks=False)
+            mode = st.st_mode
+            if stat.S_ISREG(mode):
+                if not os.access(entry.path, os.R_OK):
+                    raise InvalidInput(f"{entry.path}: permission denied")
+                if st.st_size == 0:
+                    warnings.append(Problem("empty-file", relpath, "zero-byte file", "warning"))
+                files.append(StagedFile(relpath, entry.path, st.st_size))
+            elif stat.S_ISDIR(mode):
+                walk(entry.path, relpath + "/")
+            elif stat.S_ISLNK(mode):
+                warnings.append(
+                    Problem("symlink-skipped", relpath, "symbolic link not followed", "warning")
+                )
+            else:
+                warnings.append(
+                    Problem("special-file-skipped", relpath, "not a regular file", "warning")
+                )
+
+    walk(str(root), "")
+    errors, name_warnings = check_payload_names(f.relpath for f in files)
+    if errors:
+        raise NameCollision(f"{root}: " + "; ".join(p.message for p in errors))
+    warnings.extend(name_warnings)
+    return files, warnings

@@ -1,0 +1,144 @@
+"""Stage 6, register: one transaction makes the package visible as stored.
+
+File rows (payload with formats, then tag files), the PREMIS events written into the bag, a
+replication event per verified copy, the ingestion end and the ``stored`` status are committed
+together; before that commit the package is ``ingesting`` and recovery may remove it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from preserve import premis
+from preserve.bootstrap import Application
+from preserve.catalogue.models import Agent
+from preserve.errors import StorageError
+from preserve.ingest.model import PRESERVE_AGENT, Delivery, now
+from preserve.values import StoredObject, as_dict
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What every location now holds, and the digests of the tag files written at bagging."""
+
+    objects: dict[int, dict[str, StoredObject]]  # location id -> path in bag -> object
+    tag_digests: dict[str, tuple[int, dict[str, str]]]  # tag path -> (size, digests)
+
+
+def _file_rows(delivery: Delivery, result: Stored) -> Iterator[dict[str, object]]:
+    """Catalogue rows for every file of the bag: payload with formats, then tag files."""
+    normalize = unicodedata.normalize
+    for f in delivery.files:
+        fmt = f.fmt
+        path = f.bag_path
+        digests = f.digests
+        yield {
+            "path": path,
+            "path_nfc": path if path.isascii() else normalize("NFC", path),
+            "role": "payload",
+            "size": f.size,
+            "sha512": digests.get("sha512"),
+            "sha256": digests.get("sha256"),
+            "digests": {a: d for a, d in digests.items() if a not in ("sha512", "sha256")},
+            "puid": fmt.puid if fmt else None,
+            "format_name": fmt.format_name if fmt else None,
+            "format_version": fmt.format_version if fmt else None,
+            "mime": fmt.mime if fmt else None,
+            "basis": fmt.basis if fmt else None,
+            "identification": as_dict(fmt) if fmt else None,
+            "image": as_dict(f.image) if f.image else None,
+        }
+    for path, (size, digests) in sorted(result.tag_digests.items()):
+        yield {
+            "path": path,
+            "path_nfc": normalize("NFC", path),
+            "role": "tag",
+            "size": size,
+            "sha512": digests["sha512"],
+            "sha256": digests["sha256"],
+            "digests": {},
+            "puid": None,
+            "format_name": None,
+            "format_version": None,
+            "mime": None,
+            "basis": None,
+            "identification": None,
+            "image": None,
+        }
+
+
+def register(
+    app: Application,
+    package_id: str,
+    delivery: Delivery,
+    result: Stored,
+    bag_info: Sequence[tuple[str, str]],
+) -> None:
+    """One transaction: file rows, events, verified copies, ``stored`` status."""
+    stored = result.objects
+    when = now()
+    with app.uow() as uow:
+        package = uow.packages.get(package_id)
+        if package is None:  # removed by someone else's clean-up: our copies are orphans now
+            raise StorageError(f"package {package_id} vanished from the catalogue during ingest")
+        # a generator: add_many inserts in batches, so 100,000 rows are never all in memory
+        uow.files.add_many(package_id, _file_rows(delivery, result))
+
+        agents: dict[tuple[str, str], Agent] = {}
+
+        def agent_for(record: premis.AgentRecord) -> Agent:
+            key = (record.name, record.version)
+            if key not in agents:
+                agents[key] = uow.agents.get_or_create(
+                    record.name, record.version, record.agent_type
+                )
+            return agents[key]
+
+        for e in delivery.events:
+            uow.events.add(
+                e.event_type,
+                e.outcome,
+                agent=agent_for(e.agent),
+                package_id=package_id,
+                detail=e.detail,
+                outcome_detail=e.outcome_detail,
+                occurred_at=e.occurred_at,
+                event_type_uri=premis.event_type_uri(e.event_type),
+                event_id=e.identifier,  # the same identifier as in the bag's premis.xml
+            )
+        for copy in uow.copies.for_package(package_id):
+            objects = stored[copy.location_id]
+            methods = sorted({o.verified_by for o in objects.values()})
+            copy.status = "verified"
+            copy.verified_by = ",".join(methods)
+            copy.verified_at = when
+            copy.last_checked_at = when
+            copy.last_outcome = "ok"
+            uow.events.add(
+                premis.REPLICATION,
+                "success",
+                agent=agent_for(PRESERVE_AGENT),
+                package_id=package_id,
+                copy_id=copy.id,
+                detail=f"{len(objects)} files written to location {copy.location.name} "
+                f"under {copy.key_prefix}",
+                outcome_detail=f"every object verified ({', '.join(methods)})",
+                occurred_at=when,
+            )
+        detail = "; ".join(str(w) for w in delivery.warnings[:100])
+        uow.events.add(
+            premis.INGESTION_END,
+            "warning" if delivery.warnings else "success",
+            agent=agent_for(PRESERVE_AGENT),
+            package_id=package_id,
+            detail=f"package stored with {len(stored)} verified copies",
+            outcome_detail=detail,
+            occurred_at=now(),
+        )
+        package.bag_info = [list(item) for item in bag_info]
+        package.status = "stored"
+        package.stored_at = when
+        package.ingest_pid = None
+        uow.commit()

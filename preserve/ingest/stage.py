@@ -1,0 +1,305 @@
+"""Stage 2, stage and hash: copy every payload file into the staging bag, computing every digest
+in the same single read of its bytes.
+
+Small files are read whole and written on the calling thread (a thread per 4 KB file would only
+pass the GIL around); large files are copied on a pool of threads (hashlib releases the GIL),
+written past the page cache (``O_DIRECT``), flushed to the device and read back from it, so the
+staged copy is already *durable and verified*: a local location that hard-links it needs no
+second read. Each finished batch is handed to ``on_staged`` at once, so identification runs in
+helper processes while staging goes on.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import mmap
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from preserve.bagit import BagWriter
+from preserve.checksums import MultiHasher, digest_bytes
+from preserve.errors import InvalidBag, InvalidInput, StorageError, StorageFull
+from preserve.fsio import NO_SPACE, drop_cache, start_writeback
+from preserve.ingest.model import TRANSPORT_ALGORITHM, Delivery, StagedFile
+from preserve.progress import Progress
+from preserve.values import Problem
+
+SMALL_FILE = 1 << 20  # read whole and hashed on the calling thread
+BLOCK = 8 << 20  # bytes per read of a large file (hashlib releases the GIL on each)
+ALIGN = 4096  # O_DIRECT alignment of buffer address, file offset and length
+BATCH_FILES = 256  # small files per identification batch
+BATCH_BYTES = 64 << 20
+WRITEBACK_EVERY = 8 << 20  # buffered fallback: start the disk writing every 8 MiB
+
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
+_local = threading.local()
+
+
+def stage_payload(
+    delivery: Delivery,
+    writer: BagWriter,
+    algorithms: Sequence[str],
+    *,
+    workers: int,
+    progress: Progress,
+    on_staged: Callable[[list[StagedFile]], None],
+) -> None:
+    """Copy and hash every file of ``delivery`` into ``writer``'s payload; record its manifest
+    entries; call ``on_staged`` with each batch of files as it is staged."""
+    files = delivery.files
+    total = sum(f.size for f in files)
+    progress.begin("hashing and copying", len(files), total)
+    manifest_algorithms = tuple(a for a in algorithms if a != TRANSPORT_ALGORITHM)
+    large = [f for f in files if f.size > SMALL_FILE]
+    small = [f for f in files if f.size <= SMALL_FILE]
+
+    def record(done: Sequence[StagedFile]) -> None:
+        for f in done:
+            _check_producer(delivery.producer_digests, f)
+            writer.add_payload_entry(
+                f.relpath, f.size, {a: f.digests[a] for a in manifest_algorithms}
+            )
+        progress.advance(len(done), sum(f.size for f in done))
+        on_staged(list(done))
+
+    futures: list[Future[StagedFile] | None] = []
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers) + 1) as pool:
+            # large files go to the pool first; this thread stages the small files meanwhile
+            for f in large:
+                f.staged = writer.payload_file(f.relpath)
+                futures.append(pool.submit(_stage_large, f, algorithms))
+            batch: list[StagedFile] = []
+            nbytes = 0
+            for f in small:
+                f.staged = writer.payload_file(f.relpath)
+                _stage_small(f, algorithms)
+                batch.append(f)
+                nbytes += f.size
+                if len(batch) >= BATCH_FILES or nbytes >= BATCH_BYTES:
+                    record(batch)
+                    batch, nbytes = [], 0
+                    _record_done(futures, record)
+            if batch:
+                record(batch)
+            for future in futures:
+                if future is not None:
+                    record([future.result()])
+    except BaseException:
+        for future in futures:
+            if future is not None:
+                future.cancel()
+        raise
+    finally:
+        progress.end()
+
+
+def _record_done(
+    futures: list[Future[StagedFile] | None], record: Callable[[Sequence[StagedFile]], None]
+) -> None:
+    """Record the large files finished so far (in order), so identification starts on them."""
+    done = []
+    for i, future in enumerate(futures):
+        if future is None:
+            continue
+        if not future.done():
+            break
+        done.append(future.result())
+        futures[i] = None
+    if done:
+        record(done)
+
+
+def _check_producer(producer: Mapping[str, Mapping[str, str]], f: StagedFile) -> None:
+    for alg, expected in producer.get(f.relpath, {}).items():
+        if alg in f.digests and f.digests[alg].lower() != expected.lower():
+            raise InvalidBag(
+                f"{f.source}: {alg} checksum does not match the producer's manifest",
+                [Problem("checksum-mismatch", f.bag_path, f"{alg} mismatch")],
+            )
+
+
+def fingerprint(files: Sequence[StagedFile]) -> str:
+    """Identity of a payload: names and SHA-512s, independent of order."""
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f.relpath):
+        h.update(f"{f.digests['sha512']}  {f.relpath}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- small files
+
+
+def _stage_small(f: StagedFile, algorithms: Sequence[str]) -> None:
+    """Read a small file whole, hash it, write it: a handful of system calls."""
+    try:
+        fd = os.open(f.source, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidInput(f"{f.source}: cannot be read: {exc.strerror or exc}") from exc
+    try:
+        data = _read_all(fd, f.size + 1, f.source)
+    finally:
+        os.close(fd)
+    if len(data) != f.size:
+        raise InvalidInput(f"{f.source}: changed while it was being read")
+    f.digests = digest_bytes(data, algorithms)
+    assert f.staged is not None
+    try:
+        out = os.open(f.staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        _raise_staging(exc, f)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out, view) :]
+    except OSError as exc:
+        _raise_staging(exc, f)
+    finally:
+        os.close(out)
+
+
+def _read_all(fd: int, limit: int, name: str) -> bytes:
+    try:
+        data = os.read(fd, limit)
+        if len(data) < limit and data:  # a short read of a regular file is rare; keep reading
+            parts = [data]
+            while more := os.read(fd, limit - sum(len(p) for p in parts)):
+                parts.append(more)
+            data = b"".join(parts)
+    except OSError as exc:
+        raise InvalidInput(f"{name}: cannot be read: {exc.strerror or exc}") from exc
+    return data
+
+
+def _raise_staging(exc: OSError, f: StagedFile) -> None:
+    if exc.errno in NO_SPACE:
+        raise StorageFull(f"staging area is full while copying {f.source}: {exc.strerror}") from exc
+    raise StorageError(f"staging: cannot write {f.staged}: {exc.strerror or exc}") from exc
+
+
+# --------------------------------------------------------------------------- large files
+
+
+def _buffer() -> mmap.mmap:
+    """This thread's page-aligned block buffer (O_DIRECT needs aligned memory)."""
+    buf: mmap.mmap | None = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = mmap.mmap(-1, BLOCK)
+    return buf
+
+
+def _stage_large(f: StagedFile, algorithms: Sequence[str]) -> StagedFile:
+    """Copy, hash, flush and read back one large file. The read-back goes to the device (O_DIRECT,
+    or after the page cache was told to drop the file) and its crc64nvme must match."""
+    assert f.staged is not None
+    hasher = MultiHasher(algorithms)
+    buf = _buffer()
+    view = memoryview(buf)
+    try:
+        fin = os.open(f.source, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidInput(f"{f.source}: cannot be read: {exc.strerror or exc}") from exc
+    try:
+        out, direct = _create(f)
+        try:
+            written = 0
+            while True:
+                try:
+                    n = os.readv(fin, [buf])
+                except OSError as exc:
+                    raise InvalidInput(
+                        f"{f.source}: cannot be read: {exc.strerror or exc}"
+                    ) from exc
+                if not n:
+                    break
+                chunk = view[:n]
+                hasher.update(chunk)
+                if direct and n % ALIGN:
+                    direct = _buffered(out)  # the unaligned tail of the file
+                try:
+                    while chunk:
+                        sent = os.write(out, chunk)
+                        chunk = chunk[sent:]
+                        if chunk and direct:
+                            direct = _buffered(out)  # a short direct write: finish buffered
+                except OSError as exc:
+                    _raise_staging(exc, f)
+                if not direct and (written + n) // WRITEBACK_EVERY != written // WRITEBACK_EVERY:
+                    start_writeback(out, 0, 0)
+                written += n
+            try:
+                os.fdatasync(out)
+            except OSError as exc:
+                _raise_staging(exc, f)
+        finally:
+            os.close(out)
+    finally:
+        os.close(fin)
+    f.digests = hasher.hexdigests()
+    if hasher.size != f.size:
+        raise InvalidInput(f"{f.source}: changed while it was being read")
+    size, crc = _read_back(f.staged)
+    if size != hasher.size or crc != f.digests[TRANSPORT_ALGORITHM]:
+        raise StorageError(
+            f"staging: {f.staged} reads back differently from what was written "
+            f"({size} bytes, crc64nvme {crc}; wrote {hasher.size} bytes, "
+            f"{f.digests[TRANSPORT_ALGORITHM]})"
+        )
+    f.durable = True
+    return f
+
+
+def _create(f: StagedFile) -> tuple[int, bool]:
+    """Open the staged file for writing, past the page cache where the filesystem allows."""
+    assert f.staged is not None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    if _O_DIRECT:
+        try:
+            return os.open(f.staged, flags | _O_DIRECT, 0o644), True
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:  # EINVAL: this filesystem has no direct I/O (tmpfs)
+                _raise_staging(exc, f)
+    try:
+        return os.open(f.staged, flags, 0o644), False
+    except OSError as exc:
+        _raise_staging(exc, f)
+        raise  # unreachable: _raise_staging raises
+
+
+def _buffered(fd: int) -> bool:
+    """Switch a file descriptor from direct to buffered I/O; returns the new 'direct' state."""
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
+    return False
+
+
+def _read_back(path: str) -> tuple[int, str]:
+    """Size and crc64nvme of a flushed file, read from the device, not from the page cache."""
+    from awscrt import checksums
+
+    buf = _buffer()
+    view = memoryview(buf)
+    crc = 0
+    size = 0
+    fd = -1
+    if _O_DIRECT:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | _O_DIRECT)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise StorageError(f"staging: cannot read back {path}: {exc.strerror}") from exc
+    if fd < 0:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        drop_cache(fd)
+    try:
+        while n := os.readv(fd, [buf]):
+            crc = checksums.crc64nvme(view[:n], crc)
+            size += n
+    except OSError as exc:
+        raise StorageError(f"staging: cannot read back {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    return size, f"{crc:016x}"
