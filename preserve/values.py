@@ -14,10 +14,24 @@ from typing import Any, Literal
 Severity = Literal["error", "warning"]
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def as_dict(value: Any) -> Any:
     """A JSON-ready view of a value type (datetimes as ISO 8601, tuples as lists)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: as_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, _SCALARS):
+        return value
+    cls = type(value)
+    names = _FIELD_NAMES.get(cls)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        out = {}
+        for name in names:
+            item = getattr(value, name)
+            out[name] = item if isinstance(item, _SCALARS) else as_dict(item)
+        return out
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, (list, tuple)):

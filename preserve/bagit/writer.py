@@ -183,13 +183,11 @@ class BagWriter:
         return Path(self._target(relpath))
 
     def payload_file(self, relpath: str) -> str:
-        """:meth:`payload_path` as a plain string, for callers that stage many small files."""
+        """:meth:`payload_path` as a plain string, for callers that stage many files. The name
+        is checked for collisions when it is recorded (:meth:`add_payload_entry`): the caller
+        creates the file exclusively (``O_EXCL``), so nothing is overwritten meanwhile."""
         self._check_open()
         self._check_relpath(relpath)
-        with self._lock:
-            collision = self._names.collision(relpath)
-        if collision is not None:
-            raise NameCollision(collision.message)
         return self._target(relpath)
 
     def _target(self, relpath: str) -> str:

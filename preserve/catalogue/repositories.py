@@ -11,9 +11,9 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -184,7 +184,9 @@ class FileRepository(_Repository):
         """
         count = 0
         for batch in _batches(rows, FILE_BATCH_SIZE):
-            self.session.execute(insert(File), [_file_row(package_id, row) for row in batch])
+            self.session.execute(
+                insert(_FILES_TABLE), [_file_row(package_id, row) for row in batch]
+            )
             count += len(batch)
         return count
 
@@ -209,6 +211,10 @@ class FileRepository(_Repository):
         if role is not None:
             stmt = stmt.where(File.role == role)
         return self.session.scalar(stmt) or 0
+
+
+#: Core inserts of file rows skip the ORM's per-row bookkeeping (no File objects are made)
+_FILES_TABLE = cast(Table, File.__table__)
 
 
 def _file_row(package_id: str, row: Mapping[str, Any]) -> dict[str, Any]:

@@ -74,8 +74,6 @@ def store(
     """Write ``items`` under ``key_prefix`` on every location and verify each copy; returns
     location id -> path in bag -> stored object. Remote locations go first; the last local
     location hard-links the staged files instead of copying them."""
-    from pathlib import Path
-
     ordered = sorted(locations, key=lambda loc: loc.url.startswith("file:"))
     total = sum(item.size for item in items)
     stored: dict[int, dict[str, StoredObject]] = {}
@@ -88,7 +86,7 @@ def store(
                 [
                     PutItem(
                         key_prefix + item.path,
-                        Path(item.staged),
+                        item.staged,
                         item.digests,
                         durable=item.durable and last_local,
                     )

@@ -39,7 +39,7 @@ class PutItem:
     """One file for :meth:`Storage.put_many`: the key, the file, the digests it must have."""
 
     key: str
-    source: Path
+    source: Path | str
     digests: Mapping[str, str] | None = None
     #: the source was flushed to the device and read back from it, and matched ``digests``
     #: (crc64nvme): a local location that hard-links it stores those very blocks, verified

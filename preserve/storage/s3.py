@@ -445,7 +445,7 @@ class S3Storage:
         """Upload in parallel (bounded threads); on any failure remove what was uploaded."""
 
         def one(item: PutItem) -> StoredObject:
-            obj = self.put(item.key, item.source, digests=item.digests)
+            obj = self.put(item.key, Path(item.source), digests=item.digests)
             if on_stored is not None:
                 on_stored(obj)
             return obj
