@@ -112,6 +112,22 @@ def to_wire(outcome: FormatInfo | InvalidInput) -> _Wire:
     )
 
 
+def from_wires(wires: list[_Wire]) -> list[FormatInfo | InvalidInput]:
+    """The outcomes of a chunk. Files of one format in one chunk usually have equal wire forms:
+    they share one (immutable) FormatInfo, built once."""
+    built: dict[_Wire, FormatInfo | InvalidInput] = {}
+    out: list[FormatInfo | InvalidInput] = []
+    for wire in wires:
+        if isinstance(wire, str):  # an error: its own exception object
+            out.append(InvalidInput(wire))
+            continue
+        outcome = built.get(wire)
+        if outcome is None:
+            outcome = built[wire] = from_wire(wire)
+        out.append(outcome)
+    return out
+
+
 def from_wire(wire: _Wire) -> FormatInfo | InvalidInput:
     """The outcome :func:`to_wire` encoded."""
     if isinstance(wire, str):
@@ -241,7 +257,7 @@ def _shared(
             back -= 1
     for index, future in running.items():
         try:
-            done[index] = [from_wire(w) for w in future.result()]
+            done[index] = from_wires(future.result())
         except BrokenProcessPool:  # a helper died (killed, out of memory): do it here
             broken = True
             done[index] = identifier.identify_outcomes(chunks[index])
@@ -276,7 +292,7 @@ class PendingIdentification:
             wires = future.result()
         except BrokenProcessPool:  # a helper died (killed, out of memory): do it here
             return _local_identifier(self._describe).identify_many(self._paths)
-        return raise_first([from_wire(w) for w in wires])
+        return raise_first(from_wires(wires))
 
 
 def submit_identification(
