@@ -1,41 +1,70 @@
 """Composition root: builds the engine, session factory and storage locations from settings.
 
 The CLI, the web app and the workers all call :func:`bootstrap`; nothing else constructs engines
-or storage clients.
+or storage clients. Everything is built on first use: a command that never touches the ORM (the
+fixity check on the embedded SQLite catalogue, ``--help``) never imports SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING
 
 from config.settings import Settings
-from preserve.catalogue.database import make_engine, make_session_factory
-from preserve.storage import Storage, open_location
-from preserve.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from preserve.catalogue.fixity import FixityCatalogue
+    from preserve.storage import Storage
+    from preserve.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class Application:
-    """Everything a service needs, built once per process."""
+    """Everything a service needs, built once per process (each part when first used)."""
 
-    settings: Settings
-    engine: Engine
-    session_factory: sessionmaker[Session]
-    _locations: dict[str, Storage] = field(default_factory=dict)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._session_factory: sessionmaker[Session] | None = None
+        self._locations: dict[str, Storage] = {}
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from preserve.catalogue.database import make_engine
+
+            self._engine = make_engine(self.settings.database_url)
+        return self._engine
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        if self._session_factory is None:
+            from preserve.catalogue.database import make_session_factory
+
+            self._session_factory = make_session_factory(self.engine)
+        return self._session_factory
 
     def uow(self) -> UnitOfWork:
         """A new unit of work (its own session)."""
+        from preserve.uow import UnitOfWork
+
         return UnitOfWork(self.session_factory)
+
+    def fixity_catalogue(self) -> FixityCatalogue:
+        """The catalogue as fixity checks read and write it (plain SQL, no ORM); close it after."""
+        from preserve.catalogue.fixity import open_fixity_catalogue
+
+        return open_fixity_catalogue(self.settings.database_url, lambda: self.engine)
 
     def storage(self, url: str) -> Storage:
         """The storage backend for a location URL, opened once and reused."""
         if url not in self._locations:
+            from preserve.storage import open_location
+
             s = self.settings
             self._locations[url] = open_location(
                 url,
@@ -47,13 +76,10 @@ class Application:
         return self._locations[url]
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def bootstrap(settings: Settings | None = None) -> Application:
     """Build the application from ``settings`` (default: from the environment)."""
-    settings = settings or Settings.from_env()
-    engine = make_engine(settings.database_url)
-    return Application(
-        settings=settings, engine=engine, session_factory=make_session_factory(engine)
-    )
+    return Application(settings or Settings.from_env())

@@ -17,7 +17,6 @@ import click
 from config.settings import Settings
 from preserve import __version__
 from preserve.errors import InvalidBag, PreserveError
-from preserve.values import as_dict
 
 log = logging.getLogger("preserve")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,6 +33,13 @@ def _app() -> Any:
         root.meta["app"] = bootstrap(Settings.from_env())
         root.call_on_close(root.meta["app"].close)
     return root.meta["app"]
+
+
+def as_dict(value: Any) -> Any:
+    """:func:`preserve.values.as_dict`, imported on first use (not every command prints JSON)."""
+    from preserve.values import as_dict as convert
+
+    return convert(value)
 
 
 def _emit_json(data: Any) -> None:
@@ -505,15 +511,22 @@ def identify(paths: tuple[Path, ...], as_json: bool, describe: bool) -> None:
 @click.option("--collection", default=None, help="Check every package of a collection.")
 @click.option("--organisation", default=None)
 @click.option("--all", "all_packages", is_flag=True, help="Check every stored package.")
+@click.option(
+    "--all-digests",
+    is_flag=True,
+    help="Verify every digest the catalogue holds (default: PRESERVE_FIXITY_ALGORITHMS, sha256).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def fixity(
     package_id: str | None,
     collection: str | None,
     organisation: str | None,
     all_packages: bool,
+    all_digests: bool,
     as_json: bool,
 ) -> None:
-    """Re-read every copy and compare it with the catalogue and the bag manifests."""
+    """Re-read every copy (from the device, not the page cache) and compare its sizes and digests
+    with the catalogue, and the bag manifests with the catalogue."""
     from preserve.errors import InvalidInput
     from preserve.services.fixity import check_fixity
 
@@ -525,15 +538,17 @@ def fixity(
         collection=collection,
         organisation=organisation,
         all_packages=all_packages,
+        all_digests=all_digests,
         progress=_progress(as_json),
     )
     if as_json:
         _emit_json({"ok": report.ok, "copies": report.checks})
     else:
         for c in report.checks:
+            digests = ", ".join(c.digests_checked) or "no digest"
             click.echo(
                 f"{c.outcome:8} {c.package_id} on {c.location}: {_count(c.files_checked, 'file')}, "
-                f"{_human_bytes(c.bytes_checked)}"
+                f"{_human_bytes(c.bytes_checked)}, {digests}"
             )
         if not report.checks:
             click.echo("no stored copies to check")

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose objects stay readable after commit (services copy them into dataclasses)."""
+    from sqlalchemy.orm import sessionmaker  # the ORM only for the commands that use it
+
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 

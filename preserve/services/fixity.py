@@ -1,27 +1,54 @@
-"""Fixity: re-read every stored copy, compare with the catalogue and the bag's own manifests.
+"""Fixity: re-read every stored copy, compare it with the catalogue and the bag's own manifests.
 
 The reference digests are the ones computed when the bytes were first read at ingest; a check
 always re-reads and re-hashes the bytes (a storage system's own checksum is never trusted alone).
-Each copy checked gets a PREMIS ``fixity check`` event and its outcome: ok, mismatch, missing or
-error (could not check).
+On a local location every object is read from the device, not from the page cache (see
+:meth:`preserve.storage.local.LocalStorage.hash_objects`).
+
+Per file, a check verifies the size and the digests named by ``PRESERVE_FIXITY_ALGORITHMS``
+(SHA-256 alone by default: one strong digest proves the bytes) that the catalogue holds for it,
+or every digest it holds when it holds none of those; ``all_digests=True`` verifies every digest
+the catalogue holds (not the CRC64NVME transport checksum, which is no fixity reference). Missing
+and unexpected objects are reported, and the bag's stored payload manifests must agree with the
+catalogue entry by entry, whichever digests were recomputed.
+
+Each copy checked gets a PREMIS ``fixity check`` event that says which digests were verified,
+and its outcome: ok, mismatch, missing or error (could not check).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from preserve import __version__, premis
-from preserve.bagit.manifest import parse_manifest
-from preserve.bootstrap import Application
-from preserve.checksums import hash_stream
-from preserve.errors import InvalidInput, NotFound, ObjectNotFound, StorageError
+from preserve import __version__
+from preserve.errors import InvalidInput, ObjectNotFound, PreserveError, StorageError
 from preserve.progress import NoProgress, Progress
 
+if TYPE_CHECKING:
+    from preserve.bootstrap import Application
+    from preserve.catalogue.fixity import CopyRow, FileRow, FixityCatalogue
+    from preserve.storage import Storage
+
 log = logging.getLogger(__name__)
+
+#: The Library of Congress event type (preserve.premis.FIXITY_CHECK; not imported from there
+#: because that module's XML imports cost more than a small check takes).
+FIXITY_CHECK = "fixity check"
+#: Digests that are transport checks, never fixity references.
+TRANSPORT_CHECKS = frozenset({"crc64nvme"})
+_MANIFEST = re.compile(r"manifest-([a-z0-9]+)\.txt")
+REMOTE_THREADS = 8  # objects read at once from a location that is not a local folder
+
+HashRequest = tuple[str, int, tuple[str, ...]]
+HashResult = tuple[str, int, "dict[str, str] | None", "PreserveError | None"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +69,12 @@ class CopyCheck:
     bytes_checked: int
     problems: tuple[FileProblem, ...]
     checked_at: datetime
+    #: algorithm -> how many files were verified with it
+    digests_checked: dict[str, int] = field(default_factory=dict)
+    #: the stored payload manifests compared with the catalogue
+    manifests_compared: tuple[str, ...] = ()
+    #: read from the device with the page cache dropped first (a local location)
+    from_device: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,21 +86,13 @@ class FixityReport:
         return all(c.outcome == "ok" for c in self.checks)
 
 
-@dataclass(frozen=True)
-class _Expected:
-    path: str
-    size: int
-    sha512: str | None
-    sha256: str | None
+@runtime_checkable
+class _HashesObjects(Protocol):
+    """A location that reads and hashes many objects itself (the local backend)."""
 
-
-@dataclass(frozen=True)
-class _CopyRef:
-    copy_id: int
-    package_id: str
-    location: str
-    url: str
-    key_prefix: str
+    def hash_objects(
+        self, requests: Sequence[HashRequest], *, threads: int = ...
+    ) -> Iterator[HashResult]: ...
 
 
 def check_fixity(
@@ -77,6 +102,7 @@ def check_fixity(
     collection: str | None = None,
     organisation: str | None = None,
     all_packages: bool = False,
+    all_digests: bool = False,
     progress: Progress | None = None,
     now: datetime | None = None,
 ) -> FixityReport:
@@ -87,118 +113,172 @@ def check_fixity(
     if selectors != 1:
         raise InvalidInput("name exactly one of: a package, a collection, or all packages")
     progress = progress or NoProgress()
-    copies = _select(app, package_id, collection, organisation or app.settings.organisation)
+    chooser = _DigestChooser(app.settings.fixity_algorithms, all_digests)
     checks = []
-    for ref in copies:
-        check = _check_copy(app, ref, progress)
-        _record(app, ref, check, now or datetime.now(UTC))
-        checks.append(check)
+    with app.fixity_catalogue() as catalogue:
+        copies = catalogue.copies(
+            package_id=package_id,
+            collection=(organisation or app.settings.organisation, collection)
+            if collection is not None
+            else None,
+        )
+        for copy in copies:
+            check = _check_copy(app, catalogue, copy, chooser, progress)
+            _record(catalogue, copy, check, chooser, now or datetime.now(UTC))
+            checks.append(check)
     return FixityReport(tuple(checks))
 
 
-def _select(
-    app: Application, package_id: str | None, collection: str | None, organisation: str
-) -> list[_CopyRef]:
-    with app.uow() as uow:
-        if package_id is not None:
-            package = uow.packages.get(package_id)
-            if package is None:
-                raise NotFound(f"package {package_id} does not exist")
-            packages = [package]
-        elif collection is not None:
-            coll = uow.collections.get(organisation, collection)
-            if coll is None:
-                raise NotFound(f"collection {collection!r} does not exist in {organisation!r}")
-            packages = list(uow.packages.list(collection_id=coll.id, status="stored"))
-        else:
-            packages = list(uow.packages.list(status="stored"))
-        refs = []
-        for p in packages:
-            for c in uow.copies.for_package(p.id):
-                refs.append(_CopyRef(c.id, p.id, c.location.name, c.location.url, c.key_prefix))
-        return refs
+class _DigestChooser:
+    """Which of the digests the catalogue holds for a file a check verifies."""
+
+    def __init__(self, algorithms: Iterable[str], all_digests: bool) -> None:
+        self.algorithms = tuple(algorithms)
+        self.all_digests = all_digests
+        # the JSON column of other digests is decoded only when it may be needed
+        self._others = all_digests or any(a not in ("sha256", "sha512") for a in self.algorithms)
+        self._supported: dict[str, bool] = {}
+        self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def describe(self) -> str:
+        if self.all_digests:
+            return "every digest the catalogue holds"
+        return ", ".join(self.algorithms)
+
+    def wanted(self, row: FileRow) -> dict[str, str]:
+        """algorithm -> expected hex digest for the file of ``row`` (empty: it holds none)."""
+        held: dict[str, str] = {}
+        if row[3]:
+            held["sha256"] = row[3].lower()
+        if row[2]:
+            held["sha512"] = row[2].lower()
+        if self._others:
+            self._add_others(held, row[4])
+        if self.all_digests:
+            return held
+        chosen = {a: held[a] for a in self.algorithms if a in held}
+        if chosen:
+            return chosen
+        if not self._others:
+            self._add_others(held, row[4])
+        return held  # none of the configured ones: every digest it holds
+
+    def key(self, wanted: dict[str, str]) -> tuple[str, ...]:
+        algorithms = tuple(wanted)
+        return self._interned.setdefault(algorithms, algorithms)
+
+    def _add_others(self, held: dict[str, str], column: object) -> None:
+        from preserve.catalogue.fixity import other_digests
+
+        for algorithm, value in other_digests(column).items():
+            if algorithm in held or algorithm in TRANSPORT_CHECKS or not value:
+                continue
+            if self._is_supported(algorithm):
+                held[algorithm] = str(value).lower()
+
+    def _is_supported(self, algorithm: str) -> bool:
+        if algorithm not in self._supported:
+            from preserve.checksums import is_supported
+
+            self._supported[algorithm] = is_supported(algorithm)
+        return self._supported[algorithm]
 
 
-def _expected(app: Application, package_id: str) -> Iterator[_Expected]:
-    with app.uow() as uow:
-        for f in uow.files.iter_for_package(package_id):
-            yield _Expected(f.path, f.size, f.sha512, f.sha256)
-
-
-def _check_copy(app: Application, ref: _CopyRef, progress: Progress) -> CopyCheck:
+def _check_copy(
+    app: Application,
+    catalogue: FixityCatalogue,
+    copy: CopyRow,
+    chooser: _DigestChooser,
+    progress: Progress,
+) -> CopyCheck:
     started = datetime.now(UTC)
-    problems: list[FileProblem] = []
+    prefix = copy.key_prefix
     try:
-        storage = app.storage(ref.url)
-        present = set(storage.iter_keys(ref.key_prefix))
+        storage = app.storage(copy.url)
+        present = set(storage.iter_keys(prefix))
     except StorageError as exc:
-        log.error("fixity: cannot list %s on %s: %s", ref.key_prefix, ref.location, exc)
+        log.error("fixity: cannot list %s on %s: %s", prefix, copy.location, exc)
         return CopyCheck(
-            ref.package_id,
-            ref.location,
-            ref.url,
-            ref.key_prefix,
+            copy.package_id,
+            copy.location,
+            copy.url,
+            prefix,
             "error",
             0,
             0,
             (FileProblem("", "error", f"location could not be read: {exc}"),),
             started,
         )
-    expected = list(_expected(app, ref.package_id))
-    progress.begin(
-        f"checking {ref.package_id} on {ref.location}", len(expected), sum(e.size for e in expected)
-    )
-    catalogue = {e.path: e for e in expected}
-
-    def one(e: _Expected) -> tuple[_Expected, FileProblem | None, int, dict[str, str]]:
-        key = ref.key_prefix + e.path
+    problems: list[FileProblem] = []
+    expected = {row[0]: row for row in catalogue.files(copy.package_id)}
+    wanted: dict[str, dict[str, str]] = {}
+    requests: list[HashRequest] = []
+    total_bytes = 0
+    for path, row in expected.items():
+        key = prefix + path
         if key not in present:
-            return e, FileProblem(e.path, "missing", "object is missing"), 0, {}
-        algorithms = ("sha512", "sha256") if e.sha512 else ("sha256",)
-        try:
-            with storage.open(key) as stream:
-                size, digests = hash_stream(stream, algorithms)
-        except ObjectNotFound:
-            return e, FileProblem(e.path, "missing", "object is missing"), 0, {}
-        except StorageError as exc:
-            return e, FileProblem(e.path, "error", f"could not be read: {exc}"), 0, {}
-        progress.advance(1, size)
-        if size != e.size:
-            return (
-                e,
-                FileProblem(e.path, "mismatch", f"size is {size} bytes, expected {e.size}"),
-                size,
-                digests,
+            problems.append(FileProblem(path, "missing", "object is missing"))
+            continue
+        want = chooser.wanted(row)
+        if not want:
+            problems.append(
+                FileProblem(path, "error", "the catalogue holds no digest this system can verify")
             )
-        for alg, want in (("sha512", e.sha512), ("sha256", e.sha256)):
-            if want and digests.get(alg) != want:
-                return (
-                    e,
-                    FileProblem(
-                        e.path, "mismatch", f"{alg} is {digests.get(alg)}, expected {want}"
-                    ),
-                    size,
-                    digests,
-                )
-        return e, None, size, digests
+            continue
+        wanted[key] = want
+        requests.append((key, row[1], chooser.key(want)))
+        total_bytes += row[1]
+    for key in sorted(present - {prefix + p for p in expected}):
+        problems.append(
+            FileProblem(key[len(prefix) :], "unexpected", "object not in the catalogue")
+        )
+
+    # the stored manifests are read and compared while the objects are being hashed
+    manifest_problems: dict[str, list[FileProblem]] = {}
+    manifests = threading.Thread(
+        target=lambda: manifest_problems.update(_check_manifests(storage, copy, expected)),
+        name="fixity-manifests",
+        daemon=True,
+    )
+    manifests.start()
 
     checked = 0
     nbytes = 0
+    counts: dict[str, int] = {}
+    progress.begin(f"checking {copy.package_id} on {copy.location}", len(requests), total_bytes)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, app.settings.workers or 2)) as pool:
-            for _e, problem, size, _digests in pool.map(one, expected):
-                checked += 1
-                nbytes += size
-                if problem is not None:
-                    problems.append(problem)
+        for key, size, digests, error in _hash(app, storage, requests):
+            path = key[len(prefix) :]
+            progress.advance(1, size)
+            if error is not None:
+                if isinstance(error, ObjectNotFound):
+                    problems.append(FileProblem(path, "missing", f"object is missing: {error}"))
+                else:
+                    problems.append(FileProblem(path, "error", f"could not be read: {error}"))
+                continue
+            checked += 1
+            nbytes += size
+            want_size = expected[path][1]
+            if size != want_size:
+                problems.append(
+                    FileProblem(path, "mismatch", f"size is {size} bytes, expected {want_size}")
+                )
+                continue
+            for algorithm, reference in wanted[key].items():
+                counts[algorithm] = counts.get(algorithm, 0) + 1
+                got = digests.get(algorithm) if digests else None
+                if got != reference:
+                    problems.append(
+                        FileProblem(path, "mismatch", f"{algorithm} is {got}, expected {reference}")
+                    )
+                    break
     finally:
         progress.end()
-    for key in sorted(present - {ref.key_prefix + p for p in catalogue}):
-        problems.append(
-            FileProblem(key[len(ref.key_prefix) :], "unexpected", "object not in the catalogue")
-        )
-    problems.extend(_check_manifests(storage, ref, catalogue, problems))
-    outcome = "ok"
+        manifests.join()
+    damaged = {p.path for p in problems}
+    for name, found in manifest_problems.items():
+        if name not in damaged:  # a manifest that is itself damaged is already reported
+            problems.extend(found)
     kinds = {p.outcome for p in problems}
     if kinds & {"mismatch", "unexpected"}:
         outcome = "mismatch"
@@ -206,76 +286,133 @@ def _check_copy(app: Application, ref: _CopyRef, progress: Progress) -> CopyChec
         outcome = "missing"
     elif "error" in kinds:
         outcome = "error"
+    else:
+        outcome = "ok"
     return CopyCheck(
-        ref.package_id,
-        ref.location,
-        ref.url,
-        ref.key_prefix,
+        copy.package_id,
+        copy.location,
+        copy.url,
+        prefix,
         outcome,
         checked,
         nbytes,
         tuple(problems),
         started,
+        dict(sorted(counts.items())),
+        tuple(sorted(manifest_problems)),
+        isinstance(storage, _HashesObjects),
     )
 
 
-def _check_manifests(
-    storage: object, ref: _CopyRef, catalogue: dict[str, _Expected], found: list[FileProblem]
-) -> list[FileProblem]:
-    """The bag's payload manifests, as stored, must agree with the catalogue entry by entry."""
-    bad_paths = {p.path for p in found}
-    problems: list[FileProblem] = []
-    for name, column in (("manifest-sha512.txt", "sha512"), ("manifest-sha256.txt", "sha256")):
-        if name not in catalogue or name in bad_paths:
-            continue  # a manifest that is itself damaged is already reported
+def _hash(app: Application, storage: Storage, requests: list[HashRequest]) -> Iterator[HashResult]:
+    """Read and hash every requested object: the location does it itself when it can (a local
+    folder: from the device, many at once), otherwise one stream per object on a few threads."""
+    if isinstance(storage, _HashesObjects):
+        # one thread per core: hashing large objects keeps every core busy, and the reads of
+        # small ones are all requested at once per batch, so few threads keep the device busy
+        threads = max(app.settings.workers or os.cpu_count() or 2, 2)
+        yield from storage.hash_objects(requests, threads=threads)
+        return
+    from preserve.checksums import hash_stream
+
+    def one(request: HashRequest) -> HashResult:
+        key, _size, algorithms = request
         try:
-            with storage.open(ref.key_prefix + name) as stream:  # type: ignore[attr-defined]
+            with storage.open(key) as stream:
+                size, digests = hash_stream(stream, algorithms)
+        except StorageError as exc:
+            return key, 0, None, exc
+        return key, size, digests, None
+
+    with ThreadPoolExecutor(max_workers=REMOTE_THREADS) as pool:
+        yield from pool.map(one, requests)
+
+
+def _check_manifests(
+    storage: Storage, copy: CopyRow, expected: dict[str, FileRow]
+) -> dict[str, list[FileProblem]]:
+    """The bag's payload manifests, as stored, must agree with the catalogue entry by entry;
+    the problems found per manifest compared."""
+    compared: dict[str, list[FileProblem]] = {}
+    for name in sorted(expected):
+        m = _MANIFEST.fullmatch(name)
+        if m is None or m.group(1) in TRANSPORT_CHECKS:
+            continue
+        try:
+            with storage.open(copy.key_prefix + name) as stream:
                 text = stream.read().decode("utf-8")
         except (StorageError, UnicodeDecodeError) as exc:
-            problems.append(FileProblem(name, "error", f"manifest could not be read: {exc}"))
+            compared[name] = [FileProblem(name, "error", f"manifest could not be read: {exc}")]
             continue
-        parsed = parse_manifest(text, name=name, algorithm=column, version=(1, 0))
-        for p in parsed.errors:
-            problems.append(FileProblem(name, "mismatch", f"manifest is damaged: {p.message}"))
-        listed = parsed.entries
-        for path, e in catalogue.items():
-            if not path.startswith("data/"):
-                continue
-            want = getattr(e, column)
-            if listed.get(path) != want:
-                problems.append(
-                    FileProblem(path, "mismatch", f"{name} disagrees with the catalogue")
-                )
-        for path in sorted(set(listed) - set(catalogue)):
-            problems.append(FileProblem(path, "unexpected", f"listed in {name} only"))
+        compared[name] = _compare_manifest(name, m.group(1), text, expected)
+    return compared
+
+
+def _reference(row: FileRow, algorithm: str) -> str | None:
+    if algorithm == "sha256":
+        return row[3]
+    if algorithm == "sha512":
+        return row[2]
+    from preserve.catalogue.fixity import other_digests
+
+    return other_digests(row[4]).get(algorithm)
+
+
+def _compare_manifest(
+    name: str, algorithm: str, text: str, expected: dict[str, FileRow]
+) -> list[FileProblem]:
+    from preserve.bagit.manifest import parse_manifest
+    from preserve.bagit.paths import encode_manifest_path
+
+    payload = {path: _reference(row, algorithm) for path, row in expected.items()}
+    payload = {path: want for path, want in payload.items() if path.startswith("data/")}
+    # the common case first: the manifest holds exactly the lines ingest writes for the
+    # catalogue's entries (in any order); anything else is parsed line by line and explained
+    if text.endswith("\n") and all(payload.values()):
+        lines = text[:-1].split("\n")
+        written = {f"{want}  {encode_manifest_path(path)}" for path, want in payload.items()}
+        if len(lines) == len(written) and written == set(lines):
+            return []
+    problems: list[FileProblem] = []
+    parsed = parse_manifest(text, name=name, algorithm=algorithm, version=(1, 0))
+    for p in parsed.errors:
+        problems.append(FileProblem(name, "mismatch", f"manifest is damaged: {p.message}"))
+    listed = parsed.entries
+    for path, want in payload.items():
+        if want is None or listed.get(path) != want.lower():
+            problems.append(FileProblem(path, "mismatch", f"{name} disagrees with the catalogue"))
+    for path in sorted(set(listed) - set(expected)):
+        problems.append(FileProblem(path, "unexpected", f"listed in {name} only"))
     return problems
 
 
-def _record(app: Application, ref: _CopyRef, check: CopyCheck, now: datetime) -> None:
+def _record(
+    catalogue: FixityCatalogue,
+    copy: CopyRow,
+    check: CopyCheck,
+    chooser: _DigestChooser,
+    now: datetime,
+) -> None:
     """Store the outcome on the copy and as a PREMIS fixity check event."""
-    with app.uow() as uow:
-        copy = next(c for c in uow.copies.for_package(ref.package_id) if c.id == ref.copy_id)
-        copy.last_checked_at = now
-        copy.last_outcome = check.outcome
-        if check.outcome == "ok":
-            copy.status = "verified"
-            copy.verified_at = now
-        elif check.outcome in ("mismatch", "missing"):
-            copy.status = "failed" if check.outcome == "mismatch" else "missing"
-        agent = uow.agents.get_or_create("preserve", __version__, "software")
-        shown = "; ".join(f"{p.path}: {p.message}" for p in check.problems[:50])
-        if len(check.problems) > 50:
-            shown += f"; and {len(check.problems) - 50} more"
-        uow.events.add(
-            premis.FIXITY_CHECK,
-            "success" if check.outcome == "ok" else "failure",
-            agent=agent,
-            package_id=ref.package_id,
-            copy_id=ref.copy_id,
-            detail=f"re-read {check.files_checked} files ({check.bytes_checked} bytes) on "
-            f"location {ref.location} and compared sha512/sha256 with the catalogue and the "
-            "bag manifests",
-            outcome_detail=f"{check.outcome}" + (f": {shown}" if shown else ""),
-            occurred_at=now,
-        )
-        uow.commit()
+    shown = "; ".join(f"{p.path}: {p.message}" for p in check.problems[:50])
+    if len(check.problems) > 50:
+        shown += f"; and {len(check.problems) - 50} more"
+    verified = ", ".join(f"{a} of {n} files" for a, n in check.digests_checked.items()) or "none"
+    manifests = ", ".join(check.manifests_compared) or "no payload manifest"
+    detail = (
+        f"re-read {check.files_checked} files ({check.bytes_checked} bytes) of location "
+        f"{copy.location}"
+        + (" from the device (page cache dropped first)" if check.from_device else "")
+        + f"; digests verified ({chooser.describe()}): {verified}; sizes, missing and "
+        f"unexpected objects checked; {manifests} compared with the catalogue"
+    )
+    catalogue.record_check(
+        copy,
+        outcome=check.outcome,
+        occurred_at=now,
+        event_type=FIXITY_CHECK,
+        event_outcome="success" if check.outcome == "ok" else "failure",
+        detail=detail,
+        outcome_detail=check.outcome + (f": {shown}" if shown else ""),
+        agent=("preserve", __version__, "software"),
+    )

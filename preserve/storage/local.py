@@ -12,30 +12,33 @@ symbolic link.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import stat as statmod
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, NoReturn, cast
+from typing import Any, BinaryIO, NoReturn, cast
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from preserve.checksums import MultiHasher, chunk_buffer
+from preserve.checksums import MultiHasher, chunk_buffer, new_hasher
 from preserve.errors import (
     ConfigError,
     ObjectNotFound,
+    PreserveError,
     StorageError,
     StorageFull,
     StorageUnavailable,
     UnsafePath,
     VerificationFailed,
 )
-from preserve.fsio import NO_SPACE, drop_cache, syncfs
+from preserve.fsio import NO_SPACE, drop_cache, prefetch, read_sequentially, syncfs
 from preserve.storage.base import (
     REREAD_ALGORITHM,
     ObjectReader,
@@ -50,6 +53,37 @@ log = logging.getLogger(__name__)
 
 LARGE_AVERAGE = 1 << 20  # batches of files this large on average use two threads
 TMP_DIR = ".preserve-tmp"  # inside the root, so a rename into place never crosses filesystems
+
+HASH_LARGE = 1 << 20  # objects this large are hashed one per thread, in HASH_CHUNK reads
+HASH_CHUNK = 8 << 20
+HASH_BATCH = 128  # smaller objects per thread task
+#: ``hash_objects`` requests (key, expected size, algorithms) and results (key, size, digests,
+#: or the error that kept the object from being read)
+HashRequest = tuple[str, int, tuple[str, ...]]
+HashResult = tuple[str, int, "dict[str, str] | None", "PreserveError | None"]
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO put in an object's place must not hang the check (no effect on files)
+_OBJECT_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_hash_local = threading.local()
+
+
+def _hash_buffer() -> bytearray:
+    """This thread's HASH_CHUNK read buffer (allocated once per thread)."""
+    buf = getattr(_hash_local, "buf", None)
+    if buf is None:
+        buf = _hash_local.buf = bytearray(HASH_CHUNK)
+    return buf
+
+
+@functools.lru_cache(maxsize=64)
+def _hasher_factories(algorithms: tuple[str, ...]) -> tuple[Callable[[], Any], ...]:
+    """A fast constructor of an empty hasher per algorithm (``copy`` of a fresh one)."""
+    factories: list[Callable[[], Any]] = []
+    for algorithm in algorithms:
+        empty = new_hasher(algorithm)
+        copy = getattr(empty, "copy", None)
+        factories.append(copy if copy is not None else functools.partial(new_hasher, algorithm))
+    return tuple(factories)
 
 
 def parse_file_url(url: str) -> str:
@@ -493,6 +527,156 @@ class LocalStorage:
         except ObjectNotFound:
             return False
         return True
+
+    def hash_objects(
+        self, requests: Sequence[HashRequest], *, threads: int = 2
+    ) -> Iterator[HashResult]:
+        """Read each requested object from the device and hash it; yield ``(key, size, digests,
+        None)`` per object, or ``(key, bytes read, None, error)`` when it could not be read
+        (:class:`ObjectNotFound` when it is gone or not a regular file), in no set order.
+
+        This is the fixity read: the object's clean pages are dropped from the page cache before
+        it is read (``POSIX_FADV_DONTNEED``), so the bytes hashed come from the device and not
+        from memory, and dropped again once hashed, so a check does not evict the hot working
+        set. Large objects are hashed one per thread in large reads, the next chunk already on
+        its way from the device (``POSIX_FADV_WILLNEED``); small ones in batches, so a thread
+        pays for a task once per batch, not per object. Every path is opened below the root one
+        folder at a time without following a link (``openat`` with ``O_NOFOLLOW``).
+        """
+        root = self._real_root()
+        for key, _size, _algorithms in requests:
+            self._check_key(key)
+        tasks: list[list[HashRequest]] = []
+        small: list[HashRequest] = []
+        for request in requests:
+            if request[1] >= HASH_LARGE:
+                tasks.append([request])  # a large object is a task of its own
+            else:
+                small.append(request)
+                if len(small) == HASH_BATCH:
+                    tasks.append(small)
+                    small = []
+        if small:
+            tasks.append(small)
+        if not tasks:
+            return
+        pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(tasks))))
+        try:
+            futures = [pool.submit(self._hash_batch, root, task) for task in tasks]
+            for future in as_completed(futures):
+                yield from future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _hash_batch(self, root: str, batch: list[HashRequest]) -> list[HashResult]:
+        """Hash a batch of objects on this thread (see :meth:`hash_objects`): open them all and
+        ask the device for every small one at once, then read and hash them one by one."""
+        buf = _hash_buffer()
+        view = memoryview(buf)
+        results: list[HashResult] = []
+        folders: dict[str, int] = {}  # folder key -> an open descriptor of it
+        opened: list[tuple[str, int, tuple[str, ...], int]] = []
+        done = 0
+        try:
+            for key, size, algorithms in batch:
+                folder, _, name = key.rpartition("/")
+                try:
+                    dir_fd = folders.get(folder)
+                    if dir_fd is None:
+                        dir_fd = folders[folder] = self._open_folder(root, folder)
+                    fd = self._open_object(dir_fd, name, key)
+                except StorageError as exc:
+                    results.append((key, 0, None, exc))
+                    continue
+                opened.append((key, size, algorithms, fd))
+                if size < HASH_LARGE:
+                    drop_cache(fd)  # what is read next comes from the device ...
+                    prefetch(fd, 0, 0)  # ... and every object of the batch is on its way
+            for key, size, algorithms, fd in opened:
+                results.append(self._hash_open(fd, key, size, algorithms, buf, view))
+                done += 1
+                os.close(fd)
+        finally:
+            for _key, _size, _algorithms, fd in opened[done:]:
+                os.close(fd)
+            for fd in folders.values():
+                os.close(fd)
+        return results
+
+    def _open_folder(self, root: str, folder: str) -> int:
+        """A descriptor of ``folder`` (a key prefix without its '/'), opened one segment at a
+        time from ``root`` without following links."""
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for part in folder.split("/") if folder else ():
+                try:
+                    child = os.open(part, _FOLDER_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                        raise ObjectNotFound(
+                            f"{self.url}: no folder {folder}/ (or a part of it is a link)"
+                        ) from None
+                    self._raise(exc, f"cannot open the folder {folder}/")
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _open_object(self, dir_fd: int, name: str, key: str) -> int:
+        """A descriptor of the regular file ``name`` in ``dir_fd`` (never through a link)."""
+        try:
+            fd = os.open(name, _OBJECT_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise ObjectNotFound(f"{self.url}: no object {key}") from None
+            if exc.errno == errno.ELOOP:
+                raise ObjectNotFound(f"{self.url}: {key} is a symbolic link") from None
+            raise StorageError(f"{self.url}: cannot open {key}: {exc.strerror}") from None
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError as exc:
+            os.close(fd)
+            raise StorageError(f"{self.url}: cannot open {key}: {exc.strerror}") from None
+        if not statmod.S_ISREG(mode):
+            os.close(fd)
+            raise ObjectNotFound(f"{self.url}: {key} is not a regular file")
+        return fd
+
+    def _hash_open(
+        self,
+        fd: int,
+        key: str,
+        size: int,
+        algorithms: tuple[str, ...],
+        buf: bytearray,
+        view: memoryview,
+    ) -> HashResult:
+        """Read the open object to its end and hash it (the caller closes ``fd``)."""
+        hashers = [new() for new in _hasher_factories(algorithms)]
+        total = 0
+        large = size >= HASH_LARGE
+        try:
+            if large:
+                drop_cache(fd)  # what is read next comes from the device
+                read_sequentially(fd)
+                prefetch(fd, 0, len(buf))
+            while n := os.readv(fd, (buf,)):
+                if large:
+                    prefetch(fd, total + n, len(buf))  # read on while this chunk is hashed
+                chunk = view[:n] if n < len(buf) else view
+                for h in hashers:
+                    h.update(chunk)
+                if large:
+                    drop_cache(fd, total, n)
+                total += n
+            drop_cache(fd)  # leave the page cache as it was
+        except OSError as exc:
+            error = StorageError(f"{self.url}: cannot read {key}: {exc.strerror or exc}")
+            return key, total, None, error
+        digests = {a: h.hexdigest() for a, h in zip(algorithms, hashers, strict=True)}
+        return key, total, digests, None
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
         prefix = validate_prefix(prefix)

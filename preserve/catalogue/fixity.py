@@ -1,0 +1,324 @@
+"""What a fixity check reads from and writes to the catalogue, as plain SQL without the ORM.
+
+A check of a small package is mostly start-up and one of a large package streams every file
+row: neither needs ORM objects. The embedded SQLite catalogue is therefore read and written
+through the standard library's :mod:`sqlite3` (SQLAlchemy is not even imported; that alone
+takes a quarter of a second), any other database through SQLAlchemy Core with the same
+statements (both take ``:name`` parameters). The statements name only columns the migrations
+create; the integration tests run them on SQLite and PostgreSQL and read the results back
+through the ORM.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
+
+from preserve.errors import ConfigError, NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_S = 30  # as preserve.catalogue.database configures every SQLite connection
+
+#: One catalogue row of a file: path, size, sha512, sha256 and the other digests (a JSON object,
+#: as text or already decoded, depending on the driver).
+FileRow = tuple[str, int, "str | None", "str | None", Any]
+
+
+@dataclass(frozen=True)
+class CopyRow:
+    """One stored copy to check."""
+
+    copy_id: int
+    package_id: str
+    location: str
+    url: str
+    key_prefix: str
+
+
+_COPIES = """
+SELECT c.id, c.package_id, l.name, l.url, c.key_prefix
+FROM copies c
+JOIN packages p ON p.id = c.package_id
+JOIN storage_locations l ON l.id = c.location_id
+{join}
+WHERE {where}
+ORDER BY p.created_at, p.id, c.id
+"""
+_COLLECTION_JOIN = (
+    "JOIN collections co ON co.id = p.collection_id "
+    "JOIN organisations o ON o.id = co.organisation_id"
+)
+_FILES = """
+SELECT path, size, sha512, sha256, digests FROM files WHERE package_id = :package_id ORDER BY id
+"""
+_UPDATE_COPY = """
+UPDATE copies SET last_checked_at = :now, last_outcome = :outcome{status} WHERE id = :copy_id
+"""
+_ADD_AGENT = """
+INSERT INTO agents (name, version, agent_type) VALUES (:name, :version, :agent_type)
+ON CONFLICT (name, version, agent_type) DO NOTHING
+"""
+_AGENT_ID = """
+SELECT id FROM agents WHERE name = :name AND version = :version AND agent_type = :agent_type
+"""
+_ADD_EVENT = """
+INSERT INTO events (id, event_type, event_type_uri, occurred_at, outcome, detail, outcome_detail,
+                    agent_id, package_id, copy_id, file_id)
+VALUES (:id, :event_type, NULL, :occurred_at, :outcome, :detail, :outcome_detail,
+        :agent_id, :package_id, :copy_id, NULL)
+"""
+# what a check outcome makes of the copy's status (an error leaves it as it was)
+_COPY_STATUS = {"ok": "verified", "mismatch": "failed", "missing": "missing"}
+
+
+class _Connection(Protocol):
+    def rows(self, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]: ...
+    def transaction(self) -> AbstractContextManager[_Writer]: ...
+    def timestamp(self, value: datetime) -> Any: ...
+    def close(self) -> None: ...
+
+
+class _Writer(Protocol):
+    def execute(self, sql: str, params: Mapping[str, Any]) -> int: ...
+    def scalar(self, sql: str, params: Mapping[str, Any]) -> Any: ...
+
+
+class FixityCatalogue:
+    """The copies to check, the expected files of a package, and the record of each check."""
+
+    def __init__(self, connection: _Connection) -> None:
+        self._db = connection
+
+    def __enter__(self) -> FixityCatalogue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def copies(
+        self,
+        *,
+        package_id: str | None = None,
+        collection: tuple[str, str] | None = None,
+    ) -> list[CopyRow]:
+        """The copies of one package (any status), of the stored packages of ``collection``
+        (organisation slug, collection slug), or of every stored package; :class:`NotFound`
+        when the package or collection does not exist."""
+        if package_id is not None:
+            if not list(self._db.rows("SELECT 1 FROM packages WHERE id = :id", {"id": package_id})):
+                raise NotFound(f"package {package_id} does not exist")
+            sql = _COPIES.format(join="", where="p.id = :package_id")
+            params: dict[str, Any] = {"package_id": package_id}
+        elif collection is not None:
+            organisation, slug = collection
+            params = {"organisation": organisation, "slug": slug, "status": "stored"}
+            exists = self._db.rows(
+                "SELECT 1 FROM collections co JOIN organisations o ON o.id = co.organisation_id "
+                "WHERE o.slug = :organisation AND co.slug = :slug",
+                params,
+            )
+            if not list(exists):
+                raise NotFound(f"collection {slug!r} does not exist in {organisation!r}")
+            sql = _COPIES.format(
+                join=_COLLECTION_JOIN,
+                where="o.slug = :organisation AND co.slug = :slug AND p.status = :status",
+            )
+        else:
+            sql = _COPIES.format(join="", where="p.status = :status")
+            params = {"status": "stored"}
+        return [CopyRow(*row) for row in self._db.rows(sql, params)]
+
+    def files(self, package_id: str) -> Iterator[FileRow]:
+        """The package's files (payload and tag files) as catalogued, streamed in ingest order."""
+        for row in self._db.rows(_FILES, {"package_id": package_id}):
+            yield row[0], row[1], row[2], row[3], row[4]
+
+    def record_check(
+        self,
+        copy: CopyRow,
+        *,
+        outcome: str,
+        occurred_at: datetime,
+        event_type: str,
+        event_outcome: str,
+        detail: str,
+        outcome_detail: str,
+        agent: tuple[str, str, str],
+    ) -> bool:
+        """Store the outcome on the copy and add the PREMIS event (agent: name, version, type),
+        in one transaction. False when the copy no longer exists (nothing is recorded)."""
+        now = self._db.timestamp(occurred_at)
+        status = _COPY_STATUS.get(outcome)
+        update = _UPDATE_COPY.format(
+            status=", status = :status" + (", verified_at = :now" if outcome == "ok" else "")
+            if status
+            else ""
+        )
+        name, version, agent_type = agent
+        agent_params = {"name": name, "version": version, "agent_type": agent_type}
+        with self._db.transaction() as tx:
+            params = {"now": now, "outcome": outcome, "status": status, "copy_id": copy.copy_id}
+            if not status:
+                del params["status"]
+            if tx.execute(update, params) == 0:
+                log.warning(
+                    "fixity: copy %s of package %s disappeared during the check; not recorded",
+                    copy.copy_id,
+                    copy.package_id,
+                )
+                return False
+            tx.execute(_ADD_AGENT, agent_params)
+            agent_id = tx.scalar(_AGENT_ID, agent_params)
+            tx.execute(
+                _ADD_EVENT,
+                {
+                    "id": str(uuid.uuid4()),
+                    "event_type": event_type,
+                    "occurred_at": now,
+                    "outcome": event_outcome,
+                    "detail": detail,
+                    "outcome_detail": outcome_detail,
+                    "agent_id": agent_id,
+                    "package_id": copy.package_id,
+                    "copy_id": copy.copy_id,
+                },
+            )
+        return True
+
+
+def other_digests(value: Any) -> dict[str, str]:
+    """The ``digests`` column of a :data:`FileRow` as a dict (drivers return text or a dict)."""
+    if not value:
+        return {}
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def open_fixity_catalogue(database_url: str, engine: Callable[[], Engine]) -> FixityCatalogue:
+    """The catalogue at ``database_url``: a SQLite file directly through :mod:`sqlite3`,
+    anything else through the SQLAlchemy engine ``engine()`` returns."""
+    path = sqlite_path(database_url)
+    if path is not None:
+        return FixityCatalogue(_SqliteConnection(path))
+    return FixityCatalogue(_EngineConnection(engine()))
+
+
+def sqlite_path(database_url: str) -> str | None:
+    """The file of a plain ``sqlite:///path`` URL; None for any other URL (other databases,
+    in-memory databases, URLs with options or escapes), which SQLAlchemy then handles."""
+    for scheme in ("sqlite:///", "sqlite+pysqlite:///"):
+        if database_url.startswith(scheme):
+            path = database_url[len(scheme) :]
+            if path and path != ":memory:" and not any(c in path for c in "?#%"):
+                return path
+    return None
+
+
+# ----------------------------------------------------------------------------- SQLite
+
+
+class _SqliteConnection:
+    def __init__(self, path: str) -> None:
+        if not os.path.isfile(path):
+            raise ConfigError(f"the catalogue {path} does not exist: run preserve init")
+        # mode=rw: never create an empty catalogue where the real one was expected
+        uri = f"file:{quote(os.path.abspath(path))}?mode=rw"
+        self._conn = sqlite3.connect(
+            uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None
+        )
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA journal_mode=WAL")
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
+        return iter(self._conn.execute(sql, params))
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqliteWriter]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SqliteWriter(self._conn)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def timestamp(self, value: datetime) -> str:
+        # SQLAlchemy's SQLite DATETIME text, in UTC without an offset (see models.UTCDateTime)
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _SqliteWriter:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Mapping[str, Any]) -> int:
+        return self._conn.execute(sql, params).rowcount
+
+    def scalar(self, sql: str, params: Mapping[str, Any]) -> Any:
+        row = self._conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+
+# ----------------------------------------------------------------------------- SQLAlchemy Core
+
+
+class _EngineConnection:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        with self._engine.connect() as conn:
+            result = conn.execution_options(yield_per=1000).execute(text(sql), dict(params))
+            for row in result:
+                yield tuple(row)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_EngineWriter]:
+        with self._engine.begin() as conn:
+            yield _EngineWriter(conn)
+
+    def timestamp(self, value: datetime) -> Any:
+        value = value.astimezone(UTC)
+        if self._engine.dialect.name == "sqlite":
+            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value
+
+    def close(self) -> None:
+        pass  # the engine belongs to the application
+
+
+class _EngineWriter:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Mapping[str, Any]) -> int:
+        from sqlalchemy import text
+
+        return int(self._conn.execute(text(sql), dict(params)).rowcount)
+
+    def scalar(self, sql: str, params: Mapping[str, Any]) -> Any:
+        from sqlalchemy import text
+
+        return self._conn.execute(text(sql), dict(params)).scalar()
