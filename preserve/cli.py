@@ -43,7 +43,41 @@ def as_dict(value: Any) -> Any:
 
 
 def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(as_dict(data), indent=2, ensure_ascii=False, default=str))
+    click.echo(_json_text(data))
+
+
+def _json_default(value: Any) -> Any:
+    converted = as_dict(value)
+    return str(value) if converted is value else converted
+
+
+def _json_text(value: Any, level: int = 0) -> str:
+    """JSON indented by two spaces, except that the items of a long list (the files of a large
+    package) sit one per line: json's C encoder renders them, so 100,000 files take a moment."""
+    if isinstance(value, dict) and value:
+        pad = "  " * (level + 1)
+        items = [
+            f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {_json_text(v, level + 1)}"
+            for k, v in value.items()
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * level + "}"
+    if isinstance(value, list | tuple) and value:
+        pad = "  " * (level + 1)
+        if len(value) > _COMPACT_LIST:
+            items = [
+                pad + json.dumps(v, ensure_ascii=False, default=_json_default) for v in value
+            ]
+        else:
+            items = [pad + _json_text(v, level + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * level + "]"
+    if not isinstance(value, str | int | float | bool | type(None) | dict | list | tuple):
+        converted = as_dict(value)
+        if converted is not value:
+            return _json_text(converted, level)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+_COMPACT_LIST = 100  # longer lists in JSON output get one item per line
 
 
 def _count(n: int, noun: str) -> str:

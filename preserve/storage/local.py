@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, cast
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from preserve.checksums import MultiHasher, chunk_buffer, new_hasher
+from preserve.checksums import MultiHasher, chunk_buffer, digest_bytes, new_hasher
 from preserve.errors import (
     ConfigError,
     ObjectNotFound,
@@ -52,6 +52,8 @@ from preserve.values import ObjectStat, StoredObject
 log = logging.getLogger(__name__)
 
 LARGE_AVERAGE = 1 << 20  # batches of files this large on average use two threads
+VERIFY_THREADS = 8  # reads in flight while small copies are read back from the device
+SMALL_READ = 1 << 20  # copies up to this size are read back in one call
 TMP_DIR = ".preserve-tmp"  # inside the root, so a rename into place never crosses filesystems
 
 HASH_LARGE = 1 << 20  # objects this large are hashed one per thread, in HASH_CHUNK reads
@@ -239,10 +241,10 @@ class LocalStorage:
 
         def stage(plan: _Planned) -> None:
             digests = plan.item.digests
-            if consume and self._move(Path(plan.item.source), plan.tmp):
+            if consume and self._move(plan.item.source, plan.tmp):
                 plan.moved = True
                 return  # verified after the sync, by re-reading
-            if link and self._link(Path(plan.item.source), plan.tmp):
+            if link and self._link(plan.item.source, plan.tmp):
                 plan.linked = True
                 return  # verified after the sync, by re-reading
             size, computed = self._copy_unsynced(
@@ -253,6 +255,12 @@ class LocalStorage:
 
         def verify(plan: _Planned) -> StoredObject:
             expected = plan.item.digests or plan.digests
+            if plan.linked and plan.item.durable and expected:
+                # the same inode, read back from the device when it was written: no second read
+                size = os.stat(plan.tmp, follow_symlinks=False).st_size
+                return StoredObject(
+                    key=plan.key, size=size, digests=dict(expected), verified_by="reread"
+                )
             algorithms = (
                 (REREAD_ALGORITHM,) if expected and REREAD_ALGORITHM in expected
                 else put_algorithms(expected)
@@ -272,12 +280,15 @@ class LocalStorage:
         for plan in plans:
             with suppress(OSError):
                 total += os.stat(plan.item.source).st_size
-        threads = 2 if plans and total >= LARGE_AVERAGE * len(plans) else 1
+        large = bool(plans) and total >= LARGE_AVERAGE * len(plans)
         try:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
+            with ThreadPoolExecutor(max_workers=2 if large else 1) as pool:
                 for chunk in _chunks(plans, 256):
                     list(pool.map(stage, chunk))
-                syncfs(root)
+            syncfs(root)
+            # re-reading small files from the device waits on the disk, not the CPU: keep
+            # several reads in flight
+            with ThreadPoolExecutor(max_workers=2 if large else VERIFY_THREADS) as pool:
                 for chunk in _chunks(plans, 256):
                     stored.extend(pool.map(verify, chunk))
             parents: set[str] = set()
@@ -389,6 +400,21 @@ class LocalStorage:
         self, path: str, algorithms: tuple[str, ...], key: str
     ) -> tuple[int, dict[str, str]]:
         """Read a written (fsynced) file back from the device and hash it."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            self._raise(exc, "cannot read back the written copy", key=key)
+        try:
+            drop_cache(fd)
+            data = os.read(fd, SMALL_READ + 1)
+            if len(data) <= SMALL_READ:
+                rest = os.read(fd, SMALL_READ)
+                if not rest:  # the whole file in one read: the common case of small files
+                    return len(data), digest_bytes(data, algorithms)
+        except OSError as exc:
+            self._raise(exc, "cannot read back the written copy", key=key)
+        finally:
+            os.close(fd)
         hasher = MultiHasher(algorithms)
         buf = chunk_buffer()
         view = memoryview(buf)
@@ -401,7 +427,7 @@ class LocalStorage:
             self._raise(exc, "cannot read back the written copy", key=key)
         return hasher.size, hasher.hexdigests()
 
-    def _link(self, source: Path, tmp: str) -> bool:
+    def _link(self, source: str | os.PathLike[str], tmp: str) -> bool:
         """Hard-link ``source`` (a regular file) to ``tmp``; False means "copy instead"."""
         try:
             if not statmod.S_ISREG(os.lstat(source).st_mode):
@@ -411,7 +437,7 @@ class LocalStorage:
             return False  # another filesystem, or links not supported: copy
         return True
 
-    def _move(self, source: Path, tmp: str) -> bool:
+    def _move(self, source: str | os.PathLike[str], tmp: str) -> bool:
         """Rename ``source`` to ``tmp`` when that is safe; False means "copy instead"."""
         try:
             st = os.lstat(source)

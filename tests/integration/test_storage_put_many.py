@@ -70,3 +70,34 @@ def test_damage_after_batch_is_visible(tmp_path: Path, storage_url: str) -> None
     storage.put_many([PutItem(f"q/{p.name}", p) for p in files])
     corrupt_object(storage_url, "q/f0.bin", lambda d: d[:-1])
     assert storage.stat("q/f0.bin").size == 999
+
+
+def test_a_durable_staged_file_is_linked_without_a_second_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest stages large files durably (flushed and read back from the device): a local location
+    that hard-links them stores those very blocks, so it does not read them again. A file not
+    marked durable is still read back."""
+    from preserve.storage.local import LocalStorage
+
+    storage = open_location(f"file://{tmp_path / 'loc'}")
+    storage.ensure()
+    files = _files(tmp_path, 4)
+    reads: list[str] = []
+    real = LocalStorage._hash_copy
+
+    def counting(self: LocalStorage, path: str, algorithms: tuple[str, ...], key: str):  # type: ignore[no-untyped-def]
+        reads.append(key)
+        return real(self, path, algorithms, key)
+
+    monkeypatch.setattr(LocalStorage, "_hash_copy", counting)
+    items = [
+        PutItem(f"p/{p.name}", p, hash_file(p, ("sha256", "crc64nvme"))[1], durable=i % 2 == 0)
+        for i, p in enumerate(files)
+    ]
+    stored = storage.put_many(items, link=True)
+    assert reads == ["p/f1.bin", "p/f3.bin"]
+    for item, obj in zip(items, stored, strict=True):
+        assert obj.verified_by == "reread" and obj.size == item.source.stat().st_size  # type: ignore[union-attr]
+        assert obj.digests["crc64nvme"] == item.digests["crc64nvme"]  # type: ignore[index]
+        assert os.stat(item.source).st_ino == os.stat(tmp_path / "loc" / obj.key).st_ino
