@@ -219,6 +219,7 @@ class LocalStorage:
             self._raise(exc, f"cannot create {tmpdir}")
         checked_dirs: set[str] = set()
         plans: list[_Planned] = []
+        batch = os.path.join(tmpdir, uuid.uuid4().hex + "-")  # one name per batch, numbered
         for item in items:
             key = self._check_key(item.key)
             target = os.path.join(root, *key.split("/"))
@@ -237,7 +238,7 @@ class LocalStorage:
                     raise UnsafePath(f"{self.url}: {key} is a symbolic link")
                 if statmod.S_ISDIR(st.st_mode):
                     raise StorageError(f"{self.url}: {key}: a folder of that name exists")
-            plans.append(_Planned(item, key, target, os.path.join(tmpdir, uuid.uuid4().hex)))
+            plans.append(_Planned(item, key, target, f"{batch}{len(plans)}"))
 
         def stage(plan: _Planned) -> None:
             digests = plan.item.digests
@@ -281,16 +282,23 @@ class LocalStorage:
             with suppress(OSError):
                 total += os.stat(plan.item.source).st_size
         large = bool(plans) and total >= LARGE_AVERAGE * len(plans)
+        def verify_chunk(chunk: list[_Planned]) -> list[StoredObject]:
+            return [verify(plan) for plan in chunk]
+
         try:
-            with ThreadPoolExecutor(max_workers=2 if large else 1) as pool:
-                for chunk in _chunks(plans, 256):
-                    list(pool.map(stage, chunk))
+            if large:
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    list(pool.map(stage, plans))
+            else:  # links and small copies: a thread each would only pass the GIL around
+                for plan in plans:
+                    stage(plan)
             syncfs(root)
             # re-reading small files from the device waits on the disk, not the CPU: keep
-            # several reads in flight
+            # several reads in flight, a chunk of files per task
+            size = 1 if large else 32
             with ThreadPoolExecutor(max_workers=2 if large else VERIFY_THREADS) as pool:
-                for chunk in _chunks(plans, 256):
-                    stored.extend(pool.map(verify, chunk))
+                for done in pool.map(verify_chunk, _chunks(plans, size)):
+                    stored.extend(done)
             parents: set[str] = set()
             for plan, obj in zip(plans, stored, strict=True):
                 os.replace(plan.tmp, plan.target)
@@ -632,7 +640,10 @@ class LocalStorage:
     def _open_folder(self, root: str, folder: str) -> int:
         """A descriptor of ``folder`` (a key prefix without its '/'), opened one segment at a
         time from ``root`` without following links."""
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            self._raise(exc, "cannot open the location root")
         try:
             for part in folder.split("/") if folder else ():
                 try:
