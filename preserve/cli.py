@@ -138,6 +138,11 @@ class TerminalProgress:
 
     def end(self) -> None:
         if self._progress is not None:
+            # the speed shown at the end is what was done over the whole run: results may
+            # arrive in bursts (a batch of small files at once), which rich's estimate overstates
+            for task in self._progress.tasks:
+                if task.id == self._task and task.elapsed:
+                    task.finished_speed = task.completed / task.elapsed
             self._progress.stop()
             self._progress = None
 

@@ -23,7 +23,6 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -313,6 +312,8 @@ def _hash(app: Application, storage: Storage, requests: list[HashRequest]) -> It
         threads = max(app.settings.workers or os.cpu_count() or 2, 2)
         yield from storage.hash_objects(requests, threads=threads)
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     from preserve.checksums import hash_stream
 
     def one(request: HashRequest) -> HashResult:
