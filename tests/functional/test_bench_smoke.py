@@ -90,7 +90,7 @@ def test_transfer_manager_reference_uploads_every_file(tmp_path: Path) -> None:
         sample, info = bench.measure_transfer(spec, corpus, tmp_path, s3)
         assert sample.seconds > 0 and info["files"] == 3
         assert info["manager"].endswith("TransferManager")
-        assert s3.client.list_buckets()["Buckets"] == []  # its bucket was removed
+        assert s3.client.list_buckets()["Buckets"] == []  # the server was reset after the run
     finally:
         s3.close()
     assert s3._proc.returncode is not None  # the server process ended
