@@ -151,7 +151,7 @@ def from_wire(wire: _Wire) -> FormatInfo | InvalidInput:
     )
 
 
-def start_pool(workers: int = 2) -> None:
+def start_pool(workers: int = 2, *, helpers: int | None = None) -> None:
     """Start the helper processes for ``identify_files(paths, workers=workers)`` now.
 
     Optional: :func:`identify_files` starts them itself when it first needs them. Calling this
@@ -159,9 +159,11 @@ def start_pool(workers: int = 2) -> None:
     (a spawned interpreter importing siegfried and libmagic, ~0.2-1 s) overlap that other work.
     Returns at once; the pool is reused by every later call and shut down at exit (or by
     :func:`shutdown_pool`). ``workers`` counts the calling process: ``workers=2`` starts one
-    helper; ``workers <= 1`` starts nothing.
+    helper; ``workers <= 1`` starts nothing. ``helpers`` asks for that many helpers instead: a
+    caller whose own work mostly waits on the disk (ingest) keeps every core busy with one
+    helper per core.
     """
-    pool = _get_pool(workers)
+    pool = _get_pool(workers, helpers)
     if pool is not None:
         for _ in range(_pool_size):  # one task per helper: each submit spawns one process
             pool.submit(_ready)
@@ -183,10 +185,11 @@ def _helpers(workers: int) -> int:
     return max(0, min(workers, os.cpu_count() or workers) - 1)
 
 
-def _get_pool(workers: int) -> ProcessPoolExecutor | None:
-    """The persistent pool, with at least ``workers - 1`` helpers; None when none is needed."""
+def _get_pool(workers: int, helpers: int | None = None) -> ProcessPoolExecutor | None:
+    """The persistent pool, with at least ``workers - 1`` (or ``helpers``) helpers; None when
+    none is needed."""
     global _pool, _pool_size
-    helpers = _helpers(workers)
+    helpers = _helpers(workers) if helpers is None else max(0, helpers)
     if helpers == 0:
         return None
     old: ProcessPoolExecutor | None = None
@@ -272,7 +275,7 @@ class PendingIdentification:
     has started on it yet."""
 
     def __init__(
-        self, paths: list[Path], future: Future[list[_Wire]] | None, describe: bool = False
+        self, paths: list[str], future: Future[list[_Wire]] | None, describe: bool = False
     ) -> None:
         self._paths = paths
         self._future = future
@@ -287,16 +290,19 @@ class PendingIdentification:
         """The results in the order of the paths; raises the first path's :class:`InvalidInput`."""
         future = self._future
         if future is None or future.cancel():  # not started yet: this process is free now
-            return _local_identifier(self._describe).identify_many(self._paths)
+            return _local_identifier(self._describe).identify_many(self._local_paths())
         try:
             wires = future.result()
         except BrokenProcessPool:  # a helper died (killed, out of memory): do it here
-            return _local_identifier(self._describe).identify_many(self._paths)
+            return _local_identifier(self._describe).identify_many(self._local_paths())
         return raise_first(from_wires(wires))
+
+    def _local_paths(self) -> list[Path]:
+        return [Path(p) for p in self._paths]
 
 
 def submit_identification(
-    paths: Sequence[Path], *, workers: int = 2, describe: bool = False
+    paths: Sequence[str | os.PathLike[str]], *, workers: int = 2, describe: bool = False
 ) -> PendingIdentification:
     """Start identifying ``paths`` in a helper process and return at once, so identification
     overlaps whatever this process does next (the ingest hashes and stores meanwhile).
@@ -305,15 +311,15 @@ def submit_identification(
     in the background and :meth:`PendingIdentification.result` does the work itself. Batches of
     some 64 files keep the cost per call low.
     """
-    files = [Path(p) for p in paths]
+    names = [os.fspath(p) for p in paths]
     pool = _get_pool(workers)
     future: Future[list[_Wire]] | None = None
-    if pool is not None and files:
+    if pool is not None and names:
         try:
-            future = pool.submit(_identify_chunk, [os.fspath(p) for p in files], describe)
+            future = pool.submit(_identify_chunk, names, describe)
         except (BrokenProcessPool, RuntimeError):  # the pool died or was shut down
             _drop_pool(pool)
-    return PendingIdentification(files, future, describe)
+    return PendingIdentification(names, future, describe)
 
 
 def _unfinished(running: dict[int, Future[list[_Wire]]]) -> int:

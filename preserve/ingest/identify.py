@@ -32,7 +32,7 @@ class Identification:
     def submit(self, files: list[StagedFile]) -> None:
         """Start identifying ``files`` (their staged copies) in a helper process."""
         paths = [f.staged or f.source for f in files]
-        self._pending.append((files, submit_identification(paths, workers=self.workers)))  # type: ignore[arg-type]
+        self._pending.append((files, submit_identification(paths, workers=self.workers)))
 
     def cancel(self) -> None:
         for _files, pending in self._pending:

@@ -117,7 +117,7 @@ def ingest(
 
     workers = app.settings.workers or os.cpu_count() or 1
     # siegfried's helper processes start now, while deliveries are scanned and hashed
-    start_pool(workers)
+    start_pool(workers, helpers=workers)
     recovered = tuple(recover_interrupted(app))
     results: list[IngestResult] = []
     failures: list[IngestFailure] = []

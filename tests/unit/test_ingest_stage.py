@@ -139,7 +139,7 @@ def test_producer_checksums_are_checked_in_the_same_read(tmp_path: Path, size: i
 
 def test_an_unreadable_source_is_a_clear_error(tmp_path: Path) -> None:
     files = [StagedFile("gone.bin", str(tmp_path / "gone.bin"), 10)]
-    with pytest.raises(InvalidInput, match="gone.bin: cannot be read"):
+    with pytest.raises(InvalidInput, match=r"gone\.bin: cannot be read"):
         _stage(tmp_path, files)
 
 
