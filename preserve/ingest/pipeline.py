@@ -34,7 +34,7 @@ from preserve.catalogue.models import Collection, Copy, Package
 from preserve.checksums import hash_file
 from preserve.descriptive import read_metadata_csv
 from preserve.errors import InvalidInput, NotFound, PreserveError
-from preserve.formats import start_pool
+from preserve.formats import PARALLEL_THRESHOLD, start_pool
 from preserve.ingest.identify import Identification, identification_event
 from preserve.ingest.metadata import bag_info, dublin_core, write_metadata
 from preserve.ingest.model import (
@@ -115,9 +115,6 @@ def ingest(
         if listed not in {p.resolve() for p in resolved}:
             log.warning("metadata CSV lists %s, which is not being ingested", listed)
 
-    workers = app.settings.workers or os.cpu_count() or 1
-    # siegfried's helper processes start now, while deliveries are scanned and hashed
-    start_pool(workers, helpers=workers)
     recovered = tuple(recover_interrupted(app))
     results: list[IngestResult] = []
     failures: list[IngestFailure] = []
@@ -183,7 +180,7 @@ def ingest_one(
     staging.mkdir(parents=True)
     write_owner(staging, now())
     registered = False
-    identification = Identification(workers)
+    identification = Identification(1)
     timer = _Timer(package_id)
     try:
         start = event(premis.INGESTION_START, "success", f"ingest of {source.name} started")
@@ -194,6 +191,12 @@ def ingest_one(
             max_unpack_ratio=settings.max_unpack_ratio,
         )
         delivery.events.insert(0, start)
+        if len(delivery.files) >= PARALLEL_THRESHOLD and workers > 1:
+            # siegfried holds the GIL: helper processes, one per core, identify each batch as
+            # soon as it is staged (their start-up overlaps the staging); a few files are
+            # identified here, which costs less than starting the helpers
+            start_pool(workers, helpers=workers)
+            identification = Identification(workers)
         timer.lap("receive")
         algorithms = tuple(dict.fromkeys((*settings.algorithms, TRANSPORT_ALGORITHM)))
         writer = BagWriter(staging / "bag", settings.algorithms)

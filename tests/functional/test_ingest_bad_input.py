@@ -293,10 +293,11 @@ def test_full_disk_fails_cleanly(repo: Repo, tmp_path: Path) -> None:
 def test_kill_9_at_any_point_then_rerun_completes(repo: Repo, tmp_path: Path, delay: float) -> None:
     """kill -9 an ingest part way; the next run cleans up and completes the work."""
     d = tmp_path / "many"
-    for i in range(40):
+    # enough files for identification helper processes (preserve.formats.PARALLEL_THRESHOLD)
+    for i in range(320):
         folder = d / f"f{i % 4}"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"file{i}.bin").write_bytes(os.urandom(400_000))
+        (folder / f"file{i}.bin").write_bytes(os.urandom(50_000))
     proc = _cli_subprocess(repo, "ingest", d, "--collection", "photos")
     helpers: set[int] = set()
     try:
