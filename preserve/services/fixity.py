@@ -45,6 +45,7 @@ FIXITY_CHECK = "fixity check"
 TRANSPORT_CHECKS = frozenset({"crc64nvme"})
 _MANIFEST = re.compile(r"manifest-([a-z0-9]+)\.txt")
 REMOTE_THREADS = 8  # objects read at once from a location that is not a local folder
+LARGE_OBJECT = 1 << 20
 
 HashRequest = tuple[str, int, tuple[str, ...]]
 HashResult = tuple[str, int, "dict[str, str] | None", "PreserveError | None"]
@@ -307,9 +308,12 @@ def _hash(app: Application, storage: Storage, requests: list[HashRequest]) -> It
     """Read and hash every requested object: the location does it itself when it can (a local
     folder: from the device, many at once), otherwise one stream per object on a few threads."""
     if isinstance(storage, _HashesObjects):
-        # one thread per core: hashing large objects keeps every core busy, and the reads of
-        # small ones are all requested at once per batch, so few threads keep the device busy
-        threads = max(app.settings.workers or os.cpu_count() or 2, 2)
+        # large objects: two threads per core, so that a core hashes while the other thread
+        # waits for the device; small ones: a batch's reads are all requested at once, so one
+        # thread per core keeps the device busy without passing the GIL around for nothing
+        cores = max(app.settings.workers or os.cpu_count() or 2, 2)
+        large = sum(r[1] for r in requests if r[1] >= LARGE_OBJECT)
+        threads = 2 * cores if large * 2 >= sum(r[1] for r in requests) else cores
         yield from storage.hash_objects(requests, threads=threads)
         return
     from concurrent.futures import ThreadPoolExecutor

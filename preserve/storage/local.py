@@ -57,7 +57,8 @@ SMALL_READ = 1 << 20  # copies up to this size are read back in one call
 TMP_DIR = ".preserve-tmp"  # inside the root, so a rename into place never crosses filesystems
 
 HASH_LARGE = 1 << 20  # objects this large are hashed one per thread, in HASH_CHUNK reads
-HASH_CHUNK = 8 << 20
+HASH_CHUNK = 1 << 20  # small enough to be hashed while it is still in the CPU's cache
+HASH_AHEAD = 16 << 20  # bytes of a large object requested from the device ahead of the hashing
 HASH_BATCH = 128  # smaller objects per thread task
 #: ``hash_objects`` requests (key, expected size, algorithms) and results (key, size, digests,
 #: or the error that kept the object from being read)
@@ -694,19 +695,26 @@ class LocalStorage:
         hashers = [new() for new in _hasher_factories(algorithms)]
         total = 0
         large = size >= HASH_LARGE
+        ahead = 0  # bytes requested from the device so far
         try:
             if large:
                 drop_cache(fd)  # what is read next comes from the device
                 read_sequentially(fd)
-                prefetch(fd, 0, len(buf))
+                prefetch(fd, 0, HASH_AHEAD)
+                ahead = HASH_AHEAD
             while n := os.readv(fd, (buf,)):
                 if large:
-                    prefetch(fd, total + n, len(buf))  # read on while this chunk is hashed
-                chunk = view[:n] if n < len(buf) else view
-                for h in hashers:
-                    h.update(chunk)
-                if large:
+                    if ahead - total < HASH_AHEAD:  # keep HASH_AHEAD bytes on their way
+                        prefetch(fd, ahead, HASH_AHEAD // 2)
+                        ahead += HASH_AHEAD // 2
+                    chunk = view[:n] if n < len(buf) else view
+                    for h in hashers:
+                        h.update(chunk)
                     drop_cache(fd, total, n)
+                else:
+                    chunk = view[:n] if n < len(buf) else view
+                    for h in hashers:
+                        h.update(chunk)
                 total += n
             drop_cache(fd)  # leave the page cache as it was
         except OSError as exc:
