@@ -212,13 +212,16 @@ def test_events_recorded_without_the_orm_read_back_through_it(
 ) -> None:
     repo, package_id, prefix = on_database
     repo.run("fixity", "--package", package_id)
+    assert len(repo.json("fixity", "--collection", "photos")["copies"]) == 1
+    missing = repo.run("fixity", "--collection", "nonesuch", ok=False)
+    assert missing.exit_code != 0 and "collection 'nonesuch' does not exist" in missing.stderr
     corrupt_object(
         (repo.home / "storage").as_uri(), prefix + "data/b.bin", lambda d: d[: len(d) // 2]
     )
     assert repo.json("fixity", "--all", ok=False)["ok"] is False
     show = repo.json("show", package_id)
     events = [e for e in show["events"] if e["event_type"] == "fixity check"]
-    assert [e["outcome"] for e in events[-2:]] == ["success", "failure"]
+    assert [e["outcome"] for e in events[-3:]] == ["success", "success", "failure"]
     assert events[-1]["occurred_at"] > events[-2]["occurred_at"]
     assert events[-1]["occurred_at"].endswith("+00:00")
     assert "data/b.bin: size is 75000 bytes, expected 150000" in events[-1]["outcome_detail"]
