@@ -196,7 +196,7 @@ def _check_copy(
     try:
         storage = app.storage(copy.url)
         present = set(storage.iter_keys(prefix))
-    except StorageError as exc:
+    except (StorageError, InvalidInput) as exc:
         log.error("fixity: cannot list %s on %s: %s", prefix, copy.location, exc)
         return CopyCheck(
             copy.package_id,
@@ -235,11 +235,15 @@ def _check_copy(
 
     # the stored manifests are read and compared while the objects are being hashed
     manifest_problems: dict[str, list[FileProblem]] = {}
-    manifests = threading.Thread(
-        target=lambda: manifest_problems.update(_check_manifests(storage, copy, expected)),
-        name="fixity-manifests",
-        daemon=True,
-    )
+    failures: list[BaseException] = []
+
+    def compare_manifests() -> None:
+        try:
+            manifest_problems.update(_check_manifests(storage, copy, expected))
+        except BaseException as exc:  # raised again below: a check must never pass silently
+            failures.append(exc)
+
+    manifests = threading.Thread(target=compare_manifests, name="fixity-manifests", daemon=True)
     manifests.start()
 
     checked = 0
@@ -264,17 +268,22 @@ def _check_copy(
                     FileProblem(path, "mismatch", f"size is {size} bytes, expected {want_size}")
                 )
                 continue
-            for algorithm, reference in wanted[key].items():
+            for algorithm in wanted[key]:
                 counts[algorithm] = counts.get(algorithm, 0) + 1
+            for algorithm, reference in wanted[key].items():
                 got = digests.get(algorithm) if digests else None
                 if got != reference:
                     problems.append(
                         FileProblem(path, "mismatch", f"{algorithm} is {got}, expected {reference}")
                     )
                     break
+    except InvalidInput as exc:  # an unsafe path in the catalogue: nothing was read
+        problems.append(FileProblem("", "error", f"could not be checked: {exc}"))
     finally:
         progress.end()
         manifests.join()
+    if failures:
+        raise failures[0]
     damaged = {p.path for p in problems}
     for name, found in manifest_problems.items():
         if name not in damaged:  # a manifest that is itself damaged is already reported
@@ -346,7 +355,7 @@ def _check_manifests(
         try:
             with storage.open(copy.key_prefix + name) as stream:
                 text = stream.read().decode("utf-8")
-        except (StorageError, UnicodeDecodeError) as exc:
+        except (StorageError, InvalidInput, UnicodeDecodeError) as exc:
             compared[name] = [FileProblem(name, "error", f"manifest could not be read: {exc}")]
             continue
         compared[name] = _compare_manifest(name, m.group(1), text, expected)

@@ -253,3 +253,42 @@ def test_a_catalogue_that_does_not_exist_is_not_created(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert "does not exist: run preserve init" in result.stderr
     assert not (tmp_path / "nowhere.sqlite3").exists()
+
+
+def test_unsafe_paths_in_the_catalogue_are_never_read(tmp_path: Path, catalogue: Any) -> None:
+    """A tampered catalogue cannot make a check read outside the location, nor crash it."""
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
+    package_id, _prefix = _ingest(repo, tmp_path)
+    catalogue(
+        repo,
+        "UPDATE files SET path = 'data/../../../../etc/hostname' "
+        "WHERE package_id = :p AND path = 'data/b.bin'",
+        p=package_id,
+    )
+    report = repo.json("fixity", "--package", package_id, ok=False)
+    problems = {(p["path"], p["outcome"]) for p in report["copies"][0]["problems"]}
+    assert ("data/../../../../etc/hostname", "missing") in problems
+    assert ("data/b.bin", "unexpected") in problems
+    catalogue(repo, "UPDATE copies SET key_prefix = '../outside/'")
+    result = repo.run("fixity", "--package", package_id, ok=False)
+    assert result.exit_code == 1
+    assert "FAILED error: (copy)" in result.stderr and "unsafe" in result.stderr
+    assert repo.json("show", package_id)["copies"][0]["last_outcome"] == "error"
+
+
+def test_a_failing_manifest_comparison_fails_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifests are compared on a helper thread: what goes wrong there must surface."""
+    import preserve.services.fixity as fixity
+
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
+    package_id, _prefix = _ingest(repo, tmp_path)
+
+    def broken(*args: object) -> list[object]:
+        raise RuntimeError("the comparison broke")
+
+    monkeypatch.setattr(fixity, "_compare_manifest", broken)
+    monkeypatch.setenv("PRESERVE_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="the comparison broke"):
+        repo.run("fixity", "--package", package_id, ok=False)
