@@ -58,7 +58,6 @@ TMP_DIR = ".preserve-tmp"  # inside the root, so a rename into place never cross
 
 HASH_LARGE = 1 << 20  # objects this large are hashed one per thread, in HASH_CHUNK reads
 HASH_CHUNK = 1 << 20  # small enough to be hashed while it is still in the CPU's cache
-HASH_AHEAD = 16 << 20  # bytes of a large object requested from the device ahead of the hashing
 HASH_BATCH = 128  # smaller objects per thread task
 #: ``hash_objects`` requests (key, expected size, algorithms) and results (key, size, digests,
 #: or the error that kept the object from being read)
@@ -573,9 +572,11 @@ class LocalStorage:
         This is the fixity read: the object's clean pages are dropped from the page cache before
         it is read (``POSIX_FADV_DONTNEED``), so the bytes hashed come from the device and not
         from memory, and dropped again once hashed, so a check does not evict the hot working
-        set. Large objects are hashed one per thread in large reads, the next chunk already on
-        its way from the device (``POSIX_FADV_WILLNEED``); small ones in batches, so a thread
-        pays for a task once per batch, not per object. Every path is opened below the root one
+        set. Large objects are hashed one per thread while the kernel reads ahead
+        (``POSIX_FADV_SEQUENTIAL``): several threads per core keep several streams coming from
+        the device. Small ones are hashed in batches, every read of a batch requested at once
+        (``POSIX_FADV_WILLNEED``), so a thread pays for a task once per batch, not per object,
+        and few threads keep many reads in flight. Every path is opened below the root one
         folder at a time without following a link (``openat`` with ``O_NOFOLLOW``).
         """
         root = self._real_root()
@@ -695,26 +696,18 @@ class LocalStorage:
         hashers = [new() for new in _hasher_factories(algorithms)]
         total = 0
         large = size >= HASH_LARGE
-        ahead = 0  # bytes requested from the device so far
         try:
             if large:
                 drop_cache(fd)  # what is read next comes from the device
+                # the kernel's own read-ahead, doubled, keeps the device busy while a chunk is
+                # hashed (asking for more with POSIX_FADV_WILLNEED measured slower: it blocks)
                 read_sequentially(fd)
-                prefetch(fd, 0, HASH_AHEAD)
-                ahead = HASH_AHEAD
             while n := os.readv(fd, (buf,)):
+                chunk = view[:n] if n < len(buf) else view
+                for h in hashers:
+                    h.update(chunk)
                 if large:
-                    if ahead - total < HASH_AHEAD:  # keep HASH_AHEAD bytes on their way
-                        prefetch(fd, ahead, HASH_AHEAD // 2)
-                        ahead += HASH_AHEAD // 2
-                    chunk = view[:n] if n < len(buf) else view
-                    for h in hashers:
-                        h.update(chunk)
-                    drop_cache(fd, total, n)
-                else:
-                    chunk = view[:n] if n < len(buf) else view
-                    for h in hashers:
-                        h.update(chunk)
+                    drop_cache(fd, total, n)  # hashed: no need to keep it in memory
                 total += n
             drop_cache(fd)  # leave the page cache as it was
         except OSError as exc:

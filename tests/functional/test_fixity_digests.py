@@ -279,7 +279,7 @@ def test_unsafe_paths_in_the_catalogue_are_never_read(tmp_path: Path, catalogue:
 def test_a_failing_manifest_comparison_fails_the_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The manifests are compared on a helper thread: what goes wrong there must surface."""
+    """What goes wrong while the manifests are compared must surface, never pass silently."""
     import preserve.services.fixity as fixity
 
     repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
