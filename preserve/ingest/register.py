@@ -16,7 +16,7 @@ from preserve.bootstrap import Application
 from preserve.catalogue.models import Agent
 from preserve.errors import StorageError
 from preserve.ingest.model import PRESERVE_AGENT, Delivery, now
-from preserve.values import StoredObject, as_dict
+from preserve.values import FormatInfo, StoredObject, as_dict
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,15 @@ class Stored:
 def _file_rows(delivery: Delivery, result: Stored) -> Iterator[dict[str, object]]:
     """Catalogue rows for every file of the bag: payload with formats, then tag files."""
     normalize = unicodedata.normalize
+    # helpers answer files of one format in a batch with one FormatInfo: convert each once
+    identification: dict[int, tuple[FormatInfo, object]] = {}
     for f in delivery.files:
         fmt = f.fmt
+        if fmt is not None:
+            known = identification.get(id(fmt))
+            if known is None or known[0] is not fmt:
+                known = identification[id(fmt)] = (fmt, as_dict(fmt))
+            converted = known[1]
         path = f.bag_path
         digests = f.digests
         yield {
@@ -47,7 +54,7 @@ def _file_rows(delivery: Delivery, result: Stored) -> Iterator[dict[str, object]
             "format_version": fmt.format_version if fmt else None,
             "mime": fmt.mime if fmt else None,
             "basis": fmt.basis if fmt else None,
-            "identification": as_dict(fmt) if fmt else None,
+            "identification": converted if fmt else None,
             "image": as_dict(f.image) if f.image else None,
         }
     for path, (size, digests) in sorted(result.tag_digests.items()):
