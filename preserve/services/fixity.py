@@ -311,7 +311,7 @@ def _hash(app: Application, storage: Storage, requests: list[HashRequest]) -> It
         # device busy without passing the GIL around for nothing
         cores = max(app.settings.workers or os.cpu_count() or 2, 2)
         large = sum(r[1] for r in requests if r[1] >= LARGE_OBJECT)
-        threads = 4 * cores if large * 2 >= sum(r[1] for r in requests) else cores
+        threads = min(4 * cores if large * 2 >= sum(r[1] for r in requests) else cores, 32)
         yield from storage.hash_objects(requests, threads=threads)
         return
     from concurrent.futures import ThreadPoolExecutor
