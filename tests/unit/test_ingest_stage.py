@@ -149,3 +149,29 @@ def test_fingerprint_ignores_order(tmp_path: Path) -> None:
     assert stage.fingerprint([a, b]) == stage.fingerprint([b, a])
     c = StagedFile("c", "/b", 1, digests={"sha512": "2" * 128})
     assert stage.fingerprint([a, b]) != stage.fingerprint([a, c])
+
+
+@pytest.mark.usefixtures("small_threshold")
+@pytest.mark.parametrize("size", [(8 << 20) * 3 + 5, 200_000, 8 << 20])
+def test_a_lone_large_file_is_hashed_on_two_threads(tmp_path: Path, size: int) -> None:
+    """Fewer large files than cores: SHA-512 of each block runs beside the other digests, over
+    two alternating buffers; the digests are those of the whole file all the same."""
+    files = _make(tmp_path, {"video.mov": size, "note.txt": 10})
+    _stage(tmp_path, files)
+    data = Path(files[0].source).read_bytes()
+    assert files[0].digests["sha512"] == hashlib.sha512(data).hexdigest()
+    assert files[0].digests["sha256"] == hashlib.sha256(data).hexdigest()
+    assert list(files[0].digests) == list(ALGORITHMS)
+    assert files[0].durable and Path(files[0].staged or "").read_bytes() == data
+
+
+def test_split_hashing_matches_single_thread() -> None:
+    data = memoryview(os.urandom(3 * stage.HASH_SLICE + 7))
+    one, two = stage._Hashing(ALGORITHMS, False), stage._Hashing(ALGORITHMS, True)
+    assert two.split and not one.split
+    for h in (one, two):
+        h.update(data[:1000])
+        h.update(data[1000:])
+        h.close()
+    assert one.hexdigests() == two.hexdigests()
+    assert one.size == two.size == len(data)
