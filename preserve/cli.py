@@ -64,9 +64,7 @@ def _json_text(value: Any, level: int = 0) -> str:
     if isinstance(value, list | tuple) and value:
         pad = "  " * (level + 1)
         if len(value) > _COMPACT_LIST:
-            items = [
-                pad + json.dumps(v, ensure_ascii=False, default=_json_default) for v in value
-            ]
+            items = [pad + json.dumps(v, ensure_ascii=False, default=_json_default) for v in value]
         else:
             items = [pad + _json_text(v, level + 1) for v in value]
         return "[\n" + ",\n".join(items) + "\n" + "  " * level + "]"

@@ -16,11 +16,13 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,11 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _init_worker() -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it (and stops the pool); a
+    # helper ignores it instead of printing a KeyboardInterrupt traceback. SIGINT was blocked
+    # while the parent spawned us (see _spawning), so none arrived during start-up.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # the pid recorded when the ingest spawned us: it may have died before this runs
     parent = multiprocessing.parent_process()
     watchdog = threading.Thread(
@@ -79,6 +86,20 @@ def _init_worker() -> None:
     identifier = _WORKER[False] = Identifier()
     # siegfried's first scan in a process takes ~0.15 s (lazy set-up): pay it during start-up
     identifier.identify_outcomes([Path(__file__)])
+
+
+@contextmanager
+def _spawning() -> Iterator[None]:
+    """Block SIGINT in this thread while it may spawn helpers (ProcessPoolExecutor starts them
+    inside ``submit``): they inherit the mask, so an early Ctrl-C cannot break their start-up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _ready() -> bool:
@@ -165,8 +186,9 @@ def start_pool(workers: int = 2, *, helpers: int | None = None) -> None:
     """
     pool = _get_pool(workers, helpers)
     if pool is not None:
-        for _ in range(_pool_size):  # one task per helper: each submit spawns one process
-            pool.submit(_ready)
+        with _spawning():
+            for _ in range(_pool_size):  # one task per helper: each submit spawns one process
+                pool.submit(_ready)
 
 
 def shutdown_pool() -> None:
@@ -250,7 +272,8 @@ def _shared(
         while not broken and front <= back and _unfinished(running) < helpers * 3:
             names = [os.fspath(p) for p in chunks[front]]
             try:
-                running[front] = pool.submit(_identify_chunk, names, describe)
+                with _spawning():
+                    running[front] = pool.submit(_identify_chunk, names, describe)
             except (BrokenProcessPool, RuntimeError):  # the pool died or was shut down
                 broken = True
                 break
@@ -316,7 +339,8 @@ def submit_identification(
     future: Future[list[_Wire]] | None = None
     if pool is not None and names:
         try:
-            future = pool.submit(_identify_chunk, names, describe)
+            with _spawning():
+                future = pool.submit(_identify_chunk, names, describe)
         except (BrokenProcessPool, RuntimeError):  # the pool died or was shut down
             _drop_pool(pool)
     return PendingIdentification(names, future, describe)

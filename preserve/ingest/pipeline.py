@@ -132,7 +132,7 @@ def ingest(
                 )
             )
         except PreserveError as exc:
-            log.error("ingest of %s failed: %s", path, exc)
+            log.info("ingest of %s failed: %s", path, exc)  # the adapter reports failures
             failures.append(IngestFailure(str(path), exc))
     return IngestReport(tuple(results), tuple(failures), recovered)
 

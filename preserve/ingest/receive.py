@@ -131,7 +131,10 @@ def scan_folder(root: Path) -> tuple[list[StagedFile], list[Problem]]:
             try:
                 relpath.encode("utf-8")
             except UnicodeEncodeError:
-                raise InvalidInput(f"{entry.path!r}: file name is not valid UTF-8") from None
+                raise InvalidInput(
+                    f"{os.fsencode(entry.path)!r}: file name is not valid UTF-8 (BagIt "
+                    "manifests are UTF-8): rename it, e.g. with convmv -f latin1 -t utf8"
+                ) from None
             st = entry.stat(follow_symlinks=False)
             mode = st.st_mode
             if stat.S_ISREG(mode):

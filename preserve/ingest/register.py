@@ -140,7 +140,8 @@ def register(
             "warning" if delivery.warnings else "success",
             agent=agent_for(PRESERVE_AGENT),
             package_id=package_id,
-            detail=f"package stored with {len(stored)} verified copies",
+            detail=f"package stored with {len(stored)} verified "
+            + ("copy" if len(stored) == 1 else "copies"),
             outcome_detail=detail,
             occurred_at=now(),
         )

@@ -68,34 +68,37 @@ def stage_payload(
         on_staged(list(done))
 
     futures: list[Future[StagedFile] | None] = []
+    stop = threading.Event()  # set on failure or interruption: large copies under way give up
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers) + 1) as pool:
-            # large files go to the pool first; this thread stages the small files meanwhile
-            split = len(large) < workers  # fewer large files than cores: split each one
-            for f in large:
-                f.staged = writer.payload_file(f.relpath)
-                futures.append(pool.submit(_stage_large, f, algorithms, split))
-            batch: list[StagedFile] = []
-            nbytes = 0
-            for f in small:
-                f.staged = writer.payload_file(f.relpath)
-                _stage_small(f, algorithms)
-                batch.append(f)
-                nbytes += f.size
-                if len(batch) >= BATCH_FILES or nbytes >= BATCH_BYTES:
+            try:
+                # large files go to the pool first; this thread stages the small files meanwhile
+                split = len(large) < workers  # fewer large files than cores: split each one
+                for f in large:
+                    f.staged = writer.payload_file(f.relpath)
+                    futures.append(pool.submit(_stage_large, f, algorithms, split, stop))
+                batch: list[StagedFile] = []
+                nbytes = 0
+                for f in small:
+                    f.staged = writer.payload_file(f.relpath)
+                    _stage_small(f, algorithms)
+                    batch.append(f)
+                    nbytes += f.size
+                    if len(batch) >= BATCH_FILES or nbytes >= BATCH_BYTES:
+                        record(batch)
+                        batch, nbytes = [], 0
+                        _record_done(futures, record)
+                if batch:
                     record(batch)
-                    batch, nbytes = [], 0
-                    _record_done(futures, record)
-            if batch:
-                record(batch)
-            for future in futures:
-                if future is not None:
-                    record([future.result()])
-    except BaseException:
-        for future in futures:
-            if future is not None:
-                future.cancel()
-        raise
+                for future in futures:
+                    if future is not None:
+                        record([future.result()])
+            except BaseException:
+                stop.set()
+                for future in futures:
+                    if future is not None:
+                        future.cancel()
+                raise
     finally:
         progress.end()
 
@@ -243,10 +246,19 @@ class _Hashing:
         return {a: digests[a] for a in self.algorithms}
 
 
-def _stage_large(f: StagedFile, algorithms: Sequence[str], split: bool = False) -> StagedFile:
+class _Stopped(Exception):
+    """The staging of a large file was abandoned (another file failed, or an interruption)."""
+
+
+def _stage_large(
+    f: StagedFile,
+    algorithms: Sequence[str],
+    split: bool = False,
+    stop: threading.Event | None = None,
+) -> StagedFile:
     """Copy, hash, flush and read back one large file. The read-back goes to the device (O_DIRECT,
     or after the page cache was told to drop the file) and its crc64nvme must match. ``split``
-    spreads the hashing of this one file over two threads."""
+    spreads the hashing of this one file over two threads; ``stop`` abandons the copy."""
     assert f.staged is not None
     hasher = _Hashing(algorithms, split)
     # split: blocks alternate between two buffers, one read while the other is still hashed
@@ -272,6 +284,8 @@ def _stage_large(f: StagedFile, algorithms: Sequence[str], split: bool = False) 
                     ) from exc
                 if not n:
                     break
+                if stop is not None and stop.is_set():
+                    raise _Stopped(f.source)
                 chunk = views[turn][:n]
                 turn = (turn + 1) % len(buffers)
                 hasher.update(chunk)

@@ -282,6 +282,7 @@ class LocalStorage:
             with suppress(OSError):
                 total += os.stat(plan.item.source).st_size
         large = bool(plans) and total >= LARGE_AVERAGE * len(plans)
+
         def verify_chunk(chunk: list[_Planned]) -> list[StoredObject]:
             return [verify(plan) for plan in chunk]
 

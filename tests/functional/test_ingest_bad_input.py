@@ -326,6 +326,30 @@ def test_kill_9_at_any_point_then_rerun_completes(repo: Repo, tmp_path: Path, de
     assert repo.json("fixity", "--all")["ok"] is True
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.2, 0.6, 1.2])
+def test_ctrl_c_stops_cleanly_without_tracebacks(repo: Repo, tmp_path: Path, delay: float) -> None:
+    """Ctrl-C reaches the whole process group, identification helpers included: the ingest
+    exits 130 with one line, no helper prints a traceback, and nothing is left behind."""
+    d = tmp_path / "many"
+    for i in range(400):
+        folder = d / f"f{i % 4}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"file{i}.bin").write_bytes(os.urandom(20_000))
+    proc = _cli_subprocess(repo, "ingest", d, "--collection", "photos", start_new_session=True)
+    try:
+        _out, err = proc.communicate(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
+        _out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the ingest finished before the interruption")  # a fast machine
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Fatal Python error" not in err, err
+    assert repo.packages() == [] and repo.stored_keys() == []
+    assert repo.staging_entries() == []
+
+
 @pytest.mark.parametrize(
     "bag",
     [
@@ -388,3 +412,13 @@ def test_names_with_leading_and_trailing_spaces_round_trip(repo: Repo, tmp_path:
     out = tmp_path / "out"
     repo.run("export", package_id, out)
     assert (out / "data" / "trailing.txt ").read_text() == "t"
+
+
+def test_a_name_that_is_not_utf8_is_refused_with_its_bytes(repo: Repo, tmp_path: Path) -> None:
+    d = tmp_path / "latin1"
+    d.mkdir()
+    (d / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"x")
+    result = repo.run("ingest", d, "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, "not valid UTF-8")
+    assert "caf\\xe9.txt" in result.stderr and "\\udce9" not in result.stderr
+    assert result.stderr.count("not valid UTF-8") == 1  # one line, not a log line and an error

@@ -175,3 +175,16 @@ def test_split_hashing_matches_single_thread() -> None:
         h.close()
     assert one.hexdigests() == two.hexdigests()
     assert one.size == two.size == len(data)
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_a_failure_abandons_the_large_copies_under_way(tmp_path: Path) -> None:
+    """A small file that cannot be read fails the staging at once: the large files queued or
+    being copied give up instead of being copied to the end first."""
+    sizes = {f"big{i}.bin": 4 << 20 for i in range(8)}
+    files = _make(tmp_path, sizes)
+    files.append(StagedFile("gone.txt", str(tmp_path / "gone.txt"), 10))
+    with pytest.raises(InvalidInput, match="gone"):
+        _stage(tmp_path, files)
+    staged = [f for f in files[:-1] if f.durable]
+    assert len(staged) < 8  # not every large file was copied before the failure surfaced
