@@ -361,21 +361,27 @@ def _reference(row: FileRow, algorithm: str) -> str | None:
     return other_digests(row[4]).get(algorithm)
 
 
+def _manifest_spelling(path: str) -> str:
+    """``path`` as a manifest line writes it (RFC 8493 §2.1.3: ``%``, CR and LF percent-encoded):
+    preserve.bagit.paths.encode_manifest_path, which a test holds this to. Not imported from
+    there: the bagit package takes longer to import than a small check takes to run."""
+    return path.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 def _compare_manifest(
     name: str, algorithm: str, text: str, expected: dict[str, FileRow]
 ) -> list[FileProblem]:
-    from preserve.bagit.manifest import parse_manifest
-    from preserve.bagit.paths import encode_manifest_path
-
     payload = {path: _reference(row, algorithm) for path, row in expected.items()}
     payload = {path: want for path, want in payload.items() if path.startswith("data/")}
     # the common case first: the manifest holds exactly the lines ingest writes for the
     # catalogue's entries (in any order); anything else is parsed line by line and explained
     if text.endswith("\n") and all(payload.values()):
         lines = text[:-1].split("\n")
-        written = {f"{want}  {encode_manifest_path(path)}" for path, want in payload.items()}
+        written = {f"{want}  {_manifest_spelling(path)}" for path, want in payload.items()}
         if len(lines) == len(written) and written == set(lines):
             return []
+    from preserve.bagit.manifest import parse_manifest
+
     problems: list[FileProblem] = []
     parsed = parse_manifest(text, name=name, algorithm=algorithm, version=(1, 0))
     for p in parsed.errors:

@@ -14,7 +14,7 @@ import pytest
 import preserve.storage.local as local
 from config.settings import Settings
 from preserve.errors import ConfigError, ObjectNotFound, UnsafePath
-from preserve.services.fixity import FIXITY_CHECK, _compare_manifest
+from preserve.services.fixity import FIXITY_CHECK, _compare_manifest, _manifest_spelling
 from preserve.storage.local import HASH_LARGE, LocalStorage
 
 # ----------------------------------------------------------------------------- the setting
@@ -209,3 +209,12 @@ def test_a_manifest_that_agrees_passes(text: str) -> None:
 )
 def test_a_manifest_that_disagrees_is_explained(text: str, expected: list[Any]) -> None:
     assert _problems(text) == expected
+
+
+@pytest.mark.parametrize(
+    "path", ["data/plain.txt", "data/50% off.txt", "data/a\rb\nc%0A.txt", "data/%25%%.txt"]
+)
+def test_the_fast_comparison_spells_paths_as_the_bag_writer_does(path: str) -> None:
+    from preserve.bagit.paths import encode_manifest_path
+
+    assert _manifest_spelling(path) == encode_manifest_path(path)
