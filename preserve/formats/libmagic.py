@@ -8,6 +8,7 @@ some of its tests read the end of the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import magic
@@ -22,7 +23,7 @@ class LibMagic:
     description."""
 
     def __init__(self) -> None:
-        self._mime = magic.Magic(mime=True, mime_encoding=True)
+        self._mime = _limited(magic.Magic(mime=True, mime_encoding=True))
         self._text: magic.Magic | None = None
 
     def mime_and_charset(self, fd: int) -> tuple[str, str | None]:
@@ -40,7 +41,7 @@ class LibMagic:
     def describe(self, fd: int) -> str:
         """libmagic's description, e.g. "PDF document, version 1.4, 1 page(s)"."""
         if self._text is None:
-            self._text = magic.Magic()
+            self._text = _limited(magic.Magic())
         return self._call(self._text, fd)
 
     @staticmethod
@@ -50,3 +51,15 @@ class LibMagic:
             return str(handle.from_descriptor(fd))
         except (OSError, magic.MagicException) as exc:
             raise LibMagicError(str(exc)) from exc
+
+
+#: bytes of a file libmagic examines from its start (its default is 7 MiB, which it scans whole
+#: on data it does not recognise: 14 ms for a 50 MB file of random bytes instead of 1.5 ms)
+BYTES_MAX = 1 << 20
+
+
+def _limited(handle: magic.Magic) -> magic.Magic:
+    # an old libmagic without parameters keeps its own limit
+    with contextlib.suppress(AttributeError, magic.MagicException):
+        handle.setparam(magic.MAGIC_PARAM_BYTES_MAX, BYTES_MAX)
+    return handle
