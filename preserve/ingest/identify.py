@@ -30,9 +30,16 @@ class Identification:
         self._pending: list[tuple[list[StagedFile], PendingIdentification]] = []
 
     def submit(self, files: list[StagedFile]) -> None:
-        """Start identifying ``files`` (their staged copies) in a helper process."""
+        """Start identifying ``files`` (their staged copies) in a helper process; without
+        helpers, identify them now: this thread would otherwise wait for the threads copying
+        large files (siegfried holds the GIL only briefly per file)."""
         paths = [f.staged or f.source for f in files]
-        self._pending.append((files, submit_identification(paths, workers=self.workers)))
+        pending = submit_identification(paths, workers=self.workers)
+        if self.workers <= 1:
+            for f, info in zip(files, pending.result(), strict=True):
+                f.fmt = info
+            return
+        self._pending.append((files, pending))
 
     def cancel(self) -> None:
         for _files, pending in self._pending:
@@ -47,10 +54,11 @@ class Identification:
             for files, pending in reversed(self._pending):
                 for f, info in zip(files, pending.result(), strict=True):
                     f.fmt = info
-                    if is_image(info):
-                        _image(f, delivery)
                 progress.advance(len(files), 0)
             self._pending.clear()
+            for f in delivery.files:
+                if f.fmt is not None and is_image(f.fmt):
+                    _image(f, delivery)
         finally:
             progress.end()
 

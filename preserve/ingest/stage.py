@@ -70,7 +70,10 @@ def stage_payload(
     futures: list[Future[StagedFile] | None] = []
     stop = threading.Event()  # set on failure or interruption: large copies under way give up
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers) + 1) as pool:
+        # direct writes and read-backs wait on the disk: two copies per core in flight (and one
+        # more) keep the cores hashing meanwhile (measured: 5 threads 2.1-2.4 s for corpus A on
+        # 2 cores, 3 threads 2.9 s, 2 threads 3.4 s)
+        with ThreadPoolExecutor(max_workers=2 * max(1, workers) + 1) as pool:
             try:
                 # large files go to the pool first; this thread stages the small files meanwhile
                 split = len(large) < workers  # fewer large files than cores: split each one
