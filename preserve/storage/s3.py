@@ -521,23 +521,27 @@ class S3Storage:
             raise StorageError(f"{self.url}: {key}: cannot read the source: {exc}") from exc
         except (bce.ClientError, bce.BotoCoreError) as exc:
             raise self._error(exc, "cannot store", key) from exc
-        answered = response.get("ChecksumSHA256")
-        if self.location.verification == "server" and answered and "-" not in answered:
-            # the server checked the bytes it received against our SHA-256 and answers with the
-            # checksum it stored: the same verdict a HEAD would give, one request sooner
-            if answered != sha256:
-                self._reject(key, full, f"the server reports SHA-256 {answered}, we sent {sha256}")
-            log.debug("stored %s on %s (%d bytes, server-verified SHA-256)", key, self.url, size)
+        # the server checked the bytes it received against our SHA-256 and answers with the
+        # checksum it stored: the same verdict a HEAD would give, one request sooner
+        if self._server_sha256(key, full, response.get("ChecksumSHA256"), sha256, size):
             return "server-sha256"
         head = self._head(key, full)
         self._check_size(key, full, head, size)
-        reported = head.get("ChecksumSHA256")
-        if self.location.verification == "server" and reported and "-" not in reported:
-            if reported != sha256:
-                self._reject(key, full, f"the server reports SHA-256 {reported}, we sent {sha256}")
-            log.debug("stored %s on %s (%d bytes, server-verified SHA-256)", key, self.url, size)
+        if self._server_sha256(key, full, head.get("ChecksumSHA256"), sha256, size):
             return "server-sha256"
         return self._reread(key, full, size, computed)
+
+    def _server_sha256(
+        self, key: str, full: str, reported: str | None, sha256: str, size: int
+    ) -> bool:
+        """True when the server reports a whole-object SHA-256 and verification trusts it; a
+        different one rejects the copy."""
+        if self.location.verification != "server" or not reported or "-" in reported:
+            return False
+        if reported != sha256:
+            self._reject(key, full, f"the server reports SHA-256 {reported}, we sent {sha256}")
+        log.debug("stored %s on %s (%d bytes, server-verified SHA-256)", key, self.url, size)
+        return True
 
     def _put_multipart(
         self,
