@@ -344,7 +344,9 @@ def test_ctrl_c_stops_cleanly_without_tracebacks(repo: Repo, tmp_path: Path, del
         _out, err = proc.communicate(timeout=60)
     if proc.returncode == 0:
         pytest.skip("the ingest finished before the interruption")  # a fast machine
-    assert proc.returncode == 130, err
+    # 130, or death by SIGINT itself when the signal lands while the interpreter starts or
+    # ends: a shell shows both as 130
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err and "Fatal Python error" not in err, err
     assert repo.packages() == [] and repo.stored_keys() == []
     assert repo.staging_entries() == []
