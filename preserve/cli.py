@@ -151,6 +151,21 @@ def _progress(json_output: bool) -> Any:
     return None
 
 
+class _DeliveryPath(click.Path):
+    """A PATH to ingest: an empty one (an unset variable in a script) would mean the current
+    folder, so it is refused."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str | bytes) and not value:
+            self.fail(
+                "an empty path was given (an unset variable in a script?); name the folder or "
+                "file to ingest, e.g. '.' for the current folder",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)
+
+
 class PreserveGroup(click.Group):
     """Turns a PreserveError into one line on stderr and its exit code; a bug into one line too
     (PRESERVE_DEBUG=1 shows the traceback)."""
@@ -351,7 +366,7 @@ def locations_list(as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=_DeliveryPath(path_type=Path))
 @click.option("--collection", required=True, help="Collection slug.")
 @click.option(
     "--organisation", default=None, help="Organisation slug (default PRESERVE_ORGANISATION)."

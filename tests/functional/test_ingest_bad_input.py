@@ -424,3 +424,11 @@ def test_a_name_that_is_not_utf8_is_refused_with_its_bytes(repo: Repo, tmp_path:
     assert_clean_failure(repo, result, "not valid UTF-8")
     assert "caf\\xe9.txt" in result.stderr and "\\udce9" not in result.stderr
     assert result.stderr.count("not valid UTF-8") == 1  # one line, not a log line and an error
+
+
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(
+    repo: Repo, tmp_path: Path
+) -> None:
+    """`preserve ingest "$UNSET"` must not preserve whatever folder the script runs in."""
+    result = repo.run("ingest", "", "--collection", "photos", ok=False)
+    assert_clean_failure(repo, result, "an empty path was given", code=2)
