@@ -178,6 +178,9 @@ class PreserveGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except Terminated:
+            click.echo("terminated", err=True)
+            ctx.exit(143)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
@@ -717,8 +720,20 @@ def _print_error(exc: PreserveError, prefix: str = "") -> None:
             click.echo(f"  {p}", err=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd, ``docker stop``, Kubernetes) stops a command the way Ctrl-C does: the
+    step under way is rolled back, what it wrote is removed, and the exit status is 143."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     cli.main(args=list(argv) if argv is not None else None, prog_name="preserve")
 
 
