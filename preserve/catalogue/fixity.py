@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-from preserve.errors import ConfigError, NotFound
+from preserve.errors import ConfigError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -117,12 +117,21 @@ class FixityCatalogue:
         package_id: str | None = None,
         collection: tuple[str, str] | None = None,
     ) -> list[CopyRow]:
-        """The copies of one package (any status), of the stored packages of ``collection``
-        (organisation slug, collection slug), or of every stored package; :class:`NotFound`
-        when the package or collection does not exist."""
+        """The copies of one package (whatever its status, unless it is still being ingested:
+        :class:`InvalidInput`), of the stored packages of ``collection`` (organisation slug,
+        collection slug), or of every stored package; :class:`NotFound` when the package or
+        collection does not exist."""
         if package_id is not None:
-            if not list(self._db.rows("SELECT 1 FROM packages WHERE id = :id", {"id": package_id})):
+            found = list(
+                self._db.rows("SELECT status FROM packages WHERE id = :id", {"id": package_id})
+            )
+            if not found:
                 raise NotFound(f"package {package_id} does not exist")
+            if found[0][0] == "ingesting":
+                raise InvalidInput(
+                    f"package {package_id} is not stored yet (status ingesting): its ingest is "
+                    "running, or was interrupted; re-run that ingest to complete it or clean it up"
+                )
             sql = _COPIES.format(join="", where="p.id = :package_id")
             params: dict[str, Any] = {"package_id": package_id}
         elif collection is not None:
