@@ -12,7 +12,7 @@ import base64
 import hashlib
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -157,15 +157,26 @@ def _constructors() -> dict[str, object]:
 _CONSTRUCTORS = _constructors()
 
 
+_CRC64NVME: Callable[..., int] | None = None
+
+
+def _crc64nvme() -> Callable[..., int]:
+    """awscrt's CRC64NVME, imported on first use (only storing needs it)."""
+    global _CRC64NVME
+    if _CRC64NVME is None:
+        from awscrt import checksums
+
+        _CRC64NVME = checksums.crc64nvme
+    return _CRC64NVME
+
+
 def digest_bytes(data: bytes | memoryview, algorithms: Iterable[str]) -> dict[str, str]:
     """A digest per algorithm (BagIt tokens) of bytes already in memory: the cheapest way for
     small files, with no hasher objects kept between calls."""
     out: dict[str, str] = {}
     for alg in algorithms:
         if alg == "crc64nvme":
-            from awscrt import checksums  # cached after the first call
-
-            out[alg] = f"{checksums.crc64nvme(data):016x}"
+            out[alg] = f"{_crc64nvme()(data):016x}"
         else:
             ctor = _CONSTRUCTORS.get(alg)
             if ctor is None:

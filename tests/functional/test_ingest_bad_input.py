@@ -266,6 +266,15 @@ def _cli_subprocess(repo: Repo, *args: str | Path, preexec=None, **kwargs):  # t
     )
 
 
+def _many_files(folder: Path, count: int, size: int) -> Path:
+    """A delivery of ``count`` random files of ``size`` bytes in four subfolders."""
+    for i in range(count):
+        sub = folder / f"f{i % 4}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"file{i}.bin").write_bytes(os.urandom(size))
+    return folder
+
+
 def test_full_disk_fails_cleanly(repo: Repo, tmp_path: Path) -> None:
     """A file-size limit makes every write beyond 1 MB fail like a full disk (EFBIG)."""
     import resource
@@ -292,12 +301,8 @@ def test_full_disk_fails_cleanly(repo: Repo, tmp_path: Path) -> None:
 @pytest.mark.parametrize("delay", [0.3, 0.8, 1.5, 2.5, 4.0])
 def test_kill_9_at_any_point_then_rerun_completes(repo: Repo, tmp_path: Path, delay: float) -> None:
     """kill -9 an ingest part way; the next run cleans up and completes the work."""
-    d = tmp_path / "many"
     # enough files for identification helper processes (preserve.formats.PARALLEL_THRESHOLD)
-    for i in range(320):
-        folder = d / f"f{i % 4}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"file{i}.bin").write_bytes(os.urandom(50_000))
+    d = _many_files(tmp_path / "many", 320, 50_000)
     proc = _cli_subprocess(repo, "ingest", d, "--collection", "photos")
     helpers: set[int] = set()
     try:
@@ -331,11 +336,7 @@ def test_kill_9_at_any_point_then_rerun_completes(repo: Repo, tmp_path: Path, de
 def test_ctrl_c_stops_cleanly_without_tracebacks(repo: Repo, tmp_path: Path, delay: float) -> None:
     """Ctrl-C reaches the whole process group, identification helpers included: the ingest
     exits 130 with one line, no helper prints a traceback, and nothing is left behind."""
-    d = tmp_path / "many"
-    for i in range(400):
-        folder = d / f"f{i % 4}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"file{i}.bin").write_bytes(os.urandom(20_000))
+    d = _many_files(tmp_path / "many", 400, 20_000)
     proc = _cli_subprocess(repo, "ingest", d, "--collection", "photos", start_new_session=True)
     try:
         _out, err = proc.communicate(timeout=delay)
@@ -357,11 +358,7 @@ def test_ctrl_c_stops_cleanly_without_tracebacks(repo: Repo, tmp_path: Path, del
 def test_sigterm_stops_cleanly_like_ctrl_c(repo: Repo, tmp_path: Path, delay: float) -> None:
     """SIGTERM (what systemd, docker stop and Kubernetes send) rolls back like Ctrl-C: exit 143,
     one line, nothing left behind; the next run has nothing to recover."""
-    d = tmp_path / "many"
-    for i in range(400):
-        folder = d / f"f{i % 4}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"file{i}.bin").write_bytes(os.urandom(20_000))
+    d = _many_files(tmp_path / "many", 400, 20_000)
     proc = _cli_subprocess(repo, "ingest", d, "--collection", "photos")
     try:
         _out, err = proc.communicate(timeout=delay)

@@ -352,7 +352,8 @@ def pcx() -> bytes:
 # ------------------------------------------------------------------------------- audio, video
 
 
-def wav() -> bytes:
+def wav(frames: int = 441) -> bytes:
+    """A mono 16-bit 44.1 kHz WAV of a 440 Hz tone, ``frames`` samples long."""
     out = io.BytesIO()
     with wave.open(out, "wb") as w:
         w.setnchannels(1)
@@ -361,7 +362,7 @@ def wav() -> bytes:
         w.writeframes(
             b"".join(
                 struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / 44100)))
-                for n in range(441)
+                for n in range(frames)
             )
         )
     return out.getvalue()

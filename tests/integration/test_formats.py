@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import io
-import math
 import random
 import struct
-import wave
 from pathlib import Path
 
 import pytest
@@ -64,18 +62,7 @@ def tiff16(width: int = 40, height: int = 30) -> bytes:
 
 
 def wav_bytes() -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(44100)
-        w.writeframes(
-            b"".join(
-                struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / 44100)))
-                for n in range(4410)
-            )
-        )
-    return out.getvalue()
+    return format_samples.wav(frames=4410)
 
 
 def write(path: Path, data: bytes) -> Path:
