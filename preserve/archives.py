@@ -2,13 +2,16 @@
 
 Every member is checked before anything is written (names, types, collisions after NFC, declared
 sizes, compression ratio, member count), then the members are streamed one by one with bounded
-memory while the bytes actually written are counted (declared sizes can lie). Link members are
-skipped with a warning. Any failure removes the destination entirely.
+memory while the bytes actually written are counted (declared sizes can lie). Symbolic links
+are skipped with a warning naming them. A tar hard link to a regular member of the same archive
+becomes a file of its own holding that member's content (its bytes count against the limits); a
+hard link to anything else is refused. Any failure removes the destination entirely.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import lzma
 import os
 import re
@@ -37,7 +40,7 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
 Kind = Literal["zip", "tar"]
-EntryKind = Literal["file", "dir", "link", "skip", "root"]
+EntryKind = Literal["file", "dir", "link", "hardlink", "skip", "root"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,8 +108,9 @@ def _is_tar(path: Path) -> bool:
 class _Entry:
     kind: EntryKind
     parts: tuple[str, ...]  # the member's path below dest, as named in the archive
-    size: int  # declared uncompressed size (files)
+    size: int  # declared uncompressed size (files; hard links once resolved: their target's)
     mtime: float | None
+    target: tuple[str, ...] = ()  # hard links: the target's path below dest
 
 
 class _Budget:
@@ -146,8 +150,10 @@ def unpack(
     Raises :class:`UnsafeArchive` (naming the archive and the member) for absolute members, ``..``
     segments, backslashes or drive letters, device or fifo members, names colliding after NFC,
     too many members, or too many bytes (declared or written) or too high a compression ratio;
-    :class:`InvalidInput` for a corrupt or unsupported archive. Link members are skipped with a
-    ``symlink-skipped`` warning. On failure ``dest`` is removed entirely.
+    :class:`InvalidInput` for a corrupt or unsupported archive. Symbolic links are skipped with a
+    ``symlink-skipped`` warning. A tar hard link whose target is a regular member becomes a copy of
+    that member; one to an absent member or a directory is :class:`InvalidInput`, one outside the
+    archive :class:`UnsafeArchive`. On failure ``dest`` is removed entirely.
     """
     archive = Path(archive)
     dest = Path(dest)
@@ -219,20 +225,10 @@ class _Checker:
         return UnsafeArchive(f"{self.archive}: member {name!r}: {reason}")
 
     def parts(self, name: str) -> tuple[str, ...]:
-        if not name:
-            raise self.unsafe(name, "empty member name")
-        if "\x00" in name:
-            raise self.unsafe(name, "NUL character in the member name")
-        if "\\" in name:
-            raise self.unsafe(name, "backslash in the member name")
-        if name.startswith("/"):
-            raise self.unsafe(name, "absolute member path")
-        if _DRIVE.match(name):
-            raise self.unsafe(name, "drive letter in the member name")
-        segments = name.split("/")
-        if ".." in segments:
-            raise self.unsafe(name, "'..' segment (path traversal)")
-        return tuple(s for s in segments if s not in ("", "."))  # empty: the root itself
+        reason = _unsafe_name(name)
+        if reason:
+            raise self.unsafe(name, reason)
+        return tuple(s for s in name.split("/") if s not in ("", "."))  # empty: the root itself
 
     def count(self, name: str) -> None:
         self.members += 1
@@ -255,7 +251,7 @@ class _Checker:
             self._dir(name, key, actual)
         if kind == "dir":
             self._dir(name, keys[-1], real[-1])
-        elif kind in ("file", "link"):
+        elif kind in ("file", "link", "hardlink"):
             key, actual = keys[-1], real[-1]
             if key in self.dirs:
                 raise self.unsafe(name, f"collides with the directory {self.dirs[key]!r}")
@@ -265,18 +261,36 @@ class _Checker:
                 raise self.unsafe(name, f"{what} {other!r}")
             self.files[key] = actual
         if kind == "file":
-            self.declared += size
-            if self.declared > self.budget.max_total:
-                raise self.unsafe(
-                    name, f"declared total size above the limit of {self.budget.max_total} bytes"
-                )
-            if self.declared > self.budget.max_ratio * self.budget.archive_size:
-                raise self.unsafe(
-                    name,
-                    f"compression ratio above {self.budget.max_ratio} "
-                    f"({self.declared} bytes from a {self.budget.archive_size}-byte archive)",
-                )
+            self.declare(name, size)
         return kind
+
+    def declare(self, name: str, size: int) -> None:
+        """Count ``size`` bytes that ``name`` will write against the limits."""
+        self.declared += size
+        if self.declared > self.budget.max_total:
+            raise self.unsafe(
+                name, f"declared total size above the limit of {self.budget.max_total} bytes"
+            )
+        if self.declared > self.budget.max_ratio * self.budget.archive_size:
+            raise self.unsafe(
+                name,
+                f"compression ratio above {self.budget.max_ratio} "
+                f"({self.declared} bytes from a {self.budget.archive_size}-byte archive)",
+            )
+
+    def link_target(self, name: str, linkname: str) -> tuple[str, ...]:
+        """The path a hard link names, checked like a member name (nothing outside the archive)."""
+        reason = _unsafe_name(linkname)
+        if reason:
+            raise self.unsafe(name, f"hard link to {linkname!r}: {reason}")
+        parts = tuple(s for s in linkname.split("/") if s not in ("", "."))
+        if not parts:
+            raise self.unsafe(name, f"hard link to {linkname!r}: names the archive root")
+        return parts
+
+    @staticmethod
+    def key(parts: tuple[str, ...]) -> str:
+        return "/".join(unicodedata.normalize("NFC", p) for p in parts)
 
     def _dir(self, name: str, key: str, actual: str) -> None:
         if key in self.files:
@@ -284,6 +298,23 @@ class _Checker:
         other = self.dirs.setdefault(key, actual)
         if other != actual:
             raise self.unsafe(name, f"collides after NFC with {other!r}")
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why a member name (or a hard link's target) could reach outside dest, or None."""
+    if not name:
+        return "empty name"
+    if "\x00" in name:
+        return "NUL character in the name"
+    if "\\" in name:
+        return "backslash in the name"
+    if name.startswith("/"):
+        return "absolute path"
+    if _DRIVE.match(name):
+        return "drive letter in the name"
+    if ".." in name.split("/"):
+        return "'..' segment (path traversal)"
+    return None
 
 
 # -- zip ------------------------------------------------------------------------------------
@@ -331,7 +362,7 @@ def _unpack_zip(archive: Path, dest: Path, budget: _Budget, max_members: int) ->
         entries = [_zip_entry(info, checker) for info in infos]  # every check before any write
         for info, entry in zip(infos, entries, strict=True):
             if entry.kind == "link":
-                problems.append(_link_skipped(info.filename, "symbolic link"))
+                problems.append(_link_skipped(info.filename, "symbolic link member"))
                 continue
             if entry.kind == "root":
                 continue
@@ -374,8 +405,12 @@ def _tar_entry(ti: tarfile.TarInfo, checker: _Checker) -> _Entry:
     name = ti.name
     checker.count(name)
     parts = checker.parts(name)
-    if ti.issym() or ti.islnk():
+    target: tuple[str, ...] = ()
+    if ti.issym():
         kind: EntryKind = "link"
+    elif ti.islnk():
+        kind = "hardlink"
+        target = checker.link_target(name, ti.linkname)
     elif ti.ischr() or ti.isblk() or ti.isfifo():
         raise checker.unsafe(name, "device or fifo member")
     elif ti.isdir():
@@ -385,7 +420,62 @@ def _tar_entry(ti: tarfile.TarInfo, checker: _Checker) -> _Entry:
     else:
         kind = "skip"  # GNU volume labels and other vendor types: nothing to extract
     kind = checker.add(name, kind, parts, ti.size if kind == "file" else 0)
-    return _Entry(kind, parts, ti.size, float(ti.mtime) if ti.mtime else None)
+    return _Entry(kind, parts, ti.size, float(ti.mtime) if ti.mtime else None, target)
+
+
+def _resolve_hard_links(
+    archive: Path, names: list[str], entries: list[_Entry], checker: _Checker
+) -> list[_Entry]:
+    """Point every hard link at the regular member it finally names (links to links are
+    followed), with that member's size counted against the limits, before anything is written.
+
+    A hard link to a symbolic link becomes a link entry (skipped with a warning like the symbolic
+    link itself); one to an absent member, a directory, a loop or a special member is refused.
+    """
+    by_key = {checker.key(e.parts): e for e in entries if e.parts}
+    final: dict[str, _Entry | None] = {}  # link key -> what it ends at (None: a loop)
+    resolved = list(entries)
+    for i, (name, entry) in enumerate(zip(names, entries, strict=True)):
+        if entry.kind != "hardlink":
+            continue
+        what = f"{archive}: member {name!r}: hard link to {'/'.join(entry.target)!r}"
+        # follow the chain once; every link on it learns where it ends (linear in all)
+        chain: dict[str, None] = {}  # insertion-ordered set
+        current: _Entry | None = entry
+        while current is not None and current.kind == "hardlink":
+            key = checker.key(current.parts)
+            if key in final:
+                current = final[key]
+                break
+            if key in chain:
+                current = None
+                break
+            chain[key] = None
+            target_key = checker.key(current.target)
+            current = by_key.get(target_key)
+            if current is None and target_key in checker.dirs:
+                raise InvalidInput(f"{what}, which is a directory")
+            if current is None:
+                raise InvalidInput(
+                    f"{what}, which is not in the archive (only a link to a file of the same "
+                    "archive can be unpacked)"
+                )
+        for key in chain:
+            final[key] = current
+        if current is None:
+            raise InvalidInput(f"{what}, which is a loop of hard links")
+        if current.kind == "dir":
+            raise InvalidInput(f"{what}, which is a directory")
+        if current.kind == "link":
+            resolved[i] = dataclasses.replace(entry, kind="link")
+        elif current.kind == "file":
+            checker.declare(name, current.size)
+            resolved[i] = dataclasses.replace(
+                entry, size=current.size, mtime=current.mtime, target=current.parts
+            )
+        else:
+            raise InvalidInput(f"{what}, which is not a regular file")
+    return resolved
 
 
 @contextmanager
@@ -412,11 +502,16 @@ def _unpack_tar(archive: Path, dest: Path, budget: _Budget, max_members: int) ->
     checker = _Checker(archive, budget, max_members)
     # first pass: read the headers only and check everything before writing anything
     entries: list[_Entry] = []
+    names: list[str] = []
     with _tar_stream(archive) as tf:
         for ti in _tar_members(tf):
             entries.append(_tar_entry(ti, checker))
+            names.append(ti.name)
+    entries = _resolve_hard_links(archive, names, entries, checker)
+    del names
     # second pass: extract, counting the bytes actually written
     problems: list[Problem] = []
+    hard_links: list[tuple[str, _Entry]] = []  # written last, once every target is on disk
     data_filter = getattr(tarfile, "data_filter", None)
     seen = 0
     with _tar_stream(archive) as tf:
@@ -426,7 +521,11 @@ def _unpack_tar(archive: Path, dest: Path, budget: _Budget, max_members: int) ->
             entry = entries[seen]
             seen += 1
             if entry.kind == "link":
-                what = "symbolic link" if ti.issym() else "hard link"
+                what = (
+                    f"symbolic link to {ti.linkname!r}"
+                    if ti.issym()
+                    else f"hard link to {ti.linkname!r} (a symbolic link)"
+                )
                 problems.append(_link_skipped(ti.name, what))
                 continue
             if entry.kind == "root":
@@ -446,6 +545,9 @@ def _unpack_tar(archive: Path, dest: Path, budget: _Budget, max_members: int) ->
                     data_filter(ti, str(dest))
                 except tarfile.FilterError as exc:
                     raise UnsafeArchive(f"{archive}: member {ti.name!r}: {exc}") from exc
+            if entry.kind == "hardlink":
+                hard_links.append((ti.name, entry))
+                continue
 
             def opener(ti: tarfile.TarInfo = ti) -> IO[bytes]:
                 member = tf.extractfile(ti)
@@ -456,6 +558,14 @@ def _unpack_tar(archive: Path, dest: Path, budget: _Budget, max_members: int) ->
             _materialise(archive, dest, ti.name, entry, opener, budget)
     if seen != len(entries):
         raise InvalidInput(f"{archive} changed while it was being unpacked")
+    for name, entry in hard_links:
+        source = dest.joinpath(*entry.target)
+
+        def copy_opener(source: Path = source) -> IO[bytes]:
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            return os.fdopen(fd, "rb")
+
+        _materialise(archive, dest, name, entry, copy_opener, budget)
     return problems
 
 
@@ -527,7 +637,7 @@ def _link_skipped(name: str, what: str) -> Problem:
     return Problem(
         code="symlink-skipped",
         path=name,
-        message=f"{what} member not unpacked (links are never followed or created)",
+        message=f"{what} not unpacked (symbolic links are never followed or created)",
         severity="warning",
     )
 

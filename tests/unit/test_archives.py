@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import struct
 import tarfile
@@ -205,24 +206,136 @@ def test_duplicate_and_file_directory_clashes_are_refused(tmp_path: Path) -> Non
 # -- links and special members ----------------------------------------------------------------
 
 
-def test_tar_symlink_and_hardlink_members_are_skipped(tmp_path: Path) -> None:
-    sym = tarfile.TarInfo("package/passwd")
-    sym.type, sym.linkname = tarfile.SYMTYPE, "/etc/passwd"
-    hard = tarfile.TarInfo("package/hard")
-    hard.type, hard.linkname = tarfile.LNKTYPE, "package/readme.txt"
-    archive = make_tar(
-        tmp_path / "links.tar.gz", {"package/readme.txt": b"hello"}, extra=(sym, hard)
-    )
+def link(name: str, target: str, kind: bytes = tarfile.LNKTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    info.mtime = 1_600_000_000
+    return info
+
+
+def test_tar_symlink_member_is_skipped_with_a_warning_naming_it(tmp_path: Path) -> None:
+    sym = link("package/passwd", "/etc/passwd", tarfile.SYMTYPE)
+    archive = make_tar(tmp_path / "sym.tar.gz", {"package/readme.txt": b"hello"}, extra=(sym,))
     dest = tmp_path / "out"
     problems = unpack(archive, dest, **LIMITS)
-    assert [(p.code, p.path) for p in problems] == [
-        ("symlink-skipped", "package/passwd"),
-        ("symlink-skipped", "package/hard"),
+    assert [(p.code, p.path, p.severity) for p in problems] == [
+        ("symlink-skipped", "package/passwd", "warning")
     ]
-    assert all(p.severity == "warning" for p in problems)
+    assert "symbolic link" in problems[0].message and "'/etc/passwd'" in problems[0].message
+    assert "hard link" not in problems[0].message
     assert not os.path.lexists(dest / "package" / "passwd")
-    assert not os.path.lexists(dest / "package" / "hard")
     assert files_under(dest) == {"package/readme.txt": b"hello"}
+
+
+def test_tar_hard_link_becomes_a_file_with_its_targets_content(tmp_path: Path) -> None:
+    data = os.urandom(5000)
+    hard = link("package/copy.bin", "package/original.bin")
+    archive = make_tar(tmp_path / "hard.tar.gz", {"package/original.bin": data}, extra=(hard,))
+    dest = tmp_path / "out"
+    assert unpack(archive, dest, **LIMITS) == []
+    assert files_under(dest) == {"package/original.bin": data, "package/copy.bin": data}
+    copy = dest / "package" / "copy.bin"
+    assert not copy.is_symlink()
+    assert copy.stat().st_nlink == 1  # a file of its own, not a link to the original
+    assert copy.stat().st_mtime == 1_600_000_000
+
+
+def test_tar_hard_links_made_by_tar_itself(tmp_path: Path) -> None:
+    """tarfile, like GNU tar, stores the second name of a linked file as a link member."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_bytes(b"shared content\n")
+    os.link(src / "a.txt", src / "sub" / "b.txt")
+    archive = tmp_path / "real.tar"
+    with tarfile.open(archive, "w") as tf:
+        tf.add(src, arcname="./src")
+        assert sum(m.islnk() for m in tf.getmembers()) == 1
+    dest = tmp_path / "out"
+    assert unpack(archive, dest, **LIMITS) == []
+    assert files_under(dest) == {
+        "src/a.txt": b"shared content\n",
+        "src/sub/b.txt": b"shared content\n",
+    }
+
+
+def test_tar_hard_link_before_its_target_and_chains_resolve(tmp_path: Path) -> None:
+    archive = tmp_path / "order.tar"
+    with tarfile.open(archive, "w") as tf:
+        tf.addfile(link("first.txt", "./later.txt"))  # names a member further on
+        tf.addfile(link("chain/second.txt", "first.txt"))  # a link to a link
+        tar_file(tf, "later.txt", b"the content")
+    dest = tmp_path / "out"
+    assert unpack(archive, dest, **LIMITS) == []
+    assert files_under(dest) == {
+        "first.txt": b"the content",
+        "chain/second.txt": b"the content",
+        "later.txt": b"the content",
+    }
+
+
+def test_tar_hard_link_to_a_symlink_member_is_skipped_as_a_link(tmp_path: Path) -> None:
+    sym = link("sym", "/etc/passwd", tarfile.SYMTYPE)
+    hard = link("hard", "sym")
+    archive = make_tar(tmp_path / "l.tar", {"ok.txt": b"ok"}, mode="w", extra=(sym, hard))
+    problems = unpack(archive, tmp_path / "out", **LIMITS)
+    assert [(p.code, p.path) for p in problems] == [
+        ("symlink-skipped", "sym"),
+        ("symlink-skipped", "hard"),
+    ]
+    assert "hard link to 'sym' (a symbolic link)" in problems[1].message
+    assert files_under(tmp_path / "out") == {"ok.txt": b"ok"}
+
+
+@pytest.mark.parametrize(
+    ("target", "error", "reason"),
+    [
+        ("missing.txt", InvalidInput, "hard link to 'missing.txt', which is not in the archive"),
+        ("/etc/passwd", UnsafeArchive, "hard link to '/etc/passwd': absolute path"),
+        ("package", InvalidInput, "hard link to 'package', which is a directory"),
+        ("../outside.txt", UnsafeArchive, "hard link to '../outside.txt': '..' segment"),
+        ("dir", InvalidInput, "hard link to 'dir', which is a directory"),
+        ("loop", InvalidInput, "hard link to 'loop', which is a loop of hard links"),
+        ("", UnsafeArchive, "hard link to '': empty name"),
+    ],
+)
+def test_tar_hard_link_to_nothing_in_the_archive_is_refused(
+    tmp_path: Path, target: str, error: type[Exception], reason: str
+) -> None:
+    directory = tarfile.TarInfo("dir")
+    directory.type = tarfile.DIRTYPE
+    extra = (directory, link("package/hard", target), link("loop", "package/hard"))
+    archive = make_tar(tmp_path / "h.tar", {"package/a.txt": b"a"}, mode="w", extra=extra)
+    message = refused(archive, tmp_path / "out", error, re.escape(reason))
+    assert "member 'package/hard'" in message
+
+
+def test_tar_hard_links_count_towards_the_unpack_limits(tmp_path: Path) -> None:
+    """A small file linked many times would otherwise unpack to far more than its archive."""
+    links = tuple(link(f"copy{i}.bin", "zeros.bin") for i in range(200))
+    archive = make_tar(tmp_path / "many.tar.gz", {"zeros.bin": bytes(64 << 10)}, extra=links)
+    assert archive.stat().st_size < 20_000
+    refused(archive, tmp_path / "o1", UnsafeArchive, "compression ratio")
+    refused(
+        archive,
+        tmp_path / "o2",
+        UnsafeArchive,
+        "declared total size",
+        max_ratio=100_000,
+        max_total_bytes=5 << 20,
+    )
+    problems = unpack(archive, tmp_path / "o3", max_total_bytes=100 << 20, max_ratio=100_000)
+    assert problems == []
+    assert len(files_under(tmp_path / "o3")) == 201
+
+
+def test_tar_hard_link_name_colliding_with_a_member_is_refused(tmp_path: Path) -> None:
+    archive = make_tar(
+        tmp_path / "c.tar",
+        {"a.txt": b"a", "b.txt": b"b"},
+        mode="w",
+        extra=(link("a.txt", "b.txt"),),
+    )
+    refused(archive, tmp_path / "out", UnsafeArchive, "duplicate member")
 
 
 def test_zip_symlink_member_is_skipped(tmp_path: Path) -> None:
