@@ -7,6 +7,12 @@ written past the page cache (``O_DIRECT``), flushed to the device and read back 
 staged copy is already *durable and verified*: a local location that hard-links it needs no
 second read. Each finished batch is handed to ``on_staged`` at once, so identification runs in
 helper processes while staging goes on.
+
+A delivery folder may still be written to while it is ingested. Each file's size, modification and
+change time are taken from its open descriptor before the first read and after the last; a file
+that changed meanwhile (its copy could mix old and new bytes) is read again, and refused if it keeps
+changing. Files unpacked from an archive are ours and cannot change; the check costs them nothing
+worth sparing (two ``fstat`` calls).
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import logging
 import mmap
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -35,9 +43,13 @@ ALIGN = 4096  # O_DIRECT alignment of buffer address, file offset and length
 BATCH_FILES = 256  # small files per identification batch
 BATCH_BYTES = 64 << 20
 WRITEBACK_EVERY = 8 << 20  # buffered fallback: start the disk writing every 8 MiB
+READ_ATTEMPTS = 3  # reads of a file that changes while it is read, before it is refused
+CHANGED_PAUSE = 0.1  # seconds (times the attempt) before a changed file is read again
 
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
+_readv = os.readv  # reads of a delivery's large files (the tests change the file in between)
 _local = threading.local()
+log = logging.getLogger(__name__)
 
 
 def stage_payload(
@@ -144,16 +156,7 @@ def fingerprint(files: Sequence[StagedFile]) -> str:
 
 def _stage_small(f: StagedFile, algorithms: Sequence[str]) -> None:
     """Read a small file whole, hash it, write it: a handful of system calls."""
-    try:
-        fd = os.open(f.source, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise InvalidInput(f"{f.source}: cannot be read: {exc.strerror or exc}") from exc
-    try:
-        data = _read_all(fd, f.size + 1, f.source)
-    finally:
-        os.close(fd)
-    if len(data) != f.size:
-        raise InvalidInput(f"{f.source}: changed while it was being read")
+    data = _read_small(f)
     f.digests = digest_bytes(data, algorithms)
     assert f.staged is not None
     try:
@@ -168,6 +171,52 @@ def _stage_small(f: StagedFile, algorithms: Sequence[str]) -> None:
         _raise_staging(exc, f)
     finally:
         os.close(out)
+
+
+def _read_small(f: StagedFile) -> bytes:
+    """The bytes of a small file in one read, read again if the file changed meanwhile."""
+    for attempt in range(READ_ATTEMPTS):
+        if attempt:
+            time.sleep(CHANGED_PAUSE * attempt)
+        try:
+            fd = os.open(f.source, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise InvalidInput(f"{f.source}: cannot be read: {exc.strerror or exc}") from exc
+        try:
+            before = os.fstat(fd)
+            data = _read_all(fd, f.size + 1, f.source)
+            after = os.fstat(fd)
+        except OSError as exc:
+            raise InvalidInput(f"{f.source}: cannot be read: {exc.strerror or exc}") from exc
+        finally:
+            os.close(fd)
+        if _unchanged(before, after):
+            _check_listed_size(f, after.st_size, len(data))
+            return data
+        log.info("%s changed while it was being read: reading it again", f.source)
+    raise _changed(f)
+
+
+def _unchanged(before: os.stat_result, after: os.stat_result) -> bool:
+    """Neither written (size, modification time) nor touched otherwise (change time)."""
+    return (
+        before.st_mtime_ns == after.st_mtime_ns
+        and before.st_ctime_ns == after.st_ctime_ns
+        and before.st_size == after.st_size
+    )
+
+
+def _changed(f: StagedFile, detail: str = "") -> InvalidInput:
+    return InvalidInput(
+        f"{f.source}: changed while it was being read{detail}; "
+        "ingest it again once it is no longer being written"
+    )
+
+
+def _check_listed_size(f: StagedFile, size: int, read: int) -> None:
+    """The file read whole and unchanged must still be the size it had when it was listed."""
+    if size != f.size or read != f.size:
+        raise _changed(f, f" ({f.size} bytes when listed, {size} now)")
 
 
 def _read_all(fd: int, limit: int, name: str) -> bytes:
@@ -261,7 +310,43 @@ def _stage_large(
 ) -> StagedFile:
     """Copy, hash, flush and read back one large file. The read-back goes to the device (O_DIRECT,
     or after the page cache was told to drop the file) and its crc64nvme must match. ``split``
-    spreads the hashing of this one file over two threads; ``stop`` abandons the copy."""
+    spreads the hashing of this one file over two threads; ``stop`` abandons the copy. A file
+    that changed while it was copied is copied again."""
+    assert f.staged is not None
+    stop = stop or threading.Event()
+    for attempt in range(READ_ATTEMPTS):
+        if attempt:
+            try:
+                os.unlink(f.staged)  # the copy of a changing file: old and new bytes mixed
+            except OSError as exc:
+                _raise_staging(exc, f)
+            if stop.wait(CHANGED_PAUSE * attempt):
+                raise _Stopped(f.source)
+        hasher, unchanged, size = _copy_large(f, algorithms, split, stop)
+        if unchanged:
+            break
+        log.info("%s changed while it was being read: reading it again", f.source)
+    else:
+        raise _changed(f)
+    f.digests = hasher.hexdigests()
+    _check_listed_size(f, size, hasher.size)
+    size, crc = _read_back(f.staged)
+    if size != hasher.size or crc != f.digests[TRANSPORT_ALGORITHM]:
+        raise StorageError(
+            f"staging: {f.staged} reads back differently from what was written "
+            f"({size} bytes, crc64nvme {crc}; wrote {hasher.size} bytes, "
+            f"{f.digests[TRANSPORT_ALGORITHM]})"
+        )
+    f.durable = True
+    return f
+
+
+def _copy_large(
+    f: StagedFile, algorithms: Sequence[str], split: bool, stop: threading.Event
+) -> tuple[_Hashing, bool, int]:
+    """One copy of a large file to its staged path, flushed; the hashes of what was read,
+    whether the file stayed unchanged (size, modification and change time) while it was read,
+    and its size after the read."""
     assert f.staged is not None
     hasher = _Hashing(algorithms, split)
     # split: blocks alternate between two buffers, one read while the other is still hashed
@@ -274,20 +359,24 @@ def _stage_large(
         hasher.close()
         raise InvalidInput(f"{f.source}: cannot be read: {exc.strerror or exc}") from exc
     try:
+        try:
+            before = os.fstat(fin)
+        except OSError as exc:
+            raise InvalidInput(f"{f.source}: cannot be read: {exc.strerror or exc}") from exc
         out, direct = _create(f)
         try:
             written = 0
             while True:
                 buf = buffers[turn]
                 try:
-                    n = os.readv(fin, [buf])
+                    n = _readv(fin, [buf])
                 except OSError as exc:
                     raise InvalidInput(
                         f"{f.source}: cannot be read: {exc.strerror or exc}"
                     ) from exc
                 if not n:
                     break
-                if stop is not None and stop.is_set():
+                if stop.is_set():
                     raise _Stopped(f.source)
                 chunk = views[turn][:n]
                 turn = (turn + 1) % len(buffers)
@@ -306,27 +395,22 @@ def _stage_large(
                     start_writeback(out, 0, 0)
                 written += n
             try:
-                os.fdatasync(out)
+                after = os.fstat(fin)
             except OSError as exc:
-                _raise_staging(exc, f)
+                raise InvalidInput(f"{f.source}: cannot be read: {exc.strerror or exc}") from exc
+            unchanged = _unchanged(before, after)
+            if unchanged:  # a copy of a file that changed meanwhile is not kept: no need to flush
+                try:
+                    os.fdatasync(out)
+                except OSError as exc:
+                    _raise_staging(exc, f)
         finally:
             os.close(out)
     finally:
         os.close(fin)
         hasher.wait()
         hasher.close()
-    f.digests = hasher.hexdigests()
-    if hasher.size != f.size:
-        raise InvalidInput(f"{f.source}: changed while it was being read")
-    size, crc = _read_back(f.staged)
-    if size != hasher.size or crc != f.digests[TRANSPORT_ALGORITHM]:
-        raise StorageError(
-            f"staging: {f.staged} reads back differently from what was written "
-            f"({size} bytes, crc64nvme {crc}; wrote {hasher.size} bytes, "
-            f"{f.digests[TRANSPORT_ALGORITHM]})"
-        )
-    f.durable = True
-    return f
+    return hasher, unchanged, after.st_size
 
 
 def _create(f: StagedFile) -> tuple[int, bool]:

@@ -14,6 +14,7 @@ from preserve.errors import InvalidInput, StorageError
 from preserve.ingest import stage
 from preserve.ingest.model import Delivery, StagedFile
 from preserve.progress import NoProgress
+from tests.changing_files import rewrite_during_read
 
 ALGORITHMS = ("sha512", "sha256", "crc64nvme")
 
@@ -188,3 +189,44 @@ def test_a_failure_abandons_the_large_copies_under_way(tmp_path: Path) -> None:
         _stage(tmp_path, files)
     staged = [f for f in files[:-1] if f.durable]
     assert len(staged) < 8  # not every large file was copied before the failure surfaced
+
+
+# ------------------------------------------------------------- a source rewritten during the read
+
+
+SMALL_AND_LARGE = pytest.mark.parametrize(
+    "size", [5000, (3 << 20) + 17], ids=["small", "large (over 1 MiB)"]
+)
+
+
+@SMALL_AND_LARGE
+def test_a_file_rewritten_once_during_the_read_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """Rewritten in place at the same size while being read: without a check the staged copy
+    would be old bytes followed by new ones; the change is seen and the file read again."""
+    files = _make(tmp_path, {"f.bin": size, "other.txt": 100})
+    rewriter = rewrite_during_read(monkeypatch, files[0].source, times=1)
+    _stage(tmp_path, files)
+    assert rewriter.count == 1
+    final = rewriter.content
+    assert Path(files[0].source).read_bytes() == final
+    assert files[0].digests["sha512"] == hashlib.sha512(final).hexdigest()
+    assert files[0].digests["sha256"] == hashlib.sha256(final).hexdigest()
+    assert Path(files[0].staged or "").read_bytes() == final
+    assert files[0].durable == (size > stage.SMALL_FILE)
+
+
+@SMALL_AND_LARGE
+def test_a_file_that_changes_on_every_read_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    files = _make(tmp_path, {"f.bin": size, "other.txt": 100})
+    rewriter = rewrite_during_read(monkeypatch, files[0].source, times=1000)
+    with pytest.raises(InvalidInput) as raised:
+        _stage(tmp_path, files)
+    assert str(raised.value) == (
+        f"{files[0].source}: changed while it was being read; "
+        "ingest it again once it is no longer being written"
+    )
+    assert rewriter.count == stage.READ_ATTEMPTS  # read a couple of times, then given up
