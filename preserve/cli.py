@@ -627,6 +627,10 @@ def export(package_id: str, dest: Path, as_json: bool) -> None:
     from preserve.services.packages import export_package
 
     result = export_package(_app(), package_id, dest)
+    for line in result.damaged:
+        click.echo(f"warning: {line}", err=True)
+    for folder in result.removed_leftovers:
+        click.echo(f"removed {folder}, left by a killed export", err=True)
     if as_json:
         _emit_json(
             {
@@ -636,6 +640,8 @@ def export(package_id: str, dest: Path, as_json: bool) -> None:
                 "files": result.files,
                 "bytes": result.bytes,
                 "validation": result.report.to_json(),
+                "damaged": list(result.damaged),
+                "removed_leftovers": list(result.removed_leftovers),
             }
         )
     else:

@@ -27,7 +27,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from preserve import __version__
-from preserve.errors import InvalidInput, ObjectNotFound, PreserveError, StorageError
+from preserve.errors import (
+    InvalidInput,
+    NotFound,
+    ObjectNotFound,
+    PreserveError,
+    StorageError,
+)
 from preserve.progress import NoProgress, Progress
 
 if TYPE_CHECKING:
@@ -275,21 +281,12 @@ def _check_copy(
     for name, found in manifest_problems.items():
         if name not in damaged:  # a manifest that is itself damaged is already reported
             problems.extend(found)
-    kinds = {p.outcome for p in problems}
-    if kinds & {"mismatch", "unexpected"}:
-        outcome = "mismatch"
-    elif "missing" in kinds:
-        outcome = "missing"
-    elif "error" in kinds:
-        outcome = "error"
-    else:
-        outcome = "ok"
     return CopyCheck(
         copy.package_id,
         copy.location,
         copy.url,
         prefix,
-        outcome,
+        outcome_of(problems),
         checked,
         nbytes,
         tuple(problems),
@@ -298,6 +295,18 @@ def _check_copy(
         tuple(sorted(manifest_problems)),
         isinstance(storage, _HashesObjects),
     )
+
+
+def outcome_of(problems: Iterable[FileProblem]) -> str:
+    """A copy's outcome from the problems found in it: mismatch, missing, error or ok."""
+    kinds = {p.outcome for p in problems}
+    if kinds & {"mismatch", "unexpected"}:
+        return "mismatch"
+    if "missing" in kinds:
+        return "missing"
+    if "error" in kinds:
+        return "error"
+    return "ok"
 
 
 def _hash(app: Application, storage: Storage, requests: list[HashRequest]) -> Iterator[HashResult]:
@@ -395,6 +404,52 @@ def _compare_manifest(
     return problems
 
 
+def record_damage(
+    app: Application,
+    *,
+    package_id: str,
+    copy_id: int,
+    problems: Sequence[FileProblem],
+    files_checked: int,
+    bytes_checked: int,
+    digests_checked: dict[str, int],
+    digests: str,
+    reading: str,
+    scope: str,
+    now: datetime | None = None,
+) -> CopyCheck | None:
+    """Record damage found in a copy by something other than a fixity check (an export that
+    re-read it) exactly as a fixity check finding it records it: the copy becomes ``failed``
+    (``missing`` for a missing object) and gets a failed PREMIS fixity check event naming the
+    files and the digests expected and found. None when the copy no longer exists."""
+    now = now or datetime.now(UTC)
+    with app.fixity_catalogue() as catalogue:
+        try:
+            rows = catalogue.copies(package_id=package_id)
+        except NotFound:
+            return None
+        copy = next((c for c in rows if c.copy_id == copy_id), None)
+        if copy is None:
+            return None
+        check = CopyCheck(
+            package_id,
+            copy.location,
+            copy.url,
+            copy.key_prefix,
+            outcome_of(problems),
+            files_checked,
+            bytes_checked,
+            tuple(problems),
+            now,
+            dict(sorted(digests_checked.items())),
+        )
+        if not record_check(
+            catalogue, copy, check, now=now, reading=reading, digests=digests, scope=scope
+        ):
+            return None
+    return check
+
+
 def _record(
     catalogue: FixityCatalogue,
     copy: CopyRow,
@@ -403,19 +458,45 @@ def _record(
     now: datetime,
 ) -> None:
     """Store the outcome on the copy and as a PREMIS fixity check event."""
+    manifests = ", ".join(check.manifests_compared) or "no payload manifest"
+    record_check(
+        catalogue,
+        copy,
+        check,
+        now=now,
+        reading=" from the device (page cache dropped first)" if check.from_device else "",
+        digests=chooser.describe(),
+        scope=f"sizes, missing and unexpected objects checked; {manifests} compared with the "
+        "catalogue",
+    )
+
+
+def record_check(
+    catalogue: FixityCatalogue,
+    copy: CopyRow,
+    check: CopyCheck,
+    *,
+    now: datetime,
+    reading: str,
+    digests: str,
+    scope: str,
+) -> bool:
+    """Store the outcome of a check of ``copy`` on the copy (its status and last outcome) and as
+    a PREMIS fixity check event, whoever re-read the copy (a fixity check or an export).
+
+    The event's detail says what was re-read (``reading`` follows the location's name), which
+    digests were verified (``digests``: the algorithms asked for) and what else was checked
+    (``scope``); its outcome detail names every damaged file with the digests expected and
+    found. False when the copy no longer exists (nothing is recorded)."""
     shown = "; ".join(f"{p.path}: {p.message}" for p in check.problems[:50])
     if len(check.problems) > 50:
         shown += f"; and {len(check.problems) - 50} more"
     verified = ", ".join(f"{a} of {n} files" for a, n in check.digests_checked.items()) or "none"
-    manifests = ", ".join(check.manifests_compared) or "no payload manifest"
     detail = (
         f"re-read {check.files_checked} files ({check.bytes_checked} bytes) of location "
-        f"{copy.location}"
-        + (" from the device (page cache dropped first)" if check.from_device else "")
-        + f"; digests verified ({chooser.describe()}): {verified}; sizes, missing and "
-        f"unexpected objects checked; {manifests} compared with the catalogue"
+        f"{copy.location}{reading}; digests verified ({digests}): {verified}; {scope}"
     )
-    catalogue.record_check(
+    return catalogue.record_check(
         copy,
         outcome=check.outcome,
         occurred_at=now,
