@@ -6,7 +6,8 @@ A line is ``checksum<one or more spaces or tabs>path``. Paths are decoded by the
 sees them; an unsafe entry is reported and dropped, so it can never be opened.
 
 md5sum conventions (``hash *path``, ``./data/...``, a leading ``\\`` escaping the line) are
-accepted with a warning, as §6.1.3 requires of a tool that accepts them.
+accepted with a warning, as §6.1.3 requires of a tool that accepts them. So is a raw ``%`` in a
+1.0 path (§2.1.3 wants ``%25``; most tools write it raw, and it can only mean itself).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from preserve.bagit.paths import (
     normal_form,
     printable,
     safe_text,
+    unencoded_percent,
     unsafe_reason,
 )
 from preserve.bagit.taginfo import split_lines
@@ -56,6 +58,14 @@ class ParsedManifest:
     entries: dict[str, str] = field(default_factory=dict)
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+
+
+def percent_message(where: str, written: str, path: str) -> str:
+    """The ``percent-not-encoded`` warning for a 1.0 manifest or fetch.txt path."""
+    return (
+        f"{where}: '{printable(written)}' has a '%' not written as %25 (RFC 8493 §2.1.3 requires "
+        f"it); read as the literal name '{printable(path)}'"
+    )
 
 
 def _md5sum_unescape(path: str) -> str:
@@ -110,6 +120,7 @@ def parse_manifest(
         if path.startswith("./"):
             path, md5sum = path[2:], True
         md5sum_lines += md5sum
+        written = path
         path = decode_manifest_path(path, version)
         reason = unsafe_reason(path)
         if reason is not None:
@@ -164,6 +175,8 @@ def parse_manifest(
                 )
             continue
         result.entries[path] = digest
+        if strict and unencoded_percent(written):
+            warn("percent-not-encoded", path, percent_message(f"line {number}", written, path))
         nfc = unicodedata.normalize("NFC", path)
         other = nfc_seen.setdefault(nfc, path)
         if other != path:

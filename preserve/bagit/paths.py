@@ -3,7 +3,8 @@
 Manifest and fetch paths are relative POSIX paths in which only CR, LF and ``%`` are
 percent-encoded (``%0D``, ``%0A``, ``%25``). Bags older than 1.0 never encoded ``%``, and the
 conformance suite holds 0.96/0.97 bags with literal names such as ``%7Etest1.txt``, so decoding
-depends on the bag's version.
+depends on the bag's version. Most tools still write a raw ``%`` in 1.0 bags;
+:func:`unencoded_percent` finds it so the validator can say so.
 
 Safety is stricter than the RFC's "never touch anything outside the bag": any path that could
 mean something else on another system (absolute, ``..``, ``~``, backslashes, drive letters,
@@ -26,11 +27,13 @@ __all__ = [
     "normal_form",
     "printable",
     "safe_text",
+    "unencoded_percent",
     "unsafe_reason",
 ]
 
 _DECODE_1_0 = re.compile(r"%(0[AaDd]|25)")
 _DECODE_OLD = re.compile(r"%(0[AaDd])")
+_UNENCODED_PERCENT = re.compile(r"%(?!0[AaDd]|25)")
 _DRIVE = re.compile(r"[A-Za-z]:")
 _ENV_VAR = re.compile(r"%[^%/\\]+%")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -76,6 +79,13 @@ def decode_manifest_path(path: str, version: tuple[int, int]) -> str:
     if tuple(version) >= (1, 0):
         return _DECODE_1_0.sub(lambda m: chr(int(m.group(1), 16)), path)
     return _DECODE_OLD.sub(lambda m: chr(int(m.group(1), 16)), path)
+
+
+def unencoded_percent(path: str) -> bool:
+    """True if a 1.0 manifest or fetch path, as written, holds a ``%`` that starts none of
+    ``%25``, ``%0A``, ``%0D``: RFC 8493 §2.1.3 wants it written ``%25``. Such a ``%`` can only
+    mean itself, so :func:`decode_manifest_path` keeps it."""
+    return _UNENCODED_PERCENT.search(path) is not None
 
 
 def safe_text(text: str) -> str:

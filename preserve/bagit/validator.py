@@ -39,6 +39,10 @@ Tag files
 Manifests
   ``manifest-line-invalid`` E   a line that is not ``checksum path`` with a hex checksum
   ``md5sum-style`` W            ``*path``, ``./path`` or ``\\``-escaped lines (accepted, §6.1.3)
+  ``percent-not-encoded`` W     a 1.0 manifest, tag manifest or fetch.txt path with a ``%`` that is
+                                not ``%25``, ``%0A`` or ``%0D``: §2.1.3 says MUST encode, but
+                                bagit-python and most tools write it raw and it can only mean a
+                                literal ``%``, so it is read as one and the bag stays valid
   ``unsafe-path`` E             a manifest/fetch path that could leave the bag (absolute, ``..``,
                                 ``~``, backslash, drive letter, NUL, ``%VAR%``, empty or ``.``
                                 segment), or a symbolic link whose target leaves the bag; such a
@@ -91,7 +95,13 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from preserve.bagit.manifest import MANIFEST_NAME, TAGMANIFEST_NAME, ParsedManifest, parse_manifest
+from preserve.bagit.manifest import (
+    MANIFEST_NAME,
+    TAGMANIFEST_NAME,
+    ParsedManifest,
+    parse_manifest,
+    percent_message,
+)
 from preserve.bagit.paths import (
     NameIndex,
     check_payload_names,
@@ -99,6 +109,7 @@ from preserve.bagit.paths import (
     normal_form,
     printable,
     safe_text,
+    unencoded_percent,
     unsafe_reason,
 )
 from preserve.bagit.taginfo import decode_tag_text, parse_bag_info, parse_bagit_txt, split_lines
@@ -487,6 +498,12 @@ class _Check:
                 )
                 continue
             self.fetch[path] = url
+            if self.strict and unencoded_percent(raw):
+                self.warn(
+                    "percent-not-encoded",
+                    path,
+                    percent_message(f"fetch.txt line {number}", raw, path),
+                )
 
     # ------------------------------------------------------------------ completeness
 

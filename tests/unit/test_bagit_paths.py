@@ -12,6 +12,7 @@ from preserve.bagit import (
     encode_manifest_path,
     unsafe_reason,
 )
+from preserve.bagit.paths import unencoded_percent
 
 NFC = unicodedata.normalize("NFC", "Núñez")
 NFD = unicodedata.normalize("NFD", "Núñez")
@@ -52,6 +53,31 @@ def test_encode_only_cr_lf_and_percent(name: str, encoded: str) -> None:
 )
 def test_decode_1_0(written: str, name: str) -> None:
     assert decode_manifest_path(written, (1, 0)) == name
+
+
+@pytest.mark.parametrize(
+    ("written", "raw"),
+    [
+        ("data/100%.txt", True),  # RFC 8493 §2.1.3: '%' must be written %25
+        ("data/%7Etest1.txt", True),  # other escapes are not BagIt's: a literal '%'
+        ("data/%", True),
+        ("data/%2", True),
+        ("data/50%%25", True),  # one raw, one encoded
+        ("data/100%25.txt", False),
+        ("data/a%250Ab", False),
+        ("data/%0a%0A%0d%0D", False),  # either case of hex digit
+        ("data/plain.txt", False),
+    ],
+)
+def test_unencoded_percent(written: str, raw: bool) -> None:
+    assert unencoded_percent(written) is raw
+
+
+@pytest.mark.parametrize(
+    "name", ["data/100%.txt", "data/a%0Ab", "data/%25", "data/%%%", "data/x\r%\n%0D"]
+)
+def test_encoded_names_never_hold_an_unencoded_percent(name: str) -> None:
+    assert not unencoded_percent(encode_manifest_path(name))
 
 
 @pytest.mark.parametrize("version", [(0, 93), (0, 96), (0, 97)])

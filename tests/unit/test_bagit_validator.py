@@ -321,6 +321,12 @@ def _add_nfd_twin(bag: Path) -> None:
     _set_oxum(bag, f"{len(b'composed') + len(b'decomposed')}.2")
 
 
+def _unencoded_percent(bag: Path) -> None:
+    """Manifests as most other tools write them: '%' left as it is (RFC 8493 wants %25)."""
+    for m in bag.glob("manifest-*.txt"):
+        edit(bag, m.name, lambda s: s.replace("%25", "%"))
+
+
 # (id, files of the base bag or None for BASE, mutation, retag after it, errors, warnings expected)
 CASES: list[
     tuple[str, dict[str, bytes] | None, Callable[[Path], None], bool, set[str], set[str]]
@@ -495,6 +501,14 @@ CASES: list[
         False,
         set(),
         {"case-collision"},
+    ),
+    (
+        "unencoded-percent",
+        {"100%.txt": b"percent", "a.txt": b"a"},
+        _unencoded_percent,
+        True,
+        set(),
+        {"percent-not-encoded"},
     ),
     (
         "os-junk",
@@ -717,6 +731,91 @@ def test_undecodable_file_names_are_reported_safely(tmp_path: Path) -> None:
     json.dumps(report.to_json())
 
 
+# --------------------------------------------------------------------------- '%' in paths
+
+
+def percent_problems(report: ValidationReport) -> list[tuple[str, str, str]]:
+    return sorted(
+        (p.severity, p.path, p.message) for p in report.warnings if p.code == "percent-not-encoded"
+    ) + sorted(
+        (p.severity, p.path, p.message) for p in report.errors if p.code == "percent-not-encoded"
+    )
+
+
+def test_unencoded_percent_is_a_warning_naming_manifest_line_and_file(tmp_path: Path) -> None:
+    """RFC 8493 §2.1.3: '%' MUST be encoded. bagit-python and most other tools do not, and the
+    name is unambiguous (a '%' not followed by 25, 0A or 0D is a literal '%'), so it is a
+    warning of its own: the bag stays valid and every file is still verified."""
+    bag = writer_bag(tmp_path, {"100%.txt": b"percent", "a.txt": b"a", "ok %25.txt": b"k"})
+    for m in ("manifest-sha512.txt", "manifest-sha256.txt"):
+        edit(bag, m, lambda s: s.replace("data/100%25.txt", "data/100%.txt"))
+    retag(bag)
+    report = validate_bag(bag)
+    assert report.valid, report.errors
+    problems = percent_problems(report)
+    assert [(severity, path) for severity, path, _ in problems] == [
+        ("warning", "data/100%.txt"),
+        ("warning", "data/100%.txt"),
+    ]
+    for manifest, (_, _, message) in zip(
+        ("manifest-sha256.txt", "manifest-sha512.txt"), problems, strict=True
+    ):
+        assert message.startswith(f"{manifest}: line 1: 'data/100%.txt'")
+        assert "%25" in message and "RFC 8493" in message
+    # the file is matched and verified, not reported missing
+    assert read_bag(bag).real_names["data/100%.txt"] == "data/100%.txt"
+    (bag / "data" / "100%.txt").write_bytes(b"PERCENT")
+    assert "checksum-mismatch" in error_codes(validate_bag(bag))
+
+
+def test_unencoded_percent_in_a_tag_manifest_and_fetch_txt(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src", {"100%.txt": b"percent"})
+    bag = tmp_path / "bag"
+    writer = BagWriter(bag)
+    writer.add_payload_file("100%.txt", src / "100%.txt")
+    writer.add_tag_file("metadata/50%.xml", b"<dc/>")
+    writer.finish()
+    assert validate_bag(bag).warnings == ()
+    (bag / "fetch.txt").write_text(
+        "https://example.org/100%25.txt - data/100%.txt\n", encoding="utf-8"
+    )
+    retag(bag)  # lists the tag files as they are named: 'metadata/50%.xml', not encoded
+    report = validate_bag(bag)
+    assert report.valid, report.errors
+    found = {
+        (p.path, p.message.split(":", 1)[0])
+        for p in report.warnings
+        if p.code == "percent-not-encoded"
+    }
+    assert found == {
+        ("metadata/50%.xml", "tagmanifest-sha256.txt"),
+        ("metadata/50%.xml", "tagmanifest-sha512.txt"),
+        ("data/100%.txt", "fetch.txt line 1"),
+    }
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "data/100%25.txt",  # encoded: '100%.txt'
+        "data/a%250Ab",  # encoded: 'a%0Ab'
+        "data/a%0Ab",  # a line break, encoded
+        "data/a%0ab",  # lower-case hex digits are still an escape
+    ],
+)
+def test_encoded_percent_and_line_breaks_give_no_warning(tmp_path: Path, written: str) -> None:
+    from preserve.bagit import decode_manifest_path
+
+    name = decode_manifest_path(written, (1, 0))[len("data/") :]
+    bag = writer_bag(tmp_path, {name: b"x"})
+    for m in bag.glob("manifest-*.txt"):
+        edit(bag, m.name, lambda s: s.replace("data/a%0Ab", written))
+    retag(bag)
+    report = validate_bag(bag)
+    assert report.valid, report.errors
+    assert percent_problems(report) == []
+
+
 def test_empty_payload_folder_warning(tmp_path: Path) -> None:
     bag = writer_bag(tmp_path)
     (bag / "data" / "hollow").mkdir()
@@ -854,6 +953,7 @@ def test_0_96_literal_percent_names(tmp_path: Path) -> None:
     bag = handmade(tmp_path / "bag", version="0.96", payload=payload)
     report = validate_bag(bag)
     assert report.valid, report.errors
+    assert "percent-not-encoded" not in warning_codes(report)  # '%' was never encoded before 1.0
     assert set(read_bag(bag).payload) == {f"data/{k}" for k in payload}
 
 
