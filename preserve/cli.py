@@ -168,12 +168,14 @@ class _DeliveryPath(click.Path):
 
 class PreserveGroup(click.Group):
     """Turns a PreserveError into one line on stderr and its exit code; a bug into one line too
-    (PRESERVE_DEBUG=1 shows the traceback)."""
+    (PRESERVE_DEBUG=1 shows the traceback). Each error is printed here once: the services log
+    what they also raise at debug level only (-vv), with its cause."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PreserveError as exc:
+            log.debug("%s failed", ctx.invoked_subcommand, exc_info=True)
             _print_error(exc)
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
@@ -185,15 +187,33 @@ class PreserveGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:
+            error = _catalogue_error(ctx, exc)
+            if error is not None:
+                log.debug("%s failed", ctx.invoked_subcommand, exc_info=True)
+                _print_error(error)
+                ctx.exit(error.exit_code)
             if os.environ.get("PRESERVE_DEBUG"):
                 raise
             log.debug("unexpected error", exc_info=True)
+            # one line: a library's message may go on with details (SQLAlchemy's: the statement)
+            first_line = next(iter(str(exc).strip().splitlines()), "")
             click.echo(
-                f"internal error (a bug in preserve): {type(exc).__name__}: {exc}; "
+                f"internal error (a bug in preserve): {type(exc).__name__}: {first_line}; "
                 "set PRESERVE_DEBUG=1 for the traceback",
                 err=True,
             )
             ctx.exit(EXIT_BUG)
+
+
+def _catalogue_error(ctx: click.Context, exc: Exception) -> PreserveError | None:
+    """A database driver's error that escaped outside a unit of work (migrating, fixity's plain
+    SQL) as the CatalogueError it amounts to (a full disk ...), or None."""
+    app = ctx.find_root().meta.get("app")
+    if app is None or not ({"sqlite3", "sqlalchemy"} & sys.modules.keys()):
+        return None
+    from preserve.catalogue.database import catalogue_error
+
+    return catalogue_error(exc, app.settings.database_url)
 
 
 @click.group(cls=PreserveGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -110,3 +110,29 @@ class FixityMismatch(PreserveError):
     """Stored bytes no longer match their reference digests."""
 
     code = "fixity-mismatch"
+
+
+class CatalogueError(PreserveError):
+    """The catalogue database cannot be used: it cannot be opened or reached, is not a database,
+    or is damaged. Drivers' errors are translated in one place
+    (:func:`preserve.catalogue.database.catalogue_error`), so callers never see them."""
+
+    code = "catalogue-error"
+
+
+class CatalogueFull(CatalogueError):
+    """The catalogue's disk is full (SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100)."""
+
+    code = "catalogue-full"
+
+
+class CatalogueIOError(CatalogueError):
+    """The catalogue's disk failed to read or write (SQLITE_IOERR, SQLSTATE 58030)."""
+
+    code = "catalogue-io-error"
+
+
+class CatalogueReadOnly(CatalogueError):
+    """The catalogue cannot be written: read-only file or file system, or a standby server."""
+
+    code = "catalogue-read-only"

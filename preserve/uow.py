@@ -10,6 +10,10 @@
 Leaving the block rolls back whatever was not committed. Callbacks registered with
 :meth:`UnitOfWork.on_commit` (enqueue a follow-up task, remove a staging folder) run only after the
 commit succeeded, never after a rollback, so a worker never looks for rows that do not exist.
+
+A database failure a person can act on (a full disk, an I/O error, a read-only catalogue) leaves
+the block as a :class:`~preserve.errors.CatalogueError`, so callers handle it like any other
+:class:`~preserve.errors.PreserveError` (an ingest rolls back that package and goes on).
 """
 
 from __future__ import annotations
@@ -75,16 +79,35 @@ class UnitOfWork:
         traceback: TracebackType | None,
     ) -> None:
         try:
-            self.rollback()
-        finally:
-            self.session.close()
-            self._open = False
+            try:
+                self.rollback()
+            finally:
+                self.session.close()
+                self._open = False
+        except Exception as error:  # the rollback failed too: the disk, most likely
+            if isinstance(exc, Exception):
+                self._raise_catalogue_error(exc)
+            self._raise_catalogue_error(error)
+            raise
+        if isinstance(exc, Exception):
+            self._raise_catalogue_error(exc)
+
+    def _raise_catalogue_error(self, error: Exception) -> None:
+        """Raise the CatalogueError ``error`` amounts to, if it is one (see
+        :func:`preserve.catalogue.database.catalogue_error`)."""
+        from preserve.catalogue.database import catalogue_error
+
+        bind = self._session_factory.kw.get("bind")
+        translated = catalogue_error(error, bind.engine.url) if bind is not None else None
+        if translated is not None:
+            raise translated from error
 
     def commit(self) -> None:
         """Commit, then run the callbacks registered since the last commit or rollback.
 
-        Every callback runs even when an earlier one fails; failures are logged and the first is
-        raised afterwards. The transaction has landed by then: an error here concerns a follow-up.
+        Every callback runs even when an earlier one fails; the first failure is raised afterwards
+        (its adapter reports it) and the others are logged. The transaction has landed by then: an
+        error here concerns a follow-up.
         """
         self.session.commit()
         callbacks, self._callbacks = self._callbacks, []
@@ -93,8 +116,11 @@ class UnitOfWork:
             try:
                 callback()
             except Exception as error:
-                log.exception("after-commit callback %r failed", callback)
-                first_error = first_error or error
+                if first_error is None:
+                    log.debug("after-commit callback %r failed", callback, exc_info=True)
+                    first_error = error
+                else:
+                    log.exception("after-commit callback %r failed", callback)
         if first_error is not None:
             raise first_error
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 import migrations
+from preserve.errors import CatalogueError, CatalogueFull, CatalogueIOError, CatalogueReadOnly
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -50,6 +51,97 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
+
+
+def catalogue_name(url: str | URL) -> str:
+    """How messages name the catalogue: the absolute path of a SQLite file, or the URL of a
+    server without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ":memory:"
+        if database == ":memory:" or database.startswith("file:"):
+            return database
+        return str(Path(database).expanduser().absolute())
+    return parsed.render_as_string(hide_password=True)
+
+
+# SQLite's primary result codes (the low byte of an extended code)
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL = 8, 10, 11, 13
+_SQLITE_CANTOPEN, _SQLITE_NOTADB = 14, 26
+# PostgreSQL's SQLSTATEs
+_PG_DISK_FULL, _PG_IO_ERROR, _PG_READ_ONLY = "53100", "58030", "25006"
+
+
+def catalogue_error(error: BaseException, url: str | URL) -> CatalogueError | None:
+    """The :class:`CatalogueError` that a database driver's ``error`` amounts to (a full disk, an
+    I/O error, a read-only, unreadable or unreachable catalogue), or None for any other error.
+
+    This is the one place where SQLite's result codes and PostgreSQL's SQLSTATEs are read, for
+    errors raised through SQLAlchemy (the driver's error is its ``orig``) or by ``sqlite3``.
+    """
+    orig = getattr(error, "orig", None) or error  # SQLAlchemy's DBAPIError wraps the driver's
+    found = _sqlite_error(orig) if hasattr(orig, "sqlite_errorcode") else _postgres_error(orig)
+    if found is None:
+        return None
+    cls, explain = found
+    lines = str(orig).strip().splitlines()
+    reason = lines[0] if lines else type(orig).__name__
+    return cls(f"catalogue {catalogue_name(url)}: {explain.format(reason=reason)}")
+
+
+def _sqlite_error(orig: BaseException) -> tuple[type[CatalogueError], str] | None:
+    code = getattr(orig, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None  # the extended code's low byte
+    if primary == _SQLITE_FULL:
+        return CatalogueFull, (
+            "{reason} (no space left for the catalogue: free space on its disk, then run the "
+            "command again)"
+        )
+    if primary == _SQLITE_IOERR:
+        return CatalogueIOError, (
+            "{reason} (the catalogue's disk failed to read or write: check the disk and the "
+            "kernel log)"
+        )
+    if primary == _SQLITE_READONLY:
+        return CatalogueReadOnly, (
+            "{reason} (check that the file, its folder and its -wal and -shm files are writable "
+            "and that the file system is not mounted read-only)"
+        )
+    if primary == _SQLITE_CANTOPEN:
+        return CatalogueError, (
+            "{reason} (check that the path names a file in a folder this user may write to; "
+            "PRESERVE_DATABASE_URL)"
+        )
+    if primary in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
+        return CatalogueError, (
+            "{reason} (the file is not a SQLite database, or it is damaged; PRESERVE_DATABASE_URL)"
+        )
+    return None
+
+
+def _postgres_error(orig: BaseException) -> tuple[type[CatalogueError], str] | None:
+    if not type(orig).__module__.startswith("psycopg"):  # psycopg 3 and psycopg2
+        return None
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate == _PG_DISK_FULL:
+        return CatalogueFull, (
+            "the database server's disk is full (SQLSTATE 53100: {reason}); free space on it, "
+            "then run the command again"
+        )
+    if sqlstate == _PG_IO_ERROR:
+        return CatalogueIOError, (
+            "the database server failed to read or write its disk (SQLSTATE 58030: {reason})"
+        )
+    if sqlstate == _PG_READ_ONLY:
+        return CatalogueReadOnly, (
+            "the database is read-only (SQLSTATE 25006: {reason}); is this a standby server?"
+        )
+    # no SQLSTATE: libpq's own failure (refused, reset, timed out); 08: connection exceptions;
+    # 57P0x: the server shutting down or starting up
+    operational = any(cls.__name__ == "OperationalError" for cls in type(orig).__mro__)
+    if operational and (sqlstate is None or sqlstate.startswith(("08", "57P0"))):
+        return CatalogueError, "cannot use the database server: {reason}"
+    return None
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

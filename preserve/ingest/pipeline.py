@@ -132,7 +132,7 @@ def ingest(
                 )
             )
         except PreserveError as exc:
-            log.info("ingest of %s failed: %s", path, exc)  # the adapter reports failures
+            log.debug("ingest of %s failed: %s", path, exc, exc_info=True)  # the adapter reports it
             failures.append(IngestFailure(str(path), exc))
     return IngestReport(tuple(results), tuple(failures), recovered)
 

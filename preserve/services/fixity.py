@@ -202,7 +202,7 @@ def _check_copy(
         storage = app.storage(copy.url)
         present = set(storage.iter_keys(prefix))
     except (StorageError, InvalidInput) as exc:
-        log.error("fixity: cannot list %s on %s: %s", prefix, copy.location, exc)
+        log.debug("fixity: cannot list %s on %s: %s", prefix, copy.location, exc)
         return CopyCheck(
             copy.package_id,
             copy.location,

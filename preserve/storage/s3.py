@@ -613,7 +613,7 @@ class S3Storage:
 
     def _reject(self, key: str, full: str, problem: str) -> None:
         """Remove a copy that failed verification and raise VerificationFailed."""
-        log.error("%s: %s: copy failed verification: %s", self.url, key, problem)
+        log.debug("%s: %s: copy failed verification: %s", self.url, key, problem)
         try:
             self._client.delete_object(Bucket=self.bucket, Key=full)
         except (bce.ClientError, bce.BotoCoreError) as exc:

@@ -498,6 +498,7 @@ def test_a_failing_callback_does_not_stop_the_others(
     session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
     seen: list[str] = []
+    caplog.set_level("DEBUG", logger="preserve.uow")  # the raised failure is logged at debug
 
     def fail() -> None:
         raise OSError("staging folder busy")
