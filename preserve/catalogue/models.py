@@ -30,6 +30,8 @@ PACKAGE_STATUSES = ("ingesting", "stored", "failed")
 FILE_ROLES = ("payload", "tag")
 COPY_STATUSES = ("pending", "verified", "failed", "missing", "quarantined")
 CHECK_OUTCOMES = ("ok", "mismatch", "missing", "error")
+#: Packages that hold their content's place in a collection (see uq_packages_live_fingerprint).
+LIVE_STATUSES = "status IN ('ingesting', 'stored')"
 #: The PREMIS agentType vocabulary of the Library of Congress, spelled as premis.py writes it.
 AGENT_TYPES = ("software", "person", "organization", "hardware")
 EVENT_OUTCOMES = ("success", "failure", "warning")
@@ -128,6 +130,10 @@ class StorageLocation(Base):
     offline: Mapped[bool] = mapped_column(default=False)
     is_default: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the location last failed to answer (connection refused, time-out) and why; cleared
+    #: when it answers again. Recovery postpones clean-ups on it for a while.
+    unreachable_at: Mapped[datetime | None] = mapped_column()
+    unreachable_error: Mapped[str | None] = mapped_column(sa.Text)
 
     def __repr__(self) -> str:
         return f"<StorageLocation {self.name} {self.url}>"
@@ -150,6 +156,16 @@ class Package(Base):
     __tablename__ = "packages"
     __table_args__ = (
         sa.Index(None, "collection_id", "payload_fingerprint"),
+        # one live package per content and collection: concurrent ingests of the same delivery
+        # cannot both store it (the second one's insert fails and it reports a duplicate)
+        sa.Index(
+            "uq_packages_live_fingerprint",
+            "collection_id",
+            "payload_fingerprint",
+            unique=True,
+            sqlite_where=sa.text(LIVE_STATUSES),
+            postgresql_where=sa.text(LIVE_STATUSES),
+        ),
         sa.CheckConstraint(_in("status", PACKAGE_STATUSES), name="status"),
     )
 
@@ -171,6 +187,8 @@ class Package(Base):
     source: Mapped[str] = mapped_column(sa.Text, default="")
     ingest_host: Mapped[str | None] = mapped_column(sa.String(255))
     ingest_pid: Mapped[int | None] = mapped_column()
+    #: The ingest process's start time (seconds since the epoch): a reused pid is not the owner.
+    ingest_process_started: Mapped[float | None] = mapped_column(sa.Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stored_at: Mapped[datetime | None] = mapped_column()
 

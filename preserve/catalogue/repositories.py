@@ -142,19 +142,6 @@ class PackageRepository(_Repository):
     def add(self, package: Package) -> Package:
         return self._add(package)
 
-    def find_stored_by_fingerprint(self, collection_id: int, fingerprint: str) -> Package | None:
-        """A stored package of this collection with exactly this payload, the oldest first."""
-        return self.session.scalars(
-            select(Package)
-            .where(
-                Package.collection_id == collection_id,
-                Package.payload_fingerprint == fingerprint,
-                Package.status == "stored",
-            )
-            .order_by(Package.created_at, Package.id)
-            .limit(1)
-        ).first()
-
     def list(
         self, collection_id: int | None = None, status: str | None = None
     ) -> Sequence[Package]:
@@ -166,8 +153,24 @@ class PackageRepository(_Repository):
         return self.session.scalars(stmt.order_by(Package.created_at, Package.id)).all()
 
     def list_interrupted(self) -> Sequence[Package]:
-        """Packages still marked as ingesting (compare ingest_host/ingest_pid to find dead ones)."""
-        return self.list(status="ingesting")
+        """Packages still marked as ingesting (compare ingest_host/ingest_pid to find dead ones),
+        and failed ingests whose objects could not all be removed yet."""
+        return self.session.scalars(
+            select(Package)
+            .where(Package.status.in_(("ingesting", "failed")))
+            .order_by(Package.created_at, Package.id)
+        ).all()
+
+    def find_live_by_fingerprint(self, collection_id: int, fingerprint: str) -> Package | None:
+        """The package of this collection, stored or being ingested, that holds this payload
+        (at most one: ``uq_packages_live_fingerprint``)."""
+        return self.session.scalars(
+            select(Package).where(
+                Package.collection_id == collection_id,
+                Package.payload_fingerprint == fingerprint,
+                Package.status.in_(("ingesting", "stored")),
+            )
+        ).first()
 
     def delete(self, package: Package) -> None:
         """Delete the package; the database cascades to its files, copies and events."""

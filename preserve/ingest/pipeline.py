@@ -21,11 +21,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import exc as sa_exc
 
 from preserve import SOFTWARE_AGENT, premis
 from preserve.bagit import BagWriter
@@ -47,7 +49,14 @@ from preserve.ingest.model import (
     now,
 )
 from preserve.ingest.receive import receive
-from preserve.ingest.recover import abandon, recover_interrupted, write_owner
+from preserve.ingest.recover import (
+    abandon,
+    owner_gone,
+    recover_interrupted,
+    remove_package,
+    this_process,
+    write_owner,
+)
 from preserve.ingest.register import Stored, register
 from preserve.ingest.stage import fingerprint, stage_payload
 from preserve.ingest.store import Item, Location, payload_items, store, tag_files
@@ -162,6 +171,98 @@ def _collection(uow: UnitOfWork, organisation: str, slug: str) -> Collection:
     return coll
 
 
+@dataclass(frozen=True)
+class _Original:
+    """The stored package that holds a delivery's content already."""
+
+    id: str
+    title: str
+    version: int
+    file_count: int
+    size: int
+
+
+#: How often an ingest waiting for a concurrent ingest of the same content looks again.
+CLAIM_POLL_SECONDS = 0.5
+
+
+def _claim(
+    app: Application,
+    organisation: str,
+    collection: str,
+    source: Path,
+    fingerprint: str,
+    record: Callable[[Collection], Package],
+    key_prefix: str,
+) -> tuple[list[Location], str] | _Original:
+    """Record the package as ``ingesting`` with its copies ``pending`` (returns the locations to
+    store on and the organisation's name), or return the stored package that already holds
+    this content.
+
+    The duplicate check and the insert are one: ``uq_packages_live_fingerprint`` lets only one
+    package per content and collection be ingesting or stored. When another ingest holds the
+    content, this one waits for it: stored, it is the original; failed or killed (its owner
+    gone), it is cleaned up and the content claimed again."""
+    waiting_for: str | None = None
+    while True:
+        with app.uow() as uow:
+            coll = _collection(uow, organisation, collection)
+            holder = uow.packages.find_live_by_fingerprint(coll.id, fingerprint)
+            if holder is None:
+                locations = [
+                    Location(loc.id, loc.name, loc.url) for loc in collection_locations(uow, coll)
+                ]
+                package = uow.packages.add(record(coll))
+                try:
+                    uow.flush()
+                except sa_exc.IntegrityError:
+                    # a concurrent ingest claimed the same content between the look and the
+                    # insert: look again (the next look sees its row)
+                    uow.rollback()
+                    continue
+                for loc in locations:
+                    uow.copies.add(
+                        Copy(
+                            package_id=package.id,
+                            location_id=loc.id,
+                            key_prefix=key_prefix,
+                            status="pending",
+                        )
+                    )
+                org_name = coll.organisation.name
+                uow.commit()
+                return locations, org_name
+            if holder.status == "stored":
+                return _Original(
+                    holder.id, holder.title, holder.version, holder.file_count, holder.size
+                )
+            holder_id = holder.id
+            gone = owner_gone(
+                holder.ingest_host,
+                holder.ingest_pid,
+                holder.ingest_process_started,
+                holder.created_at,
+            )
+            owner = f"process {holder.ingest_pid} on {holder.ingest_host}"
+        if gone:
+            # removed, or (a location did not answer) marked failed: either way it no longer
+            # holds the content
+            log.info("removing interrupted ingest %s of the same content first", holder_id)
+            remove_package(app, holder_id)
+            continue
+        if waiting_for != holder_id:
+            log.warning(
+                "%s: the same content is being ingested into %s right now (package %s, %s); "
+                "waiting for that ingest to finish",
+                source,
+                collection,
+                holder_id,
+                owner,
+            )
+            waiting_for = holder_id
+        time.sleep(CLAIM_POLL_SECONDS)
+
+
 def ingest_one(
     app: Application,
     source: Path,
@@ -211,68 +312,56 @@ def ingest_one(
         payload_fingerprint = fingerprint(delivery.files)
         timer.lap("stage")
 
-        with app.uow() as uow:
-            coll = _collection(uow, organisation, collection)
-            existing = uow.packages.find_stored_by_fingerprint(coll.id, payload_fingerprint)
-            if existing is not None:
-                log.info("%s is identical to package %s: not ingested again", source, existing.id)
-                identification.cancel()
-                shutil.rmtree(staging, ignore_errors=True)
-                return IngestResult(
-                    source=str(source),
-                    status="duplicate",
-                    package_id=existing.id,
-                    organisation=organisation,
-                    collection=collection,
-                    title=existing.title,
-                    version=existing.version,
-                    files=existing.file_count,
-                    bytes=existing.size,
-                    duplicate_of=existing.id,
-                    warnings=tuple(delivery.warnings),
-                )
-            org_name = coll.organisation.name
-
         fields = dublin_core(dublin_core_fields, delivery, title, package_id)
         bag_title = fields["title"][0]
         version = 1
         key_prefix = f"{organisation}/{collection}/{package_id}/v{version}/"
+        host, pid, process_started = this_process()
 
-        # the record exists before any byte reaches storage: an interruption is recoverable
-        with app.uow() as uow:
-            coll = _collection(uow, organisation, collection)
-            locations = [
-                Location(loc.id, loc.name, loc.url) for loc in collection_locations(uow, coll)
-            ]
-            package = uow.packages.add(
-                Package(
-                    id=package_id,
-                    collection_id=coll.id,
-                    external_identifier=delivery.external_identifier,
-                    title=bag_title,
-                    description={k: list(v) for k, v in fields.items()},
-                    status="ingesting",
-                    version=version,
-                    size=sum(f.size for f in delivery.files),
-                    file_count=len(delivery.files),
-                    payload_fingerprint=payload_fingerprint,
-                    bag_info=[],
-                    source=str(source),
-                    ingest_host=socket.gethostname(),
-                    ingest_pid=os.getpid(),
-                )
+        def record(coll: Collection) -> Package:
+            return Package(
+                id=package_id,
+                collection_id=coll.id,
+                external_identifier=delivery.external_identifier,
+                title=bag_title,
+                description={k: list(v) for k, v in fields.items()},
+                status="ingesting",
+                version=version,
+                size=sum(f.size for f in delivery.files),
+                file_count=len(delivery.files),
+                payload_fingerprint=payload_fingerprint,
+                bag_info=[],
+                source=str(source),
+                ingest_host=host,
+                ingest_pid=pid,
+                ingest_process_started=process_started,
             )
-            uow.flush()
-            for loc in locations:
-                uow.copies.add(
-                    Copy(
-                        package_id=package.id,
-                        location_id=loc.id,
-                        key_prefix=key_prefix,
-                        status="pending",
-                    )
-                )
-            uow.commit()
+
+        # the record exists before any byte reaches storage: an interruption is recoverable;
+        # it also claims the content, so a concurrent ingest of the same delivery waits for
+        # this one and then reports a duplicate
+        claim = _claim(
+            app, organisation, collection, source, payload_fingerprint, record, key_prefix
+        )
+        if isinstance(claim, _Original):
+            existing = claim
+            log.info("%s is identical to package %s: not ingested again", source, existing.id)
+            identification.cancel()
+            shutil.rmtree(staging, ignore_errors=True)
+            return IngestResult(
+                source=str(source),
+                status="duplicate",
+                package_id=existing.id,
+                organisation=organisation,
+                collection=collection,
+                title=existing.title,
+                version=existing.version,
+                files=existing.file_count,
+                bytes=existing.size,
+                duplicate_of=existing.id,
+                warnings=tuple(delivery.warnings),
+            )
+        locations, org_name = claim
         registered = True
         timer.lap("record the package as ingesting")
 

@@ -123,6 +123,9 @@ def register(
             copy.verified_at = when
             copy.last_checked_at = when
             copy.last_outcome = "ok"
+            if copy.location.unreachable_at is not None:  # it answered again
+                copy.location.unreachable_at = None
+                copy.location.unreachable_error = None
             uow.events.add(
                 premis.REPLICATION,
                 "success",

@@ -1,9 +1,12 @@
 """A storage location on a local or mounted filesystem (``file:///abs/path``).
 
-Writes are atomic and durable: the bytes go to ``<root>/.preserve-tmp/<uuid>``, are fsynced,
-dropped from the page cache and read back, and only a verified copy is renamed into place
+Writes are atomic and durable: the bytes go to ``<root>/.preserve-tmp/<owner>/<uuid>``, are
+fsynced, dropped from the page cache and read back, and only a verified copy is renamed into place
 (followed by an fsync of its directory). Readers therefore never see a partial object, and an
-interrupted write leaves at most a temporary file, which :meth:`iter_keys` never lists.
+interrupted write leaves at most a temporary file, which :meth:`iter_keys` never lists. The
+``<owner>`` folder names the writing process (pid, start time, host), so that
+:meth:`LocalStorage.remove_abandoned` can tell what a killed process left behind from what a live
+one is still writing.
 
 Every key is resolved under the root and refused when it would leave it or pass through a
 symbolic link.
@@ -15,8 +18,12 @@ import errno
 import functools
 import logging
 import os
+import re
+import shutil
+import socket
 import stat as statmod
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -39,6 +46,7 @@ from preserve.errors import (
     VerificationFailed,
 )
 from preserve.fsio import NO_SPACE, drop_cache, prefetch, read_sequentially, syncfs
+from preserve.processes import process_alive, process_start_time
 from preserve.storage.base import (
     REREAD_ALGORITHM,
     ObjectReader,
@@ -55,6 +63,9 @@ LARGE_AVERAGE = 1 << 20  # batches of files this large on average use two thread
 VERIFY_THREADS = 8  # reads in flight while small copies are read back from the device
 SMALL_READ = 1 << 20  # copies up to this size are read back in one call
 TMP_DIR = ".preserve-tmp"  # inside the root, so a rename into place never crosses filesystems
+#: A temporary folder of another host (a location shared over NFS) is abandoned after this long.
+ABANDONED_AFTER_SECONDS = 24 * 3600
+_OWNER_DIR = re.compile(r"^(\d+)-(\d+)@(.+)$")  # <pid>-<start, whole seconds>@<host>
 
 HASH_LARGE = 1 << 20  # objects this large are hashed one per thread, in HASH_CHUNK reads
 HASH_CHUNK = 1 << 20  # small enough to be hashed while it is still in the CPU's cache
@@ -86,6 +97,24 @@ def _hasher_factories(algorithms: tuple[str, ...]) -> tuple[Callable[[], Any], .
         copy = getattr(empty, "copy", None)
         factories.append(copy if copy is not None else functools.partial(new_hasher, algorithm))
     return tuple(factories)
+
+
+@functools.cache
+def _owner_dir(pid: int) -> str:
+    """The temporary folder name of process ``pid`` (this one): ``<pid>-<start>@<host>``."""
+    started = process_start_time(pid)
+    return f"{pid}-{int(started or time.time())}@{socket.gethostname()}"
+
+
+def _abandoned(name: str, mtime: float) -> bool:
+    """Whether the temporary entry ``name`` (modified at ``mtime``) belongs to no live process."""
+    match = _OWNER_DIR.match(name)
+    if match is None:  # a file of an older version, or a stray: old enough means abandoned
+        return time.time() - mtime > ABANDONED_AFTER_SECONDS
+    pid, started, host = int(match[1]), float(match[2]), match[3]
+    if host == socket.gethostname():
+        return pid != os.getpid() and not process_alive(pid, started)
+    return time.time() - mtime > ABANDONED_AFTER_SECONDS
 
 
 def parse_file_url(url: str) -> str:
@@ -136,6 +165,50 @@ class LocalStorage:
             raise StorageError(f"{self.url}: the location root {self.root} is not writable")
         log.debug("local location %s is ready", self.url)
 
+    def remove_abandoned(self) -> int:
+        """Remove the temporary files of processes that are gone (killed while writing): on this
+        host, those whose process no longer runs; of another host, those untouched for a day.
+        Returns the number of files removed. Cheap when there is nothing to do (one listing)."""
+        tmp = os.path.join(self.root, TMP_DIR)
+        try:
+            entries = list(os.scandir(tmp))
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            self._raise(exc, f"cannot list {tmp}")
+        removed = 0
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not _abandoned(entry.name, st.st_mtime):
+                continue
+            if statmod.S_ISDIR(st.st_mode):
+                count = sum(len(files) for _, _, files in os.walk(entry.path))
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                count = 1
+                _unlink_quietly(entry.path)
+            if count:
+                log.info(
+                    "%s: removed %d temporary files left by %s (no longer running)",
+                    self.url,
+                    count,
+                    entry.name,
+                )
+            removed += count
+        return removed
+
+    def _tmpdir(self, root: str, key: str | None = None) -> str:
+        """This process's temporary folder under ``root``, created if need be."""
+        tmpdir = os.path.join(root, TMP_DIR, _owner_dir(os.getpid()))
+        try:
+            os.makedirs(tmpdir, exist_ok=True)
+        except OSError as exc:
+            self._raise(exc, f"cannot create {tmpdir}", key=key)
+        return tmpdir
+
     # ------------------------------------------------------------------ writing
 
     def put(
@@ -150,12 +223,7 @@ class LocalStorage:
         root = self._real_root()
         target = self._resolve(root, key)
         algorithms = put_algorithms(digests)
-        tmpdir = os.path.join(root, TMP_DIR)
-        try:
-            os.makedirs(tmpdir, exist_ok=True)
-        except OSError as exc:
-            self._raise(exc, f"cannot create {tmpdir}", key=key)
-        tmp = os.path.join(tmpdir, uuid.uuid4().hex)
+        tmp = os.path.join(self._tmpdir(root, key), uuid.uuid4().hex)
         moved = False
         try:
             if consume and self._move(Path(source), tmp):
@@ -212,11 +280,7 @@ class LocalStorage:
         ``link=True`` is for a staging file the caller keeps reading for a while and then
         deletes (it must not change it): the stored copy shares its bytes without a copy."""
         root = self._real_root()
-        tmpdir = os.path.join(root, TMP_DIR)
-        try:
-            os.makedirs(tmpdir, exist_ok=True)
-        except OSError as exc:
-            self._raise(exc, f"cannot create {tmpdir}")
+        tmpdir = self._tmpdir(root)
         checked_dirs: set[str] = set()
         plans: list[_Planned] = []
         batch = os.path.join(tmpdir, uuid.uuid4().hex + "-")  # one name per batch, numbered
@@ -347,15 +411,13 @@ class LocalStorage:
     def put_bytes(self, key: str, data: bytes) -> StoredObject:
         key = self._check_key(key)
         root = self._real_root()
-        tmpdir = os.path.join(root, TMP_DIR)
         hasher = MultiHasher(put_algorithms(None))
         hasher.update(data)
         # staged in the location's own temporary area, then moved into place by put(): the
         # copy is verified against the digests of the bytes in memory
-        staging = os.path.join(tmpdir, f"{uuid.uuid4().hex}.bytes")
+        staging = os.path.join(self._tmpdir(root, key), f"{uuid.uuid4().hex}.bytes")
         try:
             try:
-                os.makedirs(tmpdir, exist_ok=True)
                 with open(staging, "xb") as f:
                     f.write(data)
             except OSError as exc:

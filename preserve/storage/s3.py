@@ -12,7 +12,16 @@ chain: environment, shared files, instance or container roles):
                       without checking it)
 ``request_checksum_calculation`` / ``response_checksum_validation``
                       botocore's settings, ``when_required`` (default) or ``when_supported``
-``connect_timeout`` / ``read_timeout``  seconds (default 10 / 60)
+``connect_timeout`` / ``read_timeout``  seconds (default 5 / 20): how long to wait for a
+                      connection, and for the server between two bytes of its answer
+
+An unreachable location fails fast. A request is tried ``retries`` times (with backoff) when the
+connection is refused or reset, but only twice when it times out, so an endpoint that accepts
+connections and never answers costs at most about ``2 × (connect_timeout + read_timeout)``. Once a
+request has failed for want of an answer, the location counts as unreachable for
+:data:`UNREACHABLE_HOLD_SECONDS`: every other request to it fails at once (no one waits for the same
+time-outs again), retries under way stop, and a failed batch upload leaves what it already wrote
+for recovery to remove instead of deleting it object by object.
 
 How a copy is verified (the digests computed while reading the source are the reference):
 
@@ -37,9 +46,10 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -78,6 +88,11 @@ log = logging.getLogger(__name__)
 #: Objects uploaded at once by put_many (each large one also uploads its parts in parallel).
 PARALLEL_UPLOADS = 10  # objects in flight in put_many (as boto3's TransferManager's default)
 
+#: After a request found the location unreachable, others fail at once for this long.
+UNREACHABLE_HOLD_SECONDS = 30.0
+TIMEOUT_ATTEMPTS = 2  # a request that timed out is tried this often at most
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 20.0
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (every part but the last)
 MAX_CONCURRENCY = 4  # parts in flight per multipart upload
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
@@ -132,6 +147,10 @@ _DIGEST_CODES = frozenset(
     {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
 )
 _NETWORK_ERRORS = (bce.ConnectionError, bce.HTTPClientError)
+_TIMEOUTS = (bce.ConnectTimeoutError, bce.ReadTimeoutError)
+# XML 1.0 cannot carry these: a DeleteObjects request naming such a key is refused (HTTP 500 by
+# LocalStack), so such keys are deleted one at a time
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\r]")
 
 
 # --------------------------------------------------------------------------- URL
@@ -149,8 +168,8 @@ class S3Location:
     verification: str = "server"
     request_checksum_calculation: str = "when_required"
     response_checksum_validation: str = "when_required"
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
 
 
 def parse_s3_url(url: str) -> S3Location:
@@ -245,8 +264,8 @@ def parse_s3_url(url: str) -> S3Location:
         response_checksum_validation=choice(
             "response_checksum_validation", _CHECKSUM_SETTINGS, "when_required"
         ),
-        connect_timeout=seconds("connect_timeout", 10.0),
-        read_timeout=seconds("read_timeout", 60.0),
+        connect_timeout=seconds("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        read_timeout=seconds("read_timeout", DEFAULT_READ_TIMEOUT),
     )
 
 
@@ -262,17 +281,65 @@ def describe_s3_url(url: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- client
 
 
+class _Circuit:
+    """Whether a location was just found unreachable: then requests to it fail at once.
+
+    Opened when a request fails for want of an answer (after its retries); it closes by itself
+    after ``hold`` seconds, so a long-running process (a worker) tries the location again later.
+    Registered as a botocore ``before-call`` handler, it stops every request of the client.
+    """
+
+    def __init__(self, url: str, endpoint: str, hold: float = UNREACHABLE_HOLD_SECONDS) -> None:
+        self.url = url
+        self.endpoint = endpoint
+        self.hold = hold
+        self._lock = threading.Lock()
+        self._since = 0.0
+        self._reason: str | None = None
+
+    def open(self, reason: str) -> None:
+        with self._lock:
+            if self.reason() is None:
+                self._reason, self._since = reason, time.monotonic()
+                log.info(
+                    "%s: %s is unreachable (%s); no more requests to it for %.0f s",
+                    self.url,
+                    self.endpoint,
+                    reason,
+                    self.hold,
+                )
+
+    def reason(self) -> str | None:
+        """Why the location is unreachable, or ``None`` when it may be tried."""
+        if self._reason is not None and time.monotonic() - self._since >= self.hold:
+            self._reason = None
+        return self._reason
+
+    def __call__(self, model: Any = None, **_: Any) -> None:
+        reason = self.reason()
+        if reason is not None:
+            ago = time.monotonic() - self._since
+            raise StorageUnavailable(
+                f"{self.url}: not tried: {self.endpoint} could not be reached {ago:.0f} s ago "
+                f"({reason})"
+            )
+
+
 class _RetryPolicy:
     """botocore ``needs-retry`` handler: bounded attempts with exponential backoff and jitter.
 
-    Retries connection failures, timeouts, 5xx, 429 and S3's throttling answers, for every
-    request (so one failed part does not restart a whole multipart upload).
+    Retries connection failures, 5xx, 429 and S3's throttling answers, for every request (so one
+    failed part does not restart a whole multipart upload); a time-out only once more, and
+    nothing once the location's circuit is open.
     """
 
-    def __init__(self, attempts: int, backoff: float, cap: float = 20.0) -> None:
+    def __init__(
+        self, attempts: int, backoff: float, cap: float = 20.0, circuit: _Circuit | None = None
+    ) -> None:
         self.attempts = attempts
         self.backoff = backoff
         self.cap = cap
+        self.circuit = circuit
 
     def __call__(
         self,
@@ -284,9 +351,16 @@ class _RetryPolicy:
     ) -> float | None:
         if attempts >= self.attempts:
             return None
+        if self.circuit is not None and self.circuit.reason() is not None:
+            return None  # another request found the location unreachable meanwhile
         if caught_exception is not None:
             if not isinstance(caught_exception, _NETWORK_ERRORS):
                 return None
+            limit = self.attempts
+            if isinstance(caught_exception, _TIMEOUTS):
+                limit = min(limit, TIMEOUT_ATTEMPTS)
+                if attempts >= limit:
+                    return None
             reason = str(caught_exception)
         elif response is not None:
             http, parsed = response
@@ -295,6 +369,7 @@ class _RetryPolicy:
             if not (status >= 500 or status == 429 or code in _TRANSIENT_CODES):
                 return None
             reason = f"HTTP {status} {code}".strip()
+            limit = self.attempts
         else:
             return None
         delay = min(self.cap, self.backoff * 2 ** (attempts - 1))
@@ -304,7 +379,7 @@ class _RetryPolicy:
             getattr(operation, "name", "request"),
             reason,
             attempts + 1,
-            self.attempts,
+            limit,
             delay,
         )
         return delay
@@ -333,11 +408,12 @@ def make_s3_client(
     addressing_style: str = "auto",
     retries: int = 5,
     backoff: float = 0.5,
-    connect_timeout: float = 10.0,
-    read_timeout: float = 60.0,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
     request_checksum_calculation: str = "when_required",
     response_checksum_validation: str = "when_required",
     max_pool_connections: int = 32,
+    circuit: _Circuit | None = None,
 ) -> Any:
     """The one place S3 clients are made: explicit checksum settings, timeouts and retries.
 
@@ -359,7 +435,11 @@ def make_s3_client(
     }
     config = Config(**options)
     client = _session().create_client("s3", endpoint_url=endpoint_url, config=config)
-    client.meta.events.register("needs-retry.s3", _RetryPolicy(max(1, retries), backoff))
+    client.meta.events.register(
+        "needs-retry.s3", _RetryPolicy(max(1, retries), backoff, circuit=circuit)
+    )
+    if circuit is not None:
+        client.meta.events.register("before-call.s3", circuit)
     return client
 
 
@@ -394,6 +474,7 @@ class S3Storage:
         self.backoff = max(0.0, float(backoff))
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
+        self._circuit = _Circuit(url, loc.endpoint_url or f"the S3 endpoint of {url}")
         self._client = make_s3_client(
             endpoint_url=loc.endpoint_url,
             region=loc.region,
@@ -405,8 +486,11 @@ class S3Storage:
             request_checksum_calculation=loc.request_checksum_calculation,
             response_checksum_validation=loc.response_checksum_validation,
             max_pool_connections=8 * MAX_CONCURRENCY,
+            circuit=self._circuit,
         )
-        self.endpoint = loc.endpoint_url or str(self._client.meta.endpoint_url)
+        self.endpoint = self._circuit.endpoint = loc.endpoint_url or str(
+            self._client.meta.endpoint_url
+        )
 
     def __repr__(self) -> str:
         return f"S3Storage({self.url!r})"
@@ -443,7 +527,9 @@ class S3Storage:
         link: bool = False,
         on_stored: Callable[[StoredObject], None] | None = None,
     ) -> list[StoredObject]:
-        """Upload in parallel (bounded threads); on any failure remove what was uploaded."""
+        """Upload in parallel (bounded threads). On the first failure the uploads not yet
+        started are cancelled and what was uploaded is removed, unless the location is
+        unreachable: then that is left to recovery (it would only wait for the same time-outs)."""
 
         def one(item: PutItem) -> StoredObject:
             obj = self.put(item.key, Path(item.source), digests=item.digests)
@@ -451,14 +537,24 @@ class S3Storage:
                 on_stored(obj)
             return obj
 
+        pool = ThreadPoolExecutor(max_workers=PARALLEL_UPLOADS)
         try:
-            with ThreadPoolExecutor(max_workers=PARALLEL_UPLOADS) as pool:
-                return list(pool.map(one, items))
-        except BaseException:
-            for item in items:
-                with suppress(StorageError):
-                    self.delete(validate_key(item.key))
+            futures = [pool.submit(one, item) for item in items]
+            return [future.result() for future in futures]
+        except BaseException as exc:
+            pool.shutdown(wait=True, cancel_futures=True)
+            if isinstance(exc, StorageUnavailable) or self._circuit.reason() is not None:
+                raise
+            keys = [validate_key(item.key) for item in items]
+            try:
+                self._delete_keys(keys)
+            except StorageError as cleanup:
+                log.warning(
+                    "%s: could not remove the objects of a failed upload: %s", self.url, cleanup
+                )
             raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def put(
         self,
@@ -517,10 +613,11 @@ class S3Storage:
                     ChecksumAlgorithm="SHA256",
                     ChecksumSHA256=sha256,
                 )
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            # first: botocore's time-outs are also OSErrors (through requests and urllib3)
+            raise self._error(exc, "cannot store", key) from exc
         except OSError as exc:
             raise StorageError(f"{self.url}: {key}: cannot read the source: {exc}") from exc
-        except (bce.ClientError, bce.BotoCoreError) as exc:
-            raise self._error(exc, "cannot store", key) from exc
         # the server checked the bytes it received against our SHA-256 and answers with the
         # checksum it stored: the same verdict a HEAD would give, one request sooner
         if self._server_sha256(key, full, response.get("ChecksumSHA256"), sha256, size):
@@ -568,10 +665,11 @@ class S3Storage:
                     filename, self.bucket, full, extra_args={"ChecksumCRC64NVME": crc}
                 )
                 future.result()
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            # first: botocore's time-outs are also OSErrors (through requests and urllib3)
+            raise self._error(exc, "cannot store", key) from exc
         except OSError as exc:
             raise StorageError(f"{self.url}: {key}: cannot read the source: {exc}") from exc
-        except (bce.ClientError, bce.BotoCoreError) as exc:
-            raise self._error(exc, "cannot store", key) from exc
         head = self._head(key, full)
         self._check_size(key, full, head, size)
         reported = head.get("ChecksumCRC64NVME")
@@ -701,17 +799,26 @@ class S3Storage:
                 f"{self.url}: refusing to delete under prefix {prefix!r}: it must name a folder "
                 "and end with '/'"
             )
+        count = self._delete_keys(self.iter_keys(prefix))
+        self._abort_uploads(prefix)
+        log.info("deleted %d objects under %s from %s", count, prefix, self.url)
+        return count
+
+    def _delete_keys(self, keys: Iterable[str]) -> int:
+        """Delete ``keys`` in batches of DeleteObjects' 1,000; a key XML cannot carry, alone."""
         count = 0
         batch: list[str] = []
-        for key in self.iter_keys(prefix):
+        for key in keys:
+            if _NOT_XML.search(self._full_key(key)):
+                self.delete(key)
+                count += 1
+                continue
             batch.append(key)
             if len(batch) == 1000:  # DeleteObjects' limit
                 count += self._delete_batch(batch)
                 batch = []
         if batch:
             count += self._delete_batch(batch)
-        self._abort_uploads(prefix)
-        log.info("deleted %d objects under %s from %s", count, prefix, self.url)
         return count
 
     def _delete_batch(self, keys: list[str]) -> int:
@@ -793,9 +900,13 @@ class S3Storage:
                 )
             return StorageError(f"{where}: {doing}: {code}: {message}")
         if isinstance(exc, _NETWORK_ERRORS):
+            self._circuit.open(str(exc))
+            attempts = (
+                min(self.retries, TIMEOUT_ATTEMPTS) if isinstance(exc, _TIMEOUTS) else self.retries
+            )
             return StorageUnavailable(
-                f"{where}: {doing}: cannot reach {self.endpoint} after {self.retries} "
-                f"attempts ({exc})"
+                f"{where}: {doing}: cannot reach {self.endpoint} after {attempts} "
+                f"attempt{'s' if attempts > 1 else ''} ({exc})"
             )
         if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
             return StorageError(

@@ -142,11 +142,6 @@ def test_a_storage_error_is_reported_once(repo: Repo, tmp_path: Path) -> None:
     assert repo.packages() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="preserve/ingest/recover.py: the clean-up after a failed ingest warns that it could "
-    "not remove the copies, repeating the storage error the CLI reports",
-)
 def test_an_unreachable_location_is_reported_once(repo: Repo, tmp_path: Path) -> None:
     delivery = _folder(tmp_path / "d")
     repo.storage_root.rename(tmp_path / "unmounted")

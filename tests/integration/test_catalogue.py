@@ -196,7 +196,11 @@ def test_package_lists_and_interrupted_ingests(
         ]
         assert [p.id for p in uow.packages.list(status="failed")] == [third.id]
         assert len(uow.packages.list()) == 3
-        assert [(p.id, p.ingest_pid) for p in uow.packages.list_interrupted()] == [(second.id, 99)]
+        # ingesting ones (recovery checks their owner) and failed ones (whose clean-up waits)
+        assert [(p.id, p.ingest_pid) for p in uow.packages.list_interrupted()] == [
+            (third.id, None),
+            (second.id, 99),
+        ]
 
 
 def test_files_keep_their_exact_path_and_an_nfc_form(
@@ -569,23 +573,35 @@ def test_deleting_a_package_cascades_to_files_copies_and_events(
 # --- queries the services rely on --------------------------------------------------------------
 
 
-def test_fingerprint_lookup_finds_only_stored_packages_of_the_same_collection(
+def test_one_live_package_per_content_and_collection(
     session_factory: sessionmaker[Session], seeded: dict[str, int]
 ) -> None:
+    """uq_packages_live_fingerprint: the duplicate check of concurrent ingests is the database's."""
     with UnitOfWork(session_factory) as uow:
-        add_package(uow, seeded["photos"], payload_fingerprint=SHA, status="ingesting")
-        add_package(uow, seeded["photos"], payload_fingerprint=SHA, status="failed")
+        failed = add_package(uow, seeded["photos"], payload_fingerprint=SHA, status="failed")
         add_package(uow, seeded["films"], payload_fingerprint=SHA, status="stored")
         add_package(uow, seeded["photos"], payload_fingerprint="b" * 64, status="stored")
         uow.commit()
-        assert uow.packages.find_stored_by_fingerprint(seeded["photos"], SHA) is None
+        assert uow.packages.find_live_by_fingerprint(seeded["photos"], SHA) is None
 
-        stored = add_package(uow, seeded["photos"], payload_fingerprint=SHA, status="stored")
+        ingesting = add_package(uow, seeded["photos"], payload_fingerprint=SHA)
         uow.commit()
-        found = uow.packages.find_stored_by_fingerprint(seeded["photos"], SHA)
-        assert found is not None and found.id == stored.id
-        films = uow.packages.find_stored_by_fingerprint(seeded["films"], SHA)
+        found = uow.packages.find_live_by_fingerprint(seeded["photos"], SHA)
+        assert found is not None and found.id == ingesting.id
+        films = uow.packages.find_live_by_fingerprint(seeded["films"], SHA)
         assert films is not None and films.collection_id == seeded["films"]
+
+        for status in ("ingesting", "stored"):
+            with pytest.raises(IntegrityError, match=r"payload_fingerprint|live_fingerprint"):
+                add_package(uow, seeded["photos"], payload_fingerprint=SHA, status=status)
+                uow.flush()
+            uow.rollback()
+        # failed packages (whose clean-up waits) and packages without a fingerprint never clash
+        add_package(uow, seeded["photos"], payload_fingerprint=SHA, status="failed")
+        add_package(uow, seeded["photos"])
+        add_package(uow, seeded["photos"])
+        uow.commit()
+        assert failed.status == "failed"
 
 
 def add_copies(

@@ -82,6 +82,11 @@ def read(storage: Storage, key: str) -> bytes:
         return f.read()
 
 
+def temporary_files(root: Path) -> list[Path]:
+    """Files in a local location's temporary area (its per-process folders may stay)."""
+    return [p for p in (root / TMP_DIR).rglob("*") if not p.is_dir()]
+
+
 def is_s3(storage: Storage) -> bool:
     return storage.url.startswith("s3:")
 
@@ -366,7 +371,7 @@ def test_consume(storage: Storage, tmp_path: Path) -> None:
         assert not source.exists()
         root = Path(storage.root)  # type: ignore[attr-defined]
         assert (root / "c" / "staged.bin").stat().st_ino == inode  # moved, not copied
-        assert list((root / TMP_DIR).iterdir()) == []
+        assert temporary_files(root) == []
 
 
 # ------------------------------------------------------------------------- errors
@@ -531,6 +536,59 @@ def test_local_never_lists_or_accepts_temporary_files(local: Any) -> None:
         local.open(f"{TMP_DIR}/leftover")
 
 
+def test_local_temporary_files_are_named_after_their_process(local: Any) -> None:
+    """A write in progress sits in ``<pid>-<start>@<host>``: recovery can tell whose it is."""
+    local.put_bytes("a", b"x")
+    (owner,) = (Path(local.root) / TMP_DIR).iterdir()
+    pid, _, rest = owner.name.partition("-")
+    started, _, host = rest.partition("@")
+    assert (pid, host) == (str(os.getpid()), socket.gethostname())
+    assert abs(int(started) - time.time()) < 24 * 3600
+
+
+def test_local_removes_what_dead_processes_left_and_keeps_the_living(local: Any) -> None:
+    tmp = Path(local.root) / TMP_DIR
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_dir = tmp / f"{dead.stdout.strip()}-{int(time.time())}@{socket.gethostname()}"
+    (dead_dir / "x").mkdir(parents=True)
+    (dead_dir / "x" / "partial-1").write_bytes(b"a" * 100)
+    (dead_dir / "partial-2").write_bytes(b"b")
+    # pid 1 runs, but did not start at this time: a reused pid is not the owner
+    reused = tmp / f"1-{int(time.time()) - 5}@{socket.gethostname()}"
+    reused.mkdir()
+    (reused / "partial").write_bytes(b"c")
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        from preserve.processes import process_start_time
+
+        started = process_start_time(alive.pid)
+        living = tmp / f"{alive.pid}-{int(started or 0)}@{socket.gethostname()}"
+        living.mkdir()
+        (living / "busy").write_bytes(b"d")
+        other_host = tmp / "123-456@another-host.example"
+        other_host.mkdir()
+        (other_host / "busy").write_bytes(b"e")
+        old = tmp / "0123abcd-0"  # an older version's name: kept for a day
+        old.write_bytes(b"f")
+        local.put_bytes("ours", b"g")  # this process's own folder
+
+        assert local.remove_abandoned() == 3
+
+        left = sorted(p.name for p in tmp.iterdir())
+        assert dead_dir.name not in left and reused.name not in left
+        assert living.name in left and other_host.name in left and old.name in left
+        day = 24 * 3600 + 60
+        os.utime(old, (time.time() - day, time.time() - day))
+        os.utime(other_host, (time.time() - day, time.time() - day))
+        assert local.remove_abandoned() == 2
+        assert (living / "busy").exists()
+        assert local.exists("ours")
+    finally:
+        alive.kill()
+        alive.wait()
+
+
 def test_local_refuses_symbolic_links(local: Any, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -579,7 +637,7 @@ def test_local_consume_gives_the_source_back_on_failure(local: Any, tmp_path: Pa
         local.put("k", source, digests={"sha256": "00" * 32}, consume=True)
     assert source.read_bytes() == b"content"
     assert not local.exists("k")
-    assert list((Path(local.root) / TMP_DIR).iterdir()) == []
+    assert temporary_files(Path(local.root)) == []
 
 
 def test_local_key_with_a_line_feed(local: Any) -> None:
@@ -629,5 +687,5 @@ def test_local_full_disk_is_storage_full_and_leaves_nothing(local: Any, tmp_path
     outcome = json.loads(result.stdout)
     assert outcome["error"] == "StorageFull"
     assert "pkg/data/big.bin" in outcome["message"] and local.url in outcome["message"]
-    assert list((Path(local.root) / TMP_DIR).iterdir()) == []
+    assert temporary_files(Path(local.root)) == []
     assert list(local.iter_keys()) == []
