@@ -2,12 +2,27 @@
 result or error into text, JSON and an exit code. Errors are one line on stderr, never a traceback.
 """
 
+# ruff: noqa: E402 - the signal handlers below are set before the slow imports
 from __future__ import annotations
+
+import os
+import signal
+import sys
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # quietly: nothing has been done yet
+
+
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "preserve":
+    # Ctrl-C or SIGTERM while the modules below load (a few hundred milliseconds) ends the
+    # command quietly instead of with a traceback from inside an import; main() hands the
+    # signals to the command's own handling once it runs
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+    signal.signal(signal.SIGTERM, _interrupted_while_starting)
 
 import json
 import logging
-import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -757,8 +772,7 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
-    import signal
-
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
     signal.signal(signal.SIGTERM, _terminate)
     cli.main(args=list(argv) if argv is not None else None, prog_name="preserve")
 

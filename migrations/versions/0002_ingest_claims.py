@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from preserve.errors import CatalogueError
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -44,11 +46,11 @@ def upgrade() -> None:
         listed = ", ".join(
             f"collection {c}: {n} packages with payload {f}" for c, f, n in duplicates
         )
-        raise RuntimeError(
-            "the catalogue holds the same content more than once in a collection (stored by "
-            f"concurrent ingests before revision 0002): {listed}. Keep one package of each "
-            "(look them up with: preserve packages list --json) and remove the others before "
-            "upgrading."
+        raise CatalogueError(
+            "cannot upgrade the catalogue to revision 0002: it holds the same content more "
+            f"than once in a collection (concurrent ingests before 0002 could do that): {listed}. "
+            "Each copy is complete; keep the oldest package of each (preserve packages list "
+            "--json shows them) and delete the others' rows and objects, then upgrade again."
         )
     with op.batch_alter_table("packages") as batch:
         batch.add_column(sa.Column("ingest_process_started", sa.Float(), nullable=True))

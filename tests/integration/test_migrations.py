@@ -191,3 +191,44 @@ def test_env_refuses_sqlite_with_foreign_keys_on(tmp_path_factory: pytest.TempPa
         assert current_revision(engine) is None
     finally:
         engine.dispose()
+
+
+def test_0002_refuses_a_catalogue_holding_the_same_content_twice(database_url: str) -> None:
+    """Concurrent ingests before 0002 could store the same content twice in a collection; the
+    unique index cannot be built then, and the upgrade says what to do instead of failing on
+    the index."""
+    upgrade(database_url, "0001")
+    engine = make_engine(database_url)
+    now = "2026-11-01 00:00:00"
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO organisations (id, slug, name, created_at) "
+                                 f"VALUES (1, 'o', 'O', '{now}')")  # fmt: skip
+            conn.exec_driver_sql(
+                "INSERT INTO collections (id, organisation_id, slug, title, description, "
+                f"created_at) VALUES (1, 1, 'c', 'C', '', '{now}')"
+            )
+            for n, status in enumerate(("stored", "stored", "failed")):
+                conn.exec_driver_sql(
+                    "INSERT INTO packages (id, collection_id, title, description, status, "
+                    "version, size, file_count, payload_fingerprint, bag_info, source, "
+                    f"created_at) VALUES ('p{n}', 1, 't', '{{}}', '{status}', 1, 0, 0, "
+                    f"'{'a' * 64}', '[]', '', '{now}')"
+                )
+    finally:
+        engine.dispose()
+
+    from preserve.errors import CatalogueError
+
+    with pytest.raises(CatalogueError, match="more than once in a collection"):
+        upgrade(database_url)
+    assert current_revision(database_url) == "0001"
+
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM packages WHERE id = 'p1'")
+    finally:
+        engine.dispose()
+    upgrade(database_url)
+    assert current_revision(database_url) == head_revision()

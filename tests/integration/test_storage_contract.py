@@ -689,3 +689,36 @@ def test_local_full_disk_is_storage_full_and_leaves_nothing(local: Any, tmp_path
     assert "pkg/data/big.bin" in outcome["message"] and local.url in outcome["message"]
     assert temporary_files(Path(local.root)) == []
     assert list(local.iter_keys()) == []
+
+
+@pytest.mark.s3
+def test_s3_keys_xml_cannot_carry_are_deleted_one_by_one(s3_bucket_url: str) -> None:
+    """DeleteObjects is an XML 1.0 request: a key with U+0001 cannot be named in it (a strict
+    server such as LocalStack answers 500). Such keys go through DeleteObject; the rest still
+    in batches."""
+    storage = open_location(s3_bucket_url)
+    keys = ["pkg/data/plain.txt", "pkg/data/bell\x07.txt", "pkg/data/ctrl\x01.txt", "pkg/a\rb"]
+    for key in keys:
+        storage.put_bytes(key, key.encode())
+    operations: list[tuple[str, list[str]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "DeleteObjects":
+            named = [o["Key"] for o in params["Delete"]["Objects"]]
+        elif model.name == "DeleteObject":
+            named = [params["Key"]]
+        else:
+            return
+        # a strict server's verdict on the XML request body
+        if model.name == "DeleteObjects":
+            assert not any(c in k for k in named for c in "\x01\x07\r"), named
+        operations.append((model.name, named))
+
+    s3_client(storage).meta.events.register("provide-client-params.s3", record)
+    assert storage.delete_prefix("pkg/") == 4
+    assert list(storage.iter_keys("pkg/")) == []
+    singles = sorted(
+        k.rsplit("/", 1)[-1] for op, ks in operations if op == "DeleteObject" for k in ks
+    )
+    assert singles == sorted(["bell\x07.txt", "ctrl\x01.txt", "a\rb"])
+    assert [len(ks) for op, ks in operations if op == "DeleteObjects"] == [1]
