@@ -117,8 +117,8 @@ class FixityCatalogue:
         package_id: str | None = None,
         collection: tuple[str, str] | None = None,
     ) -> list[CopyRow]:
-        """The copies of one package (whatever its status, unless it is still being ingested:
-        :class:`InvalidInput`), of the stored packages of ``collection`` (organisation slug,
+        """The copies of one package (whatever its status, unless it is still being ingested or
+        its ingest failed: :class:`InvalidInput`), of the stored packages of ``collection`` (organisation slug,
         collection slug), or of every stored package; :class:`NotFound` when the package or
         collection does not exist."""
         if package_id is not None:
@@ -131,6 +131,12 @@ class FixityCatalogue:
                 raise InvalidInput(
                     f"package {package_id} is not stored yet (status ingesting): its ingest is "
                     "running, or was interrupted; re-run that ingest to complete it or clean it up"
+                )
+            if found[0][0] == "failed":
+                raise InvalidInput(
+                    f"package {package_id} was never stored (status failed): its ingest failed "
+                    "and what it wrote on a location that did not answer is removed by the next "
+                    "ingest once the location answers again"
                 )
             sql = _COPIES.format(join="", where="p.id = :package_id")
             params: dict[str, Any] = {"package_id": package_id}

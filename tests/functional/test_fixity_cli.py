@@ -107,20 +107,28 @@ def test_tampered_manifest_is_caught(stored: tuple[Repo, str, str]) -> None:
     assert "manifest-sha256.txt" in result.stderr
 
 
-def test_a_package_still_ingesting_is_refused_not_marked_failed(
-    stored: tuple[Repo, str, str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("ingesting", "not stored yet (status ingesting)"),
+        ("failed", "never stored (status failed)"),
+    ],
+)
+def test_a_package_not_stored_is_refused_not_marked_failed(
+    stored: tuple[Repo, str, str], tmp_path: Path, status: str, message: str
 ) -> None:
-    """After a kill, a package stays ``ingesting`` until the ingest is re-run: fixity must not
-    check its partial copies and mark them failed."""
+    """After a kill, a package stays ``ingesting`` until the ingest is re-run; a failed ingest
+    whose objects wait for a location to answer is ``failed``: fixity must not check their
+    partial copies and mark them failed."""
     import sqlite3
 
     repo, _url, _prefix = stored
     package_id = repo.packages()[0]["id"]
     with sqlite3.connect(tmp_path / "catalogue.sqlite3") as db:
-        db.execute("UPDATE packages SET status = 'ingesting' WHERE id = ?", (package_id,))
+        db.execute("UPDATE packages SET status = ? WHERE id = ?", (status, package_id))
     result = repo.run("fixity", "--package", package_id, ok=False)
     assert result.exit_code == 2, result.stderr
-    assert "not stored yet (status ingesting)" in result.stderr
+    assert message in result.stderr
     assert "Traceback" not in result.stderr
     with sqlite3.connect(tmp_path / "catalogue.sqlite3") as db:
         outcomes = db.execute(
