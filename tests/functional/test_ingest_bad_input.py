@@ -328,7 +328,69 @@ def test_kill_9_at_any_point_then_rerun_completes(repo: Repo, tmp_path: Path, de
     prefix = f"default/photos/{stored[0]['id']}/"
     assert all(k.startswith(prefix) for k in repo.stored_keys())
     assert repo.staging_entries() == []
+    assert _temporary_files(repo) == []  # a kill while placing files leaked them once
     assert repo.json("fixity", "--all")["ok"] is True
+
+
+def _temporary_files(repo: Repo) -> list[Path]:
+    tmp = repo.storage_root / ".preserve-tmp"
+    return [p for p in tmp.rglob("*") if not p.is_dir()] if tmp.exists() else []
+
+
+def test_what_a_killed_ingest_left_is_cleaned_even_if_its_pid_was_reused(
+    repo: Repo, tmp_path: Path
+) -> None:
+    """A killed ingest's row names its process by pid and start time: a live process that got
+    the same pid later (here pid 1) is not its owner. Its temporary files on the local
+    location, named after the dead process, are removed too; a live process's are kept."""
+    import socket
+
+    import sqlalchemy as sa
+
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "a.txt").write_text("a")
+    package_id = repo.json("ingest", tmp_path / "first", "--collection", "photos")["packages"][0][
+        "package_id"
+    ]
+    engine = sa.create_engine(repo.database_url)
+    with engine.begin() as conn:  # as a kill -9 during the ingest of process 1 would leave it
+        conn.execute(
+            sa.text(
+                "UPDATE packages SET status = 'ingesting', ingest_host = :host, ingest_pid = 1, "
+                "ingest_process_started = :started WHERE id = :id"
+            ),
+            {"host": socket.gethostname(), "started": time.time() - 3600, "id": package_id},
+        )
+    engine.dispose()
+    tmp = repo.storage_root / ".preserve-tmp"
+    gone = subprocess.Popen(["true"])  # a process that has come and gone
+    gone.wait()
+    leftover = tmp / f"{gone.pid}-{int(time.time()) - 60}@{socket.gethostname()}"
+    leftover.mkdir(parents=True)
+    (leftover / "0123-0").write_bytes(os.urandom(100_000))
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        from preserve.processes import process_start_time
+
+        live = (
+            tmp
+            / f"{sleeper.pid}-{int(process_start_time(sleeper.pid) or 0)}@{socket.gethostname()}"
+        )
+        live.mkdir()
+        (live / "busy").write_bytes(b"x")
+
+        (tmp_path / "second").mkdir()
+        (tmp_path / "second" / "b.txt").write_text("b")
+        result = repo.json("ingest", tmp_path / "second", "--collection", "photos")
+
+        assert result["recovered"] == [package_id]
+        assert not leftover.exists()
+        assert (live / "busy").exists()
+        assert [p["status"] for p in repo.packages()] == ["stored"]
+        assert not any(package_id in k for k in repo.stored_keys())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 @pytest.mark.slow
