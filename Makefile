@@ -4,10 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PRESERVE_HOME ?= $(CURDIR)/var
 PYTEST_ARGS ?=
+SOAK_ITERATIONS ?= 50
+SOAK_ARGS ?=
 LINT_PATHS := preserve config migrations tests $(wildcard bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck bench serve worker clean
+.PHONY: help install run test lint typecheck bench soak serve worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +41,9 @@ lint: install ## ruff and mypy
 
 bench: install ## measure ingest and fixity against hashing limits; writes docs/benchmarks.md
 	$(BIN)/python -m bench.run
+
+soak: install ## kill ingests at random moments, check each re-run; writes docs/reliability.md
+	$(BIN)/python -m bench.soak --iterations $(SOAK_ITERATIONS) $(SOAK_ARGS)
 
 serve: install ## (web catalogue: not built yet)
 	@echo "the web catalogue is not built yet" >&2; exit 1
