@@ -774,7 +774,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
     signal.signal(signal.SIGTERM, _terminate)
-    cli.main(args=list(argv) if argv is not None else None, prog_name="preserve")
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="preserve")
+    finally:
+        # the command is over (its outcome printed, its exit code chosen): a Ctrl-C now would
+        # only print a traceback from the interpreter's clean-up, and SIGTERM ends it at once
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _exit_now)
+
+
+def _exit_now(signum: int, frame: object) -> None:
+    os._exit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -137,13 +137,18 @@ def remove_package(
     Locations in ``postponed`` (found unreachable a moment ago) are not contacted; a location
     that fails now is marked unreachable. The row stays, with the copies still to clean, until
     every location is clean, marked ``failed``: it no longer holds its content's place in the
-    collection, so the same delivery can be ingested again meanwhile. True when the package is
-    gone. ``quiet``: a failure to clean is logged at debug level only (the caller reports the
+    collection, so the same delivery can be ingested again meanwhile. A package that is stored
+    (the interruption came after the final commit) is never touched. True when nothing is left
+    to clean up. ``quiet``: a failure to clean is logged at debug level only (the caller reports the
     error that caused the clean-up, which is usually the same)."""
     postponed = postponed if postponed is not None else _postponed(app)
     with app.uow() as uow:
         package = uow.packages.get(package_id)
         if package is None:
+            return True
+        if package.status not in ("ingesting", "failed"):
+            # stored: an interruption that lands after the final commit must not undo it
+            log.info("package %s is %s: nothing to undo", package_id, package.status)
             return True
         copies = [(c.id, c.location.url, c.key_prefix) for c in uow.copies.for_package(package_id)]
     cleaned: list[int] = []

@@ -518,3 +518,30 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(
     """`preserve ingest "$UNSET"` must not preserve whatever folder the script runs in."""
     result = repo.run("ingest", "", "--collection", "photos", ok=False)
     assert_clean_failure(repo, result, "an empty path was given", code=2)
+
+
+def test_an_interruption_after_the_final_commit_keeps_the_stored_package(
+    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or SIGTERM landing just after the package became ``stored`` (found by the kill
+    test): the roll-back must not delete the objects of a stored package."""
+    import preserve.ingest.pipeline as pipeline
+
+    real_register = pipeline.register
+
+    def register_then_interrupt(*args: object, **kwargs: object) -> None:
+        real_register(*args, **kwargs)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "register", register_then_interrupt)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_text("hello\n")
+    assert repo.run("ingest", tmp_path / "d", "--collection", "photos", ok=False).exit_code == 130
+    monkeypatch.setattr(pipeline, "register", real_register)
+
+    assert [p["status"] for p in repo.packages()] == ["stored"]
+    assert (
+        "already preserved" in repo.run("ingest", tmp_path / "d", "--collection", "photos").stdout
+    )
+    assert repo.json("fixity", "--all")["ok"] is True
+    assert repo.staging_entries() == []
