@@ -212,8 +212,8 @@ def _claim(
                 locations = [
                     Location(loc.id, loc.name, loc.url) for loc in collection_locations(uow, coll)
                 ]
-                package = uow.packages.add(record(coll))
                 try:
+                    package = uow.packages.add(record(coll))  # flushes: the insert is here
                     uow.flush()
                 except sa_exc.IntegrityError:
                     # a concurrent ingest claimed the same content between the look and the

@@ -138,3 +138,32 @@ def test_a_duplicate_waits_for_the_ingest_under_way_then_reports_it(
     if "waiting" in err2:  # when the first was still ingesting as the second looked
         assert err2.count("is being ingested") == 1, err2
     _assert_consistent(repo)
+
+
+def test_a_claim_lost_between_the_look_and_the_insert_is_a_duplicate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other ingest commits between our duplicate look-up and our insert: the unique index
+    refuses the insert, and the ingest looks again and reports the original (a new user's trial
+    hit an internal error here, 2 rounds in 12)."""
+    from preserve.catalogue.repositories import PackageRepository
+
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    repo.run("init")
+    repo.run("collections", "add", "photos")
+    first = _delivery(tmp_path / "one" / "d", seed=9, files=3)
+    stored = repo.json("ingest", first, "--collection", "photos")["packages"][0]
+    real = PackageRepository.find_live_by_fingerprint
+    looks: list[str] = []
+
+    def miss_once(self: PackageRepository, collection_id: int, fingerprint: str) -> object:
+        looks.append(fingerprint)
+        return None if len(looks) == 1 else real(self, collection_id, fingerprint)
+
+    monkeypatch.setattr(PackageRepository, "find_live_by_fingerprint", miss_once)
+    second = _delivery(tmp_path / "two" / "d", seed=9, files=3)
+    result = repo.json("ingest", second, "--collection", "photos")["packages"][0]
+    assert len(looks) == 2
+    assert result["status"] == "duplicate" and result["duplicate_of"] == stored["package_id"]
+    assert len(repo.packages()) == 1
+    assert repo.staging_entries() == []
