@@ -32,6 +32,7 @@ import click
 from config.settings import Settings
 from preserve import __version__
 from preserve.errors import InvalidBag, PreserveError
+from preserve.interrupts import Terminated
 
 log = logging.getLogger("preserve")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -761,19 +762,12 @@ def _print_error(exc: PreserveError, prefix: str = "") -> None:
             click.echo(f"  {p}", err=True)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (systemd, ``docker stop``, Kubernetes) stops a command the way Ctrl-C does: the
-    step under way is rolled back, what it wrote is removed, and the exit status is 143."""
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
-    signal.signal(signal.SIGTERM, _terminate)
+    from preserve import interrupts
+
+    # Ctrl-C: KeyboardInterrupt, SIGTERM: Terminated, both held during critical steps
+    interrupts.install()
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="preserve")
     finally:

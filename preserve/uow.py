@@ -34,6 +34,7 @@ from preserve.catalogue.repositories import (
     OrganisationRepository,
     PackageRepository,
 )
+from preserve.interrupts import critical
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,12 @@ class UnitOfWork:
         traceback: TracebackType | None,
     ) -> None:
         try:
-            try:
-                self.rollback()
-            finally:
-                self.session.close()
-                self._open = False
+            with critical():  # a signal never lands halfway through a rollback or a close
+                try:
+                    self.rollback()
+                finally:
+                    self.session.close()
+                    self._open = False
         except Exception as error:  # the rollback failed too: the disk, most likely
             if isinstance(exc, Exception):
                 self._raise_catalogue_error(exc)
@@ -107,9 +109,11 @@ class UnitOfWork:
 
         Every callback runs even when an earlier one fails; the first failure is raised afterwards
         (its adapter reports it) and the others are logged. The transaction has landed by then: an
-        error here concerns a follow-up.
+        error here concerns a follow-up. Ctrl-C or SIGTERM during the commit is held until it has
+        landed (:func:`preserve.interrupts.critical`).
         """
-        self.session.commit()
+        with critical():
+            self.session.commit()
         callbacks, self._callbacks = self._callbacks, []
         first_error: Exception | None = None
         for callback in callbacks:

@@ -118,9 +118,9 @@ class FixityCatalogue:
         collection: tuple[str, str] | None = None,
     ) -> list[CopyRow]:
         """The copies of one package (whatever its status, unless it is still being ingested or
-        its ingest failed: :class:`InvalidInput`), of the stored packages of ``collection`` (organisation slug,
-        collection slug), or of every stored package; :class:`NotFound` when the package or
-        collection does not exist."""
+        its ingest failed: :class:`InvalidInput`), of the stored packages of ``collection``
+        (organisation slug, collection slug), or of every stored package; :class:`NotFound` when
+        the package or collection does not exist."""
         if package_id is not None:
             found = list(
                 self._db.rows("SELECT status FROM packages WHERE id = :id", {"id": package_id})

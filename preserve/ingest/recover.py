@@ -26,6 +26,7 @@ from pathlib import Path
 
 from preserve.bootstrap import Application
 from preserve.errors import PreserveError, StorageError, StorageUnavailable
+from preserve.interrupts import critical
 from preserve.processes import process_alive, process_start_time
 from preserve.storage.local import LocalStorage
 
@@ -230,11 +231,13 @@ def _remove_orphan_staging(app: Application) -> None:
 def abandon(app: Application, package_id: str, staging: Path, registered: bool) -> None:
     """Undo a failed ingest: objects, row and staging. What cannot be undone now (a location
     that does not answer) is left for :func:`recover_interrupted`: the row stays ``ingesting``
-    with the copies still to clean, and staging is removed (the objects do not need it)."""
-    if registered:
+    or becomes ``failed``, with the copies still to clean. Never raises (the caller is handling
+    the error that made it abandon), and a second Ctrl-C or SIGTERM waits until it is done."""
+    with critical():
         try:
-            if not remove_package(app, package_id, quiet=True):
+            if registered and not remove_package(app, package_id, quiet=True):
                 log.info("what failed ingest %s wrote is left for recovery to remove", package_id)
-        except PreserveError as exc:
-            log.debug("could not remove the copies of failed ingest %s: %s", package_id, exc)
-    shutil.rmtree(staging, ignore_errors=True)
+        except Exception as exc:  # the catalogue or a location failed too: recovery retries
+            log.debug("could not undo failed ingest %s: %s", package_id, exc, exc_info=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
