@@ -5,8 +5,8 @@ result or error into text, JSON and an exit code. Errors are one line on stderr,
 # ruff: noqa: E402 - the signal handlers below are set before the slow imports
 from __future__ import annotations
 
+import _signal  # the C module, loaded at once (``signal`` first builds its enums)
 import os
-import signal
 import sys
 
 
@@ -17,12 +17,14 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "preserve":
     # Ctrl-C or SIGTERM while the modules below load (a few hundred milliseconds) ends the
     # command quietly instead of with a traceback from inside an import; main() hands the
-    # signals to the command's own handling once it runs
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
-    signal.signal(signal.SIGTERM, _interrupted_while_starting)
+    # signals to the command's own handling once it runs. (Before this line only the
+    # interpreter's own start-up runs, where nothing of preserve can be interrupted.)
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+    _signal.signal(_signal.SIGTERM, _interrupted_while_starting)
 
 import json
 import logging
+import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar

@@ -50,10 +50,11 @@ from preserve.ingest.model import (
 )
 from preserve.ingest.receive import receive
 from preserve.ingest.recover import (
+    ACTIVE,
     abandon,
-    owner_gone,
-    recover_interrupted,
+    abandoned,
     remove_package,
+    start_recovery,
     this_process,
     write_owner,
 )
@@ -124,7 +125,9 @@ def ingest(
         if listed not in {p.resolve() for p in resolved}:
             log.warning("metadata CSV lists %s, which is not being ingested", listed)
 
-    recovered = tuple(recover_interrupted(app))
+    # what interrupted ingests left is cleaned up meanwhile, in a thread: a location that is down
+    # then delays no ingest that does not use it
+    recovery = start_recovery(app)
     results: list[IngestResult] = []
     failures: list[IngestFailure] = []
     for path in resolved:
@@ -143,7 +146,7 @@ def ingest(
         except PreserveError as exc:
             log.debug("ingest of %s failed: %s", path, exc, exc_info=True)  # the adapter reports it
             failures.append(IngestFailure(str(path), exc))
-    return IngestReport(tuple(results), tuple(failures), recovered)
+    return IngestReport(tuple(results), tuple(failures), tuple(recovery.result()))
 
 
 def _check_sources(sources: Sequence[Path]) -> list[Path]:
@@ -237,12 +240,7 @@ def _claim(
                     holder.id, holder.title, holder.version, holder.file_count, holder.size
                 )
             holder_id = holder.id
-            gone = owner_gone(
-                holder.ingest_host,
-                holder.ingest_pid,
-                holder.ingest_process_started,
-                holder.created_at,
-            )
+            gone = abandoned(holder)
             owner = f"process {holder.ingest_pid} on {holder.ingest_host}"
         if gone:
             # removed, or (a location did not answer) marked failed: either way it no longer
@@ -278,6 +276,7 @@ def ingest_one(
     workers = settings.workers or os.cpu_count() or 1
     package_id = str(uuid.uuid4())
     staging = settings.staging_dir / package_id
+    ACTIVE.add(package_id)  # recovery, running beside, leaves its row and staging alone
     staging.mkdir(parents=True)
     write_owner(staging, now())
     registered = False
@@ -449,3 +448,5 @@ def ingest_one(
         identification.cancel()
         abandon(app, package_id, staging, registered)
         raise
+    finally:
+        ACTIVE.discard(package_id)

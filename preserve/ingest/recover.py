@@ -7,9 +7,10 @@ process). An ingest whose owner is gone (same host: no process with that pid *an
 another host: older than a day) has its objects, row and staging folder removed, and the
 temporary files a killed process left on a local location are removed too.
 
-A location that does not answer is not retried by every later ingest: it is marked unreachable
-in the catalogue (``unreachable_at``), and the clean-ups on it wait :data:`RETRY_UNREACHABLE_AFTER`
-seconds; until then recovery does not contact it at all, so it slows no unrelated ingest.
+Recovery runs beside the ingest (:func:`start_recovery`, a thread) and asks each location with
+something to clean whether it answers, once and with short time-outs, before cleaning on it: a
+location that is down costs it seconds at most, and the ingest does not wait for that. A location
+that does not answer is marked in the catalogue (``unreachable_at``, ``unreachable_error``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import logging
 import os
 import shutil
 import socket
+import threading
 import time
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 from preserve.bootstrap import Application
+from preserve.catalogue.models import Package
 from preserve.errors import PreserveError, StorageError, StorageUnavailable
 from preserve.interrupts import critical
 from preserve.processes import process_alive, process_start_time
@@ -34,8 +37,8 @@ log = logging.getLogger(__name__)
 
 STALE_AFTER_SECONDS = 24 * 3600  # an ingest owned by another host is presumed dead after this
 OWNERLESS_GRACE_SECONDS = 60  # a staging folder gets its owner file microseconds after mkdir
-#: Clean-ups on a location found unreachable are postponed this long.
-RETRY_UNREACHABLE_AFTER = timedelta(minutes=5)
+#: Packages this process is ingesting right now: never someone else's leftovers.
+ACTIVE: set[str] = set()
 
 
 def this_process() -> tuple[str, int, float | None]:
@@ -73,31 +76,61 @@ def write_owner(staging: Path, started: datetime) -> None:
     )
 
 
-def mark_unreachable(app: Application, urls: Iterable[str], error: BaseException) -> None:
-    """Record that the locations at ``urls`` did not answer (clean-ups on them wait a while)."""
-    urls = set(urls)
-    if not urls:
+def mark_unreachable(app: Application, reasons: Mapping[str, str]) -> None:
+    """Record that the locations at these URLs did not answer, and why."""
+    if not reasons:
         return
     try:
         with app.uow() as uow:
             for location in uow.locations.list():
-                if location.url in urls:
+                if location.url in reasons:
                     location.unreachable_at = datetime.now(UTC)
-                    location.unreachable_error = str(error)[:2000]
+                    location.unreachable_error = reasons[location.url][:2000]
             uow.commit()
     except PreserveError as exc:  # the catalogue is what failed: nothing to record it in
-        log.warning("could not record that %s is unreachable: %s", ", ".join(sorted(urls)), exc)
+        log.warning("could not record that %s is unreachable: %s", ", ".join(sorted(reasons)), exc)
 
 
-def _postponed(app: Application) -> set[str]:
-    """URLs of the locations found unreachable recently enough to leave alone for now."""
-    now = datetime.now(UTC)
-    with app.uow() as uow:
-        return {
-            loc.url
-            for loc in uow.locations.list()
-            if loc.unreachable_at is not None and now - loc.unreachable_at < RETRY_UNREACHABLE_AFTER
-        }
+def abandoned(package: Package) -> bool:
+    """Whether ``package`` (ingesting or failed) was left by an ingest that no longer runs."""
+    if package.status == "failed":
+        return True
+    if package.id in ACTIVE:
+        return False
+    return owner_gone(
+        package.ingest_host, package.ingest_pid, package.ingest_process_started, package.created_at
+    )
+
+
+class Recovery:
+    """:func:`recover_interrupted` in a thread beside the work of the command."""
+
+    def __init__(self, app: Application) -> None:
+        self._cleaned: list[str] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(app,), name="preserve-recovery", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, app: Application) -> None:
+        try:
+            self._cleaned = recover_interrupted(app)
+        except Exception as exc:  # recovery is retried by the next command
+            self._error = exc
+            log.warning("recovery of interrupted ingests failed: %s", exc)
+            log.debug("recovery failed", exc_info=exc)
+
+    def result(self) -> list[str]:
+        """Wait for it (bounded: every location is asked quickly first) and return the package
+        ids cleaned up."""
+        self._thread.join()
+        return self._cleaned
+
+
+def start_recovery(app: Application) -> Recovery:
+    """Start recovering what interrupted ingests left, beside the caller's own work."""
+    return Recovery(app)
 
 
 def recover_interrupted(app: Application) -> list[str]:
@@ -105,18 +138,21 @@ def recover_interrupted(app: Application) -> list[str]:
     staging folders, their ``ingesting`` rows, and the temporary files of dead processes on
     local locations. Returns the package ids cleaned up."""
     with app.uow() as uow:
-        stale = [
-            p.id
-            for p in uow.packages.list_interrupted()
-            if p.status == "failed"
-            or owner_gone(p.ingest_host, p.ingest_pid, p.ingest_process_started, p.created_at)
-        ]
+        stale = [p.id for p in uow.packages.list_interrupted() if abandoned(p)]
+        urls = {c.location.url for pid in stale for c in uow.copies.for_package(pid)}
         local = [loc.url for loc in uow.locations.list() if loc.url.startswith("file:")]
     cleaned: list[str] = []
     if stale:
-        postponed = _postponed(app)
+        down: dict[str, str] = {}
+        for url in sorted(urls):
+            reason = app.storage(url).answers()
+            if reason is not None:
+                down[url] = reason
+                log.info("clean-ups on %s wait until it answers: %s", url, reason)
+        if down:
+            mark_unreachable(app, down)
         for package_id in stale:
-            if remove_package(app, package_id, postponed):
+            if remove_package(app, package_id, set(down)):
                 cleaned.append(package_id)
     for url in local:
         storage = app.storage(url)
@@ -131,18 +167,18 @@ def recover_interrupted(app: Application) -> list[str]:
 
 
 def remove_package(
-    app: Application, package_id: str, postponed: set[str] | None = None, *, quiet: bool = False
+    app: Application, package_id: str, down: set[str] | None = None, *, quiet: bool = False
 ) -> bool:
     """Remove an interrupted ingest: its objects on every location, then its row and staging.
 
-    Locations in ``postponed`` (found unreachable a moment ago) are not contacted; a location
-    that fails now is marked unreachable. The row stays, with the copies still to clean, until
+    Locations in ``down`` (found not answering a moment ago) are not contacted; a location that
+    fails now is marked unreachable. The row stays, with the copies still to clean, until
     every location is clean, marked ``failed``: it no longer holds its content's place in the
     collection, so the same delivery can be ingested again meanwhile. A package that is stored
     (the interruption came after the final commit) is never touched. True when nothing is left
     to clean up. ``quiet``: a failure to clean is logged at debug level only (the caller reports the
     error that caused the clean-up, which is usually the same)."""
-    postponed = postponed if postponed is not None else _postponed(app)
+    down = down or set()
     with app.uow() as uow:
         package = uow.packages.get(package_id)
         if package is None:
@@ -156,12 +192,7 @@ def remove_package(
     unreachable: list[str] = []
     failure: StorageError | None = None
     for copy_id, url, prefix in copies:
-        if url in postponed:
-            log.info(
-                "interrupted ingest %s: clean-up on %s postponed (it did not answer a moment ago)",
-                package_id,
-                url,
-            )
+        if url in down:
             continue
         try:
             removed = app.storage(url).delete_prefix(prefix)
@@ -176,7 +207,7 @@ def remove_package(
         log.info("removed %d objects of interrupted ingest %s from %s", removed, package_id, url)
         cleaned.append(copy_id)
     if unreachable and failure is not None:
-        mark_unreachable(app, unreachable, failure)
+        mark_unreachable(app, dict.fromkeys(unreachable, str(failure)))
     with app.uow() as uow:
         package = uow.packages.get(package_id)
         if package is None or package.status not in ("ingesting", "failed"):
@@ -202,6 +233,8 @@ def _remove_orphan_staging(app: Application) -> None:
     if not staging.is_dir():
         return
     for entry in staging.iterdir():
+        if entry.name in ACTIVE:
+            continue
         owner = entry / "owner.json"
         try:
             info = json.loads(owner.read_text())

@@ -56,6 +56,10 @@ class Storage(Protocol):
         """Make the location usable (local: create the root) or check that it is reachable."""
         ...
 
+    def answers(self, timeout: float = ...) -> str | None:
+        """Whether the location answers, asked once and quickly: ``None``, or why not."""
+        ...
+
     def put(
         self,
         key: str,

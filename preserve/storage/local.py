@@ -165,6 +165,12 @@ class LocalStorage:
             raise StorageError(f"{self.url}: the location root {self.root} is not writable")
         log.debug("local location %s is ready", self.url)
 
+    def answers(self, timeout: float = 0.0) -> str | None:
+        """Whether the location can be used (its root is there): ``None`` when it can."""
+        if os.path.isdir(self.root):
+            return None
+        return f"the location root {self.root} does not exist or is not a folder"
+
     def remove_abandoned(self) -> int:
         """Remove the temporary files of processes that are gone (killed while writing): on this
         host, those whose process no longer runs; of another host, those untouched for a day.

@@ -92,6 +92,7 @@ PARALLEL_UPLOADS = 10  # objects in flight in put_many (as boto3's TransferManag
 UNREACHABLE_HOLD_SECONDS = 30.0
 TIMEOUT_ATTEMPTS = 2  # a request that timed out is tried this often at most
 DEFAULT_CONNECT_TIMEOUT = 5.0
+PROBE_TIMEOUT = 2.0  # connect and read time-out of answers(): one attempt
 DEFAULT_READ_TIMEOUT = 20.0
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (every part but the last)
 MAX_CONCURRENCY = 4  # parts in flight per multipart upload
@@ -516,6 +517,31 @@ class S3Storage:
         except bce.BotoCoreError as exc:
             raise self._error(exc, "cannot reach the bucket") from exc
         log.debug("S3 location %s is reachable", self.url)
+
+    def answers(self, timeout: float = PROBE_TIMEOUT) -> str | None:
+        """Whether the endpoint answers at all, asked once with short time-outs (recovery asks
+        before cleaning up, so that a location that is down costs it seconds at most): ``None``
+        when it does, else why not. Opens no circuit: a slow but healthy server is not judged by
+        this."""
+        if self._circuit.reason() is not None:
+            return self._circuit.reason()
+        client = make_s3_client(
+            endpoint_url=self.location.endpoint_url,
+            region=self.location.region,
+            addressing_style=self.location.addressing_style,
+            retries=1,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+        )
+        try:
+            client.head_bucket(Bucket=self.bucket)
+        except bce.ClientError:
+            return None  # it answered (what it thinks of us is for the real requests to tell)
+        except bce.BotoCoreError as exc:
+            return f"{self.endpoint} does not answer ({exc})"
+        finally:
+            client.close()
+        return None
 
     # ------------------------------------------------------------------ writing
 
