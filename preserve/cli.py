@@ -169,19 +169,33 @@ def _progress(json_output: bool) -> Any:
     return None
 
 
-class _DeliveryPath(click.Path):
-    """A PATH to ingest: an empty one (an unset variable in a script) would mean the current
+_UNSET = "an empty value was given (an unset variable in a script?)"
+
+
+class _GivenPath(click.Path):
+    """A path argument: an empty one (an unset variable in a script) would mean the current
     folder, so it is refused."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str | bytes) and not value:
             self.fail(
-                "an empty path was given (an unset variable in a script?); name the folder or "
-                "file to ingest, e.g. '.' for the current folder",
-                param,
-                ctx,
+                f"{_UNSET}; name the folder or file, e.g. '.' for the current folder", param, ctx
             )
         return super().convert(value, param, ctx)
+
+
+class _GivenText(click.ParamType):
+    """A name, slug or id: an empty or blank one is refused."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail(_UNSET, param, ctx)
+        return value
+
+
+GIVEN = _GivenText()
 
 
 class PreserveGroup(click.Group):
@@ -288,7 +302,7 @@ def db_current() -> None:
 
 
 @cli.command("sample", hidden=False)
-@click.argument("dest", type=click.Path(path_type=Path))
+@click.argument("dest", type=_GivenPath(path_type=Path))
 def sample(dest: Path) -> None:
     """Write the sample delivery (photographs, texts, a PDF, a WAV) and its metadata CSV."""
     from preserve.sample import write_sample_delivery
@@ -303,11 +317,14 @@ def collections() -> None:
 
 
 @collections.command("add")
-@click.argument("slug")
+@click.argument("slug", type=GIVEN)
 @click.option("--title", default="")
 @click.option("--description", default="")
 @click.option(
-    "--organisation", default=None, help="Organisation slug (default PRESERVE_ORGANISATION)."
+    "--organisation",
+    default=None,
+    type=GIVEN,
+    help="Organisation slug (default PRESERVE_ORGANISATION).",
 )
 @click.option("--location", "locations", multiple=True, help="Storage location name (repeatable).")
 @click.option("--exist-ok", is_flag=True, help="Succeed if the collection exists already.")
@@ -335,7 +352,7 @@ def collections_add(
 
 
 @collections.command("list")
-@click.option("--organisation", default=None)
+@click.option("--organisation", default=None, type=GIVEN)
 @click.option("--json", "as_json", is_flag=True)
 def collections_list(organisation: str | None, as_json: bool) -> None:
     """List collections."""
@@ -357,8 +374,8 @@ def locations() -> None:
 
 
 @locations.command("add")
-@click.argument("name")
-@click.argument("url")
+@click.argument("name", type=GIVEN)
+@click.argument("url", type=GIVEN)
 @click.option("--region", default=None, help="Geographic region (for the NDSA levels).")
 @click.option("--storage-type", default=None, help="e.g. filesystem, object, tape.")
 @click.option("--offline", is_flag=True, help="Offline or cold storage.")
@@ -407,15 +424,18 @@ def locations_list(as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=_DeliveryPath(path_type=Path))
-@click.option("--collection", required=True, help="Collection slug.")
+@click.argument("paths", nargs=-1, required=True, type=_GivenPath(path_type=Path))
+@click.option("--collection", required=True, type=GIVEN, help="Collection slug.")
 @click.option(
-    "--organisation", default=None, help="Organisation slug (default PRESERVE_ORGANISATION)."
+    "--organisation",
+    default=None,
+    type=GIVEN,
+    help="Organisation slug (default PRESERVE_ORGANISATION).",
 )
 @click.option("--title", default=None, help="Title of the package(s).")
 @click.option(
     "--metadata",
-    type=click.Path(path_type=Path),
+    type=_GivenPath(path_type=Path),
     default=None,
     help="CSV mapping each PATH (column 'path') to Dublin Core fields.",
 )
@@ -509,8 +529,8 @@ def bag() -> None:
 
 
 @bag.command("make")
-@click.argument("src", type=click.Path(path_type=Path))
-@click.argument("dest", type=click.Path(path_type=Path))
+@click.argument("src", type=_GivenPath(path_type=Path))
+@click.argument("dest", type=_GivenPath(path_type=Path))
 @click.option("--algorithm", "algorithms", multiple=True, help="Manifest algorithm (repeatable).")
 def bag_make(src: Path, dest: Path, algorithms: tuple[str, ...]) -> None:
     """Copy the folder SRC into a new BagIt 1.0 bag at DEST (SRC is never changed)."""
@@ -530,7 +550,7 @@ def bag_make(src: Path, dest: Path, algorithms: tuple[str, ...]) -> None:
 
 
 @bag.command("validate")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=_GivenPath(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--completeness-only", is_flag=True, help="Skip checksums (NOT a validity check).")
 def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
@@ -555,7 +575,7 @@ def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=_GivenPath(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file (JSON lines).")
 @click.option("--describe", is_flag=True, help="Add libmagic's description of each file.")
 def identify(paths: tuple[Path, ...], as_json: bool, describe: bool) -> None:
@@ -600,9 +620,9 @@ def identify(paths: tuple[Path, ...], as_json: bool, describe: bool) -> None:
 
 
 @cli.command()
-@click.option("--package", "package_id", default=None, help="Check one package.")
-@click.option("--collection", default=None, help="Check every package of a collection.")
-@click.option("--organisation", default=None)
+@click.option("--package", "package_id", default=None, type=GIVEN, help="Check one package.")
+@click.option("--collection", default=None, type=GIVEN, help="Check every package of a collection.")
+@click.option("--organisation", default=None, type=GIVEN)
 @click.option("--all", "all_packages", is_flag=True, help="Check every stored package.")
 @click.option(
     "--all-digests",
@@ -657,8 +677,8 @@ def fixity(
 
 
 @cli.command()
-@click.argument("package_id")
-@click.argument("dest", type=click.Path(path_type=Path))
+@click.argument("package_id", type=GIVEN)
+@click.argument("dest", type=_GivenPath(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 def export(package_id: str, dest: Path, as_json: bool) -> None:
     """Write package PACKAGE_ID out as a bag at DEST and validate it."""
@@ -690,7 +710,7 @@ def export(package_id: str, dest: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("package_id")
+@click.argument("package_id", type=GIVEN)
 @click.option("--json", "as_json", is_flag=True)
 def show(package_id: str, as_json: bool) -> None:
     """Show a package: description, files with formats, copies and PREMIS events."""
@@ -735,8 +755,8 @@ def packages() -> None:
 
 
 @packages.command("list")
-@click.option("--collection", default=None)
-@click.option("--organisation", default=None)
+@click.option("--collection", default=None, type=GIVEN)
+@click.option("--organisation", default=None, type=GIVEN)
 @click.option("--json", "as_json", is_flag=True)
 def packages_list(collection: str | None, organisation: str | None, as_json: bool) -> None:
     """List packages."""

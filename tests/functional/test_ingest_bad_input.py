@@ -517,7 +517,39 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(
 ) -> None:
     """`preserve ingest "$UNSET"` must not preserve whatever folder the script runs in."""
     result = repo.run("ingest", "", "--collection", "photos", ok=False)
-    assert_clean_failure(repo, result, "an empty path was given", code=2)
+    assert_clean_failure(repo, result, "an empty value was given", code=2)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ingest", "{d}", "--collection", ""),
+        ("ingest", "{d}", "--collection", " "),
+        ("ingest", "{d}", "--collection", "photos", "--organisation", ""),
+        ("ingest", "{d}", "--collection", "photos", "--metadata", ""),
+        ("export", "some-package", ""),
+        ("export", "", "{tmp}/out"),
+        ("show", ""),
+        ("identify", ""),
+        ("bag", "validate", ""),
+        ("fixity", "--package", ""),
+        ("fixity", "--collection", ""),
+        ("collections", "add", ""),
+    ],
+)
+def test_every_command_refuses_an_empty_value(
+    repo: Repo, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """A script's unset variable must not turn into the current folder, or a blank name."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_text("a")
+    filled = [a.format(d=tmp_path / "d", tmp=tmp_path) for a in args]
+    result = repo.run(*filled, ok=False)
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    assert result.stderr.count("an empty value was given") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert repo.packages() == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_interruption_after_the_final_commit_keeps_the_stored_package(
