@@ -391,6 +391,9 @@ def locations_add(
     """Register storage location NAME at URL (file:///path or s3://bucket/prefix?endpoint_url=...)."""
     from preserve.services.admin import add_location
 
+    if url.startswith("s3:") and sys.stderr.isatty():
+        # a location that accepts connections but never answers takes the time-outs to judge
+        click.echo(f"checking that {url.split('?')[0]} answers ...", err=True)
     loc = add_location(
         _app(),
         name,
@@ -722,6 +725,16 @@ def show(package_id: str, as_json: bool) -> None:
         return
     s = d.summary
     click.echo(f"package      {s.id} (version {s.version}, {s.status})")
+    if s.status == "failed":
+        click.echo(
+            "             its ingest failed and it was never stored; what it wrote on the "
+            "copies below is removed by the next ingest once their location answers"
+        )
+    elif s.status == "ingesting":
+        click.echo(
+            "             being ingested, or its ingest was interrupted (the next ingest "
+            "cleans up an interrupted one)"
+        )
     click.echo(f"title        {s.title}")
     click.echo(f"collection   {s.organisation}/{s.collection}")
     click.echo(f"source       {d.source}")

@@ -164,6 +164,9 @@ def test_a_down_location_does_not_slow_ingests_elsewhere_and_is_cleaned_later(
     _retarget(repo, frozen_endpoint, connect_timeout="1", read_timeout="2")
     _ingest_fails_fast(repo, _delivery(tmp_path / "second", files=20), 30)
     failed = [p for p in repo.packages() if p["status"] == "failed"]
+    assert failed
+    shown = repo.run("show", failed[0]["id"]).stdout
+    assert "failed" in shown and "never stored" in shown
 
     for n in range(3):
         other = tmp_path / f"other{n}"
