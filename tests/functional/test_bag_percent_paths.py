@@ -13,15 +13,6 @@ import pytest
 
 from tests.functional.cli import Repo
 
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    r = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
-    r.run("init")
-    r.run("collections", "add", "photos")
-    return r
-
-
 CONTENT = {"100%.txt": b"one hundred percent\n", "plain.txt": b"plain\n"}
 
 

@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.functional.cli import Repo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,14 +51,6 @@ from preserve.cli import main
 
 main(sys.argv[1:])
 """
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    r = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
-    r.run("init")
-    r.run("collections", "add", "photos")
-    return r
 
 
 def run(

@@ -9,17 +9,7 @@ import os
 import tarfile
 from pathlib import Path
 
-import pytest
-
 from tests.functional.cli import Repo
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    r = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
-    r.run("init")
-    r.run("collections", "add", "photos")
-    return r
 
 
 def manifest(repo: Repo, package_id: str, algorithm: str) -> dict[str, str]:

@@ -21,14 +21,6 @@ from tests.functional.cli import Repo
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    r = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
-    r.run("init")
-    r.run("collections", "add", "photos")
-    return r
-
-
 def assert_clean_failure(repo: Repo, result, *needles: str, code: int | None = None) -> None:  # type: ignore[no-untyped-def]
     assert result.exit_code != 0, result.stdout
     if code is not None:

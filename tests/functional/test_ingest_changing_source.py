@@ -19,14 +19,6 @@ from tests.functional.cli import Repo
 SIZES = pytest.mark.parametrize("size", [5000, (3 << 20) + 17], ids=["small", "large"])
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    r = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
-    r.run("init")
-    r.run("collections", "add", "photos")
-    return r
-
-
 def _delivery(tmp_path: Path, size: int) -> tuple[Path, Path]:
     d = tmp_path / "delivery"
     d.mkdir()
