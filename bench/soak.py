@@ -322,7 +322,7 @@ def _kill_group(pgid: int) -> None:
 _PRESERVE_FRAME = re.compile(r'File "[^"]*/preserve/[^"]*"')
 
 
-def _traceback_of_preserve(stderr: str) -> bool:
+def traceback_of_preserve(stderr: str) -> bool:
     """A traceback (or fatal error) printed once preserve's own code ran. A signal that lands
     while the interpreter itself starts (its ``site`` imports, a few ms before the first line of
     preserve runs and can install a handler) makes Python print its own traceback, or exit 1
@@ -696,7 +696,7 @@ class Trial:
             )
         in_start_up = (
             "Traceback" in finished.stderr or "Fatal Python error" in finished.stderr
-        ) and not _traceback_of_preserve(finished.stderr)
+        ) and not traceback_of_preserve(finished.stderr)
         if finished.status not in ACCEPTED_EXITS[sig] and not (
             in_start_up and finished.status == 1
         ):
@@ -708,7 +708,7 @@ class Trial:
                     f"stderr: {_tail(finished.stderr)}",
                 )
             )
-        if _traceback_of_preserve(finished.stderr):
+        if traceback_of_preserve(finished.stderr):
             problems.append((f"traceback after {sig.name}", _tail(finished.stderr, 1500)))
         return problems
 

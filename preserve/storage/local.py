@@ -556,6 +556,17 @@ class LocalStorage:
         rel = os.path.relpath(directory, root)
         if rel == ".":
             return
+        for attempt in range(5):
+            try:
+                self._makedirs_once(root, rel, key)
+                return
+            except FileNotFoundError:
+                # an empty parent was just removed by someone else's clean-up (recovery prunes
+                # the empty folders a deleted package leaves): make the path again
+                if attempt == 4:
+                    raise
+
+    def _makedirs_once(self, root: str, rel: str, key: str) -> None:
         current = root
         for part in rel.split(os.sep):
             current = os.path.join(current, part)

@@ -722,3 +722,35 @@ def test_s3_keys_xml_cannot_carry_are_deleted_one_by_one(s3_bucket_url: str) -> 
     )
     assert singles == sorted(["bell\x07.txt", "ctrl\x01.txt", "a\rb"])
     assert [len(ks) for op, ks in operations if op == "DeleteObjects"] == [1]
+
+
+def test_local_writes_survive_a_clean_up_pruning_the_same_folders(local: Any) -> None:
+    """Recovery removing a dead ingest's package prunes the empty folders above it, while an
+    ingest is creating its own package folder next to it (the kill test found the ingest then
+    failing with FileNotFoundError): writing makes its folders again."""
+    import threading
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def clean_up() -> None:
+        n = 0
+        while not stop.is_set():
+            try:
+                local.put_bytes(f"org/coll/dead{n}/v1/x", b"x")
+                local.delete_prefix(f"org/coll/dead{n}/")  # prunes org/coll/ when it is empty
+            except BaseException as exc:
+                errors.append(exc)
+                return
+            n += 1
+
+    cleaner = threading.Thread(target=clean_up)
+    cleaner.start()
+    try:
+        for n in range(300):
+            local.put_bytes(f"org/coll/live{n}/v1/data/f", b"f")
+            local.delete_prefix(f"org/coll/live{n}/")
+    finally:
+        stop.set()
+        cleaner.join()
+    assert errors == []
