@@ -34,10 +34,20 @@ class Application:
 
     @property
     def engine(self) -> Engine:
+        """The catalogue's engine; a SQLite catalogue that does not exist is an error
+        (:class:`preserve.errors.NoCatalogue`), not a new empty file."""
         if self._engine is None:
             from preserve.catalogue.database import make_engine
 
-            self._engine = make_engine(self.settings.database_url)
+            self._engine = make_engine(self.settings.database_url, create=False)
+        return self._engine
+
+    def new_catalogue_engine(self) -> Engine:
+        """The engine, creating the SQLite catalogue file if need be (``init``, ``db upgrade``)."""
+        if self._engine is None:
+            from preserve.catalogue.database import make_engine
+
+            self._engine = make_engine(self.settings.database_url, create=True)
         return self._engine
 
     @property

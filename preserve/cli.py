@@ -285,7 +285,7 @@ def db_upgrade(revision: str) -> None:
     from preserve.catalogue.database import current_revision, upgrade
 
     app = _app()
-    upgrade(app.engine, revision)
+    upgrade(app.new_catalogue_engine(), revision)
     click.echo(f"catalogue at revision {current_revision(app.engine)}")
 
 

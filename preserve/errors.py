@@ -120,6 +120,20 @@ class CatalogueError(PreserveError):
     code = "catalogue-error"
 
 
+class NoCatalogue(CatalogueError):
+    """There is no catalogue where the settings point: ``preserve init`` was never run there, or
+    the settings point somewhere else than meant. Nothing is created on the way."""
+
+    code = "no-catalogue"
+
+    @classmethod
+    def at(cls, where: str) -> NoCatalogue:
+        return cls(
+            f"no catalogue at {where}: run `preserve init` to make a new repository there, or "
+            "set PRESERVE_HOME (or PRESERVE_DATABASE_URL) to the one you mean"
+        )
+
+
 class CatalogueFull(CatalogueError):
     """The catalogue's disk is full (SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100)."""
 

@@ -18,7 +18,13 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 import migrations
-from preserve.errors import CatalogueError, CatalogueFull, CatalogueIOError, CatalogueReadOnly
+from preserve.errors import (
+    CatalogueError,
+    CatalogueFull,
+    CatalogueIOError,
+    CatalogueReadOnly,
+    NoCatalogue,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -29,14 +35,20 @@ log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``, configured for the catalogue's needs on SQLite or PostgreSQL."""
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``, configured for the catalogue's needs on SQLite or PostgreSQL.
+
+    A SQLite file that does not exist is made (with its folder) only when ``create``; otherwise
+    :class:`NoCatalogue` is raised, and nothing is created on the way."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         in_memory = database in ("", ":memory:") or database.startswith("file:")
         if not in_memory:
-            Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(database).expanduser().absolute()
+            if not create and not path.exists():
+                raise NoCatalogue.at(str(path))
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed)
         event.listen(engine, "connect", _configure_sqlite_connection)
         return engine
@@ -70,6 +82,14 @@ _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL = 8, 10, 11, 13
 _SQLITE_CANTOPEN, _SQLITE_NOTADB = 14, 26
 # PostgreSQL's SQLSTATEs
 _PG_DISK_FULL, _PG_IO_ERROR, _PG_READ_ONLY = "53100", "58030", "25006"
+
+
+_SQLITE_ERROR = 1
+_PG_UNDEFINED_TABLE = "42P01"
+_NOT_SET_UP = (
+    "{reason}: the catalogue has not been set up; run `preserve init` (a new repository) or "
+    "`preserve db upgrade` (an existing database)"
+)
 
 
 def catalogue_error(error: BaseException, url: str | URL) -> CatalogueError | None:
@@ -112,6 +132,8 @@ def _sqlite_error(orig: BaseException) -> tuple[type[CatalogueError], str] | Non
             "{reason} (check that the path names a file in a folder this user may write to; "
             "PRESERVE_DATABASE_URL)"
         )
+    if primary == _SQLITE_ERROR and "no such table" in str(orig):
+        return CatalogueError, _NOT_SET_UP
     if primary in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
         return CatalogueError, (
             "{reason} (the file is not a SQLite database, or it is damaged; PRESERVE_DATABASE_URL)"
@@ -123,6 +145,8 @@ def _postgres_error(orig: BaseException) -> tuple[type[CatalogueError], str] | N
     if not type(orig).__module__.startswith("psycopg"):  # psycopg 3 and psycopg2
         return None
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate == _PG_UNDEFINED_TABLE:
+        return CatalogueError, _NOT_SET_UP
     if sqlstate == _PG_DISK_FULL:
         return CatalogueFull, (
             "the database server's disk is full (SQLSTATE 53100: {reason}); free space on it, "

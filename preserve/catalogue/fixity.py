@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-from preserve.errors import ConfigError, InvalidInput, NotFound
+from preserve.errors import InvalidInput, NoCatalogue, NotFound
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -252,7 +252,7 @@ def sqlite_path(database_url: str) -> str | None:
 class _SqliteConnection:
     def __init__(self, path: str) -> None:
         if not os.path.isfile(path):
-            raise ConfigError(f"the catalogue {path} does not exist: run preserve init")
+            raise NoCatalogue.at(os.path.abspath(path))
         # mode=rw: never create an empty catalogue where the real one was expected
         uri = f"file:{quote(os.path.abspath(path))}?mode=rw"
         self._conn = sqlite3.connect(

@@ -72,7 +72,7 @@ def initialise(app: Application) -> InitResult:
     settings = app.settings
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(app.engine)
+    upgrade(app.new_catalogue_engine())
     ensure_organisation(app, settings.organisation)
     with app.uow() as uow:
         loc = uow.locations.get_by_url(settings.storage_url)

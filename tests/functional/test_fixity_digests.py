@@ -251,7 +251,7 @@ def test_a_catalogue_that_does_not_exist_is_not_created(tmp_path: Path) -> None:
     repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'nowhere.sqlite3'}")
     result = repo.run("fixity", "--all", ok=False)
     assert result.exit_code != 0
-    assert "does not exist: run preserve init" in result.stderr
+    assert "no catalogue at" in result.stderr and "run `preserve init`" in result.stderr
     assert not (tmp_path / "nowhere.sqlite3").exists()
 
 
