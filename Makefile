@@ -9,7 +9,7 @@ SOAK_ARGS ?=
 LINT_PATHS := preserve config migrations tests $(wildcard bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck bench soak serve worker clean
+.PHONY: help install run test lint typecheck bench soak serve worker clean clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,5 +51,13 @@ serve: install ## (web catalogue: not built yet)
 worker: install ## (Celery workers: not built yet)
 	@echo "the workers are not built yet" >&2; exit 1
 
-clean: ## remove the virtual environment and local data under ./var
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info
+clean: ## remove the virtual environment and caches (never preserved data: see clean-data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+clean-data: ## DELETE the repository under PRESERVE_HOME (catalogue and stored packages); asks first
+	@if [ ! -e "$(PRESERVE_HOME)" ]; then echo "nothing at $(PRESERVE_HOME)"; exit 0; fi; \
+	printf 'This deletes %s: its catalogue and every package stored there.\nType the folder name (%s) to confirm: ' \
+		"$(PRESERVE_HOME)" "$$(basename "$(PRESERVE_HOME)")"; \
+	read answer; \
+	if [ "$$answer" = "$$(basename "$(PRESERVE_HOME)")" ]; then rm -rf "$(PRESERVE_HOME)" && echo "deleted $(PRESERVE_HOME)"; \
+	else echo "not deleted" >&2; exit 1; fi
