@@ -121,6 +121,15 @@ def ingest(
             )
     resolved = _check_sources(sources)
     metadata = read_metadata_csv(metadata_csv) if metadata_csv else {}
+    if metadata_csv:
+        # a path the CSV has no row for would be stored without its description: refuse first
+        missing = [str(p) for p in resolved if p.resolve() not in metadata]
+        if missing:
+            raise InvalidInput(
+                f"{metadata_csv}: no row for {', '.join(missing)} (its 'path' column names each "
+                "delivery to describe, relative to the CSV's folder or absolute); add a row, or "
+                "ingest it without --metadata"
+            )
     for listed in metadata:
         if listed not in {p.resolve() for p in resolved}:
             log.warning("metadata CSV lists %s, which is not being ingested", listed)

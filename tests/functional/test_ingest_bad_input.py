@@ -183,6 +183,19 @@ def test_bad_metadata_csv(repo: Repo, tmp_path: Path) -> None:
     assert_clean_failure(repo, result, "meta.csv", code=2)
 
 
+def test_a_metadata_csv_without_a_row_for_a_path_is_refused(repo: Repo, tmp_path: Path) -> None:
+    """Before, the package was stored without its description and the ingest exited 0."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f.txt").write_text(name)
+    csv = tmp_path / "meta.csv"
+    csv.write_text("path,title\na,Album A\n")
+    result = repo.run("ingest", tmp_path / "a", tmp_path / "b", "--collection", "photos",
+                      "--metadata", csv, ok=False)  # fmt: skip
+    assert_clean_failure(repo, result, "no row for", str(tmp_path / "b"), code=2)
+    assert str(tmp_path / "a") + "," not in result.stderr  # only the missing one is named
+
+
 def test_unreachable_storage_location_registers_nothing(repo: Repo, tmp_path: Path) -> None:
     url = "s3://nowhere/prefix?endpoint_url=http://127.0.0.1:9&addressing_style=path"
     repo.extra_env.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
