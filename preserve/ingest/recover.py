@@ -107,7 +107,6 @@ class Recovery:
 
     def __init__(self, app: Application) -> None:
         self._cleaned: list[str] = []
-        self._error: BaseException | None = None
         self._thread = threading.Thread(
             target=self._run, args=(app,), name="preserve-recovery", daemon=True
         )
@@ -117,7 +116,6 @@ class Recovery:
         try:
             self._cleaned = recover_interrupted(app)
         except Exception as exc:  # recovery is retried by the next command
-            self._error = exc
             log.warning("recovery of interrupted ingests failed: %s", exc)
             log.debug("recovery failed", exc_info=exc)
 

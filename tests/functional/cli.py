@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,3 +66,22 @@ class Repo:
     def staging_entries(self) -> list[Path]:
         staging = self.home / "staging"
         return sorted(staging.iterdir()) if staging.exists() else []
+
+
+AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+
+
+def two_location_package(repo: Repo, delivery: Path, second_url: str) -> dict[str, Any]:
+    """Register ``second_url`` as location 'second', make collection 'photos' on 'default' and
+    'second', ingest a delivery of two random files and a note there; returns the ingest's
+    package result."""
+    repo.extra_env.update({k: os.environ[k] for k in AWS_VARS if k in os.environ})
+    repo.run("init")
+    repo.run("locations", "add", "second", second_url)
+    repo.run("collections", "add", "photos", "--location", "default", "--location", "second")
+    delivery.mkdir()
+    (delivery / "a.bin").write_bytes(os.urandom(200_000))
+    (delivery / "b.bin").write_bytes(os.urandom(150_000))
+    (delivery / "note.txt").write_text("a note\n")
+    package: dict[str, Any] = repo.json("ingest", delivery, "--collection", "photos")["packages"][0]
+    return package

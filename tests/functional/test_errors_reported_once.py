@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.functional.cli import Repo
@@ -54,7 +55,11 @@ main(sys.argv[1:])
 
 
 def run(
-    repo: Repo, *args: str | Path, code: str | None = None, extra: tuple[str, ...] = ()
+    repo: Repo,
+    *args: str | Path,
+    code: str | None = None,
+    extra: tuple[str, ...] = (),
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``preserve ARGS`` in a subprocess (or the driver ``code`` with ``extra`` arguments first)."""
     env = {**os.environ, **repo.env}
@@ -68,6 +73,7 @@ def run(
         text=True,
         timeout=300,
         check=False,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -152,18 +158,7 @@ def test_a_full_staging_disk_is_reported_once(repo: Repo, tmp_path: Path) -> Non
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
 
-    env = {**os.environ, **repo.env}
-    env.pop("PRESERVE_DEBUG", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "preserve.cli", "ingest", str(d), "--collection", "photos"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        preexec_fn=limit,
-    )
+    result = run(repo, "ingest", d, "--collection", "photos", preexec_fn=limit)
     assert_reported_once(result, "is full", code=1)
 
 

@@ -17,10 +17,8 @@ from typing import Any
 import pytest
 
 from preserve.services import packages
-from tests.functional.cli import Repo
+from tests.functional.cli import Repo, two_location_package
 from tests.s3server import corrupt_object
-
-AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
 @pytest.fixture
@@ -28,16 +26,7 @@ def stored(tmp_path: Path, database_url: str, storage_url: str) -> tuple[Repo, d
     """A package stored on the default local location (read first by export) and on a second
     location (local or S3); returns the repository and ``preserve show`` of the package."""
     repo = Repo(home=tmp_path / "home", database_url=database_url)
-    repo.extra_env.update({k: os.environ[k] for k in AWS_VARS if k in os.environ})
-    repo.run("init")
-    repo.run("locations", "add", "second", storage_url)
-    repo.run("collections", "add", "photos", "--location", "default", "--location", "second")
-    d = tmp_path / "delivery"
-    d.mkdir()
-    (d / "a.bin").write_bytes(os.urandom(200_000))
-    (d / "b.bin").write_bytes(os.urandom(150_000))
-    (d / "note.txt").write_text("a note\n")
-    package_id = repo.json("ingest", d, "--collection", "photos")["packages"][0]["package_id"]
+    package_id = two_location_package(repo, tmp_path / "delivery", storage_url)["package_id"]
     return repo, repo.json("show", package_id)
 
 

@@ -4,33 +4,20 @@ everything is the failure mode peers shipped for years, so each case is damaged 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.functional.cli import Repo
+from tests.functional.cli import Repo, two_location_package
 from tests.s3server import corrupt_object
-
-AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
 @pytest.fixture
 def stored(tmp_path: Path, storage_url: str) -> tuple[Repo, str, str]:
     """A package stored on the default local location and on a second location (local or S3)."""
     repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
-    repo.extra_env.update({k: os.environ[k] for k in AWS_VARS if k in os.environ})
-    repo.run("init")
-    repo.run("locations", "add", "second", storage_url)
-    repo.run("collections", "add", "photos", "--location", "default", "--location", "second")
-    d = tmp_path / "delivery"
-    d.mkdir()
-    (d / "a.bin").write_bytes(os.urandom(200_000))
-    (d / "b.bin").write_bytes(os.urandom(150_000))
-    (d / "note.txt").write_text("a note\n")
-    result = repo.json("ingest", d, "--collection", "photos")
-    package = result["packages"][0]
+    package = two_location_package(repo, tmp_path / "delivery", storage_url)
     assert sorted(package["copies"]) == ["default", "second"]
     return repo, storage_url, package["key_prefix"]
 
