@@ -2,7 +2,7 @@
 
 The application hands over its own connection in ``config.attributes["connection"]``
 (``preserve.catalogue.database.upgrade``); the alembic command line gets one from
-``PRESERVE_DATABASE_URL`` via :class:`config.settings.Settings`. The models are never imported:
+``PRESERVE_DATABASE_URL`` via :class:`preserve.config.settings.Settings`. The models are never imported:
 every revision writes its tables out, so an old revision keeps meaning what it meant.
 """
 
@@ -34,7 +34,7 @@ def _configure(connection: Connection) -> None:
 
 
 def _database_url() -> str:
-    from config.settings import Settings
+    from preserve.config.settings import Settings
 
     return Settings.from_env().database_url
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from config.settings import Settings
+from preserve.config.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -26,8 +26,11 @@ log = logging.getLogger(__name__)
 class Application:
     """Everything a service needs, built once per process (each part when first used)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, actor: str | None = None) -> None:
         self.settings = settings
+        #: The person or account on whose behalf this process acts (``--as NAME``, else the
+        #: login name): recorded as the implementing agent of the PREMIS events it causes.
+        self.actor = actor or login_name()
         self._engine: Engine | None = None
         self._session_factory: sessionmaker[Session] | None = None
         self._locations: dict[str, Storage] = {}
@@ -90,6 +93,16 @@ class Application:
             self._engine.dispose()
 
 
-def bootstrap(settings: Settings | None = None) -> Application:
+def login_name() -> str:
+    """The name of the account running this process (``getpass.getuser``), or "unknown"."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no USER/LOGNAME and a uid without a passwd entry (containers)
+        return "unknown"
+
+
+def bootstrap(settings: Settings | None = None, *, actor: str | None = None) -> Application:
     """Build the application from ``settings`` (default: from the environment)."""
-    return Application(settings or Settings.from_env())
+    return Application(settings or Settings.from_env(), actor=actor)

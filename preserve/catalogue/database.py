@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
-import migrations
+import preserve.migrations as migrations
 from preserve.errors import (
     CatalogueError,
     CatalogueFull,

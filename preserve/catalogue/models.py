@@ -93,7 +93,12 @@ class Organisation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    #: The full name: Source-Organization in bag-info.txt, the owning agent in PREMIS.
     name: Mapped[str] = mapped_column(sa.String(255))
+    #: Organization-Address, Contact-Name and Contact-Email in bag-info.txt ("" when not given).
+    address: Mapped[str] = mapped_column(sa.Text, default="")
+    contact_name: Mapped[str] = mapped_column(sa.String(255), default="")
+    contact_email: Mapped[str] = mapped_column(sa.String(255), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:
@@ -224,6 +229,8 @@ class File(Base):
     #: Every match, warnings, tool and signature version.
     identification: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
     image: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
+    #: Dublin Core given for this file alone (an item-level row of a --metadata CSV).
+    description: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
 
     def __repr__(self) -> str:
         return f"<File {self.package_id} {self.path!r}>"
@@ -308,3 +315,18 @@ class Event(Base):
 
     def __repr__(self) -> str:
         return f"<Event {self.event_type} {self.outcome} {self.package_id}>"
+
+
+class EventAgent(Base):
+    """An agent linked to an event besides its executing program, with its PREMIS role
+    (``implementer``: the person who ran the command; ``owner``: the owning organisation)."""
+
+    __tablename__ = "event_agents"
+
+    event_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(sa.ForeignKey("agents.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+
+    agent: Mapped[Agent] = relationship()

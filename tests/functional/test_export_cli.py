@@ -177,7 +177,7 @@ OWNED_BY_CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from preserve.services.packages import _owner_tag, _partial_name
+    from preserve.services.export import _owner_tag, _partial_name
     folder = Path(sys.argv[1]) / _partial_name("bag", _owner_tag())
     (folder / "data").mkdir(parents=True)
     (folder / "data" / "half.bin").write_bytes(b"x" * 1000)

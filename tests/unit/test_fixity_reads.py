@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import preserve.storage.local as local
-from config.settings import Settings
+from preserve.config.settings import Settings
 from preserve.errors import ConfigError, ObjectNotFound, UnsafePath
 from preserve.services.fixity import FIXITY_CHECK, _compare_manifest, _manifest_spelling
 from preserve.storage.local import HASH_LARGE, LocalStorage

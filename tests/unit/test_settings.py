@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import Settings
+from preserve.config.settings import Settings
 from preserve.errors import ConfigError
 
 

@@ -1,0 +1,58 @@
+"""Setting up: init, the schema, the sample delivery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from preserve.cli.base import GivenPath, app, cli
+
+
+@cli.command()
+def init() -> None:
+    """Create the catalogue (migrated to the latest schema) and the default storage location."""
+    from preserve.services.admin import initialise
+
+    result = initialise(app())
+    click.echo(f"catalogue    {result.database_url} (schema {result.revision})")
+    click.echo(f"organisation {result.organisation}")
+    click.echo(f"location     {result.location.name}: {result.location.url}")
+
+
+@cli.group()
+def db() -> None:
+    """Catalogue schema migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Migrate the catalogue to REVISION."""
+    from preserve.catalogue.database import current_revision, upgrade
+
+    application = app()
+    upgrade(application.new_catalogue_engine(), revision)
+    click.echo(f"catalogue at revision {current_revision(application.engine)}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the catalogue's schema revision and the newest one available."""
+    from preserve.catalogue.database import current_revision, head_revision
+
+    application = app()
+    current = current_revision(application.engine)
+    head = head_revision()
+    state = "up to date" if current == head else f"behind (head is {head}): run preserve db upgrade"
+    click.echo(f"{current or 'empty'} ({state})")
+
+
+@cli.command("sample", hidden=False)
+@click.argument("dest", type=GivenPath(path_type=Path))
+def sample(dest: Path) -> None:
+    """Write the sample delivery (photographs, texts, a PDF, a WAV) and its metadata CSV."""
+    from preserve.sample import write_sample_delivery
+
+    for path in write_sample_delivery(dest):
+        click.echo(str(path))
