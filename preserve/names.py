@@ -1,0 +1,48 @@
+"""Unknown names answered with the nearest existing ones ("did you mean ...?").
+
+Every lookup of a name a person typed (an organisation, a collection, a location) that finds
+nothing raises :func:`unknown`, so a misspelling is never taken for a new name and the message
+always says what does exist.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from preserve.errors import NotFound
+
+#: How many existing names are listed when none is close to the one given.
+_LISTED = 10
+
+
+def suggestions(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
+    """The existing names closest to ``name`` (case-insensitive), best first."""
+    by_folded: dict[str, str] = {}
+    for candidate in candidates:
+        by_folded.setdefault(candidate.casefold(), candidate)
+    close = difflib.get_close_matches(name.casefold(), list(by_folded), n=limit, cutoff=0.6)
+    return [by_folded[c] for c in close]
+
+
+def unknown(kind: str, name: str, candidates: Iterable[str], *, where: str = "") -> NotFound:
+    """A :class:`NotFound` for ``kind`` ``name`` that says what exists: "did you mean ...?" with
+    the closest names, else the names there are (or that there are none, and how to add one)."""
+    existing = sorted(set(candidates), key=str.casefold)
+    place = f" in {where}" if where else ""
+    message = f"no {kind} {name!r}{place}"
+    close = suggestions(name, existing)
+    if close:
+        message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    elif existing:
+        shown = ", ".join(existing[:_LISTED])
+        more = f" and {len(existing) - _LISTED} more" if len(existing) > _LISTED else ""
+        plural = kind if len(existing) == 1 else _plural(kind)
+        message += f" (the {plural}{place}: {shown}{more})"
+    else:
+        message += f" (there is no {kind}{place} yet)"
+    return NotFound(message)
+
+
+def _plural(noun: str) -> str:
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
