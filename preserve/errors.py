@@ -134,6 +134,16 @@ class NoCatalogue(CatalogueError):
         )
 
 
+class CatalogueUnreachable(CatalogueError):
+    """The catalogue's database server cannot be reached or refuses the connection: it is not
+    running, the host is unknown, the database does not exist, or the user or password is wrong.
+    Exit code 69 (``EX_UNAVAILABLE`` of sysexits.h), so a script can tell it from a failure of
+    the work itself. Nothing is created on the way."""
+
+    exit_code = 69
+    code = "catalogue-unreachable"
+
+
 class CatalogueFull(CatalogueError):
     """The catalogue's disk is full (SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100)."""
 

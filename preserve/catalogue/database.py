@@ -8,6 +8,7 @@ writer, and waits up to 30 s for a lock instead of failing at once.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from preserve.errors import (
     CatalogueFull,
     CatalogueIOError,
     CatalogueReadOnly,
+    CatalogueUnreachable,
     NoCatalogue,
 )
 
@@ -100,6 +102,11 @@ def catalogue_error(error: BaseException, url: str | URL) -> CatalogueError | No
     errors raised through SQLAlchemy (the driver's error is its ``orig``) or by ``sqlite3``.
     """
     orig = getattr(error, "orig", None) or error  # SQLAlchemy's DBAPIError wraps the driver's
+    if (unreachable := connect_failure(orig)) is not None:
+        what, advice = unreachable
+        return CatalogueUnreachable(
+            f"cannot connect to the catalogue at {catalogue_name(url)} ({what}): {advice}"
+        )
     found = _sqlite_error(orig) if hasattr(orig, "sqlite_errorcode") else _postgres_error(orig)
     if found is None:
         return None
@@ -107,6 +114,99 @@ def catalogue_error(error: BaseException, url: str | URL) -> CatalogueError | No
     lines = str(orig).strip().splitlines()
     reason = lines[0] if lines else type(orig).__name__
     return cls(f"catalogue {catalogue_name(url)}: {explain.format(reason=reason)}")
+
+
+_URL = "PRESERVE_DATABASE_URL"
+# libpq's (and psycopg's) words for a connection that could not be made, the first match wins:
+# (pattern, what went wrong, what to do); a named group <name> is put into both
+_CONNECT_FAILURES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), what, advice)
+    for pattern, what, advice in (
+        (
+            r"connection refused",
+            "connection refused",
+            f"is PostgreSQL running, and are the host and port in {_URL} right?",
+        ),
+        (
+            r'database "(?P<name>[^"]+)" does not exist',
+            'database "{name}" does not exist',
+            "create it (`createdb {name}`) and run `preserve init`, or correct the database name "
+            f"in {_URL}",
+        ),
+        (
+            r'role "(?P<name>[^"]+)" does not exist',
+            'user "{name}" does not exist on the server',
+            f"correct the user name in {_URL}, or create the user on the server",
+        ),
+        (
+            r'authentication failed for user "(?P<name>[^"]+)"',
+            'authentication failed for user "{name}"',
+            f"check the user and password ({_URL}, PGPASSWORD or ~/.pgpass)",
+        ),
+        (
+            r"no password supplied",
+            "the server asks for a password and none was given",
+            f"give it in {_URL}, PGPASSWORD or ~/.pgpass",
+        ),
+        (
+            r"no pg_hba\.conf entry",
+            "the server does not accept this user, database or host (pg_hba.conf)",
+            f"ask its administrator to allow them, or check {_URL}",
+        ),
+        (
+            r"(?:failed to resolve host|could not translate host name) "
+            r"['\"](?P<name>[^'\"]+)['\"]",
+            "unknown host {name}",
+            f"check the host name in {_URL}",
+        ),
+        (
+            r"timeout expired|timed out",
+            "connection timed out",
+            f"is the server reachable from here (network, firewall), and is {_URL} right?",
+        ),
+        (
+            r"no route to host|network is unreachable",
+            "no route to the server",
+            f"is the server reachable from here (network, firewall), and is {_URL} right?",
+        ),
+        (
+            r"the database system is (?:starting up|shutting down|in recovery mode)",
+            "the server is starting up or shutting down",
+            "try again in a moment",
+        ),
+        (
+            r"too many clients|remaining connection slots are reserved",
+            "the server has no free connection slots",
+            "try again later, or ask its administrator to raise max_connections",
+        ),
+    )
+)
+
+
+def connect_failure(orig: BaseException) -> tuple[str, str] | None:
+    """What went wrong and what to do when a PostgreSQL driver could not open a connection
+    (server down, unknown host, missing database, login refused), or None for any other error.
+
+    libpq reports these without a SQLSTATE, in words; psycopg 3 starts them with "connection
+    failed:" (or "failed to resolve host"), psycopg 2 passes libpq's text on."""
+    if not type(orig).__module__.startswith("psycopg"):
+        return None
+    if not any(cls.__name__ == "OperationalError" for cls in type(orig).__mro__):
+        return None
+    if (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) is not None:
+        return None  # the server answered a statement: the connection was made
+    text = " ".join(str(orig).split())
+    for pattern, what, advice in _CONNECT_FAILURES:
+        if (match := pattern.search(text)) is not None:
+            name = match.groupdict().get("name") or ""
+            return what.format(name=name), advice.format(name=name)
+    if text.startswith("connection failed:"):  # psycopg 3: libpq's words for any other case
+        reason = text.removeprefix("connection failed:").strip()
+        reason = re.sub(r'^connection to server at "[^"]*",? (?:port \d+ )?failed:\s*', "", reason)
+        return reason.removeprefix("FATAL:").strip() or "connection failed", (
+            f"is PostgreSQL running, and is {_URL} right?"
+        )
+    return None
 
 
 def _sqlite_error(orig: BaseException) -> tuple[type[CatalogueError], str] | None:

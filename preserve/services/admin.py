@@ -70,9 +70,10 @@ def initialise(app: Application) -> InitResult:
     """Create the home folders, migrate the catalogue, and register the default organisation and
     location. Safe to run again: existing records are kept."""
     settings = app.settings
+    # the catalogue first: when its server cannot be reached, nothing is created on the way
+    upgrade(app.new_catalogue_engine())
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(app.new_catalogue_engine())
     ensure_organisation(app, settings.organisation)
     with app.uow() as uow:
         loc = uow.locations.get_by_url(settings.storage_url)
