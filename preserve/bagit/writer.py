@@ -7,7 +7,8 @@ externally at :meth:`BagWriter.finish`, so memory holds only the names the colli
 even for hundreds of thousands of files. :func:`make_bag` copies a folder into a new bag.
 
 What is written: ``bagit.txt`` (1.0, UTF-8), one payload manifest per algorithm (sha512 always
-included), ``bag-info.txt`` with Bagging-Date, Payload-Oxum, Bag-Size and Bag-Software-Agent, and
+included), ``bag-info.txt`` with Bagging-Date, Payload-Oxum, Bag-Size and Bag-Software-Agent
+followed by the caller's elements, and
 one tag manifest per tag algorithm listing every other tag file. Paths encode ``%``, CR and LF.
 """
 
@@ -396,23 +397,24 @@ class BagWriter:
     def finish(self, bag_info: Sequence[tuple[str, str]] = ()) -> BagSummary:
         """Write bagit.txt, the manifests, bag-info.txt and the tag manifests; returns a summary.
 
-        ``bag_info`` elements are kept in order (repeats allowed); Bagging-Date, Payload-Oxum and
-        Bag-Size are always computed here (given values are dropped); Bag-Software-Agent is added
-        unless given.
+        ``bag-info.txt`` starts with what the writer computes: Bagging-Date, Payload-Oxum and
+        Bag-Size (given values for these are dropped) and Bag-Software-Agent (unless given); the
+        ``bag_info`` elements follow in the order given (repeats allowed).
         """
         self._check_open()
-        info: list[tuple[str, str]] = []
+        given: list[tuple[str, str]] = []
         for label, value in bag_info:
             check_label(label)
             if label.lower() not in _RECOMPUTED:
-                info.append((label, str(value).replace("\r\n", "\n").replace("\r", "\n")))
-        info += [
+                given.append((label, str(value).replace("\r\n", "\n").replace("\r", "\n")))
+        info = [
             ("Bagging-Date", _today()),
             ("Payload-Oxum", f"{self._bytes}.{self._count}"),
             ("Bag-Size", human_size(self._bytes)),
         ]
-        if not any(label.lower() == "bag-software-agent" for label, _ in info):
+        if not any(label.lower() == "bag-software-agent" for label, _ in given):
             info.append(("Bag-Software-Agent", SOFTWARE_AGENT))
+        info += given
         bag_info_text = format_bag_info(info)
         self._finished = True
         try:

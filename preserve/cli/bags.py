@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from preserve.cli.base import GivenPath, cli
-from preserve.cli.output import emit_json, human_bytes
+from preserve.cli.output import count, emit_json, human_bytes, problem_json
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @cli.group()
@@ -19,24 +23,178 @@ def bag() -> None:
     """Make and validate BagIt bags (RFC 8493)."""
 
 
+#: bagit.py's bag-info options, in the order of its --help (and of RFC 8493 §2.2.2)
+BAG_INFO_OPTIONS = (
+    ("source-organization", "Source-Organization"),
+    ("organization-address", "Organization-Address"),
+    ("contact-name", "Contact-Name"),
+    ("contact-phone", "Contact-Phone"),
+    ("contact-email", "Contact-Email"),
+    ("external-description", "External-Description"),
+    ("external-identifier", "External-Identifier"),
+    ("bag-group-identifier", "Bag-Group-Identifier"),
+    ("bag-count", "Bag-Count"),
+    ("internal-sender-identifier", "Internal-Sender-Identifier"),
+    ("internal-sender-description", "Internal-Sender-Description"),
+    ("bagit-profile-identifier", "BagIt-Profile-Identifier"),
+)
+_COMPUTED = {"bagging-date", "payload-oxum", "bag-size"}
+
+
+def _bag_info_element(label: str, value: str, given: str) -> tuple[str, str]:
+    """One bag-info element checked as RFC 8493 §2.2.2 wants it; ``given`` is how the person
+    wrote it, for the message."""
+    if not label:
+        raise click.BadParameter(f"{given!r}: the label before '=' is empty")
+    if label != label.strip() or any(c in label for c in ":\r\n"):
+        raise click.BadParameter(
+            f"{given!r}: a bag-info label cannot hold ':' or a line break, nor begin or end "
+            "with a space (RFC 8493 §2.2.2)"
+        )
+    if label.lower() in _COMPUTED:
+        raise click.BadParameter(f"{given!r}: {label} is computed when the bag is made")
+    if not value.strip():
+        raise click.BadParameter(f"{given!r}: the value is empty (an unset variable?)")
+    if label.lower() == "bag-count":
+        m = re.fullmatch(r"([0-9]+) of ([0-9]+|\?)", value)
+        if m is None or int(m[1]) < 1 or (m[2] != "?" and int(m[1]) > int(m[2])):
+            raise click.BadParameter(
+                f"{given!r}: Bag-Count is 'N of T' (this bag's number and the total, "
+                "e.g. '2 of 5', or '2 of ?' when the total is unknown)"
+            )
+    return label, value
+
+
+def _parse_info(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    elements = []
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(
+                f"{item!r}: expected LABEL=VALUE, e.g. --info 'Contact-Name=Ann Peeters'"
+            )
+        label, value = item.split("=", 1)
+        elements.append(_bag_info_element(label, value, item))
+    return elements
+
+
+def _check_named(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        label = dict(BAG_INFO_OPTIONS)[param.name.replace("_", "-") if param.name else ""]
+        _bag_info_element(label, value, value)
+    return value
+
+
+def _bag_info_options(f: F) -> F:
+    for option, label in reversed(BAG_INFO_OPTIONS):
+        f = click.option(
+            f"--{option}",
+            metavar="TEXT",
+            callback=_check_named,
+            help=f"{label} in bag-info.txt.",
+        )(f)
+    return f
+
+
 @bag.command("make")
 @click.argument("src", type=GivenPath(path_type=Path))
 @click.argument("dest", type=GivenPath(path_type=Path))
 @click.option("--algorithm", "algorithms", multiple=True, help="Manifest algorithm (repeatable).")
-def bag_make(src: Path, dest: Path, algorithms: tuple[str, ...]) -> None:
-    """Copy the folder SRC into a new BagIt 1.0 bag at DEST (SRC is never changed)."""
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["folder", "zip", "tar", "tar.gz"]),
+    help="Write a folder or an archive (default: by the ending of DEST: .zip, .tar, "
+    ".tar.gz or .tgz; else a folder).",
+)
+@click.option(
+    "--info",
+    "info",
+    multiple=True,
+    metavar="LABEL=VALUE",
+    callback=_parse_info,
+    help="An element of bag-info.txt (repeatable; written in the order given).",
+)
+@_bag_info_options
+@click.option("--json", "as_json", is_flag=True, help="Print what was made as JSON.")
+def bag_make(
+    src: Path,
+    dest: Path,
+    algorithms: tuple[str, ...],
+    fmt: str | None,
+    info: list[tuple[str, str]],
+    as_json: bool,
+    **named: str | None,
+) -> None:
+    """Copy the folder SRC into a new BagIt 1.0 bag at DEST (SRC is never changed).
+
+    DEST is a new folder, or a zip or tar file holding one folder named after the bag (as
+    bagit-python, BDBag and DART expect): `out.zip` holds `out/bagit.txt`, `out/data/...`.
+    An archive is written under a temporary name and renamed once it is complete and read
+    back; DEST must not exist.
+
+    bag-info.txt starts with Bagging-Date, Payload-Oxum, Bag-Size and Bag-Software-Agent,
+    followed by the options above in the order listed here, then the --info elements in the
+    order given.
+
+    \b
+    Examples:
+      preserve bag make scans/ scans-bag/
+      preserve bag make scans/ scans.zip --source-organization "Stadsarchief Gent" \\
+          --contact-email archief@example.org --info "Project=Digitisation 2024"
+      preserve bag make scans/ transfer.tar.gz --bag-count "1 of 3" --json
+    """
     from preserve.bagit import make_bag
+    from preserve.bagit.serialise import choose_format, make_bag_file
+    from preserve.checksums import bagit_token, is_supported
     from preserve.errors import InvalidInput
 
+    for name in algorithms:
+        token = bagit_token(name)
+        if not token or not is_supported(token) or token == "crc64nvme":
+            raise InvalidInput(
+                f"--algorithm {name!r}: not a manifest algorithm preserve can write "
+                "(e.g. sha512, sha256, sha1, md5)"
+            )
+    fmt = choose_format(dest, fmt)
     if not src.is_dir():
         raise InvalidInput(f"{src}: no such folder")
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise InvalidInput(f"{dest}: already exists and is not an empty folder")
+    if fmt == "folder":
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise InvalidInput(f"{dest}: already exists and is not an empty folder")
+    elif dest.exists() or dest.is_symlink():
+        raise InvalidInput(f"{dest}: already exists")
     algs = tuple(dict.fromkeys(("sha512", *algorithms))) if algorithms else ("sha512", "sha256")
-    summary = make_bag(src, dest, algorithms=algs)
+    bag_info = [
+        (label, value)
+        for option, label in BAG_INFO_OPTIONS
+        if (value := named.get(option.replace("-", "_"))) is not None
+    ] + info
+    archive = None
+    if fmt == "folder":
+        summary = make_bag(src, dest, algorithms=algs, bag_info=bag_info)
+    else:
+        summary, archive = make_bag_file(src, dest, fmt, algorithms=algs, bag_info=bag_info)
+    if as_json:
+        emit_json(
+            {
+                "bag": str(dest),
+                "format": fmt,
+                "name": dest.name if archive is None else archive.name,
+                "files": summary.payload_files,
+                "bytes": summary.payload_bytes,
+                "algorithms": list(summary.algorithms),
+                "archive_bytes": None if archive is None else archive.bytes,
+                "bag_info": [{"label": k, "value": v} for k, v in summary.bag_info],
+                "warnings": [problem_json(w) for w in summary.warnings],
+            }
+        )
+        return
+    packed = "" if archive is None else f" ({fmt} of {human_bytes(archive.bytes)})"
     click.echo(
-        f"bag {summary.path}: {summary.payload_files} files, "
-        f"{human_bytes(summary.payload_bytes)}, {', '.join(summary.algorithms)}"
+        f"bag {dest}: {count(summary.payload_files, 'file')}, "
+        f"{human_bytes(summary.payload_bytes)}, {' + '.join(summary.algorithms)}{packed}"
     )
 
 
@@ -70,10 +228,30 @@ def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file (JSON lines).")
 @click.option("--describe", is_flag=True, help="Add libmagic's description of each file.")
 def identify(paths: tuple[Path, ...], as_json: bool, describe: bool) -> None:
-    """Identify the format of each file: PRONOM PUID via siegfried; MIME type from PRONOM, or
-    from libmagic where PRONOM has none; character set of text files."""
+    """Identify the format of each file and check it as ingest does.
+
+    PRONOM PUID via siegfried; MIME type from PRONOM, or from libmagic where PRONOM has none,
+    with the character set of text files; image properties (Pillow). Folders are searched
+    recursively (links are not followed).
+
+    \b
+    Problems, shown under each file (text) or in "problems" (--json), are those
+    ingest records: empty-file, format-unknown, identification-warning,
+    image-incomplete (an image that does not decode completely).
+
+    \b
+    Exit codes: 0 when every file was identified, also when problems were
+    found (they are warnings: ingest stores such files and records them);
+    2 when a PATH does not exist or a file cannot be read.
+
+    \b
+    Examples:
+      preserve identify photos-1923
+      preserve identify scan-001.tif notes.txt --json
+    """
     from preserve.errors import InvalidInput
-    from preserve.formats import identify_files
+    from preserve.formats.checks import check_files
+    from preserve.formats.mediatypes import media_type
 
     files: list[Path] = []
     for p in paths:
@@ -83,25 +261,37 @@ def identify(paths: tuple[Path, ...], as_json: bool, describe: bool) -> None:
             files.append(p)
         else:
             raise InvalidInput(f"{p}: no such file or folder")
-    infos = identify_files(files, workers=os.cpu_count() or 1, describe=describe)
-    for path, info in zip(files, infos, strict=True):
-        record: dict[str, Any] = {
-            "path": str(path),
-            "puid": info.puid,
-            "mime": info.mime,
-            "mime_source": info.mime_source,
-            "charset": info.charset,
-            "format_name": info.format_name,
-            "format_version": info.format_version,
-            "basis": info.basis,
-            "warnings": list(info.warnings),
-        }
-        if describe:
-            record["description"] = info.magic_description
+    checked = check_files(files, workers=os.cpu_count() or 1, describe=describe)
+    for c in checked:
+        info = c.format
         if as_json:
+            record: dict[str, Any] = {
+                "path": str(c.path),
+                "puid": info.puid,
+                "mime": info.mime,
+                "mime_source": info.mime_source,
+                "charset": info.charset,
+                "format_name": info.format_name,
+                "format_version": info.format_version,
+                "basis": info.basis,
+                "warnings": list(info.warnings),
+                "image": as_dict(c.image) if c.image else None,
+                "problems": [problem_json(p) for p in c.problems],
+            }
+            if describe:
+                record["description"] = info.magic_description
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
             name = f"{info.format_name} {info.format_version}".strip()
-            mime = f"{info.mime}; charset={info.charset}" if info.charset else info.mime
             extra = f"\t{info.magic_description}" if describe else ""
-            click.echo(f"{path}\t{info.puid}\t{mime}\t{name}{extra}")
+            click.echo(f"{c.path}\t{info.puid}\t{media_type(info)}\t{name}{extra}")
+            for problem in c.problems:
+                click.echo(f"  problem: {problem.message} [{problem.code}]")
+    with_problems = sum(1 for c in checked if c.problems)
+    if not as_json:
+        click.echo(
+            f"{count(len(checked), 'file')} identified"
+            + (f", {count(with_problems, 'file')} with problems" if with_problems else "")
+            + (", no problems" if checked and not with_problems else ""),
+            err=True,
+        )

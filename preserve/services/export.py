@@ -1,13 +1,10 @@
-"""Export a package back out as a bag (a DIP), validated, from a copy that proves intact."""
+"""Export a package back out as a bag (a DIP), validated, from a copy that proves intact; as a
+folder, or packed as a zip or tar to send."""
 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import shutil
-import socket
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +12,15 @@ from typing import Any
 
 from preserve import __version__, premis
 from preserve.bagit import validate_bag
+from preserve.bagit.serialise import (
+    Format,
+    bag_name,
+    choose_format,
+    owner_tag,
+    partial_name,
+    remove_abandoned,
+    serialise_bag,
+)
 from preserve.bootstrap import Application
 from preserve.checksums import MultiHasher
 from preserve.errors import (
@@ -27,7 +33,8 @@ from preserve.errors import (
     StorageFull,
 )
 from preserve.fsio import NO_SPACE
-from preserve.processes import process_alive, process_start_time
+from preserve.interrupts import critical
+from preserve.services.admin import link_actor_and_owner
 from preserve.services.fixity import FileProblem, record_damage
 from preserve.values import ValidationReport
 
@@ -46,23 +53,42 @@ class ExportResult:
     damaged: tuple[str, ...] = ()
     #: temporary folders of killed exports removed next to the destination
     removed_leftovers: tuple[str, ...] = ()
+    #: "folder", or the archive's format ("zip", "tar", "tar.gz")
+    format: Format = "folder"
+    #: size of the archive file (None for a folder)
+    archive_bytes: int | None = None
+    #: the payload manifests' algorithms
+    algorithms: tuple[str, ...] = ()
+    #: folders made for the destination (its missing parents)
+    created_folders: tuple[str, ...] = ()
 
 
-def export_package(app: Application, package_id: str, destination: Path) -> ExportResult:
+def export_package(
+    app: Application, package_id: str, destination: Path, format: str | None = None
+) -> ExportResult:
     """Write the package out as a bag at ``destination`` from a verified copy, checking every
     file against the catalogue while writing, then validate the bag. Nothing is left at
     ``destination`` unless the whole bag is there and valid.
+
+    ``format`` (default: by the name's ending, ``.zip``, ``.tar``, ``.tar.gz``, else a folder)
+    packs the validated bag as an archive holding one folder named after the bag; the archive is
+    read back before it gets its name. Missing parent folders of ``destination`` are made (and
+    removed again if the export fails).
 
     A copy found damaged (a file whose size or digests differ from the catalogue's, or a missing
     object) is recorded as a failed fixity check on that copy and the next copy is tried. The bag
     is written into a temporary folder next to ``destination`` whose name says which process
     owns it; those left by killed exports are removed first."""
     destination = Path(destination)
-    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
-        raise InvalidInput(f"{destination}: already exists and is not an empty folder")
+    fmt = choose_format(destination, format)
+    name = bag_name(destination, fmt)
+    if fmt == "folder":
+        if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+            raise InvalidInput(f"{destination}: already exists and is not an empty folder")
+    elif destination.exists() or destination.is_symlink():
+        raise InvalidInput(f"{destination}: already exists")
     target = destination.absolute()
-    if not target.parent.is_dir():
-        raise InvalidInput(f"{destination.parent}: no such folder")
+    _check_parents(destination, target.parent)
     with app.uow() as uow:
         p = uow.packages.get(package_id)
         if p is None:
@@ -82,37 +108,71 @@ def export_package(app: Application, package_id: str, destination: Path) -> Expo
         raise StorageError(
             f"package {package_id} has no verified copy to export from (copies: {held})"
         )
-    removed = remove_abandoned_exports(target.parent)
-    owner = _owner_tag()
+    created = _make_folders(target.parent)
+    try:
+        return _export_from_copies(
+            app, package_id, destination, target, fmt, name, files, copies, created
+        )
+    except BaseException:
+        with critical():
+            _remove_folders(created)
+        raise
+
+
+def _export_from_copies(
+    app: Application,
+    package_id: str,
+    destination: Path,
+    target: Path,
+    fmt: Format,
+    name: str,
+    files: list[tuple[str, int, str | None, str | None]],
+    copies: list[tuple[int, str, str, str, bool]],
+    created: list[Path],
+) -> ExportResult:
+    removed = remove_abandoned(target.parent, "an export")
+    owner = owner_tag()
     errors: list[str] = []
     damaged: list[str] = []
     for copy_id, location, url, prefix, _offline in copies:
-        partial = target.parent / _partial_name(target.name, owner)
+        work = target.parent / partial_name(target.name, owner)
+        # an archive's bag is assembled in a folder of its own, named as the archive's folder
+        partial = work if fmt == "folder" else work / name
         try:
             nbytes = _download(app.storage(url), prefix, files, partial)
             report = validate_bag(partial)
             if not report.valid:
                 raise InvalidBag(f"exported bag from {location} is invalid", report.errors)
-            if destination.exists():
-                destination.rmdir()
-            partial.rename(destination)
         except _Damaged as exc:
-            shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
             message = _record_damage(app, package_id, copy_id, location, target, exc)
             log.info("export of %s: %s", package_id, message)
             damaged.append(message)
             continue
         except (StorageError, InvalidBag) as exc:
-            shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
             if isinstance(exc, StorageFull):
                 raise
             log.info("export of %s from %s failed: %s", package_id, location, exc)
             errors.append(f"{location}: {exc}")
             continue
         except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
+            with critical():
+                shutil.rmtree(work, ignore_errors=True)
             raise
-        _record_dissemination(app, package_id, location, destination)
+        # a good bag: what fails from here on concerns the destination, not the copy
+        archive = None
+        try:
+            if fmt == "folder":
+                if destination.exists():
+                    destination.rmdir()
+                partial.rename(destination)
+            else:
+                archive = serialise_bag(partial, destination, fmt, name=name)
+        finally:
+            with critical():
+                shutil.rmtree(work, ignore_errors=True)
+        _record_dissemination(app, package_id, location, destination, fmt)
         return ExportResult(
             package_id,
             str(destination),
@@ -122,6 +182,10 @@ def export_package(app: Application, package_id: str, destination: Path) -> Expo
             report,
             tuple(damaged),
             tuple(str(r) for r in removed),
+            format=fmt,
+            archive_bytes=None if archive is None else archive.bytes,
+            algorithms=_algorithms(report),
+            created_folders=tuple(str(f) for f in created),
         )
     if not errors:
         raise FixityMismatch(
@@ -131,6 +195,49 @@ def export_package(app: Application, package_id: str, destination: Path) -> Expo
     raise StorageError(
         f"package {package_id} could not be exported: " + "; ".join(damaged + errors)
     )
+
+
+def _algorithms(report: ValidationReport) -> tuple[str, ...]:
+    """The payload manifests' algorithms of the exported bag, sha512 first."""
+    return tuple(sorted(report.algorithms, key=lambda a: a != "sha512"))
+
+
+def _check_parents(destination: Path, parent: Path) -> None:
+    """The destination's folder may be missing (it is made), but nothing on its way may be a
+    file."""
+    for folder in (parent, *parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise InvalidInput(f"{destination}: {folder} is not a folder")
+            return
+
+
+def _make_folders(parent: Path) -> list[Path]:
+    """Make ``parent`` and its missing parents; returns those made, outermost first."""
+    missing = []
+    for folder in (parent, *parent.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    missing.reverse()
+    for folder in missing:
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            _remove_folders(missing[: missing.index(folder)])
+            raise InvalidInput(f"{folder}: cannot be made: {exc.strerror or exc}") from exc
+    return missing
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    """Remove folders made for an export that failed, innermost first, if they are empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 class _Damaged(StorageError):
@@ -215,77 +322,25 @@ def _record_damage(
     return f"copy on location {location} is damaged: {damage}; {recorded}"
 
 
-# ------------------------------------------------------------ temporary export folders
-#
-# A bag is written into ``.<name>.partial-<host>-<pid>-<start>-<token>`` next to the
-# destination and renamed at the end. A killed export (kill -9, power loss) leaves that folder
-# behind; its name says which process owned it, so the next export into the same folder
-# removes it once that process is gone. The start time of the process tells a reused pid apart.
-
-_PARTIAL = re.compile(
-    r"\.(?P<name>.*)\.partial-(?P<host>[A-Za-z0-9_.-]+)-(?P<pid>[0-9]+)"
-    r"-(?P<start>[0-9]+\.[0-9]+|unknown)-(?P<token>[0-9a-f]{12})",
-    re.DOTALL,
-)
-_NAME_BYTES = 100  # of the destination's name kept in the temporary name (names max 255 bytes)
+# Temporary folders (``.<name>.partial-<host>-<pid>-<start>-<token>``) and the removal of those
+# left by killed exports: preserve.bagit.serialise, shared with bag make.
 
 
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())[:64] or "_"
-
-
-def _owner_tag() -> str:
-    started = process_start_time(os.getpid())
-    start = "unknown" if started is None else f"{started:.2f}"
-    return f"{_host()}-{os.getpid()}-{start}"
-
-
-def _partial_name(name: str, owner: str) -> str:
-    short = os.fsencode(name)[:_NAME_BYTES].decode("utf-8", "ignore")
-    return f".{short}.partial-{owner}-{uuid.uuid4().hex[:12]}"
-
-
-def remove_abandoned_exports(folder: Path) -> list[Path]:
-    """Remove the temporary folders that exports killed on this host left in ``folder`` (their
-    process is gone, or its pid now belongs to another process). Folders of running exports,
-    of other hosts and anything else are left alone. Returns the folders removed."""
-    removed: list[Path] = []
-    host = _host()
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    for entry in entries:
-        m = _PARTIAL.fullmatch(entry.name)
-        if m is None or m["host"] != host:
-            continue
-        try:
-            if not entry.is_dir(follow_symlinks=False):
-                continue
-        except OSError:
-            continue
-        start = None if m["start"] == "unknown" else float(m["start"])
-        if process_alive(int(m["pid"]), start):
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        if os.path.lexists(entry.path):
-            log.warning("could not remove %s, left by a killed export", entry.path)
-            continue
-        log.info("removed %s, left by a killed export (process %s)", entry.path, m["pid"])
-        removed.append(Path(entry.path))
-    return removed
-
-
-def _record_dissemination(app: Application, package_id: str, location: str, dest: Path) -> None:
+def _record_dissemination(
+    app: Application, package_id: str, location: str, dest: Path, fmt: Format = "folder"
+) -> None:
+    packed = "a bag" if fmt == "folder" else f"a bag in a {fmt} archive"
     with app.uow() as uow:
         agent = uow.agents.get_or_create("preserve", __version__, "software")
-        uow.events.add(
+        event = uow.events.add(
             premis.DISSEMINATION,
             "success",
             agent=agent,
             package_id=package_id,
-            detail=f"package exported as a bag to {dest} from location {location}",
-            outcome_detail="every file matched its reference digests; the bag validated",
+            detail=f"package exported as {packed} to {dest} from location {location}",
+            outcome_detail="every file matched its reference digests; the bag validated"
+            + ("" if fmt == "folder" else "; the archive read back as packed"),
             occurred_at=datetime.now(UTC),
         )
+        link_actor_and_owner(uow, app.actor, event)  # who exported it, and the owner
         uow.commit()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from preserve.services import export
+from preserve.bagit import serialise
 from tests.functional.cli import Repo, two_location_package
 from tests.s3server import corrupt_object
 
@@ -177,8 +177,8 @@ OWNED_BY_CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from preserve.services.export import _owner_tag, _partial_name
-    folder = Path(sys.argv[1]) / _partial_name("bag", _owner_tag())
+    from preserve.bagit.serialise import partial_name
+    folder = Path(sys.argv[1]) / partial_name("bag")
     (folder / "data").mkdir(parents=True)
     (folder / "data" / "half.bin").write_bytes(b"x" * 1000)
     print(folder.name, flush=True)
@@ -233,7 +233,7 @@ def test_the_next_export_removes_what_killed_exports_left(
     dead = _partial_left_by_dead_process(parent)
     running, live_child = _partial_of_running_process(parent)
     try:
-        host, pid, start = export._owner_tag().rsplit("-", 2)
+        host, pid, start = serialise.owner_tag().rsplit("-", 2)
         # this test's own pid with another start time: the pid was reused by a new process
         reused = f".bag.partial-{host}-{pid}-{float(start) - 600:.2f}-0123456789ab"
         mine = f".bag.partial-{host}-{pid}-{start}-0123456789ab"  # this very process: alive
@@ -273,16 +273,16 @@ def test_an_export_elsewhere_leaves_other_folders_alone(
 
 
 def test_temporary_names_say_who_owns_them() -> None:
-    owner = export._owner_tag()
+    owner = serialise.owner_tag()
     long_name = "é" * 200  # 400 bytes: more than a file name may hold
     for name in ("bag", "my-bag.2024-01", long_name, ".partial-x"):
-        partial = export._partial_name(name, owner)
+        partial = serialise.partial_name(name, owner)
         assert len(os.fsencode(partial)) <= 255
-        m = export._PARTIAL.fullmatch(partial)
+        m = serialise.PARTIAL.fullmatch(partial)
         assert m is not None, partial
         assert f"{m['host']}-{m['pid']}-{m['start']}" == owner
         assert int(m["pid"]) == os.getpid()
     host = "build-7.example-2"
-    m = export._PARTIAL.fullmatch(f".x.partial-{host}-42-1700000000.25-0123456789ab")
+    m = serialise.PARTIAL.fullmatch(f".x.partial-{host}-42-1700000000.25-0123456789ab")
     assert m is not None
     assert (m["host"], m["pid"], m["start"]) == (host, "42", "1700000000.25")
