@@ -1,26 +1,58 @@
-"""Settings: the only code that reads ``PRESERVE_*`` environment variables.
+"""Settings: the only code that reads configuration (``PRESERVE_*`` environment variables and the
+optional settings file).
 
-Embedded defaults (SQLite and a local storage location under ``PRESERVE_HOME``) let a fresh
-checkout run with no services; production points the same variables at PostgreSQL and S3.
-``from_env`` reports every missing or invalid variable at once.
+Embedded defaults (SQLite and a local storage location under ``PRESERVE_HOME``, by default the
+platform's user data folder) let a fresh install run with no services; production points the same
+settings at PostgreSQL and S3. Each setting is read from, in order of precedence: its environment
+variable ``PRESERVE_<NAME>``, the settings file (TOML, key ``<name>``: ``$PRESERVE_CONFIG``, else
+``preserve.toml`` in the platform's user config folder if there is one), its default.
+:meth:`Settings.from_env` reports every missing or invalid setting at once, and records where
+each value came from (:attr:`Settings.sources`, shown by ``preserve config``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from preserve.errors import ConfigError
+
+#: The name of the settings file in the user config folder.
+SETTINGS_FILE_NAME = "preserve.toml"
+#: The environment variable naming another settings file (an error when it does not exist).
+CONFIG_VARIABLE = "PRESERVE_CONFIG"
+
+
+def default_home() -> Path:
+    """The platform's user data folder for preserve (``~/.local/share/preserve`` on Linux,
+    ``$XDG_DATA_HOME/preserve`` when that is set)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("preserve", appauthor=False))
+
+
+def default_settings_file() -> Path:
+    """Where the settings file is looked for when ``PRESERVE_CONFIG`` is not set
+    (``~/.config/preserve/preserve.toml`` on Linux, under ``$XDG_CONFIG_HOME`` when set)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("preserve", appauthor=False)) / SETTINGS_FILE_NAME
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Typed configuration; each field documents its environment variable."""
+    """Typed configuration; each field documents its environment variable (the settings file's
+    key is the field name)."""
 
-    #: PRESERVE_HOME: where the embedded catalogue, staging area and default location live.
-    home: Path = Path("var")
+    #: PRESERVE_HOME: where the embedded catalogue, staging area and default location live;
+    #: default the platform's user data folder (``~/.local/share/preserve`` on Linux).
+    home: Path = field(default_factory=default_home)
     #: PRESERVE_DATABASE_URL: SQLAlchemy URL; default ``sqlite:///<home>/catalogue.sqlite3``.
     database_url: str = ""
     #: PRESERVE_STORAGE_URL: the default storage location made by ``preserve init``
@@ -37,13 +69,14 @@ class Settings:
     storage_retries: int = 5
     #: PRESERVE_STORAGE_BACKOFF: first backoff delay in seconds (doubles each attempt).
     storage_backoff: float = 0.5
-    #: PRESERVE_S3_MULTIPART_THRESHOLD: objects above this many bytes are uploaded in parts.
+    #: PRESERVE_S3_MULTIPART_THRESHOLD: objects above this size are uploaded in parts (a size:
+    #: bytes, or a number with a unit such as ``64MiB``).
     s3_multipart_threshold: int = 64 * 1024 * 1024
-    #: PRESERVE_S3_PART_SIZE: multipart part size in bytes (recorded with each copy).
+    #: PRESERVE_S3_PART_SIZE: multipart part size (recorded with each copy); 5 MiB to 5 GiB.
     s3_part_size: int = 16 * 1024 * 1024
     #: PRESERVE_WORKERS: processes/threads for hashing and identification (0 = one per core).
     workers: int = 0
-    #: PRESERVE_MAX_UNPACK_BYTES: the most a zip/tar delivery may unpack to.
+    #: PRESERVE_MAX_UNPACK_BYTES: the most a zip/tar delivery may unpack to (a size).
     max_unpack_bytes: int = 1024**4
     #: PRESERVE_MAX_UNPACK_RATIO: the largest uncompressed/compressed ratio accepted.
     max_unpack_ratio: int = 200
@@ -60,6 +93,10 @@ class Settings:
     broker_url: str = ""
     #: PRESERVE_ENV: "development" (embedded defaults allowed) or "production".
     env: str = "development"
+    #: Where each setting came from: "environment", "file" or "default" (by field name).
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: The settings file that was read, if any.
+    settings_file: Path | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         home = Path(self.home)
@@ -80,79 +117,275 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``PRESERVE_*`` variables, listing every invalid one at once."""
+        """Build settings from ``PRESERVE_*`` variables and the settings file, listing every
+        invalid one at once (each named by its variable, or by the file and its key)."""
         env = os.environ if environ is None else environ
+        settings_file, document = _read_settings_file(env)
         values: dict[str, object] = {}
+        sources: dict[str, str] = {}
         problems: list[str] = []
-        names = {f.name: f for f in fields(cls)}
+        known = [f.name for f in fields(cls) if f.name not in ("sources", "settings_file")]
 
-        def get(name: str) -> str | None:
-            raw = env.get(f"PRESERVE_{name.upper()}")
-            return raw if raw not in (None, "") else None
+        for key in document:
+            if key not in known:
+                problems.append(f"{settings_file}: unknown setting {key!r}{_did_you_mean(key)}")
 
-        for name in ("database_url", "storage_url", "organisation", "secret_key", "broker_url"):
-            if (raw := get(name)) is not None:
-                values[name] = raw
-        for name in ("home", "staging_dir"):
-            if (raw := get(name)) is not None:
-                values[name] = Path(raw)
-        for name in (
-            "storage_retries",
-            "s3_multipart_threshold",
-            "s3_part_size",
-            "workers",
-            "max_unpack_bytes",
-            "max_unpack_ratio",
-            "fixity_interval_days",
-        ):
-            if (raw := get(name)) is not None:
-                try:
-                    number = int(raw)
-                    if number < 0:
-                        raise ValueError
-                    values[name] = number
-                except ValueError:
-                    problems.append(f"PRESERVE_{name.upper()}={raw!r} is not a whole number >= 0")
-        if (raw := get("storage_backoff")) is not None:
+        for name in known:
+            raw: object = env.get(variable(name))
+            if raw not in (None, ""):
+                label, source = f"{variable(name)}={raw!r}", "environment"
+            elif name in document:
+                raw = document[name]
+                label, source = f"{settings_file}: {name} = {raw!r}", "file"
+            else:
+                continue
             try:
-                values["storage_backoff"] = float(raw)
-            except ValueError:
-                problems.append(f"PRESERVE_STORAGE_BACKOFF={raw!r} is not a number")
-        if (raw := get("algorithms")) is not None:
-            from preserve.checksums import bagit_token, is_supported
+                values[name] = _PARSERS.get(name, _text)(raw)
+            except ValueError as error:
+                problems.append(f"{label} {error}")
+                continue
+            sources[name] = source
 
-            algs = tuple(bagit_token(a) for a in raw.split(",") if a.strip())
-            bad = [a for a in algs if not is_supported(a) or a == "crc64nvme"]
-            if bad:
-                problems.append(
-                    f"PRESERVE_ALGORITHMS names unsupported algorithms: {', '.join(bad)}"
-                )
-            values["algorithms"] = algs
-        if (raw := get("fixity_algorithms")) is not None:
-            from preserve.checksums import bagit_token, is_supported
+        def where(name: str) -> str:
+            return f"{settings_file}: {name}" if sources.get(name) == "file" else variable(name)
 
-            algs = tuple(dict.fromkeys(bagit_token(a) for a in raw.split(",") if a.strip()))
-            bad = [a for a in algs if not is_supported(a) or a == "crc64nvme"]
-            if bad:
-                problems.append(
-                    "PRESERVE_FIXITY_ALGORITHMS names algorithms that cannot serve as fixity "
-                    f"references: {', '.join(bad)}"
-                )
-            elif not algs:
-                problems.append("PRESERVE_FIXITY_ALGORITHMS names no algorithm")
-            values["fixity_algorithms"] = algs
-        if (raw := get("env")) is not None:
-            if raw not in ("development", "production"):
-                problems.append(f"PRESERVE_ENV={raw!r} must be 'development' or 'production'")
-            values["env"] = raw
         s3_part = values.get("s3_part_size")
-        if isinstance(s3_part, int) and s3_part < 5 * 1024 * 1024:
-            problems.append("PRESERVE_S3_PART_SIZE must be at least 5 MiB (the S3 minimum)")
+        if isinstance(s3_part, int) and not 5 * 1024**2 <= s3_part <= 5 * 1024**3:
+            problems.append(
+                f"{where('s3_part_size')} must be at least 5 MiB and at most 5 GiB (the S3 limits)"
+            )
         if values.get("env") == "production":
             for required in ("database_url", "storage_url", "secret_key"):
                 if required not in values:
-                    problems.append(f"PRESERVE_{required.upper()} is required in production")
+                    problems.append(
+                        f"{variable(required)} is required in production (or {required} in the "
+                        "settings file)"
+                    )
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
-        assert set(values) <= set(names)
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values, sources=sources, settings_file=settings_file)  # type: ignore[arg-type]
+
+    def report(self) -> list[SettingShown]:
+        """Every setting in force, its value as it may be shown (passwords and secrets hidden)
+        and where it came from, in the order of the fields."""
+        shown = []
+        for f in fields(self):
+            if f.name in ("sources", "settings_file"):
+                continue
+            source = self.sources.get(f.name, "default")
+            value = getattr(self, f.name)
+            data: object = value
+            if f.name == "secret_key" and source != "default":
+                data = text = "***"
+            elif isinstance(value, tuple):
+                data, text = list(value), ",".join(value)
+            elif f.name in _SIZES:
+                text = f"{value} ({format_size(value)})"
+            elif isinstance(value, str):
+                data = text = redact_url(value)
+            else:
+                data = text = str(value) if isinstance(value, Path) else value
+                text = str(value)
+            shown.append(
+                SettingShown(
+                    name=f.name,
+                    variable=variable(f.name),
+                    value=text,
+                    data=data,
+                    source=source,
+                    file=str(self.settings_file) if source == "file" else None,
+                )
+            )
+        return shown
+
+
+@dataclass(frozen=True)
+class SettingShown:
+    """One setting as ``preserve config`` shows it."""
+
+    name: str
+    variable: str
+    value: str  # as text, sizes also with their unit
+    data: object  # as JSON shows it: a number, a string or a list of strings
+    source: str  # "environment", "file" or "default"
+    file: str | None  # the settings file, when it came from there
+
+
+def variable(name: str) -> str:
+    """The environment variable of setting ``name``."""
+    return f"PRESERVE_{name.upper()}"
+
+
+def settings_file_location(environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
+    """The settings file in force (``$PRESERVE_CONFIG`` or the default location) and whether it
+    was named by ``PRESERVE_CONFIG``."""
+    env = os.environ if environ is None else environ
+    named = env.get(CONFIG_VARIABLE) or ""
+    if named:
+        return Path(named).expanduser(), True
+    return default_settings_file(), False
+
+
+def _read_settings_file(env: Mapping[str, str]) -> tuple[Path | None, dict[str, Any]]:
+    path, named = settings_file_location(env)
+    if not path.is_file():
+        if named:
+            what = "is not a file" if path.exists() else "does not exist"
+            raise ConfigError(f"{CONFIG_VARIABLE} names the settings file {path}, which {what}")
+        return None, {}
+    try:
+        with path.open("rb") as stream:
+            return path, tomllib.load(stream)
+    except OSError as error:
+        raise ConfigError(f"cannot read the settings file {path}: {error.strerror}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"the settings file {path} is not valid TOML: {error}") from error
+
+
+def _did_you_mean(key: str) -> str:
+    import difflib
+
+    names = [f.name for f in fields(Settings) if f.name not in ("sources", "settings_file")]
+    close = difflib.get_close_matches(key.lower(), names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else f" (the settings: {', '.join(names)})"
+
+
+# parsers: each takes a value from the environment (a string) or from the file (any TOML value)
+# and returns the setting's value, or raises ValueError with what is wrong ("is not ...")
+
+
+def _text(raw: object) -> str:
+    if not isinstance(raw, str):
+        raise ValueError("is not a string")
+    return raw
+
+
+def _path(raw: object) -> Path:
+    return Path(_text(raw)).expanduser()
+
+
+def _whole(raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ValueError("is not a whole number >= 0")
+    try:
+        number = int(raw)
+    except ValueError:
+        raise ValueError("is not a whole number >= 0") from None
+    if number < 0:
+        raise ValueError("is not a whole number >= 0")
+    return number
+
+
+def _number(raw: object) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError("is not a number")
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("is not a number") from None
+
+
+_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+SIZE_HELP = (
+    "a byte count, or a number with a unit: B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, "
+    "TiB (powers of 1024), e.g. 16MiB or 1.5 GB"
+)
+
+
+def parse_size(raw: object) -> int:
+    """A size in bytes from a byte count or a number with a unit (``16MiB``, ``64 MB``,
+    ``1TiB``; case-insensitive); ValueError says what is accepted."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw
+    match = _SIZE.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None or (match[2] and match[2].lower() not in _UNITS):
+        raise ValueError(f"is not a size: give {SIZE_HELP}")
+    try:
+        size = Decimal(match[1]) * _UNITS[match[2].lower() or "b"]
+    except InvalidOperation:  # pragma: no cover - the pattern admits only decimal numbers
+        raise ValueError(f"is not a size: give {SIZE_HELP}") from None
+    if size != size.to_integral_value():
+        raise ValueError("is not a whole number of bytes")
+    return int(size)
+
+
+def format_size(size: int) -> str:
+    """``size`` bytes with the largest binary unit that divides it into at least 1 (16 MiB)."""
+    for unit in ("TiB", "GiB", "MiB", "KiB"):
+        factor = _UNITS[unit.lower()]
+        if size >= factor:
+            amount = size / factor
+            return f"{amount:g} {unit}" if amount == int(amount) else f"{amount:.1f} {unit}"
+    return f"{size} B"
+
+
+def _algorithms(raw: object) -> tuple[str, ...]:
+    from preserve.checksums import bagit_token, is_supported
+
+    names = _names(raw)
+    algs = tuple(bagit_token(a) for a in names)
+    bad = [a for a in algs if not is_supported(a) or a == "crc64nvme"]
+    if bad:
+        raise ValueError(f"names unsupported algorithms: {', '.join(bad)}")
+    return algs
+
+
+def _fixity_algorithms(raw: object) -> tuple[str, ...]:
+    from preserve.checksums import bagit_token, is_supported
+
+    algs = tuple(dict.fromkeys(bagit_token(a) for a in _names(raw)))
+    bad = [a for a in algs if not is_supported(a) or a == "crc64nvme"]
+    if bad:
+        raise ValueError(
+            f"names algorithms that cannot serve as fixity references: {', '.join(bad)}"
+        )
+    if not algs:
+        raise ValueError("names no algorithm")
+    return algs
+
+
+def _names(raw: object) -> list[str]:
+    """A comma-separated string, or (in the settings file) a list of strings."""
+    if isinstance(raw, str):
+        return [a.strip() for a in raw.split(",") if a.strip()]
+    if isinstance(raw, list) and all(isinstance(a, str) for a in raw):
+        return [a.strip() for a in raw if a.strip()]
+    raise ValueError("is not a comma-separated string or a list of strings")
+
+
+def _env(raw: object) -> str:
+    if raw not in ("development", "production"):
+        raise ValueError("must be 'development' or 'production'")
+    return str(raw)
+
+
+_SIZES = ("s3_multipart_threshold", "s3_part_size", "max_unpack_bytes")
+_PARSERS: dict[str, Callable[[object], object]] = {
+    "home": _path,
+    "staging_dir": _path,
+    "storage_retries": _whole,
+    "workers": _whole,
+    "max_unpack_ratio": _whole,
+    "fixity_interval_days": _whole,
+    "storage_backoff": _number,
+    **{name: parse_size for name in _SIZES},
+    "algorithms": _algorithms,
+    "fixity_algorithms": _fixity_algorithms,
+    "env": _env,
+}
+
+
+def redact_url(value: str) -> str:
+    """``value`` with the password of a URL in it replaced by ``***``."""
+    return re.sub(r"(//[^:/@\s]*):[^@/\s]*@", r"\1:***@", value)

@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -383,3 +384,67 @@ def head_revision() -> str:
     if head is None:
         raise RuntimeError("the migrations package has no revisions")
     return head
+
+
+@dataclass(frozen=True)
+class CatalogueStatus:
+    """Whether the catalogue exists, answers and is at the newest schema (``preserve config``)."""
+
+    #: "ok", "behind" (older schema), "unknown-schema" (a newer preserve's), "not-set-up",
+    #: "missing" (no SQLite file), "unreachable" or "error"
+    state: str
+    where: str
+    revision: str | None
+    head: str
+    message: str
+
+
+def catalogue_status(url: str) -> CatalogueStatus:
+    """Look at the catalogue at ``url`` without creating or changing anything in it."""
+    where = catalogue_name(url)
+    head = head_revision()
+
+    def status(state: str, message: str, revision: str | None = None) -> CatalogueStatus:
+        return CatalogueStatus(state, where, revision, head, message)
+
+    try:
+        engine = make_engine(url, create=False)
+    except NoCatalogue as error:
+        return status("missing", str(error))
+    try:
+        revision = current_revision(engine)
+    except Exception as error:
+        translated = catalogue_error(error, url)
+        if translated is None:
+            raise
+        if isinstance(translated, CatalogueUnreachable):
+            return status("unreachable", str(translated))
+        return status("error", str(translated))
+    finally:
+        engine.dispose()
+    if revision is None:
+        return status(
+            "not-set-up", _NOT_SET_UP.format(reason=f"catalogue {where} answers, but it is empty")
+        )
+    if revision == head:
+        return status("ok", f"catalogue {where} answers, schema {revision} (up to date)", revision)
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        known = False
+    if known:
+        return status(
+            "behind",
+            f"catalogue {where} answers, schema {revision}, behind {head}: run "
+            "`preserve db upgrade`",
+            revision,
+        )
+    return status(
+        "unknown-schema",
+        f"catalogue {where} answers, schema {revision}, which this version of preserve does not "
+        f"know (its newest is {head}): was it upgraded by a newer preserve?",
+        revision,
+    )
