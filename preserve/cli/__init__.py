@@ -29,7 +29,15 @@ if sys.argv and (sys.argv[0] == "-m" or os.path.basename(sys.argv[0]) == "preser
 import signal
 from collections.abc import Sequence
 
-from preserve.cli import admin, bags, collections, fixity, ingest, packages  # noqa: F401 (commands)
+from preserve.cli import (  # noqa: F401 (commands)
+    admin,
+    bags,
+    collections,
+    fixity,
+    ingest,
+    packages,
+    settings,
+)
 from preserve.cli.base import cli
 
 __all__ = ["cli", "main"]
