@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# the checkout keeps its repository in ./var (preserve itself defaults to the user data folder)
 export PRESERVE_HOME ?= $(CURDIR)/var
 PYTEST_ARGS ?=
 SOAK_ITERATIONS ?= 50
