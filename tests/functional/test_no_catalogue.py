@@ -47,3 +47,31 @@ def test_an_empty_database_says_it_is_not_set_up(database_url: str, tmp_path: Pa
     assert result.exit_code == 1, result.stderr
     assert "has not been set up; run `preserve init`" in result.stderr
     assert "internal error" not in result.stderr
+
+
+def test_without_preserve_home_the_user_data_folder_is_used_and_nothing_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default home no longer depends on the current folder (no stray ./var)."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "xdg-data"
+    repo = Repo(
+        home=tmp_path / "unused",
+        database_url="",
+        extra_env={
+            "PRESERVE_HOME": "",
+            "XDG_DATA_HOME": str(data),
+            "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+        },
+    )
+    result = repo.run("packages", "list", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: no catalogue at {data / 'preserve' / 'catalogue.sqlite3'}: run `preserve init` "
+        "to make a new repository there, or set PRESERVE_HOME (or PRESERVE_DATABASE_URL) to the "
+        "one you mean\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+    repo.run("init")
+    assert (data / "preserve" / "catalogue.sqlite3").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["xdg-data"]
