@@ -40,10 +40,13 @@ __all__ = [
     "FORMATS",
     "SerialisedBag",
     "bag_name",
+    "check_parents",
     "choose_format",
     "make_bag_file",
+    "make_parents",
     "partial_name",
     "remove_abandoned",
+    "remove_folders",
     "serialise_bag",
 ]
 
@@ -181,6 +184,46 @@ def remove_abandoned(folder: Path, what: str = "an export") -> list[Path]:
         log.info("removed %s, left by %s that was killed (process %s)", entry.path, what, m["pid"])
         removed.append(Path(entry.path))
     return removed
+
+
+def make_parents(folder: Path) -> list[Path]:
+    """Make ``folder`` and its missing parents; returns those made, outermost first, so that
+    a run that fails can remove them again (:func:`remove_folders`)."""
+    folder = Path(folder)
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    missing.reverse()
+    for made, candidate in enumerate(missing):
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            remove_folders(missing[:made])
+            raise InvalidInput(f"{candidate}: cannot be made: {exc.strerror or exc}") from exc
+    return missing
+
+
+def remove_folders(folders: Sequence[Path]) -> None:
+    """Remove folders made by :func:`make_parents`, innermost first, while they are empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def check_parents(dest: Path) -> None:
+    """The folder of ``dest`` may be missing (it will be made), but nothing on its way may be
+    a file."""
+    for folder in Path(dest).absolute().parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise InvalidInput(f"{dest}: {folder} is not a folder")
+            return
 
 
 # ------------------------------------------------------------ writing
@@ -427,25 +470,30 @@ def make_bag_file(
 ) -> tuple[BagSummary, SerialisedBag]:
     """Copy the folder ``src`` into a new bag and pack it as ``dest``; returns the bag's
     :class:`~preserve.bagit.writer.BagSummary` (its path is the folder it was made in, now
-    gone) and the archive. The bag is made in a temporary folder next to ``dest``."""
+    gone) and the archive. The bag is made in a temporary folder next to ``dest``; missing
+    parent folders of ``dest`` are made (and removed again on failure)."""
     src, dest = Path(src), Path(dest)
     name = bag_name(dest, fmt)
     if not src.is_dir():
         raise InvalidInput(f"{src}: no such folder")
     if os.path.lexists(dest):
         raise InvalidInput(f"{dest}: already exists")
+    check_parents(dest)
     parent = dest.absolute().parent
-    if not parent.is_dir():
-        raise InvalidInput(f"{dest.parent}: no such folder")
-    src_real, parent_real = os.path.realpath(src), os.path.realpath(parent)
-    if os.path.commonpath([src_real, parent_real]) == src_real:
+    src_real = os.path.realpath(src)
+    if os.path.commonpath([src_real, os.path.realpath(parent)]) == src_real:
         raise InvalidInput(f"{dest}: the bag cannot be inside the folder it copies")
-    remove_abandoned(parent, "a bag make")
+    created = make_parents(parent)
     work = parent / partial_name(dest.name)
     try:
+        remove_abandoned(parent, "a bag make")
         summary = make_bag(src, work / name, algorithms=algorithms, bag_info=bag_info)
         archive = serialise_bag(work / name, dest, fmt, name=name)
-    finally:
+    except BaseException:
         with critical():
             shutil.rmtree(work, ignore_errors=True)
+            remove_folders(created)
+        raise
+    with critical():
+        shutil.rmtree(work, ignore_errors=True)
     return summary, archive

@@ -15,10 +15,13 @@ from preserve.bagit import validate_bag
 from preserve.bagit.serialise import (
     Format,
     bag_name,
+    check_parents,
     choose_format,
+    make_parents,
     owner_tag,
     partial_name,
     remove_abandoned,
+    remove_folders,
     serialise_bag,
 )
 from preserve.bootstrap import Application
@@ -46,6 +49,7 @@ class ExportResult:
     package_id: str
     destination: str
     location: str
+    #: payload files and their bytes (tag files apart, as every command counts)
     files: int
     bytes: int
     report: ValidationReport
@@ -61,6 +65,9 @@ class ExportResult:
     algorithms: tuple[str, ...] = ()
     #: folders made for the destination (its missing parents)
     created_folders: tuple[str, ...] = ()
+    #: every file of the bag, tag files included, and their bytes
+    bag_files: int = 0
+    bag_bytes: int = 0
 
 
 def export_package(
@@ -88,7 +95,7 @@ def export_package(
     elif destination.exists() or destination.is_symlink():
         raise InvalidInput(f"{destination}: already exists")
     target = destination.absolute()
-    _check_parents(destination, target.parent)
+    check_parents(destination)
     with app.uow() as uow:
         p = uow.packages.get(package_id)
         if p is None:
@@ -108,14 +115,14 @@ def export_package(
         raise StorageError(
             f"package {package_id} has no verified copy to export from (copies: {held})"
         )
-    created = _make_folders(target.parent)
+    created = make_parents(target.parent)
     try:
         return _export_from_copies(
             app, package_id, destination, target, fmt, name, files, copies, created
         )
     except BaseException:
         with critical():
-            _remove_folders(created)
+            remove_folders(created)
         raise
 
 
@@ -177,8 +184,8 @@ def _export_from_copies(
             package_id,
             str(destination),
             location,
-            len(files),
-            nbytes,
+            report.payload_files,
+            report.payload_bytes,
             report,
             tuple(damaged),
             tuple(str(r) for r in removed),
@@ -186,6 +193,8 @@ def _export_from_copies(
             archive_bytes=None if archive is None else archive.bytes,
             algorithms=_algorithms(report),
             created_folders=tuple(str(f) for f in created),
+            bag_files=len(files),
+            bag_bytes=nbytes,
         )
     if not errors:
         raise FixityMismatch(
@@ -200,44 +209,6 @@ def _export_from_copies(
 def _algorithms(report: ValidationReport) -> tuple[str, ...]:
     """The payload manifests' algorithms of the exported bag, sha512 first."""
     return tuple(sorted(report.algorithms, key=lambda a: a != "sha512"))
-
-
-def _check_parents(destination: Path, parent: Path) -> None:
-    """The destination's folder may be missing (it is made), but nothing on its way may be a
-    file."""
-    for folder in (parent, *parent.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise InvalidInput(f"{destination}: {folder} is not a folder")
-            return
-
-
-def _make_folders(parent: Path) -> list[Path]:
-    """Make ``parent`` and its missing parents; returns those made, outermost first."""
-    missing = []
-    for folder in (parent, *parent.parents):
-        if folder.exists():
-            break
-        missing.append(folder)
-    missing.reverse()
-    for folder in missing:
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            _remove_folders(missing[: missing.index(folder)])
-            raise InvalidInput(f"{folder}: cannot be made: {exc.strerror or exc}") from exc
-    return missing
-
-
-def _remove_folders(folders: list[Path]) -> None:
-    """Remove folders made for an export that failed, innermost first, if they are empty."""
-    for folder in reversed(folders):
-        try:
-            folder.rmdir()
-        except OSError:
-            return
 
 
 class _Damaged(StorageError):
