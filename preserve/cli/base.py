@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -86,40 +88,67 @@ GIVEN = GivenText()
 class PreserveGroup(click.Group):
     """Turns a PreserveError into one line on stderr and its exit code; a bug into one line too
     (PRESERVE_DEBUG=1 shows the traceback). Each error is printed here once: the services log
-    what they also raise at debug level only (-vv), with its cause."""
+    what they also raise at debug level only (-vv), with its cause. The command line and its
+    outcome (exit status) go to the ``--log-file``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["argv"] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        status: int | str = 1
+        try:
+            result = self._invoke(ctx)
+            status = 0
+            return result
+        except click.exceptions.Exit as exc:
+            status = exc.exit_code
+            raise
+        except click.exceptions.ClickException as exc:
+            status = exc.exit_code
+            log.error("%s", exc.format_message(), extra=_ECHOED)
+            raise
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+            raise
+        finally:
+            _log_outcome(ctx, status)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PreserveError as exc:
             log.debug("%s failed", ctx.invoked_subcommand, exc_info=True)
             print_error(exc)
-            ctx.exit(exc.exit_code)
+            raise click.exceptions.Exit(exc.exit_code) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Terminated:
+            log.error("terminated", extra=_ECHOED)
             click.echo("terminated", err=True)
-            ctx.exit(143)
+            raise click.exceptions.Exit(143) from None
         except KeyboardInterrupt:
+            log.error("interrupted", extra=_ECHOED)
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            raise click.exceptions.Exit(130) from None
         except Exception as exc:
             error = _catalogue_error(ctx, exc)
             if error is not None:
                 log.debug("%s failed", ctx.invoked_subcommand, exc_info=True)
                 print_error(error)
-                ctx.exit(error.exit_code)
+                raise click.exceptions.Exit(error.exit_code) from None
             if os.environ.get("PRESERVE_DEBUG"):
                 raise
             log.debug("unexpected error", exc_info=True)
             # one line: a library's message may go on with details (SQLAlchemy's: the statement)
             first_line = next(iter(str(exc).strip().splitlines()), "")
-            click.echo(
+            message = (
                 f"internal error (a bug in preserve): {type(exc).__name__}: {first_line}; "
-                "set PRESERVE_DEBUG=1 for the traceback",
-                err=True,
+                "set PRESERVE_DEBUG=1 for the traceback"
             )
-            ctx.exit(EXIT_BUG)
+            log.error("%s", message, extra=_ECHOED)
+            click.echo(message, err=True)
+            raise click.exceptions.Exit(EXIT_BUG) from None
 
 
 def _catalogue_error(ctx: click.Context, exc: Exception) -> PreserveError | None:
@@ -133,20 +162,195 @@ def _catalogue_error(ctx: click.Context, exc: Exception) -> PreserveError | None
     return catalogue_error(exc, app.settings.database_url)
 
 
+def _log_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """``--log-file FILE``: checked before anything runs; appended to, never truncated."""
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise click.BadParameter(_UNSET, ctx, param)
+    folder = value.absolute().parent
+    if not folder.is_dir():
+        raise click.BadParameter(
+            f"{value}: the folder {folder} does not exist (create it first)", ctx, param
+        )
+    if value.is_dir():
+        raise click.BadParameter(f"{value}: is a folder, not a file", ctx, param)
+    try:
+        with open(value, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(
+            f"{value}: cannot write: {exc.strerror or exc}", ctx, param
+        ) from None
+    return value
+
+
 @click.group(cls=PreserveGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="preserve")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Only errors on stderr: no progress bar, no warnings (they still go to --log-file "
+    "and into --json).",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=True, path_type=Path),
+    callback=_log_file,
+    metavar="FILE",
+    help="Append what the command does (INFO and above, with ISO 8601 times), its warnings, "
+    "its outcome and any error to FILE; its folder must exist.",
+)
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool, log_file: Path | None) -> None:
     """preserve: keep digital creations as verified BagIt packages, with fixity you can trust."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose contradict each other: give one of them")
+    ctx.meta["quiet"] = quiet
+    _configure_logging(ctx, verbose, quiet, log_file)
+
+
+# ---------------------------------------------------------------------------- logging
+
+#: marks a record the command line has printed itself: it goes to the log file, not to stderr
+_ECHOED = {"echoed": True}
+
+
+class _Stderr(logging.StreamHandler):
+    """Log records on whatever ``sys.stderr`` is now (click's test runner swaps it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+class _StderrFormat(logging.Formatter):
+    """Warnings and errors in the style of the command's own lines (``warning: ...``); the
+    chatter of -v and -vv with its level and logger."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {record.getMessage()}"
+        return f"{record.levelname} {record.name}: {record.getMessage()}"
+
+
+class _FileFormat(logging.Formatter):
+    """``2026-03-01T14:03:07.123+01:00 INFO preserve.ingest.pipeline: ...``: local time with
+    its offset, so lines from several machines and seasons sort and compare."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        when = datetime.fromtimestamp(record.created).astimezone()
+        return when.isoformat(timespec="milliseconds")
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _ours_or_warning(record: logging.LogRecord) -> bool:
+    """The log file takes preserve's INFO lines, but only warnings from libraries (boto3 ...)."""
+    return record.name.startswith("preserve") or record.levelno >= logging.WARNING
+
+
+class _Collected(logging.Handler):
+    """Keeps the warnings logged during the command, for its --json output."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING and not getattr(record, "echoed", False):
+            self.messages.append(record.getMessage())
+
+
+def _configure_logging(
+    ctx: click.Context, verbose: int, quiet: bool, log_file: Path | None
+) -> None:
+    root_logger = logging.getLogger()
+    stderr = _Stderr()
+    stderr.setLevel(logging.ERROR if quiet else logging.WARNING - 10 * min(verbose, 2))
+    stderr.setFormatter(_StderrFormat())
+    stderr.addFilter(lambda record: not getattr(record, "echoed", False))
+    collected = _Collected()
+    handlers: list[logging.Handler] = [stderr, collected]
+    if log_file is not None:
+        to_file = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        to_file.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+        to_file.setFormatter(_FileFormat())
+        to_file.addFilter(_ours_or_warning)
+        handlers.append(to_file)
+    # a previous command in the same process (a test) may have left its handlers: replace them
+    for old in ctx.meta.get("log_handlers", ()):
+        root_logger.removeHandler(old)
+    for handler in handlers:
+        root_logger.addHandler(handler)
+    root_logger.setLevel(min(h.level for h in handlers if h is not collected))
+    ctx.meta["log_handlers"] = handlers
+    ctx.meta["logged_warnings"] = collected.messages
+    if log_file is not None:
+        argv = ctx.meta.get("argv")
+        shown = " ".join(argv) if argv is not None else ctx.invoked_subcommand
+        log.info("preserve %s (version %s, pid %d)", shown, __version__, os.getpid())
+
+    def remove() -> None:
+        for handler in handlers:
+            root_logger.removeHandler(handler)
+            handler.close()
+
+    ctx.call_on_close(remove)
+
+
+def _log_outcome(ctx: click.Context, status: int | str) -> None:
+    if status == 0:
+        log.info("preserve %s: done (exit 0)", ctx.invoked_subcommand or "")
+    else:
+        log.info("preserve %s: ended with exit status %s", ctx.invoked_subcommand or "", status)
+
+
+def quiet() -> bool:
+    """Whether the command runs with ``--quiet``."""
+    return bool(click.get_current_context().find_root().meta.get("quiet"))
+
+
+def logged_warnings() -> list[str]:
+    """The warnings the services logged during this command (for --json)."""
+    return list(click.get_current_context().find_root().meta.get("logged_warnings", ()))
+
+
+def warn(text: str) -> None:
+    """``warning: TEXT`` on stderr (not with --quiet), and into the log file."""
+    log.warning("%s", text, extra=_ECHOED)
+    if not quiet():
+        click.echo(f"warning: {text}", err=True)
+
+
+def note(text: str) -> None:
+    """A remark on stderr (not with --quiet), also into the log file."""
+    log.info("%s", text, extra=_ECHOED)
+    if not quiet():
+        click.echo(text, err=True)
+
+
+def say(text: str) -> None:
+    """A line of the command's result on stdout, also written to the log file."""
+    log.info("%s", text, extra=_ECHOED)
+    click.echo(text)
 
 
 def print_error(exc: PreserveError, prefix: str = "") -> None:
+    """One ``error: ...`` line (also into the log file); the problems of an invalid bag that
+    its message does not already name follow, indented, each once."""
     message = f"{prefix}{exc}".replace("\n", " ")
+    log.error("%s", message, extra=_ECHOED)
     click.echo(f"error: {message}", err=True)
     if isinstance(exc, InvalidBag):
         for p in exc.problems:
-            click.echo(f"  {p}", err=True)
+            if str(p) not in message:
+                log.error("  %s", p, extra=_ECHOED)
+                click.echo(f"  {p}", err=True)

@@ -18,8 +18,10 @@ from preserve.formats import (
     submit_identification,
 )
 from preserve.ingest.model import Delivery, StagedFile, event
-from preserve.progress import Progress
+from preserve.progress import Progress, Stage
 from preserve.values import Problem
+
+_ADVANCE_EVERY = 64  # files read for image properties between two progress updates
 
 
 class Identification:
@@ -46,19 +48,35 @@ class Identification:
             pending.cancel()
         self._pending.clear()
 
-    def collect(self, delivery: Delivery, progress: Progress) -> None:
-        """Wait for every result (doing unstarted batches here); read image properties."""
-        progress.begin("identifying formats", len(delivery.files), 0)
+    def collect(self, delivery: Delivery, progress: Progress, stage: Stage | None = None) -> None:
+        """Wait for every result (doing unstarted batches here); read image properties.
+
+        Progress counts files (identification has no meaningful byte count): a file counts
+        once its format is known and, for an image, its properties are read."""
+        progress.begin("identifying formats", len(delivery.files), 0, stage)
         try:
             # helpers work from the first batch on; this process takes the last ones
+            pending_files: set[int] = set()
             for files, pending in reversed(self._pending):
+                pending_files.update(id(f) for f in files)
                 for f, info in zip(files, pending.result(), strict=True):
                     f.fmt = info
+                    if is_image(info):
+                        _image(f, delivery)
                 progress.advance(len(files), 0)
             self._pending.clear()
+            # identified while staging (no helpers): only the images are left to read
+            done = 0
             for f in delivery.files:
+                if id(f) in pending_files:
+                    continue
                 if f.fmt is not None and is_image(f.fmt):
                     _image(f, delivery)
+                done += 1
+                if done == _ADVANCE_EVERY:
+                    progress.advance(done, 0)
+                    done = 0
+            progress.advance(done, 0)
         finally:
             progress.end()
 

@@ -33,7 +33,7 @@ from preserve.checksums import MultiHasher, digest_bytes
 from preserve.errors import InvalidBag, InvalidInput, StorageError, StorageFull
 from preserve.fsio import NO_SPACE, drop_cache, start_writeback
 from preserve.ingest.model import TRANSPORT_ALGORITHM, Delivery, StagedFile
-from preserve.progress import Progress
+from preserve.progress import Progress, Stage
 from preserve.values import Problem
 
 SMALL_FILE = 1 << 20  # read whole and hashed on the calling thread
@@ -60,12 +60,13 @@ def stage_payload(
     workers: int,
     progress: Progress,
     on_staged: Callable[[list[StagedFile]], None],
+    stage: Stage | None = None,
 ) -> None:
     """Copy and hash every file of ``delivery`` into ``writer``'s payload; record its manifest
     entries; call ``on_staged`` with each batch of files as it is staged."""
     files = delivery.files
     total = sum(f.size for f in files)
-    progress.begin("hashing and copying", len(files), total)
+    progress.begin("hashing and copying", len(files), total, stage)
     manifest_algorithms = tuple(a for a in algorithms if a != TRANSPORT_ALGORITHM)
     large = [f for f in files if f.size > SMALL_FILE]
     small = [f for f in files if f.size <= SMALL_FILE]

@@ -9,12 +9,13 @@ hard-linked into the last local location without a second read of the same block
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from preserve.bootstrap import Application
 from preserve.ingest.model import TRANSPORT_ALGORITHM, StagedFile
-from preserve.progress import Progress
+from preserve.progress import Progress, Stage
 from preserve.storage import PutItem
 from preserve.values import StoredObject
 
@@ -36,6 +37,45 @@ class Location:
     id: int
     name: str
     url: str
+
+
+#: Work a file costs besides its bytes (opening, syncing, a catalogue row), in bytes: the
+#: estimate of a whole ingest weighs its stages by bytes plus this much per file.
+PER_FILE_WORK = 256 * 1024
+TAG_FILES = 12  # about as many tag files as a package has, for the estimate
+
+
+@dataclass(frozen=True)
+class IngestStages:
+    """The four stages of one ingest (hashing and copying; storing the payload on each location;
+    identifying formats; storing the metadata on each location) and the share of the work each
+    stands for, so a progress display can estimate the whole ingest."""
+
+    files: int
+    nbytes: int
+    locations: int
+
+    def _weights(self) -> list[float]:
+        payload = self.nbytes + self.files * PER_FILE_WORK
+        return [
+            payload,
+            payload * self.locations,
+            self.files * PER_FILE_WORK / 4,  # mostly done by helpers while staging
+            TAG_FILES * PER_FILE_WORK * self.locations,
+        ]
+
+    def stage(self, number: int, part: int = 0, parts: int = 1) -> Stage:
+        """Stage ``number`` (1-4), or its ``part``-th of ``parts`` (one per location)."""
+        weights = self._weights()
+        total = sum(weights) or 1.0
+        before = sum(weights[: number - 1]) / total
+        share = weights[number - 1] / total / max(1, parts)
+        return Stage(
+            number,
+            len(weights),
+            min(1.0, before + share * part),
+            min(1.0, before + share * (part + 1)),
+        )
 
 
 def payload_items(files: Sequence[StagedFile]) -> list[Item]:
@@ -70,17 +110,26 @@ def store(
     locations: Sequence[Location],
     progress: Progress,
     what: str,
+    stages: IngestStages | None = None,
 ) -> dict[int, dict[str, StoredObject]]:
     """Write ``items`` under ``key_prefix`` on every location and verify each copy; returns
     location id -> path in bag -> stored object. Remote locations go first; the last local
-    location hard-links the staged files instead of copying them."""
+    location hard-links the staged files instead of copying them.
+
+    Progress advances per file: a location that writes every file before verifying them
+    (local) counts half of a file's bytes once written and the rest, with the file, once its
+    copy is verified; S3 counts each file once uploaded and verified."""
     ordered = sorted(locations, key=lambda loc: loc.url.startswith("file:"))
     total = sum(item.size for item in items)
     stored: dict[int, dict[str, StoredObject]] = {}
     for index, loc in enumerate(ordered):
         storage = app.storage(loc.url)
         last_local = index == len(ordered) - 1 and loc.url.startswith("file:")
-        progress.begin(f"storing {what} on {loc.name}", len(items), total)
+        stage = None
+        if stages is not None:
+            stage = stages.stage(2 if what == "payload" else 4, index, len(ordered))
+        progress.begin(f"storing {what} on {loc.name}", len(items), total, stage)
+        counted = _Counted(progress)
         try:
             objects = storage.put_many(
                 [
@@ -93,9 +142,30 @@ def store(
                     for item in items
                 ],
                 link=last_local,
-                on_stored=lambda obj: progress.advance(1, obj.size),
+                on_stored=counted.stored,
+                on_written=counted.written,
             )
         finally:
             progress.end()
         stored[loc.id] = {item.path: obj for item, obj in zip(items, objects, strict=True)}
     return stored
+
+
+class _Counted:
+    """Turns a location's callbacks into progress: half a file's bytes when written, the rest
+    (and the file) when its copy is verified. Called from the location's threads."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self._credited: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def written(self, key: str, size: int) -> None:
+        with self._lock:
+            self._credited[key] = size // 2
+        self.progress.advance(0, size // 2)
+
+    def stored(self, obj: StoredObject) -> None:
+        with self._lock:
+            credited = self._credited.pop(obj.key, 0)
+        self.progress.advance(1, max(0, obj.size - credited))

@@ -85,13 +85,17 @@ class Storage(Protocol):
         consume: bool = False,
         link: bool = False,
         on_stored: Callable[[StoredObject], None] | None = None,
+        on_written: Callable[[str, int], None] | None = None,
     ) -> list[StoredObject]:
         """Store many files, each as :meth:`put` would, in the order given; faster than a loop
         (the local backend syncs the filesystem once for the whole batch, S3 uploads in
         parallel). ``consume`` may move the sources into place; ``link`` may hard-link them
         (the caller keeps them unchanged until it deletes them); both are local concerns. If
         any item fails, no object of the batch is left in place and the error is raised;
-        ``on_stored`` is called as each copy is verified."""
+        ``on_stored`` is called as each copy is verified (from any thread). A backend that
+        writes every file first and verifies them in a second pass (local) also calls
+        ``on_written`` with the key and size as each file's bytes are written, so progress
+        moves during the first pass too."""
         ...
 
     def put_bytes(self, key: str, data: bytes) -> StoredObject:

@@ -277,6 +277,7 @@ class LocalStorage:
         consume: bool = False,
         link: bool = False,
         on_stored: Callable[[StoredObject], None] | None = None,
+        on_written: Callable[[str, int], None] | None = None,
     ) -> list[StoredObject]:
         """Store a batch: move (``consume``), hard-link (``link``) or copy every file into the
         temporary area, sync the filesystem once, re-read each copy from the device to verify
@@ -323,6 +324,8 @@ class LocalStorage:
             )
             check_digests(digests, computed, location=self.url, key=plan.key)
             plan.size, plan.digests = size, computed
+            if on_written is not None:
+                on_written(plan.key, size)
 
         def verify(plan: _Planned) -> StoredObject:
             expected = plan.item.digests or plan.digests
@@ -354,7 +357,13 @@ class LocalStorage:
         large = bool(plans) and total >= LARGE_AVERAGE * len(plans)
 
         def verify_chunk(chunk: list[_Planned]) -> list[StoredObject]:
-            return [verify(plan) for plan in chunk]
+            verified = []
+            for plan in chunk:
+                obj = verify(plan)
+                if on_stored is not None:
+                    on_stored(obj)  # as each copy is verified, not once the batch is placed
+                verified.append(obj)
+            return verified
 
         try:
             if large:
@@ -371,12 +380,10 @@ class LocalStorage:
                 for done in pool.map(verify_chunk, _chunks(plans, size)):
                     stored.extend(done)
             parents: set[str] = set()
-            for plan, obj in zip(plans, stored, strict=True):
+            for plan in plans:
                 os.replace(plan.tmp, plan.target)
                 plan.placed = True
                 parents.add(os.path.dirname(plan.target))
-                if on_stored is not None:
-                    on_stored(obj)
             for parent in sorted(parents):
                 _fsync_dir(parent)
         except BaseException as exc:

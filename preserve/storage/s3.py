@@ -552,6 +552,7 @@ class S3Storage:
         consume: bool = False,
         link: bool = False,
         on_stored: Callable[[StoredObject], None] | None = None,
+        on_written: Callable[[str, int], None] | None = None,  # one pass: on_stored says all
     ) -> list[StoredObject]:
         """Upload in parallel (bounded threads). On the first failure the uploads not yet
         started are cancelled and what was uploaded is removed, unless the location is
