@@ -53,14 +53,15 @@ SELECT c.id, c.package_id, l.name, l.url, c.key_prefix
 FROM copies c
 JOIN packages p ON p.id = c.package_id
 JOIN storage_locations l ON l.id = c.location_id
-{join}
+JOIN collections co ON co.id = p.collection_id
+JOIN organisations o ON o.id = co.organisation_id
 WHERE {where}
-ORDER BY p.created_at, p.id, c.id
+ORDER BY {order}
 """
-_COLLECTION_JOIN = (
-    "JOIN collections co ON co.id = p.collection_id "
-    "JOIN organisations o ON o.id = co.organisation_id"
-)
+#: a run's usual order: package by package, as they were ingested
+_BY_PACKAGE = "p.created_at, p.id, c.id"
+#: when copies are chosen by age: never checked first, then the least recently checked
+_BY_LAST_CHECK = "c.last_checked_at IS NOT NULL, c.last_checked_at, p.created_at, p.id, c.id"
 _FILES = """
 SELECT path, size, sha512, sha256, digests FROM files WHERE package_id = :package_id ORDER BY id
 """
@@ -79,6 +80,24 @@ INSERT INTO events (id, event_type, event_type_uri, occurred_at, outcome, detail
                     agent_id, package_id, copy_id, file_id)
 VALUES (:id, :event_type, NULL, :occurred_at, :outcome, :detail, :outcome_detail,
         :agent_id, :package_id, :copy_id, NULL)
+"""
+# the organisations as PREMIS agents (by full name), so each event can link its owner
+_ADD_ORGANISATION_AGENTS = """
+INSERT INTO agents (name, version, agent_type)
+SELECT name, '', 'organization' FROM organisations WHERE true
+ON CONFLICT (name, version, agent_type) DO NOTHING
+"""
+# who ran the check (implementer) and the organisation owning the package (owner), one statement
+_LINK_AGENTS = """
+INSERT INTO event_agents (event_id, agent_id, role)
+SELECT :event_id, :person_id, 'implementer'
+UNION ALL
+SELECT :event_id, a.id, 'owner'
+FROM packages p
+JOIN collections co ON co.id = p.collection_id
+JOIN organisations o ON o.id = co.organisation_id
+JOIN agents a ON a.name = o.name AND a.version = '' AND a.agent_type = 'organization'
+WHERE p.id = :package_id
 """
 # what a check outcome makes of the copy's status (an error leaves it as it was)
 _COPY_STATUS = {"ok": "verified", "mismatch": "failed", "missing": "missing"}
@@ -101,6 +120,14 @@ class FixityCatalogue:
 
     def __init__(self, connection: _Connection) -> None:
         self._db = connection
+        self._actor: str | None = None
+        self._person_id: int | None = None
+
+    def act_as(self, actor: str) -> None:
+        """Link ``actor`` (a person, as implementer) and the owning organisation (as owner) to
+        every event recorded from now on. Their agent rows are made once, at the first event."""
+        self._actor = actor
+        self._person_id = None
 
     def __enter__(self) -> FixityCatalogue:
         return self
@@ -116,11 +143,22 @@ class FixityCatalogue:
         *,
         package_id: str | None = None,
         collection: tuple[str, str] | None = None,
+        organisation: str | None = None,
+        location: str | None = None,
+        checked_before: datetime | None = None,
+        limit: int | None = None,
     ) -> list[CopyRow]:
         """The copies of one package (whatever its status, unless it is still being ingested or
         its ingest failed: :class:`InvalidInput`), of the stored packages of ``collection``
-        (organisation slug, collection slug), or of every stored package; :class:`NotFound` when
-        the package or collection does not exist."""
+        (organisation slug, collection slug), of ``organisation``, or of every stored package;
+        :class:`NotFound` when the package, collection, organisation or location does not
+        exist (unknown names get a "did you mean").
+
+        Of those, only the copies on ``location``, only those never checked or last checked
+        before ``checked_before``, and at most ``limit`` of them; when chosen by age or
+        limited, the never-checked and least recently checked copies come first."""
+        conditions: list[str] = []
+        params: dict[str, Any] = {}
         if package_id is not None:
             found = list(
                 self._db.rows("SELECT status FROM packages WHERE id = :id", {"id": package_id})
@@ -138,26 +176,59 @@ class FixityCatalogue:
                     "and what it wrote on a location that did not answer is removed by the next "
                     "ingest once the location answers again"
                 )
-            sql = _COPIES.format(join="", where="p.id = :package_id")
-            params: dict[str, Any] = {"package_id": package_id}
-        elif collection is not None:
-            organisation, slug = collection
-            params = {"organisation": organisation, "slug": slug, "status": "stored"}
-            exists = self._db.rows(
-                "SELECT 1 FROM collections co JOIN organisations o ON o.id = co.organisation_id "
-                "WHERE o.slug = :organisation AND co.slug = :slug",
-                params,
-            )
-            if not list(exists):
-                raise NotFound(f"collection {slug!r} does not exist in {organisation!r}")
-            sql = _COPIES.format(
-                join=_COLLECTION_JOIN,
-                where="o.slug = :organisation AND co.slug = :slug AND p.status = :status",
-            )
+            conditions.append("p.id = :package_id")
+            params["package_id"] = package_id
         else:
-            sql = _COPIES.format(join="", where="p.status = :status")
-            params = {"status": "stored"}
+            conditions.append("p.status = :status")
+            params["status"] = "stored"
+            if collection is not None:
+                org_slug, slug = collection
+                self._known_collection(org_slug, slug)
+                conditions.append("o.slug = :organisation AND co.slug = :slug")
+                params.update(organisation=org_slug, slug=slug)
+            elif organisation is not None:
+                self._known("organisation", organisation, "SELECT slug FROM organisations")
+                conditions.append("o.slug = :organisation")
+                params["organisation"] = organisation
+        if location is not None:
+            self._known("location", location, "SELECT name FROM storage_locations")
+            conditions.append("l.name = :location")
+            params["location"] = location
+        if checked_before is not None:
+            conditions.append("(c.last_checked_at IS NULL OR c.last_checked_at < :checked_before)")
+            params["checked_before"] = self._db.timestamp(checked_before)
+        by_age = checked_before is not None or limit is not None
+        sql = _COPIES.format(
+            where=" AND ".join(conditions), order=_BY_LAST_CHECK if by_age else _BY_PACKAGE
+        )
+        if limit is not None:
+            sql += "LIMIT :limit\n"
+            params["limit"] = limit
         return [CopyRow(*row) for row in self._db.rows(sql, params)]
+
+    def _known(self, kind: str, name: str, names_sql: str) -> None:
+        """:class:`NotFound` with the closest names unless ``names_sql`` lists ``name``."""
+        names = [row[0] for row in self._db.rows(names_sql, {})]
+        if name not in names:
+            from preserve.names import unknown
+
+            raise unknown(kind, name, names)
+
+    def _known_collection(self, organisation: str, slug: str) -> None:
+        """:class:`NotFound` unless the organisation exists and holds the collection."""
+        self._known("organisation", organisation, "SELECT slug FROM organisations")
+        names = [
+            row[0]
+            for row in self._db.rows(
+                "SELECT co.slug FROM collections co JOIN organisations o "
+                "ON o.id = co.organisation_id WHERE o.slug = :organisation",
+                {"organisation": organisation},
+            )
+        ]
+        if slug not in names:
+            from preserve.names import unknown
+
+            raise unknown("collection", slug, names, where=f"organisation {organisation!r}")
 
     def files(self, package_id: str) -> Iterator[FileRow]:
         """The package's files (payload and tag files) as catalogued, streamed in ingest order."""
@@ -200,10 +271,11 @@ class FixityCatalogue:
                 return False
             tx.execute(_ADD_AGENT, agent_params)
             agent_id = tx.scalar(_AGENT_ID, agent_params)
+            event_id = str(uuid.uuid4())
             tx.execute(
                 _ADD_EVENT,
                 {
-                    "id": str(uuid.uuid4()),
+                    "id": event_id,
                     "event_type": event_type,
                     "occurred_at": now,
                     "outcome": event_outcome,
@@ -214,6 +286,20 @@ class FixityCatalogue:
                     "copy_id": copy.copy_id,
                 },
             )
+            if self._actor is not None:
+                if self._person_id is None:
+                    person = {"name": self._actor, "version": "", "agent_type": "person"}
+                    tx.execute(_ADD_AGENT, person)
+                    tx.execute(_ADD_ORGANISATION_AGENTS, {})
+                    self._person_id = tx.scalar(_AGENT_ID, person)
+                tx.execute(
+                    _LINK_AGENTS,
+                    {
+                        "event_id": event_id,
+                        "person_id": self._person_id,
+                        "package_id": copy.package_id,
+                    },
+                )
         return True
 
 

@@ -7,13 +7,16 @@ and a broken constraint shows up at the call that caused it (as ``sqlalchemy.exc
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Row, Table, Text, case, delete, exists, func, insert, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -23,6 +26,7 @@ from preserve.catalogue.models import (
     CollectionLocation,
     Copy,
     Event,
+    EventAgent,
     File,
     Organisation,
     Package,
@@ -152,6 +156,111 @@ class PackageRepository(_Repository):
             stmt = stmt.where(Package.status == status)
         return self.session.scalars(stmt.order_by(Package.created_at, Package.id)).all()
 
+    def with_id_prefix(self, prefix: str) -> Sequence[Package]:
+        """The packages whose id starts with ``prefix`` (lowercase, as stored), with their
+        collection and organisation loaded, oldest first. (Ids are random: a prefix of 4 hex
+        digits is shared by one package in 65,536.)"""
+        return self.session.scalars(
+            select(Package)
+            .options(joinedload(Package.collection).joinedload(Collection.organisation))
+            .where(Package.id.like(_like_escape(prefix) + "%", escape="\\"))
+            .order_by(Package.created_at, Package.id)
+        ).all()
+
+    def with_identifier(self, identifier: str) -> Sequence[Package]:
+        """Packages that may carry the producer's ``identifier`` (External-Identifier, or a value
+        of the description, compared case-insensitively): a superset the caller narrows down, as
+        the description is JSON matched as text here."""
+        quoted = json.dumps(identifier)  # as the JSON column spells the value, quotes included
+        return self.session.scalars(
+            select(Package)
+            .options(joinedload(Package.collection).joinedload(Collection.organisation))
+            .where(
+                or_(
+                    func.lower(Package.external_identifier) == identifier.lower(),
+                    sql_cast(Package.description, Text).ilike(
+                        "%" + _like_escape(quoted) + "%", escape="\\"
+                    ),
+                )
+            )
+            .order_by(Package.created_at, Package.id)
+        ).all()
+
+    def summaries(
+        self,
+        *,
+        organisation_id: int | None = None,
+        collection_id: int | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        before: datetime | None = None,
+        text: str | None = None,
+    ) -> Sequence[Row[Any]]:
+        """One row per package for listings, in one query (copies counted in a subquery):
+        id, organisation slug, collection slug, title, status, version, file count, size, copies,
+        verified copies, created_at, stored_at, external identifier, oldest first.
+
+        ``since`` and ``before`` bound the ingest date (created_at, ``before`` excluded). With
+        ``text`` only packages that may match it (see :func:`search_conditions`) are returned, with
+        two more columns: whether something other than the description matched, and the
+        description, which the caller checks value by value."""
+        copies = (
+            select(
+                Copy.package_id,
+                func.count().label("copies"),
+                func.sum(case((Copy.status == "verified", 1), else_=0)).label("verified"),
+            )
+            .group_by(Copy.package_id)
+            .subquery()
+        )
+        columns: list[Any] = [
+            Package.id,
+            Organisation.slug,
+            Collection.slug,
+            Package.title,
+            Package.status,
+            Package.version,
+            Package.file_count,
+            Package.size,
+            func.coalesce(copies.c.copies, 0),
+            func.coalesce(copies.c.verified, 0),
+            Package.created_at,
+            Package.stored_at,
+            Package.external_identifier,
+        ]
+        conditions: list[Any] = []
+        if text is not None:
+            others, in_description = search_conditions(text)
+            columns += [case((others, True), else_=False), Package.description]
+            conditions.append(or_(others, in_description))
+        if organisation_id is not None:
+            conditions.append(Collection.organisation_id == organisation_id)
+        if collection_id is not None:
+            conditions.append(Package.collection_id == collection_id)
+        if status is not None:
+            conditions.append(Package.status == status)
+        if since is not None:
+            conditions.append(Package.created_at >= since)
+        if before is not None:
+            conditions.append(Package.created_at < before)
+        stmt = (
+            select(*columns)
+            .select_from(Package)
+            .join(Collection, Collection.id == Package.collection_id)
+            .join(Organisation, Organisation.id == Collection.organisation_id)
+            .outerjoin(copies, copies.c.package_id == Package.id)
+            .where(*conditions)
+            .order_by(Package.created_at, Package.id)
+        )
+        return self.session.execute(stmt).all()
+
+    def shared_id_prefixes(self, length: int) -> set[str]:
+        """The id prefixes of ``length`` characters that more than one package shares."""
+        prefix = func.substr(Package.id, 1, length)
+        return set(
+            self.session.scalars(select(prefix).group_by(prefix).having(func.count() > 1)).all()
+        )
+
     def list_interrupted(self) -> Sequence[Package]:
         """Packages still marked as ingesting (compare ingest_host/ingest_pid to find dead ones),
         and failed ingests whose objects could not all be removed yet."""
@@ -176,6 +285,50 @@ class PackageRepository(_Repository):
         """Delete the package; the database cascades to its files, copies and events."""
         self.session.delete(package)
         self.session.flush()
+
+
+def _like_escape(text: str) -> str:
+    """``text`` matched literally by LIKE with ``escape='\\'``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_PUID = re.compile(r"(x-)?fmt/[0-9]+", re.IGNORECASE)
+
+
+def search_conditions(text: str) -> tuple[Any, Any]:
+    """What ``packages search`` matches ``text`` with, case-insensitively: the title, the
+    External-Identifier, a payload file's path, format name or PUID (a whole PUID such as
+    ``fmt/43`` only matches itself, not fmt/430); and, separately, the description, a JSON column
+    matched as text, so a match there may be only a key or a part of two values and has to be
+    confirmed value by value."""
+    text = unicodedata.normalize("NFC", text)
+    pattern = "%" + _like_escape(text) + "%"
+    if _PUID.fullmatch(text):
+        puid = func.lower(File.puid) == text.lower()
+    else:
+        puid = File.puid.ilike(pattern, escape="\\")
+    in_files = exists(
+        select(File.id).where(
+            File.package_id == Package.id,
+            File.role == "payload",
+            or_(
+                File.path_nfc.ilike(pattern, escape="\\"),
+                File.format_name.ilike(pattern, escape="\\"),
+                puid,
+            ),
+        )
+    )
+    others = or_(
+        Package.title.ilike(pattern, escape="\\"),
+        Package.external_identifier.ilike(pattern, escape="\\"),
+        in_files,
+    )
+    # the JSON column escapes what json.dumps escapes (quotes, non-ASCII): match that spelling
+    spelled = json.dumps(text)[1:-1]
+    in_description = sql_cast(Package.description, Text).ilike(
+        "%" + _like_escape(spelled) + "%", escape="\\"
+    )
+    return others, in_description
 
 
 class FileRepository(_Repository):
@@ -360,3 +513,25 @@ class EventRepository(_Repository):
             .where(Event.package_id == package_id)
             .order_by(Event.occurred_at, Event.id)
         ).all()
+
+    def link_agents(self, links: Iterable[tuple[str, Agent, str]]) -> None:
+        """Link agents to events besides their executing program: (event id, agent, role)
+        triples, inserted in one statement."""
+        rows = [{"event_id": e, "agent_id": a.id, "role": r} for e, a, r in links]
+        if rows:
+            self.session.flush()
+            self.session.execute(insert(EventAgent), rows)
+
+    def linked_agents(self, package_id: str) -> dict[str, list[tuple[Agent, str]]]:
+        """The agents linked to the package's events, by event id, implementer first."""
+        found = self.session.execute(
+            select(EventAgent.event_id, Agent, EventAgent.role)
+            .join(Agent, Agent.id == EventAgent.agent_id)
+            .join(Event, Event.id == EventAgent.event_id)
+            .where(Event.package_id == package_id)
+            .order_by(EventAgent.event_id, EventAgent.role)
+        ).all()
+        out: dict[str, list[tuple[Agent, str]]] = {}
+        for event_id, agent, role in found:
+            out.setdefault(event_id, []).append((agent, role))
+        return out

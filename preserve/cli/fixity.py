@@ -11,11 +11,55 @@ from preserve.cli.output import count, emit_json, human_bytes
 from preserve.cli.progress import progress
 
 
-@cli.command()
-@click.option("--package", "package_id", default=None, type=GIVEN, help="Check one package.")
-@click.option("--collection", default=None, type=GIVEN, help="Check every package of a collection.")
-@click.option("--organisation", default=None, type=GIVEN)
+@cli.command(
+    epilog="\b\nExamples:\n  preserve fixity --package 3f2a9c1e\n"
+    "  preserve fixity --all --older-than 90d --limit 500\n"
+    "  preserve fixity --organisation museum --location offsite --older-than 2w"
+)
+@click.option(
+    "--package",
+    "package_id",
+    default=None,
+    type=GIVEN,
+    metavar="PACKAGE",
+    help="Check one package: its UUID, a unique prefix (4+ hex digits), urn:uuid:..., or the "
+    "producer's identifier (External-Identifier, dc:identifier).",
+)
+@click.option(
+    "--collection",
+    default=None,
+    type=GIVEN,
+    help="Check every stored package of a collection (of --organisation, else the default one).",
+)
+@click.option(
+    "--organisation",
+    default=None,
+    type=GIVEN,
+    help="Check only this organisation's stored packages (alone, or with --all or --collection).",
+)
 @click.option("--all", "all_packages", is_flag=True, help="Check every stored package.")
+@click.option(
+    "--older-than",
+    "older_than",
+    default=None,
+    metavar="DURATION",
+    help="Only copies never checked or last checked longer ago than DURATION: 30d, 12h, 90m "
+    "(minutes), 2w, 1d12h.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Check at most N copies, the never and least recently checked first.",
+)
+@click.option(
+    "--location",
+    default=None,
+    type=GIVEN,
+    metavar="NAME",
+    help="Only the copies on this storage location.",
+)
 @click.option(
     "--all-digests",
     is_flag=True,
@@ -28,16 +72,27 @@ def fixity(
     collection: str | None,
     organisation: str | None,
     all_packages: bool,
+    older_than: str | None,
+    limit: int | None,
+    location: str | None,
     all_digests: bool,
     as_json: bool,
 ) -> None:
     """Re-read every copy (from the device, not the page cache) and compare its sizes and digests
-    with the catalogue, and the bag manifests with the catalogue."""
-    from preserve.errors import InvalidInput
-    from preserve.services.fixity import check_fixity
+    with the catalogue, and the bag manifests with the catalogue.
 
-    if sum(bool(x) for x in (package_id, collection, all_packages)) != 1:
-        raise InvalidInput("give exactly one of --package ID, --collection SLUG or --all")
+    Spread the work over time with --older-than, --limit and --location, e.g. a nightly
+    `preserve fixity --all --older-than 90d --limit 1000`.
+    """
+    from preserve.errors import InvalidInput
+    from preserve.services.fixity import check_fixity, parse_duration
+
+    chosen = sum(bool(x) for x in (package_id, collection, all_packages))
+    if chosen != 1 and not (chosen == 0 and organisation):
+        raise InvalidInput(
+            "give exactly one of --package PACKAGE, --collection SLUG, --organisation SLUG or --all"
+        )
+    age = parse_duration(older_than) if older_than is not None else None
     report = check_fixity(
         app(),
         package_id=package_id,
@@ -45,7 +100,10 @@ def fixity(
         organisation=organisation,
         all_packages=all_packages,
         all_digests=all_digests,
-        progress=progress(as_json),
+        progress=progress(),
+        older_than=age,
+        limit=limit,
+        location=location,
     )
     if as_json:
         emit_json({"ok": report.ok, "copies": report.checks})
@@ -57,7 +115,9 @@ def fixity(
                 f"{human_bytes(c.bytes_checked)}, {digests}"
             )
         if not report.checks:
-            click.echo("no stored copies to check")
+            click.echo(
+                "no copies due for checking" if age is not None else "no stored copies to check"
+            )
     for c in report.checks:
         for p in c.problems:
             click.echo(

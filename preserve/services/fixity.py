@@ -23,8 +23,8 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from preserve import __version__
 from preserve.errors import (
@@ -34,7 +34,7 @@ from preserve.errors import (
     PreserveError,
     StorageError,
 )
-from preserve.progress import NoProgress, Progress
+from preserve.progress import NoProgress, Progress, Stage
 
 if TYPE_CHECKING:
     from preserve.bootstrap import Application
@@ -110,28 +110,116 @@ def check_fixity(
     all_digests: bool = False,
     progress: Progress | None = None,
     now: datetime | None = None,
+    older_than: timedelta | None = None,
+    limit: int | None = None,
+    location: str | None = None,
 ) -> FixityReport:
-    """Check every copy of the selected packages (exactly one selector must be given)."""
+    """Check every copy of the selected packages: one package (named as
+    :func:`preserve.services.packages.resolve_package` accepts), a collection (of
+    ``organisation``, else of the default organisation), every stored package of
+    ``organisation``, or every stored package.
+
+    A run can be spread over time: only copies on ``location``, only copies never checked or
+    last checked more than ``older_than`` before ``now``, at most ``limit`` copies (the never
+    checked and least recently checked first)."""
     selectors = sum(
         x is not None and x is not False for x in (package_id, collection, all_packages)
     )
-    if selectors != 1:
+    if selectors == 0 and organisation is not None:
+        all_packages = True  # every stored package of the organisation
+    elif selectors != 1:
         raise InvalidInput("name exactly one of: a package, a collection, or all packages")
+    if package_id is not None and organisation is not None:
+        raise InvalidInput(
+            "--organisation chooses packages with --all or --collection; --package names one "
+            "package already"
+        )
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"--limit must be at least 1, not {limit}")
+    if older_than is not None and older_than < timedelta(0):
+        raise InvalidInput("--older-than cannot be negative")
+    now = now or datetime.now(UTC)
     progress = progress or NoProgress()
     chooser = _DigestChooser(app.settings.fixity_algorithms, all_digests)
     checks = []
     with app.fixity_catalogue() as catalogue:
-        copies = catalogue.copies(
-            package_id=package_id,
-            collection=(organisation or app.settings.organisation, collection)
-            if collection is not None
-            else None,
-        )
-        for copy in copies:
-            check = _check_copy(app, catalogue, copy, chooser, progress)
-            _record(catalogue, copy, check, chooser, now or datetime.now(UTC))
+        catalogue.act_as(app.actor)  # who ran it, and the owner, on every event
+        selection: dict[str, Any] = {
+            "location": location,
+            "checked_before": now - older_than if older_than is not None else None,
+            "limit": limit,
+        }
+        if package_id is not None:
+            copies = _package_copies(app, catalogue, package_id, selection)
+        else:
+            copies = catalogue.copies(
+                collection=(organisation or app.settings.organisation, collection)
+                if collection is not None
+                else None,
+                organisation=organisation,
+                **selection,
+            )
+        for number, copy in enumerate(copies, start=1):
+            # each copy an equal share of the run (their sizes are read copy by copy)
+            share = (number - 1) / len(copies), number / len(copies)
+            stage = Stage(number, len(copies), *share, noun="copy")
+            check = _check_copy(app, catalogue, copy, chooser, progress, stage)
+            _record(catalogue, copy, check, chooser, now)
+            log.info(
+                "fixity of package %s on %s: %s (%d files, %d bytes checked, %d problems)",
+                copy.package_id,
+                copy.location,
+                check.outcome,
+                check.files_checked,
+                check.bytes_checked,
+                len(check.problems),
+            )
             checks.append(check)
     return FixityReport(tuple(checks))
+
+
+def _package_copies(
+    app: Application, catalogue: FixityCatalogue, name: str, selection: dict[str, Any]
+) -> list[CopyRow]:
+    """The copies of the package ``name`` names. A whole UUID is looked up directly (no ORM
+    is loaded for it); anything else, or a UUID that is no package's id (it may be a producer's
+    identifier), through :func:`preserve.services.packages.resolve_package`."""
+    from preserve.services.packages import package_id, uuid_of
+
+    whole = uuid_of(name)
+    if whole is not None:
+        try:
+            return catalogue.copies(package_id=whole, **selection)
+        except NotFound:
+            pass
+    return catalogue.copies(package_id=package_id(app, name), **selection)
+
+
+_DURATION = re.compile(r"([0-9]+)\s*([wdhm])")
+_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1)}
+_UNITS["m"] = timedelta(minutes=1)
+
+
+def parse_duration(text: str, option: str = "--older-than") -> timedelta:
+    """A duration such as ``30d``, ``12h``, ``90m``, ``2w`` or ``1d12h`` (w: weeks, d: days,
+    h: hours, m: minutes); :class:`InvalidInput` for anything else."""
+    value = text.strip().lower()
+    parts = _DURATION.findall(value)
+    if not value or "".join(f"{n}{u}" for n, u in parts) != value.replace(" ", ""):
+        raise InvalidInput(
+            f"{option} {text!r} is not a duration: give a number and a unit, such as 30d "
+            "(days), 12h (hours), 90m (minutes) or 2w (weeks)"
+        )
+    try:
+        duration = sum((int(n) * _UNITS[u] for n, u in parts), timedelta())
+    except OverflowError:
+        duration = _LONGEST + _LONGEST
+    if duration > _LONGEST:
+        raise InvalidInput(f"{option} {text!r} is too long: at most 1000 years (52000w)")
+    return duration
+
+
+_LONGEST = timedelta(weeks=52_000)
 
 
 class _DigestChooser:
@@ -195,6 +283,7 @@ def _check_copy(
     copy: CopyRow,
     chooser: _DigestChooser,
     progress: Progress,
+    stage: Stage | None = None,
 ) -> CopyCheck:
     started = datetime.now(UTC)
     prefix = copy.key_prefix
@@ -245,7 +334,9 @@ def _check_copy(
     checked = 0
     nbytes = 0
     counts: dict[str, int] = {}
-    progress.begin(f"checking {copy.package_id} on {copy.location}", len(requests), total_bytes)
+    progress.begin(
+        f"checking {copy.package_id} on {copy.location}", len(requests), total_bytes, stage
+    )
     try:
         for key, size, digests, error in _hash(app, storage, requests):
             path = key[len(prefix) :]
@@ -424,6 +515,7 @@ def record_damage(
     files and the digests expected and found. None when the copy no longer exists."""
     now = now or datetime.now(UTC)
     with app.fixity_catalogue() as catalogue:
+        catalogue.act_as(app.actor)
         try:
             rows = catalogue.copies(package_id=package_id)
         except NotFound:

@@ -1,16 +1,28 @@
-"""Packages: list and show what is kept (exporting one is :mod:`preserve.services.export`)."""
+"""Packages: find, list, search and show what is kept (exporting one is
+:mod:`preserve.services.export`).
+
+A person names a package by its UUID, a unique prefix of it, its ``urn:uuid:`` form or the
+producer's identifier (External-Identifier, ``dc:identifier``): :func:`resolve_package` is the one
+place that turns such a name into a package id, for show, export and fixity alike.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
-from preserve.bootstrap import Application
-from preserve.errors import (
-    NotFound,
-)
+from preserve.errors import InvalidInput, NotFound
+from preserve.names import unknown
+
+if TYPE_CHECKING:
+    from preserve.bootstrap import Application
+    from preserve.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +55,19 @@ class FileDetail:
     format_name: str | None
     format_version: str | None
     image: dict[str, Any] | None
+    #: what is wrong with it, one reason each (see :func:`file_problems`); empty when all is well
+    problems: tuple[str, ...] = ()
+    #: the producer's item-level Dublin Core (a --metadata CSV row for this file), or None
+    description: dict[str, list[str]] | None = None
+
+
+@dataclass(frozen=True)
+class FormatCount:
+    """How many payload files of a package have one format."""
+
+    puid: str
+    format_name: str
+    files: int
 
 
 @dataclass(frozen=True)
@@ -66,6 +91,26 @@ class EventDetail:
     detail: str
     outcome_detail: str
     agent: str
+    #: the person who ran the command (implementer) and the owning organisation (owner)
+    agents: tuple[EventAgentDetail, ...] = ()
+
+    @property
+    def by(self) -> str:
+        """ "by jan (person), owner meemoo" ("" when no agent is linked)."""
+        parts = []
+        for a in self.agents:
+            if a.role == "implementer":
+                parts.append(f"by {a.name} ({a.agent_type})")
+            else:
+                parts.append(f"{a.role} {a.name}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class EventAgentDetail:
+    name: str
+    agent_type: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -75,9 +120,14 @@ class PackageDetail:
     source: str | None
     description: dict[str, list[str]]
     bag_info: tuple[tuple[str, str], ...]
+    #: every file, payload and tag files; empty when asked for a summary only
     files: tuple[FileDetail, ...]
     copies: tuple[CopyDetail, ...]
     events: tuple[EventDetail, ...]
+    #: the payload files by format, the most frequent first
+    formats: tuple[FormatCount, ...] = ()
+    #: how many payload files have problems (:attr:`FileDetail.problems`)
+    files_with_problems: int = 0
 
 
 def _summary(uow: Any, p: Any) -> PackageSummary:
@@ -99,40 +149,348 @@ def _summary(uow: Any, p: Any) -> PackageSummary:
     )
 
 
-def list_packages(
-    app: Application, collection: str | None = None, organisation: str | None = None
-) -> list[PackageSummary]:
-    with app.uow() as uow:
-        if collection is not None:
-            org = organisation or app.settings.organisation
-            coll = uow.collections.get(org, collection)
-            if coll is None:
-                raise NotFound(f"collection {collection!r} does not exist in {org!r}")
-            packages = uow.packages.list(collection_id=coll.id)
+#: The statuses a package can have, for listing filters.
+STATUSES = ("stored", "ingesting", "failed")
+#: The fewest hex digits of a UUID accepted as a prefix.
+MIN_PREFIX = 4
+#: Candidates named when a name fits several packages.
+_CANDIDATES_SHOWN = 10
+#: The characters of a package id a listing shows, unless two packages share them.
+SHORT_ID = 8
+
+_URN = re.compile(r"urn:uuid:", re.IGNORECASE)
+_HEX_ID = re.compile(r"[0-9a-fA-F-]+")
+_IDENTIFIER_ELEMENTS = ("identifier", "dc:identifier", "dcterms:identifier")
+
+
+def resolve_package(uow: UnitOfWork, text: str) -> str:
+    """The id of the one package ``text`` names: its UUID (any case, with or without hyphens,
+    or as ``urn:uuid:...``), a prefix of at least :data:`MIN_PREFIX` hex digits, or the producer's
+    identifier (External-Identifier or a ``dc:identifier`` value, case-insensitive).
+
+    :class:`InvalidInput` when it fits several packages (the candidates are named),
+    :class:`NotFound` when it fits none (the message says what was tried)."""
+    given = text.strip()
+    hex_digits = _hex_digits(given)
+    if hex_digits is not None and len(hex_digits) == 32:
+        package = uow.packages.get(_hyphenated(hex_digits))
+        if package is not None:
+            return package.id
+    found: dict[str, Any] = {}
+    prefix_too_short = False
+    if hex_digits is not None:
+        if len(hex_digits) >= MIN_PREFIX:
+            for p in uow.packages.with_id_prefix(_hyphenated(hex_digits)):
+                found[p.id] = p
         else:
-            packages = uow.packages.list()
-        return [_summary(uow, p) for p in packages]
+            prefix_too_short = True
+    # the producer's identifiers: the text as given, not stripped of urn:uuid:
+    folded = given.casefold()
+    for p in uow.packages.with_identifier(given):
+        if (p.external_identifier or "").casefold() == folded or folded in _identifiers(p):
+            found.setdefault(p.id, p)
+    if len(found) == 1:
+        return next(iter(found))
+    if not found:
+        raise NotFound(_nothing_found(given, hex_digits, prefix_too_short))
+    raise InvalidInput(_ambiguous(given, list(found.values())))
 
 
-def show_package(app: Application, package_id: str) -> PackageDetail:
+def uuid_of(text: str) -> str | None:
+    """``text`` as a package id is stored, when it is a whole UUID (any case, with or without
+    hyphens, or ``urn:uuid:...``); None otherwise."""
+    digits = _hex_digits(text.strip())
+    return _hyphenated(digits) if digits is not None and len(digits) == 32 else None
+
+
+def _hex_digits(text: str) -> str | None:
+    """The lowercase hex digits of ``text`` read as a UUID or a prefix of one (``urn:uuid:``
+    and hyphens dropped), or None when it cannot be one."""
+    bare = _URN.sub("", text, count=1) if _URN.match(text) else text
+    if not _HEX_ID.fullmatch(bare):
+        return None
+    digits = bare.replace("-", "").lower()
+    return digits if 0 < len(digits) <= 32 else None
+
+
+def _hyphenated(digits: str) -> str:
+    """Hex digits (a whole UUID or a prefix) spelled as package ids are stored: 8-4-4-4-12."""
+    parts = []
+    for start, end in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)):
+        if len(digits) > start:
+            parts.append(digits[start:end])
+    return "-".join(parts)
+
+
+def _identifiers(package: Any) -> set[str]:
+    """The package's dc:identifier values, casefolded."""
+    description = package.description or {}
+    values: set[str] = set()
+    for element in _IDENTIFIER_ELEMENTS:
+        raw = description.get(element) or []
+        for value in [raw] if isinstance(raw, str) else raw:
+            values.add(str(value).strip().casefold())
+    return values
+
+
+def _nothing_found(given: str, hex_digits: str | None, prefix_too_short: bool) -> str:
+    if hex_digits is not None and len(hex_digits) == 32:
+        tried = "as a package id, an External-Identifier and a dc:identifier"
+    elif hex_digits is not None and not prefix_too_short:
+        tried = "as the start of a package id, an External-Identifier and a dc:identifier"
+    else:
+        tried = "as an External-Identifier and a dc:identifier"
+    message = f"no package {given!r} (looked it up {tried})"
+    if prefix_too_short:
+        message += f"; a prefix of a package id needs at least {MIN_PREFIX} hex digits"
+    return message + "; `preserve packages search TEXT` finds packages by title and contents"
+
+
+def _ambiguous(given: str, packages: Sequence[Any]) -> str:
+    shown = [
+        f"{p.id} ({p.collection.organisation.slug}/{p.collection.slug}, {p.status}, "
+        f"ingested {p.created_at.date().isoformat()}, {p.title!r})"
+        for p in packages[:_CANDIDATES_SHOWN]
+    ]
+    more = len(packages) - _CANDIDATES_SHOWN
+    listed = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+    return f"{given!r} names more than one package: {listed}; give more of the id, or the whole id"
+
+
+def package_id(app: Application, text: str) -> str:
+    """The id of the package ``text`` names (see :func:`resolve_package`)."""
     with app.uow() as uow:
-        p = uow.packages.get(package_id)
-        if p is None:
-            raise NotFound(f"package {package_id} does not exist")
-        files = tuple(
-            FileDetail(
-                f.path,
-                f.role,
-                f.size,
-                f.sha512,
-                f.sha256,
-                f.puid,
-                f.mime,
-                f.format_name,
-                f.format_version,
-                f.image,
+        return resolve_package(uow, text)
+
+
+# ----------------------------------------------------------------------------- listing
+
+
+@dataclass(frozen=True)
+class PackageListing:
+    """Packages for a listing, and how many characters of their ids tell each from every other
+    package in the catalogue (:data:`SHORT_ID`, or more when two packages share those)."""
+
+    packages: tuple[PackageSummary, ...]
+    id_length: int
+
+
+def parse_date(text: str, option: str) -> datetime | date:
+    """An ISO 8601 date (``2024-03-31``) or date and time (``2024-03-31T14:00``, UTC unless it
+    says otherwise) given to ``option``; :class:`InvalidInput` otherwise."""
+    value = text.strip()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{option} {text!r} is not a date: give an ISO date such as 2024-03-31 "
+            "(or a date and time such as 2024-03-31T14:00)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _bounds(
+    since: datetime | date | None, until: datetime | date | None
+) -> tuple[datetime | None, datetime | None]:
+    """``since`` and ``until`` (both included; a date means that whole day, UTC) as the first
+    instant included and the first excluded."""
+    start = end = None
+    if since is not None:
+        start = since if isinstance(since, datetime) else datetime.combine(since, time(), UTC)
+    if until is not None:
+        if isinstance(until, datetime):
+            end = until + timedelta(microseconds=1)
+        else:
+            end = datetime.combine(until + timedelta(days=1), time(), UTC)
+    if since is not None and until is not None and start and end and start >= end:
+        raise InvalidInput(
+            f"--since {since.isoformat()} is after --until {until.isoformat()}: "
+            "no package can match"
+        )
+    return start, end
+
+
+def _filters(
+    app: Application,
+    uow: UnitOfWork,
+    organisation: str | None,
+    collection: str | None,
+    status: str | None,
+) -> dict[str, Any]:
+    """The repository's filters for the names given; unknown names are refused."""
+    filters: dict[str, Any] = {"status": status}
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"no status {status!r}: give one of {', '.join(STATUSES)}")
+    if organisation is not None:
+        org = uow.organisations.get_by_slug(organisation)
+        if org is None:
+            raise unknown("organisation", organisation, (o.slug for o in uow.organisations.list()))
+        filters["organisation_id"] = org.id
+    if collection is not None:
+        org_slug = organisation or app.settings.organisation
+        coll = uow.collections.get(org_slug, collection)
+        if coll is None:
+            raise unknown(
+                "collection",
+                collection,
+                (c.slug for c in uow.collections.list(org_slug)),
+                where=f"organisation {org_slug!r}",
             )
-            for f in uow.files.iter_for_package(p.id)
+        filters["collection_id"] = coll.id
+    return filters
+
+
+def list_packages(
+    app: Application,
+    collection: str | None = None,
+    organisation: str | None = None,
+    *,
+    status: str | None = None,
+    since: datetime | date | None = None,
+    until: datetime | date | None = None,
+) -> PackageListing:
+    """The packages that pass every filter given, oldest first, in one query: of an
+    organisation, of a collection (of ``organisation``, else of the default organisation), with a
+    status, ingested from ``since`` to ``until`` (both included)."""
+    start, end = _bounds(since, until)
+    with app.uow() as uow:
+        filters = _filters(app, uow, organisation, collection, status)
+        rows = uow.packages.summaries(**filters, since=start, before=end)
+        summaries = tuple(_row_summary(r) for r in rows)
+        return PackageListing(summaries, _id_length(uow, summaries))
+
+
+def search_packages(
+    app: Application,
+    text: str,
+    collection: str | None = None,
+    organisation: str | None = None,
+    *,
+    status: str | None = None,
+    since: datetime | date | None = None,
+    until: datetime | date | None = None,
+) -> PackageListing:
+    """The packages whose title, description values, External-Identifier, payload file paths,
+    format names or PUIDs contain ``text`` (case-insensitive; a whole PUID matches only itself),
+    with the filters of :func:`list_packages`."""
+    wanted = unicodedata.normalize("NFC", text.strip())
+    if not wanted:
+        raise InvalidInput("give the text to search for")
+    start, end = _bounds(since, until)
+    folded = wanted.casefold()
+    with app.uow() as uow:
+        filters = _filters(app, uow, organisation, collection, status)
+        rows: Sequence[Any] = uow.packages.summaries(
+            **filters, since=start, before=end, text=wanted
+        )
+        summaries = tuple(_row_summary(r) for r in rows if r[13] or _describes(r[14], folded))
+        return PackageListing(summaries, _id_length(uow, summaries))
+
+
+def _describes(description: Any, folded: str) -> bool:
+    """Whether a value of the description contains ``folded`` (casefolded)."""
+    if not isinstance(description, dict):
+        return False
+    for values in description.values():
+        for value in [values] if isinstance(values, str) else values or ():
+            if folded in unicodedata.normalize("NFC", str(value)).casefold():
+                return True
+    return False
+
+
+def _row_summary(r: Any) -> PackageSummary:
+    return PackageSummary(
+        id=r[0],
+        organisation=r[1],
+        collection=r[2],
+        title=r[3],
+        status=r[4],
+        version=r[5],
+        files=r[6],
+        bytes=r[7],
+        copies=int(r[8]),
+        verified_copies=int(r[9]),
+        created_at=r[10],
+        stored_at=r[11],
+    )
+
+
+def _id_length(uow: UnitOfWork, packages: Iterable[PackageSummary]) -> int:
+    """How many characters of the ids tell each listed package from every other one: 8, or
+    13 (``xxxxxxxx-xxxx``), or the whole id, whichever is the shortest that is unique."""
+    ids = [p.id for p in packages]
+    for length in (SHORT_ID, 13):
+        shared = uow.packages.shared_id_prefixes(length) if ids else set()
+        if not any(i[:length] in shared for i in ids):
+            return length
+    return 36
+
+
+# ----------------------------------------------------------------------------- show
+
+
+def file_problems(
+    puid: str | None, identification: dict[str, Any] | None, image: dict[str, Any] | None
+) -> tuple[str, ...]:
+    """What is wrong with a payload file, from what ingest recorded: its format not identified
+    (no PRONOM match), a warning of the identification, an image that does not decode
+    completely. Each reason once, in that order."""
+    warnings = [str(w) for w in (identification or {}).get("warnings") or () if w]
+    problems: list[str] = []
+    if not puid or puid == "UNKNOWN":
+        reason = "format not identified (no PRONOM match)"
+        if warnings:
+            reason += ": " + "; ".join(warnings)
+        problems.append(reason)
+    else:
+        problems.extend(f"identification warning: {w}" for w in warnings)
+    if image is not None and image.get("complete") is False:
+        error = image.get("decode_error")
+        problems.append("image does not decode completely" + (f": {error}" if error else ""))
+    return tuple(problems)
+
+
+def show_package(app: Application, package_id: str, *, files: bool = True) -> PackageDetail:
+    """Everything the catalogue holds about the package ``package_id`` names (see
+    :func:`resolve_package`): with ``files=False`` the file list is left out (the format counts
+    and the number of files with problems are still given), for packages with many files."""
+    with app.uow() as uow:
+        p = uow.packages.get(resolve_package(uow, package_id))
+        if p is None:  # deleted between the two queries
+            raise NotFound(f"package {package_id} does not exist")
+        formats: Counter[tuple[str, str]] = Counter()
+        with_problems = 0
+        details: list[FileDetail] = []
+        for f in uow.files.iter_for_package(p.id):
+            problems: tuple[str, ...] = ()
+            if f.role == "payload":
+                formats[(f.puid or "UNKNOWN", f.format_name or "")] += 1
+                problems = file_problems(f.puid, f.identification, f.image)
+                with_problems += bool(problems)
+            if files:
+                details.append(
+                    FileDetail(
+                        f.path,
+                        f.role,
+                        f.size,
+                        f.sha512,
+                        f.sha256,
+                        f.puid,
+                        f.mime,
+                        f.format_name,
+                        f.format_version,
+                        f.image,
+                        problems,
+                        f.description,
+                    )
+                )
+        counted = tuple(
+            FormatCount(puid, name, n)
+            for (puid, name), n in sorted(formats.items(), key=lambda kv: (-kv[1], kv[0]))
         )
         copies = tuple(
             CopyDetail(
@@ -147,6 +505,7 @@ def show_package(app: Application, package_id: str) -> PackageDetail:
             )
             for c in uow.copies.for_package(p.id)
         )
+        linked = uow.events.linked_agents(p.id)
         events = tuple(
             EventDetail(
                 e.id,
@@ -156,6 +515,9 @@ def show_package(app: Application, package_id: str) -> PackageDetail:
                 e.detail or "",
                 e.outcome_detail or "",
                 f"{e.agent.name} {e.agent.version}",
+                tuple(
+                    EventAgentDetail(a.name, a.agent_type, role) for a, role in linked.get(e.id, ())
+                ),
             )
             for e in uow.events.for_package(p.id)
         )
@@ -165,7 +527,9 @@ def show_package(app: Application, package_id: str) -> PackageDetail:
             source=p.source,
             description=dict(p.description or {}),
             bag_info=tuple((k, v) for k, v in (p.bag_info or [])),
-            files=files,
+            files=tuple(details),
             copies=copies,
             events=events,
+            formats=counted,
+            files_with_problems=with_problems,
         )
