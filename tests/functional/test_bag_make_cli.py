@@ -347,6 +347,22 @@ def test_ctrl_c_while_packing_leaves_nothing(
     assert len(copied) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scans"]  # "new" was made for it
 
+    # a tar is streamed through tarfile, which reads each file itself
+    reads: list[int] = []
+    real_read = serialise._Hashing.read
+
+    def read(self: Any, size: int = -1) -> bytes:
+        reads.append(size)
+        if len(reads) == 8:
+            raise KeyboardInterrupt
+        return real_read(self, size)
+
+    monkeypatch.setattr(serialise._Hashing, "read", read)
+    result = tool.run("bag", "make", src, tmp_path / "new" / "out.tar.gz", ok=False)
+    assert (result.exit_code, result.stderr) == (130, "interrupted\n")
+    assert len(reads) == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scans"]
+
 
 def test_a_destination_taken_meanwhile_is_left_alone(
     tool: Repo, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
