@@ -214,7 +214,8 @@ def test_events_recorded_without_the_orm_read_back_through_it(
     repo.run("fixity", "--package", package_id)
     assert len(repo.json("fixity", "--collection", "photos")["copies"]) == 1
     missing = repo.run("fixity", "--collection", "nonesuch", ok=False)
-    assert missing.exit_code != 0 and "collection 'nonesuch' does not exist" in missing.stderr
+    assert missing.exit_code == 3
+    assert "no collection 'nonesuch' in organisation 'default'" in missing.stderr
     corrupt_object(
         (repo.home / "storage").as_uri(), prefix + "data/b.bin", lambda d: d[: len(d) // 2]
     )
