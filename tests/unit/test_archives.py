@@ -516,3 +516,109 @@ def test_failure_after_writing_removes_everything(tmp_path: Path) -> None:
     data[start + 50 : start + 80] = bytes(30)
     archive.write_bytes(bytes(data))
     refused(archive, tmp_path / "out", InvalidInput, "b.txt")
+
+
+# -------------------------------------------------------------------------- writing (issue 8)
+
+
+def _bag(root: Path) -> Path:
+    from preserve.bagit import make_bag
+
+    src = root / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("a\n")
+    (src / "sub" / "b.bin").write_bytes(os.urandom(5000))
+    make_bag(src, root / "bag")
+    return root / "bag"
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "expected"),
+    [
+        ("out.zip", None, "zip"),
+        ("OUT.ZIP", None, "zip"),
+        ("out.tar", None, "tar"),
+        ("out.tar.gz", None, "tar.gz"),
+        ("out.tgz", None, "tar.gz"),
+        ("out", None, "folder"),
+        (".zip", None, "folder"),  # a name that is only an ending is no archive name
+        ("out", "tar", "tar"),
+        ("out.zip", "zip", "zip"),
+    ],
+)
+def test_the_format_comes_from_the_option_or_the_name(
+    name: str, given: str | None, expected: str
+) -> None:
+    from preserve.bagit.serialise import choose_format
+
+    assert choose_format(Path(name), given) == expected
+
+
+def test_the_bag_is_named_after_the_destination_without_its_ending() -> None:
+    from preserve.bagit.serialise import bag_name
+
+    assert bag_name(Path("x/box-12.tar.gz"), "tar.gz") == "box-12"
+    assert bag_name(Path("box.12.zip"), "zip") == "box.12"
+    assert bag_name(Path("box-12"), "zip") == "box-12"
+    assert bag_name(Path("box-12.zip"), "folder") == "box-12.zip"
+
+
+def test_a_folder_that_is_not_a_bag_is_not_packed(tmp_path: Path) -> None:
+    from preserve.bagit.serialise import serialise_bag
+
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "a.txt").write_text("a")
+    with pytest.raises(InvalidInput, match=r"plain: not a bag \(no bagit.txt\)"):
+        serialise_bag(tmp_path / "plain", tmp_path / "out.zip", "zip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
+
+
+def test_a_special_file_in_a_bag_is_refused(tmp_path: Path) -> None:
+    from preserve.bagit.serialise import serialise_bag
+
+    bag = _bag(tmp_path)
+    os.symlink("a.txt", bag / "data" / "link")
+    with pytest.raises(InvalidInput, match=r"data/link: not a regular file or folder; not packed"):
+        serialise_bag(bag, tmp_path / "out.tar", "tar")
+    assert not (tmp_path / "out.tar").exists()
+    assert [p for p in tmp_path.iterdir() if ".partial-" in p.name] == []
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar", "tar.gz"])
+def test_an_archive_that_does_not_read_back_as_packed_is_not_published(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-back compares every member with what was packed: a member whose bytes differ
+    (here: the record of what was packed is made to disagree) keeps the archive unpublished."""
+    from preserve.bagit import serialise
+    from preserve.errors import StorageError
+
+    bag = _bag(tmp_path)
+    real = serialise._read_back
+
+    def tampered(path: Path, kind: str, written: dict[str, str]) -> None:
+        key = next(k for k in written if k.endswith("b.bin"))
+        real(path, kind, {**written, key: "0" * 64})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(serialise, "_read_back", tampered)
+    dest = tmp_path / f"out.{fmt}"
+    with pytest.raises(
+        StorageError, match=r"does not read back as packed \(different: out/data/sub/b.bin\)"
+    ):
+        serialise.serialise_bag(bag, dest, fmt)  # type: ignore[arg-type]
+    assert not dest.exists()
+    assert [p for p in tmp_path.iterdir() if ".partial-" in p.name] == []
+
+
+def test_leftovers_of_dead_processes_are_removed_files_and_folders(tmp_path: Path) -> None:
+    from preserve.bagit.serialise import owner_tag, partial_name, remove_abandoned
+
+    host = owner_tag().rsplit("-", 2)[0]
+    dead_file = tmp_path / f".out.zip.partial-{host}-999999999-1.00-0123456789ab"
+    dead_folder = tmp_path / f".bag.partial-{host}-999999999-1.00-0123456789ac"
+    mine = tmp_path / partial_name("out.zip")
+    dead_file.write_bytes(b"PK")
+    dead_folder.mkdir()
+    mine.write_bytes(b"PK")
+    assert sorted(remove_abandoned(tmp_path)) == sorted([dead_file, dead_folder])
+    assert [p.name for p in tmp_path.iterdir()] == [mine.name]
