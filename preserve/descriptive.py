@@ -1,16 +1,21 @@
-"""Descriptive metadata: simple Dublin Core as ``oai_dc`` XML, and the ``--metadata`` CSV.
+"""Descriptive metadata: Dublin Core as XML, and the ``--metadata`` CSV that supplies it.
 
-Each package carries its Dublin Core description as a tag file. The batch ingest reads it from a
-CSV that maps each delivered PATH to Dublin Core fields:
+Each package carries its Dublin Core description as a tag file (``metadata/dc.xml``). The batch
+ingest reads it from a CSV that maps each delivered PATH, and optionally single files inside it,
+to Dublin Core:
 
-* a header row with a ``path`` column and one column per Dublin Core element, named in any case,
-  bare or prefixed (``title``, ``Title``, ``dc.title``, ``dc:title``); a column may appear more
-  than once and every value is kept, in column order;
+* a header row with a ``path`` column and one column per term: the 15 simple elements, bare or
+  prefixed in any case (``title``, ``Title``, ``dc.title``, ``dc:title``, ``dcterms:title``), and
+  the DCMI qualified terms with their ``dcterms:`` (or ``dcterms.``) prefix (``dcterms:created``,
+  ``dcterms:spatial``, ``dcterms:isPartOf``, ...; :data:`DCTERMS`); a column may appear more than
+  once and every value is kept, in column order;
 * several values in one cell are separated by ``|`` (``Smith, Jan|Peeters, An``); there is no
   escape for a literal ``|``; spaces around each value are removed and empty values dropped;
-* relative paths are resolved against ``base`` (by default the folder holding the CSV);
-* UTF-8 with or without a byte-order mark; comma-separated, or semicolon-separated when the header
-  line holds semicolons and no comma (what Excel writes in a Belgian or Dutch locale);
+* relative paths are resolved against ``base`` (by default the folder holding the CSV); a row
+  whose path lies inside a delivered folder describes that one file (item-level description);
+* UTF-8 with or without a byte-order mark, or the encoding given (``cp1252`` for what Excel
+  writes on Windows in Belgium); bytes that are not UTF-8 are refused with the line and byte,
+  never guessed; comma, semicolon or tab as delimiter (``csv.Sniffer`` limited to those three);
 * empty lines and lines whose cells are all empty are skipped.
 
 Every problem raises :class:`preserve.errors.InvalidInput` with a one-line message naming the CSV
@@ -19,15 +24,19 @@ file and, where there is one, the line.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from preserve.errors import InvalidInput
+from preserve.names import suggestions
 from preserve.premis import xml_safe_text
 
+#: the 15 elements of simple Dublin Core (namespace ``dc:``), in the order dc.xml lists them
 DC_ELEMENTS = (
     "title",
     "creator",
@@ -46,16 +55,90 @@ DC_ELEMENTS = (
     "rights",
 )
 
+#: every property of the DCMI Metadata Terms namespace (``dcterms:``), as DCMI spells it
+DCTERMS = (
+    "abstract",
+    "accessRights",
+    "accrualMethod",
+    "accrualPeriodicity",
+    "accrualPolicy",
+    "alternative",
+    "audience",
+    "available",
+    "bibliographicCitation",
+    "conformsTo",
+    "contributor",
+    "coverage",
+    "created",
+    "creator",
+    "date",
+    "dateAccepted",
+    "dateCopyrighted",
+    "dateSubmitted",
+    "description",
+    "educationLevel",
+    "extent",
+    "format",
+    "hasFormat",
+    "hasPart",
+    "hasVersion",
+    "identifier",
+    "instructionalMethod",
+    "isFormatOf",
+    "isPartOf",
+    "isReferencedBy",
+    "isReplacedBy",
+    "isRequiredBy",
+    "issued",
+    "isVersionOf",
+    "language",
+    "license",
+    "mediator",
+    "medium",
+    "modified",
+    "provenance",
+    "publisher",
+    "references",
+    "relation",
+    "replaces",
+    "requires",
+    "rights",
+    "rightsHolder",
+    "source",
+    "spatial",
+    "subject",
+    "tableOfContents",
+    "temporal",
+    "title",
+    "type",
+    "valid",
+)
+
+#: the qualified terms that are not one of the 15 elements: keys ``dcterms:NAME`` in the fields
+QUALIFIED = tuple(term for term in DCTERMS if term not in DC_ELEMENTS)
+
+#: every field key a description may have, in the order dc.xml lists them
+TERMS = DC_ELEMENTS + tuple(f"dcterms:{term}" for term in QUALIFIED)
+
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
+DCTERMS_NS = "http://purl.org/dc/terms/"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 OAI_DC_SCHEMA_LOCATION = "http://www.openarchives.org/OAI/2.0/oai_dc.xsd"
+DCTERMS_SCHEMA_LOCATION = "https://www.dublincore.org/schemas/xmls/qdc/2008/02/11/dcterms.xsd"
 VALUE_SEPARATOR = "|"
+#: delimiters the CSV may use: what Excel writes with a comma, in a Belgian or Dutch locale
+#: (semicolon), and tab-separated text
+DELIMITERS = ",;\t"
+
+_QUALIFIED_BY_FOLDED = {term.casefold(): term for term in QUALIFIED}
+_DCTERMS_BY_FOLDED = {term.casefold(): term for term in DCTERMS}
 
 
 def _register_namespaces() -> None:
     ET.register_namespace("oai_dc", OAI_DC_NS)
     ET.register_namespace("dc", DC_NS)
+    ET.register_namespace("dcterms", DCTERMS_NS)
     ET.register_namespace("xsi", XSI_NS)
 
 
@@ -63,68 +146,200 @@ _register_namespaces()
 
 
 def dublin_core_xml(fields: Mapping[str, Sequence[str]]) -> bytes:
-    """An ``oai_dc:dc`` document: elements in :data:`DC_ELEMENTS` order, values in given order.
+    """The description as XML: elements in :data:`TERMS` order, values in given order.
 
-    Keys are Dublin Core element names (lower case); anything else raises ValueError. Blank
-    values are left out. UTF-8 with an XML declaration, pretty-printed, deterministic.
+    With the 15 simple elements only, an ``oai_dc:dc`` document (valid against oai_dc.xsd, what
+    OAI-PMH harvesters expect). With qualified terms (keys ``dcterms:NAME``), a
+    ``dcterms:dublincore`` document as Archivematica writes it: ``dc:`` elements, then
+    ``dcterms:`` ones. Keys outside :data:`TERMS` raise ValueError; blank values are left out.
+    UTF-8 with an XML declaration, pretty-printed, deterministic.
     """
-    unknown = sorted(key for key in fields if key not in DC_ELEMENTS)
+    unknown = sorted(key for key in fields if key not in TERMS)
     if unknown:
-        raise ValueError(f"not Dublin Core elements: {unknown}; allowed: {', '.join(DC_ELEMENTS)}")
+        raise ValueError(
+            f"not Dublin Core terms: {unknown}; allowed: {', '.join(DC_ELEMENTS)} and "
+            "dcterms:NAME for the DCMI terms"
+        )
     if any(isinstance(values, str) for values in fields.values()):
         raise ValueError("Dublin Core values must be sequences of strings, not a string")
     _register_namespaces()
-    root = ET.Element(
-        f"{{{OAI_DC_NS}}}dc",
-        {f"{{{XSI_NS}}}schemaLocation": f"{OAI_DC_NS} {OAI_DC_SCHEMA_LOCATION}"},
-    )
-    for name in DC_ELEMENTS:
-        for value in fields.get(name, ()):
+    qualified = any(key.startswith("dcterms:") for key in fields)
+    if qualified:
+        root = ET.Element(
+            f"{{{DCTERMS_NS}}}dublincore",
+            {f"{{{XSI_NS}}}schemaLocation": f"{DCTERMS_NS} {DCTERMS_SCHEMA_LOCATION}"},
+        )
+    else:
+        root = ET.Element(
+            f"{{{OAI_DC_NS}}}dc",
+            {f"{{{XSI_NS}}}schemaLocation": f"{OAI_DC_NS} {OAI_DC_SCHEMA_LOCATION}"},
+        )
+    for key in TERMS:
+        namespace, name = (DCTERMS_NS, key[8:]) if key.startswith("dcterms:") else (DC_NS, key)
+        for value in fields.get(key, ()):
             if value.strip():
-                ET.SubElement(root, f"{{{DC_NS}}}{name}").text = xml_safe_text(value)
+                ET.SubElement(root, f"{{{namespace}}}{name}").text = xml_safe_text(value)
     ET.indent(root, space="  ")
     body = ET.tostring(root, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
 
 
 def parse_dublin_core(xml: bytes) -> dict[str, list[str]]:
-    """The Dublin Core elements of an ``oai_dc`` (or any) document, in DC_ELEMENTS order."""
+    """The Dublin Core of an ``oai_dc``, ``dcterms:dublincore`` (or any) document, keyed as
+    :func:`dublin_core_xml` takes them (``dcterms:title`` is ``title``), in TERMS order."""
     root = ET.fromstring(xml)  # noqa: S314 - our own tag files, not untrusted network input
     found: dict[str, list[str]] = {}
     for element in root.iter():
-        if not isinstance(element.tag, str) or not element.tag.startswith(f"{{{DC_NS}}}"):
+        if not isinstance(element.tag, str):
             continue
-        name = element.tag[len(DC_NS) + 2 :]
-        if name in DC_ELEMENTS:
-            found.setdefault(name, []).append(element.text or "")
-    return {name: found[name] for name in DC_ELEMENTS if name in found}
+        key: str | None = None
+        if element.tag.startswith(f"{{{DC_NS}}}"):
+            key = element.tag[len(DC_NS) + 2 :]
+        elif element.tag.startswith(f"{{{DCTERMS_NS}}}"):
+            name = element.tag[len(DCTERMS_NS) + 2 :]
+            key = name if name in DC_ELEMENTS else f"dcterms:{name}"
+        if key in TERMS:
+            found.setdefault(key, []).append(element.text or "")
+    return {key: found[key] for key in TERMS if key in found}
 
 
 def bag_info_from_dublin_core(fields: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
     """The bag-info.txt lines the description supplies: only ``External-Description``.
 
-    One line per Dublin Core description (the title when there is none), whitespace folded onto
-    one line. Source-Organization, External-Identifier and the rest come from the ingest itself.
+    One line per Dublin Core description (else per ``dcterms:abstract``, else the title),
+    whitespace folded onto one line. The producer's identifier becomes External-Identifier in
+    :func:`preserve.ingest.metadata.bag_info`; Source-Organization and the rest come from the
+    ingest itself.
     """
-    values = [v for v in fields.get("description", ()) if v.strip()]
-    if not values:
-        values = [v for v in fields.get("title", ()) if v.strip()]
-    return [("External-Description", " ".join(value.split())) for value in values]
+    for key in ("description", "dcterms:abstract", "title"):
+        values = [v for v in fields.get(key, ()) if v.strip()]
+        if values:
+            return [("External-Description", " ".join(value.split())) for value in values]
+    return []
+
+
+def items_csv(items: Mapping[str, Mapping[str, Sequence[str]]]) -> bytes:
+    """The item-level descriptions of a package as a CSV the ``--metadata`` reader reads back:
+    a ``path`` column (the file's path in the bag, ``data/...``) and one column per value of
+    each term (a term with three values gets three columns of that name), UTF-8, rows in path
+    order. One value per cell, so a ``|`` inside a value is kept as it is."""
+    width: dict[str, int] = {}
+    for fields in items.values():
+        for key, values in fields.items():
+            width[key] = max(width.get(key, 0), len(values))
+    keys = [key for key in TERMS if width.get(key)]
+    header = ["path"]
+    for key in keys:
+        header.extend([key if key.startswith("dcterms:") else f"dc:{key}"] * width[key])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for path in sorted(items):
+        row = [path]
+        for key in keys:
+            values = list(items[path].get(key, ()))
+            row.extend(values + [""] * (width[key] - len(values)))
+        writer.writerow(row)
+    return out.getvalue().encode("utf-8")
 
 
 # -- the --metadata CSV -----------------------------------------------------------------------
 
 
-def _column_element(header: str) -> str:
-    """``dc:Title`` -> ``title``; the bare lower-case name of a header cell."""
-    name = header.strip().lower()
-    for prefix in ("dc.", "dc:"):
+def column_term(header: str) -> str | None:
+    """The field key of a header cell: ``dc:Title`` -> ``title``, ``dcterms:isPartOf`` and
+    ``DCTERMS.ispartof`` -> ``dcterms:isPartOf``, ``path`` -> ``path``, an empty cell -> "";
+    None for a name that is not accepted."""
+    name = header.strip()
+    folded = name.casefold()
+    if folded in ("", "path"):
+        return folded
+    for prefix in ("dcterms:", "dcterms."):
+        if folded.startswith(prefix):
+            term = _DCTERMS_BY_FOLDED.get(folded[len(prefix) :].strip())
+            if term is None:
+                return None
+            return term if term in DC_ELEMENTS else f"dcterms:{term}"
+    for prefix in ("dc:", "dc."):
+        if folded.startswith(prefix):
+            folded = folded[len(prefix) :].strip()
+            break
+    return folded if folded in DC_ELEMENTS else None
+
+
+def _did_you_mean(header: str) -> str:
+    name = header.strip().casefold()
+    for prefix in ("dc:", "dc.", "dcterms:", "dcterms."):
         if name.startswith(prefix):
-            return name[len(prefix) :].strip()
-    return name
+            name = name[len(prefix) :]
+            break
+    if name in _QUALIFIED_BY_FOLDED:  # a qualified term without its prefix, or as dc:NAME
+        close = [f"dcterms:{_QUALIFIED_BY_FOLDED[name]}"]
+    else:
+        close = suggestions(
+            header.strip(), ["path", *DC_ELEMENTS, *(f"dcterms:{t}" for t in QUALIFIED)]
+        )
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
-def _read_text(csv_path: Path) -> str:
+@dataclass(frozen=True)
+class ItemRow:
+    """A row describing one file inside a delivery (item-level description)."""
+
+    relpath: str  # the file's path inside the delivered folder, POSIX
+    where: str  # "meta.csv, line 4 ('photos-1923/scan-001.tif')", for messages
+    fields: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class MetadataTable:
+    """A ``--metadata`` CSV read: fields per resolved path, and how the file was read."""
+
+    csv_path: Path
+    rows: dict[Path, dict[str, list[str]]]  # resolved path -> fields
+    lines: dict[Path, int]  # resolved path -> the line its row starts on
+    written: dict[Path, str]  # resolved path -> the path as the CSV writes it
+    encoding: str  # the encoding the bytes were decoded with
+    delimiter: str
+
+    def where(self, path: Path) -> str:
+        """``meta.csv, line 4 ('photos/scan-001.tif')``: where a row is, for messages."""
+        return f"{self.csv_path}, line {self.lines[path]} ({self.written[path]!r})"
+
+    def items_under(self, delivery: Path) -> list[ItemRow]:
+        """The rows for paths inside the resolved ``delivery`` path, in CSV order."""
+        items = [
+            ItemRow(path.relative_to(delivery).as_posix(), self.where(path), fields)
+            for path, fields in self.rows.items()
+            if path != delivery and path.is_relative_to(delivery)
+        ]
+        return sorted(items, key=lambda item: self.lines[delivery / item.relpath])
+
+    def notes(self) -> list[str]:
+        """What a person should be told about how the CSV was read (an unusual delimiter)."""
+        if self.delimiter == ",":
+            return []
+        name = {";": "semicolons", "\t": "tabs"}.get(self.delimiter, repr(self.delimiter))
+        return [f"{self.csv_path}: columns separated by {name}, not commas"]
+
+
+def _line_of(data: bytes, offset: int) -> tuple[int, int]:
+    """Line (from 1) and position in that line (from 1) of the byte at ``offset``."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, offset - start + 1
+
+
+def _read_text(csv_path: Path, encoding: str | None) -> tuple[str, str]:
+    """The CSV's text and the name of the encoding it was decoded with."""
+    codec: codecs.CodecInfo | None = None
+    if encoding is not None:
+        try:
+            codec = codecs.lookup(encoding)
+        except LookupError:
+            raise InvalidInput(
+                f"unknown encoding {encoding!r} for the metadata CSV "
+                "(for example utf-8, cp1252, iso-8859-1)"
+            ) from None
     try:
         data = csv_path.read_bytes()
     except FileNotFoundError:
@@ -133,36 +348,79 @@ def _read_text(csv_path: Path) -> str:
         raise InvalidInput(f"{csv_path}: is a folder, not a metadata CSV file") from None
     except OSError as exc:
         raise InvalidInput(f"{csv_path}: cannot read metadata CSV ({exc.strerror})") from None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InvalidInput(f"{csv_path}, line 1: UTF-16, not UTF-8; save the CSV as UTF-8")
-    if b"\x00" in data:
-        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+    wide = codec is not None and codec.name.startswith(("utf-16", "utf-32"))
+    if not wide:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise InvalidInput(
+                f"{csv_path}, line 1: UTF-16, not UTF-8; save the CSV as UTF-8"
+                " (or give --metadata-encoding utf-16)"
+            )
+        if b"\x00" in data:
+            line, _ = _line_of(data, data.index(b"\x00"))
+            raise InvalidInput(
+                f"{csv_path}, line {line}: contains a NUL byte (UTF-16?); save the CSV as UTF-8"
+            )
+    if codec is None or codec.name == "utf-8":
+        name = "utf-8"
+        try:
+            return data.decode("utf-8-sig"), name
+        except UnicodeDecodeError as exc:
+            line, column = _line_of(data, exc.start)
+            hint = (
+                "; if Excel saved it on Windows, give --metadata-encoding cp1252 "
+                "(or save it as 'CSV UTF-8')"
+                if codec is None
+                else ""
+            )
+            raise InvalidInput(
+                f"{csv_path}, line {line}: not UTF-8 (byte 0x{data[exc.start]:02x} at "
+                f"position {column} of the line){hint}"
+            ) from None
+    if data.startswith(codecs.BOM_UTF8) and not wide:
         raise InvalidInput(
-            f"{csv_path}, line {line}: contains a NUL byte (UTF-16?); save the CSV as UTF-8"
+            f"{csv_path}: starts with a UTF-8 byte-order mark, so it is UTF-8, not "
+            f"{encoding}; leave out --metadata-encoding"
         )
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(codec.name), codec.name
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line, column = _line_of(data, exc.start)
         raise InvalidInput(
-            f"{csv_path}, line {line}: not UTF-8 (byte 0x{data[exc.start]:02x});"
-            " save the CSV as UTF-8"
+            f"{csv_path}, line {line}: not {encoding} (byte 0x{data[exc.start]:02x} at "
+            f"position {column} of the line)"
         ) from None
 
 
-def read_metadata_csv(
-    csv_path: Path, *, base: Path | None = None
-) -> dict[Path, dict[str, list[str]]]:
-    """Dublin Core fields per resolved path, from a ``--metadata`` CSV (format in the module doc).
+def _delimiter(text: str) -> str:
+    """The delimiter of the header line, as ``csv.Sniffer`` sees it among :data:`DELIMITERS`;
+    a comma when the header has a single column."""
+    header = next((line for line in text.splitlines() if line.strip(DELIMITERS + " \"'")), "")
+    try:
+        return csv.Sniffer().sniff(header, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
 
-    Keys are ``Path.resolve()``-d so the ingest can look up its own resolved PATHs; a path with no
-    values gets an empty dict. Whether the paths exist is left to the caller.
+
+def read_metadata_csv(
+    csv_path: Path, *, base: Path | None = None, encoding: str | None = None
+) -> dict[Path, dict[str, list[str]]]:
+    """Dublin Core fields per resolved path (see :func:`read_metadata`)."""
+    return read_metadata(csv_path, base=base, encoding=encoding).rows
+
+
+def read_metadata(
+    csv_path: Path, *, base: Path | None = None, encoding: str | None = None
+) -> MetadataTable:
+    """A ``--metadata`` CSV (format in the module doc), decoded as ``encoding`` (None: UTF-8,
+    with or without a byte-order mark).
+
+    Row keys are ``Path.resolve()``-d so the ingest can look up its own resolved PATHs; a path
+    with no values gets an empty dict. Whether the paths exist is left to the caller.
     """
     csv_path = Path(csv_path)
-    text = _read_text(csv_path)
+    text, used_encoding = _read_text(csv_path, encoding)
     root = Path(base) if base is not None else csv_path.parent
-    first_line = text.split("\n", 1)[0]
-    delimiter = ";" if ";" in first_line and "," not in first_line else ","
+    delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
 
     def where(line: int) -> str:
@@ -183,30 +441,30 @@ def read_metadata_csv(
         raise InvalidInput(f"{csv_path}: empty; expected a header row with a 'path' column")
 
     header_line, header = rows[0]
-    columns = [_column_element(cell) for cell in header]
-    if "path" not in columns:
+    terms = [column_term(cell) for cell in header]
+    if "path" not in terms:
         raise InvalidInput(f"{where(header_line)}: no 'path' column in the header")
-    if columns.count("path") > 1:
+    if terms.count("path") > 1:
         raise InvalidInput(f"{where(header_line)}: the 'path' column appears more than once")
-    unknown = [
-        cell.strip()
-        for cell, name in zip(header, columns, strict=True)
-        if name and name != "path" and name not in DC_ELEMENTS
-    ]
+    unknown = [cell.strip() for cell, term in zip(header, terms, strict=True) if term is None]
     if unknown:
+        named = ", ".join(f"{u!r}{_did_you_mean(u)}" for u in unknown)
         raise InvalidInput(
-            f"{where(header_line)}: unknown column {', '.join(repr(u) for u in unknown)};"
-            f" allowed: path, {', '.join(DC_ELEMENTS)} (optionally as dc.NAME or dc:NAME)"
+            f"{where(header_line)}: unknown column{'s' if len(unknown) > 1 else ''} {named};"
+            f" allowed: path, the 15 Dublin Core elements {', '.join(DC_ELEMENTS)} (bare, as"
+            f" dc:NAME or as dcterms:NAME) and the DCMI terms as dcterms:NAME"
+            f" ({', '.join(QUALIFIED)})"
         )
-    path_index = columns.index("path")
+    path_index = terms.index("path")
 
     result: dict[Path, dict[str, list[str]]] = {}
-    first_seen: dict[Path, int] = {}
+    lines: dict[Path, int] = {}
+    written: dict[Path, str] = {}
     for line, row in rows[1:]:
         if len(row) != len(header):
             raise InvalidInput(f"{where(line)}: {len(row)} fields but the header has {len(header)}")
-        for index, name in enumerate(columns):
-            if not name and row[index].strip():
+        for index, term in enumerate(terms):
+            if not term and row[index].strip():
                 raise InvalidInput(
                     f"{where(line)}: a value in column {index + 1}, which has no name in the header"
                 )
@@ -215,17 +473,18 @@ def read_metadata_csv(
             raise InvalidInput(f"{where(line)}: empty path")
         path = Path(raw_path)
         key = (path if path.is_absolute() else root / path).resolve()
-        if key in first_seen:
+        if key in lines:
             raise InvalidInput(
-                f"{where(line)}: {raw_path!r} is listed twice (first on line {first_seen[key]})"
+                f"{where(line)}: {raw_path!r} is listed twice (first on line {lines[key]})"
             )
-        first_seen[key] = line
+        lines[key] = line
+        written[key] = raw_path
         fields: dict[str, list[str]] = {}
-        for index, name in enumerate(columns):
-            if name in ("", "path"):
+        for index, term in enumerate(terms):
+            if not term or term == "path":
                 continue
             for value in row[index].split(VALUE_SEPARATOR):
                 if value.strip():
-                    fields.setdefault(name, []).append(value.strip())
-        result[key] = {name: fields[name] for name in DC_ELEMENTS if name in fields}
-    return result
+                    fields.setdefault(term, []).append(value.strip())
+        result[key] = {term: fields[term] for term in TERMS if term in fields}
+    return MetadataTable(csv_path, result, lines, written, used_encoding, delimiter)

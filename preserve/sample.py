@@ -21,7 +21,18 @@ __all__ = ["write_sample_delivery"]
 PHOTOGRAPHS = "photographs-1932"
 TEXTS = "born-digital-texts"
 RECORDING = "radio-interview.wav"
-CSV_HEADER = ("path", "title", "creator", "date", "description", "rights", "subject")
+CSV_HEADER = (
+    "path",
+    "title",
+    "creator",
+    "date",
+    "description",
+    "rights",
+    "subject",
+    "identifier",
+    "dcterms:spatial",
+    "dcterms:created",
+)
 
 _SEED = 1932
 # ICC header dateTimeNumber (bytes 24..35): littleCMS stamps the current time; fix it
@@ -256,6 +267,9 @@ def _wav() -> bytes:
 
 
 def _metadata_csv(paths: list[Path]) -> bytes:
+    """The sample's ``--metadata`` CSV, following the rules it demonstrates (README, "Describing
+    a delivery: the metadata CSV"): several values in one cell separated by ``|``, qualified
+    DCMI terms as ``dcterms:NAME``, and rows for single files (``PATH/FILE``)."""
     photographs, texts, recording = paths
     rows = [
         (
@@ -265,8 +279,35 @@ def _metadata_csv(paths: list[Path]) -> bytes:
             "1932",
             "Two digitised prints and one glass plate negative of the harbour and the market "
             "square of Antwerp.",
-            "Public domain; digitisation CC0 1.0",
-            "Antwerp; harbours; markets; photography",
+            "Public domain|digitisation: CC0 1.0",
+            "Antwerp|harbours|markets|photography",
+            "SAMPLE-PH-1932",
+            "Antwerp",
+            "",
+        ),
+        (
+            str(photographs / "harbour-antwerp-1932.jpg"),
+            "Harbour of Antwerp",
+            "Unknown photographer",
+            "",
+            "Digitised print of the harbour.",
+            "",
+            "harbours",
+            "SAMPLE-PH-1932-001",
+            "Antwerp, harbour",
+            "1932-06-12",
+        ),
+        (
+            str(photographs / "market-square-1932.jpg"),
+            "Market square of Antwerp",
+            "Unknown photographer",
+            "",
+            "Digitised print of the market square.",
+            "",
+            "markets",
+            "SAMPLE-PH-1932-002",
+            "Antwerp, Grote Markt",
+            "1932-09-03",
         ),
         (
             str(texts),
@@ -275,7 +316,10 @@ def _metadata_csv(paths: list[Path]) -> bytes:
             "2024-01-15",
             "A poem, working notes and a concert programme written for the sample collection.",
             "CC BY 4.0",
-            "poetry; concerts; cafés",
+            "poetry|concerts|cafés",
+            "SAMPLE-TX-2024",
+            "",
+            "",
         ),
         (
             str(recording),
@@ -284,7 +328,10 @@ def _metadata_csv(paths: list[Path]) -> bytes:
             "2024-01-15",
             "Two seconds of a 440 Hz tone standing in for a radio interview.",
             "CC0 1.0",
-            "radio; oral history",
+            "radio|oral history",
+            "SAMPLE-AU-2024",
+            "",
+            "",
         ),
     ]
     out = io.StringIO()

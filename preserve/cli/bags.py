@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from preserve.cli.base import GivenPath, cli
-from preserve.cli.output import count, emit_json, human_bytes, problem_json
+from preserve.cli.output import as_dict, count, emit_json, human_bytes, problem_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from preserve.cli.base import GIVEN, GivenPath, app, as_option, cli, print_error
+from preserve.cli.base import (
+    GIVEN,
+    GivenPath,
+    app,
+    as_option,
+    cli,
+    log,
+    logged_warnings,
+    note,
+    print_error,
+    say,
+    warn,
+)
 from preserve.cli.output import as_dict, count, emit_json, human_bytes, problem_json
 from preserve.cli.progress import progress
+
+if TYPE_CHECKING:
+    from preserve.ingest.model import IngestReport
+    from preserve.values import Problem
 
 
 @cli.command()
@@ -26,7 +43,15 @@ from preserve.cli.progress import progress
     "--metadata",
     type=GivenPath(path_type=Path),
     default=None,
-    help="CSV mapping each PATH (column 'path') to Dublin Core fields.",
+    help="CSV describing each PATH (column 'path') and, optionally, files inside it, in Dublin "
+    "Core (title, dc:creator, dcterms:created, ...; several values separated by '|').",
+)
+@click.option(
+    "--metadata-encoding",
+    metavar="ENCODING",
+    default=None,
+    help="Encoding of the --metadata CSV (default: UTF-8, with or without BOM; Excel on "
+    "Windows in Belgium writes cp1252). Never guessed: other bytes are refused.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
 @as_option
@@ -36,10 +61,30 @@ def ingest(
     organisation: str | None,
     title: str | None,
     metadata: Path | None,
+    metadata_encoding: str | None,
     as_json: bool,
 ) -> None:
-    """Ingest each PATH (folder, file, bag, zip or tar) as one package."""
+    """Ingest each PATH (folder, file, bag, zip or tar) as one package.
+
+    \b
+    The --metadata CSV has a header row: 'path', then Dublin Core columns
+    (title, dc:creator, dcterms:created, dcterms:spatial, ...). One row per
+    PATH (relative to the CSV's folder, or absolute); a row whose path is
+    PATH/FILE describes that one file. Comma, semicolon or tab separated.
+    The producer's identifier becomes the External-Identifier.
+    See "Describing a delivery: the metadata CSV" in the README.
+
+    \b
+    Examples:
+      preserve ingest photos-1923 --collection photos --metadata delivery.csv
+      preserve ingest photos-1923 --collection photos --metadata delivery.csv \\
+          --metadata-encoding cp1252
+    """
+    from preserve.errors import InvalidInput
     from preserve.ingest import ingest as run
+
+    if metadata_encoding is not None and metadata is None:
+        raise InvalidInput("--metadata-encoding applies to a --metadata CSV, and none is given")
 
     report = run(
         app(),
@@ -48,8 +93,10 @@ def ingest(
         organisation=organisation,
         title=title,
         metadata_csv=metadata,
-        progress=progress(as_json),
+        metadata_encoding=metadata_encoding,
+        progress=progress(),
     )
+    summary = ingest_summary(report)
     if as_json:
         emit_json(
             {
@@ -81,26 +128,56 @@ def ingest(
                 "duplicates": sum(r.status == "duplicate" for r in report.results),
                 "files": sum(r.files for r in report.results if r.status == "stored"),
                 "bytes": sum(r.bytes for r in report.results if r.status == "stored"),
+                "logged_warnings": logged_warnings(),
+                "summary": summary,
             }
         )
-    else:
-        for package_id in report.recovered:
-            click.echo(f"cleaned up interrupted ingest {package_id}", err=True)
-        for r in report.results:
-            for w in r.warnings:
-                click.echo(f"warning: {r.source}: {w}", err=True)
-            if r.status == "duplicate":
-                click.echo(
-                    f"already preserved: {r.source} is identical to package {r.package_id} "
-                    f"({r.title}); not ingested again"
-                )
-            else:
-                click.echo(
-                    f"stored {r.package_id}  {count(r.files, 'file')}, {human_bytes(r.bytes)}  "
-                    f"{r.organisation}/{r.collection}  copies: {', '.join(r.copies)}  "
-                    f'"{r.title}"'
-                )
+    for package_id in report.recovered:
+        note(f"cleaned up interrupted ingest {package_id}")
+    for r in report.results:
+        for w in r.warnings:
+            warn(delivery_warning(r.source, w))
+        if as_json:
+            continue
+        if r.status == "duplicate":
+            say(
+                f"already preserved: {r.source} is identical to package {r.package_id} "
+                f"({r.title}); not ingested again"
+            )
+        else:
+            say(
+                f"stored {r.package_id}  {count(r.files, 'file')}, {human_bytes(r.bytes)}  "
+                f"{r.organisation}/{r.collection}  copies: {', '.join(r.copies)}  "
+                f'"{r.title}"'
+            )
     for f in report.failures:
         print_error(f.error, prefix=f"{f.source}: " if f.source not in str(f.error) else "")
+    if as_json:
+        log.info("%s", summary)
+    else:
+        say(summary)
     if report.failures:
         sys.exit(max(f.error.exit_code for f in report.failures))
+
+
+def delivery_warning(source: str, problem: Problem) -> str:
+    """``<delivery name>/<path in the delivery>: <message>`` (the delivery's name alone for a
+    problem of the whole delivery or of a delivery that is one file)."""
+    name = Path(source).name
+    where = name if problem.path in ("", name) else f"{name}/{problem.path}"
+    return f"{where}: {problem.message}"
+
+
+def ingest_summary(report: IngestReport) -> str:
+    """``3 packages stored (42 files, 1.2 GB), 1 already preserved, 1 failed``."""
+    stored = [r for r in report.results if r.status == "stored"]
+    duplicates = sum(r.status == "duplicate" for r in report.results)
+    text = f"{count(len(stored), 'package')} stored"
+    if stored:
+        files = count(sum(r.files for r in stored), "file")
+        text += f" ({files}, {human_bytes(sum(r.bytes for r in stored))})"
+    if duplicates:
+        text += f", {duplicates} already preserved"
+    if report.failures:
+        text += f", {len(report.failures)} failed"
+    return text

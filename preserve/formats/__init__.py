@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from preserve.formats.identify import Identifier
     from preserve.formats.images import bit_depth_for_mode, image_properties
-    from preserve.formats.mediatypes import UNKNOWN, is_image
+    from preserve.formats.mediatypes import UNKNOWN, is_image, media_type
     from preserve.formats.pool import (
         PARALLEL_THRESHOLD,
         PendingIdentification,
@@ -40,6 +40,7 @@ _MODULE_OF = {
     "image_properties": "images",
     "UNKNOWN": "mediatypes",
     "is_image": "mediatypes",
+    "media_type": "mediatypes",
     "PARALLEL_THRESHOLD": "pool",
     "PendingIdentification": "pool",
     "identify_files": "pool",
@@ -57,6 +58,7 @@ __all__ = [
     "identify_files",
     "image_properties",
     "is_image",
+    "media_type",
     "shutdown_pool",
     "start_pool",
     "submit_identification",

@@ -1,10 +1,16 @@
 """Pillow adapter: image properties (dimensions, mode, bit depth, resolution, ICC profile, EXIF)
 and whether an image decodes completely. Decompression bombs are never decoded: they give
-``complete=False`` with the reason, not an exception."""
+``complete=False`` with the reason, not an exception.
+
+The EXIF date (DateTimeOriginal, else DateTime) is recorded in ISO 8601: ``2023:04:05 10:11:12``
+becomes ``2023-04-05T10:11:12``, with its sub-seconds and with the UTC offset when EXIF gives
+one (OffsetTimeOriginal, OffsetTime: ``2023-04-05T10:11:12+02:00``). A date EXIF marks as
+unknown (blanks, zeros) or that is not a date is not recorded."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import re
 import stat
@@ -21,6 +27,10 @@ from preserve.values import ImageInfo
 _EXIF_IFD = 0x8769
 _TAG_DATETIME_ORIGINAL = 36867
 _TAG_DATETIME = 306
+_TAG_OFFSET_TIME = 36880
+_TAG_OFFSET_TIME_ORIGINAL = 36881
+_TAG_SUBSEC_TIME = 37520
+_TAG_SUBSEC_TIME_ORIGINAL = 37521
 _TAG_MAKE = 271
 _TAG_MODEL = 272
 _TAG_ORIENTATION = 274
@@ -253,6 +263,44 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+_EXIF_DATE = re.compile(r"(\d{4})[:\-](\d{2})[:\-](\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?")
+_EXIF_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})|Z")
+
+
+def exif_iso8601(
+    value: str | None, offset: str | None = None, subseconds: str | None = None
+) -> str | None:
+    """An EXIF date and time (``2023:04:05 10:11:12``) in ISO 8601 (``2023-04-05T10:11:12``),
+    with ``subseconds`` (EXIF SubSecTime, digits) as a fraction and ``offset`` (EXIF OffsetTime,
+    ``+02:00``) when they are well formed. None for a date EXIF marks as unknown (blanks or
+    zeros) or one that is not a real date."""
+    if not value:
+        return None
+    found = _EXIF_DATE.fullmatch(value.strip())
+    if found is None:
+        return None
+    year, month, day, hour, minute, second = found.groups()
+    try:
+        datetime.date(int(year), int(month), int(day))
+    except ValueError:  # 0000:00:00, 2023:02:30 ...
+        return None
+    if hour is None:
+        return f"{year}-{month}-{day}"
+    if int(hour) > 23 or int(minute) > 59 or int(second or 0) > 59:
+        return None
+    text = f"{year}-{month}-{day}T{hour}:{minute}:{second or '00'}"
+    digits = (subseconds or "").strip()
+    if digits.isdigit():
+        text += f".{digits}"
+    zone = _EXIF_OFFSET.fullmatch((offset or "").strip())
+    if zone is not None:
+        if zone.group(0) == "Z":
+            text += "Z"
+        elif int(zone.group(2)) <= 14 and int(zone.group(3)) <= 59:
+            text += zone.group(0)
+    return text
+
+
 def _exif(im: Image.Image) -> tuple[str | None, str | None, str | None, int | None]:
     try:
         exif = im.getexif()
@@ -264,7 +312,15 @@ def _exif(im: Image.Image) -> tuple[str | None, str | None, str | None, int | No
         sub = exif.get_ifd(_EXIF_IFD)
     except Exception:
         sub = {}
-    dt = _text(sub.get(_TAG_DATETIME_ORIGINAL)) or _text(exif.get(_TAG_DATETIME))
+    dt = exif_iso8601(
+        _text(sub.get(_TAG_DATETIME_ORIGINAL)),
+        _text(sub.get(_TAG_OFFSET_TIME_ORIGINAL)),
+        _text(sub.get(_TAG_SUBSEC_TIME_ORIGINAL)),
+    ) or exif_iso8601(
+        _text(exif.get(_TAG_DATETIME)),
+        _text(sub.get(_TAG_OFFSET_TIME)),
+        _text(sub.get(_TAG_SUBSEC_TIME)),
+    )
     orientation: int | None
     try:
         raw = exif.get(_TAG_ORIENTATION)

@@ -44,6 +44,14 @@ def is_textual(mime: str) -> bool:
     )
 
 
+def media_type(info: FormatInfo) -> str:
+    """The MIME type as the catalogue and PREMIS record it: with the character set of a text
+    file as a parameter (``text/plain; charset=iso-8859-1``), else the bare type."""
+    if info.charset and is_textual(info.mime) and "charset=" not in info.mime.lower():
+        return f"{info.mime}; charset={info.charset}"
+    return info.mime
+
+
 def is_image(info: FormatInfo) -> bool:
     """True when siegfried (PUID or match MIME) or the chosen MIME type says ``image/*``."""
     for match in info.matches:

@@ -8,7 +8,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from preserve import premis
 from preserve.bagit import BagWriter
 from preserve.descriptive import bag_info_from_dublin_core, dublin_core_xml
-from preserve.ingest.model import TRANSPORT_ALGORITHM, Delivery, StagedFile
+from preserve.formats.mediatypes import media_type
+from preserve.ingest.model import TRANSPORT_ALGORITHM, Delivery, Owner, StagedFile
 from preserve.values import as_dict
 
 
@@ -34,13 +35,14 @@ def dublin_core(
 def bag_info(
     delivery: Delivery,
     fields: Mapping[str, Sequence[str]],
-    org_name: str,
+    owner: Owner,
     collection: str,
     package_id: str,
 ) -> list[tuple[str, str]]:
     """bag-info.txt of the AIP: the producer's elements in their order, then ours. Elements that
     should not repeat and that we set (the group is the collection) keep the producer's value
-    as a description."""
+    as a description. The owning organisation (name, address, contact) comes first unless the
+    producer's bag names its Source-Organization itself."""
     info: list[tuple[str, str]] = []
     for label, value in delivery.bag_info:
         if label.lower() in ("bag-group-identifier", "bag-count"):
@@ -49,12 +51,23 @@ def bag_info(
             info.append((label, value))
     labels = {k.lower() for k, _ in info}
     if "source-organization" not in labels:
-        info.insert(0, ("Source-Organization", org_name))
+        info[:0] = [(k, v) for k, v in owner.bag_info() if k.lower() not in labels]
     for k, v in bag_info_from_dublin_core(fields):
         if k.lower() not in labels:
             info.append((k, v))
+    # the producer's dc:identifier names the package; the name it was delivered under is kept
+    ours = f"urn:uuid:{package_id}"
+    given = {v for k, v in info if k.lower() == "external-identifier"}
+    producer_ids = [i for i in fields.get("identifier", ()) if i != ours and i not in given]
+    info.extend(("External-Identifier", i) for i in producer_ids)
     if "external-identifier" not in labels:
-        info.append(("External-Identifier", delivery.external_identifier))
+        if not producer_ids:
+            info.append(("External-Identifier", delivery.external_identifier))
+        elif delivery.external_identifier not in producer_ids:
+            kind = "folder" if delivery.source.is_dir() else "file"
+            info.append(
+                ("Internal-Sender-Description", f"delivered as {kind} {delivery.source.name}")
+            )
     info.append(("Internal-Sender-Identifier", f"urn:uuid:{package_id}"))
     info.append(("Bag-Group-Identifier", collection))
     return info
@@ -70,7 +83,7 @@ def _file_objects(files: Sequence[StagedFile]) -> Iterator[premis.FileObject]:
             puid=fmt.puid if fmt else "UNKNOWN",
             format_name=fmt.format_name if fmt else "",
             format_version=fmt.format_version if fmt else "",
-            mime=fmt.mime if fmt else "",
+            mime=media_type(fmt) if fmt else "",
             identification_tool=fmt.tool if fmt else "",
             signature_version=fmt.signature_version if fmt else "",
             image=as_dict(f.image) if f.image else None,

@@ -6,6 +6,7 @@ Each stage is a function of plain inputs and outputs (a :class:`Delivery` and it
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,38 @@ from preserve.values import FormatInfo, ImageInfo, Problem
 TRANSPORT_ALGORITHM = "crc64nvme"
 
 PRESERVE_AGENT = premis.AgentRecord(name="preserve", version=__version__)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The organisation a package belongs to, as its bag and its PREMIS events name it."""
+
+    slug: str
+    name: str
+    address: str = ""
+    contact_name: str = ""
+    contact_email: str = ""
+
+    @property
+    def agent(self) -> premis.AgentRecord:
+        return premis.organisation(self.name)
+
+    def bag_info(self) -> list[tuple[str, str]]:
+        """Source-Organization (the full name) and the address and contact given."""
+        info = [("Source-Organization", self.name)]
+        for label, value in (
+            ("Organization-Address", self.address),
+            ("Contact-Name", self.contact_name),
+            ("Contact-Email", self.contact_email),
+        ):
+            if value:
+                info.append((label, value))
+        return info
+
+
+def agents_of(actor: str, owner: Owner) -> tuple[premis.LinkedAgent, ...]:
+    """Who did it (``actor``, the implementer) and for whom (the owning organisation)."""
+    return ((premis.person(actor), premis.IMPLEMENTER), (owner.agent, premis.OWNER))
 
 
 @dataclass(frozen=True)
@@ -95,6 +128,16 @@ class Delivery:
     producer_digests: dict[str, dict[str, str]]  # relpath -> {alg: hex} from an incoming bag
     events: list[premis.EventRecord]
     external_identifier: str
+    #: The person and the organisation linked to every event (see :meth:`link_agents`).
+    linked_agents: tuple[premis.LinkedAgent, ...] = ()
+    #: An incoming bag's own tag files: (path in that bag, where it is now), kept in the AIP
+    #: as submission documentation under metadata/submission/
+    submission: list[tuple[str, str]] = field(default_factory=list)
+
+    def link_agents(self, linked: tuple[premis.LinkedAgent, ...]) -> None:
+        """Link ``linked`` to every event recorded so far and to those registered later."""
+        self.linked_agents = linked
+        self.events[:] = [dataclasses.replace(e, linked_agents=linked) for e in self.events]
 
 
 def now() -> datetime:

@@ -18,6 +18,7 @@ The order of work makes an interrupted ingest harmless:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -34,19 +35,29 @@ from preserve.bagit import BagWriter
 from preserve.bootstrap import Application
 from preserve.catalogue.models import Collection, Copy, Package
 from preserve.checksums import hash_file
-from preserve.descriptive import read_metadata_csv
-from preserve.errors import InvalidInput, NotFound, PreserveError
+from preserve.descriptive import ItemRow, read_metadata
+from preserve.errors import InvalidInput, PreserveError
 from preserve.formats import PARALLEL_THRESHOLD, start_pool
+from preserve.formats.mediatypes import media_type
 from preserve.ingest.identify import Identification, identification_event
 from preserve.ingest.metadata import bag_info, dublin_core, write_metadata
 from preserve.ingest.model import (
     TRANSPORT_ALGORITHM,
+    Delivery,
     IngestedFile,
     IngestFailure,
     IngestReport,
     IngestResult,
+    Owner,
+    agents_of,
     event,
     now,
+)
+from preserve.ingest.producer import (
+    absent_items,
+    match_items,
+    not_in_delivery,
+    write_producer_metadata,
 )
 from preserve.ingest.receive import receive
 from preserve.ingest.recover import (
@@ -60,10 +71,11 @@ from preserve.ingest.recover import (
 )
 from preserve.ingest.register import Stored, register
 from preserve.ingest.stage import fingerprint, stage_payload
-from preserve.ingest.store import Item, Location, payload_items, store, tag_files
-from preserve.progress import NoProgress, Progress
-from preserve.services.admin import collection_locations
+from preserve.ingest.store import IngestStages, Item, Location, payload_items, store, tag_files
+from preserve.progress import NoProgress, Prefixed, Progress
+from preserve.services.admin import collection_locations, require_collection
 from preserve.uow import UnitOfWork
+from preserve.values import Problem
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +109,7 @@ def ingest(
     organisation: str | None = None,
     title: str | None = None,
     metadata_csv: Path | None = None,
+    metadata_encoding: str | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest each source as one package into ``collection``.
@@ -108,20 +121,20 @@ def ingest(
     org = organisation or app.settings.organisation
     progress = progress or NoProgress()
     with app.uow() as uow:
-        coll = uow.collections.get(org, collection)
-        if coll is None:
-            raise NotFound(
-                f"collection {collection!r} does not exist in organisation {org!r} "
-                f"(create it with: preserve collections add {collection})"
-            )
-        if not collection_locations(uow, coll):
+        coll = require_collection(uow, org, collection)  # NotFound: "did you mean ...?"
+        location_count = len(collection_locations(uow, coll))
+        if not location_count:
             raise InvalidInput(
                 f"collection {collection!r} has no storage location and there is no default "
                 "location (run: preserve init, or preserve locations add)"
             )
     resolved = _check_sources(sources)
-    metadata = read_metadata_csv(metadata_csv) if metadata_csv else {}
-    if metadata_csv:
+    table = read_metadata(metadata_csv, encoding=metadata_encoding) if metadata_csv else None
+    metadata = table.rows if table else {}
+    items: dict[Path, list[ItemRow]] = {}
+    if table:
+        for note in table.notes():
+            log.warning("%s", note)
         # a path the CSV has no row for would be stored without its description: refuse first
         missing = [str(p) for p in resolved if p.resolve() not in metadata]
         if missing:
@@ -130,8 +143,17 @@ def ingest(
                 "delivery to describe, relative to the CSV's folder or absolute); add a row, or "
                 "ingest it without --metadata"
             )
+        # rows for single files inside a delivery: each must name a file of it, all said at once
+        absent: list[str] = []
+        for p in resolved:
+            items[p] = table.items_under(p.resolve())
+            absent.extend(absent_items(p, items[p]))
+        if absent:
+            raise not_in_delivery(absent, resolved[0] if len(resolved) == 1 else "being ingested")
+    described = {p.resolve() for p in resolved}
+    described.update(p.resolve() / i.relpath for p, rows in items.items() for i in rows)
     for listed in metadata:
-        if listed not in {p.resolve() for p in resolved}:
+        if listed not in described:
             log.warning("metadata CSV lists %s, which is not being ingested", listed)
 
     # what interrupted ingests left is cleaned up meanwhile, in a thread: a location that is down
@@ -139,7 +161,15 @@ def ingest(
     recovery = start_recovery(app)
     results: list[IngestResult] = []
     failures: list[IngestFailure] = []
-    for path in resolved:
+    for number, path in enumerate(resolved, start=1):
+        shown: Progress = progress
+        if len(resolved) > 1:  # each delivery an equal part of the run: their sizes are not known
+            shown = Prefixed(
+                progress,
+                f"{path.name} ({number}/{len(resolved)}): ",
+                (number - 1) / len(resolved),
+                number / len(resolved),
+            )
         try:
             results.append(
                 ingest_one(
@@ -149,13 +179,30 @@ def ingest(
                     collection=collection,
                     title=title,
                     dublin_core_fields=metadata.get(path.resolve(), {}),
-                    progress=progress,
+                    item_rows=items.get(path, ()),
+                    progress=shown,
+                    location_count=location_count,
                 )
             )
         except PreserveError as exc:
             log.debug("ingest of %s failed: %s", path, exc, exc_info=True)  # the adapter reports it
             failures.append(IngestFailure(str(path), exc))
     return IngestReport(tuple(results), tuple(failures), tuple(recovery.result()))
+
+
+def _add_writer_warnings(delivery: Delivery, found: Sequence[Problem]) -> None:
+    """The bag writer checks the payload's names again (a system file, a Windows-reserved
+    name ...) and names the AIP's paths (``data/...``): add only what the delivery's own checks
+    did not report already, with the path as the delivery has it, so each problem is reported
+    once."""
+    root = delivery.payload_root
+    is_bag = root is not None and root.name == "data" and (root.parent / "bagit.txt").is_file()
+    seen = {(w.code, w.path) for w in delivery.warnings}
+    for w in found:
+        path = w.path if is_bag or not w.path.startswith("data/") else w.path[len("data/") :]
+        if (w.code, path) not in seen:
+            seen.add((w.code, path))
+            delivery.warnings.append(dataclasses.replace(w, path=path))
 
 
 def _check_sources(sources: Sequence[Path]) -> list[Path]:
@@ -177,10 +224,8 @@ def _check_sources(sources: Sequence[Path]) -> list[Path]:
 
 
 def _collection(uow: UnitOfWork, organisation: str, slug: str) -> Collection:
-    coll = uow.collections.get(organisation, slug)
-    if coll is None:  # checked at the start; only a concurrent deletion gets here
-        raise NotFound(f"collection {slug!r} does not exist in organisation {organisation!r}")
-    return coll
+    # checked at the start; only a concurrent deletion fails here
+    return require_collection(uow, organisation, slug)
 
 
 @dataclass(frozen=True)
@@ -206,9 +251,9 @@ def _claim(
     fingerprint: str,
     record: Callable[[Collection], Package],
     key_prefix: str,
-) -> tuple[list[Location], str] | _Original:
+) -> tuple[list[Location], Owner] | _Original:
     """Record the package as ``ingesting`` with its copies ``pending`` (returns the locations to
-    store on and the organisation's name), or return the stored package that already holds
+    store on and the owning organisation), or return the stored package that already holds
     this content.
 
     The duplicate check and the insert are one: ``uq_packages_live_fingerprint`` lets only one
@@ -241,9 +286,10 @@ def _claim(
                             status="pending",
                         )
                     )
-                org_name = coll.organisation.name
+                o = coll.organisation
+                owning = Owner(o.slug, o.name, o.address, o.contact_name, o.contact_email)
                 uow.commit()
-                return locations, org_name
+                return locations, owning
             if holder.status == "stored":
                 return _Original(
                     holder.id, holder.title, holder.version, holder.file_count, holder.size
@@ -279,6 +325,8 @@ def ingest_one(
     title: str | None,
     dublin_core_fields: Mapping[str, Sequence[str]],
     progress: Progress,
+    item_rows: Sequence[ItemRow] = (),
+    location_count: int = 1,
 ) -> IngestResult:
     """Run every stage for one delivery; on any failure undo what was done."""
     settings = app.settings
@@ -300,6 +348,7 @@ def ingest_one(
             max_unpack_ratio=settings.max_unpack_ratio,
         )
         delivery.events.insert(0, start)
+        item_fields = match_items(delivery, item_rows)  # before any copying
         if len(delivery.files) >= PARALLEL_THRESHOLD and workers > 1:
             # siegfried holds the GIL: helper processes, one per core, identify each batch as
             # soon as it is staged (their start-up overlaps the staging); a few files are
@@ -307,6 +356,9 @@ def ingest_one(
             start_pool(workers, helpers=workers)
             identification = Identification(workers)
         timer.lap("receive")
+        stages = IngestStages(
+            len(delivery.files), sum(f.size for f in delivery.files), location_count
+        )
         algorithms = tuple(dict.fromkeys((*settings.algorithms, TRANSPORT_ALGORITHM)))
         writer = BagWriter(staging / "bag", settings.algorithms)
         stage_payload(
@@ -316,11 +368,17 @@ def ingest_one(
             workers=workers,
             progress=progress,
             on_staged=identification.submit,
+            stage=stages.stage(1),
         )
         payload_fingerprint = fingerprint(delivery.files)
         timer.lap("stage")
 
         fields = dublin_core(dublin_core_fields, delivery, title, package_id)
+        # the producer's dc:identifier names the package (the folder name stays in bag-info)
+        external_identifier = next(
+            (i for i in dublin_core_fields.get("identifier", ()) if 0 < len(i) <= 255),
+            delivery.external_identifier,
+        )
         bag_title = fields["title"][0]
         version = 1
         key_prefix = f"{organisation}/{collection}/{package_id}/v{version}/"
@@ -330,7 +388,7 @@ def ingest_one(
             return Package(
                 id=package_id,
                 collection_id=coll.id,
-                external_identifier=delivery.external_identifier,
+                external_identifier=external_identifier,
                 title=bag_title,
                 description={k: list(v) for k, v in fields.items()},
                 status="ingesting",
@@ -369,20 +427,26 @@ def ingest_one(
                 duplicate_of=existing.id,
                 warnings=tuple(delivery.warnings),
             )
-        locations, org_name = claim
+        locations, owner = claim
         registered = True
         timer.lap("record the package as ingesting")
 
         # the payload is stored while the helpers are still identifying it (staged files are
         # linked, not moved, so identification can still read them) ...
         stored = store(
-            app, payload_items(delivery.files), key_prefix, locations, progress, "payload"
+            app,
+            payload_items(delivery.files),
+            key_prefix,
+            locations,
+            progress,
+            "payload",
+            stages,
         )
         timer.lap("store the payload")
         # ... then the formats are known and the tag files can be written and stored
-        identification.collect(delivery, progress)
+        identification.collect(delivery, progress, stages.stage(3))
         timer.lap("collect the identification")
-        info = bag_info(delivery, fields, org_name, collection, package_id)
+        info = bag_info(delivery, fields, owner, collection, package_id)
         delivery.events.extend(
             [
                 event(
@@ -401,9 +465,11 @@ def ingest_one(
                 ),
             ]
         )
+        delivery.link_agents(agents_of(app.actor, owner))  # who did it, for whom
         write_metadata(writer, delivery, fields, package_id, bag_title)
+        write_producer_metadata(writer, delivery, item_fields)
         summary = writer.finish(info)
-        delivery.warnings.extend(writer.warnings)
+        _add_writer_warnings(delivery, writer.warnings)
         timer.lap("write the metadata and manifests")
         tag_digests = {
             path: hash_file(staged, ("sha512", "sha256", TRANSPORT_ALGORITHM))
@@ -418,15 +484,29 @@ def ingest_one(
             )
             for path, (size, d) in tag_digests.items()
         ]
-        tags_stored = store(app, tag_items, key_prefix, locations, progress, "metadata")
+        tags_stored = store(app, tag_items, key_prefix, locations, progress, "metadata", stages)
         for location_id, objects in tags_stored.items():
             stored[location_id].update(objects)
         timer.lap("store the tag files")
-        register(app, package_id, delivery, Stored(stored, tag_digests), summary.bag_info)
+        register(
+            app,
+            package_id,
+            delivery,
+            Stored(stored, tag_digests),
+            summary.bag_info,
+            descriptions=item_fields,
+        )
         timer.lap("register")
         shutil.rmtree(staging, ignore_errors=True)
         timer.lap("remove staging")
-        log.info("package %s stored from %s on %d locations", package_id, source, len(stored))
+        log.info(
+            "package %s stored from %s: %d files, %d bytes, copies on %s",
+            package_id,
+            source,
+            summary.payload_files,
+            summary.payload_bytes,
+            ", ".join(loc.name for loc in locations),
+        )
         return IngestResult(
             source=str(source),
             status="stored",
@@ -445,7 +525,7 @@ def ingest_one(
                     path=f.bag_path,
                     size=f.size,
                     puid=f.fmt.puid if f.fmt else "UNKNOWN",
-                    mime=f.fmt.mime if f.fmt else "",
+                    mime=media_type(f.fmt) if f.fmt else "",
                     format_name=f.fmt.format_name if f.fmt else "",
                     format_version=f.fmt.format_version if f.fmt else "",
                     warnings=tuple(f.fmt.warnings) if f.fmt else (),

@@ -85,11 +85,13 @@ def _receive_bag(
         files.append(StagedFile(relpath=rel, source=path, size=os.lstat(path).st_size))
         producer[rel] = dict(digests)
     algs = ", ".join(report.algorithms)
+    submission = submission_documents(root)
     events.append(
         event(
             premis.VALIDATION,
             "success" if not report.warnings else "warning",
-            f"incoming BagIt {report.version} bag validated",
+            f"incoming BagIt {report.version} bag validated; its {len(submission)} tag "
+            f"file{'' if len(submission) == 1 else 's'} kept under {SUBMISSION_FOLDER}/",
             "; ".join(str(w) for w in report.warnings[:50]),
         )
     )
@@ -102,7 +104,30 @@ def _receive_bag(
     )
     info = [(k, v) for k, v in contents.bag_info if k.lower() not in _RECOMPUTED]
     external = next((v for k, v in info if k.lower() == "external-identifier"), name)
-    return Delivery(source, root / "data", files, warnings, info, producer, events, external)
+    delivery = Delivery(source, root / "data", files, warnings, info, producer, events, external)
+    delivery.submission = submission
+    return delivery
+
+
+#: where the AIP keeps an incoming bag's tag files
+SUBMISSION_FOLDER = "metadata/submission"
+
+
+def submission_documents(root: Path) -> list[tuple[str, str]]:
+    """Every tag file of the bag at ``root`` (a regular file outside ``data/``, at any depth),
+    as (its path in the bag, its path on disk), in name order. Symbolic links are left out:
+    the validator has warned about them."""
+    found: list[tuple[str, str]] = []
+    for folder, dirs, names in os.walk(root):
+        rel = os.path.relpath(folder, root)
+        if rel == ".":
+            dirs[:] = [d for d in dirs if d != "data"]
+        dirs.sort()
+        for name in names:
+            path = os.path.join(folder, name)
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                found.append((name if rel == "." else f"{Path(rel).as_posix()}/{name}", path))
+    return sorted(found)
 
 
 def scan_folder(root: Path) -> tuple[list[StagedFile], list[Problem]]:

@@ -8,13 +8,14 @@ together; before that commit the package is ``ingesting`` and recovery may remov
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from preserve import premis
 from preserve.bootstrap import Application
 from preserve.catalogue.models import Agent
 from preserve.errors import StorageError
+from preserve.formats.mediatypes import media_type
 from preserve.ingest.model import PRESERVE_AGENT, Delivery, now
 from preserve.values import FormatInfo, StoredObject, as_dict
 
@@ -27,8 +28,14 @@ class Stored:
     tag_digests: dict[str, tuple[int, dict[str, str]]]  # tag path -> (size, digests)
 
 
-def _file_rows(delivery: Delivery, result: Stored) -> Iterator[dict[str, object]]:
-    """Catalogue rows for every file of the bag: payload with formats, then tag files."""
+def _file_rows(
+    delivery: Delivery,
+    result: Stored,
+    descriptions: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+) -> Iterator[dict[str, object]]:
+    """Catalogue rows for every file of the bag: payload with formats (and the item-level
+    description, by payload path, where the producer gave one), then tag files."""
+    descriptions = descriptions or {}
     normalize = unicodedata.normalize
     # helpers answer files of one format in a batch with one FormatInfo: convert each once
     identification: dict[int, tuple[FormatInfo, object]] = {}
@@ -52,10 +59,15 @@ def _file_rows(delivery: Delivery, result: Stored) -> Iterator[dict[str, object]
             "puid": fmt.puid if fmt else None,
             "format_name": fmt.format_name if fmt else None,
             "format_version": fmt.format_version if fmt else None,
-            "mime": fmt.mime if fmt else None,
+            "mime": media_type(fmt) if fmt else None,  # with the charset of a text file
             "basis": fmt.basis if fmt else None,
             "identification": converted if fmt else None,
             "image": as_dict(f.image) if f.image else None,
+            "description": (
+                {k: list(v) for k, v in descriptions[f.relpath].items()}
+                if f.relpath in descriptions
+                else None
+            ),
         }
     for path, (size, digests) in sorted(result.tag_digests.items()):
         yield {
@@ -73,6 +85,7 @@ def _file_rows(delivery: Delivery, result: Stored) -> Iterator[dict[str, object]
             "basis": None,
             "identification": None,
             "image": None,
+            "description": None,
         }
 
 
@@ -82,6 +95,7 @@ def register(
     delivery: Delivery,
     result: Stored,
     bag_info: Sequence[tuple[str, str]],
+    descriptions: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> None:
     """One transaction: file rows, events, verified copies, ``stored`` status."""
     stored = result.objects
@@ -91,19 +105,22 @@ def register(
         if package is None:  # removed by someone else's clean-up: our copies are orphans now
             raise StorageError(f"package {package_id} vanished from the catalogue during ingest")
         # a generator: add_many inserts in batches, so 100,000 rows are never all in memory
-        uow.files.add_many(package_id, _file_rows(delivery, result))
+        uow.files.add_many(package_id, _file_rows(delivery, result, descriptions))
 
-        agents: dict[tuple[str, str], Agent] = {}
+        agents: dict[tuple[str, str, str], Agent] = {}
 
         def agent_for(record: premis.AgentRecord) -> Agent:
-            key = (record.name, record.version)
+            key = (record.name, record.version, record.agent_type)
             if key not in agents:
                 agents[key] = uow.agents.get_or_create(
                     record.name, record.version, record.agent_type
                 )
             return agents[key]
 
+        linked = [(agent_for(a), role) for a, role in delivery.linked_agents]
+        event_ids: list[str] = []
         for e in delivery.events:
+            event_ids.append(e.identifier)
             uow.events.add(
                 e.event_type,
                 e.outcome,
@@ -126,7 +143,7 @@ def register(
             if copy.location.unreachable_at is not None:  # it answered again
                 copy.location.unreachable_at = None
                 copy.location.unreachable_error = None
-            uow.events.add(
+            replication = uow.events.add(
                 premis.REPLICATION,
                 "success",
                 agent=agent_for(PRESERVE_AGENT),
@@ -137,8 +154,9 @@ def register(
                 outcome_detail=f"every object verified ({', '.join(methods)})",
                 occurred_at=when,
             )
+            event_ids.append(replication.id)
         detail = "; ".join(str(w) for w in delivery.warnings[:100])
-        uow.events.add(
+        end = uow.events.add(
             premis.INGESTION_END,
             "warning" if delivery.warnings else "success",
             agent=agent_for(PRESERVE_AGENT),
@@ -148,6 +166,9 @@ def register(
             outcome_detail=detail,
             occurred_at=now(),
         )
+        event_ids.append(end.id)
+        # the person who ran the ingest and the owning organisation, on every event
+        uow.events.link_agents((i, agent, role) for i in event_ids for agent, role in linked)
         package.bag_info = [list(item) for item in bag_info]
         package.status = "stored"
         package.stored_at = when

@@ -183,7 +183,8 @@ def test_identify_json_lines(repo: Repo, delivery: Path) -> None:
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert records[0]["puid"] == "x-fmt/111"
     assert set(records[0]) == {"path", "puid", "mime", "mime_source", "charset", "format_name",
-                               "format_version", "basis", "warnings"}  # fmt: skip
+                               "format_version", "basis", "warnings", "image",
+                               "problems"}  # fmt: skip
 
 
 def test_bag_validate_json_lists_every_problem(repo: Repo, delivery: Path, tmp_path: Path) -> None:

@@ -17,10 +17,12 @@ from preserve.formats import (
     identify_files,
     image_properties,
     is_image,
+    media_type,
     shutdown_pool,
     start_pool,
     submit_identification,
 )
+from preserve.formats.images import exif_iso8601
 from tests.integration import format_samples
 
 
@@ -87,8 +89,24 @@ def test_plain_text(identifier: Identifier, tmp_path: Path) -> None:
     assert info.puid == "x-fmt/111"
     assert info.format_name == "Plain Text File"
     assert (info.mime, info.mime_source, info.charset) == ("text/plain", "siegfried", "utf-8")
+    assert media_type(info) == "text/plain; charset=utf-8"  # what the catalogue and PREMIS say
     assert info.matches and info.matches[0].puid == "x-fmt/111"
     assert not is_image(info)
+
+
+def test_latin1_text_records_its_charset_in_the_media_type(
+    identifier: Identifier, tmp_path: Path
+) -> None:
+    info = identifier.identify(
+        write(tmp_path / "oud.txt", "Één café, één été.\n".encode("latin-1"))
+    )
+    assert info.charset == "iso-8859-1"
+    assert media_type(info) == "text/plain; charset=iso-8859-1"
+
+
+def test_media_type_of_binary_has_no_charset(identifier: Identifier, tmp_path: Path) -> None:
+    info = identifier.identify(write(tmp_path / "doc.pdf", minimal_pdf()))
+    assert media_type(info) == info.mime == "application/pdf"
 
 
 def test_pdf(identifier: Identifier, tmp_path: Path) -> None:
@@ -126,7 +144,7 @@ def test_jpeg_with_exif(identifier: Identifier, tmp_path: Path) -> None:
     props = image_properties(path, info.mime)
     assert props is not None
     assert (props.width, props.height, props.mode, props.bit_depth) == (64, 48, "RGB", 8)
-    assert props.exif_datetime == "1932:06:12 14:30:00"  # DateTimeOriginal wins over DateTime
+    assert props.exif_datetime == "1932-06-12T14:30:00"  # DateTimeOriginal wins, in ISO 8601
     assert props.camera_make == "Acme"
     assert props.camera_model == "Scanner 3000"
     assert props.orientation == 6
@@ -142,8 +160,59 @@ def test_exif_datetime_falls_back_to_datetime(tmp_path: Path) -> None:
     out = io.BytesIO()
     Image.new("L", (8, 8)).save(out, "JPEG", exif=exif.tobytes())
     props = image_properties(write(tmp_path / "dt.jpg", out.getvalue()))
-    assert props is not None and props.exif_datetime == "2001:01:01 00:00:00"
+    assert props is not None and props.exif_datetime == "2001-01-01T00:00:00"
     assert props.camera_make is None and props.orientation is None
+
+
+def test_exif_datetime_with_offset_and_subseconds(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[306] = "2024:01:15 10:00:00"
+    sub = exif.get_ifd(0x8769)
+    sub[36867] = "2023:04:05 10:11:12"  # DateTimeOriginal
+    sub[36881] = "+02:00"  # OffsetTimeOriginal
+    sub[37521] = "25"  # SubSecTimeOriginal
+    sub[36880] = "+01:00"  # OffsetTime (of DateTime): not used for DateTimeOriginal
+    out = io.BytesIO()
+    Image.new("L", (8, 8)).save(out, "JPEG", exif=exif.tobytes())
+    props = image_properties(write(tmp_path / "offset.jpg", out.getvalue()))
+    assert props is not None and props.exif_datetime == "2023-04-05T10:11:12.25+02:00"
+
+
+def test_exif_datetime_unknown_falls_back_then_gives_none(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[306] = "2001:02:03 04:05:06"
+    exif.get_ifd(0x8769)[36867] = "    :  :     :  :  "  # EXIF's way of saying unknown
+    out = io.BytesIO()
+    Image.new("L", (8, 8)).save(out, "JPEG", exif=exif.tobytes())
+    props = image_properties(write(tmp_path / "unknown.jpg", out.getvalue()))
+    assert props is not None and props.exif_datetime == "2001-02-03T04:05:06"
+    exif[306] = "0000:00:00 00:00:00"
+    out = io.BytesIO()
+    Image.new("L", (8, 8)).save(out, "JPEG", exif=exif.tobytes())
+    props = image_properties(write(tmp_path / "zeros.jpg", out.getvalue()))
+    assert props is not None and props.exif_datetime is None
+
+
+@pytest.mark.parametrize(
+    ("value", "offset", "subseconds", "expected"),
+    [
+        ("2023:04:05 10:11:12", None, None, "2023-04-05T10:11:12"),
+        ("2023:04:05 10:11:12", "-05:30", None, "2023-04-05T10:11:12-05:30"),
+        ("2023:04:05 10:11:12", "Z", "007", "2023-04-05T10:11:12.007Z"),
+        ("2023:04:05 10:11:12", "garbage", "x", "2023-04-05T10:11:12"),
+        ("2023:04:05", None, None, "2023-04-05"),
+        ("2023-04-05T10:11:12", None, None, "2023-04-05T10:11:12"),
+        ("2023:02:30 10:11:12", None, None, None),
+        ("2023:04:05 25:11:12", None, None, None),
+        ("not a date", None, None, None),
+        ("", None, None, None),
+        (None, None, None, None),
+    ],
+)
+def test_exif_iso8601(
+    value: str | None, offset: str | None, subseconds: str | None, expected: str | None
+) -> None:
+    assert exif_iso8601(value, offset, subseconds) == expected
 
 
 def test_tiff_16_bit(identifier: Identifier, tmp_path: Path) -> None:

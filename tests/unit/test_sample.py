@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from preserve.formats import Identifier, image_properties, is_image
+from preserve.descriptive import read_metadata_csv
 from preserve.sample import write_sample_delivery
 
 
@@ -77,7 +78,7 @@ def test_photographs_carry_the_promised_properties(delivery: tuple[Path, list[Pa
         assert is_image(info)
         props = image_properties(jpeg, info.mime)
         assert props is not None and props.complete
-        assert props.exif_datetime and props.exif_datetime.startswith("1932:")
+        assert props.exif_datetime and props.exif_datetime.startswith("1932-")
         assert props.camera_make and props.camera_model
         assert props.orientation in {1, 6}
         assert (props.x_resolution, props.y_resolution, props.resolution_unit) == (300, 300, "dpi")
@@ -138,13 +139,34 @@ def test_metadata_csv(delivery: tuple[Path, list[Path]]) -> None:
             "description",
             "rights",
             "subject",
+            "identifier",
+            "dcterms:spatial",
+            "dcterms:created",
         ]
         rows = list(reader)
-    assert [Path(r["path"]) for r in rows] == paths
+    packages = [r for r in rows if Path(r["path"]) in paths]
+    items = [r for r in rows if Path(r["path"]) not in paths]
+    assert [Path(r["path"]) for r in packages] == paths
     assert all(Path(r["path"]).is_absolute() for r in rows)
-    for row in rows:
-        assert all(row[k] for k in ("title", "creator", "date", "rights"))
+    for row in packages:
+        assert all(row[k] for k in ("title", "creator", "date", "rights", "identifier"))
         assert re.fullmatch(r"\d{4}(-\d{2}-\d{2})?", row["date"])
+    # item-level rows: single photographs inside the photographs folder
+    assert [Path(r["path"]).parent for r in items] == [paths[0], paths[0]]
+    assert all(Path(r["path"]).is_file() for r in items)
+
+
+def test_metadata_csv_follows_its_own_rules(delivery: tuple[Path, list[Path]]) -> None:
+    """Several values are separated by '|', never '; ' (four subjects stay four)."""
+    dest, paths = delivery
+    table = read_metadata_csv(dest.parent / "sample-delivery.csv")
+    photographs = table[paths[0].resolve()]
+    assert photographs["subject"] == ["Antwerp", "harbours", "markets", "photography"]
+    assert photographs["rights"] == ["Public domain", "digitisation: CC0 1.0"]
+    assert photographs["dcterms:spatial"] == ["Antwerp"]
+    assert not any("; " in v for fields in table.values() for vs in fields.values() for v in vs)
+    harbour = table[(paths[0] / "harbour-antwerp-1932.jpg").resolve()]
+    assert harbour["dcterms:created"] == ["1932-06-12"]
 
 
 def test_identical_bytes_on_every_run(tmp_path: Path) -> None:
