@@ -16,6 +16,23 @@ REPO = Path(__file__).resolve().parents[1]
 TESTDATA = REPO / "tests" / "data"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Isolate the suite from the person running it: their ``PRESERVE_*`` settings (apart from
+    the ``PRESERVE_TEST_*`` ones meant for the suite) and their settings file
+    (``~/.config/preserve/preserve.toml``) would otherwise reach every command the tests run,
+    in this process and in the subprocesses that inherit its environment."""
+    kept = ("PRESERVE_TEST_", "PRESERVE_DEBUG")
+    for name in list(os.environ):
+        if name.startswith("PRESERVE_") and not name.startswith(kept):
+            del os.environ[name]
+    if not hasattr(config, "workerinput"):  # xdist workers inherit the controller's folders
+        import tempfile
+
+        # nor their data folder (the default PRESERVE_HOME)
+        os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="preserve-tests-config-")
+        os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="preserve-tests-data-")
+
+
 @pytest.fixture(scope="session")
 def testdata() -> Path:
     """The test data vendored in the repository (Library of Congress BagIt conformance suite,
