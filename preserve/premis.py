@@ -167,12 +167,23 @@ _AGENT_TYPE_URIS = {
     "organization": _LOC + "agentType/org",
     "hardware": _LOC + "agentType/har",
 }
-# The role an agent of each type plays in an event (LoC eventRelatedAgentRole).
+# Roles an agent plays in an event: the LoC eventRelatedAgentRole terms we use, and "owner"
+# (the organisation the package belongs to), which that vocabulary lacks: written without a URI.
+EXECUTING_PROGRAM = "executing program"
+IMPLEMENTER = "implementer"
+OWNER = "owner"
+_ROLE_URIS = {
+    EXECUTING_PROGRAM: _LOC + "eventRelatedAgentRole/exe",
+    IMPLEMENTER: _LOC + "eventRelatedAgentRole/imp",
+    "authorizer": _LOC + "eventRelatedAgentRole/aut",
+    "validator": _LOC + "eventRelatedAgentRole/val",
+}
+# The role the main agent of an event plays, by its type.
 _AGENT_ROLES = {
-    "software": ("executing program", _LOC + "eventRelatedAgentRole/exe"),
-    "hardware": ("executing program", _LOC + "eventRelatedAgentRole/exe"),
-    "person": ("implementer", _LOC + "eventRelatedAgentRole/imp"),
-    "organization": ("implementer", _LOC + "eventRelatedAgentRole/imp"),
+    "software": EXECUTING_PROGRAM,
+    "hardware": EXECUTING_PROGRAM,
+    "person": IMPLEMENTER,
+    "organization": IMPLEMENTER,
 }
 # BagIt algorithm tokens -> LoC cryptographicHashFunctions labels and codes.
 HASH_FUNCTIONS: dict[str, tuple[str, str]] = {
@@ -205,8 +216,26 @@ class AgentRecord:
 
     @property
     def identifier(self) -> str:
-        """``name/version`` (just ``name`` when there is no version, e.g. for a person)."""
+        """``name/version`` of software and hardware (just ``name`` without a version);
+        ``person:name`` and ``organization:name`` for the others, so that a login name never
+        collides with an organisation's name."""
+        if self.agent_type in ("person", "organization"):
+            return f"{self.agent_type}:{self.name}"
         return f"{self.name}/{self.version}" if self.version else self.name
+
+
+def person(name: str) -> AgentRecord:
+    """The person (or account) who ran a command: the implementer of what it recorded."""
+    return AgentRecord(name=name, version="", agent_type="person")
+
+
+def organisation(name: str) -> AgentRecord:
+    """An organisation by its full name: the owner of the packages it recorded events on."""
+    return AgentRecord(name=name, version="", agent_type="organization")
+
+
+#: An agent linked to an event besides its main agent, with its role (``implementer``, ``owner``).
+LinkedAgent = tuple[AgentRecord, str]
 
 
 @dataclass(frozen=True)
@@ -221,6 +250,8 @@ class EventRecord:
     outcome_detail: str
     agent: AgentRecord
     objects: tuple[str, ...] = ()
+    #: Further agents and their roles: the person who ran the command, the owning organisation.
+    linked_agents: tuple[LinkedAgent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -546,9 +577,13 @@ def _event(event: EventRecord) -> str:
             f"{_PAD[3]}</premis:eventOutcomeDetail>",
         ]
     parts.append(f"{_PAD[2]}</premis:eventOutcomeInformation>")
-    role, role_uri = _AGENT_ROLES[event.agent.agent_type]
-    role_xml = _leaf(3, "premis:linkingAgentRole", _xt(role), _attrs(valueURI=role_uri))
-    parts.append(_pair(2, "linkingAgentIdentifier", "local", _xt(event.agent.identifier), role_xml))
+    links = [(event.agent, _AGENT_ROLES[event.agent.agent_type]), *event.linked_agents]
+    for agent, role in links:
+        uri = _ROLE_URIS.get(role)
+        role_xml = _leaf(
+            3, "premis:linkingAgentRole", _xt(role), _attrs(valueURI=uri) if uri else ""
+        )
+        parts.append(_pair(2, "linkingAgentIdentifier", "local", _xt(agent.identifier), role_xml))
     for obj in event.objects:
         id_type, value = _object_ref(obj)
         parts.append(_pair(2, "linkingObjectIdentifier", id_type, _xt(value)))
@@ -597,7 +632,8 @@ def _collect_agents(
 ) -> list[AgentRecord]:
     """Every agent given or named by an event, once, sorted by identifier."""
     by_id: dict[str, AgentRecord] = {}
-    for agent in [*agents, *(event.agent for event in events)]:
+    linked = (agent for event in events for agent, _ in event.linked_agents)
+    for agent in [*agents, *(event.agent for event in events), *linked]:
         if agent.agent_type not in AGENT_TYPES:
             raise ValueError(f"agent {agent.identifier}: type must be one of {AGENT_TYPES}")
         known = by_id.setdefault(agent.identifier, agent)
@@ -732,14 +768,14 @@ def parse_events(xml: bytes) -> list[EventRecord]:
 
     events: list[EventRecord] = []
     for element in root.iterfind("premis:event", ns):
-        agent_id = _text(
-            element, "premis:linkingAgentIdentifier/premis:linkingAgentIdentifierValue"
-        )
-        if agent_id in agents:
-            agent = agents[agent_id]
-        else:
-            name, _, version = agent_id.rpartition("/")
-            agent = AgentRecord(name=name or version, version=version if name else "")
+        links = [
+            (
+                _agent_by_id(agents, _text(link, "premis:linkingAgentIdentifierValue")),
+                _text(link, "premis:linkingAgentRole"),
+            )
+            for link in element.iterfind("premis:linkingAgentIdentifier", ns)
+        ]
+        agent = links[0][0] if links else AgentRecord(name="", version="")
         objects = []
         for link in element.iterfind("premis:linkingObjectIdentifier", ns):
             kind = _text(link, "premis:linkingObjectIdentifierType")
@@ -759,6 +795,18 @@ def parse_events(xml: bytes) -> list[EventRecord]:
                 ),
                 agent=agent,
                 objects=tuple(objects),
+                linked_agents=tuple(links[1:]),
             )
         )
     return events
+
+
+def _agent_by_id(agents: Mapping[str, AgentRecord], identifier: str) -> AgentRecord:
+    """The agent the document describes under ``identifier``, else one rebuilt from it."""
+    if identifier in agents:
+        return agents[identifier]
+    for agent_type in ("person", "organization"):
+        if identifier.startswith(f"{agent_type}:"):
+            return AgentRecord(identifier[len(agent_type) + 1 :], "", agent_type)
+    name, _, version = identifier.rpartition("/")
+    return AgentRecord(name=name or version, version=version if name else "")

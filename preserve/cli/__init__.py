@@ -35,6 +35,7 @@ from preserve.cli import (  # noqa: F401 (commands)
     collections,
     fixity,
     ingest,
+    organisations,
     packages,
     settings,
 )

@@ -3,11 +3,55 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import click
 
 from preserve.cli.base import GIVEN, app, cli
 from preserve.cli.output import emit_json
+
+
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()
+) -> list[str]:
+    """Lines of aligned columns under ``headers`` (columns in ``right`` aligned right); the
+    last column is not padded."""
+    rows = [tuple(r) for r in rows]
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=True)]
+    out = []
+    for row in (tuple(headers), *rows):
+        cells = [
+            str(cell).rjust(width) if i in right else str(cell).ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        cells[-1] = str(row[-1]) if len(row) - 1 not in right else cells[-1]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def collection_rows(rows: Sequence[Any]) -> list[str]:
+    """Collections as aligned columns with headers."""
+    return table(
+        ("COLLECTION", "PACKAGES", "LOCATIONS", "TITLE"),
+        [
+            (f"{c.organisation}/{c.slug}", str(c.packages), ",".join(c.locations), c.title)
+            for c in rows
+        ],
+        right=(1,),
+    )
+
+
+def echo_changes(what: str, changes: Sequence[Any]) -> None:
+    """ "what: field 'old' -> 'new'" per change, or that nothing changed."""
+    if not changes:
+        click.echo(f"{what}: nothing changed (the values given are the current ones)")
+    for c in changes:
+        click.echo(f"{what}: {c.field} {_shown(c.old)} -> {_shown(c.new)}")
+
+
+def _shown(value: str) -> str:
+    return repr(value) if value else "(empty)"
 
 
 @cli.group()
@@ -17,16 +61,26 @@ def collections() -> None:
 
 @collections.command("add")
 @click.argument("slug", type=GIVEN)
-@click.option("--title", default="")
+@click.option("--title", default="", help="Title (default: the slug).")
 @click.option("--description", default="")
 @click.option(
     "--organisation",
     default=None,
     type=GIVEN,
-    help="Organisation slug (default PRESERVE_ORGANISATION).",
+    help="Organisation slug (default PRESERVE_ORGANISATION); it must exist.",
 )
-@click.option("--location", "locations", multiple=True, help="Storage location name (repeatable).")
-@click.option("--exist-ok", is_flag=True, help="Succeed if the collection exists already.")
+@click.option(
+    "--location",
+    "locations",
+    multiple=True,
+    type=GIVEN,
+    help="Storage location name (repeatable; default: the default locations).",
+)
+@click.option(
+    "--exist-ok",
+    is_flag=True,
+    help="Succeed if the collection exists already with the options given.",
+)
 def collections_add(
     slug: str,
     title: str,
@@ -35,7 +89,13 @@ def collections_add(
     locations: tuple[str, ...],
     exist_ok: bool,
 ) -> None:
-    """Create collection SLUG."""
+    """Create collection SLUG in an organisation.
+
+    \b
+    Examples:
+      preserve collections add photos --title "Photographs"
+      preserve collections add films --organisation meemoo --location default --location s3
+    """
     from preserve.services.admin import add_collection
 
     c = add_collection(
@@ -50,21 +110,74 @@ def collections_add(
     click.echo(f"collection {c.organisation}/{c.slug} on {', '.join(c.locations) or '(none)'}")
 
 
+@collections.command("edit")
+@click.argument("slug", type=GIVEN)
+@click.option(
+    "--organisation",
+    default=None,
+    type=GIVEN,
+    help="The collection's organisation (default PRESERVE_ORGANISATION).",
+)
+@click.option("--title", default=None)
+@click.option("--description", default=None)
+@click.option("--add-location", "add_locations", multiple=True, type=GIVEN, help="(repeatable)")
+@click.option(
+    "--remove-location", "remove_locations", multiple=True, type=GIVEN, help="(repeatable)"
+)
+def collections_edit(
+    slug: str,
+    organisation: str | None,
+    title: str | None,
+    description: str | None,
+    add_locations: tuple[str, ...],
+    remove_locations: tuple[str, ...],
+) -> None:
+    """Change collection SLUG: title, description, storage locations.
+
+    Packages stored already keep their copies where they are; only new ingests use the new
+    set of locations. The last location cannot be removed.
+
+    \b
+    Example:
+      preserve collections edit photos --add-location s3 --remove-location default
+    """
+    from preserve.services.admin import edit_collection
+
+    result = edit_collection(
+        app(),
+        slug,
+        organisation=organisation,
+        title=title,
+        description=description,
+        add_locations=add_locations,
+        remove_locations=remove_locations,
+    )
+    c = result.collection
+    echo_changes(f"collection {c.organisation}/{c.slug}", result.changes)
+    if any(change.field == "locations" for change in result.changes):
+        click.echo(
+            f"packages stored already keep their copies where they are; new ingests into "
+            f"{c.slug} are stored on {', '.join(c.locations)}"
+        )
+
+
 @collections.command("list")
-@click.option("--organisation", default=None, type=GIVEN)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--organisation", default=None, type=GIVEN, help="Only this organisation's.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def collections_list(organisation: str | None, as_json: bool) -> None:
-    """List collections."""
+    """List collections with their stored packages and storage locations."""
     from preserve.services.admin import list_collections
 
     rows = list_collections(app(), organisation)
     if as_json:
         emit_json(rows)
         return
-    for c in rows:
-        click.echo(
-            f"{c.organisation}/{c.slug}\t{c.packages} packages\t{','.join(c.locations)}\t{c.title}"
-        )
+    if not rows:
+        where = f" in organisation {organisation}" if organisation else ""
+        click.echo(f"no collections{where} (add one with: preserve collections add SLUG)")
+        return
+    for line in collection_rows(rows):
+        click.echo(line)
 
 
 @cli.group()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from preserve.bootstrap import Application
 from preserve.catalogue.database import upgrade
 from preserve.catalogue.models import Collection, Organisation, StorageLocation
-from preserve.errors import AlreadyExists, InvalidInput, NotFound
+from preserve.errors import AlreadyExists, InvalidInput
+from preserve.names import unknown
 from preserve.storage import describe_location
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,44 @@ class CollectionSummary:
     description: str
     locations: tuple[str, ...]
     packages: int
+
+
+@dataclass(frozen=True)
+class OrganisationSummary:
+    slug: str
+    name: str
+    address: str
+    contact_name: str
+    contact_email: str
+    collections: int
+    packages: int
+
+
+@dataclass(frozen=True)
+class OrganisationDetail:
+    organisation: OrganisationSummary
+    collections: tuple[CollectionSummary, ...]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field changed by an edit, with its old and new value."""
+
+    field: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class OrganisationEdit:
+    organisation: OrganisationSummary
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
+class CollectionEdit:
+    collection: CollectionSummary
+    changes: tuple[Change, ...]
 
 
 @dataclass(frozen=True)
@@ -99,12 +139,194 @@ def _redact(url: str) -> str:
 
 
 def ensure_organisation(app: Application, slug: str, name: str | None = None) -> None:
-    """Register an organisation if it does not exist yet."""
+    """Register an organisation if it does not exist yet (``init``: the default one)."""
     _check_slug("organisation", slug)
     with app.uow() as uow:
         if uow.organisations.get_by_slug(slug) is None:
             uow.organisations.add(Organisation(slug=slug, name=name or slug))
             uow.commit()
+
+
+# -- looking up what a person typed --------------------------------------------------------------
+
+
+def require_organisation(uow: Any, slug: str) -> Organisation:
+    """The organisation ``slug``, or :class:`NotFound` with "did you mean ...?"."""
+    org = uow.organisations.get_by_slug(slug)
+    if org is None:
+        raise unknown("organisation", slug, [o.slug for o in uow.organisations.list()])
+    return org
+
+
+def require_collection(uow: Any, organisation: str, slug: str) -> Collection:
+    """The collection ``slug`` of ``organisation`` (both checked), or :class:`NotFound` naming
+    the nearest collections of that organisation."""
+    require_organisation(uow, organisation)
+    coll = uow.collections.get(organisation, slug)
+    if coll is None:
+        raise unknown(
+            "collection",
+            slug,
+            [c.slug for c in uow.collections.list(organisation)],
+            where=f"organisation {organisation!r}",
+        )
+    return coll
+
+
+def require_location(uow: Any, name: str) -> StorageLocation:
+    """The storage location ``name``, or :class:`NotFound` with "did you mean ...?"."""
+    loc = uow.locations.get_by_name(name)
+    if loc is None:
+        raise unknown("storage location", name, [x.name for x in uow.locations.list()])
+    return loc
+
+
+def link_actor_and_owner(uow: Any, actor: str, event: Any) -> None:
+    """Link ``actor`` (the person who ran the command: implementer) and the organisation owning
+    the event's package (owner) to ``event``, a new row of ``uow.events``."""
+    org = uow.packages.get(event.package_id).collection.organisation
+    person = uow.agents.get_or_create(actor, "", "person")
+    owner = uow.agents.get_or_create(org.name, "", "organization")
+    uow.events.link_agents([(event.id, person, "implementer"), (event.id, owner, "owner")])
+
+
+# -- organisations -------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _check_organisation_fields(
+    name: str | None, address: str | None, contact_name: str | None, contact_email: str | None
+) -> None:
+    if name is not None and not name.strip():
+        raise InvalidInput("the organisation's full name (--name) is empty")
+    for label, value in (("--name", name), ("--contact-name", contact_name)):
+        if value is not None and ("\n" in value or "\r" in value):
+            raise InvalidInput(f"{label} must be one line (it goes into bag-info.txt)")
+    if contact_email and not _EMAIL.match(contact_email):
+        raise InvalidInput(
+            f"contact e-mail {contact_email!r} is not an e-mail address "
+            "(one '@', no spaces, e.g. archive@example.org)"
+        )
+
+
+def _organisation_summary(uow: Any, org: Organisation) -> OrganisationSummary:
+    colls = uow.collections.list(org.slug)
+    return OrganisationSummary(
+        slug=org.slug,
+        name=org.name,
+        address=org.address or "",
+        contact_name=org.contact_name or "",
+        contact_email=org.contact_email or "",
+        collections=len(colls),
+        packages=sum(_stored_packages(uow, c) for c in colls),
+    )
+
+
+def _stored_packages(uow: Any, coll: Collection) -> int:
+    return len(uow.packages.list(collection_id=coll.id, status="stored"))
+
+
+def _same_name(uow: Any, name: str, slug: str) -> None:
+    """Two organisations with one full name would be one agent in PREMIS: refused."""
+    for other in uow.organisations.list():
+        if other.slug != slug and other.name == name:
+            raise AlreadyExists(
+                f"organisation {other.slug!r} already has the full name {name!r}; "
+                "choose a distinct name"
+            )
+
+
+def add_organisation(
+    app: Application,
+    slug: str,
+    *,
+    name: str,
+    address: str = "",
+    contact_name: str = "",
+    contact_email: str = "",
+) -> OrganisationSummary:
+    """Register organisation ``slug`` with its full name, address and contact (they go into
+    the bag-info.txt of its packages and into PREMIS as their owner)."""
+    _check_slug("organisation", slug)
+    _check_organisation_fields(name, address, contact_name, contact_email)
+    with app.uow() as uow:
+        if uow.organisations.get_by_slug(slug) is not None:
+            raise AlreadyExists(
+                f"organisation {slug!r} already exists (change it with: "
+                f"preserve organisations edit {slug})"
+            )
+        _same_name(uow, name.strip(), slug)
+        org = uow.organisations.add(
+            Organisation(
+                slug=slug,
+                name=name.strip(),
+                address=address.strip(),
+                contact_name=contact_name.strip(),
+                contact_email=contact_email.strip(),
+            )
+        )
+        summary = _organisation_summary(uow, org)
+        uow.commit()
+        log.info("registered organisation %s (%s)", slug, name)
+        return summary
+
+
+def list_organisations(app: Application) -> list[OrganisationSummary]:
+    with app.uow() as uow:
+        return [_organisation_summary(uow, o) for o in uow.organisations.list()]
+
+
+def show_organisation(app: Application, slug: str) -> OrganisationDetail:
+    with app.uow() as uow:
+        org = require_organisation(uow, slug)
+        return OrganisationDetail(
+            organisation=_organisation_summary(uow, org),
+            collections=tuple(
+                _collection_summary(uow, c, slug) for c in uow.collections.list(slug)
+            ),
+        )
+
+
+def edit_organisation(
+    app: Application,
+    slug: str,
+    *,
+    name: str | None = None,
+    address: str | None = None,
+    contact_name: str | None = None,
+    contact_email: str | None = None,
+) -> OrganisationEdit:
+    """Change the given fields (None: leave as is; "" clears address and contact). Packages
+    stored already keep their bag-info.txt; new ingests use the new values."""
+    given = {
+        "name": name,
+        "address": address,
+        "contact_name": contact_name,
+        "contact_email": contact_email,
+    }
+    if all(v is None for v in given.values()):
+        raise InvalidInput(
+            "nothing to change: give at least one of --name, --address, --contact-name, "
+            "--contact-email"
+        )
+    _check_organisation_fields(name, address, contact_name, contact_email)
+    with app.uow() as uow:
+        org = require_organisation(uow, slug)
+        if name is not None:
+            _same_name(uow, name.strip(), slug)
+        changes = []
+        for key, value in given.items():
+            if value is None:
+                continue
+            old = getattr(org, key) or ""
+            if value.strip() != old:
+                setattr(org, key, value.strip())
+                changes.append(Change(key.replace("_", " "), old, value.strip()))
+        uow.flush()
+        summary = _organisation_summary(uow, org)
+        uow.commit()
+        return OrganisationEdit(summary, tuple(changes))
 
 
 def add_location(
@@ -159,24 +381,30 @@ def add_collection(
     locations: tuple[str, ...] = (),
     exist_ok: bool = False,
 ) -> CollectionSummary:
-    """Create a collection in an organisation; its packages go to ``locations`` (default: the
-    default locations)."""
+    """Create a collection in an existing organisation; its packages go to ``locations``
+    (default: the default locations). With ``exist_ok`` an existing collection is fine if the
+    options given agree with it; otherwise the message names what differs."""
     org = organisation or app.settings.organisation
     _check_slug("collection", slug)
-    ensure_organisation(app, org)
     with app.uow() as uow:
+        organisation_row = require_organisation(uow, org)
+        chosen = [require_location(uow, name) for name in dict.fromkeys(locations)]
         existing = uow.collections.get(org, slug)
         if existing is not None:
-            if exist_ok:
-                return _collection_summary(uow, existing, org)
-            raise AlreadyExists(f"collection {slug!r} already exists in organisation {org!r}")
-        chosen = []
-        for name in locations:
-            loc = uow.locations.get_by_name(name)
-            if loc is None:
-                raise NotFound(f"storage location {name!r} does not exist")
-            chosen.append(loc)
-        organisation_row = uow.organisations.get_by_slug(org)
+            if not exist_ok:
+                raise AlreadyExists(
+                    f"collection {slug!r} already exists in organisation {org!r} (change it "
+                    f"with: preserve collections edit {slug})"
+                )
+            differ = _differences(uow, existing, title, description, chosen)
+            if differ:
+                raise AlreadyExists(
+                    f"collection {slug!r} exists in organisation {org!r} with other options: "
+                    + "; ".join(differ)
+                    + f"; change it with: preserve collections edit {slug}"
+                    + ("" if org == app.settings.organisation else f" --organisation {org}")
+                )
+            return _collection_summary(uow, existing, org)
         coll = uow.collections.add(
             Collection(
                 organisation=organisation_row,
@@ -192,6 +420,85 @@ def add_collection(
         return _collection_summary(uow, coll, org)
 
 
+def _differences(
+    uow: Any, coll: Collection, title: str, description: str, chosen: list[StorageLocation]
+) -> list[str]:
+    """What the options of ``collections add`` given (empty: not given) say otherwise than
+    ``coll``."""
+    out = []
+    if title and title != coll.title:
+        out.append(f"title is {coll.title!r}, not {title!r}")
+    if description and description != (coll.description or ""):
+        out.append(f"description is {coll.description or ''!r}, not {description!r}")
+    if chosen:
+        have = sorted(loc.name for loc in collection_locations(uow, coll))
+        want = sorted(loc.name for loc in chosen)
+        if have != want:
+            out.append(f"locations are {', '.join(have) or '(none)'}, not {', '.join(want)}")
+    return out
+
+
+def edit_collection(
+    app: Application,
+    slug: str,
+    *,
+    organisation: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    add_locations: tuple[str, ...] = (),
+    remove_locations: tuple[str, ...] = (),
+) -> CollectionEdit:
+    """Change a collection's title, description or locations. Packages stored already keep
+    their copies where they are; only new ingests use the new set of locations."""
+    org = organisation or app.settings.organisation
+    if title is None and description is None and not add_locations and not remove_locations:
+        raise InvalidInput(
+            "nothing to change: give at least one of --title, --description, --add-location, "
+            "--remove-location"
+        )
+    if title is not None and not title.strip():
+        raise InvalidInput("the collection's title (--title) is empty")
+    both = sorted(set(add_locations) & set(remove_locations))
+    if both:
+        raise InvalidInput(f"location {both[0]!r} is both added and removed")
+    with app.uow() as uow:
+        coll = require_collection(uow, org, slug)
+        changes = []
+        if title is not None and title.strip() != coll.title:
+            changes.append(Change("title", coll.title, title.strip()))
+            coll.title = title.strip()
+        if description is not None and description != (coll.description or ""):
+            changes.append(Change("description", coll.description or "", description))
+            coll.description = description
+        if add_locations or remove_locations:
+            before = list(collection_locations(uow, coll))
+            current = {loc.name: loc for loc in before}
+            for name in dict.fromkeys(add_locations):
+                current[name] = require_location(uow, name)
+            for name in dict.fromkeys(remove_locations):
+                require_location(uow, name)
+                if name not in current:
+                    raise InvalidInput(
+                        f"collection {slug!r} is not stored on location {name!r} (its "
+                        f"locations: {', '.join(sorted(current)) or '(none)'})"
+                    )
+                if len(current) == 1:
+                    raise InvalidInput(
+                        f"location {name!r} is the last location of collection {slug!r}: a "
+                        "collection needs at least one (add another first)"
+                    )
+                del current[name]
+            old = ", ".join(sorted(loc.name for loc in before))
+            new = ", ".join(sorted(current))
+            if old != new:
+                uow.collections.set_locations(coll, current.values())
+                changes.append(Change("locations", old, new))
+        uow.flush()
+        summary = _collection_summary(uow, coll, org)
+        uow.commit()
+        return CollectionEdit(summary, tuple(changes))
+
+
 def collection_locations(uow: object, coll: object) -> list:
     """The locations a collection's packages are stored on: its own, else the default ones."""
     return list(uow.collections.locations(coll)) or list(uow.locations.defaults())  # type: ignore[attr-defined]
@@ -205,12 +512,14 @@ def _collection_summary(uow: object, coll: object, org: str) -> CollectionSummar
         title=coll.title,  # type: ignore[attr-defined]
         description=coll.description or "",  # type: ignore[attr-defined]
         locations=tuple(loc.name for loc in locs),
-        packages=len(uow.packages.list(collection_id=coll.id, status="stored")),  # type: ignore[attr-defined]
+        packages=_stored_packages(uow, coll),  # type: ignore[arg-type]
     )
 
 
 def list_collections(app: Application, organisation: str | None = None) -> list[CollectionSummary]:
     with app.uow() as uow:
+        if organisation is not None:
+            require_organisation(uow, organisation)
         out = []
         for coll in uow.collections.list(organisation):
             out.append(_collection_summary(uow, coll, coll.organisation.slug))

@@ -104,7 +104,7 @@ def test_bad_input_is_reported_once(repo: Repo, tmp_path: Path) -> None:
     result = run(repo, "ingest", tmp_path / "missing", "--collection", "photos")
     assert_reported_once(result, "missing: no such file or folder", code=2)
     result = run(repo, "ingest", _folder(tmp_path / "a"), "--collection", "nope")
-    assert_reported_once(result, "collection 'nope' does not exist", code=3)
+    assert_reported_once(result, "no collection 'nope' in organisation 'default'", code=3)
     repo.extra_env["PRESERVE_WORKERS"] = "many"
     result = run(repo, "packages", "list")
     assert_reported_once(result, "PRESERVE_WORKERS", code=2)

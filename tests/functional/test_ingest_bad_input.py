@@ -43,7 +43,7 @@ def test_missing_path(repo: Repo, tmp_path: Path) -> None:
 def test_unknown_collection(repo: Repo, tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("a")
     result = repo.run("ingest", tmp_path / "a.txt", "--collection", "nope", ok=False)
-    assert_clean_failure(repo, result, "collection 'nope' does not exist", code=3)
+    assert_clean_failure(repo, result, "no collection 'nope' in organisation 'default'", code=3)
 
 
 def test_empty_folder(repo: Repo, tmp_path: Path) -> None:

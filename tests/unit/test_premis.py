@@ -487,7 +487,7 @@ def test_agents_include_those_only_named_by_events(root: ET.Element) -> None:
         a.findtext("premis:agentIdentifier/premis:agentIdentifierValue", None, NS): a
         for a in root.findall("premis:agent", NS)
     }
-    assert list(agents) == ["An Peeters", "preserve/0.1.0", "siegfried/1.11.9"]
+    assert list(agents) == ["person:An Peeters", "preserve/0.1.0", "siegfried/1.11.9"]
     sf = agents["siegfried/1.11.9"]
     assert sf.findtext("premis:agentName", None, NS) == "siegfried"
     assert sf.findtext("premis:agentVersion", None, NS) == "1.11.9"
@@ -495,7 +495,7 @@ def test_agents_include_those_only_named_by_events(root: ET.Element) -> None:
     assert agent_type is not None
     assert agent_type.text == "software"
     assert agent_type.get("valueURI") == f"{LOC}agentType/sof"
-    assert agents["An Peeters"].find("premis:agentVersion", NS) is None
+    assert agents["person:An Peeters"].find("premis:agentVersion", NS) is None
 
 
 def test_rights_statements_link_to_the_package(root: ET.Element) -> None:
@@ -927,3 +927,67 @@ def test_output_is_what_elementtree_wrote() -> None:
         package_title="T & T",
     )
     assert xml.decode() == GOLDEN
+
+
+# -- who did it: the person and the owning organisation ----------------------------------------
+
+JAN = premis.person("jan")
+MEEMOO = premis.organisation("meemoo, Vlaams Instituut voor het Archief")
+WHO = ((JAN, premis.IMPLEMENTER), (MEEMOO, premis.OWNER))
+
+
+def test_linked_agents_are_written_with_their_roles() -> None:
+    xml = premis_document(PACKAGE, [], [event(1, premis.INGESTION_START, linked_agents=WHO)], [])
+    root = ET.fromstring(xml)
+    links = root.findall("premis:event/premis:linkingAgentIdentifier", NS)
+    assert [
+        (
+            link.findtext("premis:linkingAgentIdentifierValue", None, NS),
+            link.findtext("premis:linkingAgentRole", None, NS),
+            link.find("premis:linkingAgentRole", NS).get("valueURI"),  # type: ignore[union-attr]
+        )
+        for link in links
+    ] == [
+        (
+            "preserve/0.1.0",
+            "executing program",
+            "http://id.loc.gov/vocabulary/preservation/eventRelatedAgentRole/exe",
+        ),
+        (
+            "person:jan",
+            "implementer",
+            "http://id.loc.gov/vocabulary/preservation/eventRelatedAgentRole/imp",
+        ),
+        # "owner" is not in the LoC vocabulary: written without a URI
+        ("organization:meemoo, Vlaams Instituut voor het Archief", "owner", None),
+    ]
+    agents = {
+        a.findtext("premis:agentIdentifier/premis:agentIdentifierValue", None, NS): (
+            a.findtext("premis:agentName", None, NS),
+            a.findtext("premis:agentType", None, NS),
+        )
+        for a in root.findall("premis:agent", NS)
+    }
+    assert agents == {
+        "organization:meemoo, Vlaams Instituut voor het Archief": (
+            "meemoo, Vlaams Instituut voor het Archief",
+            "organization",
+        ),
+        "person:jan": ("jan", "person"),
+        "preserve/0.1.0": ("preserve", "software"),
+    }
+
+
+def test_linked_agents_round_trip() -> None:
+    events = [event(1, premis.INGESTION_START, linked_agents=WHO), event(2, premis.INGESTION_END)]
+    assert parse_events(premis_document(PACKAGE, [], events, [])) == events
+
+
+def test_a_person_and_an_organisation_of_the_same_name_are_two_agents() -> None:
+    same = ((premis.person("meemoo"), premis.IMPLEMENTER), (premis.organisation("meemoo"), "owner"))
+    xml = premis_document(PACKAGE, [], [event(1, premis.INGESTION_START, linked_agents=same)], [])
+    ids = [
+        a.findtext("premis:agentIdentifier/premis:agentIdentifierValue", None, NS)
+        for a in ET.fromstring(xml).findall("premis:agent", NS)
+    ]
+    assert ids == ["organization:meemoo", "person:meemoo", "preserve/0.1.0"]
