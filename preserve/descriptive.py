@@ -268,17 +268,18 @@ def column_term(header: str) -> str | None:
 
 
 def _did_you_mean(header: str) -> str:
+    """`` (did you mean 'dcterms:created'?)`` for a header cell not accepted, or ""."""
     name = header.strip().casefold()
     for prefix in ("dc:", "dc.", "dcterms:", "dcterms."):
         if name.startswith(prefix):
-            name = name[len(prefix) :]
+            name = name[len(prefix) :].strip()
             break
     if name in _QUALIFIED_BY_FOLDED:  # a qualified term without its prefix, or as dc:NAME
         close = [f"dcterms:{_QUALIFIED_BY_FOLDED[name]}"]
-    else:
-        close = suggestions(
-            header.strip(), ["path", *DC_ELEMENTS, *(f"dcterms:{t}" for t in QUALIFIED)]
-        )
+    else:  # compared without prefixes, answered as the column would be spelt
+        spelt = {"path": "path", **{e: e for e in DC_ELEMENTS}}
+        spelt.update((t.casefold(), f"dcterms:{t}") for t in QUALIFIED)
+        close = [spelt[c] for c in suggestions(name, spelt, limit=2)]
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 

@@ -10,9 +10,14 @@ import pytest
 
 from preserve.descriptive import (
     DC_ELEMENTS,
+    DCTERMS,
+    QUALIFIED,
     bag_info_from_dublin_core,
+    column_term,
     dublin_core_xml,
+    items_csv,
     parse_dublin_core,
+    read_metadata,
     read_metadata_csv,
 )
 from preserve.errors import InvalidInput
@@ -248,3 +253,177 @@ def test_csv_fields_make_valid_dublin_core(tmp_path: Path) -> None:
     csv_path = write(tmp_path / "m.csv", "path,dc:title,dc:creator\na,T,X|Y\n")
     fields = read_metadata_csv(csv_path)[(tmp_path / "a").resolve()]
     assert parse_dublin_core(dublin_core_xml(fields)) == {"title": ["T"], "creator": ["X", "Y"]}
+
+
+# -- qualified terms, item rows, encodings and delimiters (issue 8) ----------------------------
+
+DCTERMS_NS = "{http://purl.org/dc/terms/}"
+
+
+def test_dcmi_terms_are_the_55_properties() -> None:
+    assert len(DCTERMS) == len(set(DCTERMS)) == 55
+    assert set(DC_ELEMENTS) <= set(DCTERMS)
+    assert len(QUALIFIED) == 40
+
+
+@pytest.mark.parametrize(
+    ("header", "term"),
+    [
+        ("title", "title"),
+        (" Title ", "title"),
+        ("dc:title", "title"),
+        ("DC.Title", "title"),
+        ("dcterms:title", "title"),
+        ("dcterms:created", "dcterms:created"),
+        ("DCTERMS.ISPARTOF", "dcterms:isPartOf"),
+        ("dcterms:rightsholder", "dcterms:rightsHolder"),
+        ("path", "path"),
+        ("", ""),
+        ("created", None),  # a qualified term needs its prefix
+        ("dc:spatial", None),
+        ("dcterms:colour", None),
+        ("colour", None),
+    ],
+)
+def test_column_term(header: str, term: str | None) -> None:
+    assert column_term(header) == term
+
+
+def test_qualified_terms_make_a_dcterms_document(tmp_path: Path) -> None:
+    fields = {
+        "title": ["T"],
+        "dcterms:spatial": ["Ghent", "Sint-Pietersplein"],
+        "dcterms:created": ["1923"],
+    }
+    xml = dublin_core_xml(fields)
+    root = ET.fromstring(xml)
+    assert root.tag == f"{DCTERMS_NS}dublincore"
+    assert [child.tag for child in root] == [
+        f"{DC}title",
+        f"{DCTERMS_NS}created",
+        f"{DCTERMS_NS}spatial",
+        f"{DCTERMS_NS}spatial",
+    ]
+    assert parse_dublin_core(xml) == {
+        "title": ["T"],
+        "dcterms:created": ["1923"],
+        "dcterms:spatial": ["Ghent", "Sint-Pietersplein"],
+    }
+    # only the 15 elements: oai_dc, as before
+    assert ET.fromstring(dublin_core_xml({"title": ["T"]})).tag == f"{OAI}dc"
+
+
+def test_unknown_dcterms_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="dcterms:colour"):
+        dublin_core_xml({"dcterms:colour": ["red"]})
+
+
+def test_abstract_stands_in_for_description_in_bag_info() -> None:
+    fields = {"title": ["T"], "dcterms:abstract": ["Short."]}
+    assert bag_info_from_dublin_core(fields) == [("External-Description", "Short.")]
+
+
+def test_did_you_mean_for_unknown_columns(tmp_path: Path) -> None:
+    csv_path = write(tmp_path / "m.csv", "path,dcterms:creatd,extent,dc:titel\n")
+    with pytest.raises(InvalidInput) as caught:
+        read_metadata_csv(csv_path)
+    error = str(caught.value)
+    assert error.startswith(
+        f"{csv_path}, line 1: unknown columns 'dcterms:creatd' (did you mean 'dcterms:created' or"
+        " 'creator'?),"
+        " 'extent' (did you mean 'dcterms:extent'?), 'dc:titel' (did you mean 'title'?); allowed:"
+    ), error
+    for term in QUALIFIED:
+        assert term in error
+
+
+def test_items_csv_reads_back_with_the_same_rules(tmp_path: Path) -> None:
+    items = {
+        "data/b.tif": {"title": ["B|with a bar"], "dcterms:created": ["1923"]},
+        "data/a.tif": {"subject": ["x", "y", "z"]},
+    }
+    data = items_csv(items)
+    assert data.decode().splitlines()[0] == (
+        "path,dc:title,dc:subject,dc:subject,dc:subject,dcterms:created"
+    )
+    csv_path = tmp_path / "items.csv"
+    csv_path.write_bytes(data)
+    back = read_metadata_csv(csv_path)
+    assert back[(tmp_path / "data/a.tif").resolve()] == {"subject": ["x", "y", "z"]}
+    # one value per cell: a '|' inside a value would be split on the way back, so it is one cell
+    assert back[(tmp_path / "data/b.tif").resolve()]["dcterms:created"] == ["1923"]
+
+
+def test_items_under_a_delivery(tmp_path: Path) -> None:
+    csv_path = write(
+        tmp_path / "m.csv",
+        "path,title\nphotos,P\nphotos/b/2.tif,Two\nphotos/1.tif,One\nphotosx/3.tif,Other\n",
+    )
+    table = read_metadata(csv_path)
+    items = table.items_under((tmp_path / "photos").resolve())
+    assert [(i.relpath, i.fields) for i in items] == [
+        ("b/2.tif", {"title": ["Two"]}),
+        ("1.tif", {"title": ["One"]}),
+    ]
+    assert items[0].where == f"{csv_path}, line 3 ('photos/b/2.tif')"
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter", "notes"),
+    [
+        ("path,title\na.txt,Een; twee\n", ",", []),
+        ("path;title\na.txt;Een, twee\n", ";", ["columns separated by semicolons, not commas"]),
+        ("path\ttitle\na.txt\tEen, twee; drie\n", "\t", ["columns separated by tabs, not commas"]),
+        (
+            '"path";"title"\n"a.txt";"Een, twee"\n',
+            ";",
+            ["columns separated by semicolons, not commas"],
+        ),
+        ("path\na.txt\n", ",", []),
+    ],
+)
+def test_delimiter_is_sniffed_and_said(
+    tmp_path: Path, text: str, delimiter: str, notes: list[str]
+) -> None:
+    csv_path = write(tmp_path / "m.csv", text)
+    table = read_metadata(csv_path)
+    assert table.delimiter == delimiter
+    assert table.notes() == [f"{csv_path}: {note}" for note in notes]
+    fields = table.rows[(tmp_path / "a.txt").resolve()]
+    assert fields.get("title", ["Een, twee"])[0].startswith("Een")
+
+
+def test_cp1252_when_asked_for(tmp_path: Path) -> None:
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_bytes("path;title\na.txt;Café Zoë’s € ë\n".encode("cp1252"))
+    table = read_metadata(csv_path, encoding="cp1252")
+    assert table.encoding == "cp1252"
+    assert table.rows[(tmp_path / "a.txt").resolve()] == {"title": ["Café Zoë’s € ë"]}
+
+
+def test_not_utf8_suggests_cp1252_with_line_and_position(tmp_path: Path) -> None:
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_bytes("path,title\na.txt,€ 5\n".encode("cp1252"))
+    with pytest.raises(InvalidInput) as caught:
+        read_metadata(csv_path)
+    assert str(caught.value) == (
+        f"{csv_path}, line 2: not UTF-8 (byte 0x80 at position 7 of the line); if Excel saved "
+        "it on Windows, give --metadata-encoding cp1252 (or save it as 'CSV UTF-8')"
+    )
+
+
+def test_explicit_utf8_accepts_a_bom_and_utf16_when_asked(tmp_path: Path) -> None:
+    csv_path = write(tmp_path / "m.csv", "path,title\na.txt,Été\n", bom=True)
+    assert read_metadata(csv_path, encoding="UTF8").rows == {
+        (tmp_path / "a.txt").resolve(): {"title": ["Été"]}
+    }
+    csv_path.write_bytes("path,title\na.txt,Été\n".encode("utf-16"))
+    assert read_metadata(csv_path, encoding="utf-16").rows == {
+        (tmp_path / "a.txt").resolve(): {"title": ["Été"]}
+    }
+
+
+def test_unknown_encoding(tmp_path: Path) -> None:
+    csv_path = write(tmp_path / "m.csv", "path\n")
+    with pytest.raises(InvalidInput, match="unknown encoding 'nope' for the metadata CSV"):
+        read_metadata(csv_path, encoding="nope")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from preserve.formats import Identifier, image_properties, is_image
 from preserve.descriptive import read_metadata_csv
+from preserve.formats import Identifier, image_properties, is_image
 from preserve.sample import write_sample_delivery
 
 
