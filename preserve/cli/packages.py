@@ -237,10 +237,7 @@ def _print_listing(listing: Any, as_json: bool, empty: str) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     right = {4, 5, 6}  # numbers are right-aligned
     for r in [header, *rows]:
-        cells = [
-            r[i].rjust(w) if i in right and r is not header else r[i].ljust(w)
-            for i, w in enumerate(widths)
-        ]
+        cells = [r[i].rjust(w) if i in right else r[i].ljust(w) for i, w in enumerate(widths)]
         click.echo("  ".join([*cells, r[-1]]).rstrip())
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,7 +82,7 @@ class Catalogue:
             )
             s.flush()
             for f in files:
-                s.add(File(package_id=package_id, path_nfc=f["path"], size=0, **f))
+                s.add(File(package_id=package_id, **{"size": 0, "path_nfc": f["path"], **f}))
             for location, copy_status in copies:
                 loc = s.scalars(
                     select(StorageLocation).where(StorageLocation.name == location)
@@ -110,15 +111,24 @@ class Catalogue:
             engine.dispose()
 
 
-@pytest.fixture
-def catalogue(tmp_path: Path, database_url: str) -> Iterator[Catalogue]:
-    """A new repository on SQLite or PostgreSQL with collection 'photos' of 'default'."""
+@contextmanager
+def new_catalogue(tmp_path: Path, database_url: str) -> Iterator[Catalogue]:
+    """A new repository on ``database_url`` with collection 'photos' of 'default'."""
     repo = Repo(home=tmp_path / "home", database_url=database_url)
     repo.run("init")
     repo.run("collections", "add", "photos")
     c = Catalogue(repo)
-    yield c
-    c.dispose()
+    try:
+        yield c
+    finally:
+        c.dispose()
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path, database_url: str) -> Iterator[Catalogue]:
+    """A new repository on SQLite or PostgreSQL with collection 'photos' of 'default'."""
+    with new_catalogue(tmp_path, database_url) as c:
+        yield c
 
 
 A = "3f2a9c1e-0b4d-4c6e-9a1b-2c3d4e5f6a7b"
