@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import bagit
 import pytest
 
 from tests.functional.cli import Repo
@@ -59,7 +60,8 @@ def events(repo: Repo, package_id: str) -> list[dict[str, Any]]:
 
 
 def stored_file(repo: Repo, name: str) -> Path:
-    (path,) = repo.storage_root.rglob(name)
+    """The AIP's own tag file (not a producer's kept under metadata/submission/)."""
+    (path,) = repo.storage_root.glob(f"*/*/*/v1/{name}")  # organisation/collection/uuid/v1
     return path
 
 
@@ -77,7 +79,7 @@ def test_ingest_records_the_person_and_the_owner(repo: Repo, tmp_path: Path) -> 
     text = repo.run("show", package_id).stdout
     assert f"(by jan (person), owner {FULL_NAME})" in text.splitlines()[-1]
 
-    root = ET.parse(stored_file(repo, "premis.xml")).getroot()
+    root = ET.parse(stored_file(repo, "metadata/premis.xml")).getroot()
     agents = {
         a.findtext("premis:agentIdentifier/premis:agentIdentifierValue", None, NS): (
             a.findtext("premis:agentName", None, NS),
@@ -109,6 +111,27 @@ def test_bag_info_names_the_organisation(repo: Repo, tmp_path: Path) -> None:
 
 
 LABELS = {"Source-Organization", "Organization-Address", "Contact-Name", "Contact-Email"}
+
+
+def test_a_producers_bag_keeps_its_source_organization(repo: Repo, tmp_path: Path) -> None:
+    """The producer's bag-info says where the bag comes from: kept, and not mixed with the
+    owning organisation's address and contact; the owner is still the PREMIS owner."""
+    bag_dir = tmp_path / "bag"
+    bag_dir.mkdir()
+    (bag_dir / "scan.txt").write_text("a scan\n")
+    bagit.make_bag(
+        str(bag_dir),
+        {"Source-Organization": "Stad Gent", "Contact-Name": "Piet"},
+        checksums=["sha256"],
+    )
+    out = repo.json("ingest", bag_dir, "--collection", "photos", "--organisation", "meemoo")
+    lines = stored_file(repo, "bag-info.txt").read_text().splitlines()
+    assert sorted(line for line in lines if line.split(":")[0] in LABELS) == [
+        "Contact-Name: Piet",
+        "Source-Organization: Stad Gent",
+    ]
+    recorded = events(repo, out["packages"][0]["package_id"])
+    assert all(e["agents"][-1] == OWNER for e in recorded)
 
 
 def test_the_login_name_by_default(repo: Repo, tmp_path: Path) -> None:
