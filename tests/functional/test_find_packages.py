@@ -75,7 +75,7 @@ class Catalogue:
                     external_identifier=external_identifier,
                     description=description or {},
                     created_at=datetime.fromisoformat(created).replace(tzinfo=UTC),
-                    file_count=len(files),
+                    file_count=sum(f.get("role", "payload") == "payload" for f in files),
                     size=sum(f.get("size", 0) for f in files),
                     payload_fingerprint=package_id,
                 )

@@ -1,0 +1,158 @@
+"""preserve show marks the files with problems (format not identified, an identification
+warning, an image that does not decode completely) with "!" and the reason, counts them under
+the size, and --summary leaves the file list out but keeps the counts and the formats."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.functional.cli import Repo
+from tests.functional.test_find_packages import A, Catalogue, new_catalogue
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path, database_url: str) -> Iterator[Catalogue]:
+    with new_catalogue(tmp_path, database_url) as c:
+        yield c
+
+
+def identified(path: str, puid: str, name: str, *warnings: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "path": path,
+        "size": 1000,
+        "puid": puid,
+        "format_name": name,
+        "mime": "image/jpeg" if puid == "fmt/43" else "text/plain",
+        "identification": {"puid": puid, "warnings": list(warnings)},
+        **extra,
+    }
+
+
+IMAGE = {"width": 64, "height": 48, "mode": "RGB", "complete": True, "decode_error": None}
+BROKEN = {**IMAGE, "complete": False, "decode_error": "image file is truncated"}
+
+
+@pytest.fixture
+def mixed(catalogue: Catalogue) -> Catalogue:
+    files = [
+        identified(f"data/ok{n}.jpg", "fmt/43", "JPEG File Interchange Format") for n in range(3)
+    ]
+    files[0]["image"] = IMAGE
+    files += [
+        identified("data/broken.jpg", "fmt/43", "JPEG File Interchange Format", image=BROKEN),
+        identified("data/notes.txt", "x-fmt/111", "Plain Text File"),
+        identified(
+            "data/list.csv", "x-fmt/18", "Comma Separated Values", "match on extension only"
+        ),
+        identified("data/blob.xyz", "UNKNOWN", "", "no match"),
+        {"path": "bagit.txt", "size": 55, "role": "tag"},
+    ]
+    catalogue.package(A, title="Mixed", files=files)
+    return catalogue
+
+
+def test_show_marks_files_with_problems(mixed: Catalogue) -> None:
+    out = mixed.repo.run("show", A).stdout
+    lines = out.splitlines()
+    assert "size         7 files, 7.1 KB" in lines  # the tag file is no payload file
+    assert lines[lines.index("size         7 files, 7.1 KB") + 1] == (
+        "             3 files with problems"
+    )
+    files = lines[lines.index("files:") + 1 : lines.index("events:")]
+    assert files == [
+        "    data/ok0.jpg  1.0 KB  fmt/43  image/jpeg  64x48 RGB",
+        "    data/ok1.jpg  1.0 KB  fmt/43  image/jpeg",
+        "    data/ok2.jpg  1.0 KB  fmt/43  image/jpeg",
+        "  ! data/broken.jpg  1.0 KB  fmt/43  image/jpeg  64x48 RGB  (image does not decode "
+        "completely: image file is truncated)",
+        "    data/notes.txt  1.0 KB  x-fmt/111  text/plain",
+        "  ! data/list.csv  1.0 KB  x-fmt/18  text/plain  (identification warning: match on "
+        "extension only)",
+        "  ! data/blob.xyz  1.0 KB  UNKNOWN  text/plain  (format not identified (no PRONOM match): "
+        "no match)",
+    ]
+    assert "formats:" not in lines
+
+
+def test_summary_leaves_the_files_out_and_counts_formats(mixed: Catalogue) -> None:
+    lines = mixed.repo.run("show", A[:8], "--summary").stdout.splitlines()
+    assert "files:" not in lines
+    assert not any("data/" in line for line in lines)
+    assert "             3 files with problems" in lines
+    formats = lines[lines.index("formats:") + 1 : lines.index("copies:")]
+    assert formats == [
+        "  4 × fmt/43 JPEG File Interchange Format",
+        "  1 × UNKNOWN",
+        "  1 × x-fmt/111 Plain Text File",
+        "  1 × x-fmt/18 Comma Separated Values",
+    ]
+
+
+def test_summary_says_when_no_file_has_a_problem(catalogue: Catalogue) -> None:
+    catalogue.package(A, files=[identified("data/a.txt", "x-fmt/111", "Plain Text File")])
+    lines = catalogue.repo.run("show", A, "--summary").stdout.splitlines()
+    assert "             no files with problems" in lines
+    assert "formats:" in lines and "  1 × x-fmt/111 Plain Text File" in lines
+    # without --summary nothing is said when all is well
+    assert not any("problems" in line for line in catalogue.repo.run("show", A).stdout.splitlines())
+
+
+def test_json_gives_the_problems_and_the_formats(mixed: Catalogue) -> None:
+    full = mixed.repo.json("show", A)
+    assert full["files_with_problems"] == 3
+    by_path = {f["path"]: f["problems"] for f in full["files"]}
+    assert by_path["data/broken.jpg"] == [
+        "image does not decode completely: image file is truncated"
+    ]
+    assert by_path["data/ok1.jpg"] == []
+    assert by_path["bagit.txt"] == []
+    assert full["formats"][0] == {
+        "puid": "fmt/43",
+        "format_name": "JPEG File Interchange Format",
+        "files": 4,
+    }
+    summary = mixed.repo.json("show", A, "--summary")
+    assert summary["files"] == []
+    assert summary["formats"] == full["formats"]
+    assert summary["files_with_problems"] == 3
+
+
+def test_show_of_an_unknown_package_is_refused(catalogue: Catalogue) -> None:
+    result = catalogue.repo.run("show", "ffff", "--summary", ok=False)
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: no package 'ffff' (looked it up as the start")
+
+
+def test_what_ingest_records_is_shown(repo: Repo, tmp_path: Path) -> None:
+    """End to end: a truncated JPEG, a file siegfried cannot identify and a CSV identified by its
+    extension only, as ingest records them."""
+    from PIL import Image
+
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    buffer = io.BytesIO()
+    Image.effect_noise((256, 192), 60).convert("RGB").save(buffer, "JPEG")
+    data = buffer.getvalue()
+    (delivery / "good.jpg").write_bytes(data)
+    (delivery / "broken.jpg").write_bytes(data[: len(data) // 2])  # cut short
+    (delivery / "list.csv").write_text("a,b\n1,2\n")
+    (delivery / "blob.qqq").write_bytes(bytes(range(256)) * 4)
+    package = repo.json("ingest", delivery, "--collection", "photos")["packages"][0]
+    shown = repo.json("show", package["package_id"])
+    problems = {f["path"]: f["problems"] for f in shown["files"] if f["role"] == "payload"}
+    assert problems["data/good.jpg"] == []
+    # without its end-of-image marker siegfried no longer sees a JPEG; Pillow sees the rest
+    unidentified, undecoded = problems["data/broken.jpg"]
+    assert unidentified.startswith("format not identified (no PRONOM match): no match")
+    assert undecoded.startswith("image does not decode completely: OSError: image file is")
+    assert problems["data/list.csv"] == ["identification warning: match on extension only"]
+    assert problems["data/blob.qqq"][0].startswith("format not identified (no PRONOM match)")
+    assert shown["files_with_problems"] == 3
+    out = repo.run("show", package["package_id"]).stdout
+    assert "             3 files with problems" in out
+    assert "  ! data/broken.jpg" in out and "    data/good.jpg" in out
