@@ -118,11 +118,23 @@ def collections_add(
     type=GIVEN,
     help="The collection's organisation (default PRESERVE_ORGANISATION).",
 )
-@click.option("--title", default=None)
-@click.option("--description", default=None)
-@click.option("--add-location", "add_locations", multiple=True, type=GIVEN, help="(repeatable)")
+@click.option("--title", default=None, help="New title.")
+@click.option("--description", default=None, help='New description ("" clears it).')
 @click.option(
-    "--remove-location", "remove_locations", multiple=True, type=GIVEN, help="(repeatable)"
+    "--add-location",
+    "add_locations",
+    multiple=True,
+    type=GIVEN,
+    metavar="NAME",
+    help="Store new ingests on location NAME too (repeatable).",
+)
+@click.option(
+    "--remove-location",
+    "remove_locations",
+    multiple=True,
+    type=GIVEN,
+    metavar="NAME",
+    help="Store new ingests no longer on location NAME (repeatable).",
 )
 def collections_edit(
     slug: str,

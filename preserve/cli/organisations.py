@@ -128,9 +128,10 @@ def organisations_edit(
     contact_name: str | None,
     contact_email: str | None,
 ) -> None:
-    """Change organisation SLUG (give at least one option; "" clears address or contact).
+    """Change organisation SLUG: full name, address, contact.
 
-    Packages stored already keep their bag-info.txt; new ingests use the new values.
+    Give at least one option; "" clears the address or a contact field. Packages stored
+    already keep their bag-info.txt; new ingests use the new values.
 
     \b
     Example:
