@@ -23,6 +23,8 @@ class Stage:
     count: int
     before: float = 0.0
     after: float = 1.0
+    #: what the run is made of: "stage" (stage 2/4 ...), "copy" (a fixity run: copy 3/15 ...)
+    noun: str = "stage"
 
     def __post_init__(self) -> None:
         if not (1 <= self.number <= self.count and 0 <= self.before <= self.after <= 1):
@@ -68,6 +70,7 @@ class Prefixed:
                 stage.count,
                 self.start + self.span * stage.before,
                 self.start + self.span * stage.after,
+                stage.noun,
             )
         self.inner.begin(f"{self.prefix}{label}", files, nbytes, stage)
 

@@ -162,12 +162,13 @@ def _catalogue_error(ctx: click.Context, exc: Exception) -> PreserveError | None
     return catalogue_error(exc, app.settings.database_url)
 
 
-def _log_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+def _log_file(ctx: click.Context, param: click.Parameter, given: str | None) -> Path | None:
     """``--log-file FILE``: checked before anything runs; appended to, never truncated."""
-    if value is None:
+    if given is None:
         return None
-    if not str(value).strip():
+    if not given.strip():
         raise click.BadParameter(_UNSET, ctx, param)
+    value = Path(given)
     folder = value.absolute().parent
     if not folder.is_dir():
         raise click.BadParameter(
@@ -197,7 +198,6 @@ def _log_file(ctx: click.Context, param: click.Parameter, value: Path | None) ->
 )
 @click.option(
     "--log-file",
-    type=click.Path(dir_okay=True, path_type=Path),
     callback=_log_file,
     metavar="FILE",
     help="Append what the command does (INFO and above, with ISO 8601 times), its warnings, "

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
-from preserve.cli.base import GIVEN, app, as_option, cli
+from preserve.cli.base import GIVEN, app, as_option, cli, log, say
 from preserve.cli.output import count, emit_json, human_bytes
 from preserve.cli.progress import progress
 
@@ -110,9 +112,10 @@ def fixity(
     else:
         for c in report.checks:
             digests = ", ".join(c.digests_checked) or "no digest"
+            tags = c.files_checked - c.payload_files
             click.echo(
-                f"{c.outcome:8} {c.package_id} on {c.location}: {count(c.files_checked, 'file')}, "
-                f"{human_bytes(c.bytes_checked)}, {digests}"
+                f"{c.outcome:8} {c.package_id} on {c.location}: {count(c.payload_files, 'file')}, "
+                f"{human_bytes(c.payload_bytes)} (and {count(tags, 'tag file')}), {digests}"
             )
         if not report.checks:
             click.echo(
@@ -125,5 +128,18 @@ def fixity(
                 f"location {c.location} ({c.url}): {p.message}",
                 err=True,
             )
+    if report.checks:
+        summary = fixity_summary(report.checks)
+        if as_json:
+            log.info("%s", summary)
+        else:
+            say(summary)
     if not report.ok:
         sys.exit(1)
+
+
+def fixity_summary(checks: Sequence[Any]) -> str:
+    """``13 copies ok, 2 failed`` (mismatch, missing or could not be checked)."""
+    ok = sum(c.outcome == "ok" for c in checks)
+    failed = len(checks) - ok
+    return f"{count(ok, 'copy', 'copies')} ok" + (f", {failed} failed" if failed else "")

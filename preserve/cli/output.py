@@ -51,8 +51,9 @@ def json_text(value: Any, level: int = 0) -> str:
 _COMPACT_LIST = 100  # longer lists in JSON output get one item per line
 
 
-def count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``; ``plural`` where adding an s is wrong (``copies``)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
 def human_bytes(n: float) -> str:

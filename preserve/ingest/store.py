@@ -8,6 +8,7 @@ hard-linked into the last local location without a second read of the same block
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ from preserve.ingest.model import TRANSPORT_ALGORITHM, StagedFile
 from preserve.progress import Progress, Stage
 from preserve.storage import PutItem
 from preserve.values import StoredObject
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,14 @@ def store(
         finally:
             progress.end()
         stored[loc.id] = {item.path: obj for item, obj in zip(items, objects, strict=True)}
+        log.info(
+            "%s: %s stored and verified on %s (%d objects, %d bytes)",
+            key_prefix.rstrip("/"),
+            what,
+            loc.name,
+            len(objects),
+            sum(obj.size for obj in objects),
+        )
     return stored
 
 

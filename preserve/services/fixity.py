@@ -80,6 +80,10 @@ class CopyCheck:
     manifests_compared: tuple[str, ...] = ()
     #: read from the device with the page cache dropped first (a local location)
     from_device: bool = False
+    #: of files_checked and bytes_checked, the payload (data/...), apart from the tag files:
+    #: the package's file count as every command shows it
+    payload_files: int = 0
+    payload_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -333,6 +337,7 @@ def _check_copy(
 
     checked = 0
     nbytes = 0
+    payload_files = payload_bytes = 0
     counts: dict[str, int] = {}
     progress.begin(
         f"checking {copy.package_id} on {copy.location}", len(requests), total_bytes, stage
@@ -349,6 +354,9 @@ def _check_copy(
                 continue
             checked += 1
             nbytes += size
+            if path.startswith("data/"):
+                payload_files += 1
+                payload_bytes += size
             want_size = expected[path][1]
             if size != want_size:
                 problems.append(
@@ -385,6 +393,8 @@ def _check_copy(
         dict(sorted(counts.items())),
         tuple(sorted(manifest_problems)),
         isinstance(storage, _HashesObjects),
+        payload_files,
+        payload_bytes,
     )
 
 

@@ -1,9 +1,14 @@
-"""On a terminal, ingest and fixity draw a progress bar with files, bytes and MB/s."""
+"""On a terminal, ingest and fixity draw a progress bar on stderr: one line per stage with its
+number ("stage 2/4 storing payload on default"), files counted, bytes where they mean something
+(not for identification), a real rate and the time left. Never when stderr is not a terminal,
+never with --quiet; with --json the bar is on stderr and stdout stays pure JSON."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,14 +17,45 @@ from tests.functional.cli import Repo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+#: every payload copy on a local location takes at least this long to verify (a slow disk), so
+#: that storing lasts long enough for the bar to be drawn while it is under way
+VERIFY_DELAY = 0.3
+SLOW_DISK = f"""
+import sys, time
+from preserve.storage import local
 
-def _run_on_a_terminal(repo: Repo, *args: str | Path) -> tuple[int, str]:
+real = local.LocalStorage._hash_copy
+
+
+def slow(self, tmp, algorithms, key):
+    if "/data/" in key:
+        time.sleep({VERIFY_DELAY})
+    return real(self, tmp, algorithms, key)
+
+
+local.LocalStorage._hash_copy = slow
+from preserve.cli import main
+
+main(sys.argv[1:])
+"""
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+RATE = re.compile(r"([\d.]+) (B|KB|MB|GB|TB)/s")
+UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+
+
+def _run_on_a_terminal(
+    repo: Repo, *args: str | Path, code: str | None = None, json_stdout: bool = False
+) -> tuple[int, str, str]:
+    """``preserve ARGS`` with stderr (and stdout, unless ``json_stdout``: a pipe) on a
+    pseudo-terminal; returns the exit status, what the terminal showed and stdout's pipe."""
     primary, secondary = pty.openpty()
-    env = {**os.environ, **repo.env, "COLUMNS": "160", "TERM": "xterm"}
+    env = {**os.environ, **repo.env, "COLUMNS": "200", "TERM": "xterm"}
+    program = ["-c", code] if code else ["-m", "preserve.cli"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "preserve.cli", *map(str, args)],
+        [sys.executable, *program, *map(str, args)],
         stdin=secondary,
-        stdout=secondary,
+        stdout=subprocess.PIPE if json_stdout else secondary,
         stderr=secondary,
         env=env,
         cwd=REPO_ROOT,
@@ -36,26 +72,101 @@ def _run_on_a_terminal(repo: Repo, *args: str | Path) -> tuple[int, str]:
             break
         chunks.append(data)
     os.close(primary)
-    return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace")
+    stdout = ""
+    if proc.stdout is not None:
+        with proc.stdout:
+            stdout = proc.stdout.read().decode()
+    return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace"), stdout
 
 
-def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+def frames(screen: str) -> list[str]:
+    """Every line the terminal was shown, redraws included, without colours."""
+    return [line.strip() for line in re.split(r"[\r\n]+", ANSI.sub("", screen)) if line.strip()]
+
+
+def stage_lines(screen: str, label: str) -> list[str]:
+    return [line for line in frames(screen) if label in line]
+
+
+def rate_of(line: str) -> float:
+    found = RATE.search(line)
+    assert found, line
+    return float(found.group(1)) * UNITS[found.group(2)]
+
+
+def _delivery(tmp_path: Path, files: int = 6, size: int = 100_000) -> Path:
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(files):
+        (d / f"f{i}.bin").write_bytes(os.urandom(size))
+    return d
+
+
+def test_each_stage_of_an_ingest_and_a_fixity_run_on_a_terminal(tmp_path: Path) -> None:
     repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.sqlite3'}")
     repo.run("init")
     repo.run("collections", "add", "photos")
-    d = tmp_path / "d"
-    d.mkdir()
-    for i in range(5):
-        (d / f"f{i}.bin").write_bytes(os.urandom(500_000))
-    code, screen = _run_on_a_terminal(repo, "ingest", d, "--collection", "photos")
+    d = _delivery(tmp_path)
+    code, screen, _ = _run_on_a_terminal(
+        repo, "ingest", d, "--collection", "photos", code=SLOW_DISK
+    )
     assert code == 0, screen
-    assert "hashing and copying" in screen
-    assert "5/5 files" in screen
-    assert "MB/s" in screen
-    assert "storing payload on default" in screen
-    code, screen = _run_on_a_terminal(repo, "fixity", "--all")
+
+    hashing = stage_lines(screen, "stage 1/4 hashing and copying")
+    assert hashing, screen
+    assert "6/6 files" in hashing[-1] and "600.0 KB of 600.0 KB" in hashing[-1], hashing
+    assert rate_of(hashing[-1]) > 0 and "done in" in hashing[-1]
+
+    storing = stage_lines(screen, "stage 2/4 storing payload on default")
+    assert storing, screen
+    assert "6/6 files" in storing[-1] and "600.0 KB of 600.0 KB" in storing[-1], storing
+    # it advanced file by file while storing, not all at once at the end
+    under_way = {m.group(1) for line in storing if (m := re.search(r" (\d)/6 files", line))}
+    assert under_way & {"1", "2", "3", "4", "5"}, storing
+    # the rate is what was stored over the time it took: each copy took at least VERIFY_DELAY
+    assert 0 < rate_of(storing[-1]) <= 600_000 / (6 * VERIFY_DELAY) * 1.05, storing[-1]
+
+    identifying = stage_lines(screen, "stage 3/4 identifying formats")
+    assert identifying, screen
+    assert "6/6 files" in identifying[-1] and "files/s" in identifying[-1], identifying
+    assert not any(" B of " in line or "B/s" in line for line in identifying), identifying
+
+    metadata = stage_lines(screen, "stage 4/4 storing metadata on default")
+    assert metadata and "files" in metadata[-1] and "done in" in metadata[-1], metadata
+    assert frames(screen)[-1] == "1 package stored (6 files, 600.0 KB)"
+
+    code, screen, _ = _run_on_a_terminal(repo, "fixity", "--all")
     assert code == 0, screen
-    assert "checking" in screen and "MB/s" in screen
+    checking = stage_lines(screen, "copy 1/1 checking")
+    # every object is read: the 6 payload files and the tag files
+    assert checking and re.search(r" (\d+)/\1 files", checking[-1]), checking
+    assert rate_of(checking[-1]) > 0 and "done in" in checking[-1], checking
+    assert frames(screen)[-1] == "1 copy ok"
+
+
+def test_with_json_the_bar_is_on_stderr_and_stdout_is_pure_json(tmp_path: Path) -> None:
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    repo.run("init")
+    repo.run("collections", "add", "photos")
+    code, screen, stdout = _run_on_a_terminal(
+        repo, "ingest", _delivery(tmp_path), "--collection", "photos", "--json", json_stdout=True
+    )
+    assert code == 0, screen
+    assert stage_lines(screen, "stage 2/4 storing payload on default"), screen
+    result = json.loads(stdout)
+    assert result["stored"] == 1 and result["summary"] == "1 package stored (6 files, 600.0 KB)"
+
+
+def test_no_progress_bar_with_quiet_on_a_terminal(tmp_path: Path) -> None:
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    repo.run("init")
+    repo.run("collections", "add", "photos")
+    code, screen, _ = _run_on_a_terminal(
+        repo, "--quiet", "ingest", _delivery(tmp_path), "--collection", "photos"
+    )
+    assert code == 0, screen
+    assert "stage " not in screen and "/s" not in screen, screen
+    assert frames(screen)[-1] == "1 package stored (6 files, 600.0 KB)"
 
 
 def test_no_progress_bar_when_not_a_terminal(tmp_path: Path) -> None:
@@ -64,4 +175,13 @@ def test_no_progress_bar_when_not_a_terminal(tmp_path: Path) -> None:
     repo.run("collections", "add", "photos")
     (tmp_path / "a.txt").write_text("a")
     result = repo.run("ingest", tmp_path / "a.txt", "--collection", "photos")
-    assert "MB/s" not in result.stderr and "MB/s" not in result.stdout
+    assert "stage " not in result.stderr and "/s" not in result.stderr + result.stdout
+    result = subprocess.run(
+        [sys.executable, "-m", "preserve.cli", "fixity", "--all"],
+        env={**os.environ, **repo.env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stderr == "" and result.stdout.endswith("1 copy ok\n"), result
