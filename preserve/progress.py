@@ -25,6 +25,8 @@ class Stage:
     after: float = 1.0
     #: what the run is made of: "stage" (stage 2/4 ...), "copy" (a fixity run: copy 3/15 ...)
     noun: str = "stage"
+    #: the part of a larger run this stage belongs to ("photos-1923 (2/5): "), shown first
+    within: str = ""
 
     def __post_init__(self) -> None:
         if not (1 <= self.number <= self.count and 0 <= self.before <= self.after <= 1):
@@ -54,8 +56,8 @@ class NoProgress:
 
 
 class Prefixed:
-    """Another progress with a prefix before every label (the delivery of a multi-path ingest)
-    and its stages' shares scaled into a part of a larger run."""
+    """Another progress whose stages are a part of a larger run (a delivery of a multi-path
+    ingest): named by ``prefix`` before their number, their shares scaled into the part."""
 
     def __init__(self, inner: Progress, prefix: str, start: float = 0.0, end: float = 1.0) -> None:
         self.inner = inner
@@ -71,8 +73,11 @@ class Prefixed:
                 self.start + self.span * stage.before,
                 self.start + self.span * stage.after,
                 stage.noun,
+                self.prefix + stage.within,
             )
-        self.inner.begin(f"{self.prefix}{label}", files, nbytes, stage)
+        else:
+            label = self.prefix + label
+        self.inner.begin(label, files, nbytes, stage)
 
     def advance(self, files: int, nbytes: int) -> None:
         self.inner.advance(files, nbytes)

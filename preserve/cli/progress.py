@@ -20,6 +20,7 @@ from preserve.progress import Stage
 
 #: the whole-run estimate is shown once this share of the run is done (earlier it is noise)
 ESTIMATE_AFTER = 0.02
+LABEL_WIDTH = 40
 
 
 def _duration(seconds: float) -> str:
@@ -104,7 +105,9 @@ class TerminalProgress:
             self._started, self._ended = time.monotonic(), 0.0
             self._files, self._total_files = 0, files
             self._bytes, self._total_bytes = 0, nbytes
-        description = f"{stage.noun} {stage.number}/{stage.count} {label}" if stage else label
+        if stage is not None:
+            label = f"{stage.within}{stage.noun} {stage.number}/{stage.count} {label}"
+        description = label.ljust(LABEL_WIDTH)  # the bars of successive stages line up
         columns = (
             TextColumn("{task.description}"),
             BarColumn(bar_width=30),

@@ -94,9 +94,10 @@ def rate_of(line: str) -> float:
     return float(found.group(1)) * UNITS[found.group(2)]
 
 
-def _delivery(tmp_path: Path, files: int = 6, size: int = 100_000) -> Path:
-    d = tmp_path / "d"
-    d.mkdir()
+def _delivery(folder: Path, files: int = 6, size: int = 100_000) -> Path:
+    """``folder``/d with ``files`` random files of ``size`` bytes."""
+    d = folder / "d"
+    d.mkdir(parents=True)
     for i in range(files):
         (d / f"f{i}.bin").write_bytes(os.urandom(size))
     return d
@@ -185,3 +186,21 @@ def test_no_progress_bar_when_not_a_terminal(tmp_path: Path) -> None:
         check=True,
     )
     assert result.stderr == "" and result.stdout.endswith("1 copy ok\n"), result
+
+
+def test_a_multi_path_ingest_and_fixity_say_where_they_are(tmp_path: Path) -> None:
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    repo.run("init")
+    repo.run("collections", "add", "photos")
+    first = _delivery(tmp_path / "first", files=2)
+    second = _delivery(tmp_path / "second", files=3)
+    code, screen, _ = _run_on_a_terminal(repo, "ingest", first, second, "--collection", "photos")
+    assert code == 0, screen
+    assert "2/2 files" in stage_lines(screen, "d (1/2): stage 1/4 hashing and copying")[-1]
+    assert "3/3 files" in stage_lines(screen, "d (2/2): stage 2/4 storing payload on default")[-1]
+    assert "3/3 files" in stage_lines(screen, "d (2/2): stage 3/4 identifying formats")[-1]
+    assert frames(screen)[-1] == "2 packages stored (5 files, 500.0 KB)"
+    code, screen, _ = _run_on_a_terminal(repo, "fixity", "--all")
+    assert code == 0, screen
+    assert stage_lines(screen, "copy 1/2 checking") and stage_lines(screen, "copy 2/2 checking")
+    assert frames(screen)[-1] == "2 copies ok"
