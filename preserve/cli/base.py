@@ -290,7 +290,7 @@ def _configure_logging(
         root_logger.removeHandler(old)
     for handler in handlers:
         root_logger.addHandler(handler)
-    root_logger.setLevel(min(h.level for h in handlers if h is not collected))
+    root_logger.setLevel(min(h.level for h in handlers))
     ctx.meta["log_handlers"] = handlers
     ctx.meta["logged_warnings"] = collected.messages
     if log_file is not None:

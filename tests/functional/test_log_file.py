@@ -126,3 +126,23 @@ def test_bad_log_file_and_options(repo: Repo, tmp_path: Path) -> None:
     assert result.stderr.splitlines()[-1] == (
         "Error: --quiet and --verbose contradict each other: give one of them"
     )
+
+
+def test_a_warning_the_services_log_goes_to_json_and_the_log_file_when_quiet(
+    repo: Repo, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "a.txt").write_text("a\n")
+    csv = tmp_path / "meta.csv"
+    csv.write_text("path,title\na,The A\nb,The B\n")
+    expected = f"metadata CSV lists {tmp_path / 'b'}, which is not being ingested"
+    result = repo.run("ingest", tmp_path / "a", "--collection", "photos", "--metadata", csv)
+    assert result.stderr == f"warning: {expected}\n"  # the style of every warning, once
+    log = tmp_path / "preserve.log"
+    result = repo.run(
+        "-q", "--log-file", log, "ingest", tmp_path / "a", "--collection", "photos",
+        "--metadata", csv, "--json",
+    )  # fmt: skip
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["logged_warnings"] == [expected]
+    assert ("WARNING", "preserve.ingest.pipeline", expected) in _lines(log)
