@@ -13,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.functional.cli import Repo
+import pytest
+
+from tests.functional.cli import AWS_VARS, Repo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -204,3 +206,25 @@ def test_a_multi_path_ingest_and_fixity_say_where_they_are(tmp_path: Path) -> No
     assert code == 0, screen
     assert stage_lines(screen, "copy 1/2 checking") and stage_lines(screen, "copy 2/2 checking")
     assert frames(screen)[-1] == "2 copies ok"
+
+
+@pytest.mark.s3
+def test_storing_on_s3_and_a_local_location(tmp_path: Path, s3_bucket_url: str) -> None:
+    """Each location is its own line of stage 2 (and 4), the S3 one first, each counting the
+    files it stored and verified."""
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    repo.extra_env.update({k: os.environ[k] for k in AWS_VARS if k in os.environ})
+    repo.run("init")
+    repo.run("locations", "add", "second", s3_bucket_url)
+    repo.run("collections", "add", "photos", "--location", "default", "--location", "second")
+    code, screen, _ = _run_on_a_terminal(
+        repo, "ingest", _delivery(tmp_path), "--collection", "photos"
+    )
+    assert code == 0, screen
+    on_s3 = stage_lines(screen, "stage 2/4 storing payload on second")
+    on_disk = stage_lines(screen, "stage 2/4 storing payload on default")
+    assert on_s3 and on_disk, screen
+    assert frames(screen).index(on_s3[-1]) < frames(screen).index(on_disk[-1])
+    for lines in (on_s3, on_disk):
+        assert "6/6 files  600.0 KB of 600.0 KB" in lines[-1] and rate_of(lines[-1]) > 0, lines
+    assert stage_lines(screen, "stage 4/4 storing metadata on second")
