@@ -71,13 +71,29 @@ def stage_payload(
     large = [f for f in files if f.size > SMALL_FILE]
     small = [f for f in files if f.size <= SMALL_FILE]
 
+    # progress within a large file: half of each block once copied (the read-back from the
+    # device takes about as long), the rest when the file is recorded
+    credited: dict[str, int] = {}
+    credit_lock = threading.Lock()
+
+    def credit(f: StagedFile, nbytes: int) -> None:
+        with credit_lock:
+            done = credited.get(f.relpath, 0)
+            nbytes = min(nbytes, f.size // 2 - done)  # a file read again is not counted twice
+            if nbytes <= 0:
+                return
+            credited[f.relpath] = done + nbytes
+        progress.advance(0, nbytes)
+
     def record(done: Sequence[StagedFile]) -> None:
         for f in done:
             _check_producer(delivery.producer_digests, f)
             writer.add_payload_entry(
                 f.relpath, f.size, {a: f.digests[a] for a in manifest_algorithms}
             )
-        progress.advance(len(done), sum(f.size for f in done))
+        with credit_lock:
+            nbytes = sum(f.size - credited.pop(f.relpath, 0) for f in done)
+        progress.advance(len(done), nbytes)
         on_staged(list(done))
 
     futures: list[Future[StagedFile] | None] = []
@@ -92,7 +108,7 @@ def stage_payload(
                 split = len(large) < workers  # fewer large files than cores: split each one
                 for f in large:
                     f.staged = writer.payload_file(f.relpath)
-                    futures.append(pool.submit(_stage_large, f, algorithms, split, stop))
+                    futures.append(pool.submit(_stage_large, f, algorithms, split, stop, credit))
                 batch: list[StagedFile] = []
                 nbytes = 0
                 for f in small:
@@ -308,6 +324,7 @@ def _stage_large(
     algorithms: Sequence[str],
     split: bool = False,
     stop: threading.Event | None = None,
+    on_copied: Callable[[StagedFile, int], None] | None = None,
 ) -> StagedFile:
     """Copy, hash, flush and read back one large file. The read-back goes to the device (O_DIRECT,
     or after the page cache was told to drop the file) and its crc64nvme must match. ``split``
@@ -323,7 +340,7 @@ def _stage_large(
                 _raise_staging(exc, f)
             if stop.wait(CHANGED_PAUSE * attempt):
                 raise _Stopped(f.source)
-        hasher, unchanged, size = _copy_large(f, algorithms, split, stop)
+        hasher, unchanged, size = _copy_large(f, algorithms, split, stop, on_copied)
         if unchanged:
             break
         log.info("%s changed while it was being read: reading it again", f.source)
@@ -343,11 +360,15 @@ def _stage_large(
 
 
 def _copy_large(
-    f: StagedFile, algorithms: Sequence[str], split: bool, stop: threading.Event
+    f: StagedFile,
+    algorithms: Sequence[str],
+    split: bool,
+    stop: threading.Event,
+    on_copied: Callable[[StagedFile, int], None] | None = None,
 ) -> tuple[_Hashing, bool, int]:
     """One copy of a large file to its staged path, flushed; the hashes of what was read,
     whether the file stayed unchanged (size, modification and change time) while it was read,
-    and its size after the read."""
+    and its size after the read. ``on_copied`` is told half of each block's bytes (progress)."""
     assert f.staged is not None
     hasher = _Hashing(algorithms, split)
     # split: blocks alternate between two buffers, one read while the other is still hashed
@@ -395,6 +416,8 @@ def _copy_large(
                 if not direct and (written + n) // WRITEBACK_EVERY != written // WRITEBACK_EVERY:
                     start_writeback(out, 0, 0)
                 written += n
+                if on_copied is not None:
+                    on_copied(f, n // 2)
             try:
                 after = os.fstat(fin)
             except OSError as exc:

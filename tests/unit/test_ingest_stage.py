@@ -230,3 +230,44 @@ def test_a_file_that_changes_on_every_read_is_refused(
         "ingest it again once it is no longer being written"
     )
     assert rewriter.count == stage.READ_ATTEMPTS  # read a couple of times, then given up
+
+
+class _Recorded:
+    """A progress that keeps every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, ...]] = []
+
+    def begin(self, label: str, files: int, nbytes: int, stage: object = None) -> None:
+        self.calls.append(("begin", files, nbytes))
+
+    def advance(self, files: int, nbytes: int) -> None:
+        self.calls.append(("advance", files, nbytes))
+
+    def end(self) -> None:
+        self.calls.append(("end",))
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_progress_moves_within_a_large_file_and_adds_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file is counted as its blocks are copied, not only once it is done (issue 8: one
+    large file sat at 0 until the end); every byte counted once, and each file once."""
+    monkeypatch.setattr(stage, "BLOCK", 64 << 10)
+    files = _make(tmp_path, {"big.bin": 1 << 20, "small.txt": 100})
+    recorded = _Recorded()
+    stage.stage_payload(
+        _delivery(files),
+        BagWriter(tmp_path / "bag", ("sha512", "sha256")),
+        ALGORITHMS,
+        workers=2,
+        progress=recorded,
+        on_staged=lambda batch: None,
+    )
+    assert recorded.calls[0] == ("begin", 2, (1 << 20) + 100) and recorded.calls[-1] == ("end",)
+    advances = [c for c in recorded.calls if c[0] == "advance"]
+    assert sum(c[1] for c in advances) == 2  # type: ignore[misc]
+    assert sum(c[2] for c in advances) == (1 << 20) + 100  # type: ignore[misc]
+    partial = [c for c in advances if c[1] == 0]
+    assert len(partial) >= 8 and sum(c[2] for c in partial) == 1 << 19  # type: ignore[misc]
