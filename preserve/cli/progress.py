@@ -64,7 +64,8 @@ class TerminalProgress:
         return min(1.0, self._files / self._total_files) if self._total_files else 1.0
 
     def counts(self) -> str:
-        files = f"{self._files}/{self._total_files} files"
+        noun = "file" if self._total_files == 1 else "files"
+        files = f"{self._files}/{self._total_files} {noun}"
         if not self._total_bytes:
             return files
         return f"{files}  {human_bytes(self._bytes)} of {human_bytes(self._total_bytes)}"
@@ -109,7 +110,7 @@ class TerminalProgress:
             label = f"{stage.within}{stage.noun} {stage.number}/{stage.count} {label}"
         description = label.ljust(LABEL_WIDTH)  # the bars of successive stages line up
         columns = (
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # a name may hold [brackets]
             BarColumn(bar_width=30),
             _column(self.counts),
             _column(self.rate),
