@@ -302,33 +302,42 @@ def search_conditions(text: str) -> tuple[Any, Any]:
     matched as text, so a match there may be only a key or a part of two values and has to be
     confirmed value by value."""
     text = unicodedata.normalize("NFC", text)
-    pattern = "%" + _like_escape(text) + "%"
     if _PUID.fullmatch(text):
         puid = func.lower(File.puid) == text.lower()
     else:
-        puid = File.puid.ilike(pattern, escape="\\")
+        puid = _contains(File.puid, text)
     in_files = exists(
         select(File.id).where(
             File.package_id == Package.id,
             File.role == "payload",
-            or_(
-                File.path_nfc.ilike(pattern, escape="\\"),
-                File.format_name.ilike(pattern, escape="\\"),
-                puid,
-            ),
+            or_(_contains(File.path_nfc, text), _contains(File.format_name, text), puid),
         )
     )
     others = or_(
-        Package.title.ilike(pattern, escape="\\"),
-        Package.external_identifier.ilike(pattern, escape="\\"),
+        _contains(Package.title, text),
+        _contains(Package.external_identifier, text),
         in_files,
     )
     # the JSON column escapes what json.dumps escapes (quotes, non-ASCII): match that spelling
-    spelled = json.dumps(text)[1:-1]
-    in_description = sql_cast(Package.description, Text).ilike(
-        "%" + _like_escape(spelled) + "%", escape="\\"
-    )
+    in_description = _contains(sql_cast(Package.description, Text), text, spell=_json_spelling)
     return others, in_description
+
+
+def _json_spelling(text: str) -> str:
+    return json.dumps(text)[1:-1]
+
+
+def _contains(column: Any, text: str, spell: Any = None) -> Any:
+    """``column`` contains ``text`` in any case. SQLite's ILIKE (``lower() LIKE lower()``) folds
+    ASCII letters only, and a JSON column holds non-ASCII letters as ``\\u`` escapes, so the
+    text's lower- and uppercase forms are tried as well: "église" then finds "ÉGLISE" too."""
+    forms = dict.fromkeys((text, text.lower(), text.upper()))
+    return or_(
+        *(
+            column.ilike("%" + _like_escape(spell(form) if spell else form) + "%", escape="\\")
+            for form in (forms if not text.isascii() else (text,))
+        )
+    )
 
 
 class FileRepository(_Repository):

@@ -77,7 +77,10 @@ def packages(catalogue: Catalogue) -> Catalogue:
         organisation="museum",
         collection="paintings",
         created="2024-05-01T00:00:00",
-        files=[{"path": "data/p.tif", "size": 7, "puid": "fmt/430", "format_name": "Other Format"}],
+        files=[
+            {"path": "data/Zoë.tif", "size": 7, "puid": "fmt/430", "format_name": "Other Format"}
+        ],
+        description={"subject": ["Église Saint-Bavon"]},
         copies=[("default", "verified")],
     )
     return catalogue
@@ -234,6 +237,9 @@ def test_an_unknown_status_is_refused(packages: Catalogue) -> None:
         ("50%_", [M]),  # LIKE's wildcards are taken literally
         ("%", [M]),
         ("_", [M]),
+        ("église", [M]),  # letters beyond ASCII, in another case, in a description
+        ("ÉGLISE SAINT", [M]),
+        ("ZOË", [M]),  # and in a file name
         ("description", []),  # a key of the description, not a value
         ("identifier", []),
     ],
