@@ -230,29 +230,31 @@ def check_parents(dest: Path) -> None:
 
 
 def _ordered(bag: Path) -> list[tuple[str, Path, bool]]:
-    """The members with each folder just before its contents (depth first, by name)."""
+    """(path in the bag, path, is a folder) for every member: the files of a folder by name
+    (``bagit.txt`` first at the top), then each of its folders by name followed by its own
+    members. Anything but regular files and folders is refused: a bag holds nothing else."""
     out: list[tuple[str, Path, bool]] = []
-
-    def walk(rel: str, folder: Path) -> None:
+    stack: list[tuple[str, Path]] = [("", bag)]  # folders still to list, the next one last
+    while stack:
+        rel, folder = stack.pop()
+        if rel:
+            out.append((rel, folder, True))
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
-        files, folders = [], []
+        folders = []
+        files = []
         for entry in entries:
             mode = entry.stat(follow_symlinks=False).st_mode
             if stat.S_ISREG(mode):
-                files.append(entry)
+                files.append((rel + entry.name, Path(entry.path), False))
             elif stat.S_ISDIR(mode):
-                folders.append(entry)
+                folders.append((rel + entry.name + "/", Path(entry.path)))
             else:
                 raise InvalidInput(f"{entry.path}: not a regular file or folder; not packed")
         if not rel:
-            files.sort(key=lambda e: e.name != "bagit.txt")
-        out.extend((rel + e.name, Path(e.path), False) for e in files)
-        for e in folders:
-            out.append((rel + e.name + "/", Path(e.path), True))
-            walk(rel + e.name + "/", Path(e.path))
-
-    walk("", bag)
+            files.sort(key=lambda f: f[0] != "bagit.txt")
+        out.extend(files)
+        stack.extend(reversed(folders))
     return out
 
 
