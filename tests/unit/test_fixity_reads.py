@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from preserve.config.settings import Settings
 
 import preserve.storage.local as local
-from preserve.config.settings import Settings
 from preserve.errors import ConfigError, ObjectNotFound, UnsafePath
 from preserve.services.fixity import FIXITY_CHECK, _compare_manifest, _manifest_spelling
 from preserve.storage.local import HASH_LARGE, LocalStorage
