@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
 from preserve import __version__
 from preserve.config.settings import Settings
@@ -81,6 +82,34 @@ class GivenText(click.ParamType):
             self.fail(_UNSET, param, ctx)
         return value
 
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        """Names from the catalogue for the parameters that name something kept there."""
+        from preserve.cli import completion
+
+        kind = _COMPLETED.get(param.name or "")
+        if param.name == "slug" and ctx.parent is not None:  # the SLUG of `<group> edit|show`
+            kind = {"collections": "collections", "organisations": "organisations"}.get(
+                ctx.parent.info_name or ""
+            )
+            if ctx.info_name == "add":  # a new name: nothing to offer
+                kind = None
+        if kind is None:
+            return []
+        return completion.complete(kind, incomplete)
+
+
+#: The parameters whose values shell completion takes from the catalogue, and what they name.
+_COMPLETED = {
+    "collection": "collections",
+    "organisation": "organisations",
+    "location": "locations",
+    "locations": "locations",
+    "add_locations": "locations",
+    "remove_locations": "locations",
+    "package_id": "packages",
+}
 
 GIVEN = GivenText()
 
