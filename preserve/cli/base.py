@@ -160,6 +160,15 @@ class PreserveGroup(click.Group):
             log.error("interrupted", extra=_ECHOED)
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(130) from None
+        except BrokenPipeError:
+            if not _stdout_reader_gone():
+                raise
+            # the reader of the output left (`preserve packages list | head`): end quietly, as
+            # shell tools do (128 + SIGPIPE); what the command did is done and recorded
+            log.info("output closed by its reader", extra=_ECHOED)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush stays quiet
+            raise click.exceptions.Exit(141) from None
         except Exception as exc:
             error = _catalogue_error(ctx, exc)
             if error is not None:
@@ -178,6 +187,18 @@ class PreserveGroup(click.Group):
             log.error("%s", message, extra=_ECHOED)
             click.echo(message, err=True)
             raise click.exceptions.Exit(EXIT_BUG) from None
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reading end is closed."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured by a test runner)
+        return False
 
 
 def _catalogue_error(ctx: click.Context, exc: Exception) -> PreserveError | None:
