@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from preserve.cli.base import GivenPath, app, cli
+from preserve.cli.base import EXAMPLES, GivenPath, app, cli
 
 
-@cli.command()
+@cli.command(epilog=EXAMPLES["init"])
 def init() -> None:
     """Create the catalogue (migrated to the latest schema) and the default storage location."""
     from preserve.services.admin import initialise
@@ -25,7 +25,7 @@ def db() -> None:
     """Catalogue schema migrations."""
 
 
-@db.command("upgrade")
+@db.command("upgrade", epilog=EXAMPLES["db upgrade"])
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Migrate the catalogue to REVISION."""
@@ -36,7 +36,7 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"catalogue at revision {current_revision(application.engine)}")
 
 
-@db.command("current")
+@db.command("current", epilog=EXAMPLES["db current"])
 def db_current() -> None:
     """Show the catalogue's schema revision and the newest one available."""
     from preserve.catalogue.database import current_revision, head_revision
@@ -48,7 +48,7 @@ def db_current() -> None:
     click.echo(f"{current or 'empty'} ({state})")
 
 
-@cli.command("sample", hidden=False)
+@cli.command("sample", epilog=EXAMPLES["sample"])
 @click.argument("dest", type=GivenPath(path_type=Path))
 def sample(dest: Path) -> None:
     """Write the sample delivery (photographs, texts, a PDF, a WAV) and its metadata CSV."""

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from preserve.cli.base import GivenPath, cli
+from preserve.cli.base import EXAMPLES, GivenPath, cli
 from preserve.cli.output import as_dict, count, emit_json, human_bytes, problem_json
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -198,7 +198,7 @@ def bag_make(
     )
 
 
-@bag.command("validate")
+@bag.command("validate", epilog=EXAMPLES["bag validate"])
 @click.argument("path", type=GivenPath(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--completeness-only", is_flag=True, help="Skip checksums (NOT a validity check).")

@@ -25,6 +25,48 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_BUG = 70
 
 
+def _examples(*lines: str) -> str:
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines) + "\n"
+
+
+#: The examples at the end of the --help of the commands that have no longer text of their own.
+EXAMPLES = {
+    "init": _examples(
+        "preserve init",
+        "PRESERVE_HOME=/srv/preserve preserve init",
+        "PRESERVE_DATABASE_URL=postgresql+psycopg://preserve@db/preserve preserve init",
+    ),
+    "db upgrade": _examples("preserve db upgrade", "preserve db upgrade --revision 0002"),
+    "db current": _examples("preserve db current"),
+    "sample": _examples(
+        "preserve sample /tmp/sample-delivery",
+        "preserve ingest /tmp/sample-delivery/* --collection sample \\",
+        "    --metadata /tmp/sample-delivery.csv",
+    ),
+    "bag validate": _examples(
+        "preserve bag validate delivery-bag/",
+        "preserve bag validate delivery-bag/ --json",
+        "preserve bag validate huge-bag/ --completeness-only   # files present, sums not read",
+    ),
+    "collections list": _examples(
+        "preserve collections list", "preserve collections list --organisation museum --json"
+    ),
+    "locations add": _examples(
+        "preserve locations add nas file:///mnt/nas/preserve --region Gent",
+        "preserve locations add s3-brussel \\",
+        "    's3://aips/prefix?endpoint_url=https://s3.example.org&region=eu-west-1' \\",
+        "    --region Brussel --storage-type object",
+    ),
+    "locations list": _examples("preserve locations list", "preserve locations list --json"),
+    "organisations list": _examples(
+        "preserve organisations list", "preserve organisations list --json"
+    ),
+    "organisations show": _examples(
+        "preserve organisations show museum", "preserve organisations show museum --json"
+    ),
+}
+
+
 def app() -> Any:
     from preserve.bootstrap import bootstrap
 

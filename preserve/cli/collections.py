@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from preserve.cli.base import GIVEN, app, cli
+from preserve.cli.base import EXAMPLES, GIVEN, app, cli
 from preserve.cli.output import emit_json
 
 
@@ -173,7 +173,7 @@ def collections_edit(
         )
 
 
-@collections.command("list")
+@collections.command("list", epilog=EXAMPLES["collections list"])
 @click.option("--organisation", default=None, type=GIVEN, help="Only this organisation's.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def collections_list(organisation: str | None, as_json: bool) -> None:
@@ -197,7 +197,7 @@ def locations() -> None:
     """Storage locations (local folders and S3-compatible buckets)."""
 
 
-@locations.command("add")
+@locations.command("add", epilog=EXAMPLES["locations add"])
 @click.argument("name", type=GIVEN)
 @click.argument("url", type=GIVEN)
 @click.option("--region", default=None, help="Geographic region (for the NDSA levels).")
@@ -230,7 +230,7 @@ def locations_add(
     click.echo(f"location {loc.name}: {loc.url} ({loc.provider}, {loc.storage_type})")
 
 
-@locations.command("list")
+@locations.command("list", epilog=EXAMPLES["locations list"])
 @click.option("--json", "as_json", is_flag=True)
 def locations_list(as_json: bool) -> None:
     """List storage locations."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from preserve.cli.base import GIVEN, app, cli
+from preserve.cli.base import EXAMPLES, GIVEN, app, cli
 from preserve.cli.collections import collection_rows, echo_changes, table
 from preserve.cli.output import count, emit_json
 
@@ -61,7 +61,7 @@ def organisations_add(
     click.echo(f"organisation {o.slug}: {o.name}")
 
 
-@organisations.command("list")
+@organisations.command("list", epilog=EXAMPLES["organisations list"])
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def organisations_list(as_json: bool) -> None:
     """List organisations with their number of collections and stored packages."""
@@ -91,7 +91,7 @@ def organisations_list(as_json: bool) -> None:
         click.echo(line)
 
 
-@organisations.command("show")
+@organisations.command("show", epilog=EXAMPLES["organisations show"])
 @click.argument("slug", type=GIVEN)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def organisations_show(slug: str, as_json: bool) -> None:
