@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from preserve.cli.base import EXAMPLES, GivenPath, cli
+from preserve.cli.base import EXAMPLES, GivenPath, cli, note, warn
 from preserve.cli.output import as_dict, count, emit_json, human_bytes, problem_json
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -176,6 +176,8 @@ def bag_make(
         summary = make_bag(src, dest, algorithms=algs, bag_info=bag_info)
     else:
         summary, archive = make_bag_file(src, dest, fmt, algorithms=algs, bag_info=bag_info)
+    for w in summary.warnings:
+        warn(w.message)  # names the file as it is in the bag
     if as_json:
         emit_json(
             {
@@ -211,7 +213,7 @@ def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
         raise InvalidInput(f"{path}: no such folder")
     report = validate_bag(path, completeness_only=completeness_only)
     for w in report.warnings:
-        click.echo(f"warning: {w}", err=True)
+        warn(str(w))
     if as_json:
         emit_json(report.to_json())
     else:
@@ -289,9 +291,8 @@ def identify(paths: tuple[Path, ...], as_json: bool, describe: bool) -> None:
                 click.echo(f"  problem: {problem.message} [{problem.code}]")
     with_problems = sum(1 for c in checked if c.problems)
     if not as_json:
-        click.echo(
+        note(
             f"{count(len(checked), 'file')} identified"
             + (f", {count(with_problems, 'file')} with problems" if with_problems else "")
-            + (", no problems" if checked and not with_problems else ""),
-            err=True,
+            + (", no problems" if checked and not with_problems else "")
         )

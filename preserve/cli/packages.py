@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from preserve.cli.base import GIVEN, GivenPath, app, as_option, cli
+from preserve.cli.base import GIVEN, GivenPath, app, as_option, cli, note, warn
 from preserve.cli.output import count, emit_json, human_bytes
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,9 +46,9 @@ def export(package_id: str, dest: Path, fmt: str | None, as_json: bool) -> None:
 
     result = export_package(app(), resolve(app(), package_id), dest, fmt)
     for line in result.damaged:
-        click.echo(f"warning: {line}", err=True)
+        warn(line)
     for folder in result.removed_leftovers:
-        click.echo(f"removed {folder}, left by a killed export", err=True)
+        note(f"removed {folder}, left by a killed run")
     if as_json:
         emit_json(
             {

@@ -424,3 +424,16 @@ def test_the_archive_order_is_deterministic(tool: Repo, src: Path, tmp_path: Pat
         "one/data",
     ]
     assert stat.S_IMODE((src / "notes.txt").stat().st_mode) == 0o600  # the source is untouched
+
+
+def test_the_writers_warnings_are_shown_once_and_not_with_quiet(tool: Repo, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "scan.txt").write_text("x")
+    (src / ".DS_Store").write_bytes(b"\0")
+    result = tool.run("bag", "make", src, tmp_path / "bag")
+    assert result.stderr == (
+        "warning: 'data/.DS_Store' is an operating-system file, not content; "
+        "it is kept as payload\n"
+    )
+    assert tool.run("-q", "bag", "make", src, tmp_path / "bag2").stderr == ""

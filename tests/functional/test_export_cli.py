@@ -246,8 +246,8 @@ def test_the_next_export_removes_what_killed_exports_left(
         assert dead and running and dead != running
 
         result = repo.run("export", package_id, parent / "bag")
-        assert f"removed {parent / dead}, left by a killed export" in result.stderr
-        assert f"removed {parent / reused}, left by a killed export" in result.stderr
+        assert f"removed {parent / dead}, left by a killed run" in result.stderr
+        assert f"removed {parent / reused}, left by a killed run" in result.stderr
         assert sorted(p.name for p in parent.iterdir()) == sorted(
             ["bag", running, mine, elsewhere, old_style, unrelated]
         )
