@@ -156,6 +156,34 @@ _COMPLETED = {
 GIVEN = GivenText()
 
 
+class OneLineUsageError(click.UsageError):
+    """A usage error of click (bad or missing option or argument, unknown option or command)
+    shown as every other error is: one line ``error: ...``, ending with where the usage is
+    described, instead of click's usage text followed by ``Error: ...``. The exit code stays 2;
+    click's own message, with its "Did you mean ...?", is kept word for word."""
+
+    def __init__(self, original: click.UsageError) -> None:
+        super().__init__(original.format_message(), original.ctx)
+        self.original = original
+
+    def format_message(self) -> str:
+        return " ".join(self.message.split("\n"))
+
+    def show(self, file: Any = None) -> None:
+        ctx = self.ctx
+        command = ctx.command_path if ctx is not None else "preserve"
+        if isinstance(self.original, click.exceptions.NoSuchCommand):
+            where = f"{command} --help lists the commands"
+        elif isinstance(self.original, click.NoSuchOption | click.BadOptionUsage) or (
+            isinstance(self.original, click.BadParameter)
+            and isinstance(self.original.param, click.Option)
+        ):
+            where = f"{command} --help shows the options"
+        else:
+            where = f"{command} --help shows how to use it"
+        click.echo(f"error: {self.format_message()} ({where})", err=True, file=file)
+
+
 class PreserveGroup(click.Group):
     """Turns a PreserveError into one line on stderr and its exit code; a bug into one line too
     (PRESERVE_DEBUG=1 shows the traceback). Each error is printed here once: the services log
@@ -166,6 +194,21 @@ class PreserveGroup(click.Group):
         ctx.meta["argv"] = list(args)
         return super().parse_args(ctx, args)
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # the group's own options (`preserve --bogus`) are parsed here, outside invoke()
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         status: int | str = 1
         try:
@@ -175,9 +218,19 @@ class PreserveGroup(click.Group):
         except click.exceptions.Exit as exc:
             status = exc.exit_code
             raise
+        except click.exceptions.NoArgsIsHelpError:
+            status = 2
+            raise
+        except click.UsageError as exc:
+            # a subcommand's usage error (they all pass here): one line, like every other error
+            status = exc.exit_code
+            _log_error(ctx, exc.format_message())
+            if isinstance(exc, OneLineUsageError):
+                raise
+            raise OneLineUsageError(exc) from None
         except click.exceptions.ClickException as exc:
             status = exc.exit_code
-            log.error("%s", exc.format_message(), extra=_ECHOED)
+            _log_error(ctx, exc.format_message())
             raise
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
@@ -231,6 +284,14 @@ class PreserveGroup(click.Group):
             raise click.exceptions.Exit(EXIT_BUG) from None
 
 
+def _log_error(ctx: click.Context, message: str) -> None:
+    """An error click prints itself, into the log file; not before logging is set up (an
+    unknown command or a contradiction among the global options): Python would print it once
+    more on stderr."""
+    if "log_handlers" in ctx.meta:
+        log.error("%s", message, extra=_ECHOED)
+
+
 def _stdout_reader_gone() -> bool:
     """Whether standard output is a pipe whose reading end is closed."""
     import select
@@ -278,7 +339,9 @@ def _log_file(ctx: click.Context, param: click.Parameter, given: str | None) -> 
     return value
 
 
-@click.group(cls=PreserveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "preserve", cls=PreserveGroup, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="preserve")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 @click.option(

@@ -191,7 +191,10 @@ def test_an_archive_holds_one_folder_named_after_the_bag_and_reads_back(
 
 def _usage_error(result: Any, option: str, message: str) -> None:
     assert result.exit_code == 2
-    assert f"Error: Invalid value for '{option}': {message}" in result.stderr
+    assert result.stderr == (
+        f"error: Invalid value for '{option}': {message} "
+        "(preserve bag make --help shows the options)\n"
+    )
     assert "Traceback" not in result.output
 
 

@@ -131,8 +131,9 @@ def test_an_existing_destination_or_a_contradiction_is_refused(
     )
     result = repo.run("export", package_id, tmp_path / "x", "--format", "7z", ok=False)
     assert result.exit_code == 2
-    assert "Error: Invalid value for '--format': '7z' is not one of 'folder', 'zip', 'tar', " in (
-        result.stderr
+    assert result.stderr == (
+        "error: Invalid value for '--format': '7z' is not one of 'folder', 'zip', 'tar', "
+        "'tar.gz'. (preserve export --help shows the options)\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "delivery",

@@ -105,26 +105,28 @@ def test_bad_log_file_and_options(repo: Repo, tmp_path: Path) -> None:
     nowhere = tmp_path / "no-such-folder" / "preserve.log"
     result = repo.run("--log-file", nowhere, "packages", "list", ok=False)
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: Invalid value for '--log-file': {nowhere}: the folder {nowhere.parent} does "
-        "not exist (create it first)"
+    assert result.stderr == (
+        f"error: Invalid value for '--log-file': {nowhere}: the folder {nowhere.parent} does "
+        "not exist (create it first) (preserve --help shows the options)\n"
     )
     assert not nowhere.parent.exists()
     result = repo.run("--log-file", tmp_path, "packages", "list", ok=False)
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: Invalid value for '--log-file': {tmp_path}: is a folder, not a file"
+    assert result.stderr == (
+        f"error: Invalid value for '--log-file': {tmp_path}: is a folder, not a file "
+        "(preserve --help shows the options)\n"
     )
     result = repo.run("--log-file", "", "packages", "list", ok=False)
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[-1] == (
-        "Error: Invalid value for '--log-file': an empty value was given (an unset variable in "
-        "a script?)"
+    assert result.stderr == (
+        "error: Invalid value for '--log-file': an empty value was given (an unset variable in "
+        "a script?) (preserve --help shows the options)\n"
     )
     result = repo.run("-q", "-v", "packages", "list", ok=False)
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[-1] == (
-        "Error: --quiet and --verbose contradict each other: give one of them"
+    assert result.stderr == (
+        "error: --quiet and --verbose contradict each other: give one of them "
+        "(preserve --help shows how to use it)\n"
     )
 
 
