@@ -13,6 +13,7 @@ by name), with modes 0644/0755 and no owner names, whatever the files on disk ha
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import gzip
 import hashlib
@@ -23,6 +24,7 @@ import shutil
 import socket
 import stat
 import tarfile
+import tempfile
 import uuid
 import zipfile
 from collections.abc import Sequence
@@ -30,14 +32,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, cast
 
+from preserve.bagit.validator import validate_bag
 from preserve.bagit.writer import BagSummary, make_bag
 from preserve.errors import InvalidInput, StorageError, StorageFull
 from preserve.fsio import NO_SPACE
 from preserve.interrupts import critical
 from preserve.processes import process_alive, process_start_time
+from preserve.text import plural
+from preserve.values import Problem, ValidationReport
 
 __all__ = [
     "FORMATS",
+    "ArchivedBagReport",
     "SerialisedBag",
     "bag_name",
     "check_parents",
@@ -48,6 +54,7 @@ __all__ = [
     "remove_abandoned",
     "remove_folders",
     "serialise_bag",
+    "validate_bag_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -458,7 +465,14 @@ def serialise_bag(bag: Path, dest: Path, fmt: Format, *, name: str | None = None
                 f"{dest}: the archive cannot be written: {exc.strerror or exc}"
             ) from exc
         raise
-    log.info("%s written: %s of bag %s, %d files, %d bytes", dest, fmt, name, len(written), size)
+    log.info(
+        "%s written: %s of bag %s, %s, %s",
+        dest,
+        fmt,
+        name,
+        plural(len(written), "file"),
+        plural(size, "byte"),
+    )
     return SerialisedBag(dest, fmt, name, size, len(written))
 
 
@@ -499,3 +513,149 @@ def make_bag_file(
     with critical():
         shutil.rmtree(work, ignore_errors=True)
     return summary, archive
+
+
+# ------------------------------------------------------------ reading
+
+
+@dataclass(frozen=True)
+class ArchivedBagReport:
+    """The verdict on a bag received as one file (:func:`validate_bag_file`)."""
+
+    #: paths of problems as members of the archive (``glasplaten/data/a.tif``)
+    report: ValidationReport
+    #: "zip" or "tar" (plain or compressed)
+    kind: str
+    #: the archive's top-level folder holding the bag; "" when the bag is at its top
+    name: str
+
+
+_ARCHIVE_HEADS = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+#: left by macOS's Finder when it makes a zip: never part of a bag
+_MACOS_FOLDER = "__MACOSX"
+
+
+def _looks_like_archive(path: Path) -> bool:
+    """Whether a file that cannot be read as an archive was meant to be one (its name or its
+    first bytes say so): then it is damaged, not something else."""
+    if _suffix(path.name) is not None:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return head.startswith(_ARCHIVE_HEADS)
+
+
+def _bag_root(archive: Path, unpacked: Path) -> tuple[Path, str, list[Problem]]:
+    """The folder of ``unpacked`` that is the bag, its name in the archive, and warnings about
+    what lies beside it. A serialised bag holds one top-level folder (RFC 8493 §4.3, BagIt
+    profiles, bagit-python, DART); a bag at the archive's top is accepted with a warning."""
+    entries = sorted(unpacked.iterdir(), key=lambda p: p.name)
+    warnings = [
+        Problem(
+            "archive-extra",
+            e.name + "/",
+            "folder made by macOS when zipping; not part of the bag, ignored",
+            "warning",
+        )
+        for e in entries
+        if e.name == _MACOS_FOLDER and e.is_dir()
+    ]
+    entries = [e for e in entries if not (e.name == _MACOS_FOLDER and e.is_dir())]
+    if (unpacked / "bagit.txt").is_file():
+        warnings.append(
+            Problem(
+                "archive-no-folder",
+                "",
+                "the bag is at the top of the archive, not in one folder named after it as "
+                "bagit-python, BDBag and DART expect",
+                "warning",
+            )
+        )
+        return unpacked, "", warnings
+    folders = [e for e in entries if e.is_dir() and not e.is_symlink()]
+    if not entries:
+        raise InvalidInput(f"{archive}: the archive is empty: no bag in it")
+    if len(folders) != 1:
+        shown = ", ".join(f.name for f in folders[:5]) + (", ..." if len(folders) > 5 else "")
+        raise InvalidInput(
+            f"{archive}: not one bag: a zip or tar of a bag holds one folder (with bagit.txt) "
+            + (
+                f"but this one holds {len(folders)} ({shown})"
+                if folders
+                else "but this one holds no folder"
+            )
+        )
+    bag = folders[0]
+    warnings.extend(
+        Problem("archive-extra", e.name, "beside the bag's folder: not part of the bag", "warning")
+        for e in entries
+        if e != bag
+    )
+    return bag, bag.name, warnings
+
+
+def _in_archive(problem: Problem, name: str) -> Problem:
+    if not name:
+        return problem
+    return dataclasses.replace(problem, path=f"{name}/{problem.path}" if problem.path else name)
+
+
+def validate_bag_file(
+    archive: Path,
+    *,
+    max_total_bytes: int,
+    max_ratio: int,
+    completeness_only: bool = False,
+    processes: int = 1,
+    work_folder: Path | None = None,
+) -> ArchivedBagReport:
+    """Validate the bag inside the zip or tar ``archive`` (judged by content, as ingest does):
+    it is unpacked safely (:func:`preserve.archives.unpack`, with ingest's limits) into a
+    temporary folder under ``work_folder`` (the system's temporary folder by default), which is
+    removed afterwards, also on Ctrl-C or SIGTERM; one left by a killed run is removed by the
+    next. Problems name the files as members of the archive; the report's path is the archive.
+
+    Raises :class:`InvalidInput` for a file that is not an archive ("not a bag folder or a
+    zip/tar archive of one"), a damaged or unsafe archive, or one that does not hold one bag.
+    """
+    from preserve import archives
+
+    archive = Path(archive)
+    kind = archives.archive_kind(archive)
+    if kind is None:
+        if _looks_like_archive(archive):
+            raise InvalidInput(
+                f"{archive}: a damaged zip or tar archive (it cannot be read as one)"
+            )
+        raise InvalidInput(f"{archive}: not a bag folder or a zip/tar archive of one")
+    folder = Path(work_folder) if work_folder is not None else Path(tempfile.gettempdir())
+    remove_abandoned(folder, "a bag validate")
+    work = folder / partial_name(archive.name)
+    try:
+        unpacked = work / "unpacked"
+        try:
+            work.mkdir(mode=0o700)
+        except OSError as exc:
+            raise InvalidInput(
+                f"{archive}: cannot unpack it under {folder}: {exc.strerror or exc}"
+            ) from exc
+        notes = archives.unpack(
+            archive, unpacked, max_total_bytes=max_total_bytes, max_ratio=max_ratio
+        )
+        # the validator warns about empty payload folders itself
+        notes = [n for n in notes if n.code != "empty-directory"]
+        root, name, beside = _bag_root(archive, unpacked)
+        report = validate_bag(root, completeness_only=completeness_only, processes=processes)
+    finally:
+        with critical():
+            shutil.rmtree(work, ignore_errors=True)
+    report = dataclasses.replace(
+        report,
+        path=str(archive),
+        errors=tuple(_in_archive(p, name) for p in report.errors),
+        warnings=(*notes, *beside, *(_in_archive(p, name) for p in report.warnings)),
+    )
+    return ArchivedBagReport(report, kind, name)

@@ -115,6 +115,7 @@ from preserve.bagit.paths import (
 from preserve.bagit.taginfo import decode_tag_text, parse_bag_info, parse_bagit_txt, split_lines
 from preserve.checksums import CHUNK_SIZE, MultiHasher, bagit_token, is_supported
 from preserve.errors import InvalidBag
+from preserve.text import plural
 from preserve.values import Problem, ValidationReport
 
 __all__ = ["BagContents", "read_bag", "validate_bag"]
@@ -703,15 +704,15 @@ def validate_bag(
     check.run(fixity=not completeness_only, processes=processes)
     report = check.report()
     log.info(
-        "bag %s: %s (%d errors, %d warnings)",
+        "bag %s: %s (%s, %s)",
         path,
         "complete"
         if completeness_only and report.valid
         else "valid"
         if report.valid
         else "INVALID",
-        len(report.errors),
-        len(report.warnings),
+        plural(len(report.errors), "error"),
+        plural(len(report.warnings), "warning"),
     )
     return report
 

@@ -44,6 +44,7 @@ from preserve.checksums import (
 )
 from preserve.errors import InvalidInput, NameCollision, StorageError, StorageFull, UnsafePath
 from preserve.fsio import NO_SPACE
+from preserve.text import plural
 from preserve.values import Problem
 
 __all__ = ["BagSummary", "BagWriter", "make_bag"]
@@ -446,7 +447,12 @@ class BagWriter:
                     self._write_text(name, "".join(lines[alg]))
         finally:
             self.close()
-        log.info("bag %s written: %d payload files, %d bytes", self.path, self._count, self._bytes)
+        log.info(
+            "bag %s written: %s, %s",
+            self.path,
+            plural(self._count, "payload file"),
+            plural(self._bytes, "byte"),
+        )
         return BagSummary(
             path=self.path,
             payload_files=self._count,

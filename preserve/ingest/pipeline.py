@@ -74,6 +74,7 @@ from preserve.ingest.stage import fingerprint, stage_payload
 from preserve.ingest.store import IngestStages, Item, Location, payload_items, store, tag_files
 from preserve.progress import NoProgress, Prefixed, Progress
 from preserve.services.admin import collection_locations, require_collection
+from preserve.text import plural
 from preserve.uow import UnitOfWork
 from preserve.values import Problem
 
@@ -500,11 +501,11 @@ def ingest_one(
         shutil.rmtree(staging, ignore_errors=True)
         timer.lap("remove staging")
         log.info(
-            "package %s stored from %s: %d files, %d bytes, copies on %s",
+            "package %s stored from %s: %s, %s, copies on %s",
             package_id,
             source,
-            summary.payload_files,
-            summary.payload_bytes,
+            plural(summary.payload_files, "file"),
+            plural(summary.payload_bytes, "byte"),
             ", ".join(loc.name for loc in locations),
         )
         return IngestResult(

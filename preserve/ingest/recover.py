@@ -32,6 +32,7 @@ from preserve.errors import PreserveError, StorageError, StorageUnavailable
 from preserve.interrupts import critical
 from preserve.processes import process_alive, process_start_time
 from preserve.storage.local import LocalStorage
+from preserve.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,12 @@ def remove_package(
                 unreachable.append(url)
             failure = failure or exc
             continue
-        log.info("removed %d objects of interrupted ingest %s from %s", removed, package_id, url)
+        log.info(
+            "removed %s of interrupted ingest %s from %s",
+            plural(removed, "object"),
+            package_id,
+            url,
+        )
         cleaned.append(copy_id)
     if unreachable and failure is not None:
         mark_unreachable(app, dict.fromkeys(unreachable, str(failure)))

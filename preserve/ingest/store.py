@@ -18,6 +18,7 @@ from preserve.bootstrap import Application
 from preserve.ingest.model import TRANSPORT_ALGORITHM, StagedFile
 from preserve.progress import Progress, Stage
 from preserve.storage import PutItem
+from preserve.text import plural
 from preserve.values import StoredObject
 
 log = logging.getLogger(__name__)
@@ -152,12 +153,12 @@ def store(
             progress.end()
         stored[loc.id] = {item.path: obj for item, obj in zip(items, objects, strict=True)}
         log.info(
-            "%s: %s stored and verified on %s (%d objects, %d bytes)",
+            "%s: %s stored and verified on %s (%s, %s)",
             key_prefix.rstrip("/"),
             what,
             loc.name,
-            len(objects),
-            sum(obj.size for obj in objects),
+            plural(len(objects), "object"),
+            plural(sum(obj.size for obj in objects), "byte"),
         )
     return stored
 

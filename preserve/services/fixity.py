@@ -35,6 +35,7 @@ from preserve.errors import (
     StorageError,
 )
 from preserve.progress import NoProgress, Progress, Stage
+from preserve.text import plural
 
 if TYPE_CHECKING:
     from preserve.bootstrap import Application
@@ -84,6 +85,9 @@ class CopyCheck:
     #: the package's file count as every command shows it
     payload_files: int = 0
     payload_bytes: int = 0
+    #: the package's payload files and bytes as catalogued: what should have been checked
+    payload_files_expected: int = 0
+    payload_bytes_expected: int = 0
 
 
 @dataclass(frozen=True)
@@ -170,13 +174,13 @@ def check_fixity(
             check = _check_copy(app, catalogue, copy, chooser, progress, stage)
             _record(catalogue, copy, check, chooser, now)
             log.info(
-                "fixity of package %s on %s: %s (%d files, %d bytes checked, %d problems)",
+                "fixity of package %s on %s: %s (%s, %s checked, %s)",
                 copy.package_id,
                 copy.location,
                 check.outcome,
-                check.files_checked,
-                check.bytes_checked,
-                len(check.problems),
+                plural(check.files_checked, "file"),
+                plural(check.bytes_checked, "byte"),
+                plural(len(check.problems), "problem"),
             )
             checks.append(check)
     return FixityReport(tuple(checks))
@@ -291,6 +295,8 @@ def _check_copy(
 ) -> CopyCheck:
     started = datetime.now(UTC)
     prefix = copy.key_prefix
+    expected = {row[0]: row for row in catalogue.files(copy.package_id)}
+    payload_expected = [row[1] for path, row in expected.items() if path.startswith("data/")]
     try:
         storage = app.storage(copy.url)
         present = set(storage.iter_keys(prefix))
@@ -306,9 +312,10 @@ def _check_copy(
             0,
             (FileProblem("", "error", f"location could not be read: {exc}"),),
             started,
+            payload_files_expected=len(payload_expected),
+            payload_bytes_expected=sum(payload_expected),
         )
     problems: list[FileProblem] = []
-    expected = {row[0]: row for row in catalogue.files(copy.package_id)}
     wanted: dict[str, dict[str, str]] = {}
     requests: list[HashRequest] = []
     total_bytes = 0
@@ -395,7 +402,35 @@ def _check_copy(
         isinstance(storage, _HashesObjects),
         payload_files,
         payload_bytes,
+        len(payload_expected),
+        sum(payload_expected),
     )
+
+
+#: Files named in a failed check's event detail (the outcome detail names up to 50).
+LISTED_PROBLEMS = 10
+_PROBLEM_ORDER = ("mismatch", "missing", "unexpected", "error")
+#: messages that say no more than the kind of problem, left out of the listing
+_PLAIN = {"missing": "object is missing", "unexpected": "object not in the catalogue"}
+
+
+def problem_listing(problems: Sequence[FileProblem], limit: int = LISTED_PROBLEMS) -> str:
+    """The problems of a check by kind, the files of each with what is wrong with them, at most
+    ``limit`` files: ``mismatch: data/a.tif (sha256 is …, expected …); missing: data/b.txt;
+    and 3 more``."""
+    ordered = sorted(
+        problems,
+        key=lambda p: _PROBLEM_ORDER.index(p.outcome) if p.outcome in _PROBLEM_ORDER else 9,
+    )
+    groups: dict[str, list[str]] = {}
+    for p in ordered[:limit]:
+        name = p.path or "the copy"
+        plain = p.message == _PLAIN.get(p.outcome)
+        groups.setdefault(p.outcome, []).append(name if plain else f"{name} ({p.message})")
+    text = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in groups.items())
+    if len(ordered) > limit:
+        text += f"; and {len(ordered) - limit} more"
+    return text
 
 
 def outcome_of(problems: Iterable[FileProblem]) -> str:
@@ -598,6 +633,8 @@ def record_check(
         f"re-read {check.files_checked} files ({check.bytes_checked} bytes) of location "
         f"{copy.location}{reading}; digests verified ({digests}): {verified}; {scope}"
     )
+    if check.problems:  # what failed comes first, so that it is what a reader sees
+        detail = f"{problem_listing(check.problems)}; {detail}"
     return catalogue.record_check(
         copy,
         outcome=check.outcome,

@@ -55,6 +55,7 @@ from preserve.storage.base import (
     put_algorithms,
 )
 from preserve.storage.keys import validate_key, validate_prefix
+from preserve.text import plural
 from preserve.values import ObjectStat, StoredObject
 
 log = logging.getLogger(__name__)
@@ -198,9 +199,9 @@ class LocalStorage:
                 _unlink_quietly(entry.path)
             if count:
                 log.info(
-                    "%s: removed %d temporary files left by %s (no longer running)",
+                    "%s: removed %s left by %s (no longer running)",
                     self.url,
-                    count,
+                    plural(count, "temporary file"),
                     entry.name,
                 )
             removed += count
@@ -262,10 +263,10 @@ class LocalStorage:
             except OSError as exc:
                 log.warning("%s: could not remove consumed source %s: %s", self.url, source, exc)
         log.debug(
-            "stored %s on %s (%d bytes, verified by re-reading%s)",
+            "stored %s on %s (%s, verified by re-reading%s)",
             key,
             self.url,
-            size,
+            plural(size, "byte"),
             ", moved" if moved else "",
         )
         return StoredObject(key=key, size=size, digests=computed, verified_by="reread")
@@ -400,7 +401,7 @@ class LocalStorage:
                 if not plan.moved:
                     with suppress(OSError):
                         os.unlink(plan.item.source)
-        log.debug("stored %d objects on %s", len(stored), self.url)
+        log.debug("stored %s on %s", plural(len(stored), "object"), self.url)
         return stored
 
     def _copy_unsynced(
@@ -880,7 +881,7 @@ class LocalStorage:
         folder = self._resolve(root, prefix[:-1])
         self._prune_tree(folder)
         self._prune(root, os.path.dirname(folder))
-        log.info("deleted %d objects under %s from %s", count, prefix, self.url)
+        log.info("deleted %s under %s from %s", plural(count, "object"), prefix, self.url)
         return count
 
     def _prune(self, root: str, directory: str) -> None:

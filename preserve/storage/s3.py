@@ -81,6 +81,7 @@ from preserve.storage.base import (
     put_algorithms,
 )
 from preserve.storage.keys import MAX_KEY_BYTES, validate_key, validate_prefix
+from preserve.text import plural
 from preserve.values import ObjectStat, StoredObject
 
 log = logging.getLogger(__name__)
@@ -664,7 +665,9 @@ class S3Storage:
             return False
         if reported != sha256:
             self._reject(key, full, f"the server reports SHA-256 {reported}, we sent {sha256}")
-        log.debug("stored %s on %s (%d bytes, server-verified SHA-256)", key, self.url, size)
+        log.debug(
+            "stored %s on %s (%s, server-verified SHA-256)", key, self.url, plural(size, "byte")
+        )
         return True
 
     def _put_multipart(
@@ -705,10 +708,10 @@ class S3Storage:
             if reported != crc:
                 self._reject(key, full, f"the server reports CRC64NVME {reported}, we sent {crc}")
             log.debug(
-                "stored %s on %s (%d bytes in %d-byte parts, server-verified CRC64NVME)",
+                "stored %s on %s (%s in %d-byte parts, server-verified CRC64NVME)",
                 key,
                 self.url,
-                size,
+                plural(size, "byte"),
                 part_size,
             )
             return "server-crc64nvme"
@@ -727,7 +730,9 @@ class S3Storage:
                 f"{got[REREAD_ALGORITHM]}; we sent {size} bytes with "
                 f"{computed[REREAD_ALGORITHM]}",
             )
-        log.debug("stored %s on %s (%d bytes, verified by re-reading)", key, self.url, size)
+        log.debug(
+            "stored %s on %s (%s, verified by re-reading)", key, self.url, plural(size, "byte")
+        )
         return "reread"
 
     def _check_size(self, key: str, full: str, head: Mapping[str, Any], size: int) -> None:
@@ -828,7 +833,7 @@ class S3Storage:
             )
         count = self._delete_keys(self.iter_keys(prefix))
         self._abort_uploads(prefix)
-        log.info("deleted %d objects under %s from %s", count, prefix, self.url)
+        log.info("deleted %s under %s from %s", plural(count, "object"), prefix, self.url)
         return count
 
     def _delete_keys(self, keys: Iterable[str]) -> int:
