@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from preserve.errors import ConfigError
 
@@ -27,6 +28,8 @@ from preserve.errors import ConfigError
 SETTINGS_FILE_NAME = "preserve.toml"
 #: The environment variable naming another settings file (an error when it does not exist).
 CONFIG_VARIABLE = "PRESERVE_CONFIG"
+#: The web session key of a development install: never shown, refused in production.
+DEVELOPMENT_SECRET_KEY = "dev-only-not-secret"
 
 
 def default_home() -> Path:
@@ -53,7 +56,9 @@ class Settings:
     #: PRESERVE_HOME: where the embedded catalogue, staging area and default location live;
     #: default the platform's user data folder (``~/.local/share/preserve`` on Linux).
     home: Path = field(default_factory=default_home)
-    #: PRESERVE_DATABASE_URL: SQLAlchemy URL; default ``sqlite:///<home>/catalogue.sqlite3``.
+    #: PRESERVE_DATABASE_URL: the catalogue, ``postgresql+psycopg://USER@HOST:PORT/DATABASE``
+    #: (``postgres://`` and ``postgresql://``, as hosting providers hand them out, are read as
+    #: that) or ``sqlite:///PATH``; default ``sqlite:///<home>/catalogue.sqlite3``.
     database_url: str = ""
     #: PRESERVE_STORAGE_URL: the default storage location made by ``preserve init``
     #: (``file:///...`` or ``s3://bucket/prefix?endpoint_url=...``); default ``<home>/storage``.
@@ -88,7 +93,7 @@ class Settings:
     #: strong one on CPUs with SHA extensions. ``preserve fixity --all-digests`` checks them all.
     fixity_algorithms: tuple[str, ...] = ("sha256",)
     #: PRESERVE_SECRET_KEY: web session key (required in production).
-    secret_key: str = "dev-only-not-secret"  # refused in production
+    secret_key: str = DEVELOPMENT_SECRET_KEY  # refused in production
     #: PRESERVE_BROKER_URL: Celery broker for the workers.
     broker_url: str = ""
     #: PRESERVE_ENV: "development" (embedded defaults allowed) or "production".
@@ -133,10 +138,10 @@ class Settings:
         for name in known:
             raw: object = env.get(variable(name))
             if raw not in (None, ""):
-                label, source = f"{variable(name)}={raw!r}", "environment"
+                label, source = f"{variable(name)}={_shown(raw)}", "environment"
             elif name in document:
                 raw = document[name]
-                label, source = f"{settings_file}: {name} = {raw!r}", "file"
+                label, source = f"{settings_file}: {name} = {_shown(raw)}", "file"
             else:
                 continue
             try:
@@ -161,6 +166,11 @@ class Settings:
                         f"{variable(required)} is required in production (or {required} in the "
                         "settings file)"
                     )
+            if values.get("secret_key") == DEVELOPMENT_SECRET_KEY:
+                problems.append(
+                    f"{where('secret_key')} is the development default, which is not a secret: "
+                    "set a long random value in production"
+                )
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return cls(**values, sources=sources, settings_file=settings_file)  # type: ignore[arg-type]
@@ -175,8 +185,11 @@ class Settings:
             source = self.sources.get(f.name, "default")
             value = getattr(self, f.name)
             data: object = value
-            if f.name == "secret_key" and source != "default":
+            if f.name == "secret_key":
+                # never the value, whatever it is: only whether it is the development default
                 data = text = "***"
+                if value == DEVELOPMENT_SECRET_KEY:
+                    text = "*** (the development default: set PRESERVE_SECRET_KEY in production)"
             elif isinstance(value, tuple):
                 data, text = list(value), ",".join(value)
             elif f.name in _SIZES:
@@ -370,6 +383,63 @@ def _env(raw: object) -> str:
     return str(raw)
 
 
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)", re.DOTALL)
+#: The catalogue's SQLAlchemy dialect and driver on PostgreSQL, and the schemes read as it.
+POSTGRES_SCHEME = "postgresql+psycopg"
+_POSTGRES_ALIASES = ("postgres", "postgresql")
+_DATABASE_FORMS = "use postgresql+psycopg://USER@HOST:PORT/DATABASE or sqlite:///PATH"
+
+
+def _database_url(raw: object) -> str:
+    """A catalogue URL: PostgreSQL through psycopg 3 (``postgres://`` and ``postgresql://``
+    normalised to it) or a SQLite file. Checked here, without SQLAlchemy, so that a mistyped URL
+    is a configuration error and not a failure deep inside the database layer."""
+    text = _text(raw).strip()
+    match = _URL.fullmatch(text)
+    scheme = match["scheme"].lower() if match else ""
+    if scheme == "sqlite":
+        path = match["rest"] if match else ""
+        if not path.startswith("/") or path == "/":
+            raise ValueError("names no SQLite file: use sqlite:///PATH")
+        return text
+    if scheme in _POSTGRES_ALIASES:
+        scheme = POSTGRES_SCHEME
+    if scheme != POSTGRES_SCHEME or match is None:
+        raise ValueError(f"is not a supported catalogue URL: {_DATABASE_FORMS}")
+    url = f"{POSTGRES_SCHEME}://{match['rest']}"
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError for a port that is no number
+    except ValueError:
+        raise ValueError(f"has a port that is not a number 0-65535: {_DATABASE_FORMS}") from None
+    return url
+
+
+_STORAGE_FORMS = (
+    "use file:///ABSOLUTE/PATH or s3://BUCKET/PREFIX (with ?endpoint_url=https://HOST:PORT for "
+    "an S3-compatible server other than AWS)"
+)
+
+
+def _storage_url(raw: object) -> str:
+    """The default location's URL, checked for its form only (scheme, bucket, absolute path);
+    ``preserve init`` checks the rest before it creates anything."""
+    text = _text(raw).strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise ValueError(f"is not a storage URL: {_STORAGE_FORMS}") from None
+    scheme = parts.scheme.lower()
+    if scheme == "s3":
+        if not parts.netloc:
+            raise ValueError(f"names no bucket: {_STORAGE_FORMS}")
+    elif scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ValueError(f"does not name an absolute path: {_STORAGE_FORMS}")
+    else:
+        raise ValueError(f"is not a supported storage URL: {_STORAGE_FORMS}")
+    return text
+
+
 _SIZES = ("s3_multipart_threshold", "s3_part_size", "max_unpack_bytes")
 _PARSERS: dict[str, Callable[[object], object]] = {
     "home": _path,
@@ -383,7 +453,14 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "algorithms": _algorithms,
     "fixity_algorithms": _fixity_algorithms,
     "env": _env,
+    "database_url": _database_url,
+    "storage_url": _storage_url,
 }
+
+
+def _shown(raw: object) -> str:
+    """A value as a problem quotes it: its repr, with a URL's password hidden."""
+    return redact_url(repr(raw)) if isinstance(raw, str) else repr(raw)
 
 
 def redact_url(value: str) -> str:

@@ -197,3 +197,31 @@ def test_the_settings_file_is_used_by_every_command(tmp_path: Path) -> None:
     assert not (tmp_path / "unused").exists()
     table = rows(repo.run("config").stdout)
     assert table["PRESERVE_HOME"] == [str(tmp_path / "from-file"), f"file {settings_file}"]
+
+
+@pytest.mark.parametrize(
+    ("key", "shown", "source"),
+    [
+        (
+            "",
+            "*** (the development default: set PRESERVE_SECRET_KEY in production)",
+            "default",
+        ),
+        ("a-long-random-key", "***", "environment"),
+        (
+            "dev-only-not-secret",
+            "*** (the development default: set PRESERVE_SECRET_KEY in production)",
+            "environment",
+        ),
+    ],
+)
+def test_the_secret_key_is_never_shown(tmp_path: Path, key: str, shown: str, source: str) -> None:
+    """The README says it is hidden: also the development default (issue 8, new-user trial)."""
+    repo = new_repo(tmp_path, PRESERVE_SECRET_KEY=key)
+    result = repo.run("config")
+    assert rows(result.stdout)["PRESERVE_SECRET_KEY"] == [shown, source]
+    for secret in {"dev-only-not-secret", key} - {""}:
+        assert secret not in result.stdout
+    data = repo.json("config")
+    secret = next(s for s in data["settings"] if s["name"] == "secret_key")
+    assert secret["value"] == "***"

@@ -250,3 +250,126 @@ def test_report_hides_passwords_and_secrets(tmp_path: Path) -> None:
     assert shown["s3_part_size"].data == 16777216
     assert shown["home"].source == "environment" and shown["env"].source == "default"
     assert not any("secret" in r.value or "hunter2" in r.value for r in shown.values())
+
+
+# ------------------------------------------------------------ PRESERVE_DATABASE_URL, STORAGE_URL
+
+DATABASE_FORMS = "use postgresql+psycopg://USER@HOST:PORT/DATABASE or sqlite:///PATH"
+STORAGE_FORMS = (
+    "use file:///ABSOLUTE/PATH or s3://BUCKET/PREFIX (with ?endpoint_url=https://HOST:PORT for "
+    "an S3-compatible server other than AWS)"
+)
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        ("sqlite:////srv/preserve/catalogue.sqlite3", "sqlite:////srv/preserve/catalogue.sqlite3"),
+        ("sqlite:///var/catalogue.sqlite3", "sqlite:///var/catalogue.sqlite3"),
+        ("postgresql+psycopg://archive@db:5432/aip", "postgresql+psycopg://archive@db:5432/aip"),
+        ("postgres://archive:pw@db:5432/aip", "postgresql+psycopg://archive:pw@db:5432/aip"),
+        (
+            "postgresql://archive@db/aip?sslmode=require",
+            "postgresql+psycopg://archive@db/aip?sslmode=require",
+        ),
+        ("POSTGRES://archive@db/aip", "postgresql+psycopg://archive@db/aip"),
+        ("postgresql+psycopg:///aip", "postgresql+psycopg:///aip"),
+    ],
+)
+def test_catalogue_urls_accepted_and_normalised(given: str, read: str) -> None:
+    s = Settings.from_env({"PRESERVE_DATABASE_URL": given})
+    assert s.database_url == read
+    assert s.sources["database_url"] == "environment"
+
+
+UNSUPPORTED = f"is not a supported catalogue URL: {DATABASE_FORMS}"
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ("mysql://x@y/z", f"'mysql://x@y/z' {UNSUPPORTED}"),
+        ("mysql://x:hunter2@y/z", f"'mysql://x:***@y/z' {UNSUPPORTED}"),
+        ("notaurl", f"'notaurl' {UNSUPPORTED}"),
+        ("postgresql+psycopg2://x@y/z", f"'postgresql+psycopg2://x@y/z' {UNSUPPORTED}"),
+        ("sqlite://", "'sqlite://' names no SQLite file: use sqlite:///PATH"),
+        (
+            "postgres://x@y:port/z",
+            f"'postgres://x@y:port/z' has a port that is not a number 0-65535: {DATABASE_FORMS}",
+        ),
+    ],
+)
+def test_other_catalogue_urls_are_refused(given: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"PRESERVE_DATABASE_URL": given})
+    assert str(info.value) == f"invalid configuration: PRESERVE_DATABASE_URL={problem}"
+
+
+@pytest.mark.parametrize(
+    ("given", "what"),
+    [
+        ("ftp://x", "is not a supported storage URL"),
+        ("notaurl", "is not a supported storage URL"),
+        ("s3://", "names no bucket"),
+        ("s3:///prefix", "names no bucket"),
+        ("file://storage/aips", "does not name an absolute path"),
+    ],
+)
+def test_bad_storage_urls_are_refused(given: str, what: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"PRESERVE_STORAGE_URL": given})
+    assert str(info.value) == (
+        f"invalid configuration: PRESERVE_STORAGE_URL={given!r} {what}: {STORAGE_FORMS}"
+    )
+
+
+def test_url_problems_in_the_file_are_listed_with_the_others(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "preserve.toml",
+        'database_url = "mysql://archive:s3cret@db/preserve"\nstorage_url = "ftp://nas/aips"\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"PRESERVE_CONFIG": str(file), "PRESERVE_WORKERS": "-1"})
+    assert str(info.value) == (
+        "invalid configuration: "
+        f"{file}: database_url = 'mysql://archive:***@db/preserve' is not a supported catalogue "
+        f"URL: {DATABASE_FORMS}; "
+        f"{file}: storage_url = 'ftp://nas/aips' is not a supported storage URL: {STORAGE_FORMS}; "
+        "PRESERVE_WORKERS='-1' is not a whole number >= 0"
+    )
+    assert "s3cret" not in str(info.value)
+
+
+def test_a_postgres_url_in_the_file_is_normalised(tmp_path: Path) -> None:
+    file = write(tmp_path / "preserve.toml", 'database_url = "postgres://archive@db/preserve"\n')
+    s = Settings.from_env({"PRESERVE_CONFIG": str(file)})
+    assert s.database_url == "postgresql+psycopg://archive@db/preserve"
+    assert s.sources["database_url"] == "file"
+
+
+def test_the_secret_key_is_never_shown(tmp_path: Path) -> None:
+    default = {r.name: r for r in Settings.from_env({"PRESERVE_HOME": str(tmp_path)}).report()}
+    assert default["secret_key"].value == (
+        "*** (the development default: set PRESERVE_SECRET_KEY in production)"
+    )
+    assert default["secret_key"].data == "***"
+    for key in ("k3y", "dev-only-not-secret"):
+        shown = {r.name: r for r in Settings.from_env({"PRESERVE_SECRET_KEY": key}).report()}
+        assert key not in shown["secret_key"].value
+        assert shown["secret_key"].data == "***"
+
+
+def test_production_refuses_the_development_secret_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(
+            {
+                "PRESERVE_ENV": "production",
+                "PRESERVE_DATABASE_URL": "postgresql+psycopg://db/preserve",
+                "PRESERVE_STORAGE_URL": "s3://bucket/aips",
+                "PRESERVE_SECRET_KEY": "dev-only-not-secret",
+            }
+        )
+    assert str(info.value) == (
+        "invalid configuration: PRESERVE_SECRET_KEY is the development default, which is not a "
+        "secret: set a long random value in production"
+    )
