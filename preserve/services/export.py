@@ -3,6 +3,7 @@ folder, or packed as a zip or tar to send."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from preserve.fsio import NO_SPACE
 from preserve.interrupts import critical
 from preserve.services.admin import link_actor_and_owner
 from preserve.services.fixity import FileProblem, record_damage
-from preserve.values import ValidationReport
+from preserve.values import Problem, ValidationReport
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,9 @@ def _export_from_copies(
             with critical():
                 shutil.rmtree(work, ignore_errors=True)
         _record_dissemination(app, package_id, location, destination, fmt)
+        # the report names the bag where it now is, not the temporary folder it was checked in
+        report = _as_exported(report, destination, "" if fmt == "folder" else name)
+        advice = _repair_advice(package_id)
         return ExportResult(
             package_id,
             str(destination),
@@ -187,7 +191,9 @@ def _export_from_copies(
             report.payload_files,
             report.payload_bytes,
             report,
-            tuple(damaged),
+            tuple(
+                f"{line}; exported from location {location} instead; {advice}" for line in damaged
+            ),
             tuple(str(r) for r in removed),
             format=fmt,
             archive_bytes=None if archive is None else archive.bytes,
@@ -196,13 +202,41 @@ def _export_from_copies(
             bag_files=len(files),
             bag_bytes=nbytes,
         )
+    advice = f"; {_repair_advice(package_id)}" if damaged else ""
     if not errors:
         raise FixityMismatch(
             f"package {package_id} could not be exported: every copy is damaged: "
             + "; ".join(damaged)
+            + advice
         )
     raise StorageError(
-        f"package {package_id} could not be exported: " + "; ".join(damaged + errors)
+        f"package {package_id} could not be exported: " + "; ".join(damaged + errors) + advice
+    )
+
+
+def _repair_advice(package_id: str) -> str:
+    """What to do about a copy the export found damaged (the export checks it only up to the
+    first damaged file, and nothing repairs it on the way)."""
+    return (
+        f"run preserve fixity --package {package_id} to check every copy in full; "
+        "the damaged copy is not repaired yet"
+    )
+
+
+def _as_exported(report: ValidationReport, destination: Path, name: str) -> ValidationReport:
+    """The report of the bag validated in its temporary folder, naming the destination (the
+    folder, or the archive with the files as its members, under ``name``)."""
+
+    def member(problem: Problem) -> Problem:
+        if not name:
+            return problem
+        return dataclasses.replace(problem, path=f"{name}/{problem.path}".rstrip("/"))
+
+    return dataclasses.replace(
+        report,
+        path=str(destination),
+        errors=tuple(member(p) for p in report.errors),
+        warnings=tuple(member(p) for p in report.warnings),
     )
 
 

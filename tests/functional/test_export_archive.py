@@ -69,7 +69,11 @@ def test_export_as_an_archive_into_folders_that_do_not_exist_yet(
     assert exported["archive_bytes"] == dest.stat().st_size
     assert exported["created_folders"] == [str(tmp_path / "exports"), str(dest.parent)]
     assert exported["validation"]["valid"] is True
+    # the bag as it now is: the archive, not the temporary folder it was checked in
+    assert exported["validation"]["path"] == str(dest)
     assert sorted(p.name for p in dest.parent.iterdir()) == [name]  # no temporary folder left
+    # and what was sent can be checked again on arrival
+    assert repo.run("bag", "validate", dest).stdout == f"{dest}: valid\n"
 
     unpacked = tmp_path / "unpacked"
     names = _unpack(dest, unpacked)
@@ -85,6 +89,15 @@ def test_export_as_an_archive_into_folders_that_do_not_exist_yet(
         f"package exported as a bag in a {kind} archive to {dest} from location default"
     )
     assert event["outcome_detail"].endswith("; the archive read back as packed")
+
+
+def test_the_json_names_the_exported_folder(stored: tuple[Repo, str, Path], tmp_path: Path) -> None:
+    repo, package_id, _ = stored
+    dest = tmp_path / "exports" / "box-12"
+    exported = repo.json("export", package_id, dest)
+    assert exported["validation"]["path"] == str(dest)
+    assert exported["validation"]["valid"] is True
+    assert repo.json("bag", "validate", dest) == exported["validation"]
 
 
 def test_the_summary_line_says_what_was_written(
