@@ -10,8 +10,10 @@ hard link to anything else is refused. Any failure removes the destination entir
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import dataclasses
+import gzip
 import lzma
 import os
 import re
@@ -27,17 +29,45 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 from preserve.errors import InvalidInput, PreserveError, UnsafeArchive
 from preserve.values import Problem
 
-__all__ = ["archive_kind", "is_archive", "unpack"]
+__all__ = ["archive_kind", "claimed_kind", "examine", "is_archive", "unpack"]
 
 CHUNK_SIZE = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+#: names that say "this is an archive": such a file is unpacked, or refused when it cannot be
+_NAME_KINDS = (
+    (".zip", "zip"),
+    (".tar", "tar"),
+    (".tar.gz", "tar"),
+    (".tgz", "tar"),
+    (".tar.bz2", "tar"),
+    (".tbz2", "tar"),
+    (".tar.xz", "tar"),
+    (".txz", "tar"),
+)
+#: formats of their own built on zip (office documents, e-books, ...): a file named so is kept
+#: as it is, never unpacked, whatever its content
+_ZIP_BASED_FORMATS = (
+    ".docx",
+    ".xlsx",
+    ".pptx",
+    ".odt",
+    ".ods",
+    ".odp",
+    ".odg",
+    ".epub",
+    ".jar",
+    ".kmz",
+    ".idml",
+)
+_TAR_BLOCK = 512
 
 Kind = Literal["zip", "tar"]
 EntryKind = Literal["file", "dir", "link", "hardlink", "skip", "root"]
@@ -69,6 +99,144 @@ def archive_kind(path: Path) -> Kind | None:
 def is_archive(path: Path) -> bool:
     """True for a zip, tar, tar.gz/tgz, tar.bz2 or tar.xz, judged by content, not by name."""
     return archive_kind(path) is not None
+
+
+def claimed_kind(path: Path) -> Kind | None:
+    """What a file says it is, by its name (``.zip``, ``.tar``, ``.tar.gz``, ``.tgz``,
+    ``.tar.bz2``, ``.tar.xz`` ...) or else by its first bytes (a zip or ustar signature), whether
+    or not it can be read as that; None for a name of a zip-based format (``.docx``, ``.epub``
+    ...) and for anything else."""
+    path = Path(path)
+    lower = path.name.lower()
+    for suffix, kind in _NAME_KINDS:
+        if lower.endswith(suffix):
+            return cast(Kind, kind)
+    if lower.endswith(_ZIP_BASED_FORMATS):
+        return None
+    try:
+        with open(path, "rb") as fp:
+            head = fp.read(_TAR_BLOCK)
+    except OSError:
+        return None
+    if head.startswith(_ZIP_MAGIC[:2]):
+        return "zip"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def examine(path: Path) -> tuple[Kind | None, str | None]:
+    """How ingest takes the file ``path``: (the kind of archive to unpack, or None to keep the
+    file as it is; why it cannot be read as the archive it claims to be, or None).
+
+    A file is an archive when its content is one (see :func:`archive_kind`), unless its name
+    is that of a zip-based format (``.docx`` ...). A file whose name or signature claims an
+    archive (:func:`claimed_kind`) that cannot be read as one, or a tar that is truncated (its
+    compressed data or its last member cut off, no end-of-archive marker, an unreadable header
+    that would silently end the listing), is unreadable: the reason says what is wrong. A tar is
+    read to its end once more for this.
+    """
+    path = Path(path)
+    if path.name.lower().endswith(_ZIP_BASED_FORMATS):
+        return None, None
+    kind = archive_kind(path)
+    if kind == "tar":
+        return kind, _tar_problem(path)
+    if kind == "zip":
+        return kind, None
+    claimed = claimed_kind(path)
+    if claimed is None:
+        return None, None
+    return None, _zip_problem(path) if claimed == "zip" else _tar_problem(path)
+
+
+def _zip_problem(path: Path) -> str:
+    """Why ``path`` cannot be read as a zip archive."""
+    try:
+        with open(path, "rb") as fp:
+            head = fp.read(4)
+        if not head:
+            return "empty file"
+        with zipfile.ZipFile(path):
+            pass
+    except zipfile.BadZipFile as exc:
+        if head.startswith(_ZIP_MAGIC):
+            return "truncated or damaged: its central directory was not found"
+        if str(exc) == "File is not a zip file":
+            return "no zip signature"
+        return str(exc)
+    except (OSError, ValueError, EOFError) as exc:
+        return str(exc)
+    return "damaged"  # opens, yet zipfile.is_zipfile said no
+
+
+def _decompressed(path: Path) -> IO[bytes]:
+    """The bytes of the tar inside ``path`` (gzip, bzip2, xz or none, told by the first bytes)."""
+    with open(path, "rb") as fp:
+        head = fp.read(6)
+    if head.startswith(b"\x1f\x8b"):
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    if head.startswith(b"BZh"):
+        return cast(IO[bytes], bz2.open(path, "rb"))
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return cast(IO[bytes], lzma.open(path, "rb"))
+    return open(path, "rb")
+
+
+def _compressed_data_cut(path: Path) -> bool:
+    """True when the compressed stream of ``path`` stops before its end-of-stream marker."""
+    try:
+        with _decompressed(path) as raw:
+            while raw.read(CHUNK_SIZE):
+                pass
+    except EOFError:
+        return True
+    except (OSError, zlib.error, lzma.LZMAError, ValueError):
+        return False
+    return False
+
+
+def _tar_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read to its end as a tar archive, or None.
+
+    ``tarfile`` ends a listing quietly at a cut-off or unreadable header and does not notice a
+    compressed stream that stops early, so a truncated tar would unpack as fewer files without
+    a word: after listing the members, the stream is read to its end, and the block after the
+    last member must be the end-of-archive marker (zeros)."""
+    members = 0
+    try:
+        with _tar_stream(path) as tf:
+            for _ti in _tar_members(tf):
+                members += 1
+            end = tf.offset
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
+        if _compressed_data_cut(path):
+            return "truncated: the compressed data ends early"
+        if str(exc) == "unexpected end of data":
+            return "truncated: the data of its last member is cut off"
+        return str(exc) or type(exc).__name__
+    if not members:
+        return "no members (an empty tar)"
+    seen = 0
+    marker = b""
+    try:
+        with _decompressed(path) as raw:
+            while seen < end and (chunk := raw.read(min(CHUNK_SIZE, end - seen))):
+                seen += len(chunk)
+            marker = raw.read(_TAR_BLOCK)
+            while raw.read(CHUNK_SIZE):
+                pass
+    except EOFError:
+        return "truncated: the compressed data ends early"
+    except (OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
+        return f"damaged compressed data: {exc}"
+    if seen < end:
+        return "truncated: the data of its last member is cut off"
+    if marker.strip(b"\x00"):
+        return f"damaged: the header after member {members} cannot be read"
+    if len(marker) < _TAR_BLOCK:
+        return f"truncated after member {members}: no end-of-archive marker"
+    return None
 
 
 def _is_zip(path: Path) -> bool:

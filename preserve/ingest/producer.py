@@ -30,7 +30,7 @@ def absent_items(source: Path, rows: Sequence[ItemRow]) -> list[str]:
     the delivery ``source``. Archives are checked once unpacked (:func:`match_items`)."""
     from preserve import archives
 
-    if source.is_file() and archives.is_archive(source):
+    if source.is_file() and (archives.is_archive(source) or archives.claimed_kind(source)):
         return []
     bag = source.is_dir() and (source / "bagit.txt").is_file()
     absent = []

@@ -7,6 +7,7 @@ Nothing is copied or hashed here: the result lists the files and what was learnt
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -30,16 +31,28 @@ def receive(
     warnings: list[Problem] = []
     name = source.name
     root = source
-    if source.is_file() and archives.is_archive(source):
+    kind, unreadable = archives.examine(source) if source.is_file() else (None, None)
+    if unreadable:
+        raise InvalidInput(
+            f"{source}: not a readable {archives.claimed_kind(source) or kind} archive "
+            f"({unreadable}); to keep the file itself as it is, put it in a folder and ingest "
+            "the folder"
+        )
+    if kind is not None:
         target = staging / "unpacked"
-        warnings.extend(
-            archives.unpack(
-                source, target, max_total_bytes=max_unpack_bytes, max_ratio=max_unpack_ratio
-            )
+        unpacked = archives.unpack(
+            source, target, max_total_bytes=max_unpack_bytes, max_ratio=max_unpack_ratio
         )
         events.append(event(premis.UNPACKING, "success", f"unpacked {source.name}"))
         entries = list(target.iterdir())
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+        # paths inside the delivery, as every other warning names them: below the single top
+        # folder, when the payload is that folder's content
+        top = "" if root == target else root.name + "/"
+        warnings.extend(
+            dataclasses.replace(w, path=w.path[len(top) :]) if top and w.path.startswith(top) else w
+            for w in unpacked
+        )
         for suffix in _ARCHIVE_SUFFIXES:
             if name.lower().endswith(suffix):
                 name = name[: -len(suffix)]
