@@ -5,7 +5,7 @@ A file's problems, each a :class:`~preserve.values.Problem` with a stable code, 
 (ingest stores such a file and records the problem; it does not refuse it):
 
 ``empty-file``             a zero-byte file
-``format-unknown``         siegfried matched no PRONOM signature (UNKNOWN), with its reason
+``format-unknown``         siegfried matched no PRONOM signature (UNKNOWN), with its warnings
 ``identification-warning`` siegfried's warning about its match (e.g. extension mismatch)
 ``image-incomplete``       an image that does not decode completely (truncated, corrupt, or a
                            decompression bomb refused), with Pillow's reason
@@ -37,27 +37,42 @@ class CheckedFile:
 
 def file_problems(path: str, info: FormatInfo, image: ImageInfo | None) -> list[Problem]:
     """The problems ingest records for a file with this identification and image properties."""
+    return recorded_problems(
+        path,
+        info.puid,
+        info.warnings,
+        None if image is None else image.complete,
+        None if image is None else image.decode_error,
+    )
+
+
+def recorded_problems(
+    path: str,
+    puid: str | None,
+    warnings: Sequence[str],
+    image_complete: bool | None,
+    decode_error: str | None,
+) -> list[Problem]:
+    """The problems of a file from what its identification found (its PUID, siegfried's
+    warnings) and whether it decodes completely (None: not an image): the one check behind
+    ingest's warnings, ``preserve show``'s marks and ``preserve identify``'s problems."""
     problems: list[Problem] = []
-    if EMPTY_WARNING in info.warnings:
+    warnings = [str(w) for w in warnings if w]
+    if EMPTY_WARNING in warnings:
         problems.append(Problem("empty-file", path, "zero-byte file", "warning"))
-    elif info.puid == UNKNOWN:
-        reason = "; ".join(w for w in info.warnings if w != "no match") or "no match"
-        problems.append(
-            Problem("format-unknown", path, f"format not identified (UNKNOWN): {reason}", "warning")
-        )
+    elif not puid or puid == UNKNOWN:
+        reason = "format not identified (no PRONOM match)"
+        if warnings:
+            reason += ": " + "; ".join(warnings)
+        problems.append(Problem("format-unknown", path, reason, "warning"))
     else:
         problems.extend(
-            Problem("identification-warning", path, warning, "warning") for warning in info.warnings
+            Problem("identification-warning", path, f"identification warning: {w}", "warning")
+            for w in warnings
         )
-    if image is not None and not image.complete:
-        problems.append(
-            Problem(
-                "image-incomplete",
-                path,
-                f"image does not decode completely: {image.decode_error}",
-                "warning",
-            )
-        )
+    if image_complete is False:
+        reason = "image does not decode completely" + (f": {decode_error}" if decode_error else "")
+        problems.append(Problem("image-incomplete", path, reason, "warning"))
     return problems
 
 

@@ -17,9 +17,9 @@ from preserve.formats import (
     is_image,
     submit_identification,
 )
+from preserve.formats.checks import file_problems
 from preserve.ingest.model import Delivery, StagedFile, event
 from preserve.progress import Progress, Stage
-from preserve.values import Problem
 
 _ADVANCE_EVERY = 64  # files read for image properties between two progress updates
 
@@ -79,20 +79,32 @@ class Identification:
             progress.advance(done, 0)
         finally:
             progress.end()
+        add_file_problems(delivery)
+
+
+def delivery_path(delivery: Delivery, f: StagedFile) -> str:
+    """Where ``f`` is inside the delivery, as its warnings name it: ``data/...`` in an incoming
+    bag, else its path in the delivered folder (the file's name for a single file)."""
+    return f.bag_path if delivery.submission else f.relpath
+
+
+def add_file_problems(delivery: Delivery) -> None:
+    """One warning per problem of each identified file (:func:`file_problems`, the check
+    ``preserve show`` and ``preserve identify`` use), unless the delivery reported it already
+    (a zero-byte file)."""
+    seen = {(w.code, w.path) for w in delivery.warnings}
+    for f in delivery.files:
+        if f.fmt is None:
+            continue
+        for problem in file_problems(delivery_path(delivery, f), f.fmt, f.image):
+            if (problem.code, problem.path) not in seen:
+                seen.add((problem.code, problem.path))
+                delivery.warnings.append(problem)
 
 
 def _image(f: StagedFile, delivery: Delivery) -> None:
     assert f.fmt is not None
     f.image = image_properties(Path(f.staged or f.source), f.fmt.mime)
-    if f.image is not None and not f.image.complete:
-        delivery.warnings.append(
-            Problem(
-                "image-incomplete",
-                f.bag_path,
-                f"image does not decode completely: {f.image.decode_error}",
-                "warning",
-            )
-        )
 
 
 def identification_event(delivery: Delivery) -> premis.EventRecord:

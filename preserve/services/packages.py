@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from preserve.errors import InvalidInput, NotFound
+from preserve.formats.checks import recorded_problems
 from preserve.names import unknown
 
 if TYPE_CHECKING:
@@ -438,20 +439,13 @@ def file_problems(
 ) -> tuple[str, ...]:
     """What is wrong with a payload file, from what ingest recorded: its format not identified
     (no PRONOM match), a warning of the identification, an image that does not decode
-    completely. Each reason once, in that order."""
+    completely; the check ingest warns with and ``preserve identify`` reports
+    (:func:`preserve.formats.checks.recorded_problems`). Each reason once, in that order."""
     warnings = [str(w) for w in (identification or {}).get("warnings") or () if w]
-    problems: list[str] = []
-    if not puid or puid == "UNKNOWN":
-        reason = "format not identified (no PRONOM match)"
-        if warnings:
-            reason += ": " + "; ".join(warnings)
-        problems.append(reason)
-    else:
-        problems.extend(f"identification warning: {w}" for w in warnings)
-    if image is not None and image.get("complete") is False:
-        error = image.get("decode_error")
-        problems.append("image does not decode completely" + (f": {error}" if error else ""))
-    return tuple(problems)
+    complete = None if image is None else image.get("complete") is not False
+    error = None if image is None else image.get("decode_error")
+    problems = recorded_problems("", puid, warnings, complete, error)
+    return tuple(dict.fromkeys(p.message for p in problems))
 
 
 def show_package(app: Application, package_id: str, *, files: bool = True) -> PackageDetail:

@@ -44,10 +44,12 @@ def test_identify_shows_problems_per_file_and_exits_0(repo: Repo, files: Path) -
         == f"{files / 'latin1.txt'}\tx-fmt/111\ttext/plain; charset=iso-8859-1\tPlain Text File"
     )
     assert lines[4] == f"{files / 'noise'}\tUNKNOWN\tapplication/octet-stream\t"
-    assert lines[5] == "  problem: format not identified (UNKNOWN): no match [format-unknown]"
+    assert lines[5] == (
+        "  problem: format not identified (no PRONOM match): no match [format-unknown]"
+    )
     # a truncated JPEG: PRONOM's signature wants the end marker; Pillow cannot decode it whole
     assert lines[6] == f"{files / 'truncated.jpg'}\tUNKNOWN\timage/jpeg\t"
-    assert lines[7].startswith("  problem: format not identified (UNKNOWN): ")
+    assert lines[7].startswith("  problem: format not identified (no PRONOM match): ")
     assert lines[8].startswith("  problem: image does not decode completely: ")
     assert lines[8].endswith("[image-incomplete]")
     assert len(lines) == 9
