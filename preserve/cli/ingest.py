@@ -23,6 +23,7 @@ from preserve.cli.base import (
 )
 from preserve.cli.output import as_dict, count, emit_json, human_bytes, problem_json
 from preserve.cli.progress import progress
+from preserve.interrupts import Terminated
 
 if TYPE_CHECKING:
     from preserve.ingest.model import IngestReport
@@ -86,16 +87,25 @@ def ingest(
     if metadata_encoding is not None and metadata is None:
         raise InvalidInput("--metadata-encoding applies to a --metadata CSV, and none is given")
 
-    report = run(
-        app(),
-        list(paths),
-        collection=collection,
-        organisation=organisation,
-        title=title,
-        metadata_csv=metadata,
-        metadata_encoding=metadata_encoding,
-        progress=progress(),
-    )
+    shown = progress()
+    try:
+        report = run(
+            app(),
+            list(paths),
+            collection=collection,
+            organisation=organisation,
+            title=title,
+            metadata_csv=metadata,
+            metadata_encoding=metadata_encoding,
+            progress=shown,
+        )
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what became of the packages
+        if shown is not None:
+            shown.end()  # the stage under way ends "stopped" (if it has not already)
+        message = interruption_message(exc)
+        log.error("%s", message, extra={"echoed": True})
+        click.echo(message, err=True)
+        raise click.exceptions.Exit(143 if isinstance(exc, Terminated) else 130) from None
     summary = ingest_summary(report)
     if as_json:
         emit_json(
@@ -158,6 +168,40 @@ def ingest(
         say(summary)
     if report.failures:
         sys.exit(max(f.error.exit_code for f in report.failures))
+
+
+def interruption_message(exc: KeyboardInterrupt) -> str:
+    """``interrupted: nothing was stored; the partial package was removed``: what an
+    interrupted ingest leaves, as the pipeline found it after undoing the delivery under way
+    (``terminated: ...`` for SIGTERM)."""
+    from preserve.ingest.pipeline import interruption
+
+    word = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    what = interruption(exc)
+    if what is None:  # before or after the deliveries' work (checking the arguments ...)
+        return word
+    name = Path(what.source).name if what.source else ""
+    stored = [Path(r.source).name for r in what.results if r.status == "stored"]
+    if what.fate == "stored" and what.source:
+        stored.append(f"{name}, package {what.package_id}")
+    parts = []
+    if stored:
+        parts.append(f"{count(len(stored), 'package')} stored ({'; '.join(stored)})")
+    elif what.fate != "unknown":
+        parts.append("nothing was stored")
+    of = f" of {name}" if len(what.results) + what.remaining > 0 else ""
+    if what.source and what.fate == "removed":
+        parts.append(f"the partial package{of} was removed")
+    elif what.source and what.fate == "left":
+        parts.append(
+            f"the partial package{of} could not be removed now (a storage location or the "
+            "catalogue did not answer): the next ingest removes it"
+        )
+    elif what.source and what.fate == "unknown":
+        parts.append(f"{name} was not finished: the next ingest removes what is left of it")
+    if what.remaining:
+        parts.append(f"{count(what.remaining, 'delivery', 'deliveries')} not started")
+    return f"{word}: {'; '.join(parts)}"
 
 
 def delivery_warning(source: str, problem: Problem) -> str:

@@ -4,13 +4,20 @@ bar goes to stderr, the JSON to stdout) and never with ``--quiet``.
 One line per stage: ``stage 2/4 storing payload on default``, a bar, the files done of the
 stage's files, the bytes where bytes mean something (not for identification, which counts
 files), the stage's real rate (what it did divided by the time it took: MB/s, or files/s where
-there are no bytes), the time the stage still needs and an estimate of the whole run's."""
+there are no bytes), the time the stage still needs and an estimate of the whole run's.
+
+A stage is always one line, whatever the terminal's width: where the whole line does not fit,
+the bar shrinks and goes first, then the whole run's estimate, then the bytes, then the rate;
+a long name is shortened with an ellipsis. A stage ends with ``done in ...`` or, when an
+error or an interruption passes through it, ``stopped``."""
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -20,7 +27,16 @@ from preserve.progress import Stage
 
 #: the whole-run estimate is shown once this share of the run is done (earlier it is noise)
 ESTIMATE_AFTER = 0.02
-LABEL_WIDTH = 40
+#: a rate measured over a shorter stage is noise (a hard link, the page cache): not shown
+RATE_AFTER_SECONDS = 0.5
+LABEL_WIDTH = 40  # the bars of successive stages line up, where the terminal is wide enough
+NAME_MIN = 4  # a delivery's name is shortened to no fewer letters (and an ellipsis)
+BAR_WIDTH = 30
+BAR_MIN = 10
+ELLIPSIS = "…"
+
+_UUID = re.compile(r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+_PART = re.compile(r" \(\d+/\d+\): $")  # the end of Prefixed's "name (2/5): "
 
 
 def _duration(seconds: float) -> str:
@@ -30,14 +46,57 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
-def rate_text(done: float, elapsed: float, by_bytes: bool) -> str:
-    """``12.3 MB/s`` or ``850 files/s``: what was done over the time it took."""
-    if elapsed <= 0 or done <= 0:
+def _took(seconds: float) -> str:
+    """How long a stage took: ``0.3 s`` under a second (``0:00`` says nothing), else ``1:05``."""
+    if seconds < 0.1:
+        return "under 0.1 s"
+    return f"{seconds:.1f} s" if seconds < 1 else _duration(seconds)
+
+
+def rate_text(done: float, elapsed: float, by_bytes: bool, compact: bool = False) -> str:
+    """``12.3 MB/s`` or ``850 files/s``: what was done over the time it took; empty while too
+    little time has passed for the rate to mean anything. ``compact``: ``325 KB/s``."""
+    if elapsed < RATE_AFTER_SECONDS:
+        return ""
+    if done <= 0:
         return "-- MB/s" if by_bytes else "-- files/s"
     rate = done / elapsed
     if by_bytes:
-        return f"{human_bytes(rate)}/s"
+        return f"{_compact(rate) if compact else human_bytes(rate)}/s"
     return f"{rate:,.1f} files/s" if rate < 10 else f"{rate:,.0f} files/s"
+
+
+def _compact(n: float) -> str:
+    """``human_bytes`` without the decimal from 100 up: ``157 MB``, ``35.7 MB``."""
+    text = human_bytes(n)
+    number, unit = text.split(" ")
+    return f"{float(number):.0f} {unit}" if "." in number and float(number) >= 100 else text
+
+
+def _bytes_of(done: int, total: int, compact: bool) -> str:
+    """``35.7 MB of 157.3 MB``, or compact ``35.7/157 MB``."""
+    if not compact:
+        return f"{human_bytes(done)} of {human_bytes(total)}"
+    d, t = _compact(done), _compact(total)
+    d_number, d_unit = d.split(" ")
+    t_unit = t.split(" ")[1]
+    return f"{d_number}/{t}" if d_unit == t_unit else f"{d}/{t}"
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut at the end with an ellipsis."""
+    if len(text) <= width:
+        return text
+    return text[: max(0, width - 1)] + ELLIPSIS if width > 0 else ""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What one line shows at a given width."""
+
+    label: str  # padded to its column's width
+    bar: int  # 0: no bar
+    info: str
 
 
 class TerminalProgress:
@@ -52,72 +111,135 @@ class TerminalProgress:
         self._task: Any = None
         self._run_started = time.monotonic()
         self._stage: Stage | None = None
+        self._label = ""
         self._started = self._ended = 0.0
+        self._stopped = False
         self._files = self._total_files = 0
         self._bytes = self._total_bytes = 0
+        self._layout = Layout("", 0, "")
 
-    # ------------------------------------------------------------------ what the columns show
+    # ------------------------------------------------------------------ what the line shows
 
     def _fraction(self) -> float:
         if self._total_bytes:
             return min(1.0, self._bytes / self._total_bytes)
         return min(1.0, self._files / self._total_files) if self._total_files else 1.0
 
-    def counts(self) -> str:
+    def counts(self, with_bytes: bool = True, compact: bool = False) -> str:
         noun = "file" if self._total_files == 1 else "files"
         files = f"{self._files}/{self._total_files} {noun}"
-        if not self._total_bytes:
+        if not self._total_bytes or not with_bytes:
             return files
-        return f"{files}  {human_bytes(self._bytes)} of {human_bytes(self._total_bytes)}"
+        gap = " " if compact else "  "
+        return f"{files}{gap}{_bytes_of(self._bytes, self._total_bytes, compact)}"
 
-    def rate(self) -> str:
+    def rate(self, compact: bool = False) -> str:
+        if self._stopped:
+            return ""
         elapsed = (self._ended or time.monotonic()) - self._started
         by_bytes = bool(self._total_bytes)
-        return rate_text(self._bytes if by_bytes else self._files, elapsed, by_bytes)
+        return rate_text(self._bytes if by_bytes else self._files, elapsed, by_bytes, compact)
 
-    def times(self) -> str:
+    def times(self, overall: bool = True) -> str:
+        if self._stopped:
+            return "stopped"
         now = self._ended or time.monotonic()
         elapsed = now - self._started
         fraction = self._fraction()
         left = elapsed * (1 - fraction) / fraction if fraction > 0 else None
         if self._ended:
-            text = f"done in {_duration(elapsed)}"
+            text = f"done in {_took(elapsed)}"
         else:
             text = "-:-- left" if left is None else f"{_duration(left)} left"
         stage = self._stage
-        if stage is not None and stage.after < 1:
-            overall = stage.before + (stage.after - stage.before) * fraction
-            if overall >= ESTIMATE_AFTER:
+        if overall and stage is not None and stage.after < 1:
+            fraction_of_run = stage.before + (stage.after - stage.before) * fraction
+            if fraction_of_run >= ESTIMATE_AFTER:
                 run = now - self._run_started
-                in_all = run * (1 - overall) / overall
+                in_all = run * (1 - fraction_of_run) / fraction_of_run
                 # worth showing only when the later stages add to this one's time
                 if in_all >= (left or 0) + 1:
                     text += f", about {_duration(in_all)} left in all"
         return text
 
+    def _labels(self) -> tuple[str, str]:
+        """The stage's name in full (``photos (2/5): stage 2/4 storing payload on default``)
+        and compact (``photos (2/5): 2/4 storing payload on default``, identifiers cut to
+        their first 8 characters, which the commands accept as a prefix)."""
+        stage, label = self._stage, self._label
+        short = _UUID.sub(r"\1", label)
+        if stage is None:
+            return label, short
+        within = stage.within
+        full = f"{within}{stage.noun} {stage.number}/{stage.count} {label}"
+        return full, f"{within}{stage.number}/{stage.count} {short}"
+
+    def _fit(self, label: str, width: int) -> str | None:
+        """``label`` in ``width`` characters, or None: only the delivery's name of a
+        multi-path run is shortened (to no less than a few letters), its place "(2/5): "
+        and the stage stay whole."""
+        if len(label) <= width:
+            return label
+        within = self._stage.within if self._stage is not None else ""
+        part = _PART.search(within)
+        if part is None:
+            return None
+        room = width - (len(label) - part.start()) - 1
+        if room < NAME_MIN:
+            return None
+        return within[:room] + ELLIPSIS + label[part.start() :]
+
+    def layout(self, width: int) -> Layout:
+        """The fullest line that fits in ``width`` columns: the bar shrinks and goes first,
+        then the whole run's estimate, then the bytes, then the rate; the stage's name is
+        compacted and a delivery's name shortened along the way. Only on a terminal too
+        narrow for the name and the file count is the name cut at its end."""
+        room = width - 1  # writing the last column makes some terminals wrap
+        full, compact = self._labels()
+        rate = self.rate(compact=True)
+        files = self.counts(with_bytes=False)
+        # what the line shows, from the fullest to the least, and the label it goes with
+        wide = "  ".join(p for p in (self.counts(), self.rate(), self.times()) if p)
+        variants = [
+            (full, wide),
+            *(
+                (name, " ".join(p for p in parts if p))
+                for name, parts in (
+                    (full, (self.counts(compact=True), rate, self.times())),
+                    (compact, (self.counts(compact=True), rate, self.times())),
+                    (compact, (self.counts(compact=True), rate, self.times(overall=False))),
+                    (compact, (files, rate, self.times(overall=False))),
+                    (compact, (files, self.times(overall=False))),
+                    (compact, (files,)),
+                )
+            ),
+        ]
+        # the bar (an empty bar column still costs a space: two between label and text)
+        column = max(len(full), LABEL_WIDTH)  # bars of successive stages line up
+        bar = min(BAR_WIDTH, room - column - len(wide) - 2)
+        if bar >= BAR_MIN:
+            return Layout(full.ljust(column), bar, wide)
+        for label, text in variants:
+            fitted = self._fit(label, room - 2 - len(text))
+            if fitted is not None:
+                return Layout(fitted, 0, text)
+        # narrower than any of that: the label takes what the file count leaves
+        return Layout(shorten(compact, room - 2 - len(files)), 0, files)
+
     # ------------------------------------------------------------------ Progress
 
     def begin(self, label: str, files: int, nbytes: int, stage: Stage | None = None) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn
+        from rich.progress import Progress
 
         self.end()
         with self._lock:
             self._stage = stage
-            self._started, self._ended = time.monotonic(), 0.0
+            self._label = label
+            self._started, self._ended, self._stopped = time.monotonic(), 0.0, False
             self._files, self._total_files = 0, files
             self._bytes, self._total_bytes = 0, nbytes
-        if stage is not None:
-            label = f"{stage.within}{stage.noun} {stage.number}/{stage.count} {label}"
-        description = label.ljust(LABEL_WIDTH)  # the bars of successive stages line up
-        columns = (
-            TextColumn("{task.description}", markup=False),  # a name may hold [brackets]
-            BarColumn(bar_width=30),
-            _column(self.counts),
-            _column(self.rate),
-            _column(self.times),
-        )
-        self._progress = Progress(*columns, console=self._console, transient=False)
-        self._task = self._progress.add_task(description, total=nbytes or files or 1)
+        self._progress = Progress(*_columns(self), console=self._console, transient=False)
+        self._task = self._progress.add_task(label, total=nbytes or files or 1)
         self._progress.start()
 
     def advance(self, files: int, nbytes: int) -> None:
@@ -129,26 +251,52 @@ class TerminalProgress:
             self._progress.update(self._task, completed=completed)
 
     def end(self) -> None:
+        """End the stage: ``done``, or ``stopped`` when called while an error or an
+        interruption passes through (the services call it in a ``finally``)."""
         progress = self._progress
         if progress is None:
             return
+        self._progress = None
         with self._lock:
             self._ended = time.monotonic()
-        progress.update(self._task, completed=self._bytes if self._total_bytes else self._files)
+            self._stopped = sys.exc_info()[0] is not None
+        completed = self._bytes if self._total_bytes else self._files
+        progress.update(self._task, completed=completed)
         progress.stop()  # draws the final line, which stays on the screen
-        self._progress = None
 
 
-def _column(text: Any) -> Any:
-    """A column showing what ``text()`` returns (rich is imported only once a bar is drawn)."""
-    from rich.progress import ProgressColumn
+def _columns(shown: TerminalProgress) -> tuple[Any, ...]:
+    """The label, the bar and the rest, laid out for the console's width (rich renders the
+    columns of a row in order: the label's lays the line out, the others follow it). Every
+    column is one line, cut with an ellipsis if it ever came to that (rich imported late)."""
+    from rich.progress import BarColumn, ProgressColumn
+    from rich.table import Column
     from rich.text import Text
 
-    class Column(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            return Text(text())
+    def one_line() -> Column:
+        return Column(no_wrap=True, overflow="ellipsis")
 
-    return Column()
+    class LabelColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            shown._layout = shown.layout(shown._console.width)
+            return Text(shown._layout.label, no_wrap=True, overflow="ellipsis")
+
+    class Bar(BarColumn):
+        def render(self, task: Any) -> Any:
+            if not shown._layout.bar:
+                return Text("")
+            self.bar_width = shown._layout.bar
+            return super().render(task)
+
+    class InfoColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(shown._layout.info, no_wrap=True, overflow="ellipsis")
+
+    return (
+        LabelColumn(table_column=one_line()),
+        Bar(table_column=one_line()),
+        InfoColumn(table_column=one_line()),
+    )
 
 
 def progress() -> TerminalProgress | None:

@@ -188,6 +188,15 @@ def ingest(
         except PreserveError as exc:
             log.debug("ingest of %s failed: %s", path, exc, exc_info=True)  # the adapter reports it
             failures.append(IngestFailure(str(path), exc))
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what the run leaves
+            under_way = interruption(exc) or Interrupted()
+            left = len(resolved) - number
+            setattr(
+                exc,
+                _INTERRUPTED,
+                dataclasses.replace(under_way, results=tuple(results), remaining=left),
+            )
+            raise
     return IngestReport(tuple(results), tuple(failures), tuple(recovery.result()))
 
 
@@ -534,9 +543,54 @@ def ingest_one(
                 for f in delivery.files
             ),
         )
-    except BaseException:
+    except BaseException as exc:
         identification.cancel()
         abandon(app, package_id, staging, registered)
+        if isinstance(exc, KeyboardInterrupt):
+            setattr(exc, _INTERRUPTED, _left_by(app, str(source), package_id, registered))
         raise
     finally:
         ACTIVE.discard(package_id)
+
+
+_INTERRUPTED = "preserve_ingest"
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """What an ingest stopped by Ctrl-C or SIGTERM leaves (see :func:`interruption`)."""
+
+    #: the deliveries done before the interruption, stored or duplicates
+    results: tuple[IngestResult, ...] = ()
+    #: the delivery under way, its package and what became of it: ``removed`` (nothing of it
+    #: is left, or nothing had reached storage), ``left`` (a location or the catalogue did
+    #: not answer: recovery at the next ingest removes it), ``stored`` (the interruption came
+    #: after its final commit) or ``unknown`` (the catalogue could not be asked)
+    source: str | None = None
+    package_id: str | None = None
+    fate: str = "removed"
+    #: deliveries of the run not started
+    remaining: int = 0
+
+
+def interruption(exc: BaseException) -> Interrupted | None:
+    """What the ingest that ``exc`` (a KeyboardInterrupt) stopped leaves, when it stopped
+    one."""
+    found = getattr(exc, _INTERRUPTED, None)
+    return found if isinstance(found, Interrupted) else None
+
+
+def _left_by(app: Application, source: str, package_id: str, registered: bool) -> Interrupted:
+    """What an interrupted, abandoned ingest left: its row is gone once everything it wrote
+    is removed; before it was registered, nothing of it had reached storage."""
+    if not registered:
+        return Interrupted(source=source, package_id=package_id, fate="removed")
+    try:
+        with app.uow() as uow:
+            package = uow.packages.get(package_id)
+            status = package.status if package is not None else None
+    except Exception as exc:  # the catalogue is what failed: say less
+        log.debug("could not look up interrupted ingest %s: %s", package_id, exc)
+        return Interrupted(source=source, package_id=package_id, fate="unknown")
+    fate = "removed" if status is None else "stored" if status == "stored" else "left"
+    return Interrupted(source=source, package_id=package_id, fate=fate)
