@@ -13,6 +13,8 @@ to Dublin Core:
   escape for a literal ``|``; spaces around each value are removed and empty values dropped;
 * relative paths are resolved against ``base`` (by default the folder holding the CSV); a row
   whose path lies inside a delivered folder describes that one file (item-level description);
+  ``\\`` separates folders as ``/`` does (what Excel users on Windows write), unless a file or
+  folder of exactly that name, backslash included, exists;
 * UTF-8 with or without a byte-order mark, or the encoding given (``cp1252`` for what Excel
   writes on Windows in Belgium); bytes that are not UTF-8 are refused with the line and byte,
   never guessed; comma, semicolon or tab as delimiter (``csv.Sniffer`` limited to those three);
@@ -27,6 +29,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -473,6 +476,9 @@ def read_metadata(
         if not raw_path:
             raise InvalidInput(f"{where(line)}: empty path")
         path = Path(raw_path)
+        if "\\" in raw_path and not os.path.lexists(path if path.is_absolute() else root / path):
+            # Excel on Windows writes folder\file; a real backslash in a name wins when it exists
+            path = Path(raw_path.replace("\\", "/"))
         key = (path if path.is_absolute() else root / path).resolve()
         if key in lines:
             raise InvalidInput(
