@@ -66,6 +66,9 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
+    from preserve.catalogue.folding import register_sqlite_functions
+
+    register_sqlite_functions(dbapi_connection)  # fold(), for accent-insensitive search
 
 
 def catalogue_name(url: str | URL) -> str:

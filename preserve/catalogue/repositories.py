@@ -15,11 +15,24 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Table, Text, case, delete, exists, func, insert, or_, select
+from sqlalchemy import (
+    Row,
+    Table,
+    Text,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
+from preserve.catalogue.folding import TRANSLATE_FROM, TRANSLATE_TO, fold
 from preserve.catalogue.models import (
     Agent,
     Collection,
@@ -186,6 +199,25 @@ class PackageRepository(_Repository):
             .order_by(Package.created_at, Package.id)
         ).all()
 
+    def with_file_identifier(self, identifier: str) -> Sequence[tuple[Package, Any]]:
+        """(package, item-level description) of the files that may carry the producer's
+        ``identifier`` in their description (a metadata CSV row for one file): a superset the
+        caller narrows down, as the description is JSON matched as text here."""
+        quoted = json.dumps(identifier)
+        rows = self.session.execute(
+            select(Package, File.description)
+            .join(File, File.package_id == Package.id)
+            .options(joinedload(Package.collection).joinedload(Collection.organisation))
+            .where(
+                File.description.is_not(None),
+                sql_cast(File.description, Text).ilike(
+                    "%" + _like_escape(quoted) + "%", escape="\\"
+                ),
+            )
+            .order_by(Package.created_at, Package.id, File.id)
+        ).all()
+        return [(package, description) for package, description in rows]
+
     def summaries(
         self,
         *,
@@ -230,7 +262,7 @@ class PackageRepository(_Repository):
         ]
         conditions: list[Any] = []
         if text is not None:
-            others, in_description = search_conditions(text)
+            others, in_description = search_conditions(text, folding_of(self.session))
             columns += [case((others, True), else_=False), Package.description]
             conditions.append(or_(others, in_description))
         if organisation_id is not None:
@@ -295,49 +327,91 @@ def _like_escape(text: str) -> str:
 _PUID = re.compile(r"(x-)?fmt/[0-9]+", re.IGNORECASE)
 
 
-def search_conditions(text: str) -> tuple[Any, Any]:
-    """What ``packages search`` matches ``text`` with, case-insensitively: the title, the
-    External-Identifier, a payload file's path, format name or PUID (a whole PUID such as
-    ``fmt/43`` only matches itself, not fmt/430); and, separately, the description, a JSON column
-    matched as text, so a match there may be only a key or a part of two values and has to be
-    confirmed value by value."""
+class Folding:
+    """How a database folds text for accent- and case-insensitive search (see
+    :mod:`preserve.catalogue.folding`): SQLite with the registered ``fold()``, PostgreSQL with
+    ``unaccent()`` when the extension is installed, else with ``translate()``."""
+
+    def __init__(self, dialect: str, unaccent: bool = False) -> None:
+        self.dialect = dialect
+        self.unaccent = unaccent
+
+    def text(self, column: Any) -> Any:
+        """``column`` folded in SQL."""
+        if self.dialect == "sqlite":
+            return func.fold(column)
+        if self.unaccent:
+            return func.lower(func.unaccent(column))
+        return func.lower(func.translate(column, TRANSLATE_FROM, TRANSLATE_TO))
+
+    def values(self, column: Any) -> Any:
+        """The values of the JSON description ``column`` (not its keys), folded, as one text."""
+        if self.dialect == "sqlite":
+            return func.fold_values(column)
+        if self.dialect == "postgresql":
+            values = func.jsonb_path_query_array(
+                sql_cast(column, postgresql.JSONB), literal_column("'lax $.*[*]'::jsonpath")
+            )
+            return self.text(sql_cast(values, Text))
+        return self.text(sql_cast(column, Text))
+
+    def contains(self, column: Any, text: str, *, values: bool = False) -> Any:
+        """``column`` (the values of a JSON description, with ``values``) contains ``text``
+        once both are folded."""
+        folded = self.values(column) if values else self.text(column)
+        return folded.like("%" + _like_escape(fold(text)) + "%", escape="\\")
+
+
+def folding_of(session: Session) -> Folding:
+    """How the catalogue ``session`` talks to folds text (PostgreSQL: whether ``unaccent`` is
+    installed in its database is asked once per connection)."""
+    bind = session.get_bind()
+    dialect = bind.dialect.name
+    if dialect != "postgresql":
+        return Folding(dialect)
+    connection = session.connection()
+    known = connection.info.get("preserve_unaccent")
+    if known is None:
+        known = bool(
+            connection.exec_driver_sql(
+                "SELECT to_regprocedure('unaccent(text)') IS NOT NULL"
+            ).scalar()
+        )
+        connection.info["preserve_unaccent"] = known
+    return Folding(dialect, known)
+
+
+def search_conditions(text: str, folding: Folding | None = None) -> tuple[Any, Any]:
+    """What ``packages search`` matches ``text`` with, in any case and with or without accents
+    ("zoe" finds "Zoë"): the title, the External-Identifier, a payload file's path, format name,
+    PUID (a whole PUID such as ``fmt/43`` only matches itself, not fmt/430) or the values of its
+    item-level description; and, separately, the package's description, whose matches the caller
+    confirms value by value (on PostgreSQL the values are matched as one JSON text)."""
+    folding = folding or Folding("sqlite")
     text = unicodedata.normalize("NFC", text)
     if _PUID.fullmatch(text):
         puid = func.lower(File.puid) == text.lower()
     else:
-        puid = _contains(File.puid, text)
+        puid = folding.contains(File.puid, text)
     in_files = exists(
         select(File.id).where(
             File.package_id == Package.id,
             File.role == "payload",
-            or_(_contains(File.path_nfc, text), _contains(File.format_name, text), puid),
+            or_(
+                folding.contains(File.path_nfc, text),
+                folding.contains(File.format_name, text),
+                puid,
+                folding.contains(File.description, text, values=True),
+            ),
         )
     )
     others = or_(
-        _contains(Package.title, text),
-        _contains(Package.external_identifier, text),
+        folding.contains(Package.title, text),
+        folding.contains(Package.external_identifier, text),
         in_files,
     )
-    # the JSON column escapes what json.dumps escapes (quotes, non-ASCII): match that spelling
-    in_description = _contains(sql_cast(Package.description, Text), text, spell=_json_spelling)
+    in_description = folding.contains(Package.description, text, values=True)
     return others, in_description
-
-
-def _json_spelling(text: str) -> str:
-    return json.dumps(text)[1:-1]
-
-
-def _contains(column: Any, text: str, spell: Any = None) -> Any:
-    """``column`` contains ``text`` in any case. SQLite's ILIKE (``lower() LIKE lower()``) folds
-    ASCII letters only, and a JSON column holds non-ASCII letters as ``\\u`` escapes, so the
-    text's lower- and uppercase forms are tried as well: "église" then finds "ÉGLISE" too."""
-    forms = dict.fromkeys((text, text.lower(), text.upper()))
-    return or_(
-        *(
-            column.ilike("%" + _like_escape(spell(form) if spell else form) + "%", escape="\\")
-            for form in (forms if not text.isascii() else (text,))
-        )
-    )
 
 
 class FileRepository(_Repository):

@@ -139,7 +139,10 @@ class GivenText(click.ParamType):
                 kind = None
         if kind is None:
             return []
-        return completion.complete(kind, incomplete)
+        # a collection of the organisation the command will use: --organisation if given
+        # already, else the default one (completion.complete reads it from the settings)
+        organisation = ctx.params.get("organisation") if kind == "collections" else None
+        return completion.complete(kind, incomplete, organisation=organisation)
 
 
 #: The parameters whose values shell completion takes from the catalogue, and what they name.

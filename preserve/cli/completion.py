@@ -7,9 +7,13 @@ from __future__ import annotations
 from click.shell_completion import CompletionItem
 
 
-def complete(kind: str, incomplete: str) -> list[CompletionItem]:
+def complete(
+    kind: str, incomplete: str, *, organisation: str | None = None
+) -> list[CompletionItem]:
     """The ``kind`` names (collections, organisations, locations, packages) that start with
-    ``incomplete``; nothing when the settings are invalid or the catalogue is out of reach."""
+    ``incomplete``; nothing when the settings are invalid or the catalogue is out of reach.
+    Collections are those of ``organisation``, else of the default organisation
+    (PRESERVE_ORGANISATION), as the commands take them."""
     from preserve.bootstrap import bootstrap
     from preserve.config.settings import Settings
     from preserve.errors import PreserveError
@@ -26,6 +30,11 @@ def complete(kind: str, incomplete: str) -> list[CompletionItem]:
     except PreserveError:
         return []
     try:
-        return [CompletionItem(name) for name in lookups[kind](application, incomplete)]
+        if kind == "collections":
+            owner = organisation or application.settings.organisation
+            names = completion.collection_names(application, incomplete, owner)
+        else:
+            names = lookups[kind](application, incomplete)
+        return [CompletionItem(name) for name in names]
     finally:
         application.close()

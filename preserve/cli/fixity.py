@@ -114,8 +114,8 @@ def fixity(
             digests = ", ".join(c.digests_checked) or "no digest"
             tags = c.files_checked - c.payload_files
             click.echo(
-                f"{c.outcome:8} {c.package_id} on {c.location}: {count(c.payload_files, 'file')}, "
-                f"{human_bytes(c.payload_bytes)} (and {count(tags, 'tag file')}), {digests}"
+                f"{c.outcome:8} {c.package_id} on {c.location}: {checked_counts(c)} "
+                f"(and {count(tags, 'tag file')}), {digests}"
             )
         if not report.checks:
             click.echo(
@@ -136,6 +136,17 @@ def fixity(
             say(summary)
     if not report.ok:
         sys.exit(1)
+
+
+def checked_counts(c: Any) -> str:
+    """The payload files and bytes checked: ``2 files, 284 B``, or, when not every file the
+    package holds could be read, ``1 of 2 files, 59 B of 284 B``."""
+    if (c.payload_files, c.payload_bytes) == (c.payload_files_expected, c.payload_bytes_expected):
+        return f"{count(c.payload_files, 'file')}, {human_bytes(c.payload_bytes)}"
+    return (
+        f"{c.payload_files} of {count(c.payload_files_expected, 'file')}, "
+        f"{human_bytes(c.payload_bytes)} of {human_bytes(c.payload_bytes_expected)}"
+    )
 
 
 def fixity_summary(checks: Sequence[Any]) -> str:

@@ -107,40 +107,76 @@ def show(package_id: str, summary: bool, as_json: bool) -> None:
     if as_json:
         emit_json(d)
         return
+    for line in show_lines(d, summary):
+        click.echo(line)
+
+
+#: The narrowest the label column of `preserve show` gets.
+_LABEL_WIDTH = 12
+#: Item-level description elements shown first under a file.
+_FIRST_TERMS = ("title", "identifier")
+
+
+def _term(element: str) -> str:
+    """A description element as show names it: dc:title, dcterms:spatial."""
+    return element if ":" in element else f"dc:{element}"
+
+
+def _values(values: Any) -> list[str]:
+    return [values] if isinstance(values, str) else [str(v) for v in values or ()]
+
+
+def show_lines(d: Any, summary: bool) -> list[str]:
+    """The text of `preserve show` for the package detail ``d``: labels in a column as wide as
+    the longest, files with their own description under them, events in aligned columns (with
+    ``summary``: the last event of each type and how many there are)."""
     s = d.summary
-    click.echo(f"package      {s.id} (version {s.version}, {s.status})")
+    rows: list[tuple[str, str]] = [("package", f"{s.id} (version {s.version}, {s.status})")]
     if s.status == "failed":
-        click.echo(
-            "             its ingest failed and it was never stored; what it wrote on the "
-            "copies below is removed by the next ingest once their location answers"
+        rows.append(
+            (
+                "",
+                "its ingest failed and it was never stored; what it wrote on the copies below "
+                "is removed by the next ingest once their location answers",
+            )
         )
     elif s.status == "ingesting":
-        click.echo(
-            "             being ingested, or its ingest was interrupted (the next ingest "
-            "cleans up an interrupted one)"
+        rows.append(
+            (
+                "",
+                "being ingested, or its ingest was interrupted (the next ingest cleans up an "
+                "interrupted one)",
+            )
         )
-    click.echo(f"title        {s.title}")
-    click.echo(f"collection   {s.organisation}/{s.collection}")
-    click.echo(f"source       {d.source}")
-    click.echo(f"size         {count(s.files, 'file')}, {human_bytes(s.bytes)}")
+    rows += [
+        ("title", s.title),
+        ("collection", f"{s.organisation}/{s.collection}"),
+    ]
+    if d.source:
+        rows.append(("source", d.source))
+    rows.append(("size", f"{count(s.files, 'file')}, {human_bytes(s.bytes)}"))
     if d.files_with_problems:
-        click.echo(f"             {count(d.files_with_problems, 'file')} with problems")
+        rows.append(("", f"{count(d.files_with_problems, 'file')} with problems"))
     elif summary:
-        click.echo("             no files with problems")
+        rows.append(("", "no files with problems"))
     for element, values in d.description.items():
-        term = element if element.startswith("dcterms:") else f"dc:{element}"  # dcterms: as is
-        for v in values:
-            click.echo(f"{term:<12} {v}")
+        rows += [(_term(element), v) for v in _values(values)]
+    width = max([_LABEL_WIDTH, *(len(label) for label, _ in rows)])
+    lines = [f"{label:<{width}} {value}".rstrip() for label, value in rows]
     if summary:
-        click.echo("formats:")
+        lines.append("formats:")
         for fc in d.formats:
-            click.echo(f"  {fc.files} × {fc.puid} {fc.format_name}".rstrip())
-    click.echo("copies:")
+            lines.append(f"  {fc.files} × {fc.puid} {fc.format_name}".rstrip())
+    lines.append("copies:")
     for c in d.copies:
-        checked = c.last_checked_at.isoformat(timespec="seconds") if c.last_checked_at else "never"
-        click.echo(f"  {c.location:<12} {c.status:<9} last checked {checked} ({c.last_outcome})")
+        checked = (
+            f"{c.last_checked_at.isoformat(timespec='seconds')} ({c.last_outcome})"
+            if c.last_checked_at
+            else "never"
+        )
+        lines.append(f"  {c.location:<12} {c.status:<9} last checked {checked}")
     if not summary:
-        click.echo("files:")
+        lines.append("files:")
         for f in d.files:
             if f.role != "payload":
                 continue
@@ -149,15 +185,59 @@ def show(package_id: str, summary: bool, as_json: bool) -> None:
                 extra = f"  {f.image.get('width')}x{f.image.get('height')} {f.image.get('mode')}"
             marker = "!" if f.problems else " "
             reasons = f"  ({'; '.join(f.problems)})" if f.problems else ""
-            click.echo(
+            lines.append(
                 f"  {marker} {f.path}  {human_bytes(f.size)}  {f.puid}  {f.mime}{extra}{reasons}"
             )
-    click.echo("events:")
-    for e in d.events:
-        click.echo(
-            f"  {e.occurred_at.isoformat(timespec='seconds')}  {e.event_type:<28} {e.outcome:<8} "
-            f"{e.detail}" + (f" ({e.by})" if e.by else "")
+            lines += _item_description(f.description)
+    lines += _event_lines(d.events, summary)
+    return lines
+
+
+def _item_description(description: Any) -> list[str]:
+    """A file's own description, under it: one line per element, title and identifier first,
+    the values of an element joined by " | "."""
+    if not isinstance(description, dict) or not description:
+        return []
+    elements = [e for e in _FIRST_TERMS if e in description]
+    elements += [e for e in description if e not in _FIRST_TERMS]
+    shown = [(_term(e), " | ".join(_values(description[e]))) for e in elements]
+    shown = [(term, value) for term, value in shown if value]
+    width = max((len(term) for term, _ in shown), default=0)
+    return [f"      {term:<{width}} {value}" for term, value in shown]
+
+
+def _event_lines(events: Any, summary: bool) -> list[str]:
+    """Events in aligned columns: time, type, outcome, detail (and who). With ``summary`` the
+    last event of each type, with the number of events of that type, in the order the types
+    first occurred."""
+    if not events:
+        return ["events:", "  none"]
+    type_width = max(len(e.event_type) for e in events)
+    outcome_width = max(len(e.outcome) for e in events)
+
+    def tail(e: Any) -> str:
+        return f"{e.outcome:<{outcome_width}}  {e.detail}" + (f" ({e.by})" if e.by else "")
+
+    if not summary:
+        return ["events:"] + [
+            f"  {e.occurred_at.isoformat(timespec='seconds')}  {e.event_type:<{type_width}}  "
+            f"{tail(e)}".rstrip()
+            for e in events
+        ]
+    last: dict[str, Any] = {}
+    numbers: dict[str, int] = {}
+    for e in events:
+        last[e.event_type] = e
+        numbers[e.event_type] = numbers.get(e.event_type, 0) + 1
+    counted = {t: count(n, "event") for t, n in numbers.items()}
+    count_width = max(len(c) for c in counted.values())
+    lines = ["events (the last of each type):"]
+    for event_type, e in last.items():
+        lines.append(
+            f"  {event_type:<{type_width}}  {counted[event_type]:>{count_width}}, last "
+            f"{e.occurred_at.isoformat(timespec='seconds')}  {tail(e)}".rstrip()
         )
+    return lines
 
 
 @cli.group()

@@ -35,19 +35,19 @@ def _query(app: Application, statement: Callable[[str], sa.Select[Any]], prefix:
         return []
 
 
-def collection_names(app: Application, prefix: str) -> list[str]:
-    """Collection slugs starting with ``prefix``, of every organisation."""
-    return sorted(
-        set(
-            _query(
-                app,
-                lambda like: sa.select(Collection.slug).where(
-                    Collection.slug.like(like, escape="\\")
-                ),
-                prefix,
+def collection_names(app: Application, prefix: str, organisation: str | None = None) -> list[str]:
+    """Collection slugs starting with ``prefix``: of ``organisation`` (a slug), or of every
+    organisation when it is None."""
+
+    def statement(like: str) -> sa.Select[Any]:
+        stmt = sa.select(Collection.slug).where(Collection.slug.like(like, escape="\\"))
+        if organisation is not None:
+            stmt = stmt.join(Organisation, Organisation.id == Collection.organisation_id).where(
+                Organisation.slug == organisation
             )
-        )
-    )
+        return stmt
+
+    return sorted(set(_query(app, statement, prefix)))
 
 
 def organisation_names(app: Application, prefix: str) -> list[str]:

@@ -630,7 +630,8 @@ def record_check(
         shown += f"; and {len(check.problems) - 50} more"
     verified = ", ".join(f"{a} of {n} files" for a, n in check.digests_checked.items()) or "none"
     detail = (
-        f"re-read {check.files_checked} files ({check.bytes_checked} bytes) of location "
+        f"re-read {plural(check.files_checked, 'file')} ({plural(check.bytes_checked, 'byte')}) "
+        "of location "
         f"{copy.location}{reading}; digests verified ({digests}): {verified}; {scope}"
     )
     if check.problems:  # what failed comes first, so that it is what a reader sees

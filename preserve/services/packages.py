@@ -40,8 +40,11 @@ class PackageSummary:
     bytes: int
     copies: int
     verified_copies: int
+    #: when its ingest began (the ingest date listings show) and when it was stored
     created_at: datetime
     stored_at: datetime | None
+    #: the producer's identifier (bag-info.txt External-Identifier), if any
+    external_identifier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ def _summary(uow: Any, p: Any) -> PackageSummary:
         verified_copies=sum(c.status == "verified" for c in copies),
         created_at=p.created_at,
         stored_at=p.stored_at,
+        external_identifier=p.external_identifier,
     )
 
 
@@ -190,6 +194,10 @@ def resolve_package(uow: UnitOfWork, text: str) -> str:
     for p in uow.packages.with_identifier(given):
         if (p.external_identifier or "").casefold() == folded or folded in _identifiers(p):
             found.setdefault(p.id, p)
+    if not found:  # then the identifiers of single files (item-level description)
+        for p, description in uow.packages.with_file_identifier(given):
+            if folded in _identifier_values(description):
+                found.setdefault(p.id, p)
     if len(found) == 1:
         return next(iter(found))
     if not found:
@@ -225,7 +233,13 @@ def _hyphenated(digits: str) -> str:
 
 def _identifiers(package: Any) -> set[str]:
     """The package's dc:identifier values, casefolded."""
-    description = package.description or {}
+    return _identifier_values(package.description)
+
+
+def _identifier_values(description: Any) -> set[str]:
+    """The dc:identifier values of a description, casefolded."""
+    if not isinstance(description, dict):
+        return set()
     values: set[str] = set()
     for element in _IDENTIFIER_ELEMENTS:
         raw = description.get(element) or []
@@ -241,6 +255,7 @@ def _nothing_found(given: str, hex_digits: str | None, prefix_too_short: bool) -
         tried = "as the start of a package id, an External-Identifier and a dc:identifier"
     else:
         tried = "as an External-Identifier and a dc:identifier"
+    tried += " (of a package or of one of its files)"
     message = f"no package {given!r} (looked it up {tried})"
     if prefix_too_short:
         message += f"; a prefix of a package id needs at least {MIN_PREFIX} hex digits"
@@ -382,7 +397,9 @@ def search_packages(
     if not wanted:
         raise InvalidInput("give the text to search for")
     start, end = _bounds(since, until)
-    folded = wanted.casefold()
+    from preserve.catalogue.folding import fold
+
+    folded = fold(wanted)
     with app.uow() as uow:
         filters = _filters(app, uow, organisation, collection, status)
         rows: Sequence[Any] = uow.packages.summaries(
@@ -393,14 +410,11 @@ def search_packages(
 
 
 def _describes(description: Any, folded: str) -> bool:
-    """Whether a value of the description contains ``folded`` (casefolded)."""
-    if not isinstance(description, dict):
-        return False
-    for values in description.values():
-        for value in [values] if isinstance(values, str) else values or ():
-            if folded in unicodedata.normalize("NFC", str(value)).casefold():
-                return True
-    return False
+    """Whether a value of the description contains ``folded`` (see
+    :func:`preserve.catalogue.folding.fold`)."""
+    from preserve.catalogue.folding import fold, values_of
+
+    return any(folded in fold(value) for value in values_of(description))
 
 
 def _row_summary(r: Any) -> PackageSummary:
@@ -417,6 +431,7 @@ def _row_summary(r: Any) -> PackageSummary:
         verified_copies=int(r[9]),
         created_at=r[10],
         stored_at=r[11],
+        external_identifier=r[12],
     )
 
 

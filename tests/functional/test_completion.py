@@ -74,3 +74,35 @@ def test_completion_without_a_catalogue_offers_nothing_and_creates_nothing(
     assert complete(None, "preserve show ab", {"PRESERVE_WORKERS": "many"}) == []
     unreachable = {"PRESERVE_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/none"}
     assert complete(None, "preserve show ab", unreachable) == []
+
+
+def test_collections_are_those_of_the_organisation_the_command_uses(repo: Repo) -> None:
+    """ingest, packages list and fixity take --collection of --organisation, else of the
+    default organisation: completion offers only what the command would accept."""
+    repo.run("collections", "add", "posters")
+    repo.run("organisations", "add", "museum", "--name", "Het Museum")
+    repo.run("collections", "add", "maps", "--organisation", "museum")
+    repo.run("collections", "add", "paintings", "--organisation", "museum")
+
+    assert complete(repo, "preserve ingest scans/ --collection ") == ["photos", "posters"]
+    assert complete(repo, "preserve ingest scans/ --collection p") == ["photos", "posters"]
+    # maps is museum's: without --organisation museum the command would refuse it
+    assert complete(repo, "preserve ingest scans/ --collection m") == []
+    assert complete(repo, "preserve ingest scans/ --organisation museum --collection ") == [
+        "maps",
+        "paintings",
+    ]
+    assert complete(repo, "preserve ingest scans/ --organisation museum --collection p") == [
+        "paintings"
+    ]
+    assert complete(repo, "preserve packages list --organisation museum --collection m") == ["maps"]
+    assert complete(repo, "preserve fixity --organisation museum --collection ") == [
+        "maps",
+        "paintings",
+    ]
+    # the default organisation as the settings name it
+    assert complete(
+        repo, "preserve ingest scans/ --collection ", {"PRESERVE_ORGANISATION": "museum"}
+    ) == ["maps", "paintings"]
+    # an unknown organisation has no collections to offer
+    assert complete(repo, "preserve ingest scans/ --organisation nope --collection ") == []

@@ -210,32 +210,37 @@ def test_at_most_ten_candidates_are_listed(catalogue: Catalogue) -> None:
     assert result.stderr.endswith("; and 2 more; give more of the id, or the whole id\n")
 
 
+#: what every "no package" message ends with
+NOT_FOUND_END = (
+    " (of a package or of one of its files)); `preserve packages search TEXT` finds packages "
+    "by title and contents\n"
+)
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
         (
             "0000",
             "error: no package '0000' (looked it up as the start of a package id, an "
-            "External-Identifier and a dc:identifier); `preserve packages search TEXT` finds "
-            "packages by title and contents\n",
+            "External-Identifier and a dc:identifier" + NOT_FOUND_END,
         ),
         (
             "3f2",
             "error: no package '3f2' (looked it up as an External-Identifier and a "
-            "dc:identifier); a prefix of a package id needs at least 4 hex digits; "
-            "`preserve packages search TEXT` finds packages by title and contents\n",
+            "dc:identifier (of a package or of one of its files)); a prefix of a package id "
+            "needs at least 4 hex digits; `preserve packages search TEXT` finds packages by "
+            "title and contents\n",
         ),
         (
             "urn:uuid:00000000-0000-4000-8000-000000000000",
             "error: no package 'urn:uuid:00000000-0000-4000-8000-000000000000' (looked it up "
-            "as a package id, an External-Identifier and a dc:identifier); `preserve packages "
-            "search TEXT` finds packages by title and contents\n",
+            "as a package id, an External-Identifier and a dc:identifier" + NOT_FOUND_END,
         ),
         (
             "MUS-2024-9999",
             "error: no package 'MUS-2024-9999' (looked it up as an External-Identifier and a "
-            "dc:identifier); `preserve packages search TEXT` finds packages by title and "
-            "contents\n",
+            "dc:identifier" + NOT_FOUND_END,
         ),
     ],
 )
@@ -307,8 +312,8 @@ def test_export_and_fixity_refuse_an_unknown_name(
     result = repo.run(*args, ok=False)
     assert result.exit_code == 3
     assert result.stderr == (
-        "error: no package 'nope' (looked it up as an External-Identifier and a dc:identifier); "
-        "`preserve packages search TEXT` finds packages by title and contents\n"
+        "error: no package 'nope' (looked it up as an External-Identifier and a dc:identifier"
+        + NOT_FOUND_END
     )
     assert not (tmp_path / "out").exists()
 
@@ -331,3 +336,60 @@ def test_fixity_of_a_whole_uuid_that_is_an_identifier(
         json.loads(repo.run("show", other, "--json").stdout)["summary"]["id"]
         != package["package_id"]
     )
+
+
+def item(path: str, **description: list[str]) -> dict[str, Any]:
+    """A payload file with an item-level description (a metadata CSV row for that file)."""
+    return {"path": path, "size": 10, "description": description}
+
+
+def test_an_item_identifier_finds_its_package(three: Catalogue) -> None:
+    D = "d0d0d0d0-1111-4222-8333-444455556666"
+    three.package(
+        D,
+        title="Glass plates",
+        created="2024-05-05T00:00:00",
+        files=[
+            item("data/plate-001.tif", title=["Korenmarkt"], identifier=["BE-GNT-1923-001"]),
+            item("data/plate-002.tif", identifier=["BE-GNT-1923-002", "plate 2"]),
+            {"path": "data/readme.txt", "size": 5},
+        ],
+    )
+    assert shown_id(three.repo, "BE-GNT-1923-001") == D
+    assert shown_id(three.repo, "be-gnt-1923-002") == D  # any case
+    assert shown_id(three.repo, "plate 2") == D  # a second value
+    # a part of an identifier, or an item's title, is not an identifier
+    for name in ("BE-GNT-1923", "Korenmarkt"):
+        result = three.repo.run("show", name, ok=False)
+        assert result.exit_code == 3, name
+        assert result.stderr.startswith(f"error: no package {name!r} (looked it up as an ")
+
+
+def test_an_item_identifier_of_several_packages_lists_them(three: Catalogue) -> None:
+    D = "d0d0d0d0-1111-4222-8333-444455556666"
+    E = "e0e0e0e0-1111-4222-8333-444455556666"
+    three.package(
+        D, title="One", created="2024-05-05T00:00:00", files=[item("data/a", identifier=["X-1"])]
+    )
+    three.package(
+        E, title="Two", created="2024-05-06T00:00:00", files=[item("data/b", identifier=["x-1"])]
+    )
+    result = three.repo.run("show", "X-1", ok=False)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: 'X-1' names more than one package: "
+        f"{D} (default/photos, stored, ingested 2024-05-05, 'One'); "
+        f"{E} (default/photos, stored, ingested 2024-05-06, 'Two'); "
+        "give more of the id, or the whole id\n"
+    )
+
+
+def test_a_package_identifier_comes_before_an_item_identifier(three: Catalogue) -> None:
+    """MUS-2024-0017 is package A's External-Identifier and the identifier of a file of D: the
+    package's own identifier is what the producer named the package by."""
+    three.package(
+        "d0d0d0d0-1111-4222-8333-444455556666",
+        created="2024-05-05T00:00:00",
+        files=[item("data/a", identifier=["MUS-2024-0017"])],
+    )
+    assert shown_id(three.repo, "MUS-2024-0017") == A

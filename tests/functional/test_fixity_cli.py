@@ -4,8 +4,10 @@ everything is the failure mode peers shipped for years, so each case is damaged 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,3 +124,83 @@ def test_a_package_not_stored_is_refused_not_marked_failed(
             "SELECT last_outcome FROM copies WHERE package_id = ?", (package_id,)
         ).fetchall()
     assert all(o[0] == "ok" for o in outcomes)  # left as the ingest verified them
+
+
+@pytest.fixture
+def delivered(tmp_path: Path, database_url: str) -> tuple[Repo, str, Path]:
+    """A package of twelve small text files and a 200-byte scan, stored on the default local
+    location (SQLite or PostgreSQL); its id and the folder of its stored copy."""
+    repo = Repo(home=tmp_path / "home", database_url=database_url)
+    repo.run("init")
+    repo.run("collections", "add", "photos")
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    (delivery / "scan-001.tif").write_bytes(bytes(range(200)))
+    for n in range(12):
+        (delivery / f"notes-{n:02d}.txt").write_text(f"note {n:02d}\n")  # 8 bytes each
+    package = repo.json("ingest", delivery, "--collection", "photos")["packages"][0]
+    return repo, package["package_id"], repo.storage_root / package["key_prefix"]
+
+
+def fixity_event(repo: Repo, package_id: str) -> dict[str, Any]:
+    events = repo.json("show", package_id)["events"]
+    return [e for e in events if e["event_type"] == "fixity check"][-1]  # type: ignore[no-any-return]
+
+
+def test_a_failed_check_names_its_files_and_counts_what_was_checked(
+    delivered: tuple[Repo, str, Path],
+) -> None:
+    repo, package_id, stored = delivered
+    scan = stored / "data" / "scan-001.tif"
+    expected = hashlib.sha256(scan.read_bytes()).hexdigest()
+    scan.write_bytes(flip(scan.read_bytes()))
+    found = hashlib.sha256(scan.read_bytes()).hexdigest()
+    (stored / "data" / "notes-03.txt").unlink()
+
+    result = repo.run("fixity", "--package", package_id, ok=False)
+    assert result.exit_code == 1
+    # 12 of the 13 payload files could be read (the scan, damaged, among them)
+    assert result.stdout.startswith(
+        f"mismatch {package_id} on default: 12 of 13 files, 288 B of 296 B (and "
+    )
+    report = repo.json("fixity", "--package", package_id, ok=False)["copies"][0]
+    assert (report["payload_files"], report["payload_files_expected"]) == (12, 13)
+    assert (report["payload_bytes"], report["payload_bytes_expected"]) == (288, 296)
+
+    event = fixity_event(repo, package_id)
+    listing = (
+        f"mismatch: data/scan-001.tif (sha256 is {found}, expected {expected}); "
+        "missing: data/notes-03.txt; re-read "
+    )
+    assert event["outcome"] == "failure"
+    assert event["detail"].startswith(listing)
+    shown = repo.run("show", package_id).stdout.splitlines()
+    failed = [line for line in shown if "  fixity check  " in line and " failure " in line]
+    assert len(failed) == 2  # both runs above
+    assert f"  fixity check                  failure  {listing}" in failed[-1]
+
+
+def test_a_failed_check_lists_ten_files_and_counts_the_rest(
+    delivered: tuple[Repo, str, Path],
+) -> None:
+    repo, package_id, stored = delivered
+    for n in range(12):
+        (stored / "data" / f"notes-{n:02d}.txt").unlink()
+    result = repo.run("fixity", "--package", package_id, ok=False)
+    assert result.stdout.startswith(
+        f"missing  {package_id} on default: 1 of 13 files, 200 B of 296 B (and "
+    )
+    names = ", ".join(f"data/notes-{n:02d}.txt" for n in range(10))
+    event = fixity_event(repo, package_id)
+    assert event["detail"].startswith(f"missing: {names}; and 2 more; re-read ")
+
+
+def test_a_passed_check_counts_every_file_and_lists_nothing(
+    delivered: tuple[Repo, str, Path],
+) -> None:
+    repo, package_id, _stored = delivered
+    result = repo.run("fixity", "--package", package_id)
+    assert result.stdout.startswith(f"ok       {package_id} on default: 13 files, 296 B (and ")
+    event = fixity_event(repo, package_id)
+    assert event["outcome"] == "success"
+    assert event["detail"].startswith("re-read ")

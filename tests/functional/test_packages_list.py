@@ -40,7 +40,18 @@ def packages(catalogue: Catalogue) -> Catalogue:
         title="Harbour photographs",
         created="2024-03-01T10:00:00",
         external_identifier="MUS-2024-0017",
-        files=[jpeg("data/harbour/quay 1.jpg", 2_500_000), jpeg("data/harbour/quay 2.jpg")],
+        files=[
+            jpeg("data/harbour/quay 1.jpg", 2_500_000),
+            {
+                **jpeg("data/harbour/quay 2.jpg"),
+                # an item-level description (a metadata CSV row for this file)
+                "description": {
+                    "title": ["Sint-Pietersplein"],
+                    "identifier": ["BE-GNT-1923-002"],
+                    "dcterms:spatial": ["Gent"],
+                },
+            },
+        ],
         copies=[("default", "verified")],
     )
     catalogue.package(
@@ -130,8 +141,30 @@ def test_json_gives_the_full_records(packages: Catalogue) -> None:
             "verified_copies": 1,
             "created_at": "2024-05-01T00:00:00+00:00",
             "stored_at": None,
+            "external_identifier": None,
         }
     ]
+
+
+def test_json_records_carry_the_external_identifier(packages: Catalogue) -> None:
+    rows = packages.repo.json("packages", "list", "--collection", "photos", "--status", "stored")
+    assert [(r["id"], r["external_identifier"]) for r in rows] == [(A, "MUS-2024-0017")]
+    assert set(rows[0]) == {
+        "id",
+        "external_identifier",
+        "organisation",
+        "collection",
+        "title",
+        "status",
+        "version",
+        "files",
+        "bytes",
+        "copies",
+        "verified_copies",
+        "created_at",
+        "stored_at",
+    }
+    assert packages.repo.json("packages", "search", "mus-2024") == rows
 
 
 @pytest.mark.parametrize(
@@ -242,6 +275,17 @@ def test_an_unknown_status_is_refused(packages: Catalogue) -> None:
         ("ZOË", [M]),  # and in a file name
         ("description", []),  # a key of the description, not a value
         ("identifier", []),
+        ("zoe", [M]),  # without its accents
+        ("ZOE.TIF", [M]),
+        ("Zoe\u0308", [M]),  # typed decomposed (NFD)
+        ("eglise saint-bavon", [M]),
+        ("EGLISE", [M]),
+        ("sint-pietersplein", [A]),  # an item-level title
+        ("BE-GNT-1923-002", [A]),  # an item-level identifier
+        ("be-gnt-1923", [A]),
+        ("gent", [A]),  # an item-level dcterms: value
+        ("title", []),  # a key of an item-level description, not a value
+        ("spatial", []),
     ],
 )
 def test_search(packages: Catalogue, text: str, expected: list[str]) -> None:
@@ -266,3 +310,21 @@ def test_search_refuses_blank_text(packages: Catalogue) -> None:
     result = packages.repo.run("packages", "search", " ", ok=False)
     assert result.exit_code == 2
     assert "an empty value was given" in result.stderr
+
+
+def test_search_folds_with_unaccent_when_it_is_installed(packages: Catalogue) -> None:
+    """PostgreSQL folds with the unaccent extension when the catalogue's database has it (and
+    with translate() otherwise, as every other test here does)."""
+    from sqlalchemy import create_engine, text
+
+    if not packages.repo.database_url.startswith("postgresql"):
+        pytest.skip("unaccent is a PostgreSQL extension; SQLite folds with fold()")
+    engine = create_engine(packages.repo.database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE EXTENSION IF NOT EXISTS unaccent"))
+    finally:
+        engine.dispose()
+    assert listed(packages, "search", "zoe") == [M]
+    assert listed(packages, "search", "EGLISE saint") == [M]
+    assert listed(packages, "search", "sint-pietersplein") == [A]

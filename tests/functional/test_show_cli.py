@@ -156,3 +156,113 @@ def test_what_ingest_records_is_shown(repo: Repo, tmp_path: Path) -> None:
     out = repo.run("show", package["package_id"]).stdout
     assert "             3 files with problems" in out
     assert "  ! data/broken.jpg" in out and "    data/good.jpg" in out
+
+
+def add_events(catalogue: Catalogue, package_id: str, *events: tuple[str, str, str, str]) -> None:
+    """PREMIS events of ``package_id``: (time, event type, outcome, detail)."""
+    from datetime import UTC, datetime
+
+    from preserve.catalogue.models import Agent, Event
+
+    with catalogue._session() as s:
+        agent = Agent(name="preserve", version="1.0", agent_type="software")
+        s.add(agent)
+        s.flush()
+        for n, (at, event_type, outcome, detail) in enumerate(events):
+            s.add(
+                Event(
+                    id=f"00000000-0000-4000-8000-{n:012d}",
+                    event_type=event_type,
+                    occurred_at=datetime.fromisoformat(at).replace(tzinfo=UTC),
+                    outcome=outcome,
+                    detail=detail,
+                    agent_id=agent.id,
+                    package_id=package_id,
+                )
+            )
+        s.commit()
+
+
+@pytest.fixture
+def described(catalogue: Catalogue) -> Catalogue:
+    """A package with a long description element, files with their own description, and
+    events whose types are longer than the old event column."""
+    catalogue.package(
+        A,
+        title="Glass plates",
+        description={
+            "title": ["Glass plates"],
+            "description": ["Glasplaatnegatieven van Gent"],
+            "identifier": ["BE-GNT-1923"],
+            "dcterms:spatial": ["Gent"],
+        },
+        files=[
+            {
+                **identified("data/plate-001.tif", "fmt/353", "Tagged Image File Format"),
+                "description": {
+                    "dcterms:spatial": ["Gent", "Sint-Pietersplein"],
+                    "identifier": ["BE-GNT-1923-001"],
+                    "title": ["Sint-Pietersplein"],
+                },
+            },
+            identified("data/readme.txt", "x-fmt/111", "Plain Text File"),
+        ],
+    )
+    add_events(
+        catalogue,
+        A,
+        ("2024-03-01T10:00:00", "ingestion start", "success", "ingest began"),
+        ("2024-03-01T10:00:05", "information package creation", "success", "bag written"),
+        ("2024-03-02T06:00:00", "fixity check", "success", "first check"),
+        ("2024-03-03T06:00:00", "fixity check", "failure", "second check"),
+        ("2024-03-04T06:00:00", "fixity check", "success", "third check"),
+    )
+    return catalogue
+
+
+def test_show_aligns_labels_files_and_events(described: Catalogue) -> None:
+    assert described.repo.run("show", A).stdout.splitlines() == [
+        f"package         {A} (version 1, stored)",
+        "title           Glass plates",
+        "collection      default/photos",
+        "size            2 files, 2.0 KB",
+        "dc:title        Glass plates",
+        "dc:description  Glasplaatnegatieven van Gent",
+        "dc:identifier   BE-GNT-1923",
+        "dcterms:spatial Gent",
+        "copies:",
+        "  default      verified  last checked never",
+        "files:",
+        "    data/plate-001.tif  1.0 KB  fmt/353  text/plain",
+        "      dc:title        Sint-Pietersplein",
+        "      dc:identifier   BE-GNT-1923-001",
+        "      dcterms:spatial Gent | Sint-Pietersplein",
+        "    data/readme.txt  1.0 KB  x-fmt/111  text/plain",
+        "events:",
+        "  2024-03-01T10:00:00+00:00  ingestion start               success  ingest began",
+        "  2024-03-01T10:00:05+00:00  information package creation  success  bag written",
+        "  2024-03-02T06:00:00+00:00  fixity check                  success  first check",
+        "  2024-03-03T06:00:00+00:00  fixity check                  failure  second check",
+        "  2024-03-04T06:00:00+00:00  fixity check                  success  third check",
+    ]
+
+
+def test_summary_shows_the_last_event_of_each_type(described: Catalogue) -> None:
+    lines = described.repo.run("show", A, "--summary").stdout.splitlines()
+    assert lines[lines.index("copies:") :] == [
+        "copies:",
+        "  default      verified  last checked never",
+        "events (the last of each type):",
+        "  ingestion start                1 event, last 2024-03-01T10:00:00+00:00  success  "
+        "ingest began",
+        "  information package creation   1 event, last 2024-03-01T10:00:05+00:00  success  "
+        "bag written",
+        "  fixity check                  3 events, last 2024-03-04T06:00:00+00:00  success  "
+        "third check",
+    ]
+
+
+def test_show_without_events_says_none(catalogue: Catalogue) -> None:
+    catalogue.package(A)
+    lines = catalogue.repo.run("show", A).stdout.splitlines()
+    assert lines[lines.index("events:") :] == ["events:", "  none"]
