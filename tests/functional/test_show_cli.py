@@ -266,3 +266,28 @@ def test_show_without_events_says_none(catalogue: Catalogue) -> None:
     catalogue.package(A)
     lines = catalogue.repo.run("show", A).stdout.splitlines()
     assert lines[lines.index("events:") :] == ["events:", "  none"]
+
+
+def test_an_ingested_item_description_is_shown_and_found(repo: Repo, tmp_path: Path) -> None:
+    """End to end: a metadata CSV row for one file of the delivery."""
+    delivery = tmp_path / "photos-1923"
+    delivery.mkdir()
+    (delivery / "scan-001.txt").write_text("scan one\n")
+    (delivery / "scan-002.txt").write_text("scan two\n")
+    csv = tmp_path / "metadata.csv"
+    csv.write_text(
+        "path,dc:title,dc:identifier\n"
+        "photos-1923,Glass plates,BE-GNT-1923\n"
+        "photos-1923/scan-001.txt,Sint-Pietersplein,BE-GNT-1923-001\n"
+    )
+    package = repo.json("ingest", delivery, "--collection", "photos", "--metadata", csv)
+    package_id = package["packages"][0]["package_id"]
+    assert repo.json("show", "be-gnt-1923-001")["summary"]["id"] == package_id
+    lines = repo.run("show", "BE-GNT-1923-001").stdout.splitlines()
+    at = next(n for n, line in enumerate(lines) if "data/scan-001.txt" in line)
+    assert lines[at + 1 : at + 3] == [
+        "      dc:title      Sint-Pietersplein",
+        "      dc:identifier BE-GNT-1923-001",
+    ]
+    assert "data/scan-002.txt" in lines[at + 3]
+    assert [p["id"] for p in repo.json("packages", "search", "sint-pieters")] == [package_id]
