@@ -11,13 +11,30 @@ from preserve.cli.base import EXAMPLES, GivenPath, app, cli
 
 @cli.command(epilog=EXAMPLES["init"])
 def init() -> None:
-    """Create the catalogue (migrated to the latest schema) and the default storage location."""
+    """Create the catalogue (migrated to the latest schema), the default organisation and the
+    default storage location. Safe to run again: it says what was there already, and migrates
+    an older catalogue to the latest schema."""
     from preserve.services.admin import initialise
 
-    result = initialise(app())
-    click.echo(f"catalogue    {result.database_url} (schema {result.revision})")
-    click.echo(f"organisation {result.organisation}")
-    click.echo(f"location     {result.location.name}: {result.location.url}")
+    r = initialise(app())
+    if r.revision_before is None:
+        catalogue = f"set up at {r.catalogue} (schema {r.revision})"
+    elif r.revision_before == r.revision:
+        catalogue = f"already initialised at {r.catalogue} (schema {r.revision}, up to date)"
+    else:
+        catalogue = (
+            f"already initialised at {r.catalogue}, migrated from {r.revision_before} to "
+            f"{r.revision}"
+        )
+    click.echo(f"catalogue    {catalogue}")
+    click.echo(
+        f"organisation {r.organisation} "
+        f"({'registered' if r.organisation_created else 'already there'})"
+    )
+    click.echo(
+        f"location     {r.location.name}: {r.location.url} "
+        f"({'registered' if r.location_created else 'already registered'})"
+    )
 
 
 @cli.group()

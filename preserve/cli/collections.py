@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from preserve.cli.base import EXAMPLES, GIVEN, app, cli
-from preserve.cli.output import emit_json
-
-
-def table(
-    headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()
-) -> list[str]:
-    """Lines of aligned columns under ``headers`` (columns in ``right`` aligned right); the
-    last column is not padded."""
-    rows = [tuple(r) for r in rows]
-    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=True)]
-    out = []
-    for row in (tuple(headers), *rows):
-        cells = [
-            str(cell).rjust(width) if i in right else str(cell).ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        cells[-1] = str(row[-1]) if len(row) - 1 not in right else cells[-1]
-        out.append("  ".join(cells).rstrip())
-    return out
+from preserve.cli.output import emit_json, table
 
 
 def collection_rows(rows: Sequence[Any]) -> list[str]:
@@ -240,8 +222,24 @@ def locations_list(as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    for loc in rows:
-        flags = ",".join(
-            f for f, on in (("default", loc.is_default), ("offline", loc.offline)) if on
-        )
-        click.echo(f"{loc.name}\t{loc.provider}\t{loc.region or '-'}\t{loc.url}\t{flags}")
+    if not rows:
+        click.echo("no locations (add one with: preserve locations add NAME URL)")
+        return
+    for line in table(
+        ("NAME", "PROVIDER", "REGION", "TYPE", "FLAGS", "URL"),
+        [
+            (
+                loc.name,
+                loc.provider,
+                loc.region or "-",
+                loc.storage_type,
+                ",".join(
+                    f for f, on in (("default", loc.is_default), ("offline", loc.offline)) if on
+                )
+                or "-",
+                loc.url,
+            )
+            for loc in rows
+        ],
+    ):
+        click.echo(line)

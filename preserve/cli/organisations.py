@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from preserve.cli.base import EXAMPLES, GIVEN, app, cli
-from preserve.cli.collections import collection_rows, echo_changes, table
-from preserve.cli.output import count, emit_json
+from preserve.cli.collections import collection_rows, echo_changes
+from preserve.cli.output import count, emit_json, table
 
 _CONTACT_OPTIONS = (
     click.option("--address", default=None, help="Postal address (Organization-Address)."),
@@ -34,19 +34,29 @@ def organisations() -> None:
 @click.argument("slug", type=GIVEN)
 @click.option("--name", required=True, type=GIVEN, help="Full name (Source-Organization).")
 @_contact_options
+@click.option(
+    "--exist-ok",
+    is_flag=True,
+    help="Succeed if the organisation exists already with the values given.",
+)
 def organisations_add(
     slug: str,
     name: str,
     address: str | None,
     contact_name: str | None,
     contact_email: str | None,
+    exist_ok: bool,
 ) -> None:
     """Register organisation SLUG.
 
+    With --exist-ok an organisation that exists already is fine when the values given are its
+    own (a script may run again); when they differ, the error names each difference.
+
     \b
-    Example:
+    Examples:
       preserve organisations add meemoo --name "meemoo, Vlaams Instituut voor het Archief" \\
         --address "Kunstlaan 1, 1000 Brussel" --contact-email archief@meemoo.be
+      preserve organisations add kbr --name "KBR" --exist-ok
     """
     from preserve.services.admin import add_organisation
 
@@ -54,9 +64,10 @@ def organisations_add(
         app(),
         slug,
         name=name,
-        address=address or "",
-        contact_name=contact_name or "",
-        contact_email=contact_email or "",
+        address=address,
+        contact_name=contact_name,
+        contact_email=contact_email,
+        exist_ok=exist_ok,
     )
     click.echo(f"organisation {o.slug}: {o.name}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
@@ -62,6 +63,24 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} PB"
+
+
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()
+) -> list[str]:
+    """Lines of aligned columns under ``headers`` (columns in ``right`` aligned right); the
+    last column is not padded."""
+    rows = [tuple(r) for r in rows]
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=True)]
+    out = []
+    for row in (tuple(headers), *rows):
+        cells = [
+            str(cell).rjust(width) if i in right else str(cell).ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        cells[-1] = str(row[-1]) if len(row) - 1 not in right else cells[-1]
+        out.append("  ".join(cells).rstrip())
+    return out
 
 
 def problem_json(p: Any) -> dict[str, str]:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from preserve.bootstrap import Application
 from preserve.catalogue.database import upgrade
 from preserve.catalogue.models import Collection, Organisation, StorageLocation
-from preserve.errors import AlreadyExists, InvalidInput
+from preserve.config.settings import Settings
+from preserve.errors import AlreadyExists, ConfigError, InvalidInput, NotFound
 from preserve.names import unknown
 from preserve.storage import describe_location
 
 log = logging.getLogger(__name__)
+
+#: The organisation a command uses when neither --organisation nor PRESERVE_ORGANISATION names one.
+DEFAULT_ORGANISATION: str = Settings.organisation
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -80,10 +85,16 @@ class CollectionEdit:
 
 @dataclass(frozen=True)
 class InitResult:
-    database_url: str
+    """What ``init`` did, and what it found done already (a second ``init`` changes nothing)."""
+
+    database_url: str  # password hidden
+    catalogue: str  # as messages name it: a SQLite file's path, a server's URL
+    revision_before: str | None  # None: the catalogue was empty (or new)
     revision: str | None
     organisation: str
+    organisation_created: bool
     location: LocationSummary
+    location_created: bool
 
 
 def _check_slug(kind: str, slug: str) -> None:
@@ -109,12 +120,22 @@ def _location_summary(loc: object) -> LocationSummary:
 def initialise(app: Application) -> InitResult:
     """Create the home folders, migrate the catalogue, and register the default organisation and
     location. Safe to run again: existing records are kept."""
+    from preserve.catalogue.database import catalogue_name, current_revision
+
     settings = app.settings
-    # the catalogue first: when its server cannot be reached, nothing is created on the way
-    upgrade(app.new_catalogue_engine())
+    # what can be checked without touching anything, first: nothing is created for a bad name
+    _check_slug("organisation", settings.organisation)
+    try:
+        describe_location(settings.storage_url)
+    except ConfigError as error:
+        raise ConfigError(f"the default storage location (PRESERVE_STORAGE_URL): {error}") from None
+    # then the catalogue: when its server cannot be reached, nothing is created on the way
+    engine = app.new_catalogue_engine()
+    before = current_revision(engine)
+    upgrade(engine)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
-    ensure_organisation(app, settings.organisation)
+    organisation_created = ensure_organisation(app, settings.organisation)
     with app.uow() as uow:
         loc = uow.locations.get_by_url(settings.storage_url)
         if loc is None:
@@ -124,13 +145,15 @@ def initialise(app: Application) -> InitResult:
             summary = add_location(app, name, settings.storage_url, default=True)
         else:
             summary = _location_summary(loc)
-    from preserve.catalogue.database import current_revision
-
     return InitResult(
         database_url=_redact(settings.database_url),
-        revision=current_revision(app.engine),
+        catalogue=catalogue_name(settings.database_url),
+        revision_before=before,
+        revision=current_revision(engine),
         organisation=settings.organisation,
+        organisation_created=organisation_created,
         location=summary,
+        location_created=loc is None,
     )
 
 
@@ -138,13 +161,16 @@ def _redact(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]+@", r"//\1:***@", url)
 
 
-def ensure_organisation(app: Application, slug: str, name: str | None = None) -> None:
-    """Register an organisation if it does not exist yet (``init``: the default one)."""
+def ensure_organisation(app: Application, slug: str, name: str | None = None) -> bool:
+    """Register an organisation if it does not exist yet (``init``: the default one); whether
+    it was registered now."""
     _check_slug("organisation", slug)
     with app.uow() as uow:
-        if uow.organisations.get_by_slug(slug) is None:
-            uow.organisations.add(Organisation(slug=slug, name=name or slug))
-            uow.commit()
+        if uow.organisations.get_by_slug(slug) is not None:
+            return False
+        uow.organisations.add(Organisation(slug=slug, name=name or slug))
+        uow.commit()
+        return True
 
 
 # -- looking up what a person typed --------------------------------------------------------------
@@ -160,17 +186,38 @@ def require_organisation(uow: Any, slug: str) -> Organisation:
 
 def require_collection(uow: Any, organisation: str, slug: str) -> Collection:
     """The collection ``slug`` of ``organisation`` (both checked), or :class:`NotFound` naming
-    the nearest collections of that organisation."""
+    the organisations that have a collection of that name, else the nearest collections of
+    ``organisation``."""
     require_organisation(uow, organisation)
     coll = uow.collections.get(organisation, slug)
     if coll is None:
-        raise unknown(
-            "collection",
+        raise collection_not_found(
             slug,
+            organisation,
             [c.slug for c in uow.collections.list(organisation)],
-            where=f"organisation {organisation!r}",
+            [c.organisation.slug for c in uow.collections.list() if c.slug == slug],
         )
     return coll
+
+
+def collection_not_found(
+    slug: str, organisation: str, in_organisation: Iterable[str], elsewhere: Iterable[str]
+) -> NotFound:
+    """The error for collection ``slug`` missing from ``organisation``: when the organisations
+    ``elsewhere`` have one of that name, it says so and how to name one (a collection is looked
+    up in the default organisation unless --organisation is given); else "did you mean ...?"
+    with the collections ``in_organisation``."""
+    others = sorted(set(elsewhere) - {organisation})
+    if not others:
+        return unknown("collection", slug, in_organisation, where=f"organisation {organisation!r}")
+    if len(others) == 1:
+        advice = f"it exists in {others[0]}: add --organisation {others[0]}"
+    else:
+        advice = (
+            f"it exists in {', '.join(others[:-1])} and {others[-1]}: add --organisation with "
+            "one of them"
+        )
+    return NotFound(f"no collection {slug!r} in organisation {organisation!r}; {advice}")
 
 
 def require_location(uow: Any, name: str) -> StorageLocation:
@@ -242,28 +289,52 @@ def add_organisation(
     slug: str,
     *,
     name: str,
-    address: str = "",
-    contact_name: str = "",
-    contact_email: str = "",
+    address: str | None = None,
+    contact_name: str | None = None,
+    contact_email: str | None = None,
+    exist_ok: bool = False,
 ) -> OrganisationSummary:
     """Register organisation ``slug`` with its full name, address and contact (they go into
-    the bag-info.txt of its packages and into PREMIS as their owner)."""
+    the bag-info.txt of its packages and into PREMIS as their owner); None: not given, empty.
+    With ``exist_ok`` an existing organisation is fine if the values given agree with it;
+    otherwise the message names each difference."""
     _check_slug("organisation", slug)
     _check_organisation_fields(name, address, contact_name, contact_email)
+    given = {
+        "name": name,
+        "address": address,
+        "contact_name": contact_name,
+        "contact_email": contact_email,
+    }
     with app.uow() as uow:
-        if uow.organisations.get_by_slug(slug) is not None:
-            raise AlreadyExists(
-                f"organisation {slug!r} already exists (change it with: "
-                f"preserve organisations edit {slug})"
-            )
+        existing = uow.organisations.get_by_slug(slug)
+        if existing is not None:
+            edit = f"preserve organisations edit {slug}"
+            if not exist_ok:
+                raise AlreadyExists(
+                    f"organisation {slug!r} already exists (change it with: {edit})"
+                )
+            differ = [
+                f"{key.replace('_', ' ')} is {getattr(existing, key) or ''!r}, not "
+                f"{value.strip()!r}"
+                for key, value in given.items()
+                if value is not None and value.strip() != (getattr(existing, key) or "")
+            ]
+            if differ:
+                raise AlreadyExists(
+                    f"organisation {slug!r} exists with other details: "
+                    + "; ".join(differ)
+                    + f"; change it with: {edit}"
+                )
+            return _organisation_summary(uow, existing)
         _same_name(uow, name.strip(), slug)
         org = uow.organisations.add(
             Organisation(
                 slug=slug,
                 name=name.strip(),
-                address=address.strip(),
-                contact_name=contact_name.strip(),
-                contact_email=contact_email.strip(),
+                address=(address or "").strip(),
+                contact_name=(contact_name or "").strip(),
+                contact_email=(contact_email or "").strip(),
             )
         )
         summary = _organisation_summary(uow, org)
@@ -391,18 +462,25 @@ def add_collection(
         chosen = [require_location(uow, name) for name in dict.fromkeys(locations)]
         existing = uow.collections.get(org, slug)
         if existing is not None:
+            # the command that changes it names the organisation whenever this one did, or
+            # it is not the built-in default (PRESERVE_ORGANISATION may be another one where
+            # that command is run)
+            edit = f"preserve collections edit {slug}" + (
+                f" --organisation {org}"
+                if organisation is not None or org != DEFAULT_ORGANISATION
+                else ""
+            )
             if not exist_ok:
                 raise AlreadyExists(
                     f"collection {slug!r} already exists in organisation {org!r} (change it "
-                    f"with: preserve collections edit {slug})"
+                    f"with: {edit})"
                 )
             differ = _differences(uow, existing, title, description, chosen)
             if differ:
                 raise AlreadyExists(
                     f"collection {slug!r} exists in organisation {org!r} with other options: "
                     + "; ".join(differ)
-                    + f"; change it with: preserve collections edit {slug}"
-                    + ("" if org == app.settings.organisation else f" --organisation {org}")
+                    + f"; change it with: {edit}"
                 )
             return _collection_summary(uow, existing, org)
         coll = uow.collections.add(

@@ -81,7 +81,12 @@ def test_list_says_when_there_are_none(tmp_path: Path, database_url: str) -> Non
         ),
         (
             ("edit", "photos", "--organisation", "meemoo", "--title", "x"),
-            "error: no collection 'photos' in organisation 'meemoo' (there is no collection in "
+            "error: no collection 'photos' in organisation 'meemoo'; it exists in default: add "
+            "--organisation default",
+        ),
+        (
+            ("edit", "films", "--organisation", "meemoo", "--title", "x"),
+            "error: no collection 'films' in organisation 'meemoo' (there is no collection in "
             "organisation 'meemoo' yet)",
         ),
         (
@@ -202,3 +207,99 @@ def test_edit_bad_input(repo: Repo, args: tuple[str, ...], message: str) -> None
     result = repo.run("collections", "edit", "photos", *args, ok=False)
     assert (result.exit_code, result.stderr) == (2, message + "\n")
     assert collections(repo) == [("default", "photos", "Photographs", ["default"])]
+
+
+def test_the_fix_hint_names_the_organisation_given(repo: Repo) -> None:
+    """Also when it is PRESERVE_ORGANISATION's: the suggested command works wherever it is run
+    (issue 8, new-user trial)."""
+    repo.run("collections", "add", "fotos", "--organisation", "meemoo")
+    hint = "change it with: preserve collections edit fotos --organisation meemoo"
+    for env in ({}, {"PRESERVE_ORGANISATION": "meemoo"}):
+        repo.extra_env.update(env)
+        for args in (("--organisation", "meemoo"), ()) if env else (("--organisation", "meemoo"),):
+            differs = repo.run(
+                "collections", "add", "fotos", *args, "--title", "Foto's", "--exist-ok", ok=False
+            )
+            assert (differs.exit_code, differs.stderr) == (
+                1,
+                "error: collection 'fotos' exists in organisation 'meemoo' with other options: "
+                f"title is 'fotos', not \"Foto's\"; {hint}\n",
+            )
+            exists = repo.run("collections", "add", "fotos", *args, ok=False)
+            assert (exists.exit_code, exists.stderr) == (
+                1,
+                f"error: collection 'fotos' already exists in organisation 'meemoo' ({hint})\n",
+            )
+    repo.extra_env.pop("PRESERVE_ORGANISATION")
+    # and the suggested command does what it says
+    repo.run("collections", "edit", "fotos", "--organisation", "meemoo", "--title", "Foto's")
+
+
+def test_the_default_organisation_given_by_name_is_named_too(repo: Repo) -> None:
+    result = repo.run(
+        "collections", "add", "photos", "--organisation", "default", "--title", "x",
+        "--exist-ok", ok=False,
+    )  # fmt: skip
+    assert result.stderr.endswith(
+        "; change it with: preserve collections edit photos --organisation default\n"
+    )
+
+
+def test_a_collection_of_another_organisation_is_pointed_at(repo: Repo) -> None:
+    repo.run("organisations", "add", "stadsarchief-gent", "--name", "Stadsarchief Gent")
+    repo.run("collections", "add", "teksten", "--organisation", "stadsarchief-gent")
+    result = repo.run("collections", "edit", "teksten", "--title", "x", ok=False)
+    assert (result.exit_code, result.stderr) == (
+        3,
+        "error: no collection 'teksten' in organisation 'default'; it exists in "
+        "stadsarchief-gent: add --organisation stadsarchief-gent\n",
+    )
+    repo.run("collections", "add", "teksten", "--organisation", "meemoo")
+    several = repo.run("collections", "edit", "teksten", "--title", "x", ok=False)
+    assert (several.exit_code, several.stderr) == (
+        3,
+        "error: no collection 'teksten' in organisation 'default'; it exists in meemoo and "
+        "stadsarchief-gent: add --organisation with one of them\n",
+    )
+    assert [c[2] for c in collections(repo) if c[1] == "teksten"] == ["teksten", "teksten"]
+
+
+def test_ingest_points_at_the_organisation_of_the_collection(repo: Repo, tmp_path: Path) -> None:
+    repo.run("organisations", "add", "stadsarchief-gent", "--name", "Stadsarchief Gent")
+    repo.run("collections", "add", "teksten", "--organisation", "stadsarchief-gent")
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    (delivery / "brief.txt").write_text("Beste,\n")
+    result = repo.run("ingest", delivery, "--collection", "teksten", ok=False)
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr.endswith(
+        "error: no collection 'teksten' in organisation 'default'; it exists in "
+        "stadsarchief-gent: add --organisation stadsarchief-gent\n"
+    )
+    assert repo.packages() == []
+    repo.run("ingest", delivery, "--collection", "teksten", "--organisation", "stadsarchief-gent")
+    assert len(repo.packages()) == 1
+
+
+def test_locations_list_aligned_with_headers(repo: Repo, tmp_path: Path) -> None:
+    repo.run(
+        "locations", "add", "tape", (tmp_path / "tape").as_uri(), "--region", "eu-west",
+        "--storage-type", "tape", "--offline",
+    )  # fmt: skip
+    home, second, tape = ((tmp_path / name).as_uri() for name in ("home/storage", "second", "tape"))
+    assert repo.run("locations", "list").stdout.splitlines() == [
+        "NAME     PROVIDER  REGION   TYPE        FLAGS    URL",
+        f"default  local     -        filesystem  default  {home}",
+        f"second   local     -        filesystem  -        {second}",
+        f"tape     local     eu-west  tape        offline  {tape}",
+    ]
+    assert [loc["name"] for loc in repo.json("locations", "list")] == ["default", "second", "tape"]
+
+
+def test_locations_list_says_when_there_are_none(tmp_path: Path, database_url: str) -> None:
+    repo = Repo(home=tmp_path / "home", database_url=database_url)
+    repo.run("db", "upgrade")  # a catalogue without the default location of `init`
+    assert repo.run("locations", "list").stdout == (
+        "no locations (add one with: preserve locations add NAME URL)\n"
+    )
+    assert repo.json("locations", "list") == []

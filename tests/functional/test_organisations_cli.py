@@ -187,3 +187,49 @@ def test_name_is_required_and_not_empty(repo: Repo) -> None:
     assert empty.exit_code == 2
     assert "an empty value was given" in empty.stderr
     assert [o["slug"] for o in repo.json("organisations", "list")] == ["default"]
+
+
+def test_add_exist_ok_with_the_same_values_succeeds(repo: Repo) -> None:
+    add_meemoo(repo)
+    before = repo.json("organisations", "list")
+    for extra in (
+        (),
+        ("--contact-email", "archief@meemoo.be", "--address", " Kunstlaan 1, 1000 Brussel"),
+    ):
+        result = repo.run(
+            "organisations", "add", "meemoo", "--name", FULL_NAME, *extra, "--exist-ok"
+        )
+        assert (result.exit_code, result.stdout) == (0, f"organisation meemoo: {FULL_NAME}\n")
+    assert repo.json("organisations", "list") == before
+    new = repo.run("organisations", "add", "kbr", "--name", "KBR", "--exist-ok")
+    assert new.stdout == "organisation kbr: KBR\n"  # a new one is made as without --exist-ok
+
+
+def test_add_exist_ok_with_other_values_names_each_difference(repo: Repo) -> None:
+    add_meemoo(repo)
+    before = repo.json("organisations", "list")
+    result = repo.run(
+        "organisations", "add", "meemoo", "--name", "meemoo", "--contact-name", "",
+        "--contact-email", "info@meemoo.be", "--exist-ok", ok=False,
+    )  # fmt: skip
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: organisation 'meemoo' exists with other details: name is {FULL_NAME!r}, not "
+        "'meemoo'; contact name is 'An Peeters', not ''; contact email is "
+        "'archief@meemoo.be', not 'info@meemoo.be'; change it with: preserve organisations "
+        "edit meemoo\n",
+    )
+    assert repo.json("organisations", "list") == before
+
+
+def test_add_exist_ok_checks_its_values_first(repo: Repo) -> None:
+    result = repo.run(
+        "organisations", "add", "default", "--name", "default", "--contact-email", "nobody",
+        "--exist-ok", ok=False,
+    )  # fmt: skip
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: contact e-mail 'nobody' is not an e-mail address (one '@', no spaces, e.g. "
+        "archive@example.org)\n",
+    )
