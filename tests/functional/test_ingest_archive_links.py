@@ -36,7 +36,8 @@ def test_tar_hard_link_is_stored_as_the_file_it_names(repo: Repo, tmp_path: Path
     package = result["packages"][0]
     assert package["status"] == "stored"
     assert package["files"] == 3 and package["bytes"] == 2 * len(content) + len("other")
-    assert package["warnings"] == []
+    # random bytes named .bin: identified by extension only, which ingest says; nothing else
+    assert {w["code"] for w in package["warnings"]} <= {"identification-warning", "format-unknown"}
     assert sorted(f["path"] for f in package["file_details"]) == [
         "data/original.bin",
         "data/other.txt",

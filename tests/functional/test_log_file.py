@@ -55,7 +55,10 @@ def test_an_ingest_and_a_fixity_run_are_logged(tmp_path: Path, database_url: str
     ), messages  # fmt: skip
     assert any(m.startswith(f"package {package_id} stored from {d}: 2 files") for m in messages)
     assert messages[-2:] == ["1 package stored (2 files, 14 B)", "preserve ingest: done (exit 0)"]
-    assert result.stderr.count("warning: ") == 1  # on stderr too, once
+    # each warning on stderr too, once: the system file, and its unidentified format
+    logged = [m for level, _, m in lines if level == "WARNING"]
+    assert [line.removeprefix("warning: ") for line in result.stderr.splitlines()] == logged
+    assert len(logged) == 2
 
     before = len(lines)
     repo.run("--log-file", log, "fixity", "--all")
@@ -91,7 +94,10 @@ def test_quiet_leaves_only_errors_on_stderr(repo: Repo, tmp_path: Path) -> None:
     result = repo.run("-q", "--log-file", log, "ingest", d, "--collection", "photos", "--json")
     assert result.stderr == ""
     package = json.loads(result.stdout)["packages"][0]
-    assert [(w["code"], w["path"]) for w in package["warnings"]] == [("system-file", "Thumbs.db")]
+    assert [(w["code"], w["path"]) for w in package["warnings"]] == [
+        ("system-file", "Thumbs.db"),
+        ("format-unknown", "Thumbs.db"),
+    ]
     assert any(level == "WARNING" and "d/Thumbs.db" in m for level, _, m in _lines(log))
     # errors still show
     result = repo.run("--quiet", "ingest", tmp_path / "nope", "--collection", "photos", ok=False)
