@@ -312,13 +312,15 @@ def test_search_refuses_blank_text(packages: Catalogue) -> None:
     assert "an empty value was given" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 def test_search_folds_with_unaccent_when_it_is_installed(packages: Catalogue) -> None:
     """PostgreSQL folds with the unaccent extension when the catalogue's database has it (and
-    with translate() otherwise, as every other test here does)."""
+    with translate() otherwise, as every other test here does; SQLite folds with fold())."""
     from sqlalchemy import create_engine, text
 
-    if not packages.repo.database_url.startswith("postgresql"):
-        pytest.skip("unaccent is a PostgreSQL extension; SQLite folds with fold()")
+    assert packages.repo.database_url.startswith("postgresql")
     engine = create_engine(packages.repo.database_url)
     try:
         with engine.begin() as connection:
