@@ -60,7 +60,7 @@ def organisations_add(
     """
     from preserve.services.admin import add_organisation
 
-    o = add_organisation(
+    added = add_organisation(
         app(),
         slug,
         name=name,
@@ -69,7 +69,11 @@ def organisations_add(
         contact_email=contact_email,
         exist_ok=exist_ok,
     )
-    click.echo(f"organisation {o.slug}: {o.name}")
+    o = added.organisation
+    if added.created:
+        click.echo(f"organisation {o.slug}: {o.name}")
+    else:
+        click.echo(f"organisation {o.slug} exists already with these details")
 
 
 @organisations.command("list", epilog=EXAMPLES["organisations list"])

@@ -63,6 +63,15 @@ class OrganisationDetail:
 
 
 @dataclass(frozen=True)
+class OrganisationAdded:
+    """The organisation ``add`` leaves in place; ``created`` is False when it existed already
+    with the details given (``--exist-ok``)."""
+
+    organisation: OrganisationSummary
+    created: bool
+
+
+@dataclass(frozen=True)
 class Change:
     """One field changed by an edit, with its old and new value."""
 
@@ -293,7 +302,7 @@ def add_organisation(
     contact_name: str | None = None,
     contact_email: str | None = None,
     exist_ok: bool = False,
-) -> OrganisationSummary:
+) -> OrganisationAdded:
     """Register organisation ``slug`` with its full name, address and contact (they go into
     the bag-info.txt of its packages and into PREMIS as their owner); None: not given, empty.
     With ``exist_ok`` an existing organisation is fine if the values given agree with it;
@@ -315,8 +324,8 @@ def add_organisation(
                     f"organisation {slug!r} already exists (change it with: {edit})"
                 )
             differ = [
-                f"{key.replace('_', ' ')} is {getattr(existing, key) or ''!r}, not "
-                f"{value.strip()!r}"
+                f"{key.replace('_', ' ')} is {_shown(getattr(existing, key))}, not "
+                f"{_shown(value.strip(), empty='an empty value')}"
                 for key, value in given.items()
                 if value is not None and value.strip() != (getattr(existing, key) or "")
             ]
@@ -326,7 +335,7 @@ def add_organisation(
                     + "; ".join(differ)
                     + f"; change it with: {edit}"
                 )
-            return _organisation_summary(uow, existing)
+            return OrganisationAdded(_organisation_summary(uow, existing), created=False)
         _same_name(uow, name.strip(), slug)
         org = uow.organisations.add(
             Organisation(
@@ -340,7 +349,12 @@ def add_organisation(
         summary = _organisation_summary(uow, org)
         uow.commit()
         log.info("registered organisation %s (%s)", slug, name)
-        return summary
+        return OrganisationAdded(summary, created=True)
+
+
+def _shown(value: str | None, empty: str = "not set") -> str:
+    """A detail quoted for a message; an empty one in words (a bare '' is easily misread)."""
+    return repr(value) if value else empty
 
 
 def list_organisations(app: Application) -> list[OrganisationSummary]:

@@ -199,7 +199,10 @@ def test_add_exist_ok_with_the_same_values_succeeds(repo: Repo) -> None:
         result = repo.run(
             "organisations", "add", "meemoo", "--name", FULL_NAME, *extra, "--exist-ok"
         )
-        assert (result.exit_code, result.stdout) == (0, f"organisation meemoo: {FULL_NAME}\n")
+        assert (result.exit_code, result.stdout) == (
+            0,
+            "organisation meemoo exists already with these details\n",
+        )
     assert repo.json("organisations", "list") == before
     new = repo.run("organisations", "add", "kbr", "--name", "KBR", "--exist-ok")
     assert new.stdout == "organisation kbr: KBR\n"  # a new one is made as without --exist-ok
@@ -216,11 +219,26 @@ def test_add_exist_ok_with_other_values_names_each_difference(repo: Repo) -> Non
         1,
         "",
         f"error: organisation 'meemoo' exists with other details: name is {FULL_NAME!r}, not "
-        "'meemoo'; contact name is 'An Peeters', not ''; contact email is "
+        "'meemoo'; contact name is 'An Peeters', not an empty value; contact email is "
         "'archief@meemoo.be', not 'info@meemoo.be'; change it with: preserve organisations "
         "edit meemoo\n",
     )
     assert repo.json("organisations", "list") == before
+
+
+def test_add_exist_ok_says_a_detail_never_set_is_not_set(repo: Repo) -> None:
+    repo.run("organisations", "add", "kbr", "--name", "KBR")
+    result = repo.run(
+        "organisations", "add", "kbr", "--name", "KBR", "--address", "Kunstlaan 1",
+        "--exist-ok", ok=False,
+    )  # fmt: skip
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        "error: organisation 'kbr' exists with other details: address is not set, not "
+        "'Kunstlaan 1'; change it with: preserve organisations edit kbr\n",
+    )
+    assert repo.json("organisations", "show", "kbr")["organisation"]["address"] == ""
 
 
 def test_add_exist_ok_checks_its_values_first(repo: Repo) -> None:
