@@ -148,9 +148,9 @@ def _nfc(text: str) -> str:
 
 
 def _name_problems(path: str, name: str, *, is_file: bool) -> list[Problem]:
-    """Warnings about one path segment: OS junk files, Windows-reserved or -incompatible names."""
+    """Warnings about one path segment: OS junk files, Windows-reserved or -incompatible names.
+    Their messages do not name the path: they are shown after it (``d/Thumbs.db: ...``)."""
     problems: list[Problem] = []
-    shown = printable(path)
     folded = name.casefold()
     if (is_file and (folded in _SYSTEM_FILES or name.startswith("._"))) or (
         not is_file and folded in _SYSTEM_DIRS
@@ -159,7 +159,7 @@ def _name_problems(path: str, name: str, *, is_file: bool) -> list[Problem]:
             Problem(
                 "system-file",
                 safe_text(path),
-                f"'{shown}' is an operating-system file, not content; it is kept as payload",
+                "an operating-system file, not content; kept as payload",
                 "warning",
             )
         )
@@ -169,8 +169,7 @@ def _name_problems(path: str, name: str, *, is_file: bool) -> list[Problem]:
             Problem(
                 "windows-reserved-name",
                 safe_text(path),
-                f"'{shown}' uses the reserved Windows device name {stem}: it cannot be restored "
-                "on Windows",
+                f"uses the reserved Windows device name {stem}: it cannot be restored on Windows",
                 "warning",
             )
         )
@@ -179,7 +178,7 @@ def _name_problems(path: str, name: str, *, is_file: bool) -> list[Problem]:
             Problem(
                 "windows-incompatible-name",
                 safe_text(path),
-                f"'{shown}' contains characters Windows does not allow (< > : \" | ? *, control "
+                'contains characters Windows does not allow (< > : " | ? *, control '
                 "characters, or a trailing dot or space)",
                 "warning",
             )

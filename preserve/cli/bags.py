@@ -146,6 +146,7 @@ def bag_make(
       preserve bag make scans/ transfer.tar.gz --bag-count "1 of 3" --json
     """
     from preserve.bagit import make_bag
+    from preserve.bagit.paths import printable
     from preserve.bagit.serialise import choose_format, make_bag_file
     from preserve.checksums import bagit_token, is_supported
     from preserve.errors import InvalidInput
@@ -177,7 +178,8 @@ def bag_make(
     else:
         summary, archive = make_bag_file(src, dest, fmt, algorithms=algs, bag_info=bag_info)
     for w in summary.warnings:
-        warn(w.message)  # names the file as it is in the bag
+        # the file as it is in the bag, then what is wrong with it
+        warn(f"{printable(w.path)}: {w.message}" if w.path else w.message)
     if as_json:
         emit_json(
             {
@@ -211,8 +213,9 @@ def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
     holding one, as `preserve bag make` and `preserve export` write them. An archive is
     unpacked safely, with ingest's limits (PRESERVE_MAX_UNPACK_BYTES and _RATIO), into a
     temporary folder under $TMPDIR (/tmp by default; it needs room for the whole bag) that
-    is removed afterwards; problems name files as they are in the archive. A damaged or
-    unsafe archive, or one that does not hold one bag, is an error (exit 2).
+    is removed afterwards; problems name files as they are in the archive. A folder without
+    bagit.txt, a damaged or unsafe archive, or one that does not hold one bag, is an error
+    (exit 2).
 
     \b
     Examples:
@@ -227,6 +230,11 @@ def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
     from preserve.errors import InvalidInput
 
     if path.is_dir():
+        if not (path / "bagit.txt").is_file():
+            raise InvalidInput(
+                f"{path}: not a bag (no bagit.txt); make one with: "
+                f"preserve bag make {path} BAG"
+            )
         report = validate_bag(path, completeness_only=completeness_only)
     elif path.is_file():
         settings = Settings.from_env()
@@ -285,14 +293,17 @@ def identify(paths: tuple[Path, ...], as_json: bool, describe: bool) -> None:
     from preserve.formats.checks import check_files
     from preserve.formats.mediatypes import media_type
 
-    files: list[Path] = []
+    found: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.is_file() and not f.is_symlink()))
+            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and not f.is_symlink()))
         elif p.is_file():
-            files.append(p)
+            found.append(p)
         else:
             raise InvalidInput(f"{p}: no such file or folder")
+    # A file given twice (deliv/* deliv/sub/*, or a folder and a file in it) is identified
+    # once, where it was first given.
+    files = list({f.resolve(): f for f in reversed(found)}.values())[::-1]
     checked = check_files(files, workers=os.cpu_count() or 1, describe=describe)
     for c in checked:
         info = c.format

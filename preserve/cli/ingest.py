@@ -207,9 +207,11 @@ def interruption_message(exc: KeyboardInterrupt) -> str:
 def delivery_warning(source: str, problem: Problem) -> str:
     """``<delivery name>/<path in the delivery>: <message>`` (the delivery's name alone for a
     problem of the whole delivery or of a delivery that is one file)."""
+    from preserve.bagit.paths import printable
+
     name = Path(source).name
     where = name if problem.path in ("", name) else f"{name}/{problem.path}"
-    return f"{where}: {problem.message}"
+    return f"{printable(where)}: {problem.message}"
 
 
 def ingest_summary(report: IngestReport) -> str:

@@ -436,7 +436,6 @@ def test_the_writers_warnings_are_shown_once_and_not_with_quiet(tool: Repo, tmp_
     (src / ".DS_Store").write_bytes(b"\0")
     result = tool.run("bag", "make", src, tmp_path / "bag")
     assert result.stderr == (
-        "warning: 'data/.DS_Store' is an operating-system file, not content; "
-        "it is kept as payload\n"
+        "warning: data/.DS_Store: an operating-system file, not content; kept as payload\n"
     )
     assert tool.run("-q", "bag", "make", src, tmp_path / "bag2").stderr == ""

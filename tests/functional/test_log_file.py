@@ -46,8 +46,8 @@ def test_an_ingest_and_a_fixity_run_are_logged(tmp_path: Path, database_url: str
     lines = _lines(log)
     messages = [m for _, _, m in lines]
     assert messages[0].startswith(f"preserve --log-file {log} ingest {d} --collection photos")
-    assert ("WARNING", "preserve", "d/Thumbs.db: 'Thumbs.db' is an operating-system file, "
-            "not content; it is kept as payload") in lines  # fmt: skip
+    assert ("WARNING", "preserve", "d/Thumbs.db: an operating-system file, "
+            "not content; kept as payload") in lines  # fmt: skip
     assert any(
         level == "INFO" and m.startswith(f"default/photos/{package_id}/v1: payload stored and "
                                          "verified on default (2 objects, 14 bytes)")
