@@ -303,7 +303,10 @@ def identify(paths: tuple[Path, ...], as_json: bool, describe: bool) -> None:
             raise InvalidInput(f"{p}: no such file or folder")
     # A file given twice (deliv/* deliv/sub/*, or a folder and a file in it) is identified
     # once, where it was first given.
-    files = list({f.resolve(): f for f in reversed(found)}.values())[::-1]
+    first_given: dict[Path, Path] = {}
+    for f in found:
+        first_given.setdefault(f.resolve(), f)
+    files = list(first_given.values())
     checked = check_files(files, workers=os.cpu_count() or 1, describe=describe)
     for c in checked:
         info = c.format

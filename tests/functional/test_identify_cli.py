@@ -101,3 +101,22 @@ def test_text_charset_recorded_in_catalogue_and_premis(
     (aip,) = list(repo.storage_root.glob(f"*/*/{package['package_id']}/v1"))
     premis = (aip / "metadata" / "premis.xml").read_text(encoding="utf-8")
     assert "text/plain; charset=iso-8859-1" in premis
+
+
+def test_identify_a_file_given_twice_once_where_first_given(repo: Repo, tmp_path: Path) -> None:
+    deliv = tmp_path / "deliv"
+    (deliv / "sub").mkdir(parents=True)
+    (deliv / "a.txt").write_text("first\n")
+    (deliv / "sub" / "b.txt").write_text("second\n")
+    # as a shell expands `identify deliv/sub/b.txt deliv/* deliv/sub/*`: the folder deliv/sub
+    # holds b.txt again, and so does the last pattern; ./ and .. name the same file too
+    result = repo.run(
+        "identify",
+        deliv / "sub" / "b.txt",
+        deliv / "a.txt",
+        deliv / "sub",
+        deliv / "sub" / ".." / "sub" / "b.txt",
+    )
+    paths = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    assert paths == [str(deliv / "sub" / "b.txt"), str(deliv / "a.txt")]
+    assert result.stderr == "2 files identified, no problems\n"
