@@ -226,9 +226,18 @@ class FixityCatalogue:
             )
         ]
         if slug not in names:
-            from preserve.names import unknown
+            # The same message as every other command: where else a collection of that name is.
+            from preserve.services.admin import collection_not_found
 
-            raise unknown("collection", slug, names, where=f"organisation {organisation!r}")
+            elsewhere = [
+                row[0]
+                for row in self._db.rows(
+                    "SELECT o.slug FROM collections co JOIN organisations o "
+                    "ON o.id = co.organisation_id WHERE co.slug = :slug",
+                    {"slug": slug},
+                )
+            ]
+            raise collection_not_found(slug, organisation, names, elsewhere)
 
     def files(self, package_id: str) -> Iterator[FileRow]:
         """The package's files (payload and tag files) as catalogued, streamed in ingest order."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from preserve.errors import InvalidInput, NotFound
 from preserve.formats.checks import recorded_problems
 from preserve.names import unknown
+from preserve.services.admin import collection_not_found
 
 if TYPE_CHECKING:
     from preserve.bootstrap import Application
@@ -350,11 +351,11 @@ def _filters(
         org_slug = organisation or app.settings.organisation
         coll = uow.collections.get(org_slug, collection)
         if coll is None:
-            raise unknown(
-                "collection",
+            raise collection_not_found(
                 collection,
-                (c.slug for c in uow.collections.list(org_slug)),
-                where=f"organisation {org_slug!r}",
+                org_slug,
+                [c.slug for c in uow.collections.list(org_slug)],
+                [c.organisation.slug for c in uow.collections.list() if c.slug == collection],
             )
         filters["collection_id"] = coll.id
     return filters
