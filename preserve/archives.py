@@ -34,7 +34,17 @@ from typing import IO, Literal, cast
 from preserve.errors import InvalidInput, PreserveError, UnsafeArchive
 from preserve.values import Problem
 
-__all__ = ["archive_kind", "claimed_kind", "examine", "is_archive", "unpack"]
+__all__ = [
+    "DamagedArchive",
+    "archive_kind",
+    "claimed_kind",
+    "damaged",
+    "examine",
+    "extra_data",
+    "is_archive",
+    "unpack",
+    "unreadable",
+]
 
 CHUNK_SIZE = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -71,6 +81,25 @@ _TAR_BLOCK = 512
 
 Kind = Literal["zip", "tar"]
 EntryKind = Literal["file", "dir", "link", "hardlink", "skip", "root"]
+
+
+class DamagedArchive(InvalidInput):
+    """An archive that cannot be read (truncated, damaged), or one of whose members cannot.
+
+    Its messages form one family, for ingest and ``bag validate`` alike: ``X: not a readable
+    zip archive (what)`` and ``X: damaged zip archive: member 'm': what``."""
+
+    code = "damaged-archive"
+
+
+def unreadable(path: Path, kind: str, what: str) -> DamagedArchive:
+    """``X: not a readable zip archive (what)``: ``path`` cannot be read as a ``kind``."""
+    return DamagedArchive(f"{path}: not a readable {kind} archive ({what})")
+
+
+def damaged(path: Path, kind: str, member: str, what: str) -> DamagedArchive:
+    """``X: damaged zip archive: member 'm': what``: one member of ``path`` is damaged."""
+    return DamagedArchive(f"{path}: damaged {kind} archive: member {member!r}: {what}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,7 +362,7 @@ def unpack(
         raise InvalidInput(f"cannot read archive {archive}: permission denied")
     kind = archive_kind(archive)
     if kind is None:
-        raise InvalidInput(f"{archive} is not a zip or tar archive (or it is corrupt)")
+        raise unreadable(archive, claimed_kind(archive) or "zip or tar", "it cannot be read as one")
     if os.path.lexists(dest):
         raise InvalidInput(f"cannot unpack {archive}: destination {dest} already exists")
     try:
@@ -343,7 +372,7 @@ def unpack(
 
     budget = _Budget(archive, archive_size, max_total_bytes, max_ratio)
     try:
-        with _read_errors(archive):
+        with _read_errors(archive, kind):
             if kind == "zip":
                 problems = _unpack_zip(archive, dest, budget, max_members)
             else:
@@ -356,7 +385,7 @@ def unpack(
 
 
 @contextmanager
-def _read_errors(archive: Path) -> Iterator[None]:
+def _read_errors(archive: Path, kind: Kind) -> Iterator[None]:
     """Turn the many ways a broken archive fails into InvalidInput naming it."""
     try:
         yield
@@ -374,7 +403,7 @@ def _read_errors(archive: Path) -> Iterator[None]:
         ValueError,
         OSError,
     ) as exc:
-        raise InvalidInput(f"corrupt or unsupported archive {archive}: {exc}") from exc
+        raise unreadable(archive, kind, str(exc) or type(exc).__name__) from exc
 
 
 class _Checker:
@@ -517,9 +546,61 @@ def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
         return None
 
 
+_EOCD = b"PK\x05\x06"
+_EOCD_SIZE = 22
+
+
+def extra_data(zf: zipfile.ZipFile, path: Path) -> tuple[int, int]:
+    """The bytes of the zip file ``path`` (open as ``zf``) before its first member (a
+    self-extractor's program, say) and after its end-of-central-directory record and comment:
+    zipfile reads such a zip without a word, so what they hold would be dropped unseen."""
+    infos = zf.infolist()
+    before = min((i.header_offset for i in infos), default=zf.start_dir)
+    size = path.stat().st_size
+    with open(path, "rb") as fp:
+        fp.seek(max(0, size - _EOCD_SIZE - 0xFFFF))
+        tail = fp.read()
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) - at < _EOCD_SIZE:
+        return before, 0
+    (comment,) = struct.unpack("<H", tail[at + 20 : at + 22])
+    return before, max(0, len(tail) - at - _EOCD_SIZE - comment)
+
+
+def _ignored(n: int, where: str) -> str:
+    """``1,000 bytes <where> were ignored`` (singular for one byte)."""
+    return f"{n:,} byte {where} was ignored" if n == 1 else f"{n:,} bytes {where} were ignored"
+
+
+def _extra_data_warnings(zf: zipfile.ZipFile, archive: Path) -> list[Problem]:
+    before, after = extra_data(zf, archive)
+    found = []
+    if before:
+        found.append(
+            Problem(
+                "archive-data-before",
+                archive.name,
+                _ignored(before, "before the first member of the zip archive")
+                + " (a self-extracting program?)",
+                "warning",
+            )
+        )
+    if after:
+        found.append(
+            Problem(
+                "archive-data-after",
+                archive.name,
+                _ignored(after, "after the end of the zip archive"),
+                "warning",
+            )
+        )
+    return found
+
+
 def _unpack_zip(archive: Path, dest: Path, budget: _Budget, max_members: int) -> list[Problem]:
     problems: list[Problem] = []
     with zipfile.ZipFile(archive) as zf:
+        problems.extend(_extra_data_warnings(zf, archive))
         infos = zf.infolist()
         if len(infos) > max_members:
             raise UnsafeArchive(
@@ -563,7 +644,7 @@ def _zip_member_error(archive: Path, info: zipfile.ZipInfo, exc: Exception) -> I
                 )
         except Exception:  # noqa: S110 - the diagnosis is best effort; report corruption
             pass
-    return InvalidInput(f"corrupt archive {archive}: member {info.filename!r}: {exc}")
+    return damaged(archive, "zip", info.filename, str(exc))
 
 
 # -- tar ------------------------------------------------------------------------------------
@@ -778,9 +859,11 @@ def _materialise(
                     f"{exc.strerror}"
                 ) from exc
     if written != entry.size:
-        raise InvalidInput(
-            f"corrupt archive {archive}: member {name!r}: {written} bytes instead of the "
-            f"declared {entry.size}"
+        raise damaged(
+            archive,
+            archive_kind(archive) or "zip or tar",
+            name,
+            f"{written} bytes instead of the declared {entry.size}",
         )
     if entry.mtime is not None:
         # a timestamp the file system cannot hold: keep the extraction time

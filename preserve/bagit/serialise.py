@@ -589,6 +589,8 @@ def _bag_root(archive: Path, unpacked: Path) -> tuple[Path, str, list[Problem]]:
             )
         )
     bag = folders[0]
+    if not (bag / "bagit.txt").is_file():
+        raise InvalidInput(f"{archive}: not a bag: its folder {bag.name}/ has no bagit.txt")
     warnings.extend(
         Problem("archive-extra", e.name, "beside the bag's folder: not part of the bag", "warning")
         for e in entries
@@ -624,12 +626,13 @@ def validate_bag_file(
     from preserve import archives
 
     archive = Path(archive)
-    kind = archives.archive_kind(archive)
+    kind, unreadable = archives.examine(archive)
+    if unreadable:
+        claimed = archives.claimed_kind(archive) or kind or "zip or tar"
+        raise archives.unreadable(archive, claimed, unreadable)
     if kind is None:
         if _looks_like_archive(archive):
-            raise InvalidInput(
-                f"{archive}: a damaged zip or tar archive (it cannot be read as one)"
-            )
+            raise archives.unreadable(archive, "zip or tar", "it cannot be read as one")
         raise InvalidInput(f"{archive}: not a bag folder or a zip/tar archive of one")
     folder = Path(work_folder) if work_folder is not None else Path(tempfile.gettempdir())
     remove_abandoned(folder, "a bag validate")

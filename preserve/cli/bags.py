@@ -232,8 +232,7 @@ def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
     if path.is_dir():
         if not (path / "bagit.txt").is_file():
             raise InvalidInput(
-                f"{path}: not a bag (no bagit.txt); make one with: "
-                f"preserve bag make {path} BAG"
+                f"{path}: not a bag (no bagit.txt); make one with: preserve bag make {path} BAG"
             )
         report = validate_bag(path, completeness_only=completeness_only)
     elif path.is_file():

@@ -21,6 +21,8 @@ from preserve.values import Problem
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar")
 #: bag-info elements that describe the bag as written, recomputed for the AIP
 _RECOMPUTED = {"payload-oxum", "bag-size", "bagging-date", "bag-software-agent"}
+#: the advice after every damaged-archive error of ingest
+_KEEP_AS_FILE = "; to keep the file itself as it is, put it in a folder and ingest the folder"
 
 
 def receive(
@@ -33,16 +35,18 @@ def receive(
     root = source
     kind, unreadable = archives.examine(source) if source.is_file() else (None, None)
     if unreadable:
-        raise InvalidInput(
-            f"{source}: not a readable {archives.claimed_kind(source) or kind} archive "
-            f"({unreadable}); to keep the file itself as it is, put it in a folder and ingest "
-            "the folder"
+        claimed = archives.claimed_kind(source) or kind or "zip or tar"
+        raise archives.DamagedArchive(
+            f"{archives.unreadable(source, claimed, unreadable)}{_KEEP_AS_FILE}"
         )
     if kind is not None:
         target = staging / "unpacked"
-        unpacked = archives.unpack(
-            source, target, max_total_bytes=max_unpack_bytes, max_ratio=max_unpack_ratio
-        )
+        try:
+            unpacked = archives.unpack(
+                source, target, max_total_bytes=max_unpack_bytes, max_ratio=max_unpack_ratio
+            )
+        except archives.DamagedArchive as exc:
+            raise archives.DamagedArchive(f"{exc}{_KEEP_AS_FILE}") from exc
         events.append(event(premis.UNPACKING, "success", f"unpacked {source.name}"))
         entries = list(target.iterdir())
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else target
