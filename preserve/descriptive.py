@@ -291,7 +291,7 @@ class ItemRow:
     """A row describing one file inside a delivery (item-level description)."""
 
     relpath: str  # the file's path inside the delivered folder, POSIX
-    where: str  # "meta.csv, line 4 ('photos-1923/scan-001.tif')", for messages
+    where: str  # "meta.csv, line 4 ('photos-1923\\scan-001.tif')", for messages
     fields: dict[str, list[str]]
 
 
@@ -307,8 +307,9 @@ class MetadataTable:
     delimiter: str
 
     def where(self, path: Path) -> str:
-        """``meta.csv, line 4 ('photos/scan-001.tif')``: where a row is, for messages."""
-        return f"{self.csv_path}, line {self.lines[path]} ({self.written[path]!r})"
+        """``meta.csv, line 4 ('photos\\scan-001.tif')``: where a row is, for messages; the
+        path as the CSV writes it, quoted but not escaped (a Windows path stays readable)."""
+        return f"{self.csv_path}, line {self.lines[path]} ('{self.written[path]}')"
 
     def items_under(self, delivery: Path) -> list[ItemRow]:
         """The rows for paths inside the resolved ``delivery`` path, in CSV order."""

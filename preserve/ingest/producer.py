@@ -27,30 +27,59 @@ ITEMS_CSV = "metadata/items.csv"
 
 def absent_items(source: Path, rows: Sequence[ItemRow]) -> list[str]:
     """Before any work: the rows (where they are in the CSV) that name no regular file inside
-    the delivery ``source``. Archives are checked once unpacked (:func:`match_items`)."""
+    the delivery ``source``. Archives are checked once unpacked (:func:`match_items`). Rows
+    that name a folder inside it are refused at once (:func:`folder_rows`)."""
     from preserve import archives
 
     if source.is_file() and (archives.is_archive(source) or archives.claimed_kind(source)):
         return []
     bag = source.is_dir() and (source / "bagit.txt").is_file()
     absent = []
+    folders = []
     for row in rows:
         candidates = [source / row.relpath] if source.is_dir() else []
         if bag and not row.relpath.startswith("data/"):
             candidates = [source / "data" / row.relpath]
-        if not any(p.is_file() and not p.is_symlink() for p in candidates):
+        if any(p.is_file() and not p.is_symlink() for p in candidates):
+            continue
+        if any(p.is_dir() and not p.is_symlink() for p in candidates):
+            folders.append(row.where)
+        else:
             absent.append(row.where)
+    if folders:
+        raise item_rows_refused(source, absent, folders)
     return absent
+
+
+def _folder_rows(rows: Sequence[str]) -> str:
+    what = "row names a folder" if len(rows) == 1 else f"{len(rows)} rows name folders"
+    return f"{what}, not a file: item rows describe single files: {'; '.join(rows)}"
+
+
+def _absent_rows(absent: Sequence[str], delivery: Path | str) -> str:
+    what = "row names a file" if len(absent) == 1 else f"{len(absent)} rows name files"
+    example = Path(delivery).name if isinstance(delivery, Path) else "B2"
+    return (
+        f"{what} that {'is' if len(absent) == 1 else 'are'} not in the delivery {delivery}: "
+        f"{'; '.join(absent)} (a row for one file gives the delivery's path, then / or \\, "
+        f"then the file's path inside it, e.g. {example}\\sub\\a.txt)"
+    )
 
 
 def not_in_delivery(absent: Sequence[str], delivery: Path | str) -> InvalidInput:
     """The error for rows that name files not in ``delivery``: every one of them, at once."""
-    what = "row names a file" if len(absent) == 1 else f"{len(absent)} rows name files"
-    return InvalidInput(
-        f"{what} that {'is' if len(absent) == 1 else 'are'} not in the delivery {delivery}: "
-        f"{'; '.join(absent)} (a file's row gives the delivery's path, '/', and the file's "
-        "path inside it)"
-    )
+    return InvalidInput(_absent_rows(absent, delivery))
+
+
+def item_rows_refused(
+    delivery: Path | str, absent: Sequence[str], folders: Sequence[str]
+) -> InvalidInput:
+    """The error for rows inside ``delivery`` that name a folder (item rows describe single
+    files) and, in the same message, those that name nothing in it."""
+    parts = [_folder_rows(folders)] if folders else []
+    if absent:
+        parts.append(_absent_rows(absent, delivery))
+    return InvalidInput("; and ".join(parts))
 
 
 def match_items(delivery: Delivery, rows: Sequence[ItemRow]) -> dict[str, dict[str, list[str]]]:
@@ -61,20 +90,34 @@ def match_items(delivery: Delivery, rows: Sequence[ItemRow]) -> dict[str, dict[s
         return {}
     by_nfc = {unicodedata.normalize("NFC", f.relpath): f.relpath for f in delivery.files}
     bag = bool(delivery.submission)
+    folders = {p for f in by_nfc for p in _parents(f)}
     found: dict[str, dict[str, list[str]]] = {}
     missing: list[str] = []
+    in_folders: list[str] = []
     for row in rows:
         relpath = unicodedata.normalize("NFC", row.relpath)
-        real = by_nfc.get(relpath) if delivery.payload_root is not None else None
+        inside = delivery.payload_root is not None
+        real = by_nfc.get(relpath) if inside else None
         if real is None and bag and relpath.startswith("data/"):
-            real = by_nfc.get(relpath[len("data/") :])
-        if real is None:
-            missing.append(row.where)
-        else:
+            relpath = relpath[len("data/") :]
+            real = by_nfc.get(relpath)
+        if real is not None:
             found[real] = row.fields
+        elif inside and relpath.rstrip("/") in folders:
+            in_folders.append(row.where)
+        else:
+            missing.append(row.where)
+    if in_folders:
+        raise item_rows_refused(delivery.source, missing, in_folders)
     if missing:
         raise not_in_delivery(missing, delivery.source)
     return found
+
+
+def _parents(relpath: str) -> list[str]:
+    """The folders ``relpath`` lies in: ``a/b/c.txt`` -> ``a``, ``a/b``."""
+    parts = relpath.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def write_producer_metadata(

@@ -186,10 +186,12 @@ def test_rows_for_files_not_in_the_delivery_are_all_named(
     result = ingest(repo, photos, csv_path, ok=False)
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: 2 rows name files that are not in the delivery {photos}: "
-        f"{csv_path}, line 4 ('photos-1923/scan-999.tif'); "
-        f"{csv_path}, line 5 ('photos-1923/notes') (a file's row gives the delivery's path, "
-        "'/', and the file's path inside it)\n"
+        f"error: row names a folder, not a file: item rows describe single files: "
+        f"{csv_path}, line 5 ('photos-1923/notes'); and "
+        f"row names a file that is not in the delivery {photos}: "
+        f"{csv_path}, line 4 ('photos-1923/scan-999.tif') (a row for one file gives the "
+        "delivery's path, then / or \\, then the file's path inside it, e.g. "
+        "photos-1923\\sub\\a.txt)\n"
     )
     assert repo.packages() == [] and repo.stored_keys() == []
 

@@ -120,7 +120,7 @@ def test_an_item_row_for_a_file_missing_from_a_zipped_bag(repo: Repo, tmp_path: 
     assert result.exit_code == 2
     assert (
         f"error: row names a file that is not in the delivery {archive}: {csv_path}, line 3 "
-        "('delivery.zip/scans/nope.tif') (a file's row gives the delivery's path, '/', and the "
-        "file's path inside it)\n"
+        "('delivery.zip/scans/nope.tif') (a row for one file gives the delivery's path, then / "
+        "or \\, then the file's path inside it, e.g. delivery.zip\\sub\\a.txt)\n"
     ) in result.stderr
     assert repo.packages() == [] and repo.staging_entries() == []
