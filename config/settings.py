@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from preserve.errors import ConfigError
 
@@ -408,9 +408,14 @@ def _database_url(raw: object) -> str:
         raise ValueError(f"is not a supported catalogue URL: {_DATABASE_FORMS}")
     url = f"{POSTGRES_SCHEME}://{match['rest']}"
     try:
-        urlsplit(url).port  # noqa: B018 - raises ValueError for a port that is no number
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
     except ValueError:
         raise ValueError(f"has a port that is not a number 0-65535: {_DATABASE_FORMS}") from None
+    # without a database name libpq falls back to the login name's database over the local
+    # socket: a catalogue URL that "answers" from wherever it runs; refuse it
+    if not parts.path.strip("/") and not parse_qs(parts.query).get("dbname"):
+        raise ValueError(f"names no database: {_DATABASE_FORMS}")
     return url
 
 

@@ -274,6 +274,7 @@ STORAGE_FORMS = (
         ),
         ("POSTGRES://archive@db/aip", "postgresql+psycopg://archive@db/aip"),
         ("postgresql+psycopg:///aip", "postgresql+psycopg:///aip"),
+        ("postgres://archive@db?dbname=aip", "postgresql+psycopg://archive@db?dbname=aip"),
     ],
 )
 def test_catalogue_urls_accepted_and_normalised(given: str, read: str) -> None:
@@ -297,6 +298,14 @@ UNSUPPORTED = f"is not a supported catalogue URL: {DATABASE_FORMS}"
             "postgres://x@y:port/z",
             f"'postgres://x@y:port/z' has a port that is not a number 0-65535: {DATABASE_FORMS}",
         ),
+        # no database name: libpq would take the login name's over the local socket
+        ("postgres://", f"'postgres://' names no database: {DATABASE_FORMS}"),
+        (
+            "postgresql://archive@db",
+            f"'postgresql://archive@db' names no database: {DATABASE_FORMS}",
+        ),
+        ("postgres://db:5432/", f"'postgres://db:5432/' names no database: {DATABASE_FORMS}"),
+        ("postgresql+psycopg://", f"'postgresql+psycopg://' names no database: {DATABASE_FORMS}"),
     ],
 )
 def test_other_catalogue_urls_are_refused(given: str, problem: str) -> None:
@@ -373,3 +382,20 @@ def test_production_refuses_the_development_secret_key() -> None:
         "invalid configuration: PRESERVE_SECRET_KEY is the development default, which is not a "
         "secret: set a long random value in production"
     )
+
+
+def test_a_postgres_url_without_a_database_is_an_exit_2_error_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from preserve.cli import cli
+
+    env = {"PRESERVE_HOME": str(tmp_path / "home"), "PRESERVE_DATABASE_URL": "postgres://"}
+    result = CliRunner().invoke(cli, ["packages", "list"], env=env)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: invalid configuration: PRESERVE_DATABASE_URL='postgres://' names no database: "
+        f"{DATABASE_FORMS}\n"
+    )
+    assert not (tmp_path / "home").exists()
