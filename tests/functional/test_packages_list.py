@@ -213,8 +213,8 @@ def test_an_empty_listing_says_so(packages: Catalogue) -> None:
         ),
         (
             ("--collection", "photos", "--organisation", "museum"),
-            "error: no collection 'photos' in organisation 'museum' (the collection in "
-            "organisation 'museum': paintings)\n",
+            "error: no collection 'photos' in organisation 'museum'; it exists in default: add "
+            "--organisation default\n",
             3,
         ),
         (
