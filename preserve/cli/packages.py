@@ -177,31 +177,48 @@ def show_lines(d: Any, summary: bool) -> list[str]:
         lines.append(f"  {c.location:<12} {c.status:<9} last checked {checked}")
     if not summary:
         lines.append("files:")
-        for f in d.files:
-            if f.role != "payload":
-                continue
-            extra = ""
-            if f.image:
-                extra = f"  {f.image.get('width')}x{f.image.get('height')} {f.image.get('mode')}"
-            marker = "!" if f.problems else " "
-            reasons = f"  ({'; '.join(f.problems)})" if f.problems else ""
-            lines.append(
-                f"  {marker} {f.path}  {human_bytes(f.size)}  {f.puid}  {f.mime}{extra}{reasons}"
-            )
-            lines += _item_description(f.description)
+        lines += _file_lines([f for f in d.files if f.role == "payload"])
     lines += _event_lines(d.events, summary)
     return lines
 
 
+#: The widest the path column of show's file list gets; a longer path pushes its line only.
+_PATH_WIDTH = 60
+
+
+def _file_lines(files: Any) -> list[str]:
+    """Payload files in aligned columns (path, size right-aligned, PUID, MIME type, then image
+    properties and problems), "!" before a file with problems, its own description under it."""
+    if not files:
+        return []
+    sizes = [human_bytes(f.size) for f in files]
+    path_w = min(_PATH_WIDTH, max(len(f.path) for f in files))
+    size_w = max(len(size) for size in sizes)
+    puid_w = max(len(f.puid or "") for f in files)
+    mime_w = max(len(f.mime or "") for f in files)
+    lines = []
+    for f, size in zip(files, sizes, strict=True):
+        rest = []
+        if f.image:
+            rest.append(f"{f.image.get('width')}x{f.image.get('height')} {f.image.get('mode')}")
+        if f.problems:
+            rest.append(f"({'; '.join(f.problems)})")
+        lines.append(
+            f"  {'!' if f.problems else ' '} {f.path:<{path_w}}  {size:>{size_w}}  "
+            f"{f.puid or '':<{puid_w}}  {f.mime or '':<{mime_w}}  {'  '.join(rest)}".rstrip()
+        )
+        lines += _item_description(f.description)
+    return lines
+
+
 def _item_description(description: Any) -> list[str]:
-    """A file's own description, under it: one line per element, title and identifier first,
-    the values of an element joined by " | "."""
+    """A file's own description, under it: title and identifier first, one line per value (a
+    repeated element repeats its label, as the package's description does)."""
     if not isinstance(description, dict) or not description:
         return []
     elements = [e for e in _FIRST_TERMS if e in description]
     elements += [e for e in description if e not in _FIRST_TERMS]
-    shown = [(_term(e), " | ".join(_values(description[e]))) for e in elements]
-    shown = [(term, value) for term, value in shown if value]
+    shown = [(_term(e), v) for e in elements for v in _values(description[e]) if v]
     width = max((len(term) for term, _ in shown), default=0)
     return [f"      {term:<{width}} {value}" for term, value in shown]
 

@@ -101,14 +101,15 @@ class EventDetail:
 
     @property
     def by(self) -> str:
-        """ "by jan (person), owner meemoo" ("" when no agent is linked)."""
+        """ "by jan (person); owner: meemoo, Vlaams Instituut voor het Archief" ("" when no
+        agent is linked): "; " between agents, as a full name may hold commas."""
         parts = []
         for a in self.agents:
             if a.role == "implementer":
                 parts.append(f"by {a.name} ({a.agent_type})")
             else:
-                parts.append(f"{a.role} {a.name}")
-        return ", ".join(parts)
+                parts.append(f"{a.role}: {a.name}")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ def test_ingest_records_the_person_and_the_owner(repo: Repo, tmp_path: Path) -> 
     }
 
     text = repo.run("show", package_id).stdout
-    assert f"(by jan (person), owner {FULL_NAME})" in text.splitlines()[-1]
+    # "; " between agents and "owner:" before the name: the full name holds a comma
+    assert text.splitlines()[-1].endswith(f"(by jan (person); owner: {FULL_NAME})")
 
     root = ET.parse(stored_file(repo, "metadata/premis.xml")).getroot()
     agents = {

@@ -65,16 +65,36 @@ def test_show_marks_files_with_problems(mixed: Catalogue) -> None:
     )
     files = lines[lines.index("files:") + 1 : lines.index("events:")]
     assert files == [
-        "    data/ok0.jpg  1.0 KB  fmt/43  image/jpeg  64x48 RGB",
-        "    data/ok1.jpg  1.0 KB  fmt/43  image/jpeg",
-        "    data/ok2.jpg  1.0 KB  fmt/43  image/jpeg",
-        "  ! data/broken.jpg  1.0 KB  fmt/43  image/jpeg  64x48 RGB  (image does not decode "
+        "    data/ok0.jpg     1.0 KB  fmt/43     image/jpeg  64x48 RGB",
+        "    data/ok1.jpg     1.0 KB  fmt/43     image/jpeg",
+        "    data/ok2.jpg     1.0 KB  fmt/43     image/jpeg",
+        "  ! data/broken.jpg  1.0 KB  fmt/43     image/jpeg  64x48 RGB  (image does not decode "
         "completely: image file is truncated)",
-        "    data/notes.txt  1.0 KB  x-fmt/111  text/plain",
-        "  ! data/list.csv  1.0 KB  x-fmt/18  text/plain  (identification warning: match on "
+        "    data/notes.txt   1.0 KB  x-fmt/111  text/plain",
+        "  ! data/list.csv    1.0 KB  x-fmt/18   text/plain  (identification warning: match on "
         "extension only)",
-        "  ! data/blob.xyz  1.0 KB  UNKNOWN  text/plain  (format not identified (no PRONOM match): "
-        "no match)",
+        "  ! data/blob.xyz    1.0 KB  UNKNOWN    text/plain  (format not identified (no PRONOM "
+        "match): no match)",
+    ]
+
+
+def test_file_columns_right_align_sizes_and_cap_the_path(catalogue: Catalogue) -> None:
+    long = "data/" + "a-very-long-folder-name/" * 3 + "scan.tif"  # 85 characters
+    catalogue.package(
+        A,
+        files=[
+            identified("data/data.csv", "x-fmt/18", "Comma Separated Values", size=8),
+            identified("data/sub/Thumbs.db", "fmt/43", "JPEG", size=15_600),
+            identified(long, "fmt/353", "Tagged Image File Format", size=2_000_000),
+        ],
+    )
+    lines = catalogue.repo.run("show", A).stdout.splitlines()
+    files = lines[lines.index("files:") + 1 : lines.index("events:")]
+    # the path column is capped at 60 characters: the longer path pushes its own line only
+    assert files == [
+        "    " + "data/data.csv".ljust(60) + "      8 B  x-fmt/18  text/plain",
+        "    " + "data/sub/Thumbs.db".ljust(60) + "  15.6 KB  fmt/43    image/jpeg",
+        f"    {long}   2.0 MB  fmt/353   text/plain",
     ]
     assert "formats:" not in lines
 
@@ -233,11 +253,12 @@ def test_show_aligns_labels_files_and_events(described: Catalogue) -> None:
         "copies:",
         "  default      verified  last checked never",
         "files:",
-        "    data/plate-001.tif  1.0 KB  fmt/353  text/plain",
+        "    data/plate-001.tif  1.0 KB  fmt/353    text/plain",
         "      dc:title        Sint-Pietersplein",
         "      dc:identifier   BE-GNT-1923-001",
-        "      dcterms:spatial Gent | Sint-Pietersplein",
-        "    data/readme.txt  1.0 KB  x-fmt/111  text/plain",
+        "      dcterms:spatial Gent",
+        "      dcterms:spatial Sint-Pietersplein",
+        "    data/readme.txt     1.0 KB  x-fmt/111  text/plain",
         "events:",
         "  2024-03-01T10:00:00+00:00  ingestion start               success  ingest began",
         "  2024-03-01T10:00:05+00:00  information package creation  success  bag written",
