@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,14 +207,24 @@ class LocalStorage:
             removed += count
         return removed
 
-    def _tmpdir(self, root: str, key: str | None = None) -> str:
-        """This process's temporary folder under ``root``, created if need be."""
+    @contextmanager
+    def _tmpdir(self, root: str, key: str | None = None) -> Iterator[str]:
+        """This process's temporary folder under ``root`` while a write uses it: created if
+        need be, and removed when the last write of this process leaves it empty, with
+        ``.preserve-tmp`` itself when no other process has a folder there (see
+        :func:`_leave_tmpdir`), so a finished run leaves nothing behind."""
         tmpdir = os.path.join(root, TMP_DIR, _owner_dir(os.getpid()))
+        with _TMP_LOCK:
+            _TMP_USERS[tmpdir] = _TMP_USERS.get(tmpdir, 0) + 1
+            try:
+                _make_tmpdir(tmpdir)
+            except OSError as exc:
+                _TMP_USERS[tmpdir] -= 1
+                self._raise(exc, f"cannot create {tmpdir}", key=key)
         try:
-            os.makedirs(tmpdir, exist_ok=True)
-        except OSError as exc:
-            self._raise(exc, f"cannot create {tmpdir}", key=key)
-        return tmpdir
+            yield tmpdir
+        finally:
+            _leave_tmpdir(tmpdir)
 
     # ------------------------------------------------------------------ writing
 
@@ -230,7 +240,21 @@ class LocalStorage:
         root = self._real_root()
         target = self._resolve(root, key)
         algorithms = put_algorithms(digests)
-        tmp = os.path.join(self._tmpdir(root, key), uuid.uuid4().hex)
+        with self._tmpdir(root, key) as tmpdir:
+            return self._put(key, source, digests, consume, root, target, algorithms, tmpdir)
+
+    def _put(
+        self,
+        key: str,
+        source: Path,
+        digests: Mapping[str, str] | None,
+        consume: bool,
+        root: str,
+        target: str,
+        algorithms: tuple[str, ...],
+        tmpdir: str,
+    ) -> StoredObject:
+        tmp = os.path.join(tmpdir, uuid.uuid4().hex)
         moved = False
         try:
             if consume and self._move(Path(source), tmp):
@@ -288,7 +312,28 @@ class LocalStorage:
         ``link=True`` is for a staging file the caller keeps reading for a while and then
         deletes (it must not change it): the stored copy shares its bytes without a copy."""
         root = self._real_root()
-        tmpdir = self._tmpdir(root)
+        with self._tmpdir(root) as tmpdir:
+            return self._put_many(
+                root,
+                tmpdir,
+                items,
+                consume=consume,
+                link=link,
+                on_stored=on_stored,
+                on_written=on_written,
+            )
+
+    def _put_many(
+        self,
+        root: str,
+        tmpdir: str,
+        items: Sequence[PutItem],
+        *,
+        consume: bool,
+        link: bool,
+        on_stored: Callable[[StoredObject], None] | None,
+        on_written: Callable[[str, int], None] | None,
+    ) -> list[StoredObject]:
         checked_dirs: set[str] = set()
         plans: list[_Planned] = []
         batch = os.path.join(tmpdir, uuid.uuid4().hex + "-")  # one name per batch, numbered
@@ -429,16 +474,17 @@ class LocalStorage:
         hasher.update(data)
         # staged in the location's own temporary area, then moved into place by put(): the
         # copy is verified against the digests of the bytes in memory
-        staging = os.path.join(self._tmpdir(root, key), f"{uuid.uuid4().hex}.bytes")
-        try:
+        with self._tmpdir(root, key) as tmpdir:
+            staging = os.path.join(tmpdir, f"{uuid.uuid4().hex}.bytes")
             try:
-                with open(staging, "xb") as f:
-                    f.write(data)
-            except OSError as exc:
-                self._raise(exc, "cannot write", key=key)
-            return self.put(key, Path(staging), digests=hasher.hexdigests(), consume=True)
-        finally:
-            _unlink_quietly(staging)
+                try:
+                    with open(staging, "xb") as f:
+                        f.write(data)
+                except OSError as exc:
+                    self._raise(exc, "cannot write", key=key)
+                return self.put(key, Path(staging), digests=hasher.hexdigests(), consume=True)
+            finally:
+                _unlink_quietly(staging)
 
     def _copy(
         self, source: Path, tmp: str, algorithms: tuple[str, ...], key: str
@@ -986,6 +1032,45 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: writes of this process under way, per temporary folder: the last one out removes it
+_TMP_USERS: dict[str, int] = {}
+_TMP_LOCK = threading.Lock()
+#: a concurrent process may remove an empty ``.preserve-tmp`` between our creating it and our
+#: folder in it: create again, this many times
+_TMP_ATTEMPTS = 5
+
+
+def _make_tmpdir(tmpdir: str) -> None:
+    """Create this process's temporary folder (and ``.preserve-tmp``), again if another
+    process removed the empty ``.preserve-tmp`` in between."""
+    for attempt in range(_TMP_ATTEMPTS):
+        try:
+            os.makedirs(tmpdir, exist_ok=True)
+            return
+        except FileNotFoundError:
+            if attempt == _TMP_ATTEMPTS - 1:
+                raise
+
+
+def _leave_tmpdir(tmpdir: str) -> None:
+    """One write of this process is done with ``tmpdir``: the last one removes the folder if
+    it is empty, then ``.preserve-tmp`` if no other process has a folder in it. ``rmdir``
+    removes only an empty folder, so another process's folder (or a file a killed writer left,
+    which :meth:`LocalStorage.remove_abandoned` handles) is never touched."""
+    with _TMP_LOCK:
+        _TMP_USERS[tmpdir] -= 1
+        if _TMP_USERS[tmpdir]:
+            return
+        del _TMP_USERS[tmpdir]
+        for folder in (tmpdir, os.path.dirname(tmpdir)):
+            try:
+                os.rmdir(folder)
+            except OSError as exc:  # not empty, already gone, or not ours to remove
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                    log.debug("could not remove the empty temporary folder %s: %s", folder, exc)
+                return
 
 
 def _unlink_quietly(path: str) -> None:

@@ -536,10 +536,19 @@ def test_local_never_lists_or_accepts_temporary_files(local: Any) -> None:
         local.open(f"{TMP_DIR}/leftover")
 
 
-def test_local_temporary_files_are_named_after_their_process(local: Any) -> None:
-    """A write in progress sits in ``<pid>-<start>@<host>``: recovery can tell whose it is."""
-    local.put_bytes("a", b"x")
-    (owner,) = (Path(local.root) / TMP_DIR).iterdir()
+def test_local_temporary_files_are_named_after_their_process(local: Any, tmp_path: Path) -> None:
+    """A write in progress sits in ``<pid>-<start>@<host>``: recovery can tell whose it is;
+    once the writes are done, the empty folder and ``.preserve-tmp`` are gone (issue 8)."""
+    from preserve.storage.base import PutItem
+
+    (tmp_path / "a").write_bytes(b"x")
+    seen: list[Path] = []
+    local.put_many(
+        [PutItem("a", tmp_path / "a")],
+        on_written=lambda key, size: seen.extend((Path(local.root) / TMP_DIR).iterdir()),
+    )
+    (owner,) = seen
+    assert not (Path(local.root) / TMP_DIR).exists()
     pid, _, rest = owner.name.partition("-")
     started, _, host = rest.partition("@")
     assert (pid, host) == (str(os.getpid()), socket.gethostname())
