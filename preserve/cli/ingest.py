@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,7 +26,7 @@ from preserve.cli.progress import progress
 from preserve.interrupts import Terminated
 
 if TYPE_CHECKING:
-    from preserve.ingest.model import IngestReport
+    from preserve.ingest.model import IngestFailure, IngestReport, IngestResult
     from preserve.values import Problem
 
 
@@ -83,9 +83,26 @@ def ingest(
     """
     from preserve.errors import InvalidInput
     from preserve.ingest import ingest as run
+    from preserve.ingest.model import IngestFailure, IngestReport
 
     if metadata_encoding is not None and metadata is None:
         raise InvalidInput("--metadata-encoding applies to a --metadata CSV, and none is given")
+
+    done: list[IngestResult] = []
+    failed: list[IngestFailure] = []
+
+    def report_outcome(outcome: IngestResult | IngestFailure) -> None:
+        """Each delivery's warnings and result (or error) as soon as it is done: an
+        interruption later loses none of it."""
+        if isinstance(outcome, IngestFailure):
+            failed.append(outcome)
+            print_failure(outcome)
+            return
+        done.append(outcome)
+        for w in outcome.warnings:
+            warn(delivery_warning(outcome.source, w))
+        if not as_json:
+            say(result_line(outcome))
 
     shown = progress()
     try:
@@ -98,6 +115,7 @@ def ingest(
             metadata_csv=metadata,
             metadata_encoding=metadata_encoding,
             progress=shown,
+            on_result=report_outcome,
         )
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what became of the packages
         if shown is not None:
@@ -105,69 +123,76 @@ def ingest(
         message = interruption_message(exc)
         log.error("%s", message, extra={"echoed": True})
         click.echo(message, err=True)
+        if as_json:  # what was done before, for a script to act on
+            partial = IngestReport(tuple(done), tuple(failed))
+            emit_json({**ingest_json(partial), "interrupted": True, "message": message})
         raise click.exceptions.Exit(143 if isinstance(exc, Terminated) else 130) from None
     summary = ingest_summary(report)
     if as_json:
-        emit_json(
-            {
-                "packages": [
-                    {
-                        "source": r.source,
-                        "status": r.status,
-                        "package_id": r.package_id,
-                        "duplicate_of": r.duplicate_of,
-                        "organisation": r.organisation,
-                        "collection": r.collection,
-                        "title": r.title,
-                        "version": r.version,
-                        "files": r.files,
-                        "bytes": r.bytes,
-                        "copies": list(r.copies),
-                        "key_prefix": r.key_prefix,
-                        "warnings": [problem_json(w) for w in r.warnings],
-                        "file_details": [as_dict(f) for f in r.file_details],
-                    }
-                    for r in report.results
-                ],
-                "failures": [
-                    {"source": f.source, "code": f.error.code, "message": str(f.error)}
-                    for f in report.failures
-                ],
-                "recovered": list(report.recovered),
-                "stored": sum(r.status == "stored" for r in report.results),
-                "duplicates": sum(r.status == "duplicate" for r in report.results),
-                "files": sum(r.files for r in report.results if r.status == "stored"),
-                "bytes": sum(r.bytes for r in report.results if r.status == "stored"),
-                "logged_warnings": logged_warnings(),
-                "summary": summary,
-            }
-        )
+        emit_json(ingest_json(report))
     for package_id in report.recovered:
         note(f"cleaned up interrupted ingest {package_id}")
-    for r in report.results:
-        for w in r.warnings:
-            warn(delivery_warning(r.source, w))
-        if as_json:
-            continue
-        if r.status == "duplicate":
-            say(
-                f"already preserved: {r.source} is identical to package {r.package_id} "
-                f"({r.title}); not ingested again"
-            )
-        else:
-            say(
-                f"stored {r.package_id}  {count(r.files, 'file')}, {human_bytes(r.bytes)}  "
-                f"{r.organisation}/{r.collection}  copies: {', '.join(r.copies)}  "
-                f'"{r.title}"'
-            )
-    for f in report.failures:
-        print_error(f.error, prefix=f"{f.source}: " if f.source not in str(f.error) else "")
     if as_json:
         log.info("%s", summary)
     else:
         say(summary)
     if report.failures:
         sys.exit(max(f.error.exit_code for f in report.failures))
+
+
+def result_line(r: IngestResult) -> str:
+    """``stored <id>  9 files, 1.2 MB  org/coll  copies: default  "title"``, or the
+    duplicate's ``already preserved: ...``."""
+    if r.status == "duplicate":
+        return (
+            f"already preserved: {r.source} is identical to package {r.package_id} "
+            f"({r.title}); not ingested again"
+        )
+    return (
+        f"stored {r.package_id}  {count(r.files, 'file')}, {human_bytes(r.bytes)}  "
+        f"{r.organisation}/{r.collection}  copies: {', '.join(r.copies)}  "
+        f'"{r.title}"'
+    )
+
+
+def print_failure(f: IngestFailure) -> None:
+    print_error(f.error, prefix=f"{f.source}: " if f.source not in str(f.error) else "")
+
+
+def ingest_json(report: IngestReport) -> dict[str, Any]:
+    """The ``--json`` document of an ingest (of what it did before an interruption)."""
+    return {
+        "packages": [
+            {
+                "source": r.source,
+                "status": r.status,
+                "package_id": r.package_id,
+                "duplicate_of": r.duplicate_of,
+                "organisation": r.organisation,
+                "collection": r.collection,
+                "title": r.title,
+                "version": r.version,
+                "files": r.files,
+                "bytes": r.bytes,
+                "copies": list(r.copies),
+                "key_prefix": r.key_prefix,
+                "warnings": [problem_json(w) for w in r.warnings],
+                "file_details": [as_dict(f) for f in r.file_details],
+            }
+            for r in report.results
+        ],
+        "failures": [
+            {"source": f.source, "code": f.error.code, "message": str(f.error)}
+            for f in report.failures
+        ],
+        "recovered": list(report.recovered),
+        "stored": sum(r.status == "stored" for r in report.results),
+        "duplicates": sum(r.status == "duplicate" for r in report.results),
+        "files": sum(r.files for r in report.results if r.status == "stored"),
+        "bytes": sum(r.bytes for r in report.results if r.status == "stored"),
+        "logged_warnings": logged_warnings(),
+        "summary": ingest_summary(report),
+    }
 
 
 def interruption_message(exc: KeyboardInterrupt) -> str:

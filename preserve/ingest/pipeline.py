@@ -112,12 +112,14 @@ def ingest(
     metadata_csv: Path | None = None,
     metadata_encoding: str | None = None,
     progress: Progress | None = None,
+    on_result: Callable[[IngestResult | IngestFailure], None] | None = None,
 ) -> IngestReport:
     """Ingest each source as one package into ``collection``.
 
     Everything that can be checked before any work (collection, paths, metadata CSV) is checked
     first and raises; a failure of one package afterwards is reported in ``failures`` and does not
-    stop the others.
+    stop the others. ``on_result`` is told each delivery's outcome as soon as it is known, so
+    an adapter can report it at once (an interruption later does not lose it).
     """
     org = organisation or app.settings.organisation
     progress = progress or NoProgress()
@@ -172,8 +174,9 @@ def ingest(
                 number / len(resolved),
             )
         try:
-            results.append(
-                ingest_one(
+            outcome: IngestResult | IngestFailure
+            try:
+                outcome = ingest_one(
                     app,
                     path,
                     organisation=org,
@@ -184,10 +187,13 @@ def ingest(
                     progress=shown,
                     location_count=location_count,
                 )
-            )
-        except PreserveError as exc:
-            log.debug("ingest of %s failed: %s", path, exc, exc_info=True)  # the adapter reports it
-            failures.append(IngestFailure(str(path), exc))
+                results.append(outcome)
+            except PreserveError as exc:
+                log.debug("ingest of %s failed: %s", path, exc, exc_info=True)  # the adapter says
+                outcome = IngestFailure(str(path), exc)
+                failures.append(outcome)
+            if on_result is not None:  # an interruption while it reports still counts it done
+                on_result(outcome)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what the run leaves
             under_way = interruption(exc) or Interrupted()
             left = len(resolved) - number
