@@ -31,6 +31,11 @@ ESTIMATE_AFTER = 0.02
 RATE_AFTER_SECONDS = 0.5
 LABEL_WIDTH = 40  # the bars of successive stages line up, where the terminal is wide enough
 NAME_MIN = 4  # a delivery's name is shortened to no fewer letters (and an ellipsis)
+NAME_READABLE = 12  # ... and to this many while the counts keep their times beside it
+#: room kept for a stage's name ("storing metadata on default") when a delivery's lines are
+#: planned at its first stage, and for the counts and times beside it
+STAGE_LABEL_RESERVE = 27
+INFO_RESERVE = 20
 BAR_WIDTH = 30
 BAR_MIN = 10
 ELLIPSIS = "…"
@@ -99,6 +104,16 @@ class Layout:
     info: str
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How the stage lines of one delivery are named at one width: with ``stage`` and the
+    wide spacing (``full``), or compact with the delivery's name cut to ``name`` characters
+    (None: not cut)."""
+
+    full: bool
+    name: int | None
+
+
 class TerminalProgress:
     """A progress bar on stderr, one line per stage (see the module's docstring)."""
 
@@ -117,6 +132,8 @@ class TerminalProgress:
         self._files = self._total_files = 0
         self._bytes = self._total_bytes = 0
         self._layout = Layout("", 0, "")
+        #: per delivery (its prefix) and width: how its lines are laid out (see _plan)
+        self._plans: dict[tuple[str, int], _Plan] = {}
 
     # ------------------------------------------------------------------ what the line shows
 
@@ -125,13 +142,17 @@ class TerminalProgress:
             return min(1.0, self._bytes / self._total_bytes)
         return min(1.0, self._files / self._total_files) if self._total_files else 1.0
 
-    def counts(self, with_bytes: bool = True, compact: bool = False) -> str:
+    def counts(self, with_bytes: bool = True, compact: bool = False, at_end: bool = False) -> str:
+        """``3/6 files  35.7 MB of 157.3 MB`` (``at_end``: as the stage's end shows them)."""
         noun = "file" if self._total_files == 1 else "files"
-        files = f"{self._files}/{self._total_files} {noun}"
+        done_files, done_bytes = (
+            (self._total_files, self._total_bytes) if at_end else (self._files, self._bytes)
+        )
+        files = f"{done_files}/{self._total_files} {noun}"
         if not self._total_bytes or not with_bytes:
             return files
         gap = " " if compact else "  "
-        return f"{files}{gap}{_bytes_of(self._bytes, self._total_bytes, compact)}"
+        return f"{files}{gap}{_bytes_of(done_bytes, self._total_bytes, compact)}"
 
     def rate(self, compact: bool = False) -> str:
         if self._stopped:
@@ -174,57 +195,89 @@ class TerminalProgress:
         full = f"{within}{stage.noun} {stage.number}/{stage.count} {label}"
         return full, f"{within}{stage.number}/{stage.count} {short}"
 
-    def _fit(self, label: str, width: int) -> str | None:
-        """``label`` in ``width`` characters, or None: only the delivery's name of a
-        multi-path run is shortened (to no less than a few letters), its place "(2/5): "
-        and the stage stay whole."""
-        if len(label) <= width:
-            return label
+    def _plan(self, room: int) -> _Plan:
+        """How the lines of the delivery under way are laid out at this width, chosen once
+        (at its first line) from the widest line its stages need, so that every stage line
+        names it alike: ``stage`` and the wide spacing on all of them or none, and the
+        delivery's name cut to the same length on all of them."""
         within = self._stage.within if self._stage is not None else ""
+        key = (within, room)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        full, compact = self._labels()
+        short = len(_UUID.sub(r"\1", self._label))
+        label = len(compact) - len(within) - short + max(short, STAGE_LABEL_RESERVE)
+        # the widest line of the full style: every part at its widest, beside a short bar
+        widest = "  ".join(
+            (self.counts(at_end=True), "999.9 MB/s", "0:00:00 left, about 0:00:00 left in all")
+        )
+        full_label = len(full) - len(self._label) + max(len(self._label), STAGE_LABEL_RESERVE)
+        if room - max(full_label, LABEL_WIDTH) - len(widest) - 2 >= BAR_MIN:
+            plan = _Plan(full=True, name=None)
+        else:
+            plan = _Plan(full=False, name=self._name_width(within, room - 2 - label))
+        self._plans[key] = plan
+        return plan
+
+    def _name_width(self, within: str, room: int) -> int | None:
+        """The delivery's name's width in ``room`` (what the stage leaves for it and the
+        counts): the most of the counts that leaves the name readable; None when the name
+        is not a delivery's (nothing is cut) or cannot be kept (cut at the end instead)."""
         part = _PART.search(within)
         if part is None:
             return None
-        room = width - (len(label) - part.start()) - 1
-        if room < NAME_MIN:
-            return None
-        return within[:room] + ELLIPSIS + label[part.start() :]
+        name, place = part.start(), len(within) - part.start()
+        files = len(self.counts(with_bytes=False, at_end=True))
+        for info, least in ((INFO_RESERVE, NAME_READABLE), (files, NAME_MIN)):
+            width = room - place - info
+            if width >= least:
+                return min(name, width)
+        return None
+
+    def _cut(self, label: str, plan: _Plan) -> str:
+        """``label`` with the delivery's name cut to the plan's width."""
+        within = self._stage.within if self._stage is not None else ""
+        part = _PART.search(within)
+        if plan.name is None or part is None or part.start() <= plan.name:
+            return label
+        return within[: plan.name - 1] + ELLIPSIS + label[part.start() :]
 
     def layout(self, width: int) -> Layout:
         """The fullest line that fits in ``width`` columns: the bar shrinks and goes first,
-        then the whole run's estimate, then the bytes, then the rate; the stage's name is
-        compacted and a delivery's name shortened along the way. Only on a terminal too
-        narrow for the name and the file count is the name cut at its end."""
+        then the whole run's estimate, then the bytes, then the rate. The stage's name (with
+        ``stage`` or compact, a delivery's name shortened) is chosen once per delivery (see
+        :meth:`_plan`). Only on a terminal too narrow for the name and the file count is the
+        name cut at its end."""
         room = width - 1  # writing the last column makes some terminals wrap
+        plan = self._plan(room)
         full, compact = self._labels()
+        label = full if plan.full else self._cut(compact, plan)
         rate = self.rate(compact=True)
         files = self.counts(with_bytes=False)
-        # what the line shows, from the fullest to the least, and the label it goes with
-        wide = "  ".join(p for p in (self.counts(), self.rate(), self.times()) if p)
-        variants = [
-            (full, wide),
-            *(
-                (name, " ".join(p for p in parts if p))
-                for name, parts in (
-                    (full, (self.counts(compact=True), rate, self.times())),
-                    (compact, (self.counts(compact=True), rate, self.times())),
-                    (compact, (self.counts(compact=True), rate, self.times(overall=False))),
-                    (compact, (files, rate, self.times(overall=False))),
-                    (compact, (files, self.times(overall=False))),
-                    (compact, (files,)),
+        if plan.full:
+            wide = "  ".join(p for p in (self.counts(), self.rate(), self.times()) if p)
+            column = max(len(full), LABEL_WIDTH)  # bars of successive stages line up
+            bar = min(BAR_WIDTH, room - column - len(wide) - 2)
+            if bar >= BAR_MIN:
+                return Layout(full.ljust(column), bar, wide)
+            texts = [wide, "  ".join(p for p in (files, self.times(overall=False)) if p), files]
+        else:
+            texts = [
+                " ".join(p for p in parts if p)
+                for parts in (
+                    (self.counts(compact=True), rate, self.times()),
+                    (self.counts(compact=True), rate, self.times(overall=False)),
+                    (files, rate, self.times(overall=False)),
+                    (files, self.times(overall=False)),
+                    (files,),
                 )
-            ),
-        ]
-        # the bar (an empty bar column still costs a space: two between label and text)
-        column = max(len(full), LABEL_WIDTH)  # bars of successive stages line up
-        bar = min(BAR_WIDTH, room - column - len(wide) - 2)
-        if bar >= BAR_MIN:
-            return Layout(full.ljust(column), bar, wide)
-        for label, text in variants:
-            fitted = self._fit(label, room - 2 - len(text))
-            if fitted is not None:
-                return Layout(fitted, 0, text)
+            ]
+        for text in texts:
+            if len(label) + 2 + len(text) <= room:
+                return Layout(label, 0, text)
         # narrower than any of that: the label takes what the file count leaves
-        return Layout(shorten(compact, room - 2 - len(files)), 0, files)
+        return Layout(shorten(label, room - 2 - len(files)), 0, files)
 
     # ------------------------------------------------------------------ Progress
 
