@@ -44,5 +44,25 @@ def unknown(kind: str, name: str, candidates: Iterable[str], *, where: str = "")
     return NotFound(message)
 
 
+def collection_not_found(
+    slug: str, organisation: str, in_organisation: Iterable[str], elsewhere: Iterable[str]
+) -> NotFound:
+    """The error for collection ``slug`` missing from ``organisation``: when the organisations
+    ``elsewhere`` have one of that name, it says so and how to name one (a collection is looked
+    up in the default organisation unless --organisation is given); else "did you mean ...?"
+    with the collections ``in_organisation``."""
+    others = sorted(set(elsewhere) - {organisation})
+    if not others:
+        return unknown("collection", slug, in_organisation, where=f"organisation {organisation!r}")
+    if len(others) == 1:
+        advice = f"it exists in {others[0]}: add --organisation {others[0]}"
+    else:
+        advice = (
+            f"it exists in {', '.join(others[:-1])} and {others[-1]}: add --organisation with "
+            "one of them"
+        )
+    return NotFound(f"no collection {slug!r} in organisation {organisation!r}; {advice}")
+
+
 def _plural(noun: str) -> str:
     return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"

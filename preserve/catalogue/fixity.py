@@ -227,7 +227,7 @@ class FixityCatalogue:
         ]
         if slug not in names:
             # The same message as every other command: where else a collection of that name is.
-            from preserve.services.admin import collection_not_found
+            from preserve.names import collection_not_found
 
             elsewhere = [
                 row[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +11,8 @@ from preserve.bootstrap import Application
 from preserve.catalogue.database import upgrade
 from preserve.catalogue.models import Collection, Organisation, StorageLocation
 from preserve.config.settings import Settings
-from preserve.errors import AlreadyExists, ConfigError, InvalidInput, NotFound
-from preserve.names import unknown
+from preserve.errors import AlreadyExists, ConfigError, InvalidInput
+from preserve.names import collection_not_found, unknown
 from preserve.storage import describe_location
 
 log = logging.getLogger(__name__)
@@ -207,26 +206,6 @@ def require_collection(uow: Any, organisation: str, slug: str) -> Collection:
             [c.organisation.slug for c in uow.collections.list() if c.slug == slug],
         )
     return coll
-
-
-def collection_not_found(
-    slug: str, organisation: str, in_organisation: Iterable[str], elsewhere: Iterable[str]
-) -> NotFound:
-    """The error for collection ``slug`` missing from ``organisation``: when the organisations
-    ``elsewhere`` have one of that name, it says so and how to name one (a collection is looked
-    up in the default organisation unless --organisation is given); else "did you mean ...?"
-    with the collections ``in_organisation``."""
-    others = sorted(set(elsewhere) - {organisation})
-    if not others:
-        return unknown("collection", slug, in_organisation, where=f"organisation {organisation!r}")
-    if len(others) == 1:
-        advice = f"it exists in {others[0]}: add --organisation {others[0]}"
-    else:
-        advice = (
-            f"it exists in {', '.join(others[:-1])} and {others[-1]}: add --organisation with "
-            "one of them"
-        )
-    return NotFound(f"no collection {slug!r} in organisation {organisation!r}; {advice}")
 
 
 def require_location(uow: Any, name: str) -> StorageLocation:

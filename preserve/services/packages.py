@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from preserve.errors import InvalidInput, NotFound
 from preserve.formats.checks import recorded_problems
-from preserve.names import unknown
-from preserve.services.admin import collection_not_found
+from preserve.names import collection_not_found, unknown
 
 if TYPE_CHECKING:
     from preserve.bootstrap import Application
