@@ -34,9 +34,33 @@ def _raise_for(signum: int) -> None:
     raise KeyboardInterrupt()
 
 
+#: How soon a signal that arrived during an import is delivered again (seconds).
+_IMPORT_RETRY = 0.01
+
+
+def _importing(frame: Any) -> bool:
+    """Whether ``frame`` or a caller runs in importlib's bootstrap (an import is under way)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _handler(signum: int, frame: Any) -> None:
     if getattr(_local, "depth", 0) > 0:
         _pending.append(signum)  # raised when the critical section ends
+        return
+    if _importing(frame):
+        # An exception raised inside importlib's own bookkeeping can leave a module's import
+        # lock held for ever: a worker thread importing the same module then waits for it,
+        # and the main thread waits for the worker (a SIGTERM'ed ingest never ended). So the
+        # signal is sent again a moment later, until it arrives outside any import.
+        timer = threading.Timer(
+            _IMPORT_RETRY, signal.pthread_kill, (threading.main_thread().ident, signum)
+        )
+        timer.daemon = True
+        timer.start()
         return
     _raise_for(signum)
 
