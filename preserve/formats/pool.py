@@ -90,12 +90,15 @@ def _init_worker() -> None:
 
 @contextmanager
 def _spawning() -> Iterator[None]:
-    """Block SIGINT in this thread while it may spawn helpers (ProcessPoolExecutor starts them
-    inside ``submit``): they inherit the mask, so an early Ctrl-C cannot break their start-up."""
+    """Block SIGINT and SIGTERM in this thread while it may spawn helpers (ProcessPoolExecutor
+    starts them, and its manager thread, inside ``submit``): they inherit the mask, so an early
+    Ctrl-C cannot break their start-up, and a signal cannot leave the pool half started (its
+    shutdown at exit then failed with "cannot join thread before it is started"). A signal
+    that arrives meanwhile is delivered when the mask is restored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
@@ -197,7 +200,10 @@ def shutdown_pool() -> None:
     with _pool_lock:
         pool, _pool, _pool_size = _pool, None, 0
     if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        except RuntimeError:  # a pool whose start was cut short: nothing of it runs
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 atexit.register(shutdown_pool)
