@@ -43,11 +43,6 @@ EXAMPLES = {
         "preserve ingest /tmp/sample-delivery/* --collection sample \\",
         "    --metadata /tmp/sample-delivery.csv",
     ),
-    "bag validate": _examples(
-        "preserve bag validate delivery-bag/",
-        "preserve bag validate delivery-bag/ --json",
-        "preserve bag validate huge-bag/ --completeness-only   # files present, sums not read",
-    ),
     "collections list": _examples(
         "preserve collections list", "preserve collections list --organisation museum --json"
     ),
