@@ -81,6 +81,8 @@ class IngestResult:
     key_prefix: str = ""
     duplicate_of: str | None = None
     warnings: tuple[Problem, ...] = ()
+    #: where the title came from ("--title", "metadata CSV", the SIP's descriptive file, ...)
+    title_source: str = ""
     file_details: tuple[IngestedFile, ...] = ()
 
 
@@ -133,6 +135,11 @@ class Delivery:
     #: An incoming bag's own tag files: (path in that bag, where it is now), kept in the AIP
     #: as submission documentation under metadata/submission/
     submission: list[tuple[str, str]] = field(default_factory=list)
+    #: What kind of delivery it was ("file", "folder", "bag", "meemoo-sip", "eark-sip"), and
+    #: the profile and version it declared ("" when none): kept on the version's catalogue row,
+    #: in bag-info.txt and in a PREMIS event
+    kind: str = "folder"
+    profile: str = ""
 
     def link_agents(self, linked: tuple[premis.LinkedAgent, ...]) -> None:
         """Link ``linked`` to every event recorded so far and to those registered later."""
