@@ -27,7 +27,7 @@ import tarfile
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, cast
@@ -613,12 +613,15 @@ def validate_bag_file(
     completeness_only: bool = False,
     processes: int = 1,
     work_folder: Path | None = None,
+    also: Callable[[Path], Sequence[Problem]] | None = None,
 ) -> ArchivedBagReport:
     """Validate the bag inside the zip or tar ``archive`` (judged by content, as ingest does):
     it is unpacked safely (:func:`preserve.archives.unpack`, with ingest's limits) into a
     temporary folder under ``work_folder`` (the system's temporary folder by default), which is
     removed afterwards, also on Ctrl-C or SIGTERM; one left by a killed run is removed by the
     next. Problems name the files as members of the archive; the report's path is the archive.
+
+    ``also`` checks the unpacked bag further (its folder is given); its problems are errors.
 
     Raises :class:`InvalidInput` for a file that is not an archive ("not a bag folder or a
     zip/tar archive of one"), a damaged or unsafe archive, or one that does not hold one bag.
@@ -652,6 +655,8 @@ def validate_bag_file(
         notes = [n for n in notes if n.code != "empty-directory"]
         root, name, beside = _bag_root(archive, unpacked)
         report = validate_bag(root, completeness_only=completeness_only, processes=processes)
+        if also is not None:  # more checks of the unpacked bag (a BagIt profile's): errors
+            report = dataclasses.replace(report, errors=(*report.errors, *also(root)))
     finally:
         with critical():
             shutil.rmtree(work, ignore_errors=True)

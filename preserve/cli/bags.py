@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -206,7 +208,16 @@ def bag_make(
 @click.argument("path", type=GivenPath(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--completeness-only", is_flag=True, help="Skip checksums (NOT a validity check).")
-def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
+@click.option(
+    "--profile",
+    "profile_name",
+    metavar="FILE_OR_NAME",
+    help="Check the bag against this BagIt profile too: a local JSON file, or a bundled "
+    "profile (preserve-aip, aptrust, btr). Never fetched from the network.",
+)
+def bag_validate(
+    path: Path, as_json: bool, completeness_only: bool, profile_name: str | None
+) -> None:
     """Validate the bag at PATH; exit 0 if valid, 1 if not. Every problem is listed.
 
     PATH is a bag folder, or a zip or tar (.zip, .tar, .tar.gz, .tgz; recognised by content)
@@ -217,31 +228,47 @@ def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
     bagit.txt, a damaged or unsafe archive, or one that does not hold one bag, is an error
     (exit 2).
 
+    With --profile, every breach of the BagIt profile (bagit-profiles 1.1.0 to 1.4.0: required
+    tags and values, manifests, tag and payload files, fetch.txt, serialisation, BagIt version,
+    BagIt-Profile-Identifier) is listed among the errors with a profile-* code; a profile file
+    that is not one is an error (exit 2).
+
     \b
     Examples:
       preserve bag validate delivery-bag/
       preserve bag validate out/bags/glasplaten.tar.gz
       preserve bag validate delivery.zip --json
       preserve bag validate huge-bag/ --completeness-only   # files present, sums not read
+      preserve bag validate deposit.tar --profile btr
+      preserve bag validate export/ --profile preserve-aip
     """
     from preserve.bagit import validate_bag
+    from preserve.bagit.profiles import check_profile, resolve_profile, serialisation_type
     from preserve.bagit.serialise import validate_bag_file
     from preserve.config.settings import Settings
     from preserve.errors import InvalidInput
 
+    profile = resolve_profile(profile_name) if profile_name is not None else None
     if path.is_dir():
         if not (path / "bagit.txt").is_file():
             raise InvalidInput(
                 f"{path}: not a bag (no bagit.txt); make one with: preserve bag make {path} BAG"
             )
         report = validate_bag(path, completeness_only=completeness_only)
+        if profile is not None:
+            found = check_profile(path, profile)
+            report = dataclasses.replace(report, errors=(*report.errors, *found))
     elif path.is_file():
         settings = Settings.from_env()
+        kind = serialisation_type(path)
         report = validate_bag_file(
             path,
             max_total_bytes=settings.max_unpack_bytes,
             max_ratio=settings.max_unpack_ratio,
             completeness_only=completeness_only,
+            also=None
+            if profile is None
+            else lambda root: check_profile(root, profile, serialised=kind),
         ).report
     elif path.exists():
         raise InvalidInput(f"{path}: not a bag folder or a zip/tar archive of one")
@@ -249,17 +276,76 @@ def bag_validate(path: Path, as_json: bool, completeness_only: bool) -> None:
         raise InvalidInput(f"{path}: no such file or folder")
     for w in report.warnings:
         warn(str(w))
+    breaches = sum(1 for e in report.errors if e.code.startswith("profile-"))
     if as_json:
-        emit_json(report.to_json())
+        data = report.to_json()
+        if profile is not None:
+            data["profile"] = {
+                "identifier": profile.identifier,
+                "version": profile.version,
+                "spec_version": profile.spec_version,
+                "source": profile.source,
+                "conforms": breaches == 0,
+                "breaches": breaches,
+            }
+        emit_json(data)
     else:
         for e in report.errors:
             click.echo(f"error: {e}", err=True)
         verdict = "valid" if report.valid else f"INVALID ({count(len(report.errors), 'error')})"
         if completeness_only and report.valid:
             verdict = "complete (checksums not read: not a validity check)"
+        if profile is not None:
+            verdict += (
+                f"; conforms to profile {profile.title}"
+                if not breaches
+                else f"; {count(breaches, 'breach', 'breaches')} of profile {profile.title}"
+            )
         click.echo(f"{path}: {verdict}")
     if not report.valid:
         sys.exit(1)
+
+
+@bag.command("profile")
+@click.argument("name", required=False, default="preserve-aip", metavar="[NAME]")
+@click.option(
+    "--output",
+    type=GivenPath(path_type=Path),
+    metavar="FILE",
+    help="Write the profile to FILE (a new file) instead of printing it.",
+)
+def bag_profile(name: str, output: Path | None) -> None:
+    """Print a bundled BagIt profile (JSON): preserve-aip (the default: the profile preserve's
+    own AIPs follow and declare in bag-info.txt), aptrust (APTrust 2.2) or btr (Beyond the
+    Repository 1.0).
+
+    \b
+    Examples:
+      preserve bag profile
+      preserve bag profile btr --output btr-profile.json
+    """
+    from preserve.bagit.profiles import bundled_text
+    from preserve.errors import InvalidInput
+
+    text = bundled_text(name)
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    created = False
+    try:
+        with open(output, "x", encoding="utf-8") as f:  # never replaces a file
+            created = True
+            f.write(text)
+    except FileExistsError:
+        raise InvalidInput(f"{output}: already exists") from None
+    except BaseException as exc:  # nothing half-written stays behind
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(output)
+        if isinstance(exc, OSError):
+            raise InvalidInput(f"{output}: cannot be written: {exc.strerror or exc}") from None
+        raise
+    note(f"profile {name} written to {output}")
 
 
 @cli.command()

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from preserve import premis
 from preserve.bagit import BagWriter
+from preserve.bagit.profiles import AIP_PROFILE_IDENTIFIER
 from preserve.descriptive import bag_info_from_dublin_core, dublin_core_xml
 from preserve.formats.mediatypes import media_type
 from preserve.ingest.model import TRANSPORT_ALGORITHM, Delivery, Owner, StagedFile
@@ -40,12 +41,13 @@ def bag_info(
     package_id: str,
 ) -> list[tuple[str, str]]:
     """bag-info.txt of the AIP: the producer's elements in their order, then ours. Elements that
-    should not repeat and that we set (the group is the collection) keep the producer's value
-    as a description. The owning organisation (name, address, contact) comes first unless the
-    producer's bag names its Source-Organization itself."""
+    should not repeat and that we set (the group is the collection; the BagIt profile is
+    preserve's AIP profile) keep the producer's value as a description. The owning
+    organisation (name, address, contact) comes first unless the producer's bag names its
+    Source-Organization itself."""
     info: list[tuple[str, str]] = []
     for label, value in delivery.bag_info:
-        if label.lower() in ("bag-group-identifier", "bag-count"):
+        if label.lower() in ("bag-group-identifier", "bag-count", "bagit-profile-identifier"):
             info.append(("Internal-Sender-Description", f"producer's {label}: {value}"))
         else:
             info.append((label, value))
@@ -70,6 +72,8 @@ def bag_info(
             )
     info.append(("Internal-Sender-Identifier", f"urn:uuid:{package_id}"))
     info.append(("Bag-Group-Identifier", collection))
+    # the profile every AIP follows (`preserve bag profile`); a producer's is kept above
+    info.append(("BagIt-Profile-Identifier", AIP_PROFILE_IDENTIFIER))
     return info
 
 
