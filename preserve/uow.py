@@ -33,6 +33,7 @@ from preserve.catalogue.repositories import (
     LocationRepository,
     OrganisationRepository,
     PackageRepository,
+    VersionRepository,
 )
 from preserve.interrupts import critical
 
@@ -47,6 +48,7 @@ class UnitOfWork:
     collections: CollectionRepository
     locations: LocationRepository
     packages: PackageRepository
+    versions: VersionRepository
     files: FileRepository
     copies: CopyRepository
     events: EventRepository
@@ -65,6 +67,7 @@ class UnitOfWork:
         self.collections = CollectionRepository(self.session)
         self.locations = LocationRepository(self.session)
         self.packages = PackageRepository(self.session)
+        self.versions = VersionRepository(self.session)
         self.files = FileRepository(self.session)
         self.copies = CopyRepository(self.session)
         self.events = EventRepository(self.session)

@@ -27,6 +27,8 @@ NAMING_CONVENTION: dict[str, str] = {
 # The vocabularies below are enforced by CHECK constraints; changing one needs a migration.
 PROVIDERS = ("local", "s3")
 PACKAGE_STATUSES = ("ingesting", "stored", "failed")
+#: A version made from a changed delivery, or one that corrects the description only.
+VERSION_KINDS = ("content", "metadata")
 FILE_ROLES = ("payload", "tag")
 COPY_STATUSES = ("pending", "verified", "failed", "missing", "quarantined")
 CHECK_OUTCOMES = ("ok", "mismatch", "missing", "error")
@@ -114,6 +116,8 @@ class Collection(Base):
     slug: Mapped[str] = mapped_column(sa.String(100))
     title: Mapped[str] = mapped_column(sa.String(255))
     description: Mapped[str] = mapped_column(sa.Text, default="")
+    #: The BagIt profile (its JSON document) every delivery to this collection must conform to.
+    bagit_profile: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organisation: Mapped[Organisation] = relationship()
@@ -176,6 +180,8 @@ class Package(Base):
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_uuid)
     collection_id: Mapped[int] = mapped_column(sa.ForeignKey("collections.id"))
+    # title, description, size, file_count, payload_fingerprint and bag_info are those of the
+    # current version (``version``); every version keeps its own in ``package_versions``
     external_identifier: Mapped[str | None] = mapped_column(sa.String(255))
     title: Mapped[str] = mapped_column(sa.Text, default="")
     #: Dublin Core: element name -> list of values.
@@ -203,15 +209,72 @@ class Package(Base):
         return f"<Package {self.id} v{self.version} {self.status}>"
 
 
+class PackageVersion(Base):
+    """One version of a package: a complete BagIt bag under ``v<number>/`` on every location of
+    its copies, whose unchanged payload files are named in its ``fetch.txt`` and stored once, in
+    the version that brought them (``files.stored_version``).
+
+    Version 1 is the first ingest. A version being made is ``ingesting`` (owned by a process,
+    like a package being ingested) while the package stays ``stored`` at its current version;
+    only the final transaction makes it current."""
+
+    __tablename__ = "package_versions"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", PACKAGE_STATUSES), name="status"),
+        sa.CheckConstraint(_in("kind", VERSION_KINDS), name="kind"),
+    )
+
+    package_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(sa.String(20), default="content")
+    status: Mapped[str] = mapped_column(sa.String(20), default="ingesting")
+    title: Mapped[str] = mapped_column(sa.Text, default="")
+    description: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    bag_info: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
+    payload_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    #: The version's complete payload (files it stores and files it names in fetch.txt) ...
+    file_count: Mapped[int] = mapped_column(default=0)
+    size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    #: ... and what it stored itself (a metadata-only version stores no payload).
+    stored_files: Mapped[int] = mapped_column(default=0)
+    stored_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    #: What changed from the version before, by digest: {"added": [path], "modified": [path],
+    #: "removed": [path], "renamed": [[old, new]], "unchanged": count}; {} for version 1.
+    changes: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    #: The path the delivery came from ("" for a metadata-only version).
+    source: Mapped[str] = mapped_column(sa.Text, default="")
+    #: What the delivery was ("folder", "bag", "meemoo-sip", "eark-sip" ...; "" when not
+    #: recorded) and the profile and version it declared.
+    delivery_kind: Mapped[str] = mapped_column(sa.String(50), default="")
+    delivery_profile: Mapped[str] = mapped_column(sa.String(255), default="")
+    #: Who asked for it (the person or system account).
+    actor: Mapped[str] = mapped_column(sa.String(255), default="")
+    ingest_host: Mapped[str | None] = mapped_column(sa.String(255))
+    ingest_pid: Mapped[int | None] = mapped_column()
+    ingest_process_started: Mapped[float | None] = mapped_column(sa.Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stored_at: Mapped[datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"<PackageVersion {self.package_id} v{self.number} {self.status}>"
+
+
 class File(Base):
     __tablename__ = "files"
     __table_args__ = (
-        sa.UniqueConstraint("package_id", "path"),
+        sa.UniqueConstraint("package_id", "version", "path"),
         sa.CheckConstraint(_in("role", FILE_ROLES), name="role"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     package_id: Mapped[str] = mapped_column(sa.ForeignKey("packages.id", ondelete="CASCADE"))
+    #: The version this row belongs to: every version has a row for each of its files.
+    version: Mapped[int] = mapped_column(default=1)
+    #: The version whose folder (``v<N>/``) holds the bytes: ``version`` for a file the version
+    #: stored, an earlier one for a file its fetch.txt names. Tag files are always stored.
+    stored_version: Mapped[int] = mapped_column(default=1)
     #: The path in the bag exactly as stored (never normalised), e.g. "data/photos/img 1.jpg".
     path: Mapped[str] = mapped_column(sa.Text)
     path_nfc: Mapped[str] = mapped_column(sa.Text, index=True)
@@ -241,7 +304,7 @@ class Copy(Base):
 
     __tablename__ = "copies"
     __table_args__ = (
-        sa.UniqueConstraint("package_id", "location_id"),
+        sa.UniqueConstraint("package_id", "version", "location_id"),
         sa.Index(None, "status", "last_checked_at"),
         sa.CheckConstraint(_in("status", COPY_STATUSES), name="status"),
         sa.CheckConstraint(
@@ -252,6 +315,8 @@ class Copy(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     package_id: Mapped[str] = mapped_column(sa.ForeignKey("packages.id", ondelete="CASCADE"))
     location_id: Mapped[int] = mapped_column(sa.ForeignKey("storage_locations.id"), index=True)
+    #: The package version this copy holds (a copy is one version's folder on one location).
+    version: Mapped[int] = mapped_column(default=1)
     #: e.g. "org/coll/<uuid>/v1/"
     key_prefix: Mapped[str] = mapped_column(sa.String(1024))
     status: Mapped[str] = mapped_column(sa.String(20), default="pending")
@@ -290,6 +355,13 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         sa.Index(None, "package_id", "occurred_at"),
+        # the events not yet written to storage: few at any time, found without a scan
+        sa.Index(
+            "ix_events_unstored",
+            "package_id",
+            sqlite_where=sa.text("stored_in IS NULL"),
+            postgresql_where=sa.text("stored_in IS NULL"),
+        ),
         sa.CheckConstraint(_in("outcome", EVENT_OUTCOMES), name="outcome"),
     )
 
@@ -310,6 +382,12 @@ class Event(Base):
     file_id: Mapped[int | None] = mapped_column(
         BigIntId, sa.ForeignKey("files.id", ondelete="SET NULL"), index=True
     )
+    #: The package version the event concerns, where it concerns one.
+    version: Mapped[int | None] = mapped_column()
+    #: Where storage holds this event, relative to the package's folder: "v1/metadata/premis.xml"
+    #: for events written into a version's bag, "events/..." for the event files written
+    #: later; NULL until it is written (see ``event_files``).
+    stored_in: Mapped[str | None] = mapped_column(sa.Text)
 
     agent: Mapped[Agent] = relationship()
 
@@ -330,3 +408,27 @@ class EventAgent(Base):
     role: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
 
     agent: Mapped[Agent] = relationship()
+
+
+class EventFile(Base):
+    """A PREMIS event file written to storage after a package's ingest: the events recorded
+    since (fixity checks, replications, repairs, exports, metadata corrections), appended as
+    new dated objects under ``<package>/events/`` beside its versions and never rewritten, so
+    storage alone holds the package's whole history. Its digests are the reference for fixity;
+    it is written on every location that holds a copy of the package."""
+
+    __tablename__ = "event_files"
+    __table_args__ = (sa.UniqueConstraint("package_id", "path"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    package_id: Mapped[str] = mapped_column(sa.ForeignKey("packages.id", ondelete="CASCADE"))
+    #: Relative to the package's folder, e.g. "events/2026/11/20261129T091500Z-<uuid>.xml".
+    path: Mapped[str] = mapped_column(sa.Text)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha512: Mapped[str] = mapped_column(sa.String(128))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    event_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<EventFile {self.package_id} {self.path!r}>"

@@ -43,6 +43,7 @@ from preserve.catalogue.models import (
     File,
     Organisation,
     Package,
+    PackageVersion,
     StorageLocation,
     new_uuid,
     utcnow,
@@ -319,6 +320,56 @@ class PackageRepository(_Repository):
         self.session.flush()
 
 
+class VersionRepository(_Repository):
+    """The versions of packages (``package_versions``)."""
+
+    def get(self, package_id: str, number: int) -> PackageVersion | None:
+        return self.session.get(PackageVersion, (package_id, number))
+
+    def add(self, version: PackageVersion) -> PackageVersion:
+        return self._add(version)
+
+    def for_package(self, package_id: str) -> Sequence[PackageVersion]:
+        """Every version of the package, the first first."""
+        return self.session.scalars(
+            select(PackageVersion)
+            .where(PackageVersion.package_id == package_id)
+            .order_by(PackageVersion.number)
+        ).all()
+
+    def latest(self, package_id: str) -> PackageVersion | None:
+        """The highest-numbered version, whatever its status (a version may be under way)."""
+        return self.session.scalars(
+            select(PackageVersion)
+            .where(PackageVersion.package_id == package_id)
+            .order_by(PackageVersion.number.desc())
+            .limit(1)
+        ).first()
+
+    def list_interrupted(self) -> Sequence[PackageVersion]:
+        """Later versions (2 and up) still being made or left failed; a first version is
+        recovered through its package row."""
+        return self.session.scalars(
+            select(PackageVersion)
+            .where(
+                PackageVersion.status.in_(("ingesting", "failed")),
+                PackageVersion.number > 1,
+            )
+            .order_by(PackageVersion.created_at)
+        ).all()
+
+    def delete(self, version: PackageVersion) -> None:
+        """Delete a version that never became current: its files, copies and events too."""
+        pid, number = version.package_id, version.number
+        self.session.execute(delete(File).where(File.package_id == pid, File.version == number))
+        self.session.execute(delete(Copy).where(Copy.package_id == pid, Copy.version == number))
+        self.session.execute(
+            delete(Event).where(Event.package_id == pid, Event.version == number)
+        )
+        self.session.delete(version)
+        self.session.flush()
+
+
 def _like_escape(text: str) -> str:
     """``text`` matched literally by LIKE with ``escape='\\'``."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -432,24 +483,42 @@ class FileRepository(_Repository):
     def get(self, file_id: int) -> File | None:
         return self.session.get(File, file_id)
 
-    def get_by_path(self, package_id: str, path: str) -> File | None:
+    def get_by_path(self, package_id: str, path: str, version: int | None = None) -> File | None:
+        """The file at ``path`` in ``version`` of the package (by default its current one)."""
         return self.session.scalar(
-            select(File).where(File.package_id == package_id, File.path == path)
+            select(File).where(
+                File.package_id == package_id, File.path == path, _in_version(package_id, version)
+            )
         )
 
-    def iter_for_package(self, package_id: str, role: str | None = None) -> Iterator[File]:
-        """Stream the package's files in insertion order, a batch at a time."""
-        stmt = select(File).where(File.package_id == package_id)
+    def iter_for_package(
+        self, package_id: str, role: str | None = None, version: int | None = None
+    ) -> Iterator[File]:
+        """Stream the files of ``version`` of the package (by default its current one) in
+        insertion order, a batch at a time."""
+        stmt = select(File).where(File.package_id == package_id, _in_version(package_id, version))
         if role is not None:
             stmt = stmt.where(File.role == role)
         stmt = stmt.order_by(File.id).execution_options(yield_per=STREAM_BATCH_SIZE)
         yield from self.session.scalars(stmt)
 
-    def count(self, package_id: str, role: str | None = None) -> int:
-        stmt = select(func.count()).select_from(File).where(File.package_id == package_id)
+    def count(self, package_id: str, role: str | None = None, version: int | None = None) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(File)
+            .where(File.package_id == package_id, _in_version(package_id, version))
+        )
         if role is not None:
             stmt = stmt.where(File.role == role)
         return self.session.scalar(stmt) or 0
+
+
+def _in_version(package_id: str, version: int | None) -> Any:
+    """The condition "a file row of ``version``", by default the package's current version."""
+    if version is not None:
+        return File.version == version
+    current = select(Package.version).where(Package.id == package_id).scalar_subquery()
+    return File.version == current
 
 
 #: Core inserts of file rows skip the ORM's per-row bookkeeping (no File objects are made)
@@ -472,6 +541,10 @@ def _file_row(package_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
         values["role"] = "payload"
     if values["digests"] is None:
         values["digests"] = {}
+    if values["version"] is None:
+        values["version"] = 1
+    if values["stored_version"] is None:
+        values["stored_version"] = values["version"]
     return values
 
 
@@ -482,14 +555,23 @@ class CopyRepository(_Repository):
             raise TypeError("give either a Copy or its fields as keywords")
         return self._add(copy if copy is not None else Copy(**fields))
 
-    def for_package(self, package_id: str) -> Sequence[Copy]:
-        return self.session.scalars(
-            select(Copy).where(Copy.package_id == package_id).order_by(Copy.id)
-        ).all()
+    def for_package(self, package_id: str, version: int | None = None) -> Sequence[Copy]:
+        """The copies of the package: of every version, or of ``version`` only."""
+        stmt = select(Copy).where(Copy.package_id == package_id)
+        if version is not None:
+            stmt = stmt.where(Copy.version == version)
+        return self.session.scalars(stmt.order_by(Copy.version, Copy.id)).all()
 
-    def get(self, package_id: str, location_id: int) -> Copy | None:
+    def get(self, package_id: str, location_id: int, version: int | None = None) -> Copy | None:
+        """The copy of ``version`` (by default the current one) on the location."""
+        if version is None:
+            wanted = select(Package.version).where(Package.id == package_id).scalar_subquery()
         return self.session.scalar(
-            select(Copy).where(Copy.package_id == package_id, Copy.location_id == location_id)
+            select(Copy).where(
+                Copy.package_id == package_id,
+                Copy.location_id == location_id,
+                Copy.version == (wanted if version is None else version),
+            )
         )
 
     def get_by_id(self, copy_id: int) -> Copy | None:
@@ -566,11 +648,14 @@ class EventRepository(_Repository):
         occurred_at: datetime | None = None,
         event_type_uri: str | None = None,
         event_id: str | None = None,
+        version: int | None = None,
+        stored_in: str | None = None,
     ) -> Event:
         """Record a PREMIS event (``event_type`` is the Library of Congress label).
 
-        ``event_id`` keeps an identifier already written elsewhere (a bag's premis.xml); a new
-        UUID is made otherwise.
+        ``event_id`` keeps an identifier already written elsewhere (a bag's premis.xml, named
+        by ``stored_in``); a new UUID is made otherwise. ``version``: the package version the
+        event concerns.
         """
         if agent.id is None:
             self.session.flush()
@@ -587,6 +672,8 @@ class EventRepository(_Repository):
                 detail=detail,
                 outcome_detail=outcome_detail,
                 occurred_at=occurred_at or utcnow(),
+                version=version,
+                stored_in=stored_in,
             )
         )
 

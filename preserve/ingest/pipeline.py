@@ -33,7 +33,7 @@ from sqlalchemy import exc as sa_exc
 from preserve import SOFTWARE_AGENT, premis
 from preserve.bagit import BagWriter
 from preserve.bootstrap import Application
-from preserve.catalogue.models import Collection, Copy, Package
+from preserve.catalogue.models import Collection, Copy, Package, PackageVersion
 from preserve.checksums import hash_file
 from preserve.descriptive import ItemRow, read_metadata
 from preserve.errors import InvalidInput, PreserveError
@@ -255,6 +255,27 @@ class _Original:
     size: int
 
 
+def first_version(package: Package) -> PackageVersion:
+    """The version row of a package's first ingest, ``ingesting`` like the package."""
+    return PackageVersion(
+        package_id=package.id,
+        number=package.version,
+        kind="content",
+        status="ingesting",
+        title=package.title,
+        description=package.description,
+        payload_fingerprint=package.payload_fingerprint,
+        file_count=package.file_count,
+        size=package.size,
+        stored_files=package.file_count,
+        stored_bytes=package.size,
+        source=package.source,
+        ingest_host=package.ingest_host,
+        ingest_pid=package.ingest_pid,
+        ingest_process_started=package.ingest_process_started,
+    )
+
+
 #: How often an ingest waiting for a concurrent ingest of the same content looks again.
 CLAIM_POLL_SECONDS = 0.5
 
@@ -287,6 +308,8 @@ def _claim(
                 ]
                 try:
                     package = uow.packages.add(record(coll))  # flushes: the insert is here
+                    uow.flush()
+                    uow.versions.add(first_version(package))
                     uow.flush()
                 except sa_exc.IntegrityError:
                     # a concurrent ingest claimed the same content between the look and the
@@ -511,6 +534,7 @@ def ingest_one(
             Stored(stored, tag_digests),
             summary.bag_info,
             descriptions=item_fields,
+            actor=app.actor,
         )
         timer.lap("register")
         shutil.rmtree(staging, ignore_errors=True)

@@ -32,10 +32,14 @@ def _file_rows(
     delivery: Delivery,
     result: Stored,
     descriptions: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    version: int = 1,
+    fetched: Mapping[str, int] | None = None,
 ) -> Iterator[dict[str, object]]:
     """Catalogue rows for every file of the bag: payload with formats (and the item-level
-    description, by payload path, where the producer gave one), then tag files."""
+    description, by payload path, where the producer gave one), then tag files. ``fetched``:
+    payload files (by path in the bag) that an earlier version holds, and which one."""
     descriptions = descriptions or {}
+    fetched = fetched or {}
     normalize = unicodedata.normalize
     # helpers answer files of one format in a batch with one FormatInfo: convert each once
     identification: dict[int, tuple[FormatInfo, object]] = {}
@@ -51,6 +55,8 @@ def _file_rows(
         yield {
             "path": path,
             "path_nfc": path if path.isascii() else normalize("NFC", path),
+            "version": version,
+            "stored_version": fetched.get(path, version),
             "role": "payload",
             "size": f.size,
             "sha512": digests.get("sha512"),
@@ -73,6 +79,8 @@ def _file_rows(
         yield {
             "path": path,
             "path_nfc": normalize("NFC", path),
+            "version": version,
+            "stored_version": version,
             "role": "tag",
             "size": size,
             "sha512": digests["sha512"],
@@ -96,16 +104,33 @@ def register(
     result: Stored,
     bag_info: Sequence[tuple[str, str]],
     descriptions: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    *,
+    version: int = 1,
+    fetched: Mapping[str, int] | None = None,
+    actor: str = "",
 ) -> None:
-    """One transaction: file rows, events, verified copies, ``stored`` status."""
+    """One transaction: file rows, events, verified copies, ``stored`` status; for a later
+    version, it becomes the package's current one in the same transaction (title,
+    description, totals and fingerprint are the version's, set when it was claimed)."""
     stored = result.objects
     when = now()
     with app.uow() as uow:
         package = uow.packages.get(package_id)
-        if package is None:  # removed by someone else's clean-up: our copies are orphans now
-            raise StorageError(f"package {package_id} vanished from the catalogue during ingest")
+        record = uow.versions.get(package_id, version)
+        if package is None or record is None:  # removed by someone else's clean-up
+            raise StorageError(
+                f"package {package_id} version {version} vanished from the catalogue during "
+                "ingest"
+            )
+        if version > 1 and package.version != version - 1:
+            raise StorageError(
+                f"package {package_id} became version {package.version} while version "
+                f"{version} was being made"
+            )
         # a generator: add_many inserts in batches, so 100,000 rows are never all in memory
-        uow.files.add_many(package_id, _file_rows(delivery, result, descriptions))
+        uow.files.add_many(
+            package_id, _file_rows(delivery, result, descriptions, version, fetched)
+        )
 
         agents: dict[tuple[str, str, str], Agent] = {}
 
@@ -131,8 +156,10 @@ def register(
                 occurred_at=e.occurred_at,
                 event_type_uri=premis.event_type_uri(e.event_type),
                 event_id=e.identifier,  # the same identifier as in the bag's premis.xml
+                version=version,
+                stored_in=f"v{version}/metadata/premis.xml",
             )
-        for copy in uow.copies.for_package(package_id):
+        for copy in uow.copies.for_package(package_id, version):
             objects = stored[copy.location_id]
             methods = sorted({o.verified_by for o in objects.values()})
             copy.status = "verified"
@@ -153,6 +180,7 @@ def register(
                 f"under {copy.key_prefix}",
                 outcome_detail=f"every object verified ({', '.join(methods)})",
                 occurred_at=when,
+                version=version,
             )
             event_ids.append(replication.id)
         detail = "; ".join(str(w) for w in delivery.warnings[:100])
@@ -165,12 +193,28 @@ def register(
             + ("copy" if len(stored) == 1 else "copies"),
             outcome_detail=detail,
             occurred_at=now(),
+            version=version,
         )
         event_ids.append(end.id)
         # the person who ran the ingest and the owning organisation, on every event
         uow.events.link_agents((i, agent, role) for i in event_ids for agent, role in linked)
-        package.bag_info = [list(item) for item in bag_info]
-        package.status = "stored"
-        package.stored_at = when
-        package.ingest_pid = None
+        record.bag_info = [list(item) for item in bag_info]
+        record.status = "stored"
+        record.stored_at = when
+        record.ingest_pid = None
+        record.delivery_kind = delivery.kind
+        record.delivery_profile = delivery.profile
+        record.actor = actor
+        package.bag_info = record.bag_info
+        if version == 1:
+            package.status = "stored"
+            package.stored_at = when
+            package.ingest_pid = None
+        else:  # the new version becomes the current one
+            package.version = version
+            package.title = record.title
+            package.description = record.description
+            package.size = record.size
+            package.file_count = record.file_count
+            package.payload_fingerprint = record.payload_fingerprint
         uow.commit()
