@@ -8,7 +8,8 @@ Create Date: 2026-11-29 09:00:00+00:00
   payload fingerprint, totals, what changed, the kind and profile of its delivery, and the
   owner of a version being made). Every existing package becomes its version 1.
 - ``files.version`` and ``files.stored_version``: the version a file row belongs to, and the
-  version whose folder holds its bytes (an earlier one for a file its ``fetch.txt`` names).
+  version whose folder holds its bytes (an earlier one for a file its ``fetch.txt`` names),
+  and its path there when it was renamed since (``files.stored_path``).
   The unique path is per version now.
 - ``copies.version``: a copy is one version's folder on one location.
 - ``events.version``: the version an event concerns; ``events.stored_in``: where storage holds
@@ -86,6 +87,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("stored_version", sa.Integer(), nullable=False, server_default="1")
         )
+        batch.add_column(sa.Column("stored_path", sa.Text(), nullable=True))
         batch.drop_constraint("uq_files_package_id_path", type_="unique")
         batch.create_unique_constraint(
             "uq_files_package_id_version_path", ["package_id", "version", "path"]
@@ -159,6 +161,7 @@ def downgrade() -> None:
     with op.batch_alter_table("files") as batch:
         batch.drop_constraint("uq_files_package_id_version_path", type_="unique")
         batch.create_unique_constraint("uq_files_package_id_path", ["package_id", "path"])
+        batch.drop_column("stored_path")
         batch.drop_column("stored_version")
         batch.drop_column("version")
     op.drop_table("package_versions")

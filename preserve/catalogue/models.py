@@ -275,6 +275,9 @@ class File(Base):
     #: The version whose folder (``v<N>/``) holds the bytes: ``version`` for a file the version
     #: stored, an earlier one for a file its fetch.txt names. Tag files are always stored.
     stored_version: Mapped[int] = mapped_column(default=1)
+    #: The file's path in that version's bag when it differs (a file renamed since): the object
+    #: is ``v<stored_version>/<stored_path or path>``.
+    stored_path: Mapped[str | None] = mapped_column(sa.Text)
     #: The path in the bag exactly as stored (never normalised), e.g. "data/photos/img 1.jpg".
     path: Mapped[str] = mapped_column(sa.Text)
     path_nfc: Mapped[str] = mapped_column(sa.Text, index=True)

@@ -33,11 +33,12 @@ def _file_rows(
     result: Stored,
     descriptions: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
     version: int = 1,
-    fetched: Mapping[str, int] | None = None,
+    fetched: Mapping[str, tuple[int, str]] | None = None,
 ) -> Iterator[dict[str, object]]:
     """Catalogue rows for every file of the bag: payload with formats (and the item-level
     description, by payload path, where the producer gave one), then tag files. ``fetched``:
-    payload files (by path in the bag) that an earlier version holds, and which one."""
+    payload files (by path in the bag) that an earlier version holds: (that version, the
+    file's path in it)."""
     descriptions = descriptions or {}
     fetched = fetched or {}
     normalize = unicodedata.normalize
@@ -52,11 +53,13 @@ def _file_rows(
             converted = known[1]
         path = f.bag_path
         digests = f.digests
+        held = fetched.get(path)
         yield {
             "path": path,
             "path_nfc": path if path.isascii() else normalize("NFC", path),
             "version": version,
-            "stored_version": fetched.get(path, version),
+            "stored_version": held[0] if held else version,
+            "stored_path": held[1] if held and held[1] != path else None,
             "role": "payload",
             "size": f.size,
             "sha512": digests.get("sha512"),
@@ -81,6 +84,7 @@ def _file_rows(
             "path_nfc": normalize("NFC", path),
             "version": version,
             "stored_version": version,
+            "stored_path": None,
             "role": "tag",
             "size": size,
             "sha512": digests["sha512"],
@@ -106,7 +110,7 @@ def register(
     descriptions: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
     *,
     version: int = 1,
-    fetched: Mapping[str, int] | None = None,
+    fetched: Mapping[str, tuple[int, str]] | None = None,
     actor: str = "",
 ) -> None:
     """One transaction: file rows, events, verified copies, ``stored`` status; for a later
