@@ -34,6 +34,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from preserve.errors import InvalidInput
 from preserve.names import suggestions
@@ -129,6 +130,10 @@ DCTERMS_NS = "http://purl.org/dc/terms/"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 OAI_DC_SCHEMA_LOCATION = "http://www.openarchives.org/OAI/2.0/oai_dc.xsd"
 DCTERMS_SCHEMA_LOCATION = "https://www.dublincore.org/schemas/xmls/qdc/2008/02/11/dcterms.xsd"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+#: the reserved key of a description that holds the language of each value: element -> list
+#: aligned with the element's values ("" where a value has none). Never a Dublin Core term.
+LANG_KEY = "_lang"
 VALUE_SEPARATOR = "|"
 #: delimiters the CSV may use: what Excel writes with a comma, in a Belgian or Dutch locale
 #: (semicolon), and tab-separated text
@@ -155,15 +160,17 @@ def dublin_core_xml(fields: Mapping[str, Sequence[str]]) -> bytes:
     OAI-PMH harvesters expect). With qualified terms (keys ``dcterms:NAME``), a
     ``dcterms:dublincore`` document as Archivematica writes it: ``dc:`` elements, then
     ``dcterms:`` ones. Keys outside :data:`TERMS` raise ValueError; blank values are left out.
+    The reserved key ``"_lang"`` (:data:`LANG_KEY`: element -> one language per value, ""
+    for none) gives each value its ``xml:lang``.
     UTF-8 with an XML declaration, pretty-printed, deterministic.
     """
-    unknown = sorted(key for key in fields if key not in TERMS)
+    unknown = sorted(key for key in fields if key not in TERMS and key != LANG_KEY)
     if unknown:
         raise ValueError(
             f"not Dublin Core terms: {unknown}; allowed: {', '.join(DC_ELEMENTS)} and "
             "dcterms:NAME for the DCMI terms"
         )
-    if any(isinstance(values, str) for values in fields.values()):
+    if any(isinstance(values, str) for key, values in fields.items() if key != LANG_KEY):
         raise ValueError("Dublin Core values must be sequences of strings, not a string")
     _register_namespaces()
     qualified = any(key.startswith("dcterms:") for key in fields)
@@ -177,21 +184,28 @@ def dublin_core_xml(fields: Mapping[str, Sequence[str]]) -> bytes:
             f"{{{OAI_DC_NS}}}dc",
             {f"{{{XSI_NS}}}schemaLocation": f"{OAI_DC_NS} {OAI_DC_SCHEMA_LOCATION}"},
         )
+    languages: Mapping[str, Sequence[str]] = fields.get(LANG_KEY) or {}  # type: ignore[assignment]
     for key in TERMS:
         namespace, name = (DCTERMS_NS, key[8:]) if key.startswith("dcterms:") else (DC_NS, key)
-        for value in fields.get(key, ()):
+        langs = languages.get(key) or ()
+        for index, value in enumerate(fields.get(key, ())):
             if value.strip():
-                ET.SubElement(root, f"{{{namespace}}}{name}").text = xml_safe_text(value)
+                element = ET.SubElement(root, f"{{{namespace}}}{name}")
+                element.text = xml_safe_text(value)
+                if index < len(langs) and langs[index]:
+                    element.set(XML_LANG, langs[index])
     ET.indent(root, space="  ")
     body = ET.tostring(root, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
 
 
-def parse_dublin_core(xml: bytes) -> dict[str, list[str]]:
+def parse_dublin_core(xml: bytes, *, languages: bool = False) -> dict[str, Any]:
     """The Dublin Core of an ``oai_dc``, ``dcterms:dublincore`` (or any) document, keyed as
-    :func:`dublin_core_xml` takes them (``dcterms:title`` is ``title``), in TERMS order."""
+    :func:`dublin_core_xml` takes them (``dcterms:title`` is ``title``), in TERMS order; with
+    ``languages``, the values' ``xml:lang`` under :data:`LANG_KEY` when any is given."""
     root = ET.fromstring(xml)  # noqa: S314 - our own tag files, not untrusted network input
     found: dict[str, list[str]] = {}
+    langs: dict[str, list[str]] = {}
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue
@@ -203,7 +217,12 @@ def parse_dublin_core(xml: bytes) -> dict[str, list[str]]:
             key = name if name in DC_ELEMENTS else f"dcterms:{name}"
         if key in TERMS:
             found.setdefault(key, []).append(element.text or "")
-    return {key: found[key] for key in TERMS if key in found}
+            langs.setdefault(key, []).append(element.get(XML_LANG, ""))
+    out: dict[str, Any] = {key: found[key] for key in TERMS if key in found}
+    given = {key: v for key, v in langs.items() if any(v)}
+    if languages and given:
+        out[LANG_KEY] = given
+    return out
 
 
 def bag_info_from_dublin_core(fields: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:

@@ -37,7 +37,9 @@ def values_of(description: Any) -> list[str]:
     if not isinstance(description, dict):
         return []
     out: list[str] = []
-    for values in description.values():
+    for key, values in description.items():
+        if str(key).startswith("_"):  # reserved: "_lang" holds the values' languages
+            continue
         for value in [values] if isinstance(values, str) else values or ():
             out.append(str(value))
     return out

@@ -102,7 +102,7 @@ def ingest(
         for w in outcome.warnings:
             warn(delivery_warning(outcome.source, w))
         if not as_json:
-            say(result_line(outcome))
+            say(result_line(outcome, metadata))
 
     shown = progress()
     try:
@@ -125,11 +125,11 @@ def ingest(
         click.echo(message, err=True)
         if as_json:  # what was done before, for a script to act on
             partial = IngestReport(tuple(done), tuple(failed))
-            emit_json({**ingest_json(partial), "interrupted": True, "message": message})
+            emit_json({**ingest_json(partial, metadata), "interrupted": True, "message": message})
         raise click.exceptions.Exit(143 if isinstance(exc, Terminated) else 130) from None
     summary = ingest_summary(report)
     if as_json:
-        emit_json(ingest_json(report))
+        emit_json(ingest_json(report, metadata))
     for package_id in report.recovered:
         note(f"cleaned up interrupted ingest {package_id}")
     if as_json:
@@ -140,9 +140,9 @@ def ingest(
         sys.exit(max(f.error.exit_code for f in report.failures))
 
 
-def result_line(r: IngestResult) -> str:
-    """``stored <id>  9 files, 1.2 MB  org/coll  copies: default  "title"``, or the
-    duplicate's ``already preserved: ...``."""
+def result_line(r: IngestResult, metadata: Path | None = None) -> str:
+    """``stored <id>  9 files, 1.2 MB  org/coll  copies: default  "title" (title from
+    folder name)``, or the duplicate's ``already preserved: ...``."""
     if r.status == "duplicate":
         return (
             f"already preserved: {r.source} is identical to package {r.package_id} "
@@ -151,15 +151,22 @@ def result_line(r: IngestResult) -> str:
     return (
         f"stored {r.package_id}  {count(r.files, 'file')}, {human_bytes(r.bytes)}  "
         f"{r.organisation}/{r.collection}  copies: {', '.join(r.copies)}  "
-        f'"{r.title}"'
+        f'"{r.title}"' + (f" (title from {title_from(r, metadata)})" if r.title_source else "")
     )
+
+
+def title_from(r: IngestResult, metadata: Path | None) -> str:
+    """Where the title came from, the metadata CSV named: ``metadata CSV delivery.csv``."""
+    if r.title_source == "metadata CSV" and metadata is not None:
+        return f"metadata CSV {metadata}"
+    return r.title_source
 
 
 def print_failure(f: IngestFailure) -> None:
     print_error(f.error, prefix=f"{f.source}: " if f.source not in str(f.error) else "")
 
 
-def ingest_json(report: IngestReport) -> dict[str, Any]:
+def ingest_json(report: IngestReport, metadata: Path | None = None) -> dict[str, Any]:
     """The ``--json`` document of an ingest (of what it did before an interruption)."""
     return {
         "packages": [
@@ -171,6 +178,7 @@ def ingest_json(report: IngestReport) -> dict[str, Any]:
                 "organisation": r.organisation,
                 "collection": r.collection,
                 "title": r.title,
+                "title_source": title_from(r, metadata),
                 "version": r.version,
                 "files": r.files,
                 "bytes": r.bytes,

@@ -159,8 +159,13 @@ def show_lines(d: Any, summary: bool) -> list[str]:
         rows.append(("", f"{count(d.files_with_problems, 'file')} with problems"))
     elif summary:
         rows.append(("", "no files with problems"))
+    languages = d.description.get("_lang") or {}  # element -> the language of each value
     for element, values in d.description.items():
-        rows += [(_term(element), v) for v in _values(values)]
+        if element.startswith("_"):
+            continue
+        langs = list(languages.get(element) or ())
+        for i, v in enumerate(_values(values)):
+            rows.append((_term(element), f"{v} [{langs[i]}]" if i < len(langs) and langs[i] else v))
     width = max([_LABEL_WIDTH, *(len(label) for label, _ in rows)])
     lines = [f"{label:<{width}} {value}".rstrip() for label, value in rows]
     if summary:

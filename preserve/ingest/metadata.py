@@ -4,33 +4,79 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from preserve import premis
 from preserve.bagit import BagWriter
 from preserve.bagit.profiles import AIP_PROFILE_IDENTIFIER
-from preserve.descriptive import bag_info_from_dublin_core, dublin_core_xml
+from preserve.descriptive import LANG_KEY, bag_info_from_dublin_core, dublin_core_xml
 from preserve.formats.mediatypes import media_type
 from preserve.ingest.model import TRANSPORT_ALGORITHM, Delivery, Owner, StagedFile
 from preserve.values import as_dict
 
+#: bag-info.txt labels of what the producer delivered: the kind ("file", "folder", "bag",
+#: "meemoo-sip", "eark-sip") and, for a SIP, the profile and version its METS declares
+DELIVERY_TYPE = "Delivery-Type"
+DELIVERY_PROFILE = "Delivery-Profile"
+
 
 def dublin_core(
     fields: Mapping[str, Sequence[str]], delivery: Delivery, title: str | None, package_id: str
-) -> dict[str, list[str]]:
-    """The package's description: the CSV's fields, ``--title`` over them, a title from the
-    delivery when none is given, and the package's own URN as an identifier."""
-    out = {k: list(v) for k, v in fields.items() if v}
+) -> dict[str, Any]:
+    """The package's description: a SIP's own description, the CSV's fields over it (a CSV
+    element replaces the SIP's values of that element), ``--title`` over both, a title from
+    the delivery when none is given, and the package's own URN as an identifier. The
+    languages of the values are kept under ``"_lang"`` (element -> one language per value,
+    "" when none), aligned by index."""
+    out: dict[str, Any] = {
+        k: list(v) for k, v in delivery.description.items() if k != LANG_KEY and v
+    }
+    langs: dict[str, list[str]] = {
+        k: list(v) for k, v in (delivery.description.get(LANG_KEY) or {}).items()
+    }
+    for k, v in fields.items():
+        if v and k != LANG_KEY:
+            out[k] = list(v)
+            langs.pop(k, None)
     if title:
         out["title"] = [title]
+        langs.pop("title", None)
     if not out.get("title"):
         described = next(
             (v for k, v in delivery.bag_info if k.lower() == "external-description"), None
         )
         out["title"] = [described or delivery.external_identifier]
+        langs.pop("title", None)
     identifiers = out.setdefault("identifier", [])
     if f"urn:uuid:{package_id}" not in identifiers:
         identifiers.append(f"urn:uuid:{package_id}")
+        if "identifier" in langs:
+            langs["identifier"].append("")
+    kept = {k: v for k, v in langs.items() if k in out and len(v) == len(out[k]) and any(v)}
+    if kept:
+        out[LANG_KEY] = kept
     return out
+
+
+def title_source(fields: Mapping[str, Sequence[str]], delivery: Delivery, title: str | None) -> str:
+    """Where :func:`dublin_core` took the title from: ``--title``, ``metadata CSV`` (the
+    adapter names the file), the SIP's descriptive file (``meemoo SIP
+    metadata/descriptive/dc.xml``), ``bag-info External-Description``, ``bag-info
+    External-Identifier``, or the ``folder name``, ``archive name`` or ``file name``."""
+    if title:
+        return "--title"
+    if fields.get("title"):
+        return "metadata CSV"
+    if delivery.description.get("title"):
+        return delivery.description_source
+    labels = {k.lower() for k, _ in delivery.bag_info}
+    if "external-description" in labels:
+        return "bag-info External-Description"
+    if "external-identifier" in labels:
+        return "bag-info External-Identifier"
+    if delivery.kind == "file":
+        return "file name"
+    return "archive name" if delivery.source.is_file() else "folder name"
 
 
 def bag_info(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from preserve import __version__, premis
 from preserve.errors import PreserveError
@@ -140,6 +141,13 @@ class Delivery:
     #: in bag-info.txt and in a PREMIS event
     kind: str = "folder"
     profile: str = ""
+    #: A SIP's package-level description (Dublin Core fields, their languages under "_lang")
+    #: and where it came from ("meemoo SIP metadata/descriptive/dc.xml"); empty otherwise
+    description: dict[str, Any] = field(default_factory=dict)
+    description_source: str = ""
+    #: What a SIP's METS and PREMIS files promise (preserve.sip.SipCheck), verified against
+    #: the digests of the staging read before anything is stored; None for other deliveries
+    sip: Any = None
 
     def link_agents(self, linked: tuple[premis.LinkedAgent, ...]) -> None:
         """Link ``linked`` to every event recorded so far and to those registered later."""

@@ -2,7 +2,10 @@
 
 A folder, a single file, an existing BagIt bag (validated, its producer checksums kept for the
 fixity check on receipt) or a zip/tar of one (unpacked with limits into the staging folder).
-Nothing is copied or hashed here: the result lists the files and what was learnt about them.
+A folder or bag that is a meemoo SIP or an E-ARK CSIP/SIP (:mod:`preserve.sip`) is checked
+against its METS files and its description read; the checksums it promises are verified after
+staging (:func:`verify_promised`), from the digests of that one read. Nothing is copied or
+hashed here: the result lists the files and what was learnt about them.
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 from preserve import archives, premis
 from preserve.bagit import check_payload_names, read_bag, validate_bag
 from preserve.errors import InvalidBag, InvalidInput, NameCollision
 from preserve.ingest.model import Delivery, StagedFile, event
+from preserve.sip import SipCheck, check_delivery, detect
+from preserve.sip.checks import read_digests
 from preserve.values import Problem
 
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar")
@@ -65,18 +71,81 @@ def receive(
         raise InvalidInput(f"{source}: not a regular file or folder")
 
     if root.is_dir() and (root / "bagit.txt").is_file():
-        return _receive_bag(source, root, name, events, warnings)
+        delivery = _receive_bag(source, root, name, events, warnings)
+        delivery.kind = "bag"
+        _receive_sip(delivery, root / "data", bag=True)
+        return delivery
     if root.is_file():
         size = root.stat().st_size
         if size == 0:
             warnings.append(Problem("empty-file", root.name, "zero-byte file", "warning"))
         files = [StagedFile(relpath=root.name, source=str(root), size=size)]
-        return Delivery(source, None, files, warnings, [], {}, events, name)
+        delivery = Delivery(source, None, files, warnings, [], {}, events, name)
+        delivery.kind = "file"
+        return delivery
     files, scan_warnings = scan_folder(root)
     warnings.extend(scan_warnings)
     if not files:
         raise InvalidInput(f"{source}: nothing to ingest (no regular files)")
-    return Delivery(source, root, files, warnings, [], {}, events, name)
+    delivery = Delivery(source, root, files, warnings, [], {}, events, name)
+    delivery.kind = "folder"
+    _receive_sip(delivery, root, bag=False)
+    return delivery
+
+
+def _receive_sip(delivery: Delivery, root: Path, *, bag: bool) -> None:
+    """A meemoo SIP or E-ARK CSIP/SIP at ``root`` (a folder's top, or a bag's ``data/``):
+    check its structure and references, record its kind, profile and description, and keep
+    what it promises for :func:`verify_promised`. A SIP that breaks its rules is refused with
+    every problem, its promised checksums read at once (once each) so that none is left out."""
+    detected = detect(root, bag=bag)
+    if not detected.is_sip:
+        delivery.warnings.extend(detected.warnings)
+        return
+    check = check_delivery(detected, {f.relpath: f.size for f in delivery.files})
+    if check.problems:
+        raise check.refuse(delivery.source, check.verify(read_digests(root, check.promised)))
+    delivery.kind = detected.kind
+    delivery.profile = detected.profile
+    delivery.warnings.extend(check.warnings)
+    delivery.sip = check
+    if check.description:
+        delivery.description = check.description
+        delivery.description_source = f"{detected.family} {check.description_file}"
+
+
+def staging_algorithms(delivery: Delivery, algorithms: Sequence[str]) -> tuple[str, ...]:
+    """``algorithms`` and those a SIP's promised checksums need (md5 for most meemoo SIPs),
+    so that the single staging read computes them all."""
+    extra = delivery.sip.algorithms if isinstance(delivery.sip, SipCheck) else ()
+    return tuple(dict.fromkeys((*algorithms, *extra)))
+
+
+def verify_promised(delivery: Delivery, keep: Sequence[str]) -> None:
+    """After staging, before anything is stored: a SIP's METS checksums and PREMIS fixity
+    values against the digests of the staging read (every mismatch at once, raised as
+    :class:`~preserve.sip.InvalidSip`); then the digests computed only for that check are
+    dropped (the AIP keeps ``keep``) and a PREMIS validation event says what was verified."""
+    check = delivery.sip
+    if not isinstance(check, SipCheck):
+        return
+    problems = check.verify({f.relpath: f.digests for f in delivery.files})
+    if problems:
+        raise check.refuse(delivery.source, problems)
+    kept = set(keep)
+    dropped = [a for a in check.algorithms if a not in kept]
+    if dropped:
+        for f in delivery.files:
+            for alg in dropped:
+                f.digests.pop(alg, None)
+    delivery.events.append(
+        event(
+            premis.VALIDATION,
+            "warning" if check.warnings else "success",
+            check.summary(),
+            "; ".join(str(w) for w in check.warnings[:50]),
+        )
+    )
 
 
 def _receive_bag(
