@@ -13,7 +13,23 @@ from preserve.cli.output import emit_json, table
 
 
 def collection_rows(rows: Sequence[Any]) -> list[str]:
-    """Collections as aligned columns with headers."""
+    """Collections as aligned columns with headers (a PROFILE column when one requires a
+    BagIt profile)."""
+    if any(getattr(c, "profile", "") for c in rows):
+        return table(
+            ("COLLECTION", "PACKAGES", "LOCATIONS", "PROFILE", "TITLE"),
+            [
+                (
+                    f"{c.organisation}/{c.slug}",
+                    str(c.packages),
+                    ",".join(c.locations),
+                    f"{c.profile} {c.profile_version}" if c.profile else "-",
+                    c.title,
+                )
+                for c in rows
+            ],
+            right=(1,),
+        )
     return table(
         ("COLLECTION", "PACKAGES", "LOCATIONS", "TITLE"),
         [
@@ -63,6 +79,14 @@ def collections() -> None:
     is_flag=True,
     help="Succeed if the collection exists already with the options given.",
 )
+@click.option(
+    "--profile",
+    metavar="FILE_OR_NAME",
+    default=None,
+    help="Accept only deliveries that are bags conforming to this BagIt profile: a local JSON "
+    "file or a bundled profile (preserve-aip, aptrust, btr); the profile itself is kept in "
+    "the catalogue.",
+)
 def collections_add(
     slug: str,
     title: str,
@@ -70,6 +94,7 @@ def collections_add(
     organisation: str | None,
     locations: tuple[str, ...],
     exist_ok: bool,
+    profile: str | None,
 ) -> None:
     """Create collection SLUG in an organisation.
 
@@ -77,6 +102,7 @@ def collections_add(
     Examples:
       preserve collections add photos --title "Photographs"
       preserve collections add films --organisation meemoo --location default --location s3
+      preserve collections add deposits --profile btr
     """
     from preserve.services.admin import add_collection
 
@@ -88,8 +114,14 @@ def collections_add(
         organisation=organisation,
         locations=locations,
         exist_ok=exist_ok,
+        profile=profile,
     )
     click.echo(f"collection {c.organisation}/{c.slug} on {', '.join(c.locations) or '(none)'}")
+    if c.profile:
+        click.echo(
+            f"deliveries must be bags conforming to BagIt profile {c.profile} "
+            f"(version {c.profile_version})"
+        )
 
 
 @collections.command("edit")
@@ -118,6 +150,14 @@ def collections_add(
     metavar="NAME",
     help="Store new ingests no longer on location NAME (repeatable).",
 )
+@click.option(
+    "--profile",
+    metavar="FILE_OR_NAME",
+    default=None,
+    help="Accept only deliveries conforming to this BagIt profile from now on (a local JSON "
+    "file or a bundled profile: preserve-aip, aptrust, btr).",
+)
+@click.option("--no-profile", is_flag=True, help="Require no BagIt profile any more.")
 def collections_edit(
     slug: str,
     organisation: str | None,
@@ -125,15 +165,19 @@ def collections_edit(
     description: str | None,
     add_locations: tuple[str, ...],
     remove_locations: tuple[str, ...],
+    profile: str | None,
+    no_profile: bool,
 ) -> None:
-    """Change collection SLUG: title, description, storage locations.
+    """Change collection SLUG: title, description, storage locations, BagIt profile.
 
     Packages stored already keep their copies where they are; only new ingests use the new
-    set of locations. The last location cannot be removed.
+    set of locations. The last location cannot be removed. A new profile applies to new
+    ingests; packages stored already are not checked again.
 
     \b
-    Example:
+    Examples:
       preserve collections edit photos --add-location s3 --remove-location default
+      preserve collections edit deposits --profile aptrust
     """
     from preserve.services.admin import edit_collection
 
@@ -145,6 +189,8 @@ def collections_edit(
         description=description,
         add_locations=add_locations,
         remove_locations=remove_locations,
+        profile=profile,
+        no_profile=no_profile,
     )
     c = result.collection
     echo_changes(f"collection {c.organisation}/{c.slug}", result.changes)

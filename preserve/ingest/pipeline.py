@@ -387,6 +387,9 @@ def ingest_one(
             max_unpack_ratio=settings.max_unpack_ratio,
         )
         delivery.events.insert(0, start)
+        from preserve.ingest.conformance import require_profile  # a BagIt profile it requires
+
+        require_profile(app, delivery, organisation=organisation, collection=collection)
         item_fields = match_items(delivery, item_rows)  # before any copying
         if len(delivery.files) >= PARALLEL_THRESHOLD and workers > 1:
             # siegfried holds the GIL: helper processes, one per core, identify each batch as

@@ -42,6 +42,9 @@ class CollectionSummary:
     description: str
     locations: tuple[str, ...]
     packages: int
+    #: the BagIt profile its deliveries must conform to: its identifier and version ("": none)
+    profile: str = ""
+    profile_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -444,12 +447,16 @@ def add_collection(
     organisation: str | None = None,
     locations: tuple[str, ...] = (),
     exist_ok: bool = False,
+    profile: str | None = None,
 ) -> CollectionSummary:
     """Create a collection in an existing organisation; its packages go to ``locations``
     (default: the default locations). With ``exist_ok`` an existing collection is fine if the
-    options given agree with it; otherwise the message names what differs."""
+    options given agree with it; otherwise the message names what differs. ``profile`` (a
+    local JSON file or a bundled profile's name) is the BagIt profile every delivery must
+    conform to; its document is kept in the catalogue."""
     org = organisation or app.settings.organisation
     _check_slug("collection", slug)
+    document = _profile_document(profile)
     with app.uow() as uow:
         organisation_row = require_organisation(uow, org)
         chosen = [require_location(uow, name) for name in dict.fromkeys(locations)]
@@ -469,6 +476,8 @@ def add_collection(
                     f"with: {edit})"
                 )
             differ = _differences(uow, existing, title, description, chosen)
+            if document is not None and document != existing.bagit_profile:
+                differ.append(f"BagIt profile is {_profile_name(existing.bagit_profile)}")
             if differ:
                 raise AlreadyExists(
                     f"collection {slug!r} exists in organisation {org!r} with other options: "
@@ -482,6 +491,7 @@ def add_collection(
                 slug=slug,
                 title=title or slug,
                 description=description,
+                bagit_profile=document,
             )
         )
         uow.flush()
@@ -518,15 +528,29 @@ def edit_collection(
     description: str | None = None,
     add_locations: tuple[str, ...] = (),
     remove_locations: tuple[str, ...] = (),
+    profile: str | None = None,
+    no_profile: bool = False,
 ) -> CollectionEdit:
-    """Change a collection's title, description or locations. Packages stored already keep
-    their copies where they are; only new ingests use the new set of locations."""
+    """Change a collection's title, description, locations or BagIt profile (``profile``: a
+    file or a bundled profile's name; ``no_profile``: require none). Packages stored already
+    keep their copies where they are; only new ingests use the new set of locations and are
+    checked against the new profile."""
     org = organisation or app.settings.organisation
-    if title is None and description is None and not add_locations and not remove_locations:
+    if (
+        title is None
+        and description is None
+        and not add_locations
+        and not remove_locations
+        and profile is None
+        and not no_profile
+    ):
         raise InvalidInput(
             "nothing to change: give at least one of --title, --description, --add-location, "
-            "--remove-location"
+            "--remove-location, --profile, --no-profile"
         )
+    if profile is not None and no_profile:
+        raise InvalidInput("--profile and --no-profile contradict each other: give one")
+    document = _profile_document(profile)
     if title is not None and not title.strip():
         raise InvalidInput("the collection's title (--title) is empty")
     both = sorted(set(add_locations) & set(remove_locations))
@@ -564,6 +588,15 @@ def edit_collection(
             if old != new:
                 uow.collections.set_locations(coll, current.values())
                 changes.append(Change("locations", old, new))
+        if (document is not None or no_profile) and document != coll.bagit_profile:
+            changes.append(
+                Change(
+                    "BagIt profile",
+                    _profile_name(coll.bagit_profile),
+                    _profile_name(document),
+                )
+            )
+            coll.bagit_profile = document
         uow.flush()
         summary = _collection_summary(uow, coll, org)
         uow.commit()
@@ -584,7 +617,33 @@ def _collection_summary(uow: object, coll: object, org: str) -> CollectionSummar
         description=coll.description or "",  # type: ignore[attr-defined]
         locations=tuple(loc.name for loc in locs),
         packages=_stored_packages(uow, coll),  # type: ignore[arg-type]
+        **_profile_fields(coll.bagit_profile),  # type: ignore[attr-defined]
     )
+
+
+def _profile_document(given: str | None) -> dict[str, Any] | None:
+    """The JSON document of the profile ``given`` names (checked), or None."""
+    if given is None:
+        return None
+    from preserve.bagit.profiles import resolve_profile
+
+    return dict(resolve_profile(given).document)
+
+
+def _profile_fields(document: Any) -> dict[str, str]:
+    info = document.get("BagIt-Profile-Info", {}) if isinstance(document, dict) else {}
+    return {
+        "profile": str(info.get("BagIt-Profile-Identifier", "")),
+        "profile_version": str(info.get("Version", "")),
+    }
+
+
+def _profile_name(document: Any) -> str:
+    """How a change names a profile: its identifier and version, "" for none."""
+    fields = _profile_fields(document)
+    if not fields["profile"]:
+        return ""
+    return f"{fields['profile']} (version {fields['profile_version']})"
 
 
 def list_collections(app: Application, organisation: str | None = None) -> list[CollectionSummary]:
