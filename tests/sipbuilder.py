@@ -163,14 +163,16 @@ def dc_schema(titles: Iterable[tuple[str, str]], *, profile: str = MEEMOO_21_BAS
     for title, lang in titles:
         lines.append(f'  <dcterms:title xml:lang="{lang}">{escape(title)}</dcterms:title>')
     lines += [
-        '  <dcterms:description xml:lang="nl">Glasplaatnegatieven van de haven.</dcterms:description>',
-        '  <dcterms:description xml:lang="en">Glass plate negatives of the harbour.</dcterms:description>',
+        '  <dcterms:description xml:lang="nl">Glasplaatnegatieven van de haven.'
+        "</dcterms:description>",
+        '  <dcterms:description xml:lang="en">Glass plate negatives of the harbour.'
+        "</dcterms:description>",
         '  <dcterms:created xsi:type="edtf:EDTF-level1">1923-XX-XX</dcterms:created>',
         "  <dcterms:language>nl</dcterms:language>",
         '  <dcterms:subject xml:lang="nl">haven</dcterms:subject>',
         "  <dcterms:identifier>FM-1923-001</dcterms:identifier>",
         "  <dcterms:rights>CC BY 4.0</dcterms:rights>",
-        '  <schema:creator><schema:name>Jan Peeters</schema:name></schema:creator>',
+        "  <schema:creator><schema:name>Jan Peeters</schema:name></schema:creator>",
         "</metadata>",
         "",
     ]
@@ -193,10 +195,21 @@ def mods_newspaper() -> str:
     return """<?xml version='1.0' encoding='UTF-8'?>
 <mods xmlns="http://www.loc.gov/mods/v3" version="3.7">
   <titleInfo type="alternative"><title>Het Volk (Gent)</title></titleInfo>
-  <titleInfo lang="dut"><nonSort>Het</nonSort><title>Volk</title><subTitle>dagblad voor de arbeidersklasse</subTitle></titleInfo>
-  <name type="corporate"><namePart>Het Volk NV</namePart><role><roleTerm type="text">publisher</roleTerm></role></name>
-  <name type="personal"><namePart type="family">Verhaeghe</namePart><namePart type="given">Pieter</namePart><role><roleTerm type="code" authority="marcrelator">aut</roleTerm></role></name>
-  <originInfo><publisher>Het Volk</publisher><dateIssued encoding="w3cdtf">1914-08-04</dateIssued></originInfo>
+  <titleInfo lang="dut">
+    <nonSort>Het</nonSort><title>Volk</title>
+    <subTitle>dagblad voor de arbeidersklasse</subTitle>
+  </titleInfo>
+  <name type="corporate">
+    <namePart>Het Volk NV</namePart>
+    <role><roleTerm type="text">publisher</roleTerm></role>
+  </name>
+  <name type="personal">
+    <namePart type="family">Verhaeghe</namePart><namePart type="given">Pieter</namePart>
+    <role><roleTerm type="code" authority="marcrelator">aut</roleTerm></role>
+  </name>
+  <originInfo>
+    <publisher>Het Volk</publisher><dateIssued encoding="w3cdtf">1914-08-04</dateIssued>
+  </originInfo>
   <language><languageTerm type="code" authority="iso639-2b">dut</languageTerm></language>
   <subject><topic>Eerste Wereldoorlog</topic><geographic>Gent</geographic></subject>
   <identifier type="local">HETVOLK-19140804</identifier>
@@ -419,9 +432,7 @@ def meemoo_1(parent: Path, name: str = "meemoo-1-delivery", **changes: object) -
     options: dict[str, object] = {
         "mets_name": "mets.xml",
         "content_type": MEEMOO_10_BASIC,
-        "descriptive": {
-            "dc.xml": dc_schema([("Kermis in Brugge", "nl")], profile=MEEMOO_10_BASIC)
-        },
+        "descriptive": {"dc.xml": dc_schema([("Kermis in Brugge", "nl")], profile=MEEMOO_10_BASIC)},
         "representations": [Representation("representation_1", {"kermis.tif": MASTER})],
     }
     options.update(changes)

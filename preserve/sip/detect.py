@@ -88,6 +88,15 @@ def eark_profile(mets: Mets) -> tuple[str, str, str] | None:
     return family, version, mets.profile
 
 
+def _meemoo_1_layout(root: Path) -> bool:
+    """The payload of a meemoo SIP 1.x bag: metadata/descriptive, metadata/preservation and
+    representations/ beside mets.xml."""
+    return all(
+        (root / sub).is_dir()
+        for sub in ("metadata/descriptive", "metadata/preservation", "representations")
+    )
+
+
 def _looks_like_sip(root: Path) -> bool:
     return (root / "metadata").is_dir() and (root / "representations").is_dir()
 
@@ -154,12 +163,12 @@ def detect(root: Path, *, bag: bool = False) -> Detected:
         return Detected(
             MEEMOO_SIP, root, "meemoo SIP", version, uri, name, mets, shown_prefix=shown
         )
+    if bag and name == "mets.xml" and _meemoo_1_layout(root):  # no content profile declared
+        return Detected(MEEMOO_SIP, root, "meemoo SIP", "1.x", "", name, mets, shown_prefix=shown)
     eark = eark_profile(mets)
     if eark is not None:
         family, version, uri = eark
         return Detected(EARK_SIP, root, family, version, uri, name, mets, shown_prefix=shown)
-    if bag and _looks_like_sip(root):  # the meemoo 1.x layout, with no profile URI declared
-        return Detected(MEEMOO_SIP, root, "meemoo SIP", "1.x", "", name, mets, shown_prefix=shown)
     if mets.content_information_type or mets.oais_package_type:
         return Detected(EARK_SIP, root, "E-ARK CSIP", "", mets.profile, name, mets, shown)
     return Detected(
