@@ -712,7 +712,8 @@ def _check_bag_info(profile: Profile, bag: _Bag, breach: Any) -> None:
     by_label: dict[str, list[str]] = {}
     for label, value in elements:
         by_label.setdefault(label.lower(), []).append(value)
-    declared = by_label.get("bagit-profile-identifier", [])
+    # a URI holds no whitespace: a value folded over lines (RFC 8493 §2.2.2) is joined again
+    declared = ["".join(v.split()) for v in by_label.get("bagit-profile-identifier", [])]
     if not declared:
         breach(
             "profile-identifier",
@@ -720,11 +721,11 @@ def _check_bag_info(profile: Profile, bag: _Bag, breach: Any) -> None:
             f"BagIt-Profile-Identifier is missing: a bag that follows the profile names it "
             f"({profile.identifier})",
         )
-    elif profile.identifier not in (v.strip() for v in declared):
+    elif profile.identifier not in declared:
         breach(
             "profile-identifier",
             "bag-info.txt",
-            f"BagIt-Profile-Identifier is {', '.join(v.strip() for v in declared)}, not this "
+            f"BagIt-Profile-Identifier is {', '.join(declared)}, not this "
             f"profile's {profile.identifier}",
         )
     for rule in profile.bag_info:
@@ -742,8 +743,10 @@ def _check_bag_info(profile: Profile, bag: _Bag, breach: Any) -> None:
                 f"{rule.name} appears {len(values)} times; the profile says it does not repeat",
             )
         if rule.values is not None:
+            allowed = {" ".join(v.split()) for v in rule.values}
             for value in values:
-                if value.strip() not in rule.values:
+                # a long value may be folded over lines: compared with its spaces collapsed
+                if " ".join(value.split()) not in allowed:
                     breach(
                         "profile-tag-value",
                         "bag-info.txt",

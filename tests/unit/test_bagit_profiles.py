@@ -448,3 +448,15 @@ def test_the_profile_document_is_kept_as_given(tmp_path: Path) -> None:
     doc = _minimal(**{"X-Extension": {"anything": [1, 2]}})
     profile = parse_profile(copy.deepcopy(doc), "p")
     assert dict(profile.document) == doc
+
+
+def test_a_value_folded_over_lines_still_matches(tmp_path: Path) -> None:
+    folder = _bag(tmp_path, "https://example.org/p-1.4.json")
+    info = folder / "bag-info.txt"
+    text = info.read_text().replace(
+        "BagIt-Profile-Identifier: https://example.org/p-1.4.json",
+        "BagIt-Profile-Identifier:\n  https://example.org/p-1.4.json",
+    )
+    info.write_text(text + "Access: Open to\n  everyone\n")
+    profile = _profile_1_4(**{"Bag-Info": {"Access": {"values": ["Open to everyone"]}}})
+    assert check_profile(folder, profile) == []
