@@ -120,6 +120,10 @@ def bag_info(
     info.append(("Bag-Group-Identifier", collection))
     # the profile every AIP follows (`preserve bag profile`); a producer's is kept above
     info.append(("BagIt-Profile-Identifier", AIP_PROFILE_IDENTIFIER))
+    # what was delivered: file, folder, bag, meemoo-sip or eark-sip, and the profile declared
+    info.append((DELIVERY_TYPE, delivery.kind))
+    if delivery.profile:
+        info.append((DELIVERY_PROFILE, delivery.profile))
     return info
 
 
