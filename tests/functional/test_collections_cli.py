@@ -198,7 +198,7 @@ def test_edit_locations(repo: Repo) -> None:
         (
             (),
             "error: nothing to change: give at least one of --title, --description, "
-            "--add-location, --remove-location",
+            "--add-location, --remove-location, --profile, --no-profile",
         ),
         (("--title", " "), "error: the collection's title (--title) is empty"),
     ],
