@@ -228,7 +228,7 @@ def _check_layout(check: SipCheck, listing: _Files, meemoo: bool) -> None:
                 Problem(
                     "CSIPSTR11",
                     check.shown(rel),
-                    "representation without a data/ folder (CSIPSTR11)",
+                    "representation without a data/ folder",
                 )
             )
         elif not listing.under(f"{rel}/data"):
@@ -240,7 +240,7 @@ def _check_layout(check: SipCheck, listing: _Files, meemoo: bool) -> None:
                 check,
                 "CSIPSTR12",
                 rel,
-                "representation without its METS file (CSIPSTR12)",
+                "representation without its METS file",
                 optional,
             )
 
@@ -285,13 +285,11 @@ def _check_references(check: SipCheck, listing: _Files, mets: Mets) -> set[str]:
         rule = HREF_RULE[ref.kind]
         if not ref.href.strip():
             check.problems.append(
-                Problem(rule, where, f"a {ref.kind} reference without an xlink:href ({rule})")
+                Problem(rule, where, f"a {ref.kind} reference without an xlink:href")
             )
             continue
         if ref.unsafe:
-            check.problems.append(
-                Problem(rule, where, f"reference {ref.href!r} is {ref.unsafe} ({rule})")
-            )
+            check.problems.append(Problem(rule, where, f"reference {ref.href!r} is {ref.unsafe}"))
             continue
         real = listing.find(ref.path)
         if real is None:
@@ -303,7 +301,7 @@ def _check_references(check: SipCheck, listing: _Files, mets: Mets) -> set[str]:
                 Problem(
                     rule,
                     check.shown(ref.path),
-                    f"listed in {where} ({ref.kind}) but not in the delivery ({rule})",
+                    f"listed in {where} ({ref.kind}) but not in the delivery",
                 )
             )
             continue
@@ -324,7 +322,7 @@ def _check_references(check: SipCheck, listing: _Files, mets: Mets) -> set[str]:
                 Problem(
                     "CSIP69",
                     check.shown(real),
-                    f"{plural(size, 'byte')}, but {where} lists SIZE {ref.size} (CSIP69)",
+                    f"{plural(size, 'byte')}, but {where} lists SIZE {ref.size}",
                 )
             )
         if ref.checksum:

@@ -124,8 +124,7 @@ def detect(root: Path, *, bag: bool = False) -> Detected:
                         "CSIPSTR4",
                         f"{shown}{wanted}",
                         "missing: a package with metadata/ and representations/ folders (the "
-                        "E-ARK CSIP and meemoo SIP layout) must have its METS file at its root "
-                        "(CSIPSTR4)",
+                        "E-ARK CSIP and meemoo SIP layout) must have its METS file at its root",
                     )
                 ],
             )

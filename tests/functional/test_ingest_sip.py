@@ -237,15 +237,15 @@ BROKEN: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         _edit_file,
         [f"{REP}/data/harbour.tif", "[CSIP71]", "[CSIP69]", "[premis-fixity]", "3 problems"],
     ),
-    "missing file": (_missing_file, [f"{REP}/data/harbour.tif", "not in the delivery (CSIP79)"]),
+    "missing file": (_missing_file, [f"{REP}/data/harbour.tif", "not in the delivery [CSIP79]"]),
     "not well-formed METS": (_bad_xml, ["METS.xml: not well-formed XML (mismatched tag"]),
     "billion laughs": (_bomb, ["METS.xml: XML with entity declarations", "refused"]),
     "external entity": (_external, ["METS.xml: XML with entity declarations", "refused"]),
     "representation without data": (
         _no_data,
-        [f"{REP}: representation without a data/ folder (CSIPSTR11)"],
+        [f"{REP}: representation without a data/ folder [CSIPSTR11]"],
     ),
-    "missing METS": (_no_mets, ["METS.xml: missing", "(CSIPSTR4)"]),
+    "missing METS": (_no_mets, ["METS.xml: missing", "at its root [CSIPSTR4]"]),
 }
 
 
