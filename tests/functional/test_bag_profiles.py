@@ -349,3 +349,21 @@ def test_collection_profile_options_refuse_bad_input(repo: Repo, tmp_path: Path)
     result = repo.run("collections", "add", "photos", "--exist-ok", "--profile", "btr", ok=False)
     assert result.exit_code == 1
     assert f"BagIt profile is {BTR_ID} (version 1)" in result.stderr
+
+
+def test_a_collections_profile_is_kept_on_sqlite_and_postgresql(
+    tmp_path: Path, database_url: str, src: Path
+) -> None:
+    """The profile document lives in collections.bagit_profile (JSON) on either database."""
+    repo = Repo(home=tmp_path / "home", database_url=database_url)
+    repo.run("init")
+    mine = _profile_file(tmp_path, **{"Bag-Info": {"Source-Organization": {"required": True}}})
+    repo.run("collections", "add", "deposits", "--profile", mine)
+    assert repo.json("collections", "list")[0]["profile"] == BTR_ID
+    plain_bag = tmp_path / "plain-bag"
+    repo.run("bag", "make", src, plain_bag, "--bagit-profile-identifier", BTR_ID)
+    result = repo.run("ingest", plain_bag, "--collection", "deposits", ok=False)
+    assert "Source-Organization is required by the profile and missing" in result.stderr
+    mine.unlink()  # the catalogue keeps the document itself, not the file's name
+    bag = _btr_bag(repo, src, tmp_path / "bag")
+    assert repo.json("ingest", bag, "--collection", "deposits")["failures"] == []
