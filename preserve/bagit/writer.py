@@ -128,6 +128,10 @@ class BagWriter:
         self._tag_folded: set[str] = set()
         self._count = 0
         self._bytes = 0
+        #: fetch.txt lines (url, size, relpath), and the entries of files absent from data/
+        self._fetch: list[tuple[str, int, str]] = []
+        self._absent = 0
+        self._absent_bytes = 0
         self._finished = False
 
         if self.path.is_symlink() or (self.path.exists() and not self.path.is_dir()):
@@ -234,6 +238,23 @@ class BagWriter:
             self._spool.write("\0".join((encode_manifest_path(relpath), *hexes)) + "\n")
             self._count += 1
             self._bytes += size
+
+    def add_fetch_entry(
+        self, relpath: str, size: int, digests: Mapping[str, str], url: str, *, present: bool
+    ) -> None:
+        """List ``data/relpath`` in ``fetch.txt`` as held at ``url`` (an absolute URL). A file
+        not ``present`` in data/ gets its manifest entry here; a present one (staged, and
+        recorded with :meth:`add_payload_entry`) only its fetch line."""
+        self._check_open()
+        self._check_relpath(relpath)
+        if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url) or any(c in url for c in " \t\r\n"):
+            raise ValueError(f"fetch URL {url!r}: not an absolute URL without spaces")
+        if not present:
+            self.add_payload_entry(relpath, size, digests)
+            with self._lock:
+                self._absent += 1
+                self._absent_bytes += size
+        self._fetch.append((url, size, relpath))
 
     def add_payload_file(self, relpath: str, source: Path) -> tuple[int, dict[str, str]]:
         """Copy ``source`` to ``payload_path(relpath)`` while hashing it (one read); returns
@@ -363,7 +384,7 @@ class BagWriter:
                 f"{self.path}: {len(strays)} item(s) in data/ were never added as payload entries "
                 f"(or are not regular files): {listed}"
             )
-        if found != self._count or total != self._bytes:
+        if found != self._count - self._absent or total != self._bytes - self._absent_bytes:
             raise InvalidInput(
                 f"{self.path}: the entries added ({self._count} files, {self._bytes} bytes) do "
                 f"not match data/ ({found} files, {total} bytes): a file is missing or its size "
@@ -434,6 +455,15 @@ class BagWriter:
                 self._cleanup()  # the spool is not part of the bag
             self._write_text("bag-info.txt", bag_info_text)
             tag_files = ["bagit.txt", "bag-info.txt", *manifests, *self._tag_files]
+            if self._fetch:
+                self._write_text(
+                    "fetch.txt",
+                    "".join(
+                        f"{url} {size} data/{encode_manifest_path(relpath)}\n"
+                        for url, size, relpath in sorted(self._fetch, key=lambda e: e[2])
+                    ),
+                )
+                tag_files.append("fetch.txt")
             tagmanifests = [f"tagmanifest-{alg}.txt" for alg in self.tag_algorithms]
             if tagmanifests:
                 lines: dict[str, list[str]] = {alg: [] for alg in self.tag_algorithms}

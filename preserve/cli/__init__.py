@@ -38,6 +38,7 @@ from preserve.cli import (  # noqa: F401 (commands)
     organisations,
     packages,
     settings,
+    versions,
 )
 from preserve.cli.base import cli
 

@@ -32,7 +32,12 @@ if TYPE_CHECKING:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=GivenPath(path_type=Path))
-@click.option("--collection", required=True, type=GIVEN, help="Collection slug.")
+@click.option(
+    "--collection",
+    default=None,
+    type=GIVEN,
+    help="Collection slug (required, except with --new-version-of).",
+)
 @click.option(
     "--organisation",
     default=None,
@@ -54,18 +59,34 @@ if TYPE_CHECKING:
     help="Encoding of the --metadata CSV (default: UTF-8, with or without BOM; Excel on "
     "Windows in Belgium writes cp1252). Never guessed: other bytes are refused.",
 )
+@click.option(
+    "--new-version-of",
+    "new_version_of",
+    metavar="PACKAGE_ID",
+    default=None,
+    type=GIVEN,
+    help="Make PATH the next version of this package (its id, a prefix of it, or the "
+    "producer's identifier): only what changed is stored.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
 @as_option
 def ingest(
     paths: tuple[Path, ...],
-    collection: str,
+    collection: str | None,
     organisation: str | None,
     title: str | None,
     metadata: Path | None,
     metadata_encoding: str | None,
+    new_version_of: str | None,
     as_json: bool,
 ) -> None:
     """Ingest each PATH (folder, file, bag, zip or tar) as one package.
+
+    \b
+    With --new-version-of PACKAGE_ID, PATH (the whole changed delivery) becomes
+    the package's next version: what was added, modified, removed or renamed
+    is recorded, and only new content is stored (the rest is named in the
+    version's fetch.txt). Identical content makes no version.
 
     \b
     The --metadata CSV has a header row: 'path', then Dublin Core columns
@@ -78,6 +99,7 @@ def ingest(
     \b
     Examples:
       preserve ingest photos-1923 --collection photos --metadata delivery.csv
+      preserve ingest photos-1923-rescan --new-version-of 3f2a9c1e
       preserve ingest photos-1923 --collection photos --metadata delivery.csv \\
           --metadata-encoding cp1252
     """
@@ -87,6 +109,8 @@ def ingest(
 
     if metadata_encoding is not None and metadata is None:
         raise InvalidInput("--metadata-encoding applies to a --metadata CSV, and none is given")
+    if collection is None and new_version_of is None:
+        raise click.UsageError("Missing option '--collection'.")
 
     done: list[IngestResult] = []
     failed: list[IngestFailure] = []
@@ -116,6 +140,7 @@ def ingest(
             metadata_encoding=metadata_encoding,
             progress=shown,
             on_result=report_outcome,
+            new_version_of=new_version_of,
         )
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what became of the packages
         if shown is not None:
@@ -147,6 +172,22 @@ def result_line(r: IngestResult, metadata: Path | None = None) -> str:
         return (
             f"already preserved: {r.source} is identical to package {r.package_id} "
             f"({r.title}); not ingested again"
+        )
+    if r.status == "unchanged":
+        return (
+            f"unchanged: {r.source} is identical to version {r.version} of package "
+            f"{r.package_id}; no new version made (to correct the description only: "
+            f"preserve describe {r.package_id[:8]} --title ...)"
+        )
+    if r.changes is not None:
+        c = r.changes
+        return (
+            f"stored version {r.version} of {r.package_id}  {count(r.files, 'file')}, "
+            f"{human_bytes(r.bytes)}: {len(c['added'])} added, {len(c['modified'])} modified, "
+            f"{len(c['removed'])} removed, {len(c['renamed'])} renamed, "
+            f"{c['unchanged']} unchanged; {human_bytes(r.stored_bytes or 0)} new stored  "
+            f"copies: {', '.join(r.copies)}  "
+            f'"{r.title}"' + (f" (title from {title_from(r, metadata)})" if r.title_source else "")
         )
     return (
         f"stored {r.package_id}  {count(r.files, 'file')}, {human_bytes(r.bytes)}  "
@@ -180,6 +221,8 @@ def ingest_json(report: IngestReport, metadata: Path | None = None) -> dict[str,
                 "title": r.title,
                 "title_source": title_from(r, metadata),
                 "version": r.version,
+                "changes": r.changes,
+                "stored_bytes": r.stored_bytes,
                 "files": r.files,
                 "bytes": r.bytes,
                 "copies": list(r.copies),
@@ -196,6 +239,7 @@ def ingest_json(report: IngestReport, metadata: Path | None = None) -> dict[str,
         "recovered": list(report.recovered),
         "stored": sum(r.status == "stored" for r in report.results),
         "duplicates": sum(r.status == "duplicate" for r in report.results),
+        "unchanged": sum(r.status == "unchanged" for r in report.results),
         "files": sum(r.files for r in report.results if r.status == "stored"),
         "bytes": sum(r.bytes for r in report.results if r.status == "stored"),
         "logged_warnings": logged_warnings(),
@@ -251,12 +295,19 @@ def ingest_summary(report: IngestReport) -> str:
     """``3 packages stored (42 files, 1.2 GB), 1 already preserved, 1 failed``."""
     stored = [r for r in report.results if r.status == "stored"]
     duplicates = sum(r.status == "duplicate" for r in report.results)
-    text = f"{count(len(stored), 'package')} stored"
+    versions = sum(r.changes is not None for r in stored)
+    if versions and versions == len(stored):
+        text = f"{count(versions, 'new version')} stored"
+    else:
+        text = f"{count(len(stored), 'package')} stored"
     if stored:
         files = count(sum(r.files for r in stored), "file")
         text += f" ({files}, {human_bytes(sum(r.bytes for r in stored))})"
     if duplicates:
         text += f", {duplicates} already preserved"
+    unchanged = sum(r.status == "unchanged" for r in report.results)
+    if unchanged:
+        text += f", {unchanged} unchanged (no new version)"
     if report.failures:
         text += f", {len(report.failures)} failed"
     return text

@@ -84,6 +84,10 @@ class IngestResult:
     warnings: tuple[Problem, ...] = ()
     #: where the title came from ("--title", "metadata CSV", the SIP's descriptive file, ...)
     title_source: str = ""
+    #: for a new version of a package: what changed from the version before (see
+    #: ``package_versions.changes``), and the payload bytes it stored (unchanged ones are not)
+    changes: dict[str, Any] | None = None
+    stored_bytes: int | None = None
     file_details: tuple[IngestedFile, ...] = ()
 
 

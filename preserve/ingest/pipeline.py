@@ -40,7 +40,7 @@ from preserve.errors import InvalidInput, PreserveError
 from preserve.formats import PARALLEL_THRESHOLD, start_pool
 from preserve.formats.mediatypes import media_type
 from preserve.ingest.identify import Identification, identification_event
-from preserve.ingest.metadata import bag_info, dublin_core, write_metadata
+from preserve.ingest.metadata import bag_info, dublin_core, title_source, write_metadata
 from preserve.ingest.model import (
     TRANSPORT_ALGORITHM,
     Delivery,
@@ -59,7 +59,7 @@ from preserve.ingest.producer import (
     not_in_delivery,
     write_producer_metadata,
 )
-from preserve.ingest.receive import receive
+from preserve.ingest.receive import receive, staging_algorithms, verify_promised
 from preserve.ingest.recover import (
     ACTIVE,
     abandon,
@@ -72,6 +72,15 @@ from preserve.ingest.recover import (
 from preserve.ingest.register import Stored, register
 from preserve.ingest.stage import fingerprint, stage_payload
 from preserve.ingest.store import IngestStages, Item, Location, payload_items, store, tag_files
+from preserve.ingest.versions import (
+    Base,
+    Changes,
+    abandon_version,
+    claim_version,
+    compare,
+    load_base,
+    staging_name,
+)
 from preserve.progress import NoProgress, Prefixed, Progress
 from preserve.services.admin import collection_locations, require_collection
 from preserve.text import plural
@@ -106,13 +115,14 @@ def ingest(
     app: Application,
     sources: Sequence[Path],
     *,
-    collection: str,
+    collection: str | None,
     organisation: str | None = None,
     title: str | None = None,
     metadata_csv: Path | None = None,
     metadata_encoding: str | None = None,
     progress: Progress | None = None,
     on_result: Callable[[IngestResult | IngestFailure], None] | None = None,
+    new_version_of: str | None = None,
 ) -> IngestReport:
     """Ingest each source as one package into ``collection``.
 
@@ -120,8 +130,19 @@ def ingest(
     first and raises; a failure of one package afterwards is reported in ``failures`` and does not
     stop the others. ``on_result`` is told each delivery's outcome as soon as it is known, so
     an adapter can report it at once (an interruption later does not lose it).
+
+    ``new_version_of`` (a package id, a prefix of one or a producer's identifier) makes the
+    one source the package's next version instead of a new package; ``collection`` and
+    ``organisation`` may then be omitted, and must be the package's when given.
     """
     org = organisation or app.settings.organisation
+    base_id: str | None = None
+    if new_version_of is not None:
+        org, collection, base_id = _version_target(
+            app, new_version_of, sources, organisation, collection
+        )
+    if collection is None:
+        raise InvalidInput("give the collection to ingest into (--collection)")
     progress = progress or NoProgress()
     with app.uow() as uow:
         coll = require_collection(uow, org, collection)  # NotFound: "did you mean ...?"
@@ -186,6 +207,7 @@ def ingest(
                     item_rows=items.get(path, ()),
                     progress=shown,
                     location_count=location_count,
+                    new_version_of=base_id,
                 )
                 results.append(outcome)
             except PreserveError as exc:
@@ -204,6 +226,82 @@ def ingest(
             )
             raise
     return IngestReport(tuple(results), tuple(failures), tuple(recovery.result()))
+
+
+def _version_target(
+    app: Application,
+    given: str,
+    sources: Sequence[Path],
+    organisation: str | None,
+    collection: str | None,
+) -> tuple[str, str, str]:
+    """(organisation, collection, package id) of the package ``given`` names, checked against
+    the options given with ``--new-version-of``."""
+    from preserve.services.packages import resolve_package
+
+    if len(sources) != 1:
+        raise InvalidInput(
+            f"--new-version-of makes one new version from one delivery; {len(sources)} were given"
+        )
+    with app.uow() as uow:
+        package_id = resolve_package(uow, given)
+        package = uow.packages.get(package_id)
+        assert package is not None
+        coll = package.collection
+        org, slug = coll.organisation.slug, coll.slug
+        if package.status != "stored":
+            raise InvalidInput(
+                f"package {package_id} is still being ingested: a new version can be made once "
+                "it is stored"
+            )
+    if collection is not None and collection != slug:
+        raise InvalidInput(
+            f"package {package_id} is in collection {slug!r}, not {collection!r}: a new "
+            "version stays in its package's collection (leave out --collection)"
+        )
+    if organisation is not None and organisation != org:
+        raise InvalidInput(
+            f"package {package_id} belongs to organisation {org!r}, not {organisation!r}"
+        )
+    return org, slug, package_id
+
+
+#: Where a title comes from when the delivery itself says nothing about it
+_FALLBACK_TITLES = frozenset({"folder name", "archive name", "file name"})
+
+
+def _change_lists(changes: Changes, limit: int = 100) -> str:
+    """The paths a version changes, for an event's outcome detail (the first ``limit`` of
+    each kind; the catalogue keeps them all)."""
+    parts = []
+    for kind, paths in (
+        ("added", list(changes.added)),
+        ("modified", list(changes.modified)),
+        ("removed", list(changes.removed)),
+        ("renamed", [f"{a} -> {b}" for a, b in changes.renamed]),
+    ):
+        if paths:
+            more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
+            parts.append(f"{kind}: {', '.join(paths[:limit])}{more}")
+    return "; ".join(parts)
+
+
+def _claim_next_version(
+    app: Application, base: Base, record: PackageVersion
+) -> tuple[list[Location], Owner] | _Original:
+    """Record the version as ``ingesting`` (see :func:`claim_version`), unless another package
+    of the collection holds exactly this content: then that one is reported as the original."""
+    with app.uow() as uow:
+        assert record.payload_fingerprint is not None
+        holder = uow.packages.find_live_by_fingerprint(
+            base.collection_id, record.payload_fingerprint
+        )
+        if holder is not None and holder.id != base.package_id:
+            return _Original(
+                holder.id, holder.title, holder.version, holder.file_count, holder.size
+            )
+    locations, o = claim_version(app, base, record)
+    return locations, Owner(*o)
 
 
 def _add_writer_warnings(delivery: Delivery, found: Sequence[Problem]) -> None:
@@ -366,13 +464,20 @@ def ingest_one(
     progress: Progress,
     item_rows: Sequence[ItemRow] = (),
     location_count: int = 1,
+    new_version_of: str | None = None,
 ) -> IngestResult:
-    """Run every stage for one delivery; on any failure undo what was done."""
+    """Run every stage for one delivery; on any failure undo what was done. With
+    ``new_version_of`` (a package id), the delivery becomes that package's next version."""
     settings = app.settings
     workers = settings.workers or os.cpu_count() or 1
-    package_id = str(uuid.uuid4())
-    staging = settings.staging_dir / package_id
-    ACTIVE.add(package_id)  # recovery, running beside, leaves its row and staging alone
+    base = load_base(app, new_version_of) if new_version_of else None
+    package_id = base.package_id if base else str(uuid.uuid4())
+    version = base.number + 1 if base else 1
+    busy = staging_name(package_id, version)
+    staging = settings.staging_dir / busy
+    ACTIVE.add(busy)  # recovery, running beside, leaves its row and staging alone
+    if base:
+        shutil.rmtree(staging, ignore_errors=True)  # an interrupted run's (its owner is gone)
     staging.mkdir(parents=True)
     write_owner(staging, now())
     registered = False
@@ -401,7 +506,8 @@ def ingest_one(
         stages = IngestStages(
             len(delivery.files), sum(f.size for f in delivery.files), location_count
         )
-        algorithms = tuple(dict.fromkeys((*settings.algorithms, TRANSPORT_ALGORITHM)))
+        kept = (*settings.algorithms, TRANSPORT_ALGORITHM)
+        algorithms = staging_algorithms(delivery, kept)  # and what a SIP's checksums need
         writer = BagWriter(staging / "bag", settings.algorithms)
         stage_payload(
             delivery,
@@ -412,19 +518,46 @@ def ingest_one(
             on_staged=identification.submit,
             stage=stages.stage(1),
         )
+        verify_promised(delivery, kept)  # a SIP's METS and PREMIS checksums, before storing
         payload_fingerprint = fingerprint(delivery.files)
         timer.lap("stage")
 
         fields = dublin_core(dublin_core_fields, delivery, title, package_id)
+        given_title = title_source(dublin_core_fields, delivery, title)
+        changes: Changes | None = None
+        if base is not None:
+            if payload_fingerprint == base.payload_fingerprint:
+                log.info("%s is identical to version %s of %s", source, base.number, package_id)
+                identification.cancel()
+                shutil.rmtree(staging, ignore_errors=True)
+                return IngestResult(
+                    source=str(source),
+                    status="unchanged",
+                    package_id=package_id,
+                    organisation=organisation,
+                    collection=collection,
+                    title=base.title,
+                    version=base.number,
+                    files=len(base.files),
+                    bytes=sum(f.size for f in base.files.values()),
+                    warnings=tuple(delivery.warnings),
+                )
+            changes = compare(base, delivery.files)
+            if given_title in _FALLBACK_TITLES:  # the delivery says nothing: keep what was said
+                fields = dict(base.description)
+                given_title = f"version {base.number}"
+            if base.external_identifier:  # the package keeps its name; the folder is noted
+                delivery.external_identifier = base.external_identifier
         # the producer's dc:identifier names the package (the folder name stays in bag-info)
         external_identifier = next(
             (i for i in dublin_core_fields.get("identifier", ()) if 0 < len(i) <= 255),
             delivery.external_identifier,
         )
         bag_title = fields["title"][0]
-        version = 1
         key_prefix = f"{organisation}/{collection}/{package_id}/v{version}/"
         host, pid, process_started = this_process()
+
+        description = {k: dict(v) if isinstance(v, Mapping) else list(v) for k, v in fields.items()}
 
         def record(coll: Collection) -> Package:
             return Package(
@@ -432,7 +565,7 @@ def ingest_one(
                 collection_id=coll.id,
                 external_identifier=external_identifier,
                 title=bag_title,
-                description={k: list(v) for k, v in fields.items()},
+                description=description,
                 status="ingesting",
                 version=version,
                 size=sum(f.size for f in delivery.files),
@@ -448,9 +581,40 @@ def ingest_one(
         # the record exists before any byte reaches storage: an interruption is recoverable;
         # it also claims the content, so a concurrent ingest of the same delivery waits for
         # this one and then reports a duplicate
-        claim = _claim(
-            app, organisation, collection, source, payload_fingerprint, record, key_prefix
-        )
+        claim: tuple[list[Location], Owner] | _Original
+        if base is None:
+            claim = _claim(
+                app, organisation, collection, source, payload_fingerprint, record, key_prefix
+            )
+        else:
+            assert changes is not None
+            claim = _claim_next_version(
+                app,
+                base,
+                PackageVersion(
+                    package_id=package_id,
+                    number=version,
+                    kind="content",
+                    status="ingesting",
+                    title=bag_title,
+                    description=description,
+                    payload_fingerprint=payload_fingerprint,
+                    file_count=len(delivery.files),
+                    size=sum(f.size for f in delivery.files),
+                    stored_files=sum(
+                        1 for f in delivery.files if f.bag_path not in changes.fetched
+                    ),
+                    stored_bytes=sum(
+                        f.size for f in delivery.files if f.bag_path not in changes.fetched
+                    ),
+                    changes=changes.as_json(),
+                    source=str(source),
+                    actor=app.actor,
+                    ingest_host=host,
+                    ingest_pid=pid,
+                    ingest_process_started=process_started,
+                ),
+            )
         if isinstance(claim, _Original):
             existing = claim
             log.info("%s is identical to package %s: not ingested again", source, existing.id)
@@ -471,13 +635,14 @@ def ingest_one(
             )
         locations, owner = claim
         registered = True
+        fetched = changes.fetched if changes else {}
         timer.lap("record the package as ingesting")
 
         # the payload is stored while the helpers are still identifying it (staged files are
         # linked, not moved, so identification can still read them) ...
         stored = store(
             app,
-            payload_items(delivery.files),
+            payload_items([f for f in delivery.files if f.bag_path not in fetched]),
             key_prefix,
             locations,
             progress,
@@ -489,6 +654,21 @@ def ingest_one(
         identification.collect(delivery, progress, stages.stage(3))
         timer.lap("collect the identification")
         info = bag_info(delivery, fields, owner, collection, package_id)
+        if base is not None and changes is not None:
+            info.append(("Package-Version", str(version)))
+            info.append(
+                (
+                    "Internal-Sender-Description",
+                    f"version {version} of urn:uuid:{package_id}, from version {base.number}: "
+                    f"{changes.summary()}",
+                )
+            )
+            by_path = {f.bag_path: f for f in delivery.files}
+            for path, held in fetched.items():  # named in fetch.txt, stored by an earlier version
+                staged = by_path[path]
+                writer.add_fetch_entry(
+                    staged.relpath, staged.size, staged.digests, base.fetch_url(held), present=True
+                )
         delivery.events.extend(
             [
                 event(
@@ -502,7 +682,14 @@ def ingest_one(
                 event(
                     premis.INFORMATION_PACKAGE_CREATION,
                     "success",
-                    f"BagIt 1.0 package {package_id} version {version} created by {SOFTWARE_AGENT}",
+                    f"BagIt 1.0 package {package_id} version {version} created by {SOFTWARE_AGENT}"
+                    + (
+                        f" from version {base.number}: {changes.summary()}; unchanged content "
+                        "is named in fetch.txt, not stored again"
+                        if base is not None and changes is not None
+                        else ""
+                    ),
+                    _change_lists(changes) if changes is not None else "",
                     objects=[package_id],
                 ),
             ]
@@ -538,6 +725,8 @@ def ingest_one(
             summary.bag_info,
             descriptions=item_fields,
             actor=app.actor,
+            version=version,
+            fetched={p: (b.stored_version, b.stored_path) for p, b in fetched.items()},
         )
         timer.lap("register")
         shutil.rmtree(staging, ignore_errors=True)
@@ -553,6 +742,8 @@ def ingest_one(
         return IngestResult(
             source=str(source),
             status="stored",
+            changes=changes.as_json() if changes else None,
+            stored_bytes=sum(f.size for f in delivery.files if f.bag_path not in fetched),
             package_id=package_id,
             organisation=organisation,
             collection=collection,
@@ -563,6 +754,7 @@ def ingest_one(
             copies=tuple(loc.name for loc in locations),
             key_prefix=key_prefix,
             warnings=tuple(delivery.warnings),
+            title_source=given_title,
             file_details=tuple(
                 IngestedFile(
                     path=f.bag_path,
@@ -578,12 +770,15 @@ def ingest_one(
         )
     except BaseException as exc:
         identification.cancel()
-        abandon(app, package_id, staging, registered)
+        if base is None:
+            abandon(app, package_id, staging, registered)
+        else:
+            abandon_version(app, package_id, version, staging, registered)
         if isinstance(exc, KeyboardInterrupt):
-            setattr(exc, _INTERRUPTED, _left_by(app, str(source), package_id, registered))
+            setattr(exc, _INTERRUPTED, _left_by(app, str(source), package_id, registered, version))
         raise
     finally:
-        ACTIVE.discard(package_id)
+        ACTIVE.discard(busy)
 
 
 _INTERRUPTED = "preserve_ingest"
@@ -613,15 +808,22 @@ def interruption(exc: BaseException) -> Interrupted | None:
     return found if isinstance(found, Interrupted) else None
 
 
-def _left_by(app: Application, source: str, package_id: str, registered: bool) -> Interrupted:
+def _left_by(
+    app: Application, source: str, package_id: str, registered: bool, version: int = 1
+) -> Interrupted:
     """What an interrupted, abandoned ingest left: its row is gone once everything it wrote
-    is removed; before it was registered, nothing of it had reached storage."""
+    is removed; before it was registered, nothing of it had reached storage. For a later
+    version, what became of that version (the package itself stays as it was)."""
     if not registered:
         return Interrupted(source=source, package_id=package_id, fate="removed")
     try:
         with app.uow() as uow:
-            package = uow.packages.get(package_id)
-            status = package.status if package is not None else None
+            if version == 1:
+                package = uow.packages.get(package_id)
+                status = package.status if package is not None else None
+            else:
+                record = uow.versions.get(package_id, version)
+                status = record.status if record is not None else None
     except Exception as exc:  # the catalogue is what failed: say less
         log.debug("could not look up interrupted ingest %s: %s", package_id, exc)
         return Interrupted(source=source, package_id=package_id, fate="unknown")

@@ -153,6 +153,9 @@ def recover_interrupted(app: Application) -> list[str]:
         for package_id in stale:
             if remove_package(app, package_id, set(down)):
                 cleaned.append(package_id)
+    from preserve.ingest.versions import recover_versions  # it builds on this module
+
+    cleaned.extend(recover_versions(app))
     for url in local:
         storage = app.storage(url)
         if not isinstance(storage, LocalStorage):

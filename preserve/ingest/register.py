@@ -8,7 +8,7 @@ together; before that commit the package is ``ingesting`` and recovery may remov
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from preserve import premis
@@ -112,6 +112,7 @@ def register(
     version: int = 1,
     fetched: Mapping[str, tuple[int, str]] | None = None,
     actor: str = "",
+    carried: Iterable[Mapping[str, object]] = (),
 ) -> None:
     """One transaction: file rows, events, verified copies, ``stored`` status; for a later
     version, it becomes the package's current one in the same transaction (title,
@@ -135,6 +136,7 @@ def register(
         uow.files.add_many(
             package_id, _file_rows(delivery, result, descriptions, version, fetched)
         )
+        uow.files.add_many(package_id, carried)  # payload rows a metadata version carries over
 
         agents: dict[tuple[str, str, str], Agent] = {}
 
