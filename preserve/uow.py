@@ -30,6 +30,7 @@ from preserve.catalogue.repositories import (
     CopyRepository,
     EventRepository,
     FileRepository,
+    JournalRepository,
     LocationRepository,
     OrganisationRepository,
     PackageRepository,
@@ -53,6 +54,7 @@ class UnitOfWork:
     copies: CopyRepository
     events: EventRepository
     agents: AgentRepository
+    journal: JournalRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -72,6 +74,7 @@ class UnitOfWork:
         self.copies = CopyRepository(self.session)
         self.events = EventRepository(self.session)
         self.agents = AgentRepository(self.session)
+        self.journal = JournalRepository(self.session)
         self._callbacks = []
         self._open = True
         return self

@@ -27,6 +27,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    update,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,6 +41,7 @@ from preserve.catalogue.models import (
     Copy,
     Event,
     EventAgent,
+    EventFile,
     File,
     Organisation,
     Package,
@@ -705,3 +707,153 @@ class EventRepository(_Repository):
         for event_id, agent, role in found:
             out.setdefault(event_id, []).append((agent, role))
         return out
+
+
+#: ids per statement when a query names many events or packages (SQLite's variable limit)
+_ID_BATCH = 500
+
+
+def _stored_version() -> Any:
+    """The condition "the event concerns no version, or a stored one" (not one being made)."""
+    return or_(
+        Event.version.is_(None),
+        exists(
+            select(PackageVersion.number).where(
+                PackageVersion.package_id == Event.package_id,
+                PackageVersion.number == Event.version,
+                PackageVersion.status == "stored",
+            )
+        ),
+    )
+
+
+class JournalRepository(_Repository):
+    """What :mod:`preserve.services.journal` writes to storage and reads back: the events of
+    stored packages not yet written to storage (``stored_in IS NULL``, found through the
+    partial index ``ix_events_unstored``), and the event files that hold the others."""
+
+    def pending_packages(self, *, limit: int | None = None) -> list[str]:
+        """The stored packages with events not yet written to storage, the one whose oldest
+        such event is oldest first."""
+        first = func.min(Event.occurred_at)
+        stmt = (
+            select(Event.package_id)
+            .join(Package, Package.id == Event.package_id)
+            .where(Event.stored_in.is_(None), Package.status == "stored", _stored_version())
+            .group_by(Event.package_id)
+            .order_by(first, Event.package_id)
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [str(p) for p in self.session.scalars(stmt)]
+
+    def unstored(self, package_ids: Sequence[str]) -> list[Any]:
+        """(event, its agent, the copy's location name and version, the file's version and
+        path) of every event of these stored packages not yet written to storage, by package
+        and time."""
+        rows: list[Any] = []
+        for start in range(0, len(package_ids), _ID_BATCH):
+            chunk = list(package_ids[start : start + _ID_BATCH])
+            rows += self.session.execute(
+                select(Event, Agent, StorageLocation.name, Copy.version, File.version, File.path)
+                .join(Agent, Agent.id == Event.agent_id)
+                .join(Package, Package.id == Event.package_id)
+                .outerjoin(Copy, Copy.id == Event.copy_id)
+                .outerjoin(StorageLocation, StorageLocation.id == Copy.location_id)
+                .outerjoin(File, File.id == Event.file_id)
+                .where(
+                    Event.package_id.in_(chunk),
+                    Event.stored_in.is_(None),
+                    Package.status == "stored",
+                    _stored_version(),
+                )
+                .order_by(Event.package_id, Event.occurred_at, Event.id)
+            ).all()
+        return rows
+
+    def linked_agents(self, event_ids: Sequence[str]) -> dict[str, list[tuple[Agent, str]]]:
+        """The agents linked to these events besides their executing program, by event id,
+        implementer first."""
+        out: dict[str, list[tuple[Agent, str]]] = {}
+        for start in range(0, len(event_ids), _ID_BATCH):
+            chunk = list(event_ids[start : start + _ID_BATCH])
+            for event_id, agent, role in self.session.execute(
+                select(EventAgent.event_id, Agent, EventAgent.role)
+                .join(Agent, Agent.id == EventAgent.agent_id)
+                .where(EventAgent.event_id.in_(chunk))
+                .order_by(EventAgent.event_id, EventAgent.role, Agent.id)
+            ):
+                out.setdefault(event_id, []).append((agent, role))
+        return out
+
+    def packages(self, package_ids: Sequence[str]) -> list[Package]:
+        """These packages with their collection and organisation loaded."""
+        found: list[Package] = []
+        for start in range(0, len(package_ids), _ID_BATCH):
+            chunk = list(package_ids[start : start + _ID_BATCH])
+            found += self.session.scalars(
+                select(Package)
+                .options(joinedload(Package.collection).joinedload(Collection.organisation))
+                .where(Package.id.in_(chunk))
+            ).all()
+        return found
+
+    def holders(self, package_ids: Sequence[str]) -> list[Any]:
+        """(package id, version, key prefix, location) of the copies of the stored versions of
+        these packages: the locations that hold a copy of each."""
+        rows: list[Any] = []
+        for start in range(0, len(package_ids), _ID_BATCH):
+            chunk = list(package_ids[start : start + _ID_BATCH])
+            rows += self.session.execute(
+                select(Copy.package_id, Copy.version, Copy.key_prefix, StorageLocation)
+                .join(StorageLocation, StorageLocation.id == Copy.location_id)
+                .join(
+                    PackageVersion,
+                    (PackageVersion.package_id == Copy.package_id)
+                    & (PackageVersion.number == Copy.version),
+                )
+                .where(Copy.package_id.in_(chunk), PackageVersion.status == "stored")
+                .order_by(Copy.package_id, Copy.version, StorageLocation.name)
+            ).all()
+        return rows
+
+    def mark_stored(self, event_ids: Sequence[str], path: str) -> int:
+        """Say that storage holds these events in ``path`` (relative to the package folder);
+        how many were still unstored (fewer: another process wrote some of them meanwhile)."""
+        marked = 0
+        for start in range(0, len(event_ids), _ID_BATCH):
+            chunk = list(event_ids[start : start + _ID_BATCH])
+            result = self.session.execute(
+                update(Event)
+                .where(Event.id.in_(chunk), Event.stored_in.is_(None))
+                .values(stored_in=path)
+                .execution_options(synchronize_session=False)
+            )
+            marked += int(getattr(result, "rowcount", 0) or 0)
+        return marked
+
+    def add_file(self, event_file: EventFile) -> EventFile:
+        return self._add(event_file)
+
+    def files_of(self, package_id: str) -> Sequence[EventFile]:
+        """The event files written for the package, oldest first."""
+        return self.session.scalars(
+            select(EventFile)
+            .where(EventFile.package_id == package_id)
+            .order_by(EventFile.path, EventFile.id)
+        ).all()
+
+    def table_counts(self) -> dict[str, int]:
+        """How many rows the tables a catalogue rebuild fills hold (all 0: nothing to lose)."""
+        counted = {
+            "collections": Collection,
+            "packages": Package,
+            "files": File,
+            "copies": Copy,
+            "events": Event,
+            "event files": EventFile,
+        }
+        return {
+            name: int(self.session.scalar(select(func.count()).select_from(model)) or 0)
+            for name, model in counted.items()
+        }

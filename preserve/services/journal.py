@@ -1,0 +1,785 @@
+"""Storage that tells its own story: the events recorded after a version's bag was written,
+written to storage as dated, immutable PREMIS 3 event files beside the package's versions.
+
+A version's bag holds the events of its making in ``v<N>/metadata/premis.xml``. Whatever
+happens to the package afterwards (the replication and ingestion-end events at the end of
+every ingest, fixity checks, exports, repairs, metadata corrections: every event whose
+``stored_in`` is NULL) is written by :func:`flush_events` as a new object
+
+    ``<org>/<collection>/<package>/events/<YYYY>/<MM>/<YYYYMMDDTHHMMSSZ>-<uuid>.xml``
+
+on every location that holds a copy of the package: one file per package per flush, never
+rewritten (S3 has no append), each verified like every other object (the location hashes what
+it stored). Only once the file is verified on every location are the file recorded in
+``event_files`` (size, SHA-512, SHA-256, number of events) and its events marked
+``stored_in = <its path>``, in one transaction. A location that does not answer leaves the
+events unstored, with a warning, for the next flush: nothing of the command fails.
+
+An event file is a PREMIS 3 document (:mod:`preserve.premis`): the package as an
+intellectual entity, the events with their agents, and as linked objects besides the package's
+UUID ``v<N>/`` (a version), ``<location>:v<N>/`` (the copy of a version on a storage location)
+and ``v<N>/data/...`` (a file of a version); a comment in the file says so. Beside the packages,
+``<org>/_organisation.json`` and ``<org>/<collection>/_collection.json`` say what the
+organisation and the collection are (names, address, title, BagIt profile): written when
+missing or out of date by every flush, so that storage alone says what it holds
+(:mod:`preserve.services.rebuild` reads all of it back).
+
+Fixity covers the event files: :func:`check_event_files` re-reads a location's event files of
+a package and compares their sizes and SHA-256 with the catalogue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from preserve import premis
+from preserve.errors import InvalidInput, NotFound, PreserveError, StorageError, VerificationFailed
+from preserve.text import plural
+
+if TYPE_CHECKING:
+    from preserve.bootstrap import Application
+    from preserve.services.fixity import FileProblem
+    from preserve.storage import Storage
+
+log = logging.getLogger(__name__)
+
+#: The folder of a package's event files, relative to the package's folder.
+EVENTS_FOLDER = "events/"
+#: Beside the packages: what the organisation (``<org>/``) and the collection
+#: (``<org>/<coll>/``) are. A slug starts with a letter or digit, so these names are never one.
+ORGANISATION_FILE = "_organisation.json"
+COLLECTION_FILE = "_collection.json"
+#: Packages whose event files are written before one transaction records them.
+CHUNK = 100
+#: Other packages with events left unwritten (a location that did not answer) that a command
+#: writes besides its own.
+CATCH_UP = 10
+#: Event files written at once (to as many packages): a remote location answers each in tens
+#: of milliseconds.
+WRITE_THREADS = 8
+#: Where an exported bag carries the package's event files (the AIP profile allows
+#: ``metadata/*`` tag files).
+EXPORT_FOLDER = "metadata/events/"
+
+OBJECTS_NOTE = (
+    " Objects the events concern besides the package (its UUID): a version's bag as 'v<N>/',"
+    " the copy of a version on a storage location as '<location>:v<N>/', a file of a version"
+    " as 'v<N>/<path in its bag>'. Written by preserve after the bags of the versions; the"
+    " events of a version's making are in its bag, v<N>/metadata/premis.xml. "
+)
+
+_VERSION = re.compile(r"v([1-9][0-9]*)/")
+_COPY = re.compile(r"([a-z0-9][a-z0-9._-]*):v([1-9][0-9]*)/")
+_FILE = re.compile(r"v([1-9][0-9]*)/(.+)")
+_EVENT_FILE = re.compile(r"events/[0-9]{4}/[0-9]{2}/[0-9]{8}T[0-9]{6}Z-[0-9a-f-]{36}\.xml")
+_VERSION_FOLDER = re.compile(r"v[1-9][0-9]*/$")
+
+
+# --------------------------------------------------------------------------- names and objects
+
+
+def event_file_path(when: datetime, token: str | None = None) -> str:
+    """Where an event file written at ``when`` goes, relative to the package's folder:
+    ``events/2026/11/20261129T091500Z-<uuid>.xml``."""
+    when = when.astimezone(UTC)
+    return f"{EVENTS_FOLDER}{when:%Y}/{when:%m}/{when:%Y%m%dT%H%M%SZ}-{token or uuid.uuid4()}.xml"
+
+
+def is_event_file(path: str) -> bool:
+    """Whether ``path`` (relative to a package's folder) is named as an event file."""
+    return _EVENT_FILE.fullmatch(path) is not None
+
+
+def package_folder(key_prefix: str) -> str:
+    """``<org>/<coll>/<package>/`` of a copy's key prefix ``<org>/<coll>/<package>/v<N>/``."""
+    if not _VERSION_FOLDER.search(key_prefix):
+        raise ValueError(f"{key_prefix!r} is not the key prefix of a package version")
+    return key_prefix[: _VERSION_FOLDER.search(key_prefix).start()]  # type: ignore[union-attr]
+
+
+def version_object(number: int) -> str:
+    return f"v{number}/"
+
+
+def copy_object(location: str, number: int) -> str:
+    return f"{location}:v{number}/"
+
+
+def file_object(number: int, path: str) -> str:
+    return f"v{number}/{path}"
+
+
+@dataclass(frozen=True)
+class Links:
+    """What an event of an event file concerns, read back from its linked objects."""
+
+    version: int | None = None
+    #: (location name, version) of the copies it concerns
+    copies: tuple[tuple[str, int], ...] = ()
+    #: (version, path in that version's bag) of the files it concerns
+    files: tuple[tuple[int, str], ...] = ()
+    #: identifiers in none of these forms (kept, not understood)
+    others: tuple[str, ...] = ()
+
+
+def links_of(objects: Iterable[str], package_id: str) -> Links:
+    """The version, copies and files an event's linked objects name (see :data:`OBJECTS_NOTE`);
+    the package's own UUID is left out."""
+    version: int | None = None
+    copies: list[tuple[str, int]] = []
+    files: list[tuple[int, str]] = []
+    others: list[str] = []
+    for value in objects:
+        if value == package_id:
+            continue
+        if m := _VERSION.fullmatch(value):
+            version = int(m.group(1))
+        elif m := _COPY.fullmatch(value):
+            copies.append((m.group(1), int(m.group(2))))
+        elif m := _FILE.fullmatch(value):
+            files.append((int(m.group(1)), m.group(2)))
+        else:
+            others.append(value)
+    return Links(version, tuple(copies), tuple(files), tuple(others))
+
+
+def event_file_document(package_id: str, title: str, events: Sequence[premis.EventRecord]) -> bytes:
+    """The PREMIS 3 document of an event file: the package, the events and their agents, and
+    a comment saying how the objects are named. The same bytes for the same input."""
+    data = premis.premis_document(package_id, (), events, (), package_title=title)
+    end = data.index(b"-->") + len(b"-->")  # after the path-encoding note
+    note = f"\n  <!--{OBJECTS_NOTE}-->".encode()
+    return data[:end] + note + data[end:]
+
+
+# --------------------------------------------------------------------------- flushing
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """An event file written, verified on every location of the package, and recorded."""
+
+    package_id: str
+    path: str
+    events: int
+    size: int
+    locations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Postponed:
+    """Events of a package left unwritten, for the next flush, and why."""
+
+    package_id: str
+    events: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class FlushReport:
+    written: tuple[WrittenFile, ...] = ()
+    postponed: tuple[Postponed, ...] = ()
+
+    @property
+    def events(self) -> int:
+        """The events written to storage."""
+        return sum(w.events for w in self.written)
+
+
+@dataclass(frozen=True)
+class _Location:
+    id: int
+    name: str
+    url: str
+
+
+@dataclass
+class _Pending:
+    """One package's unwritten events, ready to be written."""
+
+    package_id: str
+    folder: str
+    title: str
+    locations: list[_Location]
+    events: list[premis.EventRecord]
+    #: the descriptors (organisation, collection) to keep up to date beside it
+    descriptors: dict[str, bytes] = field(default_factory=dict)
+    path: str = ""
+    size: int = 0
+    sha512: str = ""
+    sha256: str = ""
+
+
+def flush_events(
+    app: Application,
+    package_ids: Iterable[str] | None = None,
+    *,
+    catch_up: int = CATCH_UP,
+    now: datetime | None = None,
+) -> FlushReport:
+    """Write the events of ``package_ids`` (None: of every package) that storage does not hold
+    yet as one event file per package on every location holding a copy of it, and record them.
+    With ``package_ids``, up to ``catch_up`` other packages whose events an earlier flush left
+    (a location did not answer, the command was interrupted) are written too.
+
+    Never raises for storage or catalogue trouble: what could not be written stays in the
+    catalogue, is listed in ``postponed`` and said in a warning, and the next flush writes it.
+    """
+    try:
+        with app.uow() as uow:
+            if package_ids is None:
+                chosen = uow.journal.pending_packages()
+            else:
+                chosen = list(dict.fromkeys(package_ids))
+                if catch_up > 0:
+                    seen = set(chosen)
+                    others = uow.journal.pending_packages(limit=catch_up + len(seen))
+                    chosen += [p for p in others if p not in seen][:catch_up]
+    except PreserveError as exc:
+        log.warning("events not written to storage: the catalogue could not be read: %s", exc)
+        return FlushReport()
+    when = now or datetime.now(UTC)
+    written: list[WrittenFile] = []
+    postponed: list[Postponed] = []
+    described: dict[tuple[str, str], bool] = {}  # (location url, descriptor key) -> up to date
+    for start in range(0, len(chosen), CHUNK):
+        chunk = chosen[start : start + CHUNK]
+        try:
+            pending = _load(app, chunk)
+        except PreserveError as exc:
+            log.warning("events not written to storage: the catalogue could not be read: %s", exc)
+            break
+        _describe(app, pending, described)
+        ready, failed = _write(app, pending, when)
+        postponed += failed
+        done, conflicts, lost = _record(app, ready)
+        written += done
+        postponed += lost
+        if conflicts:  # another process wrote some of their events meanwhile: once more
+            again = flush_events(app, [p.package_id for p in conflicts], catch_up=0, now=now)
+            written += again.written
+            postponed += again.postponed
+    _warn(postponed)
+    if written:
+        log.info(
+            "%s written to storage in %s",
+            plural(sum(w.events for w in written), "event"),
+            plural(len(written), "event file"),
+        )
+    return FlushReport(tuple(written), tuple(postponed))
+
+
+def _load(app: Application, package_ids: Sequence[str]) -> list[_Pending]:
+    """The unwritten events of these packages as PREMIS records, with where to write them."""
+    with app.uow() as uow:
+        rows = uow.journal.unstored(package_ids)
+        if not rows:
+            return []
+        ids = list(dict.fromkeys(row[0].package_id for row in rows))
+        packages = {p.id: p for p in uow.journal.packages(ids)}
+        holders: dict[str, list[tuple[str, _Location]]] = {}
+        for package_id, _version, key_prefix, loc in uow.journal.holders(ids):
+            holders.setdefault(package_id, []).append(
+                (key_prefix, _Location(loc.id, loc.name, loc.url))
+            )
+        linked = uow.journal.linked_agents([row[0].id for row in rows])
+        by_package: dict[str, list[premis.EventRecord]] = {}
+        for event, agent, location, copy_version, file_version, file_path in rows:
+            objects = [event.package_id]
+            if event.version is not None:
+                objects.append(version_object(event.version))
+            if location is not None:
+                objects.append(copy_object(location, copy_version))
+            if file_path is not None:
+                objects.append(file_object(file_version, file_path))
+            by_package.setdefault(event.package_id, []).append(
+                premis.EventRecord(
+                    identifier=event.id,
+                    event_type=event.event_type,
+                    occurred_at=event.occurred_at,
+                    outcome=event.outcome,
+                    detail=event.detail or "",
+                    outcome_detail=event.outcome_detail or "",
+                    agent=_record_of(agent),
+                    objects=tuple(objects),
+                    linked_agents=tuple(
+                        (_record_of(a), role) for a, role in linked.get(event.id, ())
+                    ),
+                )
+            )
+        out: list[_Pending] = []
+        for package_id, events in by_package.items():
+            package = packages[package_id]
+            held = holders.get(package_id, [])
+            if not held:
+                log.debug("package %s has no stored copy: its events wait", package_id)
+                continue
+            folder = package_folder(held[0][0])
+            locations = list({loc.id: loc for _prefix, loc in held}.values())
+            collection = package.collection
+            org = collection.organisation
+            names = sorted({loc.name for _prefix, loc in held})
+            out.append(
+                _Pending(
+                    package_id,
+                    folder,
+                    package.title or "",
+                    locations,
+                    events,
+                    {
+                        f"{org.slug}/{ORGANISATION_FILE}": organisation_descriptor(org),
+                        f"{org.slug}/{collection.slug}/{COLLECTION_FILE}": collection_descriptor(
+                            collection, names
+                        ),
+                    },
+                )
+            )
+        return out
+
+
+def _record_of(agent: Any) -> premis.AgentRecord:
+    return premis.AgentRecord(agent.name, agent.version or "", agent.agent_type)
+
+
+def _write(
+    app: Application, pending: list[_Pending], when: datetime
+) -> tuple[list[_Pending], list[Postponed]]:
+    """Write each package's event file on every location of its copies and verify it there;
+    a package whose file could not be written everywhere has it removed where it was."""
+    ready: list[_Pending] = []
+    failed: list[Postponed] = []
+
+    def one(p: _Pending) -> Postponed | None:
+        try:
+            data = event_file_document(p.package_id, p.title, p.events)
+        except ValueError as exc:  # an event the PREMIS vocabulary cannot carry
+            return Postponed(p.package_id, len(p.events), f"cannot be written as PREMIS: {exc}")
+        p.path = event_file_path(when)
+        p.size = len(data)
+        p.sha512 = hashlib.sha512(data).hexdigest()
+        p.sha256 = hashlib.sha256(data).hexdigest()
+        done: list[_Location] = []
+        for loc in p.locations:
+            key = p.folder + p.path
+            try:
+                stored = app.storage(loc.url).put_bytes(key, data)
+                if stored.size != p.size or stored.digests.get("sha256") != p.sha256:
+                    raise VerificationFailed(
+                        f"{loc.url}: {key}: stored {stored.size} bytes with sha256 "
+                        f"{stored.digests.get('sha256')}, sent {p.size} with {p.sha256}"
+                    )
+            except (StorageError, InvalidInput) as exc:
+                _remove(app, done, key)
+                return Postponed(p.package_id, len(p.events), f"location {loc.name}: {exc}")
+            done.append(loc)
+        return None
+
+    if len(pending) > 1:
+        with ThreadPoolExecutor(max_workers=min(WRITE_THREADS, len(pending))) as pool:
+            outcomes = list(pool.map(one, pending))
+    else:
+        outcomes = [one(p) for p in pending]
+    for p, outcome in zip(pending, outcomes, strict=True):
+        if outcome is None:
+            ready.append(p)
+        else:
+            failed.append(outcome)
+    return ready, failed
+
+
+def _remove(app: Application, locations: Iterable[_Location], key: str) -> None:
+    """Remove an event file that will not be recorded (best effort: a leftover is reported
+    by :func:`check_event_files` and its events are written again in another file)."""
+    for loc in locations:
+        try:
+            app.storage(loc.url).delete(key)
+        except (StorageError, InvalidInput) as exc:
+            log.warning("%s: %s could not be removed: %s", loc.name, key, exc)
+
+
+def _record(
+    app: Application, ready: list[_Pending]
+) -> tuple[list[WrittenFile], list[_Pending], list[Postponed]]:
+    """One transaction: the event files of ``ready`` and their events marked as stored in them.
+    Packages some of whose events another process stored meanwhile are left out (their files
+    removed) and returned apart, to be written again."""
+    from preserve.catalogue.models import EventFile
+
+    remaining = list(ready)
+    conflicts: list[_Pending] = []
+    while remaining:
+        clash: list[_Pending] = []
+        try:
+            with app.uow() as uow:
+                for p in remaining:
+                    ids = [e.identifier for e in p.events]
+                    if uow.journal.mark_stored(ids, p.path) != len(ids):
+                        clash.append(p)
+                if clash:
+                    uow.rollback()
+                else:
+                    for p in remaining:
+                        uow.journal.add_file(
+                            EventFile(
+                                package_id=p.package_id,
+                                path=p.path,
+                                size=p.size,
+                                sha512=p.sha512,
+                                sha256=p.sha256,
+                                event_count=len(p.events),
+                            )
+                        )
+                    uow.commit()
+        except PreserveError as exc:
+            for p in remaining:
+                _remove(app, p.locations, p.folder + p.path)
+            return (
+                [],
+                conflicts,
+                [
+                    Postponed(p.package_id, len(p.events), f"catalogue could not be written: {exc}")
+                    for p in remaining
+                ],
+            )
+        if not clash:
+            break
+        for p in clash:
+            _remove(app, p.locations, p.folder + p.path)
+        conflicts += clash
+        remaining = [p for p in remaining if p not in clash]
+    written = [
+        WrittenFile(
+            p.package_id, p.path, len(p.events), p.size, tuple(loc.name for loc in p.locations)
+        )
+        for p in remaining
+    ]
+    return written, conflicts, []
+
+
+def _warn(postponed: Sequence[Postponed]) -> None:
+    """One warning per reason: what was left for later and why."""
+    by_reason: dict[str, list[Postponed]] = {}
+    for p in postponed:
+        by_reason.setdefault(p.reason, []).append(p)
+    for reason, items in by_reason.items():
+        events = sum(p.events for p in items)
+        what = (
+            f"package {items[0].package_id}" if len(items) == 1 else plural(len(items), "package")
+        )
+        log.warning(
+            "%s of %s not written to storage yet (%s); they stay in the catalogue and the next "
+            "command that records events writes them (at the latest the next fixity check)",
+            plural(events, "event"),
+            what,
+            reason,
+        )
+
+
+# --------------------------------------------------------------------------- descriptors
+
+
+def organisation_descriptor(organisation: Any) -> bytes:
+    """``<org>/_organisation.json``: the organisation's slug, full name, address and contact."""
+    return _json(
+        {
+            "about": "a preserve organisation: the owner of the collections in this folder",
+            "slug": organisation.slug,
+            "name": organisation.name,
+            "address": organisation.address or "",
+            "contact_name": organisation.contact_name or "",
+            "contact_email": organisation.contact_email or "",
+            "written_by": "preserve",
+        }
+    )
+
+
+def collection_descriptor(collection: Any, locations: Sequence[str]) -> bytes:
+    """``<org>/<coll>/_collection.json``: the collection's slug, title, description, the BagIt
+    profile its deliveries must conform to, and the locations its packages are kept on."""
+    return _json(
+        {
+            "about": "a preserve collection: one folder per package, one bag per version",
+            "organisation": collection.organisation.slug,
+            "slug": collection.slug,
+            "title": collection.title,
+            "description": collection.description or "",
+            "bagit_profile": collection.bagit_profile,
+            "locations": list(locations),
+            "written_by": "preserve",
+        }
+    )
+
+
+def _json(document: Mapping[str, Any]) -> bytes:
+    return (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _describe(
+    app: Application, pending: Sequence[_Pending], described: dict[tuple[str, str], bool]
+) -> None:
+    """Write each descriptor the packages of ``pending`` name on their locations where it is
+    missing or differs (once per flush; a location that fails is left to the next one)."""
+    wanted: dict[tuple[str, str], bytes] = {}
+    for p in pending:
+        for key, data in p.descriptors.items():
+            for loc in p.locations:
+                wanted.setdefault((loc.url, key), data)
+    for (url, key), data in wanted.items():
+        if (url, key) in described:
+            continue
+        described[(url, key)] = True
+        storage = app.storage(url)
+        try:
+            try:
+                with storage.open(key) as stream:
+                    if stream.read() == data:
+                        continue
+            except StorageError as exc:
+                if exc.code != "object-not-found":
+                    raise
+            storage.put_bytes(key, data)
+            log.info("%s written on %s", key, url)
+        except (StorageError, InvalidInput) as exc:
+            log.debug("%s not written on %s: %s", key, url, exc)
+
+
+def describe_collection(app: Application, organisation: str, collection: str) -> None:
+    """Write the descriptors of a collection (and of its organisation) on every location that
+    holds a copy of one of its packages, after an edit (best effort: a location that fails gets
+    it at the next flush of one of its packages)."""
+    try:
+        with app.uow() as uow:
+            found = uow.collections.get(organisation, collection)
+            if found is None:
+                return
+            ids = [p.id for p in uow.packages.list(collection_id=found.id, status="stored")]
+            holders = uow.journal.holders(ids) if ids else []
+            locations = {
+                row[3].id: _Location(row[3].id, row[3].name, row[3].url) for row in holders
+            }
+            names = sorted(loc.name for loc in locations.values())
+            descriptors = {
+                f"{organisation}/{ORGANISATION_FILE}": organisation_descriptor(found.organisation),
+                f"{organisation}/{collection}/{COLLECTION_FILE}": collection_descriptor(
+                    found, names
+                ),
+            }
+    except PreserveError as exc:
+        log.debug("descriptors of %s/%s not written: %s", organisation, collection, exc)
+        return
+    if locations:
+        probe = _Pending("", "", "", list(locations.values()), [], descriptors)
+        _describe(app, [probe], {})
+
+
+def describe_organisation(app: Application, organisation: str) -> None:
+    """Write the descriptors of every collection of ``organisation`` (see
+    :func:`describe_collection`), after its name, address or contact changed."""
+    try:
+        with app.uow() as uow:
+            slugs = [c.slug for c in uow.collections.list(organisation)]
+    except PreserveError as exc:
+        log.debug("descriptors of %s not written: %s", organisation, exc)
+        return
+    for slug in slugs:
+        describe_collection(app, organisation, slug)
+
+
+# --------------------------------------------------------------------------- fixity
+
+
+@dataclass(frozen=True)
+class EventFileRow:
+    """An event file as the catalogue holds it."""
+
+    path: str
+    size: int
+    sha256: str
+    sha512: str
+    created_at: datetime
+
+
+def check_event_files(app: Application, package_id: str, location: str) -> list[FileProblem]:
+    """Re-read the package's event files on ``location`` and compare their sizes and SHA-256
+    with the catalogue: the problems found (missing, mismatch, unexpected, error), their paths
+    relative to the package's folder. The event files written since the package's first copy
+    on that location are expected there."""
+    with app.uow() as uow:
+        loc = uow.locations.get_by_name(location)
+        if loc is None:
+            raise NotFound(f"storage location {location!r} does not exist")
+        copies = [c for c in uow.copies.for_package(package_id) if c.location_id == loc.id]
+        if not copies:
+            return []
+        since = min(c.created_at for c in copies)
+        folder = package_folder(copies[0].key_prefix)
+        expected = [
+            EventFileRow(f.path, f.size, f.sha256, f.sha512, f.created_at)
+            for f in uow.journal.files_of(package_id)
+        ]
+        url = loc.url
+    return compare_event_files(
+        app.storage(url), folder, [f for f in expected if f.created_at >= since], expected
+    )
+
+
+def compare_event_files(
+    storage: Storage,
+    folder: str,
+    expected: Sequence[EventFileRow],
+    known: Sequence[EventFileRow] = (),
+) -> list[FileProblem]:
+    """The problems of the event files under ``folder`` (``<org>/<coll>/<package>/``) on
+    ``storage``: each of ``expected`` must be there with its size and SHA-256; an object under
+    ``events/`` that is neither expected nor ``known`` (another location's) is unexpected."""
+    from preserve.services.fixity import FileProblem
+
+    try:
+        present = set(storage.iter_keys(folder + EVENTS_FOLDER))
+    except (StorageError, InvalidInput) as exc:
+        return [FileProblem(EVENTS_FOLDER, "error", f"event files could not be listed: {exc}")]
+    problems: list[FileProblem] = []
+    requests: list[tuple[str, int, tuple[str, ...]]] = []
+    wanted: dict[str, EventFileRow] = {}
+    for row in expected:
+        key = folder + row.path
+        if key not in present:
+            problems.append(FileProblem(row.path, "missing", "event file is missing"))
+            continue
+        wanted[key] = row
+        requests.append((key, row.size, ("sha256",)))
+    for key, size, digests, error in _hash(storage, requests):
+        row = wanted[key]
+        if error is not None:
+            outcome = "missing" if error.code == "object-not-found" else "error"
+            problems.append(
+                FileProblem(row.path, outcome, f"event file could not be read: {error}")
+            )
+        elif size != row.size:
+            problems.append(
+                FileProblem(row.path, "mismatch", f"size is {size} bytes, expected {row.size}")
+            )
+        elif (digests or {}).get("sha256") != row.sha256:
+            got = (digests or {}).get("sha256")
+            problems.append(
+                FileProblem(row.path, "mismatch", f"sha256 is {got}, expected {row.sha256}")
+            )
+    listed = {folder + row.path for row in (*expected, *known)}
+    for key in sorted(present - listed):
+        problems.append(
+            FileProblem(
+                key[len(folder) :],
+                "unexpected",
+                "object among the event files that the catalogue does not know (an interrupted "
+                "flush leaves one: its events were written again in a recorded event file)"
+                if is_event_file(key[len(folder) :])
+                else "object among the event files that the catalogue does not know",
+            )
+        )
+    return sorted(problems, key=lambda p: p.path)
+
+
+def _hash(
+    storage: Storage, requests: Sequence[tuple[str, int, tuple[str, ...]]]
+) -> Iterator[tuple[str, int, dict[str, str] | None, PreserveError | None]]:
+    """Read and hash each object: from the device on a local location (as fixity reads)."""
+    hash_objects = getattr(storage, "hash_objects", None)
+    if hash_objects is not None:
+        yield from hash_objects(requests, threads=2)
+        return
+    from preserve.checksums import hash_stream
+
+    for key, _size, algorithms in requests:
+        try:
+            with storage.open(key) as stream:
+                size, digests = hash_stream(stream, algorithms)
+        except StorageError as exc:
+            yield key, 0, None, exc
+            continue
+        yield key, size, digests, None
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_event_files(app: Application, package_id: str, bag: Path, urls: Sequence[str]) -> int:
+    """Add the package's event files to the exported bag at ``bag`` as tag files under
+    ``metadata/events/`` (read from the first of ``urls``, location URLs, that holds them all,
+    each checked against the catalogue's SHA-512 and SHA-256), listed in the bag's tag
+    manifests. The events not yet written to storage are written first. Returns how many.
+
+    :class:`StorageError` when no location gives every event file intact."""
+    flush_events(app, [package_id], catch_up=0)
+    with app.uow() as uow:
+        files = [
+            EventFileRow(f.path, f.size, f.sha256, f.sha512, f.created_at)
+            for f in uow.journal.files_of(package_id)
+        ]
+        copies = uow.copies.for_package(package_id)
+        prefixes = {c.location.url: c.key_prefix for c in copies}
+    if not files:
+        return 0
+    errors: list[str] = []
+    for url in urls:
+        if url not in prefixes:
+            continue
+        folder = package_folder(prefixes[url])
+        try:
+            contents = [_read_checked(app.storage(url), folder, f) for f in files]
+        except (StorageError, InvalidInput) as exc:
+            errors.append(f"{url}: {exc}")
+            continue
+        for row, data in zip(files, contents, strict=True):
+            target = bag / EXPORT_FOLDER / row.path[len(EVENTS_FOLDER) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        _add_to_tag_manifests(
+            bag,
+            [
+                (EXPORT_FOLDER + f.path[len(EVENTS_FOLDER) :], d)
+                for f, d in zip(files, contents, strict=True)
+            ],
+        )
+        return len(files)
+    raise StorageError(
+        f"package {package_id}: its event files could not be read intact from any location: "
+        + ("; ".join(errors) or "no location holds them")
+    )
+
+
+def _read_checked(storage: Storage, folder: str, row: EventFileRow) -> bytes:
+    with storage.open(folder + row.path) as stream:
+        data = stream.read()
+    if (
+        len(data) != row.size
+        or hashlib.sha256(data).hexdigest() != row.sha256
+        or hashlib.sha512(data).hexdigest() != row.sha512
+    ):
+        raise VerificationFailed(f"{row.path}: differs from the catalogue's digests")
+    return data
+
+
+def _add_to_tag_manifests(bag: Path, added: Sequence[tuple[str, bytes]]) -> None:
+    """Append a line per added tag file to each tag manifest of the bag."""
+    from preserve.bagit.manifest import manifest_line
+    from preserve.checksums import digest_bytes
+
+    for manifest in sorted(bag.glob("tagmanifest-*.txt")):
+        algorithm = manifest.name[len("tagmanifest-") : -len(".txt")]
+        lines = [
+            manifest_line(digest_bytes(data, (algorithm,))[algorithm], path) for path, data in added
+        ]
+        text = manifest.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):
+            text += "\n"
+        manifest.write_text(text + "".join(lines), encoding="utf-8")
