@@ -106,6 +106,7 @@ def ingest(
     from preserve.errors import InvalidInput
     from preserve.ingest import ingest as run
     from preserve.ingest.model import IngestFailure, IngestReport
+    from preserve.services.journal import flush_events
 
     if metadata_encoding is not None and metadata is None:
         raise InvalidInput("--metadata-encoding applies to a --metadata CSV, and none is given")
@@ -152,6 +153,8 @@ def ingest(
             partial = IngestReport(tuple(done), tuple(failed))
             emit_json({**ingest_json(partial, metadata), "interrupted": True, "message": message})
         raise click.exceptions.Exit(143 if isinstance(exc, Terminated) else 130) from None
+    # the replication and ingestion-end events, recorded after the bags: to storage too
+    flush_events(app(), [r.package_id for r in report.results])
     summary = ingest_summary(report)
     if as_json:
         emit_json(ingest_json(report, metadata))

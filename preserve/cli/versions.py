@@ -62,6 +62,7 @@ def describe(
       preserve describe 3f2a9c1e --metadata corrected.csv
     """
     from preserve.errors import InvalidInput
+    from preserve.services.journal import flush_events
     from preserve.services.versions import describe as run
 
     if metadata_encoding is not None and metadata is None:
@@ -75,6 +76,7 @@ def describe(
         assignments=assignments,
         progress=progress(),
     )
+    flush_events(app(), [result.package_id])  # the events after the bag, to storage too
     if as_json:
         emit_json(
             {

@@ -39,7 +39,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from preserve import premis
@@ -67,9 +66,6 @@ CATCH_UP = 10
 #: Event files written at once (to as many packages): a remote location answers each in tens
 #: of milliseconds.
 WRITE_THREADS = 8
-#: Where an exported bag carries the package's event files (the AIP profile allows
-#: ``metadata/*`` tag files).
-EXPORT_FOLDER = "metadata/events/"
 
 OBJECTS_NOTE = (
     " Objects the events concern besides the package (its UUID): a version's bag as 'v<N>/',"
@@ -707,79 +703,3 @@ def _hash(
             yield key, 0, None, exc
             continue
         yield key, size, digests, None
-
-
-# --------------------------------------------------------------------------- export
-
-
-def export_event_files(app: Application, package_id: str, bag: Path, urls: Sequence[str]) -> int:
-    """Add the package's event files to the exported bag at ``bag`` as tag files under
-    ``metadata/events/`` (read from the first of ``urls``, location URLs, that holds them all,
-    each checked against the catalogue's SHA-512 and SHA-256), listed in the bag's tag
-    manifests. The events not yet written to storage are written first. Returns how many.
-
-    :class:`StorageError` when no location gives every event file intact."""
-    flush_events(app, [package_id], catch_up=0)
-    with app.uow() as uow:
-        files = [
-            EventFileRow(f.path, f.size, f.sha256, f.sha512, f.created_at)
-            for f in uow.journal.files_of(package_id)
-        ]
-        copies = uow.copies.for_package(package_id)
-        prefixes = {c.location.url: c.key_prefix for c in copies}
-    if not files:
-        return 0
-    errors: list[str] = []
-    for url in urls:
-        if url not in prefixes:
-            continue
-        folder = package_folder(prefixes[url])
-        try:
-            contents = [_read_checked(app.storage(url), folder, f) for f in files]
-        except (StorageError, InvalidInput) as exc:
-            errors.append(f"{url}: {exc}")
-            continue
-        for row, data in zip(files, contents, strict=True):
-            target = bag / EXPORT_FOLDER / row.path[len(EVENTS_FOLDER) :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        _add_to_tag_manifests(
-            bag,
-            [
-                (EXPORT_FOLDER + f.path[len(EVENTS_FOLDER) :], d)
-                for f, d in zip(files, contents, strict=True)
-            ],
-        )
-        return len(files)
-    raise StorageError(
-        f"package {package_id}: its event files could not be read intact from any location: "
-        + ("; ".join(errors) or "no location holds them")
-    )
-
-
-def _read_checked(storage: Storage, folder: str, row: EventFileRow) -> bytes:
-    with storage.open(folder + row.path) as stream:
-        data = stream.read()
-    if (
-        len(data) != row.size
-        or hashlib.sha256(data).hexdigest() != row.sha256
-        or hashlib.sha512(data).hexdigest() != row.sha512
-    ):
-        raise VerificationFailed(f"{row.path}: differs from the catalogue's digests")
-    return data
-
-
-def _add_to_tag_manifests(bag: Path, added: Sequence[tuple[str, bytes]]) -> None:
-    """Append a line per added tag file to each tag manifest of the bag."""
-    from preserve.bagit.manifest import manifest_line
-    from preserve.checksums import digest_bytes
-
-    for manifest in sorted(bag.glob("tagmanifest-*.txt")):
-        algorithm = manifest.name[len("tagmanifest-") : -len(".txt")]
-        lines = [
-            manifest_line(digest_bytes(data, (algorithm,))[algorithm], path) for path, data in added
-        ]
-        text = manifest.read_text(encoding="utf-8")
-        if text and not text.endswith("\n"):
-            text += "\n"
-        manifest.write_text(text + "".join(lines), encoding="utf-8")

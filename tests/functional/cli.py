@@ -53,14 +53,19 @@ class Repo:
     def packages(self) -> list[dict[str, Any]]:
         return json.loads(self.run("packages", "list", "--json").stdout)
 
-    def stored_keys(self) -> list[str]:
+    def stored_keys(self, descriptors: bool = False) -> list[str]:
+        """The objects on the default location; the descriptors of the organisations and
+        collections beside the packages (``_organisation.json``, ``_collection.json``) only
+        with ``descriptors``."""
         root = self.storage_root
         if not root.exists():
             return []
         return sorted(
             p.relative_to(root).as_posix()
             for p in root.rglob("*")
-            if p.is_file() and ".preserve-tmp" not in p.parts
+            if p.is_file()
+            and ".preserve-tmp" not in p.parts
+            and (descriptors or p.name not in ("_organisation.json", "_collection.json"))
         )
 
     def staging_entries(self) -> list[Path]:
