@@ -49,10 +49,10 @@ def stored_objects(url: str) -> dict[str, int]:
 
 
 @pytest.fixture
-def versioned(tmp_path: Path, storage_url: str) -> tuple[Repo, str, Path]:
-    """A repository whose collection 'docs' lives on one location (local or S3) only, and the
-    delivery of version 1 stored there: (repo, location URL, delivery folder)."""
-    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'cat.sqlite3'}")
+def versioned(tmp_path: Path, storage_url: str, database_url: str) -> tuple[Repo, str, Path]:
+    """A repository (SQLite or PostgreSQL) whose collection 'docs' lives on one location
+    (local or S3) only, and the delivery of version 1: (repo, location URL, delivery)."""
+    repo = Repo(home=tmp_path / "home", database_url=database_url)
     repo.extra_env.update({k: os.environ[k] for k in AWS_VARS if k in os.environ})
     repo.run("init")
     repo.run("locations", "add", "store", storage_url)
