@@ -5,6 +5,7 @@ broken SIP refused with its file and rule named, nothing stored."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -288,3 +289,18 @@ def test_json_failure_names_the_rule(repo: Repo, tmp_path: Path) -> None:
     assert (
         "representations/rep-access: representation without a data/ folder" in (failure["message"])
     )
+
+
+def test_languages_on_sqlite_and_postgresql(tmp_path: Path, database_url: str) -> None:
+    """The description with its languages round-trips through either catalogue; search finds
+    values in any language and never the reserved "_lang" key's element names."""
+    repo = Repo(home=tmp_path / "home", database_url=database_url)
+    repo.run("init")
+    repo.run("collections", "add", "photos")
+    package = ingest(repo, b.meemoo_2(tmp_path / "in"))
+    description = repo.json("show", package["package_id"])["description"]
+    assert description["_lang"]["title"] == ["nl", "en"]
+    found = json.loads(repo.run("packages", "search", "harbour of antw", "--json").stdout)
+    assert [p["id"] for p in found] == [package["package_id"]]
+    none = repo.run("packages", "search", "subject")
+    assert "no packages match 'subject'" in none.stdout + none.stderr
