@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from preserve.cli import (  # noqa: F401 (commands)
     admin,
     bags,
+    catalogue,
     collections,
     fixity,
     ingest,
