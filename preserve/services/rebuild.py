@@ -89,7 +89,6 @@ NOT_IN_STORAGE = (
     "the CRC64NVME transport checksums (files.digests): never part of the bag, no fixity reference",
     "when rows were made (created_at of packages, versions and copies): taken from the first "
     "event of the version; event files' from their names (to the second)",
-    "the LoC URI of fixity-check events, which the catalogue recorded without one: written with it",
 )
 
 
@@ -1002,6 +1001,7 @@ class _Builder:
         stored_in: str,
         copies: Mapping[int, Any],
     ) -> None:
+        in_bag = version is not None
         if e.identifier in self.seen_events:
             return  # written twice (an event file of events older than the event files)
         self.seen_events.add(e.identifier)
@@ -1026,7 +1026,8 @@ class _Builder:
             detail=e.detail,
             outcome_detail=e.outcome_detail,
             occurred_at=e.occurred_at,
-            event_type_uri=premis.event_type_uri(e.event_type),
+            # as the catalogue records them: with the LoC URI when written into a bag
+            event_type_uri=premis.event_type_uri(e.event_type) if in_bag else None,
             event_id=e.identifier,
             version=version,
             stored_in=stored_in,
