@@ -393,7 +393,11 @@ def edit_organisation(
         uow.flush()
         summary = _organisation_summary(uow, org)
         uow.commit()
-        return OrganisationEdit(summary, tuple(changes))
+    if changes:  # storage says what the organisation is, beside its packages
+        from preserve.services.journal import describe_organisation
+
+        describe_organisation(app, slug)
+    return OrganisationEdit(summary, tuple(changes))
 
 
 def add_location(
@@ -600,7 +604,11 @@ def edit_collection(
         uow.flush()
         summary = _collection_summary(uow, coll, org)
         uow.commit()
-        return CollectionEdit(summary, tuple(changes))
+    if changes:  # storage says what the collection is, beside its packages
+        from preserve.services.journal import describe_collection
+
+        describe_collection(app, org, slug)
+    return CollectionEdit(summary, tuple(changes))
 
 
 def collection_locations(uow: object, coll: object) -> list:

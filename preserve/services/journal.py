@@ -314,6 +314,7 @@ def _load(app: Application, package_ids: Sequence[str]) -> list[_Pending]:
                 )
             )
         out: list[_Pending] = []
+        configured: dict[int, list[str]] = {}  # collection id -> the locations it names
         for package_id, events in by_package.items():
             package = packages[package_id]
             held = holders.get(package_id, [])
@@ -324,7 +325,10 @@ def _load(app: Application, package_ids: Sequence[str]) -> list[_Pending]:
             locations = list({loc.id: loc for _prefix, loc in held}.values())
             collection = package.collection
             org = collection.organisation
-            names = sorted({loc.name for _prefix, loc in held})
+            if collection.id not in configured:
+                chosen = uow.collections.locations(collection)
+                configured[collection.id] = [c.name for c in chosen]
+            names = configured[collection.id]
             out.append(
                 _Pending(
                     package_id,
@@ -501,7 +505,8 @@ def organisation_descriptor(organisation: Any) -> bytes:
 
 def collection_descriptor(collection: Any, locations: Sequence[str]) -> bytes:
     """``<org>/<coll>/_collection.json``: the collection's slug, title, description, the BagIt
-    profile its deliveries must conform to, and the locations its packages are kept on."""
+    profile its deliveries must conform to, and the locations chosen for its packages (none:
+    the default locations)."""
     return _json(
         {
             "about": "a preserve collection: one folder per package, one bag per version",
@@ -563,7 +568,7 @@ def describe_collection(app: Application, organisation: str, collection: str) ->
             locations = {
                 row[3].id: _Location(row[3].id, row[3].name, row[3].url) for row in holders
             }
-            names = sorted(loc.name for loc in locations.values())
+            names = [c.name for c in uow.collections.locations(found)]
             descriptors = {
                 f"{organisation}/{ORGANISATION_FILE}": organisation_descriptor(found.organisation),
                 f"{organisation}/{collection}/{COLLECTION_FILE}": collection_descriptor(
