@@ -19,6 +19,7 @@ from sqlalchemy import (
     Row,
     Table,
     Text,
+    bindparam,
     case,
     delete,
     exists,
@@ -832,8 +833,29 @@ class JournalRepository(_Repository):
             marked += int(getattr(result, "rowcount", 0) or 0)
         return marked
 
+    def mark_stored_many(self, pairs: Sequence[tuple[str, str]]) -> int | None:
+        """:meth:`mark_stored` for many events in one statement: (event id, path) pairs; how
+        many were still unstored, or None when the database cannot count the rows of such a
+        statement (then nothing is marked)."""
+        if not pairs:
+            return 0
+        if not self.session.get_bind().dialect.supports_sane_multi_rowcount:
+            return None
+        table = cast(Table, Event.__table__)
+        result = self.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("event_id"), table.c.stored_in.is_(None))
+            .values(stored_in=bindparam("path")),
+            [{"event_id": event_id, "path": path} for event_id, path in pairs],
+        )
+        return int(getattr(result, "rowcount", -1))
+
     def add_file(self, event_file: EventFile) -> EventFile:
         return self._add(event_file)
+
+    def add_files(self, event_files: Iterable[EventFile]) -> None:
+        self.session.add_all(list(event_files))
+        self.session.flush()
 
     def files_of(self, package_id: str) -> Sequence[EventFile]:
         """The event files written for the package, oldest first."""

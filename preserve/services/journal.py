@@ -34,15 +34,16 @@ import hashlib
 import json
 import logging
 import re
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from preserve import premis
-from preserve.errors import InvalidInput, NotFound, PreserveError, StorageError, VerificationFailed
+from preserve.errors import InvalidInput, NotFound, PreserveError, StorageError
 from preserve.text import plural
 
 if TYPE_CHECKING:
@@ -63,9 +64,6 @@ CHUNK = 100
 #: Other packages with events left unwritten (a location that did not answer) that a command
 #: writes besides its own.
 CATCH_UP = 10
-#: Event files written at once (to as many packages): a remote location answers each in tens
-#: of milliseconds.
-WRITE_THREADS = 8
 
 OBJECTS_NOTE = (
     " Objects the events concern besides the package (its UUID): a version's bag as 'v<N>/',"
@@ -354,57 +352,77 @@ def _record_of(agent: Any) -> premis.AgentRecord:
 def _write(
     app: Application, pending: list[_Pending], when: datetime
 ) -> tuple[list[_Pending], list[Postponed]]:
-    """Write each package's event file on every location of its copies and verify it there;
-    a package whose file could not be written everywhere has it removed where it was."""
-    ready: list[_Pending] = []
-    failed: list[Postponed] = []
+    """Write each package's event file on every location of its copies and verify it there,
+    a batch per location (one filesystem sync for all on a local location, parallel uploads on
+    S3); a package whose file could not be written everywhere has it removed where it was."""
+    from preserve.storage import PutItem
 
-    def one(p: _Pending) -> Postponed | None:
+    failed: list[Postponed] = []
+    documents: dict[str, bytes] = {}
+    for p in pending:
         try:
             data = event_file_document(p.package_id, p.title, p.events)
         except ValueError as exc:  # an event the PREMIS vocabulary cannot carry
-            return Postponed(p.package_id, len(p.events), f"cannot be written as PREMIS: {exc}")
+            failed.append(
+                Postponed(p.package_id, len(p.events), f"cannot be written as PREMIS: {exc}")
+            )
+            continue
         p.path = event_file_path(when)
         p.size = len(data)
         p.sha512 = hashlib.sha512(data).hexdigest()
         p.sha256 = hashlib.sha256(data).hexdigest()
-        done: list[_Location] = []
+        documents[p.package_id] = data
+    candidates = [p for p in pending if p.package_id in documents]
+    by_location: dict[str, tuple[_Location, list[_Pending]]] = {}
+    for p in candidates:
         for loc in p.locations:
-            key = p.folder + p.path
-            try:
-                stored = app.storage(loc.url).put_bytes(key, data)
-                if stored.size != p.size or stored.digests.get("sha256") != p.sha256:
-                    raise VerificationFailed(
-                        f"{loc.url}: {key}: stored {stored.size} bytes with sha256 "
-                        f"{stored.digests.get('sha256')}, sent {p.size} with {p.sha256}"
-                    )
+            by_location.setdefault(loc.url, (loc, []))[1].append(p)
+    broken: dict[str, str] = {}  # package id -> why
+    written: dict[str, list[_Location]] = {}  # package id -> where its file is
+    with tempfile.TemporaryDirectory(prefix="preserve-events-") as tmp:
+        for p in candidates:
+            (Path(tmp) / f"{p.package_id}.xml").write_bytes(documents[p.package_id])
+        for loc, packages in sorted(by_location.values(), key=lambda item: item[0].name):
+            batch = [p for p in packages if p.package_id not in broken]
+            if not batch:
+                continue
+            items = [
+                PutItem(p.folder + p.path, Path(tmp) / f"{p.package_id}.xml", {"sha256": p.sha256})
+                for p in batch
+            ]
+            try:  # verified against the SHA-256 given: VerificationFailed otherwise
+                app.storage(loc.url).put_many(items)
             except (StorageError, InvalidInput) as exc:
-                _remove(app, done, key)
-                return Postponed(p.package_id, len(p.events), f"location {loc.name}: {exc}")
-            done.append(loc)
-        return None
-
-    if len(pending) > 1:
-        with ThreadPoolExecutor(max_workers=min(WRITE_THREADS, len(pending))) as pool:
-            outcomes = list(pool.map(one, pending))
-    else:
-        outcomes = [one(p) for p in pending]
-    for p, outcome in zip(pending, outcomes, strict=True):
-        if outcome is None:
+                for p in batch:
+                    broken[p.package_id] = f"location {loc.name}: {exc}"
+                continue
+            for p in batch:
+                written.setdefault(p.package_id, []).append(loc)
+    ready: list[_Pending] = []
+    undo: dict[str, tuple[_Location, list[str]]] = {}
+    for p in candidates:
+        if p.package_id not in broken:
             ready.append(p)
-        else:
-            failed.append(outcome)
+            continue
+        failed.append(Postponed(p.package_id, len(p.events), broken[p.package_id]))
+        for loc in written.get(p.package_id, []):
+            undo.setdefault(loc.url, (loc, []))[1].append(p.folder + p.path)
+    for loc, keys in undo.values():
+        _remove(app, [loc], keys)
     return ready, failed
 
 
-def _remove(app: Application, locations: Iterable[_Location], key: str) -> None:
-    """Remove an event file that will not be recorded (best effort: a leftover is reported
-    by :func:`check_event_files` and its events are written again in another file)."""
+def _remove(app: Application, locations: Iterable[_Location], keys: Sequence[str]) -> None:
+    """Remove event files that will not be recorded (best effort: a leftover is reported by
+    :func:`check_event_files` and its events are written again in another file)."""
     for loc in locations:
-        try:
-            app.storage(loc.url).delete(key)
-        except (StorageError, InvalidInput) as exc:
-            log.warning("%s: %s could not be removed: %s", loc.name, key, exc)
+        storage = app.storage(loc.url)
+        for key in keys:
+            try:
+                storage.delete(key)
+            except (StorageError, InvalidInput) as exc:
+                log.warning("%s: %s could not be removed: %s", loc.name, key, exc)
+                break  # the location fails: the others stay as leftovers too
 
 
 def _record(
@@ -413,48 +431,24 @@ def _record(
     """One transaction: the event files of ``ready`` and their events marked as stored in them.
     Packages some of whose events another process stored meanwhile are left out (their files
     removed) and returned apart, to be written again."""
-    from preserve.catalogue.models import EventFile
-
     remaining = list(ready)
     conflicts: list[_Pending] = []
     while remaining:
-        clash: list[_Pending] = []
         try:
-            with app.uow() as uow:
-                for p in remaining:
-                    ids = [e.identifier for e in p.events]
-                    if uow.journal.mark_stored(ids, p.path) != len(ids):
-                        clash.append(p)
-                if clash:
-                    uow.rollback()
-                else:
-                    for p in remaining:
-                        uow.journal.add_file(
-                            EventFile(
-                                package_id=p.package_id,
-                                path=p.path,
-                                size=p.size,
-                                sha512=p.sha512,
-                                sha256=p.sha256,
-                                event_count=len(p.events),
-                            )
-                        )
-                    uow.commit()
+            clash = _commit(app, remaining)
         except PreserveError as exc:
             for p in remaining:
-                _remove(app, p.locations, p.folder + p.path)
+                _remove(app, p.locations, [p.folder + p.path])
+            reason = f"catalogue could not be written: {exc}"
             return (
                 [],
                 conflicts,
-                [
-                    Postponed(p.package_id, len(p.events), f"catalogue could not be written: {exc}")
-                    for p in remaining
-                ],
+                [Postponed(p.package_id, len(p.events), reason) for p in remaining],
             )
         if not clash:
             break
         for p in clash:
-            _remove(app, p.locations, p.folder + p.path)
+            _remove(app, p.locations, [p.folder + p.path])
         conflicts += clash
         remaining = [p for p in remaining if p not in clash]
     written = [
@@ -464,6 +458,42 @@ def _record(
         for p in remaining
     ]
     return written, conflicts, []
+
+
+def _commit(app: Application, packages: list[_Pending]) -> list[_Pending]:
+    """Record the event files of ``packages`` and mark their events, unless another process
+    stored some of those events meanwhile: then nothing is recorded and those packages are
+    returned. One statement for all the events when the database counts the rows of each
+    (it says whether all were still unstored), else one per package."""
+    from preserve.catalogue.models import EventFile
+
+    with app.uow() as uow:
+        pairs = [(e.identifier, p.path) for p in packages for e in p.events]
+        marked = uow.journal.mark_stored_many(pairs)
+        if marked is None or marked != len(pairs):
+            uow.rollback()
+            clash = [
+                p
+                for p in packages
+                if uow.journal.mark_stored([e.identifier for e in p.events], p.path)
+                != len(p.events)
+            ]
+            if clash:
+                uow.rollback()
+                return clash
+        uow.journal.add_files(
+            EventFile(
+                package_id=p.package_id,
+                path=p.path,
+                size=p.size,
+                sha512=p.sha512,
+                sha256=p.sha256,
+                event_count=len(p.events),
+            )
+            for p in packages
+        )
+        uow.commit()
+    return []
 
 
 def _warn(postponed: Sequence[Postponed]) -> None:
