@@ -74,7 +74,7 @@ OBJECTS_NOTE = (
 
 _VERSION = re.compile(r"v([1-9][0-9]*)/")
 _COPY = re.compile(r"([a-z0-9][a-z0-9._-]*):v([1-9][0-9]*)/")
-_FILE = re.compile(r"v([1-9][0-9]*)/(.+)")
+_FILE = re.compile(r"v([1-9][0-9]*)/(.+)", re.DOTALL)  # a name may hold a line break
 _EVENT_FILE = re.compile(r"events/[0-9]{4}/[0-9]{2}/[0-9]{8}T[0-9]{6}Z-[0-9a-f-]{36}\.xml")
 _VERSION_FOLDER = re.compile(r"v[1-9][0-9]*/$")
 

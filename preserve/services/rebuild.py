@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_VERSION_KEY = re.compile(r"v([1-9][0-9]*)/(.+)")
+_VERSION_KEY = re.compile(r"v([1-9][0-9]*)/(.+)", re.DOTALL)  # a name may hold a line break
 _MANIFEST = re.compile(r"manifest-([a-z0-9]+)\.txt")
 _TAGMANIFEST = re.compile(r"tagmanifest-([a-z0-9]+)\.txt")
 _STAMP = re.compile(r"([0-9]{8}T[0-9]{6}Z)-")
@@ -89,6 +89,7 @@ NOT_IN_STORAGE = (
     "the CRC64NVME transport checksums (files.digests): never part of the bag, no fixity reference",
     "when rows were made (created_at of packages, versions and copies): taken from the first "
     "event of the version; event files' from their names (to the second)",
+    "organisations and collections that hold no package: nothing of them is on storage",
 )
 
 
