@@ -107,6 +107,9 @@ def fixity(
         limit=limit,
         location=location,
     )
+    from preserve.services.journal import flush_events
+
+    flush_events(app(), {c.package_id for c in report.checks})  # the run's events, to storage
     if as_json:
         emit_json({"ok": report.ok, "copies": report.checks})
     else:

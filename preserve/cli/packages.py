@@ -45,6 +45,9 @@ def export(package_id: str, dest: Path, fmt: str | None, as_json: bool) -> None:
     from preserve.services.packages import package_id as resolve
 
     result = export_package(app(), resolve(app(), package_id), dest, fmt)
+    from preserve.services.journal import flush_events
+
+    flush_events(app(), [result.package_id])  # the dissemination event, to storage too
     for line in result.damaged:
         warn(line)
     for folder in result.removed_leftovers:
