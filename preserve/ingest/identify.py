@@ -70,8 +70,8 @@ class Identification:
             for f in delivery.files:
                 if id(f) in pending_files:
                     continue
-                if f.fmt is not None and is_image(f.fmt):
-                    _image(f, delivery)
+                if f.fmt is not None and is_image(f.fmt) and f.image is None:
+                    _image(f, delivery)  # (known already for content a package holds)
                 done += 1
                 if done == _ADVANCE_EVERY:
                     progress.advance(done, 0)

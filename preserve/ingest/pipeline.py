@@ -74,11 +74,13 @@ from preserve.ingest.stage import fingerprint, stage_payload
 from preserve.ingest.store import IngestStages, Item, Location, payload_items, store, tag_files
 from preserve.ingest.versions import (
     Base,
+    BaseFile,
     Changes,
     abandon_version,
     claim_version,
     compare,
     load_base,
+    match_known,
     staging_name,
 )
 from preserve.progress import NoProgress, Prefixed, Progress
@@ -496,7 +498,7 @@ def ingest_one(
 
         require_profile(app, delivery, organisation=organisation, collection=collection)
         item_fields = match_items(delivery, item_rows)  # before any copying
-        if len(delivery.files) >= PARALLEL_THRESHOLD and workers > 1:
+        if base is None and len(delivery.files) >= PARALLEL_THRESHOLD and workers > 1:
             # siegfried holds the GIL: helper processes, one per core, identify each batch as
             # soon as it is staged (their start-up overlaps the staging); a few files are
             # identified here, which costs less than starting the helpers
@@ -509,15 +511,27 @@ def ingest_one(
         kept = (*settings.algorithms, TRANSPORT_ALGORITHM)
         algorithms = staging_algorithms(delivery, kept)  # and what a SIP's checksums need
         writer = BagWriter(staging / "bag", settings.algorithms)
-        stage_payload(
-            delivery,
-            writer,
-            algorithms,
-            workers=workers,
-            progress=progress,
-            on_staged=identification.submit,
-            stage=stages.stage(1),
-        )
+        known: dict[str, BaseFile] = {}
+        if base is not None:  # content the package holds is neither copied nor identified again
+            known = match_known(base, delivery, algorithms, workers=workers, progress=progress)
+            timer.lap(f"compare with version {base.number} ({len(known)} files held already)")
+        every_file = delivery.files
+        delivery.files = [f for f in every_file if f.bag_path not in known]
+        if base is not None and len(delivery.files) >= PARALLEL_THRESHOLD and workers > 1:
+            start_pool(workers, helpers=workers)  # only for what is new to the package
+            identification = Identification(workers)
+        try:
+            stage_payload(
+                delivery,
+                writer,
+                algorithms,
+                workers=workers,
+                progress=progress,
+                on_staged=identification.submit,
+                stage=stages.stage(1),
+            )
+        finally:
+            delivery.files = every_file
         verify_promised(delivery, kept)  # a SIP's METS and PREMIS checksums, before storing
         payload_fingerprint = fingerprint(delivery.files)
         timer.lap("stage")
@@ -667,7 +681,11 @@ def ingest_one(
             for path, held in fetched.items():  # named in fetch.txt, stored by an earlier version
                 staged = by_path[path]
                 writer.add_fetch_entry(
-                    staged.relpath, staged.size, staged.digests, base.fetch_url(held), present=True
+                    staged.relpath,
+                    staged.size,
+                    staged.digests,
+                    base.fetch_url(held),
+                    present=path not in known,
                 )
         delivery.events.extend(
             [

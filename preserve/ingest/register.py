@@ -124,8 +124,7 @@ def register(
         record = uow.versions.get(package_id, version)
         if package is None or record is None:  # removed by someone else's clean-up
             raise StorageError(
-                f"package {package_id} version {version} vanished from the catalogue during "
-                "ingest"
+                f"package {package_id} version {version} vanished from the catalogue during ingest"
             )
         if version > 1 and package.version != version - 1:
             raise StorageError(
@@ -133,9 +132,7 @@ def register(
                 f"{version} was being made"
             )
         # a generator: add_many inserts in batches, so 100,000 rows are never all in memory
-        uow.files.add_many(
-            package_id, _file_rows(delivery, result, descriptions, version, fetched)
-        )
+        uow.files.add_many(package_id, _file_rows(delivery, result, descriptions, version, fetched))
         uow.files.add_many(package_id, carried)  # payload rows a metadata version carries over
 
         agents: dict[tuple[str, str, str], Agent] = {}

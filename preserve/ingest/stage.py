@@ -87,7 +87,7 @@ def stage_payload(
 
     def record(done: Sequence[StagedFile]) -> None:
         for f in done:
-            _check_producer(delivery.producer_digests, f)
+            check_producer(delivery.producer_digests, f)
             writer.add_payload_entry(
                 f.relpath, f.size, {a: f.digests[a] for a in manifest_algorithms}
             )
@@ -151,7 +151,7 @@ def _record_done(
         record(done)
 
 
-def _check_producer(producer: Mapping[str, Mapping[str, str]], f: StagedFile) -> None:
+def check_producer(producer: Mapping[str, Mapping[str, str]], f: StagedFile) -> None:
     for alg, expected in producer.get(f.relpath, {}).items():
         if alg in f.digests and f.digests[alg].lower() != expected.lower():
             raise InvalidBag(

@@ -17,9 +17,11 @@ hard link works on one filesystem only; a reference stores every byte once on ev
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,16 @@ from urllib.parse import quote
 
 from preserve.bootstrap import Application
 from preserve.catalogue.models import PackageVersion
+from preserve.checksums import hash_file
 from preserve.errors import InvalidInput, NotFound, PreserveError, StorageError, StorageUnavailable
-from preserve.ingest.model import StagedFile
+from preserve.ingest.model import Delivery, StagedFile
 from preserve.ingest.recover import ACTIVE, mark_unreachable, owner_gone
+from preserve.ingest.stage import check_producer
 from preserve.ingest.store import Location
 from preserve.interrupts import critical
+from preserve.progress import Progress
 from preserve.text import plural
+from preserve.values import FormatInfo, FormatMatch, ImageInfo
 
 log = logging.getLogger(__name__)
 
@@ -417,3 +423,81 @@ def abandon_version(
             log.debug("could not undo version %s of %s: %s", number, package_id, exc, exc_info=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+# ------------------------------------------------------------ content the package holds
+
+
+def format_of(held: BaseFile) -> FormatInfo | None:
+    """The format recorded for ``held`` as a :class:`FormatInfo` (None when the row does not
+    hold a whole one: then the file is identified again)."""
+    d = held.identification
+    if not d:
+        return None
+    try:
+        names = {f.name for f in dataclasses.fields(FormatInfo)}
+        match_names = {f.name for f in dataclasses.fields(FormatMatch)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["warnings"] = tuple(kw.get("warnings") or ())
+        kw["matches"] = tuple(
+            FormatMatch(**{k: v for k, v in m.items() if k in match_names})
+            for m in kw.get("matches") or ()
+        )
+        return FormatInfo(**kw)
+    except (TypeError, AttributeError):
+        return None
+
+
+def image_of(held: BaseFile) -> ImageInfo | None:
+    if not held.image:
+        return None
+    try:
+        names = {f.name for f in dataclasses.fields(ImageInfo)}
+        return ImageInfo(**{k: v for k, v in held.image.items() if k in names})
+    except TypeError:
+        return None
+
+
+def match_known(
+    base: Base,
+    delivery: Delivery,
+    algorithms: Sequence[str],
+    *,
+    workers: int,
+    progress: Progress,
+) -> dict[str, BaseFile]:
+    """The delivery's files whose content the package stores already, found before staging:
+    a file with the size of a stored one is hashed where it is (read once, never copied) and
+    matched by SHA-512. Those files get their digests, format and image properties from the
+    catalogue; they are neither copied into staging nor identified again. Returns path in the
+    bag -> the stored file."""
+    sizes = {f.size for f in base.files.values()}
+    by_digest = {f.sha512: f for f in base.files.values()}
+    candidates = [f for f in delivery.files if f.size in sizes]
+    progress.begin(
+        f"comparing with version {base.number}",
+        len(candidates),
+        sum(f.size for f in candidates),
+    )
+    known: dict[str, BaseFile] = {}
+    try:
+
+        def digest(f: StagedFile) -> tuple[StagedFile, dict[str, str]]:
+            size, digests = hash_file(f.source, algorithms)
+            return f, digests if size == f.size else {}
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for f, digests in pool.map(digest, candidates):
+                progress.advance(1, f.size)
+                held = by_digest.get(digests.get("sha512", ""))
+                fmt = format_of(held) if held is not None else None
+                if held is None or fmt is None:
+                    continue  # staged and identified like any new file
+                f.digests = digests
+                check_producer(delivery.producer_digests, f)
+                f.fmt = fmt
+                f.image = image_of(held)
+                known[f.bag_path] = held
+    finally:
+        progress.end()
+    return known
