@@ -5,7 +5,9 @@ verified. Nothing stops early: a wrong Payload-Oxum is reported and hashing stil
 corrupt file. Validation never downloads anything listed in ``fetch.txt``.
 
 Safety: the validator opens only files it found by walking the bag itself (``lstat``, no links
-followed while walking), never a path read from a manifest or ``fetch.txt``. Manifest names are
+followed while walking), never a path read from a manifest or ``fetch.txt``; the one exception is
+the file a caller's ``resolve_fetch`` returns for a ``fetch.txt`` entry (a stored package version
+whose unchanged files an earlier version holds, see :mod:`preserve.bagit.fetch`). Manifest names are
 matched to those files, after Unicode normalisation (NFC) when the exact spelling is absent, and
 the real on-disk name is what gets opened. A symbolic link is followed only when both its text and
 its resolved target stay inside the bag (``os.path.commonpath``, component-wise).
@@ -71,6 +73,10 @@ fetch.txt
   ``fetch-path-not-payload`` E  a fetch path outside ``data/``
   ``fetch-not-in-manifest`` E   a fetch path missing from a payload manifest
   ``fetch-unfetched`` E         a file listed in fetch.txt is absent: the bag is incomplete
+  ``fetch-unresolved`` E        (``resolve_fetch`` given) the caller refused to resolve an entry
+                                (it names no file of an earlier version of the package)
+  ``fetch-length-mismatch`` E   (``resolve_fetch`` given) the file an entry resolves to is not
+                                as long as fetch.txt says
 Names
   ``normalization-collision`` W two files whose names are equal after NFC
   ``case-collision`` W          names that differ only by case
@@ -129,6 +135,10 @@ _WEAK = frozenset({"md5", "sha1"})
 _OXUM = re.compile(r"(\d+)\.(\d+)")
 _FETCH_LINE = re.compile(r"([^ \t]+)[ \t]+([^ \t]+)[ \t]+(.+)")
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+#: Given a fetch.txt entry's URL and payload path, the local file that holds it; raises
+#: ValueError (e.g. :class:`preserve.bagit.fetch.FetchRefused`) saying why it will not.
+FetchResolver = Callable[[str, str], str | os.PathLike[str]]
 
 
 @dataclass(frozen=True)
@@ -195,8 +205,10 @@ def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iter
 class _Check:
     """One validation run; collects every problem found."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, resolve_fetch: FetchResolver | None = None) -> None:
         self.root = root
+        self.resolve_fetch = resolve_fetch
+        self.unresolved: set[str] = set()
         self.root_abs = os.path.abspath(root)
         self.root_real = os.path.realpath(root)
         self.errors: list[Problem] = []
@@ -214,6 +226,7 @@ class _Check:
         self.tagmanifests: list[ParsedManifest] = []
         self.supported: dict[str, bool] = {}
         self.fetch: dict[str, str] = {}  # decoded fetch path -> URL
+        self.fetch_lengths: dict[str, int | None] = {}
         self.real_names: dict[str, str] = {}
         self.jobs: dict[
             str, list[tuple[str, str, str, str]]
@@ -455,9 +468,12 @@ class _Check:
     def read_fetch(self) -> None:
         if "fetch.txt" not in self.tag:
             return
-        self.warn(
-            "fetch-txt-present", "fetch.txt", "the bag has a fetch.txt; validation never downloads"
-        )
+        if self.resolve_fetch is None:
+            self.warn(
+                "fetch-txt-present",
+                "fetch.txt",
+                "the bag has a fetch.txt; validation never downloads",
+            )
         text = self.read_text("fetch.txt")
         if text is None:
             return
@@ -499,6 +515,7 @@ class _Check:
                 )
                 continue
             self.fetch[path] = url
+            self.fetch_lengths[path] = int(length) if length.isdigit() else None
             if self.strict and unencoded_percent(raw):
                 self.warn(
                     "percent-not-encoded",
@@ -506,10 +523,55 @@ class _Check:
                     percent_message(f"fetch.txt line {number}", raw, path),
                 )
 
+    def resolve_fetched(self) -> None:
+        """With ``resolve_fetch``: each fetch.txt entry absent from the bag is read from the
+        file the caller resolves it to, as if it were in ``data/``."""
+        if self.resolve_fetch is None or not self.fetch:
+            return
+        added = False
+        for path, url in self.fetch.items():
+            if self.resolve(path, self.payload) is not None:
+                continue  # in the bag as well: the bag's own file is validated
+            try:
+                target = os.fspath(self.resolve_fetch(url, path))
+                st = os.stat(target, follow_symlinks=False)
+            except ValueError as exc:
+                self.unresolved.add(path)
+                self.error("fetch-unresolved", path, f"fetch.txt entry not resolved: {exc}")
+                continue
+            except OSError as exc:
+                self.unresolved.add(path)
+                self.error(
+                    "fetch-unresolved",
+                    path,
+                    f"fetch.txt entry {url} cannot be read where it resolves to: "
+                    f"{exc.strerror or exc}",
+                )
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                self.unresolved.add(path)
+                self.error(
+                    "fetch-unresolved", path, f"fetch.txt entry {url} resolves to no regular file"
+                )
+                continue
+            length = self.fetch_lengths.get(path)
+            if length is not None and length != st.st_size:
+                self.error(
+                    "fetch-length-mismatch",
+                    path,
+                    f"fetch.txt gives {length} bytes; {url} holds {st.st_size}",
+                )
+            self.payload[path] = _File(target, st.st_size)
+            added = True
+        if added:
+            self._nfc_index.pop(id(self.payload), None)
+
     # ------------------------------------------------------------------ completeness
 
     def check_payload(self) -> None:
-        if not self.has_data_dir:
+        # a stored version whose payload an earlier version holds has no data/ folder: object
+        # storage keeps no empty folders
+        if not self.has_data_dir and not (self.resolve_fetch is not None and self.fetch):
             self.error("payload-dir-missing", "data", "no data/ payload folder")
         listed_by: dict[str, set[str]] = {}
         missing: dict[str, list[str]] = {}
@@ -534,6 +596,8 @@ class _Check:
                         (manifest.algorithm, digest, path, manifest.name)
                     )
         for path, names in missing.items():
+            if path in self.unresolved:
+                continue  # reported as fetch-unresolved
             if path in self.fetch:
                 self.error(
                     "fetch-unfetched",
@@ -564,7 +628,9 @@ class _Check:
                 )
 
     def check_oxum(self) -> None:
-        if self.oxum is None or any(p.code == "fetch-unfetched" for p in self.errors):
+        if self.oxum is None or any(
+            p.code in ("fetch-unfetched", "fetch-unresolved") for p in self.errors
+        ):
             return
         octets = sum(f.size for f in self.payload.values())
         streams = len(self.payload)
@@ -671,6 +737,7 @@ class _Check:
         self.read_bag_info()
         self.read_manifests()
         self.read_fetch()
+        self.resolve_fetched()
         self.check_payload()
         self.check_oxum()
         self.check_tag_manifests()
@@ -691,16 +758,26 @@ class _Check:
 
 
 def validate_bag(
-    path: Path, *, completeness_only: bool = False, processes: int = 1
+    path: Path,
+    *,
+    completeness_only: bool = False,
+    processes: int = 1,
+    resolve_fetch: FetchResolver | None = None,
 ) -> ValidationReport:
     """Validate the bag at ``path``; every problem is reported, errors apart from warnings.
 
     ``completeness_only`` skips the checksums: the report then says nothing about validity.
     ``processes`` > 1 hashes in a thread pool of that size (hashlib releases the GIL).
+
+    A bag with a ``fetch.txt`` is incomplete (RFC 8493 §3) and nothing is ever downloaded.
+    ``resolve_fetch`` (for a package version as stored, whose unchanged files an earlier version
+    holds: :func:`preserve.bagit.fetch.local_resolver`) turns an entry's URL and path into the
+    local file that holds it; those files are then validated as part of the payload (size,
+    Payload-Oxum, every manifest's checksum). The default refuses fetch.txt, as ingest must.
     """
     if processes < 1:
         raise ValueError("processes must be at least 1")
-    check = _Check(Path(path))
+    check = _Check(Path(path), resolve_fetch)
     check.run(fixity=not completeness_only, processes=processes)
     report = check.report()
     log.info(

@@ -32,38 +32,77 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_S = 30  # as preserve.catalogue.database configures every SQLite connection
 
-#: One catalogue row of a file: path, size, sha512, sha256 and the other digests (a JSON object,
-#: as text or already decoded, depending on the driver).
-FileRow = tuple[str, int, "str | None", "str | None", Any]
+#: One catalogue row of a file of a version: path, size, sha512, sha256, the other digests (a
+#: JSON object, as text or already decoded, depending on the driver), the version whose folder
+#: holds its bytes and its path there when it differs (renamed since; None otherwise).
+FileRow = tuple[str, int, "str | None", "str | None", Any, int, "str | None"]
+#: A payload file of an earlier version as the catalogue holds it: version, path, size, sha512,
+#: sha256, and the version that stores its bytes (its own, for a file it stored itself).
+StoredRow = tuple[int, str, int, "str | None", "str | None", int]
 
 
 @dataclass(frozen=True)
 class CopyRow:
-    """One stored copy to check."""
+    """One stored copy to check: one version of a package on one location."""
 
     copy_id: int
     package_id: str
     location: str
     url: str
     key_prefix: str
+    #: the version the copy holds, and the package's current version
+    version: int = 1
+    current_version: int = 1
+    #: no later version of the package has a copy on this location: this copy's check also
+    #: checks the package's event files there (``<package>/events/``)
+    latest_here: bool = True
 
 
 _COPIES = """
-SELECT c.id, c.package_id, l.name, l.url, c.key_prefix
+SELECT c.id, c.package_id, l.name, l.url, c.key_prefix, c.version, p.version,
+       NOT EXISTS (SELECT 1 FROM copies n WHERE n.package_id = c.package_id
+                   AND n.location_id = c.location_id AND n.version > c.version)
 FROM copies c
 JOIN packages p ON p.id = c.package_id
 JOIN storage_locations l ON l.id = c.location_id
 JOIN collections co ON co.id = p.collection_id
 JOIN organisations o ON o.id = co.organisation_id
 WHERE {where}
+AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = c.package_id
+                AND v.number = c.version AND v.status <> 'stored')
 ORDER BY {order}
 """
-#: a run's usual order: package by package, as they were ingested
-_BY_PACKAGE = "p.created_at, p.id, c.id"
+#: a run's usual order: package by package, as they were ingested, each version in turn
+_BY_PACKAGE = "p.created_at, p.id, c.version, c.id"
 #: when copies are chosen by age: never checked first, then the least recently checked
-_BY_LAST_CHECK = "c.last_checked_at IS NOT NULL, c.last_checked_at, p.created_at, p.id, c.id"
+_BY_LAST_CHECK = (
+    "c.last_checked_at IS NOT NULL, c.last_checked_at, p.created_at, p.id, c.version, c.id"
+)
 _FILES = """
-SELECT path, size, sha512, sha256, digests FROM files WHERE package_id = :package_id ORDER BY id
+SELECT path, size, sha512, sha256, digests, stored_version, stored_path FROM files
+WHERE package_id = :package_id AND version = :version ORDER BY id
+"""
+# the payload files of earlier versions that a version's fetch.txt may name
+_STORED = """
+SELECT version, path, size, sha512, sha256, stored_version FROM files
+WHERE package_id = :package_id AND version < :version AND role = 'payload'
+AND stored_version = version
+"""
+# the package's event files, and whether each is expected on the copy's location: written
+# since the package's first copy there (see preserve.services.journal.check_event_files)
+_EVENT_FILES = """
+SELECT e.path, e.size, e.sha256, e.sha512, e.created_at,
+       e.created_at >= (SELECT MIN(f.created_at) FROM copies f WHERE f.package_id = c.package_id
+                        AND f.location_id = c.location_id)
+FROM event_files e JOIN copies c ON c.package_id = e.package_id
+WHERE c.id = :copy_id
+ORDER BY e.path
+"""
+# the later versions that hold a file stored by :version (at its path there, or renamed)
+_HOLDERS = """
+SELECT version, path, stored_path FROM files
+WHERE package_id = :package_id AND stored_version = :version AND version > :version
+ORDER BY version, id
 """
 _UPDATE_COPY = """
 UPDATE copies SET last_checked_at = :now, last_outcome = :outcome{status} WHERE id = :copy_id
@@ -77,9 +116,9 @@ SELECT id FROM agents WHERE name = :name AND version = :version AND agent_type =
 """
 _ADD_EVENT = """
 INSERT INTO events (id, event_type, event_type_uri, occurred_at, outcome, detail, outcome_detail,
-                    agent_id, package_id, copy_id, file_id)
+                    agent_id, package_id, copy_id, file_id, version)
 VALUES (:id, :event_type, NULL, :occurred_at, :outcome, :detail, :outcome_detail,
-        :agent_id, :package_id, :copy_id, NULL)
+        :agent_id, :package_id, :copy_id, NULL, :version)
 """
 # the organisations as PREMIS agents (by full name), so each event can link its owner
 _ADD_ORGANISATION_AGENTS = """
@@ -204,7 +243,10 @@ class FixityCatalogue:
         if limit is not None:
             sql += "LIMIT :limit\n"
             params["limit"] = limit
-        return [CopyRow(*row) for row in self._db.rows(sql, params)]
+        return [
+            CopyRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]))
+            for row in self._db.rows(sql, params)
+        ]
 
     def _known(self, kind: str, name: str, names_sql: str) -> None:
         """:class:`NotFound` with the closest names unless ``names_sql`` lists ``name``."""
@@ -239,10 +281,31 @@ class FixityCatalogue:
             ]
             raise collection_not_found(slug, organisation, names, elsewhere)
 
-    def files(self, package_id: str) -> Iterator[FileRow]:
-        """The package's files (payload and tag files) as catalogued, streamed in ingest order."""
-        for row in self._db.rows(_FILES, {"package_id": package_id}):
-            yield row[0], row[1], row[2], row[3], row[4]
+    def files(self, package_id: str, version: int = 1) -> Iterator[FileRow]:
+        """The files (payload and tag files) of ``version`` of the package as catalogued,
+        streamed in ingest order: those it stores and those its fetch.txt names."""
+        for row in self._db.rows(_FILES, {"package_id": package_id, "version": version}):
+            yield row[0], row[1], row[2], row[3], row[4], row[5], row[6]
+
+    def stored_before(self, package_id: str, version: int) -> Iterator[StoredRow]:
+        """The payload files the versions before ``version`` stored themselves: what its
+        fetch.txt may name."""
+        for row in self._db.rows(_STORED, {"package_id": package_id, "version": version}):
+            yield row[0], row[1], row[2], row[3], row[4], row[5]
+
+    def event_files(self, copy_id: int) -> list[tuple[str, int, str, str, Any, bool]]:
+        """The event files of the copy's package: path (relative to the package's folder),
+        size, sha256, sha512, created_at, and whether the copy's location should hold it."""
+        return [
+            (row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+            for row in self._db.rows(_EVENT_FILES, {"copy_id": copy_id})
+        ]
+
+    def holders(self, package_id: str, version: int) -> Iterator[tuple[int, str, str]]:
+        """(later version, its path, the path stored in ``version``) of each file of a later
+        version whose bytes ``version`` stores: the versions a damaged file also harms."""
+        for row in self._db.rows(_HOLDERS, {"package_id": package_id, "version": version}):
+            yield row[0], row[1], row[2] or row[1]
 
     def record_check(
         self,
@@ -293,6 +356,7 @@ class FixityCatalogue:
                     "agent_id": agent_id,
                     "package_id": copy.package_id,
                     "copy_id": copy.copy_id,
+                    "version": copy.version,
                 },
             )
             if self._actor is not None:

@@ -234,7 +234,8 @@ class PackageRepository(_Repository):
     ) -> Sequence[Row[Any]]:
         """One row per package for listings, in one query (copies counted in a subquery):
         id, organisation slug, collection slug, title, status, version, file count, size, copies,
-        verified copies, created_at, stored_at, external identifier, oldest first.
+        verified copies, created_at, stored_at, external identifier, oldest first. Title, files,
+        size and copies are those of the package's current version.
 
         ``since`` and ``before`` bound the ingest date (created_at, ``before`` excluded). With
         ``text`` only packages that may match it (see :func:`search_conditions`) are returned, with
@@ -243,10 +244,11 @@ class PackageRepository(_Repository):
         copies = (
             select(
                 Copy.package_id,
+                Copy.version,
                 func.count().label("copies"),
                 func.sum(case((Copy.status == "verified", 1), else_=0)).label("verified"),
             )
-            .group_by(Copy.package_id)
+            .group_by(Copy.package_id, Copy.version)
             .subquery()
         )
         columns: list[Any] = [
@@ -284,7 +286,10 @@ class PackageRepository(_Repository):
             .select_from(Package)
             .join(Collection, Collection.id == Package.collection_id)
             .join(Organisation, Organisation.id == Collection.organisation_id)
-            .outerjoin(copies, copies.c.package_id == Package.id)
+            .outerjoin(
+                copies,
+                (copies.c.package_id == Package.id) & (copies.c.version == Package.version),
+            )
             .where(*conditions)
             .order_by(Package.created_at, Package.id)
         )
@@ -366,9 +371,7 @@ class VersionRepository(_Repository):
         pid, number = version.package_id, version.number
         self.session.execute(delete(File).where(File.package_id == pid, File.version == number))
         self.session.execute(delete(Copy).where(Copy.package_id == pid, Copy.version == number))
-        self.session.execute(
-            delete(Event).where(Event.package_id == pid, Event.version == number)
-        )
+        self.session.execute(delete(Event).where(Event.package_id == pid, Event.version == number))
         self.session.delete(version)
         self.session.flush()
 
@@ -440,7 +443,8 @@ def search_conditions(text: str, folding: Folding | None = None) -> tuple[Any, A
     ("zoe" finds "Zoë"): the title, the External-Identifier, a payload file's path, format name,
     PUID (a whole PUID such as ``fmt/43`` only matches itself, not fmt/430) or the values of its
     item-level description; and, separately, the package's description, whose matches the caller
-    confirms value by value (on PostgreSQL the values are matched as one JSON text)."""
+    confirms value by value (on PostgreSQL the values are matched as one JSON text). Files are
+    those of the package's current version (as its title and description are)."""
     folding = folding or Folding("sqlite")
     text = unicodedata.normalize("NFC", text)
     if _PUID.fullmatch(text):
@@ -450,6 +454,7 @@ def search_conditions(text: str, folding: Folding | None = None) -> tuple[Any, A
     in_files = exists(
         select(File.id).where(
             File.package_id == Package.id,
+            File.version == Package.version,
             File.role == "payload",
             or_(
                 folding.contains(File.path_nfc, text),

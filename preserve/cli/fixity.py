@@ -83,6 +83,10 @@ def fixity(
     """Re-read every copy (from the device, not the page cache) and compare its sizes and digests
     with the catalogue, and the bag manifests with the catalogue.
 
+    A copy is one version of a package on one location. The files a version's fetch.txt names
+    (unchanged since an earlier version, which holds them) are checked against the catalogue;
+    the earlier version's copy reads their bytes, so every byte is read once per location.
+
     Spread the work over time with --older-than, --limit and --location, e.g. a nightly
     `preserve fixity --all --older-than 90d --limit 1000`.
     """
@@ -116,9 +120,25 @@ def fixity(
         for c in report.checks:
             digests = ", ".join(c.digests_checked) or "no digest"
             tags = c.files_checked - c.payload_files
+            fetched = (
+                f"; {count(c.fetched_files, 'file')} held by earlier versions, checked in the "
+                "catalogue"
+                if c.fetched_files
+                else ""
+            )
+            affected = (
+                f"; damage also affects version {', '.join(map(str, c.affected_versions))}"
+                if c.affected_versions
+                else ""
+            )
+            events = (
+                f" and {count(c.event_files_checked, 'event file')}"
+                if c.event_files_checked
+                else ""
+            )
             click.echo(
-                f"{c.outcome:8} {c.package_id} on {c.location}: {checked_counts(c)} "
-                f"(and {count(tags, 'tag file')}), {digests}"
+                f"{c.outcome:8} {c.name} on {c.location}: {checked_counts(c)} "
+                f"(and {count(tags, 'tag file')}{fetched}){events}, {digests}{affected}"
             )
         if not report.checks:
             click.echo(
@@ -126,9 +146,10 @@ def fixity(
             )
     for c in report.checks:
         for p in c.problems:
+            version = f" version {c.version}" if c.current_version > 1 else ""
             click.echo(
-                f"FAILED {p.outcome}: {p.path or '(copy)'} in package {c.package_id}, copy on "
-                f"location {c.location} ({c.url}): {p.message}",
+                f"FAILED {p.outcome}: {p.path or '(copy)'} in package {c.package_id}{version}, "
+                f"copy on location {c.location} ({c.url}): {p.message}",
                 err=True,
             )
     if report.checks:

@@ -26,25 +26,40 @@ STATUSES = ("stored", "ingesting", "failed")
     help="Write a folder or an archive (default: by the ending of DEST: .zip, .tar, "
     ".tar.gz or .tgz; else a folder).",
 )
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Export version N of the package (default: its current version).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @as_option
-def export(package_id: str, dest: Path, fmt: str | None, as_json: bool) -> None:
+def export(
+    package_id: str, dest: Path, fmt: str | None, version: int | None, as_json: bool
+) -> None:
     """Write package PACKAGE_ID out as a bag at DEST and validate it.
 
     DEST is a new folder (missing parent folders are made), or a zip or tar file holding one
     folder named after the bag: the bag is validated first, then packed, read back and only
     then given its name. DEST must not exist (a folder may exist if empty).
 
+    Any version can be exported as a complete bag: the files it shares with earlier versions
+    (named in its fetch.txt in storage) are read from where they are stored, and the bag has
+    no fetch.txt. The package's event files go under metadata/events/.
+
     \b
     Examples:
       preserve export 1f0c2a exports/1f0c2a
+      preserve export 1f0c2a exports/1f0c2a-v1 --version 1
       preserve export 1f0c2a exports/1f0c2a.zip
       preserve export 1f0c2a transfer/box-12.tar.gz --json
     """
     from preserve.services.export import export_package
     from preserve.services.packages import package_id as resolve
 
-    result = export_package(app(), resolve(app(), package_id), dest, fmt)
+    result = export_package(app(), resolve(app(), package_id), dest, fmt, version)
     from preserve.services.journal import flush_events
 
     flush_events(app(), [result.package_id])  # the dissemination event, to storage too
@@ -56,6 +71,7 @@ def export(package_id: str, dest: Path, fmt: str | None, as_json: bool) -> None:
         emit_json(
             {
                 "package_id": result.package_id,
+                "version": result.version,
                 "destination": result.destination,
                 "location": result.location,
                 "files": result.files,
@@ -67,11 +83,17 @@ def export(package_id: str, dest: Path, fmt: str | None, as_json: bool) -> None:
                 "algorithms": list(result.algorithms),
                 "archive_bytes": result.archive_bytes,
                 "created_folders": list(result.created_folders),
+                "event_files": result.event_files,
             }
         )
     else:
+        which = (
+            result.package_id
+            if result.current_version == 1
+            else f"{result.package_id} version {result.version}"
+        )
         click.echo(
-            f"exported {result.package_id} from {result.location} to {result.destination}: "
+            f"exported {which} from {result.location} to {result.destination}: "
             f"{count(result.files, 'file')}, {human_bytes(result.bytes)}, "
             f"{' + '.join(result.algorithms)}, bag valid"
             + (
@@ -84,7 +106,7 @@ def export(package_id: str, dest: Path, fmt: str | None, as_json: bool) -> None:
 
 @cli.command(
     epilog="\b\nExamples:\n  preserve show 3f2a9c1e\n  preserve show MUS-2024-0017 --summary\n"
-    "  preserve show urn:uuid:3f2a9c1e-... --json"
+    "  preserve show 3f2a9c1e --version 1\n  preserve show urn:uuid:3f2a9c1e-... --json"
 )
 @click.argument("package_id", metavar="PACKAGE", type=GIVEN)
 @click.option(
@@ -92,13 +114,26 @@ def export(package_id: str, dest: Path, fmt: str | None, as_json: bool) -> None:
     is_flag=True,
     help="Leave the file list out (for large packages); formats and problems are still counted.",
 )
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Show the title, description and files of version N (default: the current version).",
+)
 @click.option("--json", "as_json", is_flag=True)
-def show(package_id: str, summary: bool, as_json: bool) -> None:
-    """Show a package: description, files with formats and problems, copies and PREMIS events.
+def show(package_id: str, summary: bool, version: int | None, as_json: bool) -> None:
+    """Show a package: description, versions, files with formats and problems, copies and
+    PREMIS events.
 
     PACKAGE is the package's UUID, a unique prefix of it (at least 4 hex digits, any case,
     as `preserve packages list` shows it), its urn:uuid: form, or the producer's identifier
     (External-Identifier or dc:identifier).
+
+    A package with several versions lists each one (date, kind, files and size, what it
+    stored itself, what changed, the delivery, who made it) and the copies of each; the
+    title, description and files are those of the current version, or of --version N.
 
     Files with problems are marked "!" with the reason: a format that was not identified, a
     warning of the identification, an image that does not decode completely.
@@ -106,7 +141,7 @@ def show(package_id: str, summary: bool, as_json: bool) -> None:
     """
     from preserve.services.packages import show_package
 
-    d = show_package(app(), package_id, files=not summary)
+    d = show_package(app(), package_id, files=not summary, version=version)
     if as_json:
         emit_json(d)
         return
@@ -134,7 +169,8 @@ def show_lines(d: Any, summary: bool) -> list[str]:
     the longest, files with their own description under them, events in aligned columns (with
     ``summary``: the last event of each type and how many there are)."""
     s = d.summary
-    rows: list[tuple[str, str]] = [("package", f"{s.id} (version {s.version}, {s.status})")]
+    of = f" of {d.current_version}" if s.version != d.current_version else ""
+    rows: list[tuple[str, str]] = [("package", f"{s.id} (version {s.version}{of}, {s.status})")]
     if s.status == "failed":
         rows.append(
             (
@@ -175,6 +211,9 @@ def show_lines(d: Any, summary: bool) -> list[str]:
         lines.append("formats:")
         for fc in d.formats:
             lines.append(f"  {fc.files} × {fc.puid} {fc.format_name}".rstrip())
+    several = len(d.versions) > 1 or d.current_version > 1
+    if several:
+        lines += _version_lines(d.versions, d.current_version)
     lines.append("copies:")
     for c in d.copies:
         checked = (
@@ -182,11 +221,51 @@ def show_lines(d: Any, summary: bool) -> list[str]:
             if c.last_checked_at
             else "never"
         )
-        lines.append(f"  {c.location:<12} {c.status:<9} last checked {checked}")
+        version = f"v{c.version:<3} " if several else ""
+        lines.append(f"  {version}{c.location:<12} {c.status:<9} last checked {checked}")
     if not summary:
         lines.append("files:")
         lines += _file_lines([f for f in d.files if f.role == "payload"])
-    lines += _event_lines(d.events, summary)
+    lines += _event_lines(d.events, summary, several)
+    return lines
+
+
+def _version_lines(versions: Any, current: int) -> list[str]:
+    """The versions in aligned columns: number, date, kind, files and size, what it stored
+    itself, the delivery, who; what changed on the line under it (and its status when it is
+    not stored)."""
+    if not versions:
+        return []
+    rows = []
+    for v in versions:
+        when = (v.stored_at or v.created_at).isoformat(timespec="seconds")
+        stored = (
+            f"stored {count(v.stored_files, 'file')}, {human_bytes(v.stored_bytes)}"
+            if v.stored_files
+            else "stored no payload"
+        )
+        delivery = " ".join(x for x in (v.delivery_kind, v.delivery_profile) if x)
+        rows.append(
+            (
+                f"v{v.number}" + ("*" if v.number == current else ""),
+                when,
+                v.kind,
+                f"{count(v.files, 'file')}, {human_bytes(v.bytes)}",
+                stored,
+                delivery,
+                f"by {v.actor}" if v.actor else "",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["versions (* current):"]
+    for v, r in zip(versions, rows, strict=True):
+        cells = [cell.ljust(w) for cell, w in zip(r, widths, strict=False)]
+        lines.append(("  " + "  ".join([*cells, r[-1]])).rstrip())
+        notes = [x for x in (v.changes_summary,) if x]
+        if v.status != "stored":
+            notes.append(f"status {v.status}")
+        if notes:
+            lines.append("  " + " " * (widths[0] + 2) + "; ".join(notes))
     return lines
 
 
@@ -231,10 +310,10 @@ def _item_description(description: Any) -> list[str]:
     return [f"      {term:<{width}} {value}" for term, value in shown]
 
 
-def _event_lines(events: Any, summary: bool) -> list[str]:
-    """Events in aligned columns: time, type, outcome, detail (and who). With ``summary`` the
-    last event of each type, with the number of events of that type, in the order the types
-    first occurred."""
+def _event_lines(events: Any, summary: bool, versions: bool = False) -> list[str]:
+    """Events in aligned columns: time, (with ``versions``: the version it concerns,) type,
+    outcome, detail (and who). With ``summary`` the last event of each type, with the number
+    of events of that type, in the order the types first occurred."""
     if not events:
         return ["events:", "  none"]
     type_width = max(len(e.event_type) for e in events)
@@ -243,10 +322,15 @@ def _event_lines(events: Any, summary: bool) -> list[str]:
     def tail(e: Any) -> str:
         return f"{e.outcome:<{outcome_width}}  {e.detail}" + (f" ({e.by})" if e.by else "")
 
+    def version(e: Any) -> str:
+        if not versions:
+            return ""
+        return f"{'v' + str(e.version) if e.version is not None else '':<4}  "
+
     if not summary:
         return ["events:"] + [
-            f"  {e.occurred_at.isoformat(timespec='seconds')}  {e.event_type:<{type_width}}  "
-            f"{tail(e)}".rstrip()
+            f"  {e.occurred_at.isoformat(timespec='seconds')}  {version(e)}"
+            f"{e.event_type:<{type_width}}  {tail(e)}".rstrip()
             for e in events
         ]
     last: dict[str, Any] = {}

@@ -1,5 +1,14 @@
 """Export a package back out as a bag (a DIP), validated, from a copy that proves intact; as a
-folder, or packed as a zip or tar to send."""
+folder, or packed as a zip or tar to send.
+
+Any version of the package can be exported (the current one by default) as a complete bag: a
+stored version holds only the payload files it brought itself and names the others in its
+``fetch.txt`` (an earlier version holds them), so each payload file is read from the version
+that stores it (``files.stored_version``, under its path there), and the version's tag files are
+written without ``fetch.txt``, their tag manifests without its line. The package's event files
+(written to storage after ingest, ``<package>/events/``) go under ``metadata/events/``, listed in
+the tag manifests (:func:`add_event_files`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +22,7 @@ from typing import Any
 
 from preserve import __version__, premis
 from preserve.bagit import validate_bag
+from preserve.bagit.manifest import manifest_line
 from preserve.bagit.serialise import (
     Format,
     bag_name,
@@ -26,7 +36,7 @@ from preserve.bagit.serialise import (
     serialise_bag,
 )
 from preserve.bootstrap import Application
-from preserve.checksums import MultiHasher
+from preserve.checksums import MultiHasher, bagit_token
 from preserve.errors import (
     FixityMismatch,
     InvalidBag,
@@ -40,9 +50,56 @@ from preserve.fsio import NO_SPACE
 from preserve.interrupts import critical
 from preserve.services.admin import link_actor_and_owner
 from preserve.services.fixity import FileProblem, record_damage
+from preserve.services.packages import choose_version
+from preserve.text import plural
 from preserve.values import Problem, ValidationReport
 
 log = logging.getLogger(__name__)
+
+
+#: Where a package's event files go in an exported bag (a tag folder)
+EVENTS_FOLDER = "metadata/events/"
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """A file of the exported version: its path in the bag, the version whose folder holds its
+    bytes and its path there, and the digests the catalogue holds."""
+
+    path: str
+    size: int
+    sha512: str | None
+    sha256: str | None
+    stored_version: int
+    stored_path: str
+    role: str = "payload"
+
+
+@dataclass(frozen=True)
+class EventFileRef:
+    """An event file of the package on storage (relative to its folder: ``events/...``)."""
+
+    path: str
+    size: int
+    sha512: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A location to export from: its verified copy of every version the export reads."""
+
+    location: str
+    url: str
+    offline: bool
+    #: version -> (copy id, key prefix)
+    copies: dict[int, tuple[int, str]]
+
+    @property
+    def package_folder(self) -> str:
+        """``<org>/<coll>/<package>/``: the folder of every version and of the event files."""
+        prefix = next(iter(self.copies.values()))[1]
+        return prefix.rstrip("/").rsplit("/", 1)[0] + "/"
 
 
 @dataclass(frozen=True)
@@ -69,14 +126,25 @@ class ExportResult:
     #: every file of the bag, tag files included, and their bytes
     bag_files: int = 0
     bag_bytes: int = 0
+    #: the version exported, and the package's current one
+    version: int = 1
+    current_version: int = 1
+    #: the package's event files written under metadata/events/
+    event_files: int = 0
 
 
 def export_package(
-    app: Application, package_id: str, destination: Path, format: str | None = None
+    app: Application,
+    package_id: str,
+    destination: Path,
+    format: str | None = None,
+    version: int | None = None,
 ) -> ExportResult:
-    """Write the package out as a bag at ``destination`` from a verified copy, checking every
-    file against the catalogue while writing, then validate the bag. Nothing is left at
-    ``destination`` unless the whole bag is there and valid.
+    """Write ``version`` of the package (by default its current one) out as a complete bag at
+    ``destination`` from verified copies on one location, checking every file against the
+    catalogue while writing, then validate the bag. Nothing is left at ``destination`` unless
+    the whole bag is there and valid. An unknown version is :class:`NotFound` naming the
+    versions there are; a version not stored (being made, or failed) :class:`InvalidInput`.
 
     ``format`` (default: by the name's ending, ``.zip``, ``.tar``, ``.tar.gz``, else a folder)
     packs the validated bag as an archive holding one folder named after the bag; the archive is
@@ -84,7 +152,8 @@ def export_package(
     removed again if the export fails).
 
     A copy found damaged (a file whose size or digests differ from the catalogue's, or a missing
-    object) is recorded as a failed fixity check on that copy and the next copy is tried. The bag
+    object) is recorded as a failed fixity check on that copy (of the version whose folder held
+    the file) and the next location is tried. The bag
     is written into a temporary folder next to ``destination`` whose name says which process
     owns it; those left by killed exports are removed first."""
     destination = Path(destination)
@@ -103,28 +172,88 @@ def export_package(
             raise NotFound(f"package {package_id} does not exist")
         if p.status != "stored":
             raise InvalidInput(f"package {package_id} is not stored (status {p.status})")
-        files = [(f.path, f.size, f.sha512, f.sha256) for f in uow.files.iter_for_package(p.id)]
-        all_copies = [(c.location.name, c.status) for c in uow.copies.for_package(p.id)]
-        copies = [
-            (c.id, c.location.name, c.location.url, c.key_prefix, c.location.offline)
-            for c in uow.copies.for_package(p.id)
-            if c.status == "verified"
+        current = p.version
+        number = choose_version(uow, package_id, current, version)
+        files = [
+            ExportFile(
+                f.path,
+                f.size,
+                f.sha512,
+                f.sha256,
+                f.stored_version,
+                f.stored_path or f.path,
+                f.role,
+            )
+            for f in uow.files.iter_for_package(p.id, version=number)
+            if not (f.role == "tag" and f.path == "fetch.txt")
         ]
-    copies.sort(key=lambda c: c[4])  # online copies first
-    if not copies:
-        held = ", ".join(f"{name} {status}" for name, status in all_copies) or "none"
+        had_fetch = uow.files.get_by_path(p.id, "fetch.txt", version=number) is not None
+        events = [
+            EventFileRef(e.path, e.size, e.sha512, e.sha256) for e in uow.journal.files_of(p.id)
+        ]
+        needed = sorted({f.stored_version for f in files} | {number})
+        all_copies = uow.copies.for_package(p.id)
+        sources = _sources(all_copies, needed)
+        held = ", ".join(
+            f"{c.location.name} {c.status}" + (f" (v{c.version})" if current > 1 else "")
+            for c in all_copies
+            if c.version in needed
+        )
+    if not sources:
+        which = f"package {package_id}" if current == 1 else f"version {number} of {package_id}"
+        reads = (
+            ""
+            if needed == [number]
+            else f" (it reads versions {', '.join(map(str, needed))}, all from one location)"
+        )
         raise StorageError(
-            f"package {package_id} has no verified copy to export from (copies: {held})"
+            f"{which} has no verified copy to export from{reads} (copies: {held or 'none'})"
         )
     created = make_parents(target.parent)
+    bag = _Bag(number, current, files, had_fetch, events)
     try:
         return _export_from_copies(
-            app, package_id, destination, target, fmt, name, files, copies, created
+            app, package_id, destination, target, fmt, name, bag, sources, created
         )
     except BaseException:
         with critical():
             remove_folders(created)
         raise
+
+
+@dataclass(frozen=True)
+class _Bag:
+    """What to write: the files of version ``number`` of the package (fetch.txt apart), whether
+    it has a fetch.txt (whose line the tag manifests then lose), the package's event files."""
+
+    number: int
+    current: int
+    files: list[ExportFile]
+    had_fetch: bool
+    events: list[EventFileRef]
+
+
+def _sources(copies: Any, needed: list[int]) -> list[_Source]:
+    """The locations holding a verified copy of every version in ``needed``, online ones
+    first (then by name)."""
+    by_location: dict[str, dict[int, Any]] = {}
+    for c in copies:
+        if c.status == "verified" and c.version in needed:
+            by_location.setdefault(c.location.name, {})[c.version] = c
+    sources = []
+    for name, held in by_location.items():
+        if set(held) != set(needed):
+            continue
+        location = next(iter(held.values())).location
+        sources.append(
+            _Source(
+                name,
+                location.url,
+                location.offline,
+                {v: (c.id, c.key_prefix) for v, c in sorted(held.items())},
+            )
+        )
+    return sorted(sources, key=lambda s: s.offline)
 
 
 def _export_from_copies(
@@ -134,26 +263,34 @@ def _export_from_copies(
     target: Path,
     fmt: Format,
     name: str,
-    files: list[tuple[str, int, str | None, str | None]],
-    copies: list[tuple[int, str, str, str, bool]],
+    bag: _Bag,
+    sources: list[_Source],
     created: list[Path],
 ) -> ExportResult:
     removed = remove_abandoned(target.parent, "an export")
     owner = owner_tag()
     errors: list[str] = []
     damaged: list[str] = []
-    for copy_id, location, url, prefix, _offline in copies:
+    for source in sources:
+        location = source.location
         work = target.parent / partial_name(target.name, owner)
         # an archive's bag is assembled in a folder of its own, named as the archive's folder
         partial = work if fmt == "folder" else work / name
         try:
-            nbytes = _download(app.storage(url), prefix, files, partial)
+            storage = app.storage(source.url)
+            prefixes = {v: prefix for v, (_id, prefix) in source.copies.items()}
+            nbytes = _download(storage, prefixes, bag.files, partial)
+            events = add_event_files(storage, source.package_folder, bag.events, partial)
+            nbytes += events
+            if bag.had_fetch or bag.events:
+                _rewrite_tag_manifests(partial, bag.events)
             report = validate_bag(partial)
             if not report.valid:
                 raise InvalidBag(f"exported bag from {location} is invalid", report.errors)
         except _Damaged as exc:
             shutil.rmtree(work, ignore_errors=True)
-            message = _record_damage(app, package_id, copy_id, location, target, exc)
+            copy_id = source.copies[exc.version][0]
+            message = _record_damage(app, package_id, copy_id, location, target, exc, bag.current)
             log.info("export of %s: %s", package_id, message)
             damaged.append(message)
             continue
@@ -180,7 +317,7 @@ def _export_from_copies(
         finally:
             with critical():
                 shutil.rmtree(work, ignore_errors=True)
-        _record_dissemination(app, package_id, location, destination, fmt)
+        _record_dissemination(app, package_id, location, destination, fmt, bag)
         # the report names the bag where it now is, not the temporary folder it was checked in
         report = _as_exported(report, destination, "" if fmt == "folder" else name)
         advice = _repair_advice(package_id)
@@ -199,8 +336,11 @@ def _export_from_copies(
             archive_bytes=None if archive is None else archive.bytes,
             algorithms=_algorithms(report),
             created_folders=tuple(str(f) for f in created),
-            bag_files=len(files),
+            bag_files=len(bag.files) + len(bag.events),
             bag_bytes=nbytes,
+            version=bag.number,
+            current_version=bag.current,
+            event_files=len(bag.events),
         )
     advice = f"; {_repair_advice(package_id)}" if damaged else ""
     if not errors:
@@ -246,43 +386,54 @@ def _algorithms(report: ValidationReport) -> tuple[str, ...]:
 
 
 class _Damaged(StorageError):
-    """A copy's object differs from the catalogue, or is missing: what was read until then."""
+    """A copy's object differs from the catalogue, or is missing: what was read until then, and
+    the version whose folder (copy) holds the object."""
 
     def __init__(
-        self, problem: FileProblem, files_read: int, bytes_read: int, digests: dict[str, int]
+        self,
+        problem: FileProblem,
+        files_read: int,
+        bytes_read: int,
+        digests: dict[str, int],
+        version: int = 1,
     ) -> None:
         super().__init__(f"{problem.path}: {problem.message}")
         self.problem = problem
         self.files_read = files_read
         self.bytes_read = bytes_read
         self.digests = digests
+        self.version = version
 
 
-def _download(
-    storage: Any, prefix: str, files: list[tuple[str, int, str | None, str | None]], dest: Path
-) -> int:
+def _download(storage: Any, prefixes: dict[int, str], files: list[ExportFile], dest: Path) -> int:
+    """Copy every file from the folder of the version that stores it to its path in the bag
+    at ``dest``, checking its size and digests against the catalogue; the bytes copied."""
     total = 0
     counts: dict[str, int] = {}
-    for read, (path, size, sha512, sha256) in enumerate(files, start=1):
+    for read, f in enumerate(files, start=1):
+        path, size, sha512, sha256 = f.path, f.size, f.sha512, f.sha256
+        # damage is recorded on the copy of the version whose folder holds the object, under
+        # the object's path there
+        held, stored = f.stored_version, f.stored_path
         target = dest / path
         target.parent.mkdir(parents=True, exist_ok=True)
         hasher = MultiHasher(("sha512", "sha256"))
         try:
-            with storage.open(prefix + path) as stream, open(target, "wb") as out:
+            with storage.open(prefixes[held] + stored) as stream, open(target, "wb") as out:
                 while chunk := stream.read(1 << 20):
                     hasher.update(chunk)
                     out.write(chunk)
         except ObjectNotFound as exc:
-            problem = FileProblem(path, "missing", f"object is missing: {exc}")
-            raise _Damaged(problem, read - 1, total, counts) from exc
+            problem = FileProblem(stored, "missing", f"object is missing: {exc}")
+            raise _Damaged(problem, read - 1, total, counts, held) from exc
         except OSError as exc:
             if exc.errno in NO_SPACE:
                 raise StorageFull(f"{dest}: no space left while exporting {path}") from exc
             raise
         if hasher.size != size:
             message = f"size is {hasher.size} bytes, expected {size}"
-            problem = FileProblem(path, "mismatch", message)
-            raise _Damaged(problem, read, total + hasher.size, counts)
+            problem = FileProblem(stored, "mismatch", message)
+            raise _Damaged(problem, read, total + hasher.size, counts, held)
         digests = hasher.hexdigests()
         references = {"sha256": sha256, "sha512": sha512}  # in the order fixity reports them
         for algorithm, reference in references.items():
@@ -291,10 +442,68 @@ def _download(
         for algorithm, reference in references.items():
             if reference and digests[algorithm] != reference.lower():
                 message = f"{algorithm} is {digests[algorithm]}, expected {reference.lower()}"
-                problem = FileProblem(path, "mismatch", message)
-                raise _Damaged(problem, read, total + size, counts)
+                problem = FileProblem(stored, "mismatch", message)
+                raise _Damaged(problem, read, total + size, counts, held)
         total += size
     return total
+
+
+def add_event_files(
+    storage: Any, package_folder: str, events: list[EventFileRef], dest: Path
+) -> int:
+    """Copy the package's event files (PREMIS events recorded after ingest, stored under
+    ``<package_folder>events/``) into the bag at ``dest`` under :data:`EVENTS_FOLDER`,
+    checking each against the catalogue (``event_files``); the bytes copied.
+    :func:`_rewrite_tag_manifests` then lists them. A missing or damaged event file makes
+    this location unusable for the export (:class:`StorageError`): the next one is tried."""
+    total = 0
+    for e in events:
+        inside = e.path.removeprefix("events/")
+        target = dest / EVENTS_FOLDER / inside
+        target.parent.mkdir(parents=True, exist_ok=True)
+        hasher = MultiHasher(("sha512", "sha256"))
+        try:
+            with storage.open(package_folder + e.path) as stream, open(target, "wb") as out:
+                while chunk := stream.read(1 << 20):
+                    hasher.update(chunk)
+                    out.write(chunk)
+        except ObjectNotFound as exc:
+            raise StorageError(f"event file {e.path} is missing: {exc}") from exc
+        except OSError as exc:
+            if exc.errno in NO_SPACE:
+                raise StorageFull(f"{dest}: no space left while exporting {e.path}") from exc
+            raise
+        digests = hasher.hexdigests()
+        if hasher.size != e.size or digests["sha256"] != e.sha256.lower():
+            raise StorageError(
+                f"event file {e.path} differs from the catalogue ({hasher.size} bytes, sha256 "
+                f"{digests['sha256']}; expected {e.size} bytes, sha256 {e.sha256.lower()})"
+            )
+        total += e.size
+    return total
+
+
+def _rewrite_tag_manifests(bag: Path, events: list[EventFileRef]) -> None:
+    """The exported bag's tag manifests: without the line of ``fetch.txt`` (not exported: every
+    payload file is in ``data/``), with a line for each event file added."""
+    from preserve.bagit.manifest import TAGMANIFEST_NAME
+
+    added = [EVENTS_FOLDER + e.path.removeprefix("events/") for e in events]
+    for manifest in sorted(bag.iterdir()):
+        m = TAGMANIFEST_NAME.fullmatch(manifest.name)
+        if m is None:
+            continue
+        algorithm = bagit_token(m.group(1))
+        lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if line.rstrip("\r\n").split(None, 1)[1:] != ["fetch.txt"]]
+        for path in added:
+            hasher = MultiHasher((algorithm,))
+            with open(bag / path, "rb") as stream:
+                while chunk := stream.read(1 << 20):
+                    hasher.update(chunk)
+            kept.append(manifest_line(hasher.hexdigests()[algorithm], path))
+        with open(manifest, "w", encoding="utf-8", newline="\n") as out:
+            out.write("".join(kept))
 
 
 def _record_damage(
@@ -304,8 +513,10 @@ def _record_damage(
     location: str,
     destination: Path,
     damage: _Damaged,
+    current: int = 1,
 ) -> str:
-    """Record what the export found as a failed fixity check of the copy; one line saying so."""
+    """Record what the export found as a failed fixity check of the copy; one line saying so
+    (naming the version the copy holds when the package has several)."""
     check = record_damage(
         app,
         package_id=package_id,
@@ -324,7 +535,8 @@ def _record_damage(
         if check is not None
         else "not recorded: the copy no longer exists"
     )
-    return f"copy on location {location} is damaged: {damage}; {recorded}"
+    copy = "copy" if current == 1 else f"copy of version {damage.version}"
+    return f"{copy} on location {location} is damaged: {damage}; {recorded}"
 
 
 # Temporary folders (``.<name>.partial-<host>-<pid>-<start>-<token>``) and the removal of those
@@ -332,9 +544,20 @@ def _record_damage(
 
 
 def _record_dissemination(
-    app: Application, package_id: str, location: str, dest: Path, fmt: Format = "folder"
+    app: Application,
+    package_id: str,
+    location: str,
+    dest: Path,
+    fmt: Format,
+    bag: _Bag,
 ) -> None:
     packed = "a bag" if fmt == "folder" else f"a bag in a {fmt} archive"
+    what = "package" if bag.current == 1 else f"version {bag.number} of the package"
+    events = (
+        f" (with the package's {plural(len(bag.events), 'event file')}, under {EVENTS_FOLDER})"
+        if bag.events
+        else ""
+    )
     with app.uow() as uow:
         agent = uow.agents.get_or_create("preserve", __version__, "software")
         event = uow.events.add(
@@ -342,10 +565,11 @@ def _record_dissemination(
             "success",
             agent=agent,
             package_id=package_id,
-            detail=f"package exported as {packed} to {dest} from location {location}",
-            outcome_detail="every file matched its reference digests; the bag validated"
-            + ("" if fmt == "folder" else "; the archive read back as packed"),
+            detail=f"{what} exported as {packed} to {dest} from location {location}",
+            outcome_detail=f"every file{events} matched its reference digests; the bag "
+            "validated" + ("" if fmt == "folder" else "; the archive read back as packed"),
             occurred_at=datetime.now(UTC),
+            version=bag.number,
         )
         link_actor_and_owner(uow, app.actor, event)  # who exported it, and the owner
         uow.commit()

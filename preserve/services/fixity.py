@@ -14,10 +14,21 @@ catalogue entry by entry, whichever digests were recomputed.
 
 Each copy checked gets a PREMIS ``fixity check`` event that says which digests were verified,
 and its outcome: ok, mismatch, missing or error (could not check).
+
+A copy is one version of a package on one location (``<org>/<coll>/<package>/v<N>/``). Its
+check reads the payload files that version stored itself and all its tag files; the payload
+files its ``fetch.txt`` names (held by an earlier version) are checked against the catalogue
+only: the entry must name, on the same location, the file of an earlier version of the same
+package that the catalogue says holds the bytes, with the same size and digests. Those bytes are
+read by the check of that earlier version's copy, so every byte of every version is read once
+per location. A file found damaged in a version's folder names the later versions that hold it
+too. The package's event files (``<package>/events/``) on a location are checked with the copy
+of the latest version there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -39,7 +50,7 @@ from preserve.text import plural
 
 if TYPE_CHECKING:
     from preserve.bootstrap import Application
-    from preserve.catalogue.fixity import CopyRow, FileRow, FixityCatalogue
+    from preserve.catalogue.fixity import CopyRow, FileRow, FixityCatalogue, StoredRow
     from preserve.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -88,6 +99,24 @@ class CopyCheck:
     #: the package's payload files and bytes as catalogued: what should have been checked
     payload_files_expected: int = 0
     payload_bytes_expected: int = 0
+    #: the version the copy holds, and the package's current version
+    version: int = 1
+    current_version: int = 1
+    #: payload files of this version held by an earlier one (its fetch.txt entries), checked
+    #: against the catalogue, not read: the earlier version's copy reads them
+    fetched_files: int = 0
+    #: later versions that hold a file found damaged in this copy (through their fetch.txt)
+    affected_versions: tuple[int, ...] = ()
+    #: the package's event files on this location checked with this copy (the copy of the
+    #: latest version there checks them: :mod:`preserve.services.journal`)
+    event_files_checked: int = 0
+
+    @property
+    def name(self) -> str:
+        """The package, and the version when it has several: ``3f2a… v2``."""
+        if self.current_version > 1:
+            return f"{self.package_id} v{self.version}"
+        return self.package_id
 
 
 @dataclass(frozen=True)
@@ -175,7 +204,7 @@ def check_fixity(
             _record(catalogue, copy, check, chooser, now)
             log.info(
                 "fixity of package %s on %s: %s (%s, %s checked, %s)",
-                copy.package_id,
+                check.name,
                 copy.location,
                 check.outcome,
                 plural(check.files_checked, "file"),
@@ -295,7 +324,11 @@ def _check_copy(
 ) -> CopyCheck:
     started = datetime.now(UTC)
     prefix = copy.key_prefix
-    expected = {row[0]: row for row in catalogue.files(copy.package_id)}
+    # every file of the version; of those, the ones whose bytes this version's folder holds
+    catalogued = {row[0]: row for row in catalogue.files(copy.package_id, copy.version)}
+    expected = catalogued
+    if copy.version > 1:
+        expected = {path: row for path, row in catalogued.items() if row[5] == copy.version}
     payload_expected = [row[1] for path, row in expected.items() if path.startswith("data/")]
     try:
         storage = app.storage(copy.url)
@@ -314,6 +347,8 @@ def _check_copy(
             started,
             payload_files_expected=len(payload_expected),
             payload_bytes_expected=sum(payload_expected),
+            version=copy.version,
+            current_version=copy.current_version,
         )
     problems: list[FileProblem] = []
     wanted: dict[str, dict[str, str]] = {}
@@ -340,7 +375,11 @@ def _check_copy(
 
     # the stored manifests first: compared while the objects are hashed, the comparison only
     # competed with the hashing threads for the GIL and made the whole check slower
-    manifest_problems = _check_manifests(storage, copy, expected)
+    manifest_problems = _check_manifests(storage, copy, catalogued)
+    fetched = len(catalogued) - len(expected)
+    fetch_problems: list[FileProblem] = []
+    if fetched or "fetch.txt" in expected:
+        fetch_problems = _check_fetch(storage, catalogue, copy, catalogued, expected)
 
     checked = 0
     nbytes = 0
@@ -387,6 +426,15 @@ def _check_copy(
     for name, found in manifest_problems.items():
         if name not in damaged:  # a manifest that is itself damaged is already reported
             problems.extend(found)
+    if "fetch.txt" not in damaged:
+        problems.extend(fetch_problems)
+    events_checked = 0
+    if copy.latest_here:
+        found, events_checked = _check_event_files(storage, catalogue, copy)
+        problems.extend(found)
+    affected: tuple[int, ...] = ()
+    if problems and copy.version < copy.current_version:
+        problems, affected = _name_holders(catalogue, copy, problems)
     return CopyCheck(
         copy.package_id,
         copy.location,
@@ -404,7 +452,161 @@ def _check_copy(
         payload_bytes,
         len(payload_expected),
         sum(payload_expected),
+        fetched_files=fetched,
+        affected_versions=affected,
+        event_files_checked=events_checked,
+        version=copy.version,
+        current_version=copy.current_version,
     )
+
+
+def _check_fetch(
+    storage: Storage,
+    catalogue: FixityCatalogue,
+    copy: CopyRow,
+    catalogued: dict[str, FileRow],
+    expected: dict[str, FileRow],
+) -> list[FileProblem]:
+    """The version's stored fetch.txt must list, exactly once each, the payload files the
+    catalogue says an earlier version holds, each entry naming that version's object on this
+    location (see :mod:`preserve.bagit.fetch`) with the size the catalogue gives, and that
+    earlier version must store a file with the same size and digests. Nothing is read but
+    fetch.txt: the earlier version's copy reads the bytes."""
+    from preserve.bagit.fetch import FetchRefused, parse_fetch, stored_object
+
+    held = {path: row for path, row in catalogued.items() if path not in expected}
+    if "fetch.txt" not in catalogued:
+        return [
+            FileProblem(
+                path,
+                "error",
+                f"the catalogue says version {row[5]} holds it, but lists no fetch.txt for "
+                f"version {copy.version}",
+            )
+            for path, row in held.items()
+        ]
+    try:
+        with storage.open(copy.key_prefix + "fetch.txt") as stream:
+            text = stream.read().decode("utf-8")
+    except ObjectNotFound:
+        return []  # reported as a missing object already
+    except (StorageError, InvalidInput, UnicodeDecodeError) as exc:
+        return [FileProblem("fetch.txt", "error", f"fetch.txt could not be read: {exc}")]
+    entries, errors = parse_fetch(text)
+    problems = [FileProblem("fetch.txt", "mismatch", f"fetch.txt is damaged: {e}") for e in errors]
+    folder = copy.key_prefix.rstrip("/").rsplit("/", 1)[0] + "/"
+    stored: dict[tuple[int, str], StoredRow] | None = None
+    listed: set[str] = set()
+    for entry in entries:
+        path = entry.path
+        where = f"fetch.txt line {entry.line}"
+        if path in listed:
+            problems.append(FileProblem(path, "mismatch", f"{where} lists it a second time"))
+            continue
+        listed.add(path)
+        row = catalogued.get(path)
+        if row is None:
+            problems.append(FileProblem(path, "unexpected", "listed in fetch.txt only"))
+            continue
+        try:
+            number, stored_path = stored_object(entry.url, folder, copy.version)
+        except FetchRefused as exc:
+            problems.append(FileProblem(path, "mismatch", f"{where}: {exc}"))
+            continue
+        if path in held and (number, stored_path) != (row[5], row[6] or path):
+            problems.append(
+                FileProblem(
+                    path,
+                    "mismatch",
+                    f"{where} names v{number}/{stored_path}; the catalogue says "
+                    f"v{row[5]}/{row[6] or path} holds it",
+                )
+            )
+            continue
+        if entry.length is not None and entry.length != row[1]:
+            problems.append(
+                FileProblem(
+                    path, "mismatch", f"{where} gives {entry.length} bytes, expected {row[1]}"
+                )
+            )
+            continue
+        if stored is None:
+            rows = catalogue.stored_before(copy.package_id, copy.version)
+            stored = {(r[0], r[1]): r for r in rows}
+        origin = stored.get((number, stored_path))
+        if origin is None:
+            problems.append(
+                FileProblem(
+                    path,
+                    "mismatch",
+                    f"{where} names v{number}/{stored_path}, which version {number} does not store",
+                )
+            )
+        elif origin[2] != row[1] or any(
+            mine and theirs and mine.lower() != theirs.lower()
+            for mine, theirs in ((row[2], origin[3]), (row[3], origin[4]))
+        ):
+            problems.append(
+                FileProblem(
+                    path,
+                    "mismatch",
+                    f"{where} names v{number}/{stored_path}, whose size or digests in the "
+                    "catalogue differ from this file's",
+                )
+            )
+    for path, row in held.items():
+        if path not in listed:
+            problems.append(
+                FileProblem(
+                    path,
+                    "mismatch",
+                    f"not in fetch.txt, though version {row[5]} holds it and this version "
+                    "does not store it",
+                )
+            )
+    return problems
+
+
+def _check_event_files(
+    storage: Storage, catalogue: FixityCatalogue, copy: CopyRow
+) -> tuple[list[FileProblem], int]:
+    """The package's event files that the copy's location should hold, re-read and compared
+    with the catalogue (:func:`preserve.services.journal.compare_event_files`); the problems,
+    and how many were expected."""
+    rows = catalogue.event_files(copy.copy_id)
+    if not rows:
+        return [], 0
+    from preserve.services.journal import EventFileRow, compare_event_files
+
+    known = [EventFileRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    expected = [row for row, r in zip(known, rows, strict=True) if r[5]]
+    folder = copy.key_prefix.rstrip("/").rsplit("/", 1)[0] + "/"
+    return compare_event_files(storage, folder, expected, known), len(expected)
+
+
+def _name_holders(
+    catalogue: FixityCatalogue, copy: CopyRow, problems: list[FileProblem]
+) -> tuple[list[FileProblem], tuple[int, ...]]:
+    """The problems of a damaged copy, each payload file's naming the later versions that
+    hold it too through their fetch.txt; and those versions."""
+    paths = {p.path for p in problems if p.path.startswith("data/")}
+    holders: dict[str, list[tuple[int, str]]] = {}
+    if paths:
+        for version, path, stored_path in catalogue.holders(copy.package_id, copy.version):
+            if stored_path in paths:
+                holders.setdefault(stored_path, []).append((version, path))
+    affected: set[int] = set()
+    named = []
+    for p in problems:
+        found = holders.get(p.path)
+        if found and p.outcome in ("mismatch", "missing", "error"):
+            affected.update(v for v, _ in found)
+            also = ", ".join(
+                f"{v}" + ("" if path == p.path else f" (as {path})") for v, path in found
+            )
+            p = dataclasses.replace(p, message=f"{p.message}; later versions hold it too: {also}")
+        named.append(p)
+    return named, tuple(sorted(affected))
 
 
 #: Files named in a failed check's event detail (the outcome detail names up to 50).
@@ -579,6 +781,8 @@ def record_damage(
             tuple(problems),
             now,
             dict(sorted(digests_checked.items())),
+            version=copy.version,
+            current_version=copy.current_version,
         )
         if not record_check(
             catalogue, copy, check, now=now, reading=reading, digests=digests, scope=scope
@@ -596,6 +800,18 @@ def _record(
 ) -> None:
     """Store the outcome on the copy and as a PREMIS fixity check event."""
     manifests = ", ".join(check.manifests_compared) or "no payload manifest"
+    scope = (
+        f"sizes, missing and unexpected objects checked; {manifests} compared with the catalogue"
+    )
+    if check.fetched_files:
+        scope += (
+            f"; fetch.txt: {plural(check.fetched_files, 'file')} held by earlier versions, "
+            "checked against the catalogue (their copies read them)"
+        )
+    if check.affected_versions:
+        scope += "; later versions holding a damaged file: " + ", ".join(
+            str(v) for v in check.affected_versions
+        )
     record_check(
         catalogue,
         copy,
@@ -603,8 +819,7 @@ def _record(
         now=now,
         reading=" from the device (page cache dropped first)" if check.from_device else "",
         digests=chooser.describe(),
-        scope=f"sizes, missing and unexpected objects checked; {manifests} compared with the "
-        "catalogue",
+        scope=scope,
     )
 
 

@@ -84,6 +84,37 @@ class CopyDetail:
     verified_at: datetime | None
     last_checked_at: datetime | None
     last_outcome: str | None
+    #: the package version the copy holds (its folder ``v<N>/``)
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class VersionDetail:
+    """One version of a package: what it holds, what it stored itself, what changed."""
+
+    number: int
+    #: "content" (from a delivery) or "metadata" (the description corrected only)
+    kind: str
+    status: str
+    created_at: datetime
+    stored_at: datetime | None
+    title: str
+    #: its whole payload ...
+    files: int
+    bytes: int
+    #: ... and what it stored itself (the rest is held by earlier versions: its fetch.txt)
+    stored_files: int
+    stored_bytes: int
+    #: {"added": [path], "modified": [path], "removed": [path], "renamed": [[old, new]],
+    #: "unchanged": count}; {} for the first version
+    changes: dict[str, Any]
+    #: the changes in a few words: "1 added, 1 modified, 2 unchanged" ("" for the first version)
+    changes_summary: str
+    source: str
+    delivery_kind: str
+    delivery_profile: str
+    #: who made it (the person or system account)
+    actor: str
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,8 @@ class EventDetail:
     agent: str
     #: the person who ran the command (implementer) and the owning organisation (owner)
     agents: tuple[EventAgentDetail, ...] = ()
+    #: the package version the event concerns, where it concerns one
+    version: int | None = None
 
     @property
     def by(self) -> str:
@@ -133,26 +166,70 @@ class PackageDetail:
     formats: tuple[FormatCount, ...] = ()
     #: how many payload files have problems (:attr:`FileDetail.problems`)
     files_with_problems: int = 0
+    #: every version, the first first; ``summary`` (title, files, size), the description,
+    #: bag-info and the files are those of the version shown (``summary.version``)
+    versions: tuple[VersionDetail, ...] = ()
+    #: the package's current version
+    current_version: int = 1
 
 
-def _summary(uow: Any, p: Any) -> PackageSummary:
-    copies = uow.copies.for_package(p.id)
+def _summary(uow: Any, p: Any, shown: Any = None) -> PackageSummary:
+    """The package as listings show it; with ``shown`` (a version row), that version's title,
+    files and size, and its copies."""
+    number = p.version if shown is None else shown.number
+    copies = uow.copies.for_package(p.id, number)
     coll = p.collection
     return PackageSummary(
         id=p.id,
         organisation=coll.organisation.slug,
         collection=coll.slug,
-        title=p.title,
+        title=p.title if shown is None else shown.title,
         status=p.status,
-        version=p.version,
-        files=p.file_count,
-        bytes=p.size,
+        version=number,
+        files=p.file_count if shown is None else shown.file_count,
+        bytes=p.size if shown is None else shown.size,
         copies=len(copies),
         verified_copies=sum(c.status == "verified" for c in copies),
         created_at=p.created_at,
         stored_at=p.stored_at,
         external_identifier=p.external_identifier,
     )
+
+
+def changes_summary(changes: Any) -> str:
+    """What a version changed, in a few words: ``1 added, 1 modified, 1 removed, 1 renamed,
+    3 unchanged`` (kinds with none left out; "" for a first version, which changes nothing)."""
+    if not isinstance(changes, dict) or not changes:
+        return ""
+    parts = [
+        f"{len(changes.get(kind) or ())} {kind}"
+        for kind in ("added", "modified", "removed", "renamed")
+        if changes.get(kind)
+    ]
+    unchanged = changes.get("unchanged")
+    if unchanged:
+        parts.append(f"{unchanged} unchanged")
+    return ", ".join(parts) or "no payload change"
+
+
+def choose_version(uow: Any, package_id: str, current: int, version: int | None) -> int:
+    """``version`` of the package, or its current one when None; :class:`NotFound` naming the
+    versions there are when it has no such version, :class:`InvalidInput` when that version
+    is not stored (being made, or failed)."""
+    if version is None:
+        return current
+    records = uow.versions.for_package(package_id)
+    stored = [v.number for v in records if v.status == "stored"] or [current]
+    if version in stored:
+        return version
+    listed = ", ".join(map(str, stored))
+    other = next((v for v in records if v.number == version), None)
+    if other is not None:
+        raise InvalidInput(
+            f"version {version} of package {package_id} is not stored (status {other.status}); "
+            f"its stored versions: {listed}"
+        )
+    raise NotFound(f"package {package_id} has no version {version}; its versions: {listed}")
 
 
 #: The statuses a package can have, for listing filters.
@@ -464,18 +541,29 @@ def file_problems(
     return tuple(dict.fromkeys(p.message for p in problems))
 
 
-def show_package(app: Application, package_id: str, *, files: bool = True) -> PackageDetail:
+def show_package(
+    app: Application, package_id: str, *, files: bool = True, version: int | None = None
+) -> PackageDetail:
     """Everything the catalogue holds about the package ``package_id`` names (see
     :func:`resolve_package`): with ``files=False`` the file list is left out (the format counts
-    and the number of files with problems are still given), for packages with many files."""
+    and the number of files with problems are still given), for packages with many files.
+
+    Every version is listed; the title, description, bag-info, files and size are those of
+    ``version`` (by default the current one). The copies of every version are given, and
+    every event."""
     with app.uow() as uow:
         p = uow.packages.get(resolve_package(uow, package_id))
         if p is None:  # deleted between the two queries
             raise NotFound(f"package {package_id} does not exist")
+        number = choose_version(uow, p.id, p.version, version)
+        records = uow.versions.for_package(p.id)
+        shown = next((v for v in records if v.number == number), None)
+        if number == p.version:
+            shown = None  # the package row holds the current version's values
         formats: Counter[tuple[str, str]] = Counter()
         with_problems = 0
         details: list[FileDetail] = []
-        for f in uow.files.iter_for_package(p.id):
+        for f in uow.files.iter_for_package(p.id, version=number):
             problems: tuple[str, ...] = ()
             if f.role == "payload":
                 formats[(f.puid or "UNKNOWN", f.format_name or "")] += 1
@@ -512,6 +600,7 @@ def show_package(app: Application, package_id: str, *, files: bool = True) -> Pa
                 c.verified_at,
                 c.last_checked_at,
                 c.last_outcome,
+                c.version,
             )
             for c in uow.copies.for_package(p.id)
         )
@@ -528,18 +617,45 @@ def show_package(app: Application, package_id: str, *, files: bool = True) -> Pa
                 tuple(
                     EventAgentDetail(a.name, a.agent_type, role) for a, role in linked.get(e.id, ())
                 ),
+                e.version,
             )
             for e in uow.events.for_package(p.id)
         )
+        versions = tuple(_version_detail(v) for v in records)
         return PackageDetail(
-            summary=_summary(uow, p),
+            summary=_summary(uow, p, shown),
             external_identifier=p.external_identifier,
-            source=p.source,
-            description=dict(p.description or {}),
-            bag_info=tuple((k, v) for k, v in (p.bag_info or [])),
+            source=p.source if shown is None else shown.source,
+            description=dict((p.description if shown is None else shown.description) or {}),
+            bag_info=tuple(
+                (k, v) for k, v in ((p.bag_info if shown is None else shown.bag_info) or [])
+            ),
             files=tuple(details),
             copies=copies,
             events=events,
             formats=counted,
             files_with_problems=with_problems,
+            versions=versions,
+            current_version=p.version,
         )
+
+
+def _version_detail(v: Any) -> VersionDetail:
+    return VersionDetail(
+        number=v.number,
+        kind=v.kind,
+        status=v.status,
+        created_at=v.created_at,
+        stored_at=v.stored_at,
+        title=v.title,
+        files=v.file_count,
+        bytes=v.size,
+        stored_files=v.stored_files,
+        stored_bytes=v.stored_bytes,
+        changes=dict(v.changes or {}),
+        changes_summary=changes_summary(v.changes) if v.number > 1 else "",
+        source=v.source,
+        delivery_kind=v.delivery_kind,
+        delivery_profile=v.delivery_profile,
+        actor=v.actor,
+    )
