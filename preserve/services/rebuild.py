@@ -148,7 +148,10 @@ def rebuild_catalogue(app: Application, location: str) -> RebuildReport:
         if counts:
             from preserve.catalogue.database import catalogue_name
 
-            held = ", ".join(plural(n, noun) for noun, n in counts.items())
+            nouns = {"copies": ("copy", "copies")}
+            held = ", ".join(
+                plural(n, *nouns.get(table, (table[:-1], table))) for table, n in counts.items()
+            )
             raise InvalidInput(
                 f"the catalogue at {catalogue_name(app.settings.database_url)} is not empty "
                 f"({held}): a rebuild fills an empty catalogue only; point PRESERVE_HOME or "
