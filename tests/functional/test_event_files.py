@@ -321,3 +321,29 @@ def test_descriptors_follow_an_edit_of_the_collection(tmp_path: Path, repo: Repo
     assert (collection["title"], collection["description"]) == ("Photographs", "Glass")
     organisation = json.loads((repo.storage_root / "default" / "_organisation.json").read_text())
     assert organisation["name"] == "Museum of the City"
+
+
+def test_fixity_warns_when_a_location_of_the_package_does_not_answer(tmp_path: Path) -> None:
+    """Through the command line: the check of the copy that answers succeeds, the events wait
+    with a warning, and the next run writes them all, on both locations."""
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
+    second = tmp_path / "second"
+    package = two_location_package(repo, tmp_path / "delivery", second.as_uri())
+    package_id = package["package_id"]
+    folder = folder_of(package["key_prefix"])
+    hidden = tmp_path / "second-unmounted"
+    second.rename(hidden)
+    result = repo.run("fixity", "--package", package_id, "--location", "default")
+    assert result.stdout.startswith("ok ")
+    assert (
+        f"warning: 1 event of package {package_id} not written to storage yet (location "
+        "second: " in result.stderr
+    )
+    assert "the next command that records events writes them" in result.stderr
+    hidden.rename(second)
+    repo.run("fixity", "--package", package_id, "--location", "default")
+    assert rows(repo, "SELECT id FROM events WHERE stored_in IS NULL") == []
+    counts = rows(repo, "SELECT event_count FROM event_files ORDER BY id")
+    assert [c for (c,) in counts] == [3, 2]  # the ingest's, then both fixity checks in one
+    for url in (repo.storage_root.as_uri(), second.as_uri()):
+        assert len(stored_event_files(url, folder)) == 2
