@@ -347,3 +347,40 @@ def test_fixity_warns_when_a_location_of_the_package_does_not_answer(tmp_path: P
     assert [c for (c,) in counts] == [3, 2]  # the ingest's, then both fixity checks in one
     for url in (repo.storage_root.as_uri(), second.as_uri()):
         assert len(stored_event_files(url, folder)) == 2
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda data: data[:100] + bytes([data[100] ^ 1]) + data[101:], "mismatch"),
+        (lambda data: data[:-10], "mismatch"),
+        (lambda data: None, "missing"),
+    ],
+    ids=["flipped-byte", "truncated", "deleted"],
+)
+def test_fixity_catches_damage_to_an_event_file(
+    tmp_path: Path, storage_url: str, damage: Any, expected: str
+) -> None:
+    from tests.s3server import corrupt_object
+
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
+    package = two_location_package(repo, tmp_path / "delivery", storage_url)
+    folder = folder_of(package["key_prefix"])
+    (path,) = stored_event_files(storage_url, folder)
+    corrupt_object(storage_url, folder + path, damage)
+    result = repo.run("fixity", "--all", ok=False)
+    assert result.exit_code == 1
+    assert f"FAILED {expected}: {path} in package {package['package_id']}" in result.stderr
+    assert "location second" in result.stderr and "location default" not in result.stderr
+
+
+def test_fixity_reports_an_unknown_object_among_the_event_files(tmp_path: Path) -> None:
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
+    second = tmp_path / "second"
+    package = two_location_package(repo, tmp_path / "delivery", second.as_uri())
+    forged = second / folder_of(package["key_prefix"]) / "events" / "2026" / "11" / "forged.xml"
+    forged.parent.mkdir(parents=True, exist_ok=True)
+    forged.write_text("<premis/>")
+    result = repo.run("fixity", "--all", ok=False)
+    assert result.exit_code == 1
+    assert "FAILED unexpected: events/2026/11/forged.xml" in result.stderr
