@@ -445,7 +445,8 @@ def packages_list(
     as_json: bool,
 ) -> None:
     """List packages, oldest first: id (as `preserve show` accepts it), ingest date, status,
-    organisation/collection, files, size, verified copies out of all copies, title."""
+    organisation/collection, files, size, verified copies out of all copies, title (of each
+    package's current version)."""
     from preserve.services.packages import list_packages
 
     listing = list_packages(app(), collection, organisation, status=status, **_dates(since, until))
@@ -471,7 +472,7 @@ def packages_search(
 ) -> None:
     """Find packages whose title, description, identifiers (External-Identifier,
     dc:identifier), file names, PUIDs or format names contain TEXT (any case; a whole PUID
-    such as fmt/43 matches only that format)."""
+    such as fmt/43 matches only that format); of a package with versions, the current one."""
     from preserve.services.packages import search_packages
 
     listing = search_packages(
