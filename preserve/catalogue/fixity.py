@@ -53,15 +53,18 @@ class CopyRow:
     #: the version the copy holds, and the package's current version
     version: int = 1
     current_version: int = 1
-    #: no later version of the package has a copy on this location: this copy's check also
-    #: checks the package's event files there (``<package>/events/``)
+    #: no later stored version of the package has a copy on this location: this copy's check
+    #: also checks the package's event files there (``<package>/events/``)
     latest_here: bool = True
 
 
 _COPIES = """
 SELECT c.id, c.package_id, l.name, l.url, c.key_prefix, c.version, p.version,
        NOT EXISTS (SELECT 1 FROM copies n WHERE n.package_id = c.package_id
-                   AND n.location_id = c.location_id AND n.version > c.version)
+                   AND n.location_id = c.location_id AND n.version > c.version
+                   AND NOT EXISTS (SELECT 1 FROM package_versions w
+                                   WHERE w.package_id = n.package_id AND w.number = n.version
+                                   AND w.status <> 'stored'))
 FROM copies c
 JOIN packages p ON p.id = c.package_id
 JOIN storage_locations l ON l.id = c.location_id

@@ -413,3 +413,61 @@ def test_a_stored_version_validates_with_what_its_fetch_txt_names(
         assert (report.payload_files, report.warnings) == (4, ())
     plain = validate_bag(root / folder / "v2")
     assert sorted(p.code for p in plain.errors) == ["fetch-unfetched", "fetch-unfetched"]
+
+
+def test_a_version_being_made_is_neither_checked_nor_exported(
+    versioned: Versioned, tmp_path: Path
+) -> None:
+    """Version 4 as an interrupted `--new-version-of` leaves it: `ingesting`, with a pending
+    copy and a few of its objects on the location. Fixity checks only the stored versions'
+    copies, show lists it with its status, export refuses it naming the stored versions."""
+    import sqlalchemy as sa
+
+    repo, package_id = versioned.repo, versioned.package_id
+    v3 = _copy(versioned.show, 3)
+    engine = sa.create_engine(repo.database_url)
+    with engine.begin() as conn:
+        location = conn.execute(sa.text("SELECT id FROM storage_locations WHERE name = 'store'"))
+        location_id = location.scalar_one()
+        now = "2026-01-01 00:00:00.000000" if engine.dialect.name == "sqlite" else "2026-01-01"
+        conn.execute(
+            sa.text(
+                "INSERT INTO package_versions (package_id, number, kind, status, title, "
+                "description, bag_info, file_count, size, stored_files, stored_bytes, changes, "
+                "source, delivery_kind, delivery_profile, actor, created_at) VALUES (:id, 4, "
+                "'content', 'ingesting', 't', '{}', '[]', 0, 0, 0, 0, '{}', '', '', '', 'x', "
+                ":now)"
+            ),
+            {"id": package_id, "now": now},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO copies (package_id, location_id, version, key_prefix, status, "
+                "created_at) VALUES (:id, :location, 4, :prefix, 'pending', :now)"
+            ),
+            {
+                "id": package_id,
+                "location": location_id,
+                "prefix": v3["key_prefix"].replace("/v3/", "/v4/"),
+                "now": now,
+            },
+        )
+    engine.dispose()
+
+    report = repo.json("fixity", "--package", package_id)
+    assert [c["version"] for c in report["copies"]] == [1, 2, 3]
+    # the copy of version 3 is still the one that checks the event files on the location
+    assert report["copies"][2]["event_files_checked"] >= 3
+    show = repo.json("show", package_id)
+    assert [(v["number"], v["status"]) for v in show["versions"]][-1] == (4, "ingesting")
+    assert show["summary"]["version"] == 3
+    text = repo.run("show", package_id).stdout
+    assert "status ingesting" in text
+    out = tmp_path / "exports" / "v4"
+    refused = repo.run("export", package_id, out, "--version", "4", ok=False)
+    assert (refused.exit_code, refused.stderr) == (
+        2,
+        f"error: version 4 of package {package_id} is not stored (status ingesting); its "
+        "stored versions: 1, 2, 3\n",
+    )
+    assert not (tmp_path / "exports").exists()
