@@ -168,6 +168,12 @@ def recover_interrupted(app: Application) -> list[str]:
     return cleaned
 
 
+def package_folder(key_prefix: str) -> str:
+    """``org/coll/<package>/`` of a version's key prefix ``org/coll/<package>/v<N>/``."""
+    trimmed = key_prefix.rstrip("/")
+    return trimmed[: trimmed.rfind("/") + 1] if "/" in trimmed else key_prefix
+
+
 def remove_package(
     app: Application, package_id: str, down: set[str] | None = None, *, quiet: bool = False
 ) -> bool:
@@ -197,7 +203,8 @@ def remove_package(
         if url in down:
             continue
         try:
-            removed = app.storage(url).delete_prefix(prefix)
+            # the package's whole folder: its version and anything written beside it
+            removed = app.storage(url).delete_prefix(package_folder(prefix))
         except StorageError as exc:
             (log.debug if quiet else log.warning)(
                 "could not clean up interrupted ingest %s on %s yet: %s", package_id, url, exc

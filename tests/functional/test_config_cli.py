@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from preserve.catalogue.database import head_revision
 from tests.functional.cli import Repo
 
 
@@ -75,10 +76,10 @@ def test_after_init_it_says_the_catalogue_answers(database_url: str, tmp_path: P
     repo.run("init")
     last = repo.run("config").stdout.splitlines()[-1]
     assert last.startswith("catalogue ")
-    assert last.endswith(" answers, schema 0003 (up to date)")
+    assert last.endswith(f" answers, schema {head_revision()} (up to date)")
     data = repo.json("config")
     assert data["catalogue"]["state"] == "ok"
-    assert data["catalogue"]["revision"] == data["catalogue"]["head"] == "0003"
+    assert data["catalogue"]["revision"] == data["catalogue"]["head"] == head_revision()
 
 
 def test_an_empty_database_is_not_set_up(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from preserve.catalogue.database import catalogue_name, downgrade
+from preserve.catalogue.database import catalogue_name, downgrade, head_revision
 from tests.functional.cli import Repo
 
 
@@ -19,7 +19,7 @@ def test_init_then_init_again(tmp_path: Path, database_url: str) -> None:
     where = catalogue_name(database_url)
     storage = (tmp_path / "home" / "storage").as_uri()
     assert repo.run("init").stdout.splitlines() == [
-        f"catalogue    set up at {where} (schema 0003)",
+        f"catalogue    set up at {where} (schema {head_revision()})",
         "organisation default (registered)",
         f"location     default: {storage} (registered)",
     ]
@@ -27,7 +27,7 @@ def test_init_then_init_again(tmp_path: Path, database_url: str) -> None:
     again = repo.run("init")
     assert (again.exit_code, again.stderr) == (0, "")
     assert again.stdout.splitlines() == [
-        f"catalogue    already initialised at {where} (schema 0003, up to date)",
+        f"catalogue    already initialised at {where} (schema {head_revision()}, up to date)",
         "organisation default (already there)",
         f"location     default: {storage} (already registered)",
     ]
@@ -40,6 +40,6 @@ def test_init_migrates_an_older_catalogue_and_says_so(tmp_path: Path, database_u
     downgrade(database_url, "0002")
     assert repo.run("init").stdout.splitlines()[0] == (
         f"catalogue    already initialised at {catalogue_name(database_url)}, migrated from 0002 "
-        "to 0003"
+        f"to {head_revision()}"
     )
-    assert repo.json("config")["catalogue"]["revision"] == "0003"
+    assert repo.json("config")["catalogue"]["revision"] == head_revision()
