@@ -19,7 +19,6 @@ from sqlalchemy import (
     Row,
     Table,
     Text,
-    bindparam,
     case,
     delete,
     exists,
@@ -28,7 +27,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    update,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
@@ -719,90 +717,10 @@ class EventRepository(_Repository):
 _ID_BATCH = 500
 
 
-def _stored_version() -> Any:
-    """The condition "the event concerns no version, or a stored one" (not one being made)."""
-    return or_(
-        Event.version.is_(None),
-        exists(
-            select(PackageVersion.number).where(
-                PackageVersion.package_id == Event.package_id,
-                PackageVersion.number == Event.version,
-                PackageVersion.status == "stored",
-            )
-        ),
-    )
-
-
 class JournalRepository(_Repository):
-    """What :mod:`preserve.services.journal` writes to storage and reads back: the events of
-    stored packages not yet written to storage (``stored_in IS NULL``, found through the
-    partial index ``ix_events_unstored``), and the event files that hold the others."""
-
-    def pending_packages(self, *, limit: int | None = None) -> list[str]:
-        """The stored packages with events not yet written to storage, the one whose oldest
-        such event is oldest first."""
-        first = func.min(Event.occurred_at)
-        stmt = (
-            select(Event.package_id)
-            .join(Package, Package.id == Event.package_id)
-            .where(Event.stored_in.is_(None), Package.status == "stored", _stored_version())
-            .group_by(Event.package_id)
-            .order_by(first, Event.package_id)
-        )
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        return [str(p) for p in self.session.scalars(stmt)]
-
-    def unstored(self, package_ids: Sequence[str]) -> list[Any]:
-        """(event, its agent, the copy's location name and version, the file's version and
-        path) of every event of these stored packages not yet written to storage, by package
-        and time."""
-        rows: list[Any] = []
-        for start in range(0, len(package_ids), _ID_BATCH):
-            chunk = list(package_ids[start : start + _ID_BATCH])
-            rows += self.session.execute(
-                select(Event, Agent, StorageLocation.name, Copy.version, File.version, File.path)
-                .join(Agent, Agent.id == Event.agent_id)
-                .join(Package, Package.id == Event.package_id)
-                .outerjoin(Copy, Copy.id == Event.copy_id)
-                .outerjoin(StorageLocation, StorageLocation.id == Copy.location_id)
-                .outerjoin(File, File.id == Event.file_id)
-                .where(
-                    Event.package_id.in_(chunk),
-                    Event.stored_in.is_(None),
-                    Package.status == "stored",
-                    _stored_version(),
-                )
-                .order_by(Event.package_id, Event.occurred_at, Event.id)
-            ).all()
-        return rows
-
-    def linked_agents(self, event_ids: Sequence[str]) -> dict[str, list[tuple[Agent, str]]]:
-        """The agents linked to these events besides their executing program, by event id,
-        implementer first."""
-        out: dict[str, list[tuple[Agent, str]]] = {}
-        for start in range(0, len(event_ids), _ID_BATCH):
-            chunk = list(event_ids[start : start + _ID_BATCH])
-            for event_id, agent, role in self.session.execute(
-                select(EventAgent.event_id, Agent, EventAgent.role)
-                .join(Agent, Agent.id == EventAgent.agent_id)
-                .where(EventAgent.event_id.in_(chunk))
-                .order_by(EventAgent.event_id, EventAgent.role, Agent.id)
-            ):
-                out.setdefault(event_id, []).append((agent, role))
-        return out
-
-    def packages(self, package_ids: Sequence[str]) -> list[Package]:
-        """These packages with their collection and organisation loaded."""
-        found: list[Package] = []
-        for start in range(0, len(package_ids), _ID_BATCH):
-            chunk = list(package_ids[start : start + _ID_BATCH])
-            found += self.session.scalars(
-                select(Package)
-                .options(joinedload(Package.collection).joinedload(Collection.organisation))
-                .where(Package.id.in_(chunk))
-            ).all()
-        return found
+    """The event files written to storage (:mod:`preserve.services.journal`; the flush itself
+    reads and writes the catalogue in plain SQL, :mod:`preserve.catalogue.journal`), and what a
+    catalogue rebuild needs."""
 
     def holders(self, package_ids: Sequence[str]) -> list[Any]:
         """(package id, version, key prefix, location) of the copies of the stored versions of
@@ -823,44 +741,8 @@ class JournalRepository(_Repository):
             ).all()
         return rows
 
-    def mark_stored(self, event_ids: Sequence[str], path: str) -> int:
-        """Say that storage holds these events in ``path`` (relative to the package folder);
-        how many were still unstored (fewer: another process wrote some of them meanwhile)."""
-        marked = 0
-        for start in range(0, len(event_ids), _ID_BATCH):
-            chunk = list(event_ids[start : start + _ID_BATCH])
-            result = self.session.execute(
-                update(Event)
-                .where(Event.id.in_(chunk), Event.stored_in.is_(None))
-                .values(stored_in=path)
-                .execution_options(synchronize_session=False)
-            )
-            marked += int(getattr(result, "rowcount", 0) or 0)
-        return marked
-
-    def mark_stored_many(self, pairs: Sequence[tuple[str, str]]) -> int | None:
-        """:meth:`mark_stored` for many events in one statement: (event id, path) pairs; how
-        many were still unstored, or None when the database cannot count the rows of such a
-        statement (then nothing is marked)."""
-        if not pairs:
-            return 0
-        if not self.session.get_bind().dialect.supports_sane_multi_rowcount:
-            return None
-        table = cast(Table, Event.__table__)
-        result = self.session.execute(
-            update(table)
-            .where(table.c.id == bindparam("event_id"), table.c.stored_in.is_(None))
-            .values(stored_in=bindparam("path")),
-            [{"event_id": event_id, "path": path} for event_id, path in pairs],
-        )
-        return int(getattr(result, "rowcount", -1))
-
     def add_file(self, event_file: EventFile) -> EventFile:
         return self._add(event_file)
-
-    def add_files(self, event_files: Iterable[EventFile]) -> None:
-        self.session.add_all(list(event_files))
-        self.session.flush()
 
     def files_of(self, package_id: str) -> Sequence[EventFile]:
         """The event files written for the package, oldest first."""

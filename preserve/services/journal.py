@@ -48,6 +48,7 @@ from preserve.text import plural
 
 if TYPE_CHECKING:
     from preserve.bootstrap import Application
+    from preserve.catalogue.journal import JournalCatalogue
     from preserve.services.fixity import FileProblem
     from preserve.storage import Storage
 
@@ -59,6 +60,7 @@ EVENTS_FOLDER = "events/"
 #: (``<org>/<coll>/``) are. A slug starts with a letter or digit, so these names are never one.
 ORGANISATION_FILE = "_organisation.json"
 COLLECTION_FILE = "_collection.json"
+ORGANISATION_FIELDS = ("slug", "name", "address", "contact_name", "contact_email")
 #: Packages whose event files are written before one transaction records them.
 CHUNK = 100
 #: Other packages with events left unwritten (a location that did not answer) that a command
@@ -226,43 +228,37 @@ def flush_events(
     With ``package_ids``, up to ``catch_up`` other packages whose events an earlier flush left
     (a location did not answer, the command was interrupted) are written too.
 
-    Never raises for storage or catalogue trouble: what could not be written stays in the
-    catalogue, is listed in ``postponed`` and said in a warning, and the next flush writes it.
-    """
-    try:
-        with app.uow() as uow:
-            if package_ids is None:
-                chosen = uow.journal.pending_packages()
-            else:
-                chosen = list(dict.fromkeys(package_ids))
-                if catch_up > 0:
-                    seen = set(chosen)
-                    others = uow.journal.pending_packages(limit=catch_up + len(seen))
-                    chosen += [p for p in others if p not in seen][:catch_up]
-    except PreserveError as exc:
-        log.warning("events not written to storage: the catalogue could not be read: %s", exc)
-        return FlushReport()
+    Never raises for storage trouble: what could not be written stays in the catalogue, is
+    listed in ``postponed`` and said in a warning, and the next flush writes it. The catalogue
+    is read and written without the ORM (:mod:`preserve.catalogue.journal`)."""
+    from preserve.catalogue.journal import open_journal_catalogue
+
     when = now or datetime.now(UTC)
     written: list[WrittenFile] = []
     postponed: list[Postponed] = []
-    described: dict[tuple[str, str], bool] = {}  # (location url, descriptor key) -> up to date
-    for start in range(0, len(chosen), CHUNK):
-        chunk = chosen[start : start + CHUNK]
-        try:
-            pending = _load(app, chunk)
-        except PreserveError as exc:
-            log.warning("events not written to storage: the catalogue could not be read: %s", exc)
-            break
-        _describe(app, pending, described)
-        ready, failed = _write(app, pending, when)
-        postponed += failed
-        done, conflicts, lost = _record(app, ready)
-        written += done
-        postponed += lost
-        if conflicts:  # another process wrote some of their events meanwhile: once more
-            again = flush_events(app, [p.package_id for p in conflicts], catch_up=0, now=now)
-            written += again.written
-            postponed += again.postponed
+    again: list[str] = []
+    described: dict[tuple[str, str], bool] = {}  # (location url, descriptor key) -> done
+    with open_journal_catalogue(app) as catalogue:
+        if package_ids is None:
+            chosen = catalogue.pending_packages()
+        else:
+            chosen = list(dict.fromkeys(package_ids))
+            if catch_up > 0:
+                seen = set(chosen)
+                others = catalogue.pending_packages(limit=catch_up + len(seen))
+                chosen += [p for p in others if p not in seen][:catch_up]
+        for start in range(0, len(chosen), CHUNK):
+            pending = _load(catalogue, chosen[start : start + CHUNK])
+            _describe(app, pending, described)
+            ready, failed = _write(app, pending, when)
+            postponed += failed
+            done, conflicts = _record(app, catalogue, ready)
+            written += done
+            again += [p.package_id for p in conflicts]
+    if again:  # another process wrote some of their events meanwhile: what is left, once more
+        retried = flush_events(app, again, catch_up=0, now=now)
+        written += retried.written
+        postponed += retried.postponed
     _warn(postponed)
     if written:
         log.info(
@@ -273,80 +269,66 @@ def flush_events(
     return FlushReport(tuple(written), tuple(postponed))
 
 
-def _load(app: Application, package_ids: Sequence[str]) -> list[_Pending]:
+def _load(catalogue: JournalCatalogue, package_ids: Sequence[str]) -> list[_Pending]:
     """The unwritten events of these packages as PREMIS records, with where to write them."""
-    with app.uow() as uow:
-        rows = uow.journal.unstored(package_ids)
-        if not rows:
-            return []
-        ids = list(dict.fromkeys(row[0].package_id for row in rows))
-        packages = {p.id: p for p in uow.journal.packages(ids)}
-        holders: dict[str, list[tuple[str, _Location]]] = {}
-        for package_id, _version, key_prefix, loc in uow.journal.holders(ids):
-            holders.setdefault(package_id, []).append(
-                (key_prefix, _Location(loc.id, loc.name, loc.url))
+    rows = catalogue.unstored(package_ids)
+    if not rows:
+        return []
+    ids = list(dict.fromkeys(row["package_id"] for row in rows))
+    packages = catalogue.packages(ids)
+    holders: dict[str, list[tuple[str, _Location]]] = {}
+    for package_id, _version, key_prefix, loc_id, name, url in catalogue.holders(ids):
+        holders.setdefault(package_id, []).append((key_prefix, _Location(loc_id, name, url)))
+    linked = catalogue.linked_agents([row["id"] for row in rows])
+    chosen = catalogue.chosen_locations(sorted({p["collection"]["id"] for p in packages.values()}))
+    by_package: dict[str, list[premis.EventRecord]] = {}
+    for row in rows:
+        objects = [row["package_id"]]
+        if row["version"] is not None:
+            objects.append(version_object(row["version"]))
+        if row["location"] is not None:
+            objects.append(copy_object(row["location"], row["copy_version"]))
+        if row["file_path"] is not None:
+            objects.append(file_object(row["file_version"], row["file_path"]))
+        by_package.setdefault(row["package_id"], []).append(
+            premis.EventRecord(
+                identifier=row["id"],
+                event_type=row["event_type"],
+                occurred_at=row["occurred_at"],
+                outcome=row["outcome"],
+                detail=row["detail"],
+                outcome_detail=row["outcome_detail"],
+                agent=premis.AgentRecord(*row["agent"]),
+                objects=tuple(objects),
+                linked_agents=tuple(
+                    (premis.AgentRecord(*agent), role) for agent, role in linked.get(row["id"], ())
+                ),
             )
-        linked = uow.journal.linked_agents([row[0].id for row in rows])
-        by_package: dict[str, list[premis.EventRecord]] = {}
-        for event, agent, location, copy_version, file_version, file_path in rows:
-            objects = [event.package_id]
-            if event.version is not None:
-                objects.append(version_object(event.version))
-            if location is not None:
-                objects.append(copy_object(location, copy_version))
-            if file_path is not None:
-                objects.append(file_object(file_version, file_path))
-            by_package.setdefault(event.package_id, []).append(
-                premis.EventRecord(
-                    identifier=event.id,
-                    event_type=event.event_type,
-                    occurred_at=event.occurred_at,
-                    outcome=event.outcome,
-                    detail=event.detail or "",
-                    outcome_detail=event.outcome_detail or "",
-                    agent=_record_of(agent),
-                    objects=tuple(objects),
-                    linked_agents=tuple(
-                        (_record_of(a), role) for a, role in linked.get(event.id, ())
+        )
+    out: list[_Pending] = []
+    for package_id, events in by_package.items():
+        package = packages[package_id]
+        held = holders.get(package_id, [])
+        if not held:
+            log.debug("package %s has no stored copy: its events wait", package_id)
+            continue
+        collection, org = package["collection"], package["organisation"]
+        out.append(
+            _Pending(
+                package_id,
+                package_folder(held[0][0]),
+                package["title"],
+                list({loc.id: loc for _prefix, loc in held}.values()),
+                events,
+                {
+                    f"{org['slug']}/{ORGANISATION_FILE}": organisation_descriptor(org),
+                    f"{org['slug']}/{collection['slug']}/{COLLECTION_FILE}": collection_descriptor(
+                        collection, chosen.get(collection["id"], [])
                     ),
-                )
+                },
             )
-        out: list[_Pending] = []
-        configured: dict[int, list[str]] = {}  # collection id -> the locations it names
-        for package_id, events in by_package.items():
-            package = packages[package_id]
-            held = holders.get(package_id, [])
-            if not held:
-                log.debug("package %s has no stored copy: its events wait", package_id)
-                continue
-            folder = package_folder(held[0][0])
-            locations = list({loc.id: loc for _prefix, loc in held}.values())
-            collection = package.collection
-            org = collection.organisation
-            if collection.id not in configured:
-                chosen = uow.collections.locations(collection)
-                configured[collection.id] = [c.name for c in chosen]
-            names = configured[collection.id]
-            out.append(
-                _Pending(
-                    package_id,
-                    folder,
-                    package.title or "",
-                    locations,
-                    events,
-                    {
-                        f"{org.slug}/{ORGANISATION_FILE}": organisation_descriptor(org),
-                        f"{org.slug}/{collection.slug}/{COLLECTION_FILE}": collection_descriptor(
-                            collection, names
-                        ),
-                    },
-                )
-            )
-        return out
-
-
-def _record_of(agent: Any) -> premis.AgentRecord:
-    return premis.AgentRecord(agent.name, agent.version or "", agent.agent_type)
+        )
+    return out
 
 
 def _write(
@@ -426,74 +408,51 @@ def _remove(app: Application, locations: Iterable[_Location], keys: Sequence[str
 
 
 def _record(
-    app: Application, ready: list[_Pending]
-) -> tuple[list[WrittenFile], list[_Pending], list[Postponed]]:
+    app: Application, catalogue: JournalCatalogue, ready: list[_Pending]
+) -> tuple[list[WrittenFile], list[_Pending]]:
     """One transaction: the event files of ``ready`` and their events marked as stored in them.
     Packages some of whose events another process stored meanwhile are left out (their files
-    removed) and returned apart, to be written again."""
+    removed) and returned apart, to be written again. Should the catalogue fail, the files are
+    removed and the error raised."""
+    from preserve.catalogue.journal import Clash
+
     remaining = list(ready)
     conflicts: list[_Pending] = []
     while remaining:
         try:
-            clash = _commit(app, remaining)
-        except PreserveError as exc:
+            catalogue.record(
+                [
+                    {
+                        "package_id": p.package_id,
+                        "path": p.path,
+                        "size": p.size,
+                        "sha512": p.sha512,
+                        "sha256": p.sha256,
+                        "events": [e.identifier for e in p.events],
+                    }
+                    for p in remaining
+                ],
+                datetime.now(UTC),
+            )
+        except Clash as clash:
+            lost = [p for p in remaining if p.package_id in clash.package_ids]
+            for p in lost:
+                _remove(app, p.locations, [p.folder + p.path])
+            conflicts += lost
+            remaining = [p for p in remaining if p not in lost]
+            continue
+        except BaseException:
             for p in remaining:
                 _remove(app, p.locations, [p.folder + p.path])
-            reason = f"catalogue could not be written: {exc}"
-            return (
-                [],
-                conflicts,
-                [Postponed(p.package_id, len(p.events), reason) for p in remaining],
-            )
-        if not clash:
-            break
-        for p in clash:
-            _remove(app, p.locations, [p.folder + p.path])
-        conflicts += clash
-        remaining = [p for p in remaining if p not in clash]
+            raise
+        break
     written = [
         WrittenFile(
             p.package_id, p.path, len(p.events), p.size, tuple(loc.name for loc in p.locations)
         )
         for p in remaining
     ]
-    return written, conflicts, []
-
-
-def _commit(app: Application, packages: list[_Pending]) -> list[_Pending]:
-    """Record the event files of ``packages`` and mark their events, unless another process
-    stored some of those events meanwhile: then nothing is recorded and those packages are
-    returned. One statement for all the events when the database counts the rows of each
-    (it says whether all were still unstored), else one per package."""
-    from preserve.catalogue.models import EventFile
-
-    with app.uow() as uow:
-        pairs = [(e.identifier, p.path) for p in packages for e in p.events]
-        marked = uow.journal.mark_stored_many(pairs)
-        if marked is None or marked != len(pairs):
-            uow.rollback()
-            clash = [
-                p
-                for p in packages
-                if uow.journal.mark_stored([e.identifier for e in p.events], p.path)
-                != len(p.events)
-            ]
-            if clash:
-                uow.rollback()
-                return clash
-        uow.journal.add_files(
-            EventFile(
-                package_id=p.package_id,
-                path=p.path,
-                size=p.size,
-                sha512=p.sha512,
-                sha256=p.sha256,
-                event_count=len(p.events),
-            )
-            for p in packages
-        )
-        uow.commit()
-    return []
+    return written, conflicts
 
 
 def _warn(postponed: Sequence[Postponed]) -> None:
@@ -518,37 +477,47 @@ def _warn(postponed: Sequence[Postponed]) -> None:
 # --------------------------------------------------------------------------- descriptors
 
 
-def organisation_descriptor(organisation: Any) -> bytes:
+def organisation_descriptor(organisation: Mapping[str, Any]) -> bytes:
     """``<org>/_organisation.json``: the organisation's slug, full name, address and contact."""
     return _json(
         {
             "about": "a preserve organisation: the owner of the collections in this folder",
-            "slug": organisation.slug,
-            "name": organisation.name,
-            "address": organisation.address or "",
-            "contact_name": organisation.contact_name or "",
-            "contact_email": organisation.contact_email or "",
+            **{k: organisation[k] or "" for k in ORGANISATION_FIELDS},
             "written_by": "preserve",
         }
     )
 
 
-def collection_descriptor(collection: Any, locations: Sequence[str]) -> bytes:
+def collection_descriptor(collection: Mapping[str, Any], locations: Sequence[str]) -> bytes:
     """``<org>/<coll>/_collection.json``: the collection's slug, title, description, the BagIt
-    profile its deliveries must conform to, and the locations chosen for its packages (none:
-    the default locations)."""
+    profile its deliveries must conform to (``organisation`` is its organisation's slug), and
+    the locations chosen for its packages (none: the default locations)."""
     return _json(
         {
             "about": "a preserve collection: one folder per package, one bag per version",
-            "organisation": collection.organisation.slug,
-            "slug": collection.slug,
-            "title": collection.title,
-            "description": collection.description or "",
-            "bagit_profile": collection.bagit_profile,
+            "organisation": collection["organisation"],
+            "slug": collection["slug"],
+            "title": collection["title"],
+            "description": collection["description"] or "",
+            "bagit_profile": collection["bagit_profile"],
             "locations": list(locations),
             "written_by": "preserve",
         }
     )
+
+
+def _organisation_fields(org: Any) -> dict[str, Any]:
+    return {k: getattr(org, k) for k in ORGANISATION_FIELDS}
+
+
+def _collection_fields(collection: Any) -> dict[str, Any]:
+    return {
+        "organisation": collection.organisation.slug,
+        "slug": collection.slug,
+        "title": collection.title,
+        "description": collection.description,
+        "bagit_profile": collection.bagit_profile,
+    }
 
 
 def _json(document: Mapping[str, Any]) -> bytes:
@@ -600,9 +569,11 @@ def describe_collection(app: Application, organisation: str, collection: str) ->
             }
             names = [c.name for c in uow.collections.locations(found)]
             descriptors = {
-                f"{organisation}/{ORGANISATION_FILE}": organisation_descriptor(found.organisation),
+                f"{organisation}/{ORGANISATION_FILE}": organisation_descriptor(
+                    _organisation_fields(found.organisation)
+                ),
                 f"{organisation}/{collection}/{COLLECTION_FILE}": collection_descriptor(
-                    found, names
+                    _collection_fields(found), names
                 ),
             }
     except PreserveError as exc:

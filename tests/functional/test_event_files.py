@@ -37,10 +37,10 @@ def rows(repo: Repo, sql: str, **params: Any) -> list[Any]:
 
 
 @pytest.fixture
-def application(tmp_path: Path) -> Iterator[tuple[Repo, Application]]:
+def application(tmp_path: Path, database_url: str) -> Iterator[tuple[Repo, Application]]:
     """A repository driven through the CLI, and the same repository as an Application for the
-    calls a test makes to the journal service itself."""
-    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
+    calls a test makes to the journal service itself (SQLite and PostgreSQL)."""
+    repo = Repo(home=tmp_path / "home", database_url=database_url)
     app = bootstrap(Settings.from_env(repo.env), actor="tester")
     yield repo, app
     app.close()
@@ -236,7 +236,7 @@ def test_events_stored_meanwhile_by_another_process_are_not_written_twice(
     _fixity_event(app, package_id)
     real = journal._record
 
-    def racing(app_: Application, ready: list[Any]) -> Any:
+    def racing(app_: Application, catalogue: Any, ready: list[Any]) -> Any:
         # another process writes and records the same event while this one writes its file
         engine = sa.create_engine(repo.database_url)
         with engine.begin() as conn:
@@ -246,7 +246,7 @@ def test_events_stored_meanwhile_by_another_process_are_not_written_twice(
                 )
             )
         engine.dispose()
-        return real(app_, ready)
+        return real(app_, catalogue, ready)
 
     monkeypatch.setattr(journal, "_record", racing)
     report = journal.flush_events(app, [package_id])
