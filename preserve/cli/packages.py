@@ -59,9 +59,11 @@ def export(
     from preserve.services.export import export_package
     from preserve.services.packages import package_id as resolve
 
-    result = export_package(app(), resolve(app(), package_id), dest, fmt, version)
     from preserve.services.journal import flush_events
 
+    chosen = resolve(app(), package_id)
+    flush_events(app(), [chosen], catch_up=0)  # what happened until now goes into the bag too
+    result = export_package(app(), chosen, dest, fmt, version)
     flush_events(app(), [result.package_id])  # the dissemination event, to storage too
     for line in result.damaged:
         warn(line)

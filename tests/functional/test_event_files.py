@@ -384,3 +384,31 @@ def test_fixity_reports_an_unknown_object_among_the_event_files(tmp_path: Path) 
     result = repo.run("fixity", "--all", ok=False)
     assert result.exit_code == 1
     assert "FAILED unexpected: events/2026/11/forged.xml" in result.stderr
+
+
+def test_an_export_carries_every_event_recorded_before_it(
+    tmp_path: Path, application: tuple[Repo, Application]
+) -> None:
+    """Events an earlier flush left in the catalogue are written first, so the exported bag
+    has them; the export's own dissemination event is written after it."""
+    repo, app = application
+    repo.run("init")
+    repo.run("collections", "add", "photos")
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    (delivery / "a.txt").write_text("a\n")
+    package_id = repo.json("ingest", delivery, "--collection", "photos")["packages"][0][
+        "package_id"
+    ]
+    _fixity_event(app, package_id)  # recorded, not yet written to storage
+    (pending,) = rows(repo, "SELECT id FROM events WHERE stored_in IS NULL")
+    out = tmp_path / "out"
+    assert repo.json("export", package_id, out)["event_files"] == 2
+    exported = [
+        e.identifier
+        for f in sorted((out / "metadata" / "events").rglob("*.xml"))
+        for e in premis.parse_events(f.read_bytes())
+    ]
+    assert pending[0] in exported
+    dissemination = rows(repo, "SELECT stored_in FROM events WHERE event_type = 'dissemination'")
+    assert dissemination[0][0].startswith("events/")
