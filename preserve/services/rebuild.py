@@ -403,6 +403,7 @@ class _Builder:
         #: location name -> package ids with copies there that this location is not
         self.elsewhere: dict[str, set[str]] = {}
         self.ignored_keys: list[str] = []
+        self.ignored_count = 0
 
     # -- findings
 
@@ -411,7 +412,9 @@ class _Builder:
         self.findings.append(Finding(kind, subject, message))
 
     def ignored(self, key: str) -> None:
-        self.ignored_keys.append(key)
+        self.ignored_count += 1
+        if len(self.ignored_keys) < 5:  # named in the report; the others counted
+            self.ignored_keys.append(key)
 
     def report(self) -> RebuildReport:
         findings = list(self.findings)
@@ -425,15 +428,15 @@ class _Builder:
                     f"{name} URL) and rebuild from it to recover them",
                 )
             )
-        if self.ignored_keys:
-            shown = ", ".join(self.ignored_keys[:5])
-            more = f" and {len(self.ignored_keys) - 5} more" if len(self.ignored_keys) > 5 else ""
+        if self.ignored_count:
+            shown = ", ".join(self.ignored_keys)
+            more = self.ignored_count - len(self.ignored_keys)
             findings.append(
                 Finding(
                     "ignored",
                     "",
-                    f"{plural(len(self.ignored_keys), 'object')} outside any package folder "
-                    f"(<org>/<collection>/<package-uuid>/) ignored: {shown}{more}",
+                    f"{plural(self.ignored_count, 'object')} outside the packages' versions and "
+                    f"event files ignored: {shown}" + (f" and {more} more" if more else ""),
                 )
             )
         c = self.counts

@@ -436,11 +436,15 @@ def test_a_location_that_does_not_answer_is_refused(
 
 
 def test_the_report_in_text(lost: tuple[Repo, Repo, dict[str, str]]) -> None:
-    _repo, new, _ids = lost
+    repo, new, _ids = lost
+    (repo.storage_root / "README.txt").write_text("what is kept here\n")  # not ours: ignored
     out = new.run("catalogue", "rebuild", "--from-location", "default").stdout
     first = out.splitlines()[0]
     assert first.startswith("rebuilt the catalogue from location default (file://")
     assert "2 packages (2 versions), " in first and "1 collection" in first
+    assert (
+        "  ignored: 1 object outside the packages' versions and event files ignored: README" in out
+    )
     assert "never kept in storage, so not recovered:" in out
     packages = json.loads(new.run("packages", "list", "--json").stdout)
     assert len(packages) == 2
