@@ -57,9 +57,8 @@ def export(
       preserve export 1f0c2a transfer/box-12.tar.gz --json
     """
     from preserve.services.export import export_package
-    from preserve.services.packages import package_id as resolve
-
     from preserve.services.journal import flush_events
+    from preserve.services.packages import package_id as resolve
 
     chosen = resolve(app(), package_id)
     flush_events(app(), [chosen], catch_up=0)  # what happened until now goes into the bag too
