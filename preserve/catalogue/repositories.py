@@ -309,6 +309,21 @@ class PackageRepository(_Repository):
             .order_by(Package.created_at, Package.id)
         ).all()
 
+    def same_origin(
+        self, collection_id: int, source: str, external_identifier: str | None
+    ) -> Sequence[Package]:
+        """Stored packages of the collection ingested from ``source`` or carrying the same
+        external identifier: a new delivery of the same thing may be meant as a new version."""
+        match = Package.source == source
+        if external_identifier:
+            match = or_(match, Package.external_identifier == external_identifier)
+        return self.session.scalars(
+            select(Package)
+            .where(Package.collection_id == collection_id, Package.status == "stored", match)
+            .order_by(Package.created_at)
+            .limit(5)
+        ).all()
+
     def find_live_by_fingerprint(self, collection_id: int, fingerprint: str) -> Package | None:
         """The package of this collection, stored or being ingested, that holds this payload
         (at most one: ``uq_packages_live_fingerprint``)."""

@@ -272,6 +272,47 @@ def _version_target(
 _FALLBACK_TITLES = frozenset({"folder name", "archive name", "file name"})
 
 
+def _hint_new_version(
+    app: Application,
+    organisation: str,
+    collection: str,
+    source: Path,
+    external_identifier: str,
+    delivery: Delivery,
+) -> None:
+    """Warn when the collection holds a package from the same folder or with the same
+    identifier: a changed delivery is better a new version of it than a package of its own
+    that stores the unchanged files a second time."""
+    with app.uow() as uow:
+        coll = _collection(uow, organisation, collection)
+        same = [p.id for p in uow.packages.same_origin(coll.id, str(source), external_identifier)]
+    if same:
+        delivery.warnings.append(
+            Problem(
+                "same-origin",
+                source.name,
+                f"package {same[0][:8]} was ingested from the same folder or carries the same "
+                "identifier; this delivery becomes a package of its own: if it replaces that "
+                f"one, ingest it with --new-version-of {same[0][:8]} instead",
+                "warning",
+            )
+        )
+
+
+def _described(description: Mapping[str, object]) -> dict[str, object]:
+    """A description without the package's own URN (which differs between two packages)."""
+    out = dict(description)
+    given = out.get("identifier")
+    ids = (
+        [i for i in given if not str(i).startswith("urn:uuid:")] if isinstance(given, list) else []
+    )
+    if ids:
+        out["identifier"] = ids
+    else:
+        out.pop("identifier", None)
+    return out
+
+
 def _change_lists(changes: Changes, limit: int = 100) -> str:
     """The paths a version changes, for an event's outcome detail (the first ``limit`` of
     each kind; the catalogue keeps them all)."""
@@ -353,6 +394,7 @@ class _Original:
     version: int
     file_count: int
     size: int
+    description: Mapping[str, object] = dataclasses.field(default_factory=dict)
 
 
 def first_version(package: Package) -> PackageVersion:
@@ -431,7 +473,12 @@ def _claim(
                 return locations, owning
             if holder.status == "stored":
                 return _Original(
-                    holder.id, holder.title, holder.version, holder.file_count, holder.size
+                    holder.id,
+                    holder.title,
+                    holder.version,
+                    holder.file_count,
+                    holder.size,
+                    dict(holder.description or {}),
                 )
             holder_id = holder.id
             gone = abandoned(holder)
@@ -595,6 +642,8 @@ def ingest_one(
         # the record exists before any byte reaches storage: an interruption is recoverable;
         # it also claims the content, so a concurrent ingest of the same delivery waits for
         # this one and then reports a duplicate
+        if base is None:
+            _hint_new_version(app, organisation, collection, source, external_identifier, delivery)
         claim: tuple[list[Location], Owner] | _Original
         if base is None:
             claim = _claim(
@@ -632,6 +681,21 @@ def ingest_one(
         if isinstance(claim, _Original):
             existing = claim
             log.info("%s is identical to package %s: not ingested again", source, existing.id)
+            if (title or dublin_core_fields) and _described(fields) != _described(
+                existing.description
+            ):  # a corrected description must not be dropped without a word
+                delivery.warnings.append(
+                    Problem(
+                        "description-not-applied",
+                        source.name,
+                        f"the description given differs from package {existing.id[:8]}'s and "
+                        "was not applied (the content is preserved already); to correct it: "
+                        f"preserve describe {existing.id[:8]}"
+                        + (" --metadata CSV" if dublin_core_fields else "")
+                        + (' --title "..."' if title else ""),
+                        "warning",
+                    )
+                )
             identification.cancel()
             shutil.rmtree(staging, ignore_errors=True)
             return IngestResult(

@@ -373,3 +373,37 @@ def test_kill_9_during_a_new_version_leaves_the_previous_one_current(
     assert len(v2_keys) == 100  # the modified half only, once
     assert repo.run("fixity", "--package", package_id).exit_code == 0
     assert repo.staging_entries() == []
+
+
+def test_a_changed_delivery_ingested_as_a_new_package_is_pointed_at_versions(
+    one: tuple[Repo, str, Path],
+) -> None:
+    """Today's trap: one file added, ingested again without --new-version-of. It still
+    becomes a package of its own (the person may mean that), with a warning naming the way."""
+    repo, package_id, delivery = one
+    (delivery / "added.txt").write_text("added\n")
+    result = repo.run("ingest", delivery, "--collection", "photos")
+    assert result.exit_code == 0
+    assert (
+        f"warning: delivery: package {package_id[:8]} was ingested from the same folder or "
+        f"carries the same identifier; this delivery becomes a package of its own: if it "
+        f"replaces that one, ingest it with --new-version-of {package_id[:8]} instead"
+    ) in result.stderr
+
+
+def test_a_corrected_description_on_a_duplicate_is_not_dropped_silently(
+    one: tuple[Repo, str, Path], tmp_path: Path
+) -> None:
+    repo, package_id, delivery = one
+    csv = tmp_path / "corrected.csv"
+    csv.write_text(f"path,title\n{delivery},The right title\n")
+    result = repo.run("ingest", delivery, "--collection", "photos", "--metadata", csv)
+    assert "already preserved" in result.stdout
+    assert (
+        f"the description given differs from package {package_id[:8]}'s and was not applied "
+        f"(the content is preserved already); to correct it: preserve describe "
+        f"{package_id[:8]} --metadata CSV"
+    ) in result.stderr
+    # the same description as stored: nothing to say
+    again = repo.run("ingest", delivery, "--collection", "photos", "--title", "delivery")
+    assert "differs" not in again.stderr
