@@ -43,7 +43,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from preserve import premis
-from preserve.errors import InvalidInput, NotFound, PreserveError, StorageError
+from preserve.errors import (
+    InvalidInput,
+    NotFound,
+    PreserveError,
+    StorageError,
+    StorageUnavailable,
+)
 from preserve.text import plural
 
 if TYPE_CHECKING:
@@ -248,7 +254,8 @@ def flush_events(
                 others = catalogue.pending_packages(limit=catch_up + len(seen))
                 chosen += [p for p in others if p not in seen][:catch_up]
         for start in range(0, len(chosen), CHUNK):
-            pending = _load(catalogue, chosen[start : start + CHUNK])
+            pending, unfit = _load(catalogue, chosen[start : start + CHUNK])
+            postponed += unfit
             _describe(app, pending, described)
             ready, failed = _write(app, pending, when)
             postponed += failed
@@ -269,11 +276,14 @@ def flush_events(
     return FlushReport(tuple(written), tuple(postponed))
 
 
-def _load(catalogue: JournalCatalogue, package_ids: Sequence[str]) -> list[_Pending]:
-    """The unwritten events of these packages as PREMIS records, with where to write them."""
+def _load(
+    catalogue: JournalCatalogue, package_ids: Sequence[str]
+) -> tuple[list[_Pending], list[Postponed]]:
+    """The unwritten events of these packages as PREMIS records, with where to write them;
+    apart, the packages whose copies name no package folder (a damaged catalogue)."""
     rows = catalogue.unstored(package_ids)
     if not rows:
-        return []
+        return [], []
     ids = list(dict.fromkeys(row["package_id"] for row in rows))
     packages = catalogue.packages(ids)
     holders: dict[str, list[tuple[str, _Location]]] = {}
@@ -306,17 +316,23 @@ def _load(catalogue: JournalCatalogue, package_ids: Sequence[str]) -> list[_Pend
             )
         )
     out: list[_Pending] = []
+    unfit: list[Postponed] = []
     for package_id, events in by_package.items():
         package = packages[package_id]
         held = holders.get(package_id, [])
         if not held:
             log.debug("package %s has no stored copy: its events wait", package_id)
             continue
+        try:
+            folder = package_folder(held[0][0])
+        except ValueError as exc:
+            unfit.append(Postponed(package_id, len(events), f"its copies' key prefix: {exc}"))
+            continue
         collection, org = package["collection"], package["organisation"]
         out.append(
             _Pending(
                 package_id,
-                package_folder(held[0][0]),
+                folder,
                 package["title"],
                 list({loc.id: loc for _prefix, loc in held}.values()),
                 events,
@@ -328,7 +344,7 @@ def _load(catalogue: JournalCatalogue, package_ids: Sequence[str]) -> list[_Pend
                 },
             )
         )
-    return out
+    return out, unfit
 
 
 def _write(
@@ -375,8 +391,16 @@ def _write(
             try:  # verified against the SHA-256 given: VerificationFailed otherwise
                 app.storage(loc.url).put_many(items)
             except (StorageError, InvalidInput) as exc:
+                # a location that does not answer is said in few words: the command that
+                # needed it reports why (fixity of its copies, say)
+                log.debug("event files not written on %s: %s", loc.name, exc)
+                why = (
+                    f"location {loc.name} does not answer"
+                    if isinstance(exc, StorageUnavailable)
+                    else f"location {loc.name}: {exc}"
+                )
                 for p in batch:
-                    broken[p.package_id] = f"location {loc.name}: {exc}"
+                    broken[p.package_id] = why
                 continue
             for p in batch:
                 written.setdefault(p.package_id, []).append(loc)

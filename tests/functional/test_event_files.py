@@ -337,7 +337,7 @@ def test_fixity_warns_when_a_location_of_the_package_does_not_answer(tmp_path: P
     assert result.stdout.startswith("ok ")
     assert (
         f"warning: 1 event of package {package_id} not written to storage yet (location "
-        "second: " in result.stderr
+        "second does not answer)" in result.stderr
     )
     assert "the next command that records events writes them" in result.stderr
     hidden.rename(second)
