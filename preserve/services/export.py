@@ -83,6 +83,7 @@ class EventFileRef:
     size: int
     sha512: str
     sha256: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class _Source:
     offline: bool
     #: version -> (copy id, key prefix)
     copies: dict[int, tuple[int, str]]
+    #: when the package's first copy on this location was made: the event files written since
+    #: are there (see :func:`preserve.services.journal.check_event_files`)
+    since: datetime | None = None
 
     @property
     def package_folder(self) -> str:
@@ -189,7 +193,8 @@ def export_package(
         ]
         had_fetch = uow.files.get_by_path(p.id, "fetch.txt", version=number) is not None
         events = [
-            EventFileRef(e.path, e.size, e.sha512, e.sha256) for e in uow.journal.files_of(p.id)
+            EventFileRef(e.path, e.size, e.sha512, e.sha256, e.created_at)
+            for e in uow.journal.files_of(p.id)
         ]
         needed = sorted({f.stored_version for f in files} | {number})
         all_copies = uow.copies.for_package(p.id)
@@ -237,9 +242,12 @@ def _sources(copies: Any, needed: list[int]) -> list[_Source]:
     """The locations holding a verified copy of every version in ``needed``, online ones
     first (then by name)."""
     by_location: dict[str, dict[int, Any]] = {}
+    first: dict[str, datetime] = {}
     for c in copies:
+        name = c.location.name
+        first[name] = min(first.get(name, c.created_at), c.created_at)
         if c.status == "verified" and c.version in needed:
-            by_location.setdefault(c.location.name, {})[c.version] = c
+            by_location.setdefault(name, {})[c.version] = c
     sources = []
     for name, held in by_location.items():
         if set(held) != set(needed):
@@ -251,6 +259,7 @@ def _sources(copies: Any, needed: list[int]) -> list[_Source]:
                 location.url,
                 location.offline,
                 {v: (c.id, c.key_prefix) for v, c in sorted(held.items())},
+                first[name],
             )
         )
     return sorted(sources, key=lambda s: s.offline)
@@ -280,10 +289,11 @@ def _export_from_copies(
             storage = app.storage(source.url)
             prefixes = {v: prefix for v, (_id, prefix) in source.copies.items()}
             nbytes = _download(storage, prefixes, bag.files, partial)
-            events = add_event_files(storage, source.package_folder, bag.events, partial)
-            nbytes += events
-            if bag.had_fetch or bag.events:
-                _rewrite_tag_manifests(partial, bag.events)
+            # the event files written since the package came to this location are on it
+            events = [e for e in bag.events if source.since is None or e.created_at >= source.since]
+            nbytes += add_event_files(storage, source.package_folder, events, partial)
+            if bag.had_fetch or events:
+                _rewrite_tag_manifests(partial, events)
             report = validate_bag(partial)
             if not report.valid:
                 raise InvalidBag(f"exported bag from {location} is invalid", report.errors)
@@ -317,7 +327,7 @@ def _export_from_copies(
         finally:
             with critical():
                 shutil.rmtree(work, ignore_errors=True)
-        _record_dissemination(app, package_id, location, destination, fmt, bag)
+        _record_dissemination(app, package_id, location, destination, fmt, bag, len(events))
         # the report names the bag where it now is, not the temporary folder it was checked in
         report = _as_exported(report, destination, "" if fmt == "folder" else name)
         advice = _repair_advice(package_id)
@@ -336,11 +346,11 @@ def _export_from_copies(
             archive_bytes=None if archive is None else archive.bytes,
             algorithms=_algorithms(report),
             created_folders=tuple(str(f) for f in created),
-            bag_files=len(bag.files) + len(bag.events),
+            bag_files=len(bag.files) + len(events),
             bag_bytes=nbytes,
             version=bag.number,
             current_version=bag.current,
-            event_files=len(bag.events),
+            event_files=len(events),
         )
     advice = f"; {_repair_advice(package_id)}" if damaged else ""
     if not errors:
@@ -550,12 +560,13 @@ def _record_dissemination(
     dest: Path,
     fmt: Format,
     bag: _Bag,
+    event_files: int,
 ) -> None:
     packed = "a bag" if fmt == "folder" else f"a bag in a {fmt} archive"
     what = "package" if bag.current == 1 else f"version {bag.number} of the package"
     events = (
-        f" (with the package's {plural(len(bag.events), 'event file')}, under {EVENTS_FOLDER})"
-        if bag.events
+        f" (with the package's {plural(event_files, 'event file')}, under {EVENTS_FOLDER})"
+        if event_files
         else ""
     )
     with app.uow() as uow:
