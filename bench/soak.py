@@ -956,16 +956,36 @@ class Trial:
         problems: list[tuple[str, str]] = []
         locations = self._locations()
         catalogued: dict[str, dict[str, tuple[int, str]]] = {url: {} for url in locations.values()}
+        # each copy holds the files its version stored itself (the others are in fetch.txt)
         for url, prefix, path, size, sha in self.query(
             "SELECT l.url, cp.key_prefix, f.path, f.size, f.sha256 FROM copies cp "
             "JOIN storage_locations l ON l.id = cp.location_id "
-            "JOIN files f ON f.package_id = cp.package_id"
+            "JOIN files f ON f.package_id = cp.package_id AND f.version = cp.version "
+            "AND f.stored_version = cp.version"
         ):
             catalogued[url][prefix + path] = (size, sha)
+        # the event files written beside the versions, on every location of a copy
+        for url, prefix, path, size, sha in self.query(
+            "SELECT DISTINCT l.url, cp.key_prefix, e.path, e.size, e.sha256 FROM event_files e "
+            "JOIN copies cp ON cp.package_id = e.package_id "
+            "JOIN storage_locations l ON l.id = cp.location_id"
+        ):
+            folder = prefix.rstrip("/").rsplit("/", 1)[0] + "/"
+            catalogued[url][folder + path] = (size, sha)
         for url, expected in catalogued.items():
             found = self._objects(url)
             temporary = sorted(k for k in found if k.split("/")[0] == ".preserve-tmp")
-            unaccounted = sorted(k for k in found if k not in expected and k not in temporary)
+            # what an organisation and a collection are, written beside their packages
+            descriptors = {
+                k
+                for k in found
+                if k.rsplit("/", 1)[-1] in ("_organisation.json", "_collection.json")
+            }
+            unaccounted = sorted(
+                k
+                for k in found
+                if k not in expected and k not in temporary and k not in descriptors
+            )
             missing = sorted(k for k in expected if k not in found)
             if temporary:
                 total = sum(found[k] for k in temporary)

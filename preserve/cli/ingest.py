@@ -111,7 +111,9 @@ def ingest(
     if metadata_encoding is not None and metadata is None:
         raise InvalidInput("--metadata-encoding applies to a --metadata CSV, and none is given")
     if collection is None and new_version_of is None:
-        raise click.UsageError("Missing option '--collection'.")
+        ctx = click.get_current_context()
+        option = next(p for p in ctx.command.params if p.name == "collection")
+        raise click.MissingParameter(ctx=ctx, param=option)
 
     done: list[IngestResult] = []
     failed: list[IngestFailure] = []
