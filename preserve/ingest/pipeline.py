@@ -34,7 +34,6 @@ from preserve import SOFTWARE_AGENT, premis
 from preserve.bagit import BagWriter
 from preserve.bootstrap import Application
 from preserve.catalogue.models import Collection, Copy, Package, PackageVersion
-from preserve.checksums import hash_file
 from preserve.descriptive import ItemRow, read_metadata
 from preserve.errors import InvalidInput, PreserveError
 from preserve.formats import PARALLEL_THRESHOLD, start_pool
@@ -71,7 +70,7 @@ from preserve.ingest.recover import (
 )
 from preserve.ingest.register import Stored, register
 from preserve.ingest.stage import fingerprint, stage_payload
-from preserve.ingest.store import IngestStages, Item, Location, payload_items, store, tag_files
+from preserve.ingest.store import IngestStages, Location, payload_items, store, tag_items
 from preserve.ingest.versions import (
     Base,
     BaseFile,
@@ -782,20 +781,8 @@ def ingest_one(
         summary = writer.finish(info)
         _add_writer_warnings(delivery, writer.warnings)
         timer.lap("write the metadata and manifests")
-        tag_digests = {
-            path: hash_file(staged, ("sha512", "sha256", TRANSPORT_ALGORITHM))
-            for path, staged in tag_files(str(summary.path))
-        }
-        tag_items = [
-            Item(
-                path,
-                str(summary.path / path),
-                {a: d[a] for a in ("sha256", TRANSPORT_ALGORITHM)},
-                size,
-            )
-            for path, (size, d) in tag_digests.items()
-        ]
-        tags_stored = store(app, tag_items, key_prefix, locations, progress, "metadata", stages)
+        tag_digests, items = tag_items(summary.path)
+        tags_stored = store(app, items, key_prefix, locations, progress, "metadata", stages)
         for location_id, objects in tags_stored.items():
             stored[location_id].update(objects)
         timer.lap("store the tag files")

@@ -13,8 +13,10 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from preserve.bootstrap import Application
+from preserve.checksums import hash_file
 from preserve.ingest.model import TRANSPORT_ALGORITHM, StagedFile
 from preserve.progress import Progress, Stage
 from preserve.storage import PutItem
@@ -105,6 +107,20 @@ def tag_files(bag_dir: str) -> list[tuple[str, str]]:
             full = os.path.join(dirpath, name)
             out.append((os.path.relpath(full, bag_dir).replace(os.sep, "/"), full))
     return sorted(out)
+
+
+def tag_items(bag_dir: Path) -> tuple[dict[str, tuple[int, dict[str, str]]], list[Item]]:
+    """The finished bag's tag files: their sizes and digests (SHA-512 and SHA-256 for the
+    catalogue, CRC64NVME for the transport check), and the items that store them."""
+    digests = {
+        path: hash_file(staged, ("sha512", "sha256", TRANSPORT_ALGORITHM))
+        for path, staged in tag_files(str(bag_dir))
+    }
+    items = [
+        Item(path, str(bag_dir / path), {a: d[a] for a in ("sha256", TRANSPORT_ALGORITHM)}, size)
+        for path, (size, d) in digests.items()
+    ]
+    return digests, items
 
 
 def store(

@@ -20,7 +20,6 @@ from preserve import SOFTWARE_AGENT, premis
 from preserve.bagit import BagWriter
 from preserve.bootstrap import Application
 from preserve.catalogue.models import PackageVersion
-from preserve.checksums import hash_file
 from preserve.descriptive import (
     DC_ELEMENTS,
     LANG_KEY,
@@ -40,7 +39,7 @@ from preserve.ingest.model import (
 )
 from preserve.ingest.recover import ACTIVE, this_process, write_owner
 from preserve.ingest.register import Stored, register
-from preserve.ingest.store import Item, store, tag_files
+from preserve.ingest.store import store, tag_items
 from preserve.ingest.versions import (
     Base,
     BaseFile,
@@ -155,7 +154,7 @@ def new_description(
     return out
 
 
-def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+def description_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
     keys = sorted((set(before) | set(after)) - {LANG_KEY})
     changed: dict[str, Any] = {
         k: (list(before.get(k, [])), list(after.get(k, [])))
@@ -192,7 +191,7 @@ def describe(
     after = new_description(
         base.description, title=title, csv_fields=csv_fields, assignments=assigned
     )
-    changed = _changes(base.description, after)
+    changed = description_changes(base.description, after)
     if not changed:
         return DescribeResult(package_id, "unchanged", base.number, base.title, {})
     return _make_version(app, base, after, changed, progress)
@@ -373,19 +372,7 @@ def _make_version(
                 package_title=title,
             )
         summary_bag = writer.finish(_bag_info(base, fields, version, summary))
-        tag_digests = {
-            path: hash_file(staged, ("sha512", "sha256", TRANSPORT_ALGORITHM))
-            for path, staged in tag_files(str(summary_bag.path))
-        }
-        items = [
-            Item(
-                path,
-                str(summary_bag.path / path),
-                {a: d[a] for a in ("sha256", TRANSPORT_ALGORITHM)},
-                size,
-            )
-            for path, (size, d) in tag_digests.items()
-        ]
+        tag_digests, items = tag_items(summary_bag.path)
         stored = store(app, items, key_prefix, locations, progress, "metadata")
         register(
             app,
