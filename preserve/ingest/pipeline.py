@@ -81,6 +81,7 @@ from preserve.ingest.versions import (
     load_base,
     match_known,
     staging_name,
+    version_key,
 )
 from preserve.progress import NoProgress, Prefixed, Progress
 from preserve.services.admin import collection_locations, require_collection
@@ -521,11 +522,9 @@ def ingest_one(
     base = load_base(app, new_version_of) if new_version_of else None
     package_id = base.package_id if base else str(uuid.uuid4())
     version = base.number + 1 if base else 1
-    busy = staging_name(package_id, version)
-    staging = settings.staging_dir / busy
-    ACTIVE.add(busy)  # recovery, running beside, leaves its row and staging alone
-    if base:
-        shutil.rmtree(staging, ignore_errors=True)  # an interrupted run's (its owner is gone)
+    staging = settings.staging_dir / staging_name(package_id, version)
+    busy = {staging.name, version_key(package_id, version)}
+    ACTIVE.update(busy)  # recovery, running beside, leaves its rows and staging alone
     staging.mkdir(parents=True)
     write_owner(staging, now())
     registered = False
@@ -847,7 +846,7 @@ def ingest_one(
             setattr(exc, _INTERRUPTED, _left_by(app, str(source), package_id, registered, version))
         raise
     finally:
-        ACTIVE.discard(busy)
+        ACTIVE.difference_update(busy)
 
 
 _INTERRUPTED = "preserve_ingest"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -235,9 +236,18 @@ def compare(base: Base, files: Sequence[StagedFile]) -> Changes:
 # --------------------------------------------------------------------- claiming a version
 
 
+def version_key(package_id: str, number: int) -> str:
+    """The :data:`ACTIVE` entry of a later version this process is making."""
+    return f"{package_id}.v{number}"
+
+
 def staging_name(package_id: str, number: int) -> str:
-    """The staging folder (and the :data:`ACTIVE` entry) of a version being made."""
-    return package_id if number == 1 else f"{package_id}.v{number}"
+    """The staging folder of a run making version ``number``: the package id for a first
+    ingest; for a later version, one of its own per run (two runs racing for the same version
+    never share one: the loser learns it only when it claims the version)."""
+    if number == 1:
+        return package_id
+    return f"{version_key(package_id, number)}.{uuid.uuid4().hex[:12]}"
 
 
 def version_abandoned(version: PackageVersion) -> bool:
@@ -245,7 +255,7 @@ def version_abandoned(version: PackageVersion) -> bool:
     runs."""
     if version.status == "failed":
         return True
-    if staging_name(version.package_id, version.number) in ACTIVE:
+    if version_key(version.package_id, version.number) in ACTIVE:
         return False
     return owner_gone(
         version.ingest_host, version.ingest_pid, version.ingest_process_started, version.created_at
@@ -382,10 +392,8 @@ def remove_version(
             version.status = "failed"
             version.ingest_pid = None
         uow.commit()
-    if len(cleaned) != len(copies):
-        return False
-    shutil.rmtree(app.settings.staging_dir / staging_name(package_id, number), ignore_errors=True)
-    return True
+    # a dead run's staging folder is removed with the other orphans (it has an owner file)
+    return len(cleaned) == len(copies)
 
 
 def recover_versions(app: Application, down: set[str] | None = None) -> list[str]:

@@ -47,6 +47,7 @@ from preserve.ingest.versions import (
     claim_version,
     load_base,
     staging_name,
+    version_key,
 )
 from preserve.progress import NoProgress, Progress
 from preserve.services.packages import resolve_package
@@ -284,10 +285,9 @@ def _make_version(
     settings = app.settings
     version = base.number + 1
     package_id = base.package_id
-    busy = staging_name(package_id, version)
-    staging = settings.staging_dir / busy
-    ACTIVE.add(busy)
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = settings.staging_dir / staging_name(package_id, version)
+    busy = {staging.name, version_key(package_id, version)}
+    ACTIVE.update(busy)  # recovery, running beside, leaves its rows and staging alone
     staging.mkdir(parents=True)
     write_owner(staging, now())
     registered = False
@@ -398,7 +398,7 @@ def _make_version(
         abandon_version(app, package_id, version, staging, registered)
         raise
     finally:
-        ACTIVE.discard(busy)
+        ACTIVE.difference_update(busy)
 
 
 __all__ = ["DescribeResult", "describe", "new_description", "parse_assignments"]

@@ -407,3 +407,32 @@ def test_a_corrected_description_on_a_duplicate_is_not_dropped_silently(
     # the same description as stored: nothing to say
     again = repo.run("ingest", delivery, "--collection", "photos", "--title", "delivery")
     assert "differs" not in again.stderr
+
+
+def test_two_runs_racing_for_the_next_version_make_exactly_one(repo: Repo, tmp_path: Path) -> None:
+    """Two --new-version-of of the same package at once: one makes version 2; the other is
+    refused with a clear error (another run is making it, or the package moved on), and
+    leaves nothing behind."""
+    base = tmp_path / "base"
+    base.mkdir()
+    for i in range(150):
+        (base / f"f{i}.bin").write_bytes(os.urandom(10_000))
+    package_id = repo.json("ingest", base, "--collection", "photos")["packages"][0]["package_id"]
+    runs = []
+    for name in ("one", "two"):
+        changed = tmp_path / name
+        shutil.copytree(base, changed)
+        for i in range(0, 150, 3):
+            (changed / f"f{i}.bin").write_bytes(os.urandom(10_000))
+        runs.append(_preserve(repo, "ingest", changed, "--new-version-of", package_id))
+    outcomes = [(p.wait(timeout=120), p.communicate()) for p in runs]
+    codes = sorted(code for code, _ in outcomes)
+    assert codes == [0, 2], outcomes
+    refused = next(err for code, (_out, err) in outcomes if code == 2)
+    assert "is being made right now" in refused or "became version 2 while" in refused, refused
+    assert "Traceback" not in refused and len(refused.strip().splitlines()) == 1
+    show = repo.json("show", package_id)
+    assert show["summary"]["version"] == 2
+    versions = {k.split("/")[3] for k in repo.stored_keys() if package_id in k and "/v" in k}
+    assert versions == {"v1", "v2"}
+    assert repo.staging_entries() == []
