@@ -108,6 +108,16 @@ def upgrade() -> None:
     with op.batch_alter_table("events") as batch:
         batch.add_column(sa.Column("version", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("stored_in", sa.Text(), nullable=True))
+    # every package so far is at version 1; the events of its making are in that bag's
+    # premis.xml (those before its first replication, on no copy): the others (replications,
+    # ingestion ends, fixity checks) are written to storage by the next event flush
+    op.execute("UPDATE events SET version = 1 WHERE package_id IS NOT NULL")
+    op.execute(
+        "UPDATE events SET stored_in = 'v1/metadata/premis.xml' "
+        "WHERE package_id IS NOT NULL AND copy_id IS NULL AND occurred_at < "
+        "(SELECT MIN(r.occurred_at) FROM events r WHERE r.package_id = events.package_id "
+        "AND r.event_type = 'replication')"
+    )
     op.create_index(
         "ix_events_unstored",
         "events",

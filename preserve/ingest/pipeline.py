@@ -640,8 +640,6 @@ def ingest_one(
         # the record exists before any byte reaches storage: an interruption is recoverable;
         # it also claims the content, so a concurrent ingest of the same delivery waits for
         # this one and then reports a duplicate
-        if base is None:
-            _hint_new_version(app, organisation, collection, source, external_identifier, delivery)
         claim: tuple[list[Location], Owner] | _Original
         if base is None:
             claim = _claim(
@@ -711,6 +709,8 @@ def ingest_one(
             )
         locations, owner = claim
         registered = True
+        if base is None:  # a new package: say when it looks like a new version of another
+            _hint_new_version(app, organisation, collection, source, external_identifier, delivery)
         fetched = changes.fetched if changes else {}
         timer.lap("record the package as ingesting")
 

@@ -232,3 +232,73 @@ def test_0002_refuses_a_catalogue_holding_the_same_content_twice(database_url: s
         engine.dispose()
     upgrade(database_url)
     assert current_revision(database_url) == head_revision()
+
+
+def test_0004_makes_every_package_its_version_1(database_url: str) -> None:
+    """Packages stored before versions become version 1 of themselves: a version row with
+    their title, totals and fingerprint, their files and copies of version 1, and their events
+    of version 1; the events of their making are known to be in v1/metadata/premis.xml, the
+    others (replication, fixity) are left for the next event flush to write to storage."""
+    upgrade(database_url, "0003")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            sql = conn.exec_driver_sql
+            sql("INSERT INTO organisations (id, slug, name, address, contact_name, contact_email,"
+                " created_at) VALUES (1, 'o', 'O', '', '', '', '2026-11-01 00:00:00')")  # fmt: skip
+            sql("INSERT INTO collections (id, organisation_id, slug, title, description, "
+                "created_at) VALUES (1, 1, 'c', 'C', '', '2026-11-01 00:00:00')")  # fmt: skip
+            sql("INSERT INTO storage_locations (id, name, url, provider, storage_type, offline, "
+                "is_default, created_at) VALUES (1, 'default', 'file:///x', 'local', "
+                "'filesystem', false, true, '2026-11-01 00:00:00')")  # fmt: skip
+            sql("INSERT INTO packages (id, collection_id, title, description, status, version, "
+                "size, file_count, payload_fingerprint, bag_info, source, created_at, stored_at) "
+                f"VALUES ('p', 1, 'Letters', '{{}}', 'stored', 1, 12, 2, '{'a' * 64}', '[]', "
+                "'/in/letters', '2026-11-01 00:00:00', '2026-11-01 00:00:05')")  # fmt: skip
+            sql("INSERT INTO files (package_id, path, path_nfc, role, size, digests) VALUES "
+                "('p', 'data/a', 'data/a', 'payload', 5, '{}'), "
+                "('p', 'data/b', 'data/b', 'payload', 7, '{}')")  # fmt: skip
+            sql("INSERT INTO copies (id, package_id, location_id, key_prefix, status, created_at)"
+                " VALUES (1, 'p', 1, 'o/c/p/v1/', 'verified', '2026-11-01 00:00:05')")  # fmt: skip
+            sql("INSERT INTO agents (id, name, version, agent_type) "
+                "VALUES (1, 'preserve', '0.1', 'software')")  # fmt: skip
+            for event_id, kind, at, copy in (
+                ("e1", "ingestion start", "2026-11-01 00:00:01", "NULL"),
+                ("e2", "information package creation", "2026-11-01 00:00:03", "NULL"),
+                ("e3", "replication", "2026-11-01 00:00:05", "1"),
+                ("e4", "ingestion end", "2026-11-01 00:00:06", "NULL"),
+                ("e5", "fixity check", "2026-11-02 00:00:00", "1"),
+            ):
+                values = f"('{event_id}', '{kind}', '{at}', 'success', '', '', 1, 'p', {copy})"
+                sql("INSERT INTO events (id, event_type, occurred_at, outcome, detail, "
+                    f"outcome_detail, agent_id, package_id, copy_id) VALUES {values}")  # fmt: skip
+    finally:
+        engine.dispose()
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            version = conn.exec_driver_sql(
+                "SELECT number, kind, status, title, file_count, size, stored_files, "
+                "payload_fingerprint, source FROM package_versions WHERE package_id = 'p'"
+            ).all()
+            assert [tuple(r) for r in version] == [
+                (1, "content", "stored", "Letters", 2, 12, 2, "a" * 64, "/in/letters")
+            ]
+            files = conn.exec_driver_sql(
+                "SELECT path, version, stored_version, stored_path FROM files ORDER BY path"
+            ).all()
+            assert [tuple(r) for r in files] == [("data/a", 1, 1, None), ("data/b", 1, 1, None)]
+            assert conn.exec_driver_sql("SELECT version FROM copies").scalar_one() == 1
+            events = dict(
+                conn.exec_driver_sql("SELECT id, stored_in FROM events WHERE version = 1").all()
+            )
+            assert events == {
+                "e1": "v1/metadata/premis.xml",
+                "e2": "v1/metadata/premis.xml",
+                "e3": None,
+                "e4": None,
+                "e5": None,
+            }
+    finally:
+        engine.dispose()
