@@ -187,48 +187,61 @@ class Changes:
         return ", ".join(parts)
 
 
-def compare(base: Base, files: Sequence[StagedFile]) -> Changes:
-    """Classify the delivery's files against ``base``: unchanged (same path, same SHA-512),
-    modified (same path), renamed (a removed path's content under a new path), added; the
-    base's paths not in the delivery are removed. Every file whose content the package stores
-    already is fetched from there, whatever its path."""
-    by_digest: dict[str, list[BaseFile]] = {}
-    for held in base.files.values():
-        by_digest.setdefault(held.sha512, []).append(held)
-    new_paths = {f.bag_path for f in files}
-    gone = {p for p in base.files if p not in new_paths}
+def classify(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, Any]:
+    """What changed between two payloads given as path -> SHA-512: unchanged (same path, same
+    content), modified (same path), renamed (a removed path's content under a new path; each
+    old path used once), added; the paths of ``before`` not in ``after`` are removed. As
+    ``package_versions.changes`` holds it."""
+    by_digest: dict[str, list[str]] = {}
+    for path in sorted(before):
+        by_digest.setdefault(before[path], []).append(path)
+    gone = {p for p in before if p not in after}
     added: list[str] = []
     modified: list[str] = []
-    renamed: list[tuple[str, str]] = []
+    renamed: list[list[str]] = []
     unchanged = 0
-    fetched: dict[str, BaseFile] = {}
-    for f in sorted(files, key=lambda f: f.relpath):
-        path = f.bag_path
-        digest = f.digests["sha512"]
-        old = base.files.get(path)
-        if old is not None and old.sha512 == digest:
-            unchanged += 1
-            fetched[path] = old
-            continue
-        same = by_digest.get(digest, [])
-        if old is not None:
-            modified.append(path)
-        else:
-            # a removed file's content under a new name: renamed (each old name used once)
-            origin = next((b for b in same if b.path in gone), None)
-            if origin is not None:
-                gone.discard(origin.path)
-                renamed.append((origin.path, path))
+    for path in sorted(after, key=lambda p: p[len("data/") :]):
+        digest = after[path]
+        if path in before:
+            if before[path] == digest:
+                unchanged += 1
             else:
-                added.append(path)
-        if same:  # the bytes are stored already, under whatever name
-            fetched[path] = same[0]
+                modified.append(path)
+            continue
+        origin = next((p for p in by_digest.get(digest, []) if p in gone), None)
+        if origin is not None:
+            gone.discard(origin)
+            renamed.append([origin, path])
+        else:
+            added.append(path)
+    return {
+        "added": added,
+        "modified": modified,
+        "removed": sorted(gone),
+        "renamed": renamed,
+        "unchanged": unchanged,
+    }
+
+
+def compare(base: Base, files: Sequence[StagedFile]) -> Changes:
+    """Classify the delivery's files against ``base`` (:func:`classify`); every file whose
+    content the package stores already is fetched from there, whatever its path."""
+    held: dict[str, BaseFile] = {}
+    for f in sorted(base.files.values(), key=lambda f: f.path):
+        held.setdefault(f.sha512, f)
+    after = {f.bag_path: f.digests["sha512"] for f in files}
+    found = classify({p: f.sha512 for p, f in base.files.items()}, after)
+    fetched = {path: held[digest] for path, digest in after.items() if digest in held}
+    for path, digest in after.items():  # a file unchanged is fetched from its own path
+        same = base.files.get(path)
+        if same is not None and same.sha512 == digest:
+            fetched[path] = same
     return Changes(
-        added=tuple(added),
-        modified=tuple(modified),
-        removed=tuple(sorted(gone)),
-        renamed=tuple(renamed),
-        unchanged=unchanged,
+        added=tuple(found["added"]),
+        modified=tuple(found["modified"]),
+        removed=tuple(found["removed"]),
+        renamed=tuple((a, b) for a, b in found["renamed"]),
+        unchanged=found["unchanged"],
         fetched=fetched,
     )
 

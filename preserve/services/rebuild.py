@@ -1085,49 +1085,13 @@ def _changes(previous: _Version | None, v: _Version, kind: str) -> dict[str, Any
     metadata-only version the description's elements before and after
     (:func:`preserve.services.versions.describe`), else the files matched by SHA-512
     (:func:`preserve.ingest.versions.compare`)."""
-    from preserve.descriptive import LANG_KEY
+    from preserve.services.versions import description_changes
 
     if previous is None:
         return {}
     if kind == "metadata":
-        before, after = previous.description, v.description
-        keys = sorted((set(before) | set(after)) - {LANG_KEY})
-        changed: dict[str, Any] = {
-            k: (list(before.get(k, [])), list(after.get(k, [])))
-            for k in keys
-            if list(before.get(k, [])) != list(after.get(k, []))
-        }
-        if (before.get(LANG_KEY) or {}) != (after.get(LANG_KEY) or {}) and not changed:
-            changed[LANG_KEY] = (before.get(LANG_KEY) or {}, after.get(LANG_KEY) or {})
+        changed = description_changes(previous.description, v.description)
         return {"metadata": {k: [list(a), list(b)] for k, (a, b) in changed.items()}}
-    base = previous.sha512
-    by_digest: dict[str, list[str]] = {}
-    for path in sorted(base):
-        by_digest.setdefault(base[path], []).append(path)
-    new = v.sha512
-    gone = {p for p in base if p not in new}
-    added: list[str] = []
-    modified: list[str] = []
-    renamed: list[list[str]] = []
-    unchanged = 0
-    for path in sorted(new, key=lambda p: p[len("data/") :]):
-        digest = new[path]
-        if path in base and base[path] == digest:
-            unchanged += 1
-            continue
-        if path in base:
-            modified.append(path)
-            continue
-        origin = next((p for p in by_digest.get(digest, []) if p in gone), None)
-        if origin is not None:
-            gone.discard(origin)
-            renamed.append([origin, path])
-        else:
-            added.append(path)
-    return {
-        "added": added,
-        "modified": modified,
-        "removed": sorted(gone),
-        "renamed": renamed,
-        "unchanged": unchanged,
-    }
+    from preserve.ingest.versions import classify
+
+    return classify(previous.sha512, v.sha512)
