@@ -150,3 +150,20 @@ def test_targets_show_every_ratio_met_or_not() -> None:
     )
     assert fixity_a.unjudged == "cache not dropped"
     assert "not judged (cache not dropped)" in "\n".join(bench.targets_table([fixity_a]))
+
+
+def test_bench_versions_runs_and_reports_what_a_version_stores(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESERVE_")}
+    env["TMPDIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.versions", "--files", "30", "--size", "2000"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(29 unchanged, 4,000 payload bytes stored)" in result.stdout
+    assert "4,000 of new content" in result.stdout
