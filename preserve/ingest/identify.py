@@ -94,7 +94,7 @@ def add_file_problems(delivery: Delivery) -> None:
     (a zero-byte file)."""
     seen = {(w.code, w.path) for w in delivery.warnings}
     for f in delivery.files:
-        if f.fmt is None:
+        if f.fmt is None or f.held:
             continue
         for problem in file_problems(delivery_path(delivery, f), f.fmt, f.image):
             if (problem.code, problem.path) not in seen:

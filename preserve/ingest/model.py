@@ -117,6 +117,9 @@ class StagedFile:
     durable: bool = False
     fmt: FormatInfo | None = None
     image: ImageInfo | None = None
+    #: the package holds this content already (a new version): not staged, not identified
+    #: again, and its identification problems were reported when it was first ingested
+    held: bool = False
 
     @property
     def bag_path(self) -> str:

@@ -518,6 +518,7 @@ def match_known(
                 check_producer(delivery.producer_digests, f)
                 f.fmt = fmt
                 f.image = image_of(held)
+                f.held = True
                 known[f.bag_path] = held
     finally:
         progress.end()
