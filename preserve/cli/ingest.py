@@ -272,12 +272,17 @@ def interruption_message(exc: KeyboardInterrupt) -> str:
     elif what.fate != "unknown":
         parts.append("nothing was stored")
     of = f" of {name}" if len(what.results) + what.remaining > 0 else ""
+    partial = f"the partial package{of}"
+    if what.version > 1:  # a new version of a stored package: that package is untouched
+        partial = f"the partial version {what.version} of package {what.package_id}"
     if what.source and what.fate == "removed":
-        parts.append(f"the partial package{of} was removed")
+        parts.append(f"{partial} was removed")
+        if what.version > 1:
+            parts.append(f"version {what.version - 1} is unchanged and current")
     elif what.source and what.fate == "left":
         parts.append(
-            f"the partial package{of} could not be removed now (a storage location or the "
-            "catalogue did not answer): the next ingest removes it"
+            f"{partial} could not be removed now (a storage location or the catalogue did not "
+            "answer): the next ingest removes it"
         )
     elif what.source and what.fate == "unknown":
         parts.append(f"{name} was not finished: the next ingest removes what is left of it")

@@ -867,6 +867,8 @@ class Interrupted:
     fate: str = "removed"
     #: deliveries of the run not started
     remaining: int = 0
+    #: the version under way: 1 for a new package, N for a new version of a stored one
+    version: int = 1
 
 
 def interruption(exc: BaseException) -> Interrupted | None:
@@ -883,7 +885,7 @@ def _left_by(
     is removed; before it was registered, nothing of it had reached storage. For a later
     version, what became of that version (the package itself stays as it was)."""
     if not registered:
-        return Interrupted(source=source, package_id=package_id, fate="removed")
+        return Interrupted(source=source, package_id=package_id, fate="removed", version=version)
     try:
         with app.uow() as uow:
             if version == 1:
@@ -894,6 +896,6 @@ def _left_by(
                 status = record.status if record is not None else None
     except Exception as exc:  # the catalogue is what failed: say less
         log.debug("could not look up interrupted ingest %s: %s", package_id, exc)
-        return Interrupted(source=source, package_id=package_id, fate="unknown")
+        return Interrupted(source=source, package_id=package_id, fate="unknown", version=version)
     fate = "removed" if status is None else "stored" if status == "stored" else "left"
-    return Interrupted(source=source, package_id=package_id, fate=fate)
+    return Interrupted(source=source, package_id=package_id, fate=fate, version=version)

@@ -436,3 +436,34 @@ def test_two_runs_racing_for_the_next_version_make_exactly_one(repo: Repo, tmp_p
     versions = {k.split("/")[3] for k in repo.stored_keys() if package_id in k and "/v" in k}
     assert versions == {"v1", "v2"}
     assert repo.staging_entries() == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_new_version_says_the_package_is_unchanged(
+    repo: Repo, tmp_path: Path
+) -> None:
+    delivery = tmp_path / "v1"
+    delivery.mkdir()
+    for i in range(300):
+        (delivery / f"f{i}.bin").write_bytes(os.urandom(20_000))
+    package_id = repo.json("ingest", delivery, "--collection", "photos")["packages"][0][
+        "package_id"
+    ]
+    changed = tmp_path / "v2"
+    shutil.copytree(delivery, changed)
+    for i in range(300):
+        (changed / f"new{i}.bin").write_bytes(os.urandom(20_000))
+    proc = _preserve(repo, "ingest", changed, "--new-version-of", package_id)
+    try:
+        proc.wait(timeout=1.2)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0 or "1 new version stored" in err:
+        pytest.skip("the version was made before the interruption")
+    assert proc.returncode == 130, err
+    assert (
+        f"interrupted: nothing was stored; the partial version 2 of package {package_id} was "
+        "removed; version 1 is unchanged and current"
+    ) in err
+    assert repo.json("show", package_id)["summary"]["version"] == 1
