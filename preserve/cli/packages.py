@@ -194,6 +194,9 @@ def show_lines(d: Any, summary: bool) -> list[str]:
     ]
     if d.source:
         rows.append(("source", d.source))
+    shown = next((v for v in d.versions if v.number == s.version), None)
+    if shown is not None and shown.delivery_kind:  # what the producer delivered, and its profile
+        rows.append(("delivered as", shown.delivery_profile or shown.delivery_kind))
     rows.append(("size", f"{count(s.files, 'file')}, {human_bytes(s.bytes)}"))
     if d.files_with_problems:
         rows.append(("", f"{count(d.files_with_problems, 'file')} with problems"))
