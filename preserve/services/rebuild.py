@@ -23,6 +23,11 @@ copies on other locations (named by the events, to be registered again), and wha
 damaged or incomplete (a ``premis.xml`` that cannot be read: that version's files keep their
 digests and lose their formats; the rest is recovered).
 
+Damage is never catalogued as the truth: payload files get the digests their manifests list
+(their bytes are not read), and tag files those their tag manifests list, so a tag file whose
+bytes differ or that is lost is catalogued as the bag says it should be (a lost one with size
+0, unknown) and its copy is ``failed`` or ``missing`` at once; the next fixity run names it.
+
 The location must be registered in the new catalogue (``preserve init`` registers the default
 one; ``preserve locations add NAME URL`` any other) under the name it had: the events name the
 copies by location name.
@@ -250,6 +255,8 @@ class _Version:
     items: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     #: tag files listed in a tag manifest but not stored
     missing_tags: list[str] = field(default_factory=list)
+    #: tag files whose stored bytes differ from what a tag manifest lists
+    damaged_tags: list[str] = field(default_factory=list)
 
     @property
     def sha512(self) -> dict[str, str]:
@@ -404,6 +411,7 @@ class _Builder:
         self.elsewhere: dict[str, set[str]] = {}
         self.ignored_keys: list[str] = []
         self.ignored_count = 0
+        self.started = datetime.now(UTC)
 
     # -- findings
 
@@ -657,6 +665,7 @@ class _Builder:
     def _check_tag_manifests(self, v: _Version, contents: dict[str, bytes], subject: str) -> None:
         from preserve.bagit.manifest import parse_manifest
 
+        claims: dict[str, dict[str, str]] = {}
         for name in sorted(contents):
             m = _TAGMANIFEST.fullmatch(name)
             if m is None or m.group(1) not in ("sha512", "sha256"):
@@ -672,18 +681,40 @@ class _Builder:
             except UnicodeDecodeError as exc:
                 self.note("damaged", f"{subject}: {name}", f"not UTF-8: {exc}")
                 continue
-            index = 1 if m.group(1) == "sha512" else 2
             for path, digest in parsed.entries.items():
-                if path not in v.tags:
-                    if path not in v.missing_tags:
-                        v.missing_tags.append(path)
-                        self.note("damaged", f"{subject}: {path}", f"listed in {name}, missing")
-                elif v.tags[path][index] != digest:
-                    self.note(
-                        "damaged",
-                        f"{subject}: {path}",
-                        f"differs from {name} (the stored bytes are catalogued as they are)",
-                    )
+                claims.setdefault(path, {})[m.group(1)] = digest.lower()
+        # what the tag manifests claim is the reference: a tag file damaged or lost is
+        # catalogued as the bag says it should be, so that fixity reports it
+        for path, claimed in sorted(claims.items()):
+            stored = v.tags.get(path)
+            if stored is None:
+                v.missing_tags.append(path)
+                # its size is not written anywhere: 0, never compared (fixity reports the
+                # object missing before it looks at a size)
+                v.tags[path] = (0, claimed.get("sha512", ""), claimed.get("sha256", ""))
+                listed = " and ".join(f"tagmanifest-{a}.txt" for a in sorted(claimed))
+                self.note(
+                    "damaged",
+                    f"{subject}: {path}",
+                    f"listed in {listed} but missing (catalogued with the digests listed and "
+                    "an unknown size: fixity reports it missing)",
+                )
+                continue
+            size, sha512, sha256 = stored
+            differs = sorted(
+                a for a, d in claimed.items() if d != (sha512 if a == "sha512" else sha256)
+            )
+            if differs:
+                v.damaged_tags.append(path)
+                # only the digests a tag manifest gives: the stored bytes' are no reference
+                v.tags[path] = (size, claimed.get("sha512", ""), claimed.get("sha256", ""))
+                self.note(
+                    "damaged",
+                    f"{subject}: {path}",
+                    "differs from "
+                    + " and ".join(f"tagmanifest-{a}.txt" for a in differs)
+                    + " (catalogued as the tag manifest lists it: fixity reports the mismatch)",
+                )
 
     def _bag_info(self, v: _Version, data: bytes | None, subject: str) -> None:
         from preserve.bagit.taginfo import parse_bag_info
@@ -951,8 +982,8 @@ class _Builder:
                 "version": v.number,
                 "role": "tag",
                 "size": size,
-                "sha512": sha512,
-                "sha256": sha256,
+                "sha512": sha512 or None,
+                "sha256": sha256 or None,
             }
 
     def _copy_state(
@@ -996,8 +1027,12 @@ class _Builder:
             source = by_number.get(held)
             if source is None or stored_path not in source.present:
                 absent.append(path)
-        if absent or v.missing_tags:
-            state["status"] = "missing"
+        # what the rebuild found is the copy's state now, until a fixity run checks it all
+        found = "mismatch" if v.damaged_tags else "missing" if absent or v.missing_tags else None
+        if found is not None:
+            state["status"] = _COPY_STATUS[found]
+            state["last_outcome"] = found
+            state["last_checked_at"] = self.started
         return state
 
     def _event(

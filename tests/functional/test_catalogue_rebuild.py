@@ -448,3 +448,51 @@ def test_the_report_in_text(lost: tuple[Repo, Repo, dict[str, str]]) -> None:
     assert "never kept in storage, so not recovered:" in out
     packages = json.loads(new.run("packages", "list", "--json").stdout)
     assert len(packages) == 2
+
+
+def test_damage_the_rebuild_finds_stays_visible_to_fixity(
+    tmp_path: Path, lost: tuple[Repo, Repo, dict[str, str]]
+) -> None:
+    """Trial 9, defect 1: what the bag's manifests and tag manifests claim is catalogued, not
+    the damaged bytes, so the fixity run the rebuild advises finds every damage it reported."""
+    repo, new, ids = lost
+    url = repo.storage_root.as_uri()
+    a, b = (f"default/photos/{ids[n]}/v1/" for n in ("a", "b"))
+    corrupt_object(url, a + "data/a.txt", lambda data: bytes([data[0] ^ 1]) + data[1:])
+    corrupt_object(url, a + "metadata/premis.xml", lambda _data: b"<broken")
+    corrupt_object(url, b + "bag-info.txt", lambda _data: None)
+    result = new.run("catalogue", "rebuild", "--from-location", "default", ok=False)
+    assert result.exit_code == 1
+    assert (
+        f"damaged: package {ids['a']} version 1: metadata/premis.xml: differs from "
+        "tagmanifest-sha256.txt and tagmanifest-sha512.txt (catalogued as the tag manifest "
+        "lists it: fixity reports the mismatch)"
+    ) in result.stdout
+    assert (
+        f"damaged: package {ids['b']} version 1: bag-info.txt: listed in tagmanifest-sha256.txt "
+        "and tagmanifest-sha512.txt but missing"
+    ) in result.stdout
+    # the copies say so at once
+    copies = dict(
+        rows_of(new.database_url, "SELECT package_id, status || '/' || last_outcome FROM copies")
+    )
+    assert copies == {ids["a"]: "failed/mismatch", ids["b"]: "missing/missing"}
+
+    checked = new.run("fixity", "--all", ok=False)
+    assert checked.exit_code == 1
+    out = checked.stdout + checked.stderr
+    assert "data/a.txt" in out and "metadata/premis.xml" in out and "bag-info.txt" in out
+    report = new.json("fixity", "--all", ok=False)
+    problems = {
+        (c["package_id"], p["path"]): p["outcome"] for c in report["copies"] for p in c["problems"]
+    }
+    assert problems == {
+        (ids["a"], "data/a.txt"): "mismatch",
+        (ids["a"], "metadata/premis.xml"): "mismatch",
+        (ids["b"], "bag-info.txt"): "missing",
+    }
+    # an export does not read a copy known to be damaged (before the fixity run already)
+    exported = new.run("export", ids["a"], tmp_path / "out", ok=False)
+    assert exported.exit_code == 1
+    assert "has no verified copy to export from (copies: default failed)" in exported.stderr
+    assert not (tmp_path / "out").exists()
