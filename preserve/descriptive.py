@@ -30,6 +30,7 @@ import codecs
 import csv
 import io
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -515,3 +516,86 @@ def read_metadata(
                     fields.setdefault(term, []).append(value.strip())
         result[key] = {term: fields[term] for term in TERMS if term in fields}
     return MetadataTable(csv_path, result, lines, written, used_encoding, delimiter)
+
+
+#: a language tag as ``--set ELEMENT@LANG=VALUE`` takes it (BCP 47, loosely: nl, en, nl-BE)
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
+
+
+def parse_assignments(assignments: Sequence[str]) -> dict[tuple[str, str | None], list[str]]:
+    """``--set dcterms:subject=Harbour`` (repeatable: several values of one element) as
+    (element, None) -> values, and ``--set title@en=Harbour of Antwerp`` as (element, "en") ->
+    values: the values of that one language. An empty value clears the element (or that
+    language of it)."""
+    out: dict[tuple[str, str | None], list[str]] = {}
+    for given in assignments:
+        name, sep, value = given.partition("=")
+        if not sep:
+            raise InvalidInput(
+                f"--set {given!r}: write ELEMENT=VALUE or ELEMENT@LANGUAGE=VALUE, e.g. "
+                "--set dcterms:subject=Harbour or --set title@en='Harbour of Antwerp'"
+            )
+        name, at, lang = name.partition("@")
+        if at and not _LANGUAGE_TAG.fullmatch(lang.strip()):
+            raise InvalidInput(
+                f"--set {given!r}: {lang.strip()!r} is not a language tag (nl, en, fr, nl-BE ...)"
+            )
+        term = column_term(name)
+        if not term or term == "path":
+            raise InvalidInput(
+                f"--set {given!r}: {name.strip()!r} is not a Dublin Core element or term "
+                f"(the 15 elements are {', '.join(DC_ELEMENTS)}; qualified terms are written "
+                "dcterms:NAME)"
+            )
+        values = out.setdefault((term, lang.strip() if at else None), [])
+        if value.strip():
+            values.append(value.strip())
+    return out
+
+
+def corrected_description(
+    base: Mapping[str, Any],
+    *,
+    title: str | None = None,
+    replacements: Mapping[str, Sequence[str]] = {},
+    assignments: Mapping[tuple[str, str | None], Sequence[str]] = {},
+) -> dict[str, Any]:
+    """A description corrected: each element of ``replacements`` (a CSV's) replaces the
+    element, then each assignment (``--set``: a whole element, or one language of it), then
+    ``title`` replaces the main title (the first value, keeping its language; the titles in
+    other languages stay). Values of several languages are kept, not merged; the package's own
+    URN stays among the identifiers."""
+    values: dict[str, list[tuple[str, str]]] = {}  # element -> [(value, language)]
+    langs = base.get(LANG_KEY) or {}
+    for key, given in base.items():
+        if key == LANG_KEY:
+            continue
+        tags = list(langs.get(key) or ())
+        values[key] = [(v, tags[i] if i < len(tags) else "") for i, v in enumerate(given)]
+    ours = [v for v, _ in values.get("identifier", []) if v.startswith("urn:uuid:")]
+
+    def replace(key: str, new: Sequence[str], lang: str | None) -> None:
+        kept = [] if lang is None else [(v, t) for v, t in values.get(key, []) if t != lang]
+        values[key] = kept + [(v, lang or "") for v in new]
+        if key == "identifier":
+            values[key] += [(u, "") for u in ours if u not in {v for v, _ in values[key]}]
+        if not values[key]:
+            del values[key]
+
+    for key, new in replacements.items():
+        replace(key, new, None)
+    for (key, lang), new in assignments.items():
+        replace(key, new, lang)
+    if title is not None:
+        if not title.strip():
+            raise InvalidInput("--title is empty: a package keeps a title")
+        current = values.get("title", [])
+        main_lang = current[0][1] if current else ""
+        values["title"] = [(title.strip(), main_lang), *current[1:]]
+    if not values.get("title"):
+        raise InvalidInput("the correction leaves the package without a title: give --title")
+    out: dict[str, Any] = {k: [v for v, _ in pairs] for k, pairs in values.items()}
+    tagged = {k: [t for _, t in pairs] for k, pairs in values.items() if any(t for _, t in pairs)}
+    if tagged:
+        out[LANG_KEY] = tagged
+    return out

@@ -14,7 +14,11 @@ from preserve.cli.progress import progress
 
 @cli.command()
 @click.argument("package", type=GIVEN)
-@click.option("--title", default=None, help="The corrected title.")
+@click.option(
+    "--title",
+    default=None,
+    help="The corrected main title (its language kept; titles in other languages stay).",
+)
 @click.option(
     "--metadata",
     type=GivenPath(path_type=Path),
@@ -34,7 +38,8 @@ from preserve.cli.progress import progress
     metavar="ELEMENT=VALUE",
     multiple=True,
     help="Set a Dublin Core element (repeat for several values; ELEMENT= clears it), e.g. "
-    "--set dcterms:subject=Harbour --set dcterms:subject=Antwerp.",
+    "--set dcterms:subject=Harbour --set dcterms:subject=Antwerp; ELEMENT@LANGUAGE=VALUE sets "
+    "the values of one language only (--set title@en='Harbour of Antwerp').",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
 @as_option
@@ -53,12 +58,14 @@ def describe(
     modification event) and bag-info.txt, while every payload file stays
     where it is stored (named in the version's fetch.txt, never copied).
     Earlier versions keep their description. Order: the CSV, then --set,
-    then --title.
+    then --title. Values in several languages are kept: --title replaces the
+    main title only, --set title@en=... the English values only.
 
     \b
     Examples:
       preserve describe 3f2a9c1e --title "Harbour of Antwerp, 1923"
       preserve describe 3f2a9c1e --set dcterms:subject=Harbour --set dcterms:subject=Antwerp
+      preserve describe 3f2a9c1e --set title@en="Harbour of Antwerp"
       preserve describe 3f2a9c1e --metadata corrected.csv
     """
     from preserve.errors import InvalidInput

@@ -38,9 +38,14 @@ def dublin_core(
         if v and k != LANG_KEY:
             out[k] = list(v)
             langs.pop(k, None)
-    if title:
-        out["title"] = [title]
-        langs.pop("title", None)
+    if title:  # the main title; the delivery's titles in other languages stay
+        others = list(out.get("title", []))[1:]
+        tags = list(langs.get("title", []))
+        out["title"] = [title, *others]
+        if len(tags) == len(others) + 1 and any(tags[1:]):
+            langs["title"] = tags
+        else:
+            langs.pop("title", None)
     if not out.get("title"):
         described = next(
             (v for k, v in delivery.bag_info if k.lower() == "external-description"), None
@@ -85,12 +90,14 @@ def bag_info(
     owner: Owner,
     collection: str,
     package_id: str,
+    external_identifier: str | None = None,
 ) -> list[tuple[str, str]]:
     """bag-info.txt of the AIP: the producer's elements in their order, then ours. Elements that
     should not repeat and that we set (the group is the collection; the BagIt profile is
     preserve's AIP profile) keep the producer's value as a description. The owning
     organisation (name, address, contact) comes first unless the producer's bag names its
-    Source-Organization itself."""
+    Source-Organization itself. ``external_identifier``, the catalogue's, is the first
+    External-Identifier (the others follow it), so a catalogue rebuilt from storage has it."""
     info: list[tuple[str, str]] = []
     for label, value in delivery.bag_info:
         if label.lower() in ("bag-group-identifier", "bag-count", "bagit-profile-identifier"):
@@ -116,6 +123,8 @@ def bag_info(
             info.append(
                 ("Internal-Sender-Description", f"delivered as {kind} {delivery.source.name}")
             )
+    if external_identifier:
+        info = _catalogue_identifier_first(info, external_identifier)
     info.append(("Internal-Sender-Identifier", f"urn:uuid:{package_id}"))
     info.append(("Bag-Group-Identifier", collection))
     # the profile every AIP follows (`preserve bag profile`); a producer's is kept above
@@ -125,6 +134,18 @@ def bag_info(
     if delivery.profile:
         info.append((DELIVERY_PROFILE, delivery.profile))
     return info
+
+
+def _catalogue_identifier_first(
+    info: list[tuple[str, str]], identifier: str
+) -> list[tuple[str, str]]:
+    """``info`` with ``identifier`` as its first External-Identifier, in the place of the first
+    one (or last when there is none), given once."""
+    label = "external-identifier"
+    kept = [(k, v) for k, v in info if not (k.lower() == label and v == identifier)]
+    at = next((i for i, (k, _v) in enumerate(kept) if k.lower() == label), len(kept))
+    kept.insert(at, ("External-Identifier", identifier))
+    return kept
 
 
 def _file_objects(files: Sequence[StagedFile]) -> Iterator[premis.FileObject]:

@@ -34,7 +34,7 @@ from preserve import SOFTWARE_AGENT, premis
 from preserve.bagit import BagWriter
 from preserve.bootstrap import Application
 from preserve.catalogue.models import Collection, Copy, Package, PackageVersion
-from preserve.descriptive import ItemRow, read_metadata
+from preserve.descriptive import ItemRow, corrected_description, read_metadata
 from preserve.errors import InvalidInput, PreserveError
 from preserve.formats import PARALLEL_THRESHOLD, start_pool
 from preserve.formats.mediatypes import media_type
@@ -602,9 +602,24 @@ def ingest_one(
                     warnings=tuple(delivery.warnings),
                 )
             changes = compare(base, delivery.files)
-            if given_title in _FALLBACK_TITLES:  # the delivery says nothing: keep what was said
-                fields = dict(base.description)
-                given_title = f"version {base.number}"
+            if not delivery.description:  # the delivery says nothing itself: keep what was
+                # said, with what the CSV and --title correct (other languages kept)
+                fields = corrected_description(
+                    base.description, title=title, replacements=dublin_core_fields
+                )
+                if given_title in _FALLBACK_TITLES:
+                    given_title = f"version {base.number}"
+            elif base.corrected_in is not None:
+                delivery.warnings.append(
+                    Problem(
+                        "description-replaced",
+                        source.name,
+                        f"the description corrected in version {base.corrected_in} (preserve "
+                        "describe) is replaced by the one this delivery gives; to correct it "
+                        f"again: preserve describe {package_id[:8]}",
+                        "warning",
+                    )
+                )
             if base.external_identifier:  # the package keeps its name; the folder is noted
                 delivery.external_identifier = base.external_identifier
         # the producer's dc:identifier names the package (the folder name stays in bag-info)
@@ -729,7 +744,11 @@ def ingest_one(
         # ... then the formats are known and the tag files can be written and stored
         identification.collect(delivery, progress, stages.stage(3))
         timer.lap("collect the identification")
-        info = bag_info(delivery, fields, owner, collection, package_id)
+        # the first External-Identifier is the catalogue's (a rebuilt catalogue reads it)
+        named = base.external_identifier if base is not None else None
+        info = bag_info(
+            delivery, fields, owner, collection, package_id, named or external_identifier
+        )
         if base is not None and changes is not None:
             info.append(("Package-Version", str(version)))
             info.append(

@@ -85,6 +85,9 @@ class Base:
     #: the locations of the current version's copies, the first one first
     locations: tuple[Location, ...]
     files: dict[str, BaseFile] = field(default_factory=dict)
+    #: the latest version that corrected the description only (``preserve describe``) since
+    #: the last delivery, if any: a delivery with a description of its own replaces it
+    corrected_in: int | None = None
 
     @property
     def package_prefix(self) -> str:
@@ -116,6 +119,11 @@ def load_base(app: Application, package_id: str, *, with_files: bool = True) -> 
         if not copies:
             raise InvalidInput(f"package {package_id} has no copy of version {package.version}")
         locations = tuple(Location(c.location.id, c.location.name, c.location.url) for c in copies)
+        kinds = {
+            v.number: v.kind for v in uow.versions.for_package(package_id) if v.status == "stored"
+        }
+        last_delivery = max((n for n, k in kinds.items() if k == "content"), default=0)
+        corrected = [n for n, k in kinds.items() if k == "metadata" and n > last_delivery]
         base = Base(
             package_id=package.id,
             number=package.version,
@@ -128,6 +136,7 @@ def load_base(app: Application, package_id: str, *, with_files: bool = True) -> 
             payload_fingerprint=package.payload_fingerprint,
             external_identifier=package.external_identifier,
             locations=locations,
+            corrected_in=max(corrected) if corrected else None,
         )
         if with_files:
             for f in uow.files.iter_for_package(package_id, "payload", package.version):

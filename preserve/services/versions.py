@@ -21,11 +21,11 @@ from preserve.bagit import BagWriter
 from preserve.bootstrap import Application
 from preserve.catalogue.models import PackageVersion
 from preserve.descriptive import (
-    DC_ELEMENTS,
     LANG_KEY,
     bag_info_from_dublin_core,
-    column_term,
+    corrected_description,
     dublin_core_xml,
+    parse_assignments,
     read_metadata,
 )
 from preserve.errors import InvalidInput
@@ -80,29 +80,6 @@ class DescribeResult:
     copies: tuple[str, ...] = ()
 
 
-def parse_assignments(assignments: Sequence[str]) -> dict[str, list[str]]:
-    """``--set dcterms:subject=Harbour`` (repeatable: several values of one element) as
-    element -> values; an empty value (``--set dcterms:subject=``) clears the element."""
-    out: dict[str, list[str]] = {}
-    for given in assignments:
-        name, sep, value = given.partition("=")
-        if not sep:
-            raise InvalidInput(
-                f"--set {given!r}: write ELEMENT=VALUE, e.g. --set dcterms:subject=Harbour"
-            )
-        term = column_term(name)
-        if not term or term == "path":
-            raise InvalidInput(
-                f"--set {given!r}: {name.strip()!r} is not a Dublin Core element or term "
-                f"(the 15 elements are {', '.join(DC_ELEMENTS)}; qualified terms are written "
-                "dcterms:NAME)"
-            )
-        values = out.setdefault(term, [])
-        if value.strip():
-            values.append(value.strip())
-    return out
-
-
 def _csv_fields(csv_path: Path, source: str, encoding: str | None) -> dict[str, list[str]]:
     """The package-level row of a ``--metadata`` CSV: its only row, or the row whose path is
     the folder the package was ingested from."""
@@ -119,40 +96,6 @@ def _csv_fields(csv_path: Path, source: str, encoding: str | None) -> dict[str, 
         "with one row (its path column may name anything), or a row whose path is the folder "
         "the package was ingested from"
     )
-
-
-def new_description(
-    base: Mapping[str, Any],
-    *,
-    title: str | None,
-    csv_fields: Mapping[str, Sequence[str]],
-    assignments: Mapping[str, Sequence[str]],
-) -> dict[str, Any]:
-    """The description after the correction: the CSV's elements replace the package's, then
-    each ``--set`` element, then ``--title``. An element replaced loses its languages."""
-    out: dict[str, Any] = {k: list(v) for k, v in base.items() if k != LANG_KEY}
-    langs: dict[str, list[str]] = {k: list(v) for k, v in (base.get(LANG_KEY) or {}).items()}
-    for source in (csv_fields, assignments):
-        for key, values in source.items():
-            if key == "identifier":  # the package's own URN stays
-                kept = [v for v in out.get("identifier", []) if v.startswith("urn:uuid:")]
-                values = [*values, *[k for k in kept if k not in values]]
-            if values:
-                out[key] = list(values)
-            else:
-                out.pop(key, None)
-            langs.pop(key, None)
-    if title is not None:
-        if not title.strip():
-            raise InvalidInput("--title is empty: a package keeps a title")
-        out["title"] = [title.strip()]
-        langs.pop("title", None)
-    if not out.get("title"):
-        raise InvalidInput("the correction leaves the package without a title: give --title")
-    kept_langs = {k: v for k, v in langs.items() if k in out and len(v) == len(out[k])}
-    if kept_langs:
-        out[LANG_KEY] = kept_langs
-    return out
 
 
 def description_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,8 +132,8 @@ def describe(
         raise InvalidInput("nothing to correct: give --title, --metadata or --set")
     csv_fields = _csv_fields(metadata_csv, source, metadata_encoding) if metadata_csv else {}
     base = load_base(app, package_id)
-    after = new_description(
-        base.description, title=title, csv_fields=csv_fields, assignments=assigned
+    after = corrected_description(
+        base.description, title=title, replacements=csv_fields, assignments=assigned
     )
     changed = description_changes(base.description, after)
     if not changed:
@@ -401,4 +344,4 @@ def _make_version(
         ACTIVE.difference_update(busy)
 
 
-__all__ = ["DescribeResult", "describe", "new_description", "parse_assignments"]
+__all__ = ["DescribeResult", "describe", "description_changes"]

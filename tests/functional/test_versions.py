@@ -467,3 +467,67 @@ def test_ctrl_c_during_a_new_version_says_the_package_is_unchanged(
         "removed; version 1 is unchanged and current"
     ) in err
     assert repo.json("show", package_id)["summary"]["version"] == 1
+
+
+# --------------------------------------------------------------------------- languages
+
+
+def test_corrections_keep_the_other_languages(repo: Repo, tmp_path: Path) -> None:
+    """A bilingual meemoo SIP: --title at ingest and describe --title replace the main title
+    and keep the English one; --set title@en=... corrects the English one alone; a plain
+    --set ELEMENT=... replaces every language of the element."""
+    from tests import sipbuilder as b
+
+    root = b.meemoo_2(tmp_path / "in")
+    result = repo.json("ingest", root, "--collection", "photos", "--title", "Haven (1923)")
+    package_id = result["packages"][0]["package_id"]
+    description = repo.json("show", package_id)["description"]
+    assert description["title"] == ["Haven (1923)", "Harbour of Antwerp"]
+    assert description["_lang"]["title"] == ["nl", "en"]
+
+    repo.run("describe", package_id, "--title", "Haven van Antwerpen (1923)")
+    repo.run("describe", package_id, "--set", "title@en=Port of Antwerp (1923)")
+    description = repo.json("show", package_id)["description"]
+    assert description["title"] == ["Haven van Antwerpen (1923)", "Port of Antwerp (1923)"]
+    assert description["_lang"]["title"] == ["nl", "en"]
+    assert "nl" in description["_lang"]["description"]  # untouched elements keep theirs
+
+    repo.run("describe", package_id, "--set", "description=One text for all")
+    description = repo.json("show", package_id)["description"]
+    assert description["description"] == ["One text for all"]
+    assert "description" not in description["_lang"]
+
+    bad = repo.run("describe", package_id, "--set", "title@=x", ok=False)
+    assert bad.exit_code == 2 and "is not a language tag" in bad.stderr
+
+
+def test_a_new_delivery_keeps_corrections_unless_it_describes_itself(
+    repo: Repo, tmp_path: Path
+) -> None:
+    """A plain folder as a new version keeps the corrected description (with --title only
+    the main title changes); a SIP that brings its own description replaces it, with a
+    warning naming the version whose correction is replaced."""
+    from tests import sipbuilder as b
+
+    root = b.meemoo_2(tmp_path / "in")
+    package_id = repo.json("ingest", root, "--collection", "photos")["packages"][0]["package_id"]
+    repo.run("describe", package_id, "--set", "subject=Scheldt")
+    again = b.meemoo_2(tmp_path / "again", name=root.name)
+    result = repo.run("ingest", again, "--new-version-of", package_id)
+    assert result.exit_code == 0
+    assert (
+        f"the description corrected in version 2 (preserve describe) is replaced by the one "
+        f"this delivery gives; to correct it again: preserve describe {package_id[:8]}"
+    ) in result.stderr
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "scan.bin").write_bytes(os.urandom(1000))
+    other = repo.json("ingest", plain, "--collection", "photos")["packages"][0]["package_id"]
+    repo.run("describe", other, "--set", "subject=Scheldt", "--set", "title@en=Scan")
+    (plain / "scan-2.bin").write_bytes(os.urandom(1000))
+    v3 = repo.json("ingest", plain, "--new-version-of", other, "--title", "Scans")
+    assert v3["packages"][0]["title_source"] == "--title"
+    description = repo.json("show", other)["description"]
+    assert description["subject"] == ["Scheldt"]
+    assert description["title"] == ["Scans", "Scan"]
