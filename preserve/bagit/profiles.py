@@ -62,6 +62,8 @@ from preserve.bagit.manifest import MANIFEST_NAME, TAGMANIFEST_NAME, parse_manif
 from preserve.bagit.taginfo import decode_tag_text, parse_bag_info, parse_bagit_txt
 from preserve.checksums import bagit_token
 from preserve.errors import InvalidInput
+from preserve.names import suggestions
+from preserve.text import plural
 from preserve.values import Problem
 
 __all__ = [
@@ -214,7 +216,8 @@ def bundled_text(name: str) -> str:
     """The JSON text of the bundled profile ``name`` (see :data:`BUNDLED`)."""
     if name not in BUNDLED:
         raise InvalidProfile(
-            f"{name!r}: no bundled profile of that name (bundled: {', '.join(BUNDLED)})"
+            f"{name!r}: no bundled profile of that name{_did_you_mean(name)} "
+            f"(bundled: {', '.join(BUNDLED)})"
         )
     return resources.files("preserve.bagit").joinpath("profiles", BUNDLED[name]).read_text("utf-8")
 
@@ -233,9 +236,16 @@ def resolve_profile(given: str | Path) -> Profile:
     path = Path(given)
     if not path.exists() and not path.suffix and os.sep not in text and "/" not in text:
         raise InvalidProfile(
-            f"{text}: no such profile file, nor a bundled profile (bundled: {', '.join(BUNDLED)})"
+            f"{text}: no such profile file, nor a bundled profile{_did_you_mean(text)} "
+            f"(bundled: {', '.join(BUNDLED)})"
         )
     return load_profile(path)
+
+
+def _did_you_mean(name: str) -> str:
+    """``; did you mean 'aptrust'?`` when ``name`` is close to bundled profiles' names."""
+    close = suggestions(name, BUNDLED)
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""
 
 
 class _Reader:
@@ -663,7 +673,7 @@ def check_profile(root: Path, profile: Profile, *, serialised: str | None = None
         "bag %s against profile %s: %s",
         root,
         profile.identifier,
-        f"{len(out)} breaches" if out else "conforms",
+        plural(len(out), "breach", "breaches") if out else "conforms",
     )
     return out
 

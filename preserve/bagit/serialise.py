@@ -483,11 +483,14 @@ def make_bag_file(
     *,
     algorithms: Sequence[str],
     bag_info: Sequence[tuple[str, str]] = (),
+    add_sha512: bool = True,
+    tag_files: Sequence[tuple[str, Path]] = (),
 ) -> tuple[BagSummary, SerialisedBag]:
     """Copy the folder ``src`` into a new bag and pack it as ``dest``; returns the bag's
     :class:`~preserve.bagit.writer.BagSummary` (its path is the folder it was made in, now
     gone) and the archive. The bag is made in a temporary folder next to ``dest``; missing
-    parent folders of ``dest`` are made (and removed again on failure)."""
+    parent folders of ``dest`` are made (and removed again on failure). ``add_sha512`` and
+    ``tag_files`` are as :func:`~preserve.bagit.writer.make_bag` takes them."""
     src, dest = Path(src), Path(dest)
     name = bag_name(dest, fmt)
     if not src.is_dir():
@@ -503,7 +506,14 @@ def make_bag_file(
     work = parent / partial_name(dest.name)
     try:
         remove_abandoned(parent, "a bag make")
-        summary = make_bag(src, work / name, algorithms=algorithms, bag_info=bag_info)
+        summary = make_bag(
+            src,
+            work / name,
+            algorithms=algorithms,
+            bag_info=bag_info,
+            add_sha512=add_sha512,
+            tag_files=tag_files,
+        )
         archive = serialise_bag(work / name, dest, fmt, name=name)
     except BaseException:
         with critical():

@@ -802,7 +802,9 @@ def read_bag(path: Path) -> BagContents:
     check = _Check(Path(path))
     check.run(fixity=False, processes=1)
     if check.errors:
-        raise InvalidBag(f"{path}: not a complete bag ({len(check.errors)} problems)", check.errors)
+        raise InvalidBag(
+            f"{path}: not a complete bag ({plural(len(check.errors), 'problem')})", check.errors
+        )
     assert check.version is not None  # no errors means bagit.txt was read
     payload: dict[str, dict[str, str]] = {}
     for manifest in check.manifests:

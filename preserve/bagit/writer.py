@@ -7,9 +7,10 @@ externally at :meth:`BagWriter.finish`, so memory holds only the names the colli
 even for hundreds of thousands of files. :func:`make_bag` copies a folder into a new bag.
 
 What is written: ``bagit.txt`` (1.0, UTF-8), one payload manifest per algorithm (sha512 always
-included), ``bag-info.txt`` with Bagging-Date, Payload-Oxum, Bag-Size and Bag-Software-Agent
-followed by the caller's elements, and
-one tag manifest per tag algorithm listing every other tag file. Paths encode ``%``, CR and LF.
+included unless the caller says ``add_sha512=False``: an AIP always has it, a bag made to send
+elsewhere has exactly the manifests asked for), ``bag-info.txt`` with Bagging-Date,
+Payload-Oxum, Bag-Size and Bag-Software-Agent followed by the caller's elements, and one tag
+manifest per tag algorithm listing every other tag file. Paths encode ``%``, CR and LF.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from preserve.fsio import NO_SPACE
 from preserve.text import plural
 from preserve.values import Problem
 
-__all__ = ["BagSummary", "BagWriter", "make_bag"]
+__all__ = ["BagSummary", "BagWriter", "make_bag", "tag_file_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,28 @@ def _algorithms(names: Sequence[str], *, add_sha512: bool) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tokens))
 
 
+def tag_file_problem(relpath: str) -> str | None:
+    """Why ``relpath`` cannot be the path of a tag file a caller adds, or None: it must be a
+    safe relative path (as payload paths are), outside ``data/``, and not a file the writer
+    makes itself (bagit.txt, bag-info.txt, fetch.txt, package-info.txt, the manifests)."""
+    reason = unsafe_reason(relpath)
+    if reason is not None:
+        return reason
+    lower = relpath.casefold()
+    top = lower.split("/", 1)[0]
+    if top == "data":
+        return "tag files cannot be in the payload folder data/"
+    if top == _SPOOL:
+        return "reserved for the writer's temporary files"
+    if (
+        lower in _RESERVED_TAG_FILES
+        or MANIFEST_NAME.fullmatch(lower)
+        or TAGMANIFEST_NAME.fullmatch(lower)
+    ):
+        return "reserved BagIt file name; the writer makes it itself"
+    return None
+
+
 def _drop_spool(spool: IO[str], folder: str) -> None:
     spool.close()
     shutil.rmtree(folder, ignore_errors=True)
@@ -102,6 +125,8 @@ class BagWriter:
     """Assembles a BagIt 1.0 bag at ``dest`` (must not exist, or be an empty dir). Never in place.
 
     ``payload_path`` may be called from several threads; the other methods from one thread.
+    A SHA-512 payload manifest is added to ``algorithms`` (preserve's rule for its AIPs) unless
+    ``add_sha512`` is False.
     """
 
     _SORT_RUN = 100_000  # manifest records sorted in memory at a time
@@ -112,9 +137,12 @@ class BagWriter:
         algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
         *,
         tag_algorithms: Sequence[str] | None = None,
+        add_sha512: bool = True,
     ) -> None:
         self.path = Path(dest)
-        self.algorithms = _algorithms(algorithms, add_sha512=True)
+        self.algorithms = _algorithms(algorithms, add_sha512=add_sha512)
+        if not self.algorithms:
+            raise ValueError("a bag needs at least one manifest algorithm")
         self.tag_algorithms = (
             self.algorithms
             if tag_algorithms is None
@@ -318,18 +346,10 @@ class BagWriter:
         reason = unsafe_reason(relpath)
         if reason is not None:
             raise UnsafePath(f"tag file path '{printable(relpath)}': {reason}")
+        reason = tag_file_problem(relpath)
+        if reason is not None:
+            raise ValueError(f"{relpath}: {reason}")
         lower = relpath.casefold()
-        top = lower.split("/", 1)[0]
-        if top == "data":
-            raise ValueError(f"{relpath}: tag files cannot be in the payload folder data/")
-        if top == _SPOOL:
-            raise ValueError(f"{relpath}: reserved for the writer's temporary files")
-        if (
-            lower in _RESERVED_TAG_FILES
-            or MANIFEST_NAME.fullmatch(lower)
-            or TAGMANIFEST_NAME.fullmatch(lower)
-        ):
-            raise ValueError(f"{relpath}: reserved BagIt file name; the writer makes it itself")
         if lower in self._tag_folded:
             raise ValueError(f"{relpath}: tag file added twice")
         target = self.path.joinpath(*relpath.split("/"))
@@ -518,8 +538,16 @@ def make_bag(
     *,
     algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
     bag_info: Sequence[tuple[str, str]] = (),
+    add_sha512: bool = True,
+    tag_files: Sequence[tuple[str, Path]] = (),
 ) -> BagSummary:
     """Copy the folder ``src`` into a new bag at ``dest``; ``src`` is never changed.
+
+    ``algorithms`` are the payload and tag manifests, with SHA-512 added unless ``add_sha512``
+    is False. ``tag_files`` are (path in the bag, file to copy) pairs, such as
+    ``("aptrust-info.txt", Path("info.txt"))``, listed in the tag manifests; a path
+    :func:`tag_file_problem` refuses, or a file that cannot be read, is an
+    :class:`~preserve.errors.InvalidInput` and nothing is made.
 
     Symbolic links are not followed (warning ``symlink-skipped``), nor are other special files
     (``special-file-skipped``); folders left empty are warned about (``empty-directory``). If
@@ -531,8 +559,18 @@ def make_bag(
     src_real, dest_real = os.path.realpath(src), os.path.realpath(dest)
     if _within(dest_real, src_real) or _within(src_real, dest_real):
         raise InvalidInput(f"{dest}: the bag cannot be inside the folder it copies, nor around it")
+    named: set[str] = set()
+    for name, path in tag_files:
+        reason = tag_file_problem(name)
+        if reason is None and name.casefold() in named:
+            reason = "given twice"
+        if reason is not None:
+            raise InvalidInput(f"tag file {printable(name)}: {reason}")
+        named.add(name.casefold())
+        if not Path(path).is_file():
+            raise InvalidInput(f"{path}: no such file (for tag file {printable(name)})")
     existed = dest.exists()
-    writer = BagWriter(dest, algorithms)
+    writer = BagWriter(dest, algorithms, add_sha512=add_sha512)
     skipped: list[Problem] = []
 
     def copy_tree(folder: str, rel: str) -> bool:
@@ -580,6 +618,16 @@ def make_bag(
 
     try:
         copy_tree(str(src), "")
+        for name, path in tag_files:
+            try:
+                source = open(path, "rb")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise InvalidInput(
+                    f"{path}: cannot be read: {exc.strerror or exc} (for tag file "
+                    f"{printable(name)})"
+                ) from None
+            with source, writer.open_tag_file(name) as target:
+                shutil.copyfileobj(source, target, CHUNK_SIZE)
         summary = writer.finish(bag_info)
     except BaseException:
         writer.close()

@@ -81,6 +81,31 @@ def _parse_info(
     return elements
 
 
+def _parse_tag_files(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str, Path]]:
+    from preserve.bagit.paths import printable
+    from preserve.bagit.writer import tag_file_problem
+
+    found: list[tuple[str, Path]] = []
+    for item in values:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(
+                f"{item!r}: expected NAME=PATH, e.g. --tag-file aptrust-info.txt=aptrust-info.txt"
+            )
+        reason = tag_file_problem(name)
+        if reason is None and any(name.casefold() == n.casefold() for n, _ in found):
+            reason = "given twice"
+        if reason is not None:
+            raise click.BadParameter(f"{item!r}: tag file {printable(name)}: {reason}")
+        if not Path(path).is_file():
+            what = "not a regular file" if os.path.lexists(path) else "no such file"
+            raise click.BadParameter(f"{item!r}: {path}: {what}")
+        found.append((name, Path(path)))
+    return found
+
+
 def _check_named(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
         label = dict(BAG_INFO_OPTIONS)[param.name.replace("_", "-") if param.name else ""]
@@ -102,7 +127,13 @@ def _bag_info_options(f: F) -> F:
 @bag.command("make")
 @click.argument("src", type=GivenPath(path_type=Path))
 @click.argument("dest", type=GivenPath(path_type=Path))
-@click.option("--algorithm", "algorithms", multiple=True, help="Manifest algorithm (repeatable).")
+@click.option(
+    "--algorithm",
+    "algorithms",
+    multiple=True,
+    help="Manifest algorithm (repeatable): the bag has exactly these payload and tag "
+    "manifests (default: sha512 and sha256).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -118,6 +149,16 @@ def _bag_info_options(f: F) -> F:
     callback=_parse_info,
     help="An element of bag-info.txt (repeatable; written in the order given).",
 )
+@click.option(
+    "--tag-file",
+    "tag_files",
+    multiple=True,
+    metavar="NAME=PATH",
+    callback=_parse_tag_files,
+    help="Copy the file PATH into the bag as the tag file NAME (repeatable), e.g. "
+    "aptrust-info.txt=info.txt; NAME is a path in the bag outside data/, not one of the "
+    "files bag make writes itself.",
+)
 @_bag_info_options
 @click.option("--json", "as_json", is_flag=True, help="Print what was made as JSON.")
 def bag_make(
@@ -126,6 +167,7 @@ def bag_make(
     algorithms: tuple[str, ...],
     fmt: str | None,
     info: list[tuple[str, str]],
+    tag_files: list[tuple[str, Path]],
     as_json: bool,
     **named: str | None,
 ) -> None:
@@ -136,9 +178,11 @@ def bag_make(
     An archive is written under a temporary name and renamed once it is complete and read
     back; DEST must not exist.
 
+    The bag has a payload manifest and a tag manifest for each --algorithm, and no other
+    (SHA-512 and SHA-256 when none is given); a --tag-file is listed in the tag manifests.
     bag-info.txt starts with Bagging-Date, Payload-Oxum, Bag-Size and Bag-Software-Agent,
-    followed by the options above in the order listed here, then the --info elements in the
-    order given.
+    followed by the bag-info options (--source-organization to --bagit-profile-identifier,
+    in the order of the list of options below), then the --info elements in the order given.
 
     \b
     Examples:
@@ -146,6 +190,8 @@ def bag_make(
       preserve bag make scans/ scans.zip --source-organization "Stadsarchief Gent" \\
           --contact-email archief@example.org --info "Project=Digitisation 2024"
       preserve bag make scans/ transfer.tar.gz --bag-count "1 of 3" --json
+      preserve bag make scans/ box-12.tar --algorithm md5 --algorithm sha256 \\
+          --tag-file aptrust-info.txt=aptrust-info.txt --source-organization "Stadsarchief Gent"
     """
     from preserve.bagit import make_bag
     from preserve.bagit.paths import printable
@@ -168,7 +214,7 @@ def bag_make(
             raise InvalidInput(f"{dest}: already exists and is not an empty folder")
     elif dest.exists() or dest.is_symlink():
         raise InvalidInput(f"{dest}: already exists")
-    algs = tuple(dict.fromkeys(("sha512", *algorithms))) if algorithms else ("sha512", "sha256")
+    algs = tuple(dict.fromkeys(bagit_token(a) for a in algorithms)) or ("sha512", "sha256")
     bag_info = [
         (label, value)
         for option, label in BAG_INFO_OPTIONS
@@ -176,9 +222,19 @@ def bag_make(
     ] + info
     archive = None
     if fmt == "folder":
-        summary = make_bag(src, dest, algorithms=algs, bag_info=bag_info)
+        summary = make_bag(
+            src, dest, algorithms=algs, bag_info=bag_info, add_sha512=False, tag_files=tag_files
+        )
     else:
-        summary, archive = make_bag_file(src, dest, fmt, algorithms=algs, bag_info=bag_info)
+        summary, archive = make_bag_file(
+            src,
+            dest,
+            fmt,
+            algorithms=algs,
+            bag_info=bag_info,
+            add_sha512=False,
+            tag_files=tag_files,
+        )
     for w in summary.warnings:
         # the file as it is in the bag, then what is wrong with it
         warn(f"{printable(w.path)}: {w.message}" if w.path else w.message)

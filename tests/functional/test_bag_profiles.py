@@ -226,6 +226,24 @@ def test_bag_profile_output_writes_a_new_file_only(repo: Repo, tmp_path: Path) -
     assert "'dpn': no bundled profile of that name (bundled: preserve-aip, aptrust, btr)" in (
         result.stderr
     )
+    result = repo.run("bag", "profile", "btrr", ok=False)
+    assert result.exit_code == 2
+    assert "'btrr': no bundled profile of that name; did you mean 'btr'? (bundled: " in (
+        result.stderr
+    )
+
+
+def test_a_misspelt_bundled_profile_gets_a_suggestion(repo: Repo, tmp_path: Path) -> None:
+    bag = tmp_path / "bag"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a")
+    repo.run("bag", "make", tmp_path / "src", bag)
+    result = repo.run("bag", "validate", bag, "--profile", "aptrus", ok=False)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: aptrus: no such profile file, nor a bundled profile; did you mean 'aptrust'? "
+        "(bundled: preserve-aip, aptrust, btr)\n",
+    )
 
 
 # ------------------------------------------------------------------ preserve's own AIPs

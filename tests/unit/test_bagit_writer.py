@@ -415,6 +415,68 @@ def test_algorithms_sha512_always_and_rfc_tokens(tmp_path: Path) -> None:
     assert not (tmp_path / "other").exists()
 
 
+def test_without_add_sha512_exactly_the_algorithms_given(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src", {"a": b"a"})
+    summary = make_bag(src, tmp_path / "bag", algorithms=("md5", "sha256"), add_sha512=False)
+    assert summary.algorithms == ("md5", "sha256")
+    bag = tmp_path / "bag"
+    assert sorted(p.name for p in bag.glob("*manifest-*")) == [
+        "manifest-md5.txt",
+        "manifest-sha256.txt",
+        "tagmanifest-md5.txt",
+        "tagmanifest-sha256.txt",
+    ]
+    assert validate_bag(bag).valid
+    writer = BagWriter(tmp_path / "aip", ("sha256",))  # an AIP's writer adds SHA-512
+    assert writer.algorithms == ("sha512", "sha256")
+    writer.close()
+    with pytest.raises(ValueError, match="at least one"):
+        BagWriter(tmp_path / "none", (), add_sha512=False)
+
+
+def test_make_bag_copies_tag_files_into_the_tag_manifests(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src", {"a": b"a"})
+    info = tmp_path / "info.txt"
+    info.write_bytes(b"Title: Box 12\nAccess: Institution\n")
+    bag = tmp_path / "bag"
+    summary = make_bag(src, bag, tag_files=[("aptrust-info.txt", info), ("extra/notes.txt", info)])
+    assert (bag / "aptrust-info.txt").read_bytes() == info.read_bytes()
+    assert {"aptrust-info.txt", "extra/notes.txt"} <= set(summary.tag_files)
+    listed = (bag / "tagmanifest-sha512.txt").read_text()
+    assert "  aptrust-info.txt\n" in listed and "  extra/notes.txt\n" in listed
+    assert validate_bag(bag).valid
+    bagit.Bag(str(bag)).validate()
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "message"),
+    [
+        ("bag-info.txt", "info", "tag file bag-info.txt: reserved BagIt file name"),
+        ("TagManifest-md5.txt", "info", "tag file TagManifest-md5.txt: reserved BagIt file"),
+        ("data/x.txt", "info", "tag file data/x.txt: tag files cannot be in the payload"),
+        ("/etc/x.txt", "info", "tag file /etc/x.txt: "),
+        ("x.txt", "missing", "missing: no such file (for tag file x.txt)"),
+    ],
+)
+def test_make_bag_refuses_a_bad_tag_file_and_makes_nothing(
+    tmp_path: Path, name: str, path: str, message: str
+) -> None:
+    src = tree(tmp_path / "src", {"a": b"a"})
+    (tmp_path / "info").write_text("x")
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        make_bag(src, tmp_path / "bag", tag_files=[(name, tmp_path / path)])
+    assert not (tmp_path / "bag").exists()
+
+
+def test_make_bag_refuses_a_tag_file_given_twice(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src", {"a": b"a"})
+    (tmp_path / "info").write_text("x")
+    twice = [("a.txt", tmp_path / "info"), ("A.txt", tmp_path / "info")]
+    with pytest.raises(InvalidInput, match=re.escape("tag file A.txt: given twice")):
+        make_bag(src, tmp_path / "bag", tag_files=twice)
+    assert not (tmp_path / "bag").exists()
+
+
 def test_tag_algorithms_can_differ(tmp_path: Path) -> None:
     writer = BagWriter(tmp_path / "bag", ("sha256",), tag_algorithms=("sha256",))
     writer.add_payload_file("a", tree(tmp_path / "src", {"a": b"a"}) / "a")
