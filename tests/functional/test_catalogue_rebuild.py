@@ -37,6 +37,7 @@ from preserve.catalogue.models import (
     PackageVersion,
     StorageLocation,
 )
+from tests import sipbuilder
 from tests.dbfixtures import postgres_admin_url, postgres_database
 from tests.functional.cli import AWS_VARS, Repo
 from tests.s3server import corrupt_object
@@ -242,6 +243,11 @@ def history(repo: Repo, tmp_path: Path, second: str) -> dict[str, str]:
         csv,
     )["packages"]
     poems, radio = texts[0]["package_id"], texts[1]["package_id"]
+    # SIPs whose producer gave a dc:identifier (FM-1923-001): the catalogue names them by
+    # their METS OBJID or folder name, which the rebuilt catalogue must name them by too
+    sips = tmp_path / "sips"
+    meemoo2 = repo.json("ingest", sipbuilder.meemoo_2(sips), "--collection", "photos")
+    meemoo1 = repo.json("ingest", sipbuilder.meemoo_1(sips), "--collection", "photos")
     # a new version: one file added, one renamed, one rescanned
     changed = tmp_path / "photographs-1932-v2"
     shutil.copytree(sample / "photographs-1932", changed)
@@ -264,7 +270,13 @@ def history(repo: Repo, tmp_path: Path, second: str) -> dict[str, str]:
     repo.run("fixity", "--all")
     repo.run("fixity", "--collection", "texts", "--location", "second")
     repo.run("export", radio, tmp_path / "exported")
-    return {"photos": photos, "poems": poems, "radio": radio}
+    return {
+        "photos": photos,
+        "poems": poems,
+        "radio": radio,
+        "meemoo2": meemoo2["packages"][0]["package_id"],
+        "meemoo1": meemoo1["packages"][0]["package_id"],
+    }
 
 
 def rebuilt_repo(tmp_path: Path, url: str, storage_url: str, original: Repo) -> Repo:
@@ -307,8 +319,14 @@ def test_a_rebuilt_catalogue_matches_the_original(tmp_path: Path, storage_url: s
     assert not found, "\n".join(found)
     assert result["complete"] is True
     counts = {k: result[k] for k in ("organisations", "collections", "packages", "versions")}
-    assert counts == {"organisations": 1, "collections": 2, "packages": 3, "versions": 5}
-    assert result["copies"] == 5 and result["events"] == len(before["events"])
+    assert counts == {"organisations": 1, "collections": 2, "packages": 5, "versions": 7}
+    assert result["copies"] == 7 and result["events"] == len(before["events"])
+    # the names the catalogue knew the packages by (compared above with every column): a
+    # SIP's is its folder name, not the producer's dc:identifier that bag-info.txt also gives
+    names = {k: before["packages"][ids[k]]["external_identifier"] for k in ("meemoo2", "meemoo1")}
+    assert names["meemoo2"].startswith("uuid-") and names["meemoo1"] == "meemoo-1-delivery"
+    for key, name in names.items():
+        assert new.json("show", name)["summary"]["id"] == ids[key]
     assert result["event_files"] == len(before["event_files"])
     # what could not be recovered is said: the copies on 'second' (named by their events)
     other = [f for f in result["not_recovered"] if f["kind"] == "other-location"]
