@@ -260,6 +260,23 @@ def bag_make(
     )
 
 
+def _earlier_versions(path: Path) -> Any:
+    """A fetch resolver for a stored package version ``.../<org>/<coll>/<package>/v<N>``:
+    each fetch.txt entry is read from an earlier version folder beside it, never fetched."""
+    from preserve.bagit.fetch import local_resolver
+    from preserve.errors import InvalidInput
+
+    folder = path.resolve()
+    match = re.fullmatch(r"v([1-9][0-9]*)", folder.name)
+    if match is None or len(folder.parts) < 5:
+        raise InvalidInput(
+            f"{path}: --with-earlier-versions needs a package version folder "
+            "(<location>/<organisation>/<collection>/<package>/v<N>)"
+        )
+    package_folder = "/".join(folder.parts[-4:-1]) + "/"
+    return local_resolver(folder.parents[3], package_folder, int(match[1]))
+
+
 @bag.command("validate")
 @click.argument("path", type=GivenPath(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
@@ -271,8 +288,19 @@ def bag_make(
     help="Check the bag against this BagIt profile too: a local JSON file, or a bundled "
     "profile (preserve-aip, aptrust, btr). Never fetched from the network.",
 )
+@click.option(
+    "--with-earlier-versions",
+    "earlier_versions",
+    is_flag=True,
+    help="PATH is a version folder (v2, v3 ...) of a package on a local storage location: "
+    "read the files its fetch.txt names from the earlier version folders beside it.",
+)
 def bag_validate(
-    path: Path, as_json: bool, completeness_only: bool, profile_name: str | None
+    path: Path,
+    as_json: bool,
+    completeness_only: bool,
+    profile_name: str | None,
+    earlier_versions: bool,
 ) -> None:
     """Validate the bag at PATH; exit 0 if valid, 1 if not. Every problem is listed.
 
@@ -297,6 +325,7 @@ def bag_validate(
       preserve bag validate huge-bag/ --completeness-only   # files present, sums not read
       preserve bag validate deposit.tar --profile btr
       preserve bag validate export/ --profile preserve-aip
+      preserve bag validate storage/org/coll/3f2a9c1e-.../v2 --with-earlier-versions
     """
     from preserve.bagit import validate_bag
     from preserve.bagit.profiles import check_profile, resolve_profile, serialisation_type
@@ -310,7 +339,8 @@ def bag_validate(
             raise InvalidInput(
                 f"{path}: not a bag (no bagit.txt); make one with: preserve bag make {path} BAG"
             )
-        report = validate_bag(path, completeness_only=completeness_only)
+        resolver = _earlier_versions(path) if earlier_versions else None
+        report = validate_bag(path, completeness_only=completeness_only, resolve_fetch=resolver)
         if profile is not None:
             found = check_profile(path, profile)
             report = dataclasses.replace(report, errors=(*report.errors, *found))

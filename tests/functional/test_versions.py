@@ -531,3 +531,28 @@ def test_a_new_delivery_keeps_corrections_unless_it_describes_itself(
     description = repo.json("show", other)["description"]
     assert description["subject"] == ["Scheldt"]
     assert description["title"] == ["Scans", "Scan"]
+
+
+def test_a_stored_version_validates_with_the_versions_it_names(
+    one: tuple[Repo, str, Path],
+) -> None:
+    repo, package_id, delivery = one
+    (delivery / "b.txt").write_text("b\n")
+    repo.run("ingest", delivery, "--new-version-of", package_id)
+    repo.run("describe", package_id, "--title", "Corrected")
+    folder = repo.storage_root / "default" / "photos" / package_id
+    for version in ("v1", "v2", "v3"):
+        result = repo.run(
+            "bag",
+            "validate",
+            folder / version,
+            "--with-earlier-versions",
+            "--profile",
+            "preserve-aip",
+        )
+        assert result.stdout.startswith(f"{folder / version}: valid; conforms to profile")
+    # alone, a version that names earlier content is incomplete, as RFC 8493 says
+    alone = repo.run("bag", "validate", folder / "v2", ok=False)
+    assert alone.exit_code == 1 and "[fetch-unfetched]" in alone.stderr
+    wrong = repo.run("bag", "validate", delivery, "--with-earlier-versions", ok=False)
+    assert wrong.exit_code == 2
