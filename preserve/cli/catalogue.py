@@ -43,6 +43,10 @@ def rebuild(location: str, as_json: bool) -> None:
     location and every event with its agents, in one transaction, and reports what storage
     does not say. Exit status 1 when something was damaged or incomplete (the rest is
     recovered).
+
+    The rebuilt catalogue writes its events to the location as the original did (fixity,
+    export, describe, ingest): for a drill while the original is in use, rebuild from a copy
+    of the storage.
     """
     from preserve.services.rebuild import rebuild_catalogue
 
@@ -66,6 +70,7 @@ def rebuild(location: str, as_json: bool) -> None:
                     for f in report.findings
                 ],
                 "not_in_storage": list(report.not_in_storage),
+                "caution": report.caution,
             }
         )
     else:
@@ -84,6 +89,7 @@ def rebuild(location: str, as_json: bool) -> None:
         say("never kept in storage, so not recovered:")
         for line in report.not_in_storage:
             say(f"  {line}")
+        say(f"caution: {report.caution}")
     if not report.complete:
         damaged = sum(f.kind in ("damaged", "incomplete") for f in report.findings)
         message = (

@@ -701,18 +701,62 @@ def compare_event_files(
                 FileProblem(row.path, "mismatch", f"sha256 is {got}, expected {row.sha256}")
             )
     listed = {folder + row.path for row in (*expected, *known)}
-    for key in sorted(present - listed):
-        problems.append(
-            FileProblem(
-                key[len(folder) :],
-                "unexpected",
-                "object among the event files that the catalogue does not know (an interrupted "
-                "flush leaves one: its events were written again in a recorded event file)"
-                if is_event_file(key[len(folder) :])
-                else "object among the event files that the catalogue does not know",
-            )
-        )
+    strangers = sorted(present - listed)
+    recorded: set[str] | None = None  # the events of the recorded files, read when needed
+    for key in strangers:
+        message = "object among the event files that the catalogue does not know"
+        if is_event_file(key[len(folder) :]):
+            if recorded is None:
+                recorded = _event_ids(storage, sorted(present & listed)) or set()
+            message += _whose(storage, key, recorded)
+        problems.append(FileProblem(key[len(folder) :], "unexpected", message))
     return sorted(problems, key=lambda p: p.path)
+
+
+#: Said of an event file with events this catalogue never recorded.
+OTHER_CATALOGUE = (
+    "another catalogue using this location may have written it (a catalogue rebuilt from it "
+    "for a drill, say: rebuild into a catalogue pointed at a copy of the storage instead)"
+)
+
+
+def _whose(storage: Storage, key: str, recorded: set[str]) -> str:
+    """Why an event file the catalogue does not know is there: an interrupted flush leaves
+    one whose events were written again in a recorded file; events found in no recorded file
+    came from elsewhere."""
+    found = _event_ids(storage, [key], strict=True)
+    if found is None:
+        return f": it cannot be read as PREMIS events; {OTHER_CATALOGUE}"
+    if found <= recorded:
+        return (
+            " (an interrupted flush leaves one: its events were written again in a recorded "
+            "event file)"
+        )
+    return (
+        f": it holds {plural(len(found - recorded), 'event')} that no event file of this "
+        f"catalogue holds; {OTHER_CATALOGUE}"
+    )
+
+
+def _event_ids(storage: Storage, keys: Sequence[str], strict: bool = False) -> set[str] | None:
+    """The identifiers of the events in the event files ``keys``; None with ``strict`` when
+    one cannot be read (otherwise it is skipped: its damage is reported apart). A file of
+    unknown origin is parsed without entities or a DTD first."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
+    ids: set[str] = set()
+    for key in keys:
+        try:
+            with storage.open(key) as stream:
+                data = stream.read()
+            if strict:
+                fromstring(data, forbid_dtd=True)
+            ids.update(e.identifier for e in premis.parse_events(data))
+        except (StorageError, InvalidInput, ValueError, SyntaxError, DefusedXmlException):
+            if strict:
+                return None
+    return ids
 
 
 def _hash(

@@ -90,7 +90,8 @@ NOT_IN_STORAGE = (
     "bag-info.txt names only the folder or file",
     "every identification match, siegfried's basis and its warnings (files.identification, "
     "files.basis): premis.xml keeps the PUID, format name and version, MIME type, tool and "
-    "signature version",
+    "signature version, and has no place for warnings, so preserve show no longer flags the "
+    "files whose identification warned (preserve identify on an export finds them again)",
     "the CRC64NVME transport checksums (files.digests): never part of the bag, no fixity reference",
     "when rows were made (created_at of packages, versions and copies): taken from the first "
     "event of the version; event files' from their names (to the second)",
@@ -125,6 +126,16 @@ class RebuildReport:
     event_files: int
     findings: tuple[Finding, ...] = ()
     not_in_storage: tuple[str, ...] = NOT_IN_STORAGE
+
+    @property
+    def caution(self) -> str:
+        """What a rebuilt catalogue does to the location it was rebuilt from."""
+        return (
+            f"this catalogue writes event files to location {self.location} from now on "
+            "(fixity, export, describe and ingest record their events there): if the original "
+            "catalogue is still in use (a drill), its next fixity run finds them; rebuild into "
+            "a catalogue pointed at a copy of the storage instead"
+        )
 
     @property
     def complete(self) -> bool:

@@ -318,6 +318,7 @@ def test_a_rebuilt_catalogue_matches_the_original(tmp_path: Path, storage_url: s
     found = differences(before, after, elsewhere={"second"})
     assert not found, "\n".join(found)
     assert result["complete"] is True
+    assert result["caution"].startswith("this catalogue writes event files to location default")
     counts = {k: result[k] for k in ("organisations", "collections", "packages", "versions")}
     assert counts == {"organisations": 1, "collections": 2, "packages": 5, "versions": 7}
     assert result["copies"] == 7 and result["events"] == len(before["events"])
@@ -514,3 +515,34 @@ def test_damage_the_rebuild_finds_stays_visible_to_fixity(
     assert exported.exit_code == 1
     assert "has no verified copy to export from (copies: default failed)" in exported.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_drill_on_live_storage_is_explained(tmp_path: Path) -> None:
+    """Trial 9, defect 4: a second catalogue rebuilt from the location the first one still
+    uses writes its event files there; the rebuild cautions against it, and the first
+    catalogue's fixity names another catalogue, not an interrupted flush, as their writer."""
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'catalogue.sqlite3'}")
+    repo.run("init")
+    repo.run("collections", "add", "photos")
+    d = tmp_path / "a"
+    d.mkdir()
+    (d / "a.txt").write_text("a\n")
+    package = repo.json("ingest", d, "--collection", "photos")["packages"][0]["package_id"]
+    drill = Repo(
+        home=tmp_path / "drill-home",
+        database_url=f"sqlite:///{tmp_path / 'drill.sqlite3'}",
+        extra_env={"PRESERVE_STORAGE_URL": repo.storage_root.as_uri()},
+    )
+    drill.run("init")
+    out = drill.run("catalogue", "rebuild", "--from-location", "default").stdout
+    assert "caution: this catalogue writes event files to location default from now on" in out
+    assert "rebuild into a catalogue pointed at a copy of the storage instead" in out
+    drill.run("fixity", "--all")  # writes an event file the first catalogue never recorded
+
+    checked = repo.run("fixity", "--package", package, ok=False)
+    assert checked.exit_code == 1
+    said = checked.stdout + checked.stderr
+    line = next(x for x in said.splitlines() if "unexpected" in x)
+    assert "it holds 1 event that no event file of this catalogue holds" in line
+    assert "another catalogue using this location may have written it" in line
+    assert "interrupted flush" not in line
