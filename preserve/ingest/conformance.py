@@ -11,6 +11,8 @@ so. The bag's own RFC 8493 validation has run in receive already.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,9 +26,19 @@ from preserve.values import Problem
 if TYPE_CHECKING:
     from preserve.bootstrap import Application
 
-__all__ = ["check_delivery", "collection_profile", "require_profile"]
+__all__ = [
+    "RequiredProfile",
+    "check_delivery",
+    "collection_profile",
+    "invalid_bag",
+    "require_profile",
+    "required_profile",
+]
 
 log = logging.getLogger(__name__)
+
+#: how many of an invalid bag's problems its one-line error spells out (the others follow it)
+SHOWN = 20
 
 
 def collection_profile(app: Application, organisation: str, collection: str) -> Profile | None:
@@ -38,6 +50,53 @@ def collection_profile(app: Application, organisation: str, collection: str) -> 
     if document is None:
         return None
     return parse_profile(document, f"the BagIt profile of collection {organisation}/{collection}")
+
+
+@dataclass(frozen=True)
+class RequiredProfile:
+    """The profile a delivery must follow, and who requires it (``collection org/slug``)."""
+
+    profile: Profile
+    required_by: str
+
+
+def required_profile(
+    app: Application, organisation: str, collection: str
+) -> RequiredProfile | None:
+    """The profile the collection requires of its deliveries, with whom to name, or None."""
+    profile = collection_profile(app, organisation, collection)
+    if profile is None:
+        return None
+    return RequiredProfile(profile, f"collection {organisation}/{collection}")
+
+
+def invalid_bag(
+    source: Path, root: Path, errors: Sequence[Problem], required: RequiredProfile | None
+) -> InvalidBag:
+    """The error that refuses the bag at ``root`` (delivered as ``source``), which breaks RFC
+    8493 with ``errors``: when a profile is ``required``, every breach of it is listed too, so
+    the producer fixes the bag once."""
+    shown = "; ".join(str(p) for p in errors[:SHOWN]) + (" ..." if len(errors) > SHOWN else "")
+    if required is None:
+        return InvalidBag(
+            f"{source}: invalid bag ({plural(len(errors), 'problem')}): {shown}", errors
+        )
+    breaches = check_profile(
+        root,
+        required.profile,
+        serialised=serialisation_type(source) if source.is_file() else None,
+    )
+    if not breaches:
+        against = f"it conforms to BagIt profile {required.profile.title}"
+    else:
+        against = (
+            f"{plural(len(breaches), 'breach', 'breaches')} of BagIt profile "
+            f"{required.profile.title}, which {required.required_by} requires"
+        )
+    return InvalidBag(
+        f"{source}: invalid bag ({plural(len(errors), 'problem')}; {against}): {shown}",
+        [*errors, *breaches],
+    )
 
 
 def require_profile(

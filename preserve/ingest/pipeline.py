@@ -532,16 +532,19 @@ def ingest_one(
     timer = _Timer(package_id)
     try:
         start = event(premis.INGESTION_START, "success", f"ingest of {source.name} started")
+        from preserve.ingest.conformance import check_delivery, required_profile
+
+        required = required_profile(app, organisation, collection)  # a BagIt profile it requires
         delivery = receive(
             source,
             staging,
             max_unpack_bytes=settings.max_unpack_bytes,
             max_unpack_ratio=settings.max_unpack_ratio,
+            profile=required,  # an invalid bag is refused with its breaches of it too
         )
         delivery.events.insert(0, start)
-        from preserve.ingest.conformance import require_profile  # a BagIt profile it requires
-
-        require_profile(app, delivery, organisation=organisation, collection=collection)
+        if required is not None:
+            check_delivery(delivery, required.profile, required.required_by)
         item_fields = match_items(delivery, item_rows)  # before any copying
         if base is None and len(delivery.files) >= PARALLEL_THRESHOLD and workers > 1:
             # siegfried holds the GIL: helper processes, one per core, identify each batch as

@@ -18,11 +18,15 @@ from pathlib import Path
 
 from preserve import archives, premis
 from preserve.bagit import check_payload_names, read_bag, validate_bag
-from preserve.errors import InvalidBag, InvalidInput, NameCollision
+from preserve.descriptive import LANG_KEY
+from preserve.errors import InvalidInput, NameCollision
+from preserve.ingest.conformance import RequiredProfile, invalid_bag
 from preserve.ingest.model import Delivery, StagedFile, event
 from preserve.sip import SipCheck, check_delivery, detect
 from preserve.sip.checks import read_digests
-from preserve.values import Problem
+from preserve.sip.detect import MEEMOO_SIP
+from preserve.text import plural
+from preserve.values import Problem, ValidationReport
 
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar")
 #: bag-info elements that describe the bag as written, recomputed for the AIP
@@ -32,9 +36,16 @@ _KEEP_AS_FILE = "; to keep the file itself as it is, put it in a folder and inge
 
 
 def receive(
-    source: Path, staging: Path, *, max_unpack_bytes: int, max_unpack_ratio: int
+    source: Path,
+    staging: Path,
+    *,
+    max_unpack_bytes: int,
+    max_unpack_ratio: int,
+    profile: RequiredProfile | None = None,
 ) -> Delivery:
-    """The payload of ``source``; archives are unpacked under ``staging``."""
+    """The payload of ``source``; archives are unpacked under ``staging``. A bag that breaks
+    RFC 8493 is refused; with the ``profile`` its collection requires, with every breach of
+    that profile too (a valid bag is checked against it after receive)."""
     events: list[premis.EventRecord] = []
     warnings: list[Problem] = []
     name = source.name
@@ -71,9 +82,11 @@ def receive(
         raise InvalidInput(f"{source}: not a regular file or folder")
 
     if root.is_dir() and (root / "bagit.txt").is_file():
-        delivery = _receive_bag(source, root, name, events, warnings)
+        delivery, report = _receive_bag(source, root, name, events, warnings, profile)
         delivery.kind = "bag"
         _receive_sip(delivery, root / "data", bag=True)
+        _bag_events(delivery, report)
+        _bag_title(delivery)
         return delivery
     if root.is_file():
         size = root.stat().st_size
@@ -149,17 +162,18 @@ def verify_promised(delivery: Delivery, keep: Sequence[str]) -> None:
 
 
 def _receive_bag(
-    source: Path, root: Path, name: str, events: list[premis.EventRecord], warnings: list[Problem]
-) -> Delivery:
-    """An incoming bag: validate it (fixity on receipt) and keep its bag-info."""
+    source: Path,
+    root: Path,
+    name: str,
+    events: list[premis.EventRecord],
+    warnings: list[Problem],
+    profile: RequiredProfile | None,
+) -> tuple[Delivery, ValidationReport]:
+    """An incoming bag: validate it (fixity on receipt) and keep its bag-info. Its validation
+    events are added by :func:`_bag_events`, once it is known whether it is a meemoo SIP."""
     report = validate_bag(root)
     if not report.valid:
-        raise InvalidBag(
-            f"{source}: invalid bag ({len(report.errors)} problems): "
-            + "; ".join(str(p) for p in report.errors[:20])
-            + (" ..." if len(report.errors) > 20 else ""),
-            report.errors,
-        )
+        raise invalid_bag(source, root, report.errors, profile)
     warnings.extend(report.warnings)
     contents = read_bag(root)
     files: list[StagedFile] = []
@@ -170,29 +184,69 @@ def _receive_bag(
         path = os.path.join(root, real)
         files.append(StagedFile(relpath=rel, source=path, size=os.lstat(path).st_size))
         producer[rel] = dict(digests)
-    algs = ", ".join(report.algorithms)
-    submission = submission_documents(root)
-    events.append(
-        event(
-            premis.VALIDATION,
-            "success" if not report.warnings else "warning",
-            f"incoming BagIt {report.version} bag validated; its {len(submission)} tag "
-            f"file{'' if len(submission) == 1 else 's'} kept under {SUBMISSION_FOLDER}/",
-            "; ".join(str(w) for w in report.warnings[:50]),
-        )
-    )
-    events.append(
-        event(
-            premis.FIXITY_CHECK,
-            "success",
-            f"producer checksums ({algs}) verified on receipt for {len(files)} files",
-        )
-    )
     info = [(k, v) for k, v in contents.bag_info if k.lower() not in _RECOMPUTED]
     external = next((v for k, v in info if k.lower() == "external-identifier"), name)
     delivery = Delivery(source, root / "data", files, warnings, info, producer, events, external)
-    delivery.submission = submission
-    return delivery
+    delivery.submission = submission_documents(root)
+    return delivery, report
+
+
+def _bag_events(delivery: Delivery, report: ValidationReport) -> None:
+    """The PREMIS events of an incoming bag: its validation and the fixity check on receipt.
+
+    A meemoo SIP 1.x must carry ``manifest-md5.txt``: that its payload manifests are MD5 only
+    is then what its specification asks, not something to warn the producer about (preserve
+    computes its own SHA-512 and SHA-256 anyway), so that warning is left out, and said in the
+    event's detail instead."""
+    warnings = list(report.warnings)
+    remark = ""
+    sip = delivery.sip
+    if (
+        delivery.kind == MEEMOO_SIP
+        and isinstance(sip, SipCheck)
+        and sip.detected.version.startswith("1")
+        and any(w.code == "weak-algorithm" for w in warnings)
+    ):
+        warnings = [w for w in warnings if w.code != "weak-algorithm"]
+        delivery.warnings[:] = [w for w in delivery.warnings if w.code != "weak-algorithm"]
+        remark = (
+            "; MD5 payload manifest only, as the meemoo SIP 1.x requires (preserve adds its "
+            "own SHA-512 and SHA-256)"
+        )
+    kept = len(delivery.submission)
+    delivery.events.append(
+        event(
+            premis.VALIDATION,
+            "success" if not warnings else "warning",
+            f"incoming BagIt {report.version} bag validated; its {plural(kept, 'tag file')} "
+            f"kept under {SUBMISSION_FOLDER}/{remark}",
+            "; ".join(str(w) for w in warnings[:50]),
+        )
+    )
+    delivery.events.append(
+        event(
+            premis.FIXITY_CHECK,
+            "success",
+            f"producer checksums ({', '.join(report.algorithms)}) verified on receipt for "
+            f"{plural(len(delivery.files), 'file')}",
+        )
+    )
+
+
+def _bag_title(delivery: Delivery) -> None:
+    """A bag's ``Title`` in bag-info.txt (APTrust's and BTR's bags carry one) titles the
+    package when the delivery has no description of its own with a title (a SIP's): after
+    ``--title`` and a metadata CSV, before ``External-Description`` and the folder name."""
+    if delivery.description.get("title"):
+        return
+    titles = [v.strip() for k, v in delivery.bag_info if k.lower() == "title" and v.strip()]
+    if not titles:
+        return
+    delivery.description = {**delivery.description, "title": titles}
+    langs = delivery.description.get(LANG_KEY)
+    if isinstance(langs, dict) and "title" in langs:
+        delivery.description[LANG_KEY] = {k: v for k, v in langs.items() if k != "title"}
+    delivery.description_source = "bag-info Title"  # what the ingest line names the title by
 
 
 #: where the AIP keeps an incoming bag's tag files

@@ -11,6 +11,11 @@
   ``https://earkcsip.dilcis.eu/profile/E-ARK-CSIP.xml`` ...) or that carries CSIP attributes.
 - A folder with ``metadata/`` and ``representations/`` but no METS file is a SIP that broke
   CSIPSTR4 (refused by :mod:`preserve.sip.checks`); anything else is a plain folder or bag.
+
+When the root METS file is missing, or cannot be read (not well-formed, or refused as unsafe),
+it cannot tell the kind, so the delivery is named after what the rest of its layout shows
+(:func:`family_from_layout`): a meemoo SIP 1.x (a bag with its folders), a meemoo SIP (its
+``metadata/descriptive/dc+schema.xml``), else only a "SIP".
 """
 
 from __future__ import annotations
@@ -101,6 +106,21 @@ def _looks_like_sip(root: Path) -> bool:
     return (root / "metadata").is_dir() and (root / "representations").is_dir()
 
 
+#: meemoo's name for the package-level descriptive file of its SIP 2.x (dcterms + schema.org)
+_MEEMOO_DESCRIPTIVE = "metadata/descriptive/dc+schema.xml"
+
+
+def family_from_layout(root: Path, *, bag: bool) -> tuple[str, str, str]:
+    """(kind, family, version) of a SIP whose root METS file cannot tell: what its folders
+    show. The kind only chooses which structure rules are checked (meemoo's MUSTs for a
+    meemoo SIP, CSIP's otherwise); the family is how messages name it."""
+    if bag and _meemoo_1_layout(root):
+        return MEEMOO_SIP, "meemoo SIP", "1.x"
+    if (root / _MEEMOO_DESCRIPTIVE).is_file():
+        return MEEMOO_SIP, "meemoo SIP", ""
+    return EARK_SIP, "SIP", ""  # CSIP's rules: the common ground of E-ARK and meemoo SIPs
+
+
 def detect(root: Path, *, bag: bool = False) -> Detected:
     """What the delivery folder ``root`` is (``bag``: it is a bag's ``data/`` folder).
 
@@ -110,14 +130,13 @@ def detect(root: Path, *, bag: bool = False) -> Detected:
     present = [n for n in ("METS.xml", "mets.xml") if (root / n).is_file()]
     if not present:
         if _looks_like_sip(root):
-            family = "meemoo SIP" if bag else "E-ARK SIP"
-            kind = MEEMOO_SIP if bag else EARK_SIP
-            wanted = "mets.xml" if bag else "METS.xml"
+            kind, family, version = family_from_layout(root, bag=bag)
+            wanted = "mets.xml" if version == "1.x" else "METS.xml"
             return Detected(
                 kind,
                 root,
                 family=family,
-                version="1.x" if bag else "",
+                version=version,
                 shown_prefix=shown,
                 problems=[
                     Problem(
@@ -133,10 +152,12 @@ def detect(root: Path, *, bag: bool = False) -> Detected:
     try:
         element = parse(root / name, f"{shown}{name}")
     except XmlProblem as exc:
+        kind, family, version = family_from_layout(root, bag=bag)
         return Detected(
-            MEEMOO_SIP if bag else EARK_SIP,
+            kind,
             root,
-            family="meemoo SIP" if bag else "E-ARK SIP",
+            family=family,
+            version=version,
             mets_name=name,
             shown_prefix=shown,
             problems=[exc.problem],

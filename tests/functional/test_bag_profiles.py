@@ -346,6 +346,43 @@ def test_a_collection_that_requires_a_profile(repo: Repo, src: Path, tmp_path: P
     repo.run("ingest", src, "--collection", "deposits")
 
 
+@pytest.mark.parametrize("form", ["folder", "tar"])
+def test_an_invalid_bag_is_refused_with_every_breach_of_the_collections_profile(
+    repo: Repo, src: Path, tmp_path: Path, form: str
+) -> None:
+    """The producer fixes the bag once: its RFC 8493 problems and every breach of the profile
+    its collection requires, in one error."""
+    repo.run("collections", "add", "deposits", "--profile", "btr")
+    bag = tmp_path / "bag"
+    repo.run("bag", "make", src, bag)  # no Source-Organization, no BagIt-Profile-Identifier
+    (bag / "data" / "plaat-001.txt").write_text("GLASS PLATE ONE\n")  # same size, other bytes
+    delivery = bag
+    if form == "tar":
+        delivery = tmp_path / "bag.tar"
+        with tarfile.open(delivery, "w") as tar:
+            tar.add(bag, arcname="bag")
+    result = repo.run("ingest", delivery, "--collection", "deposits", ok=False)
+    assert result.exit_code == 1
+    first, *rest = result.stderr.splitlines()
+    assert first.startswith(
+        f"error: {delivery}: invalid bag (2 problems; 2 breaches of BagIt profile {BTR_ID} "
+        "(version 0.1), which collection default/deposits requires): data/plaat-001.txt: "
+    )
+    assert first.count("[checksum-mismatch]") == 2  # sha512 and sha256
+    assert sorted(rest) == [
+        f"  bag-info.txt: BagIt-Profile-Identifier is missing: a bag that follows the profile "
+        f"names it ({BTR_ID}) [profile-identifier]",
+        "  bag-info.txt: Source-Organization is required by the profile and missing "
+        "[profile-tag-required]",
+    ]
+    failure = repo.json("ingest", delivery, "--collection", "deposits", ok=False)["failures"][0]
+    assert failure["code"] == "invalid-bag"
+    assert repo.stored_keys() == [] and repo.packages() == [] and repo.staging_entries() == []
+    # without a profile, the bag's own problems only, counted in words
+    result = repo.run("ingest", delivery, "--collection", "photos", ok=False)
+    assert result.stderr.startswith(f"error: {delivery}: invalid bag (2 problems): ")
+
+
 def test_collection_profile_options_refuse_bad_input(repo: Repo, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("not json")

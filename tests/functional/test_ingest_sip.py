@@ -139,8 +139,27 @@ def test_meemoo_1_bag(repo: Repo, tmp_path: Path, form: str) -> None:
     assert ("Delivery-Profile", f"meemoo SIP 1.0 {b.MEEMOO_10_BASIC}") in info
     assert (stored / "data" / "mets.xml").is_file()
     events = validation_events(stored)
-    assert any(d.startswith("incoming BagIt 1.0 bag validated") for _, d in events)
+    # MD5 only is what the meemoo SIP 1.x requires: said, not warned about
+    ((outcome, detail),) = [e for e in events if e[1].startswith("incoming BagIt 1.0 bag")]
+    assert outcome == "success"
+    assert "MD5 payload manifest only, as the meemoo SIP 1.x requires" in detail
     assert any(d.startswith("meemoo SIP 1.0") for _, d in events)
+
+
+def test_meemoo_1_bag_is_not_told_to_add_sha256_but_a_plain_md5_bag_is(
+    repo: Repo, tmp_path: Path
+) -> None:
+    result = repo.run("ingest", b.meemoo_1(tmp_path / "in"), "--collection", "photos")
+    assert "SHA-256" not in result.stderr and "weak" not in result.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "a.txt").write_text("a")
+    repo.run("bag", "make", plain, tmp_path / "plain-bag", "--algorithm", "md5")
+    result = repo.run("ingest", tmp_path / "plain-bag", "--collection", "photos")
+    assert "only MD5/SHA-1 payload manifests: add SHA-256 or SHA-512" in result.stderr
+    package_id = repo.packages()[-1]["id"]
+    events = validation_events(aip(repo, package_id))
+    assert [o for o, d in events if d.startswith("incoming BagIt")] == ["warning"]
 
 
 @pytest.mark.parametrize("form", ["folder", "zip"])
@@ -262,6 +281,7 @@ def test_broken_sip_is_refused_naming_file_and_rule(
     assert result.exit_code == 1, result.stderr
     first = result.stderr.splitlines()[0]
     assert first.startswith("error: ") and "invalid" in first
+    assert "invalid meemoo SIP" in first  # whatever is broken, never called an E-ARK SIP
     for text in expected:
         assert text in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -304,3 +324,67 @@ def test_languages_on_sqlite_and_postgresql(tmp_path: Path, database_url: str) -
     assert [p["id"] for p in found] == [package["package_id"]]
     none = repo.run("packages", "search", "subject")
     assert "no packages match 'subject'" in none.stdout + none.stderr
+
+
+@pytest.mark.parametrize("form", ["folder", "zip"])
+def test_a_broken_package_mets_is_not_called_an_eark_sip(
+    repo: Repo, tmp_path: Path, form: str
+) -> None:
+    """The METS file that would tell the kind cannot be read: a meemoo SIP is recognised by its
+    dc+schema.xml, anything else is only a "SIP"."""
+    meemoo = b.meemoo_2(tmp_path / "in", name="uuid-malformed")
+    _bad_xml(meemoo)
+    delivery = as_given(form, meemoo, tmp_path)
+    result = repo.run("ingest", delivery, "--collection", "photos", ok=False)
+    assert result.stderr.startswith(
+        f"error: {delivery}: invalid meemoo SIP (1 problem): METS.xml: not well-formed XML"
+    )
+    eark = b.eark_csip(tmp_path / "in", name="csip-malformed")
+    _external(eark)
+    delivery = as_given(form, eark, tmp_path)
+    result = repo.run("ingest", delivery, "--collection", "photos", ok=False)
+    assert result.stderr.startswith(f"error: {delivery}: invalid SIP (1 problem): METS.xml: ")
+    assert repo.packages() == [] and repo.stored_keys() == []
+
+
+def _titled_bag(repo: Repo, tmp_path: Path, name: str, *info: str) -> Path:
+    src = tmp_path / f"{name}-src"
+    src.mkdir()
+    (src / "brief-1.txt").write_text(f"Lieve moeder, ({name})\n", encoding="utf-8")
+    args: list[str | Path] = []
+    for element in info:
+        args += ["--info", element]
+    repo.run("bag", "make", src, tmp_path / name, *args)
+    return tmp_path / name
+
+
+def test_a_bags_title_titles_the_package(repo: Repo, tmp_path: Path) -> None:
+    """bag-info's Title (APTrust, BTR) comes after --title, a CSV and a SIP's description,
+    before External-Description and the folder name."""
+    bag = _titled_bag(
+        repo, tmp_path, "apt-good", "Title=Brieven 1914", "External-Description=Letters"
+    )
+    package = ingest(repo, bag)
+    assert (package["title"], package["title_source"]) == ("Brieven 1914", "bag-info Title")
+    assert repo.json("show", package["package_id"])["description"]["title"] == ["Brieven 1914"]
+    out = repo.run("ingest", _titled_bag(repo, tmp_path, "two", "Title=Brieven 1915"),
+                   "--collection", "photos").stdout  # fmt: skip
+    assert '"Brieven 1915" (title from bag-info Title)' in out
+    two = repo.packages()[-1]["id"]
+    assert ("External-Description", "Brieven 1915") in bag_info(aip(repo, two))
+
+    given = ingest(repo, _titled_bag(repo, tmp_path, "three", "Title=Brieven"), "--title", "Mine")
+    assert (given["title"], given["title_source"]) == ("Mine", "--title")
+
+    described = ingest(repo, _titled_bag(repo, tmp_path, "four", "External-Description=Letters"))
+    assert (described["title"], described["title_source"]) == (
+        "Letters",
+        "bag-info External-Description",
+    )
+
+    # a meemoo 1.x bag's own description comes first
+    sip = b.meemoo_1(tmp_path / "in")
+    with (sip / "bag-info.txt").open("a", encoding="utf-8") as f:
+        f.write("Title: Not this one\n")
+    package = ingest(repo, sip)
+    assert package["title"] == "Kermis in Brugge"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from preserve.sip import detect
+import pytest
+
+from preserve.sip import detect, validate_sip
 from tests import sipbuilder as b
 
 
@@ -79,3 +81,41 @@ def test_mets_not_well_formed_is_a_problem_naming_the_file(tmp_path: Path) -> No
     (problem,) = detect(root).problems
     assert (problem.code, problem.path) == ("xml-not-well-formed", "METS.xml")
     assert "mismatched tag" in problem.message
+
+
+def _break_mets(root: Path, how: str) -> None:
+    mets = root / "METS.xml" if (root / "METS.xml").exists() else root / "mets.xml"
+    if how == "missing":
+        mets.unlink()
+    elif how == "not well-formed":
+        mets.write_text("<mets><fileSec></mets>", encoding="utf-8")
+    else:
+        mets.write_text(b.EXTERNAL_ENTITY, encoding="utf-8")
+
+
+BROKEN_METS = ["missing", "not well-formed", "external entity"]
+
+
+@pytest.mark.parametrize("how", BROKEN_METS)
+def test_a_broken_mets_leaves_the_kind_to_the_layout(tmp_path: Path, how: str) -> None:
+    """A METS file that cannot be read tells nothing: an E-ARK SIP is then only a "SIP", a
+    meemoo SIP 2.x is recognised by its dc+schema.xml and a meemoo 1.x bag by its folders;
+    none is called an E-ARK SIP."""
+    eark = b.eark_csip(tmp_path / "e")
+    _break_mets(eark, how)
+    found = detect(eark)
+    assert (found.family, found.version, found.profile) == ("SIP", "", "SIP")
+    assert str(validate_sip(eark).refuse("csip")).startswith("csip: invalid SIP (1 problem): ")
+
+    meemoo = b.meemoo_2(tmp_path / "m")
+    _break_mets(meemoo, how)
+    found = detect(meemoo)
+    assert (found.kind, found.family, found.profile) == ("meemoo-sip", "meemoo SIP", "meemoo SIP")
+    assert str(validate_sip(meemoo).refuse("m")).startswith("m: invalid meemoo SIP (1 problem)")
+
+    bag = b.meemoo_1(tmp_path / "b")
+    _break_mets(bag / "data", how)
+    found = detect(bag / "data", bag=True)
+    assert (found.kind, found.profile) == ("meemoo-sip", "meemoo SIP 1.x")
+    (problem,) = found.problems
+    assert problem.path == "data/mets.xml"
