@@ -31,7 +31,6 @@ __all__ = [
     "check_delivery",
     "collection_profile",
     "invalid_bag",
-    "require_profile",
     "required_profile",
 ]
 
@@ -97,15 +96,6 @@ def invalid_bag(
         f"{source}: invalid bag ({plural(len(errors), 'problem')}; {against}): {shown}",
         [*errors, *breaches],
     )
-
-
-def require_profile(
-    app: Application, delivery: Delivery, *, organisation: str, collection: str
-) -> None:
-    """Refuse ``delivery`` unless it conforms to the profile its collection requires (if any)."""
-    profile = collection_profile(app, organisation, collection)
-    if profile is not None:
-        check_delivery(delivery, profile, f"collection {organisation}/{collection}")
 
 
 def bag_root(delivery: Delivery) -> Path | None:

@@ -212,7 +212,8 @@ def export_package(
             else f" (it reads versions {', '.join(map(str, needed))}, all from one location)"
         )
         raise StorageError(
-            f"{which} has no verified copy to export from{reads} (copies: {held or 'none'})"
+            f"{which} has no verified copy to export from{reads} (copies: {held or 'none'}); "
+            f"preserve fixity --package {package_id} names what is damaged"
         )
     created = make_parents(target.parent)
     bag = _Bag(number, current, files, had_fetch, events)

@@ -199,7 +199,8 @@ def test_a_damaged_file_of_version_1_fails_its_copy_and_names_the_later_versions
     assert refused.exit_code != 0
     assert refused.stderr == (
         f"error: version 2 of {package_id} has no verified copy to export from (it reads "
-        "versions 1, 2, all from one location) (copies: store failed (v1), store verified (v2))\n"
+        "versions 1, 2, all from one location) (copies: store failed (v1), store verified (v2)); "
+        f"preserve fixity --package {package_id} names what is damaged\n"
     )
     assert not (tmp_path / "exports").exists()
 
