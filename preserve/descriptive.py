@@ -575,8 +575,15 @@ def corrected_description(
     ours = [v for v, _ in values.get("identifier", []) if v.startswith("urn:uuid:")]
 
     def replace(key: str, new: Sequence[str], lang: str | None) -> None:
-        kept = [] if lang is None else [(v, t) for v, t in values.get(key, []) if t != lang]
-        values[key] = kept + [(v, lang or "") for v in new]
+        current = values.get(key, [])
+        if lang is None:
+            values[key] = [(v, "") for v in new]
+        else:  # that language's values, where they were (the main one stays first)
+            same = [i for i, (_, t) in enumerate(current) if t.casefold() == lang.casefold()]
+            tag = current[same[0]][1] if same else lang  # a tag keeps the spelling it has
+            at = same[0] if same else len(current)
+            kept = [pair for i, pair in enumerate(current) if i not in same]
+            values[key] = kept[:at] + [(v, tag) for v in new] + kept[at:]
         if key == "identifier":
             values[key] += [(u, "") for u in ours if u not in {v for v, _ in values[key]}]
         if not values[key]:

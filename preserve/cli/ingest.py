@@ -161,7 +161,14 @@ def ingest(
     if as_json:
         emit_json(ingest_json(report, metadata))
     for package_id in report.recovered:
-        note(f"cleaned up interrupted ingest {package_id}")
+        if ".v" in package_id:  # "<package>.v<N>": a version an interrupted run left unfinished
+            package, _, number = package_id.partition(".v")
+            note(
+                f"cleaned up the unfinished version {number} of package {package} that an "
+                "interrupted run left"
+            )
+        else:
+            note(f"cleaned up interrupted ingest {package_id}")
     if as_json:
         log.info("%s", summary)
     else:

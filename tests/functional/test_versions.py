@@ -497,6 +497,13 @@ def test_corrections_keep_the_other_languages(repo: Repo, tmp_path: Path) -> Non
     assert description["description"] == ["One text for all"]
     assert "description" not in description["_lang"]
 
+    # one language corrected keeps its place (the main title stays first), whatever its case
+    repo.run("describe", package_id, "--set", "title@NL=Haven van Antwerpen, 1923")
+    description = repo.json("show", package_id)["description"]
+    assert description["title"] == ["Haven van Antwerpen, 1923", "Port of Antwerp (1923)"]
+    assert description["_lang"]["title"] == ["nl", "en"]
+    assert repo.json("show", package_id)["summary"]["title"] == "Haven van Antwerpen, 1923"
+
     bad = repo.run("describe", package_id, "--set", "title@=x", ok=False)
     assert bad.exit_code == 2 and "is not a language tag" in bad.stderr
 
