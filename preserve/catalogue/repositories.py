@@ -324,6 +324,26 @@ class PackageRepository(_Repository):
             .limit(5)
         ).all()
 
+    def earlier_version_with(
+        self, collection_id: int, fingerprint: str
+    ) -> tuple[str, int, int] | None:
+        """(package id, version, current version) of a stored package of the collection one of
+        whose earlier (not current) versions holds exactly this payload."""
+        row = self.session.execute(
+            select(Package.id, PackageVersion.number, Package.version)
+            .join(PackageVersion, PackageVersion.package_id == Package.id)
+            .where(
+                Package.collection_id == collection_id,
+                Package.status == "stored",
+                PackageVersion.payload_fingerprint == fingerprint,
+                PackageVersion.status == "stored",
+                PackageVersion.number != Package.version,
+            )
+            .order_by(PackageVersion.created_at.desc())
+            .limit(1)
+        ).first()
+        return (str(row[0]), int(row[1]), int(row[2])) if row is not None else None
+
     def find_live_by_fingerprint(self, collection_id: int, fingerprint: str) -> Package | None:
         """The package of this collection, stored or being ingested, that holds this payload
         (at most one: ``uq_packages_live_fingerprint``)."""
@@ -521,6 +541,27 @@ class FileRepository(_Repository):
         if role is not None:
             stmt = stmt.where(File.role == role)
         stmt = stmt.order_by(File.id).execution_options(yield_per=STREAM_BATCH_SIZE)
+        yield from self.session.scalars(stmt)
+
+    def iter_stored_payload(self, package_id: str) -> Iterator[File]:
+        """The payload files each stored version of the package stored itself (the bytes the
+        package holds, each once), the latest version first."""
+        stmt = (
+            select(File)
+            .join(
+                PackageVersion,
+                (PackageVersion.package_id == File.package_id)
+                & (PackageVersion.number == File.version),
+            )
+            .where(
+                File.package_id == package_id,
+                File.role == "payload",
+                File.version == File.stored_version,
+                PackageVersion.status == "stored",
+            )
+            .order_by(File.version.desc(), File.id)
+            .execution_options(yield_per=STREAM_BATCH_SIZE)
+        )
         yield from self.session.scalars(stmt)
 
     def count(self, package_id: str, role: str | None = None, version: int | None = None) -> int:

@@ -279,14 +279,28 @@ def _hint_new_version(
     source: Path,
     external_identifier: str,
     delivery: Delivery,
+    fingerprint: str,
 ) -> None:
-    """Warn when the collection holds a package from the same folder or with the same
-    identifier: a changed delivery is better a new version of it than a package of its own
-    that stores the unchanged files a second time."""
+    """Warn when the collection holds an earlier version with exactly this content, or a
+    package from the same folder or with the same identifier: a changed delivery is better a
+    new version of it than a package of its own that stores the unchanged files again."""
     with app.uow() as uow:
         coll = _collection(uow, organisation, collection)
+        earlier = uow.packages.earlier_version_with(coll.id, fingerprint)
         same = [p.id for p in uow.packages.same_origin(coll.id, str(source), external_identifier)]
-    if same:
+    if earlier is not None:
+        package, number, current = earlier
+        delivery.warnings.append(
+            Problem(
+                "earlier-version",
+                source.name,
+                f"identical to version {number} of package {package[:8]} (now at version "
+                f"{current}); this delivery becomes a package of its own: to make it that "
+                f"package's current content again, ingest it with --new-version-of {package[:8]}",
+                "warning",
+            )
+        )
+    elif same:
         delivery.warnings.append(
             Problem(
                 "same-origin",
@@ -728,7 +742,15 @@ def ingest_one(
         locations, owner = claim
         registered = True
         if base is None:  # a new package: say when it looks like a new version of another
-            _hint_new_version(app, organisation, collection, source, external_identifier, delivery)
+            _hint_new_version(
+                app,
+                organisation,
+                collection,
+                source,
+                external_identifier,
+                delivery,
+                payload_fingerprint,
+            )
         fetched = changes.fetched if changes else {}
         timer.lap("record the package as ingesting")
 

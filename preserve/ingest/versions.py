@@ -88,6 +88,10 @@ class Base:
     #: the latest version that corrected the description only (``preserve describe``) since
     #: the last delivery, if any: a delivery with a description of its own replaces it
     corrected_in: int | None = None
+    #: every content the package holds, in any version (SHA-512 -> where it is stored): what
+    #: a new version need not store again, even content an earlier version had and the
+    #: current one dropped
+    held: dict[str, BaseFile] = field(default_factory=dict)
 
     @property
     def package_prefix(self) -> str:
@@ -140,24 +144,33 @@ def load_base(app: Application, package_id: str, *, with_files: bool = True) -> 
         )
         if with_files:
             for f in uow.files.iter_for_package(package_id, "payload", package.version):
-                base.files[f.path] = BaseFile(
-                    path=f.path,
-                    size=f.size,
-                    sha512=f.sha512 or "",
-                    sha256=f.sha256 or "",
-                    digests=dict(f.digests or {}),
-                    stored_version=f.stored_version,
-                    stored_path=f.stored_path or f.path,
-                    puid=f.puid,
-                    format_name=f.format_name,
-                    format_version=f.format_version,
-                    mime=f.mime,
-                    basis=f.basis,
-                    identification=f.identification,
-                    image=f.image,
-                    description=f.description,
-                )
+                base.files[f.path] = _base_file(f)
+            for current in base.files.values():
+                base.held.setdefault(current.sha512, current)
+            for row in uow.files.iter_stored_payload(package_id):
+                if row.sha512 and row.sha512 not in base.held:
+                    base.held[row.sha512] = _base_file(row)
     return base
+
+
+def _base_file(f: Any) -> BaseFile:
+    return BaseFile(
+        path=f.path,
+        size=f.size,
+        sha512=f.sha512 or "",
+        sha256=f.sha256 or "",
+        digests=dict(f.digests or {}),
+        stored_version=f.stored_version,
+        stored_path=f.stored_path or f.path,
+        puid=f.puid,
+        format_name=f.format_name,
+        format_version=f.format_version,
+        mime=f.mime,
+        basis=f.basis,
+        identification=f.identification,
+        image=f.image,
+        description=f.description,
+    )
 
 
 @dataclass(frozen=True)
@@ -235,7 +248,7 @@ def classify(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, A
 def compare(base: Base, files: Sequence[StagedFile]) -> Changes:
     """Classify the delivery's files against ``base`` (:func:`classify`); every file whose
     content the package stores already is fetched from there, whatever its path."""
-    held: dict[str, BaseFile] = {}
+    held = dict(base.held)
     for f in sorted(base.files.values(), key=lambda f: f.path):
         held.setdefault(f.sha512, f)
     after = {f.bag_path: f.digests["sha512"] for f in files}
@@ -501,8 +514,9 @@ def match_known(
     matched by SHA-512. Those files get their digests, format and image properties from the
     catalogue; they are neither copied into staging nor identified again. Returns path in the
     bag -> the stored file."""
-    sizes = {f.size for f in base.files.values()}
-    by_digest = {f.sha512: f for f in base.files.values()}
+    holdings = {**base.held, **{f.sha512: f for f in base.files.values()}}
+    sizes = {f.size for f in holdings.values()}
+    by_digest = holdings
     candidates = [f for f in delivery.files if f.size in sizes]
     progress.begin(
         f"comparing with version {base.number}",

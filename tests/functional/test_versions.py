@@ -563,3 +563,32 @@ def test_a_stored_version_validates_with_the_versions_it_names(
     assert alone.exit_code == 1 and "[fetch-unfetched]" in alone.stderr
     wrong = repo.run("bag", "validate", delivery, "--with-earlier-versions", ok=False)
     assert wrong.exit_code == 2
+
+
+def test_a_delivery_identical_to_an_earlier_version_says_so(
+    one: tuple[Repo, str, Path], tmp_path: Path
+) -> None:
+    repo, package_id, delivery = one
+    earlier = tmp_path / "earlier"
+    shutil.copytree(delivery, earlier)
+    (delivery / "a.txt").write_text("changed\n")
+    repo.run("ingest", delivery, "--new-version-of", package_id)
+    result = repo.run("ingest", earlier, "--collection", "photos")
+    assert (
+        f"warning: earlier: identical to version 1 of package {package_id[:8]} (now at version "
+        f"2); this delivery becomes a package of its own: to make it that package's current "
+        f"content again, ingest it with --new-version-of {package_id[:8]}"
+    ) in result.stderr
+
+
+def test_an_earlier_version_made_current_again_stores_nothing(
+    one: tuple[Repo, str, Path], tmp_path: Path
+) -> None:
+    repo, package_id, delivery = one
+    earlier = tmp_path / "earlier"
+    shutil.copytree(delivery, earlier)
+    (delivery / "a.txt").write_text("changed\n")
+    repo.run("ingest", delivery, "--new-version-of", package_id)
+    back = repo.json("ingest", earlier, "--new-version-of", package_id)["packages"][0]
+    assert (back["version"], back["stored_bytes"]) == (3, 0)
+    assert back["changes"]["modified"] == ["data/a.txt"]
