@@ -50,7 +50,6 @@ from preserve.ingest.model import (
     Owner,
     agents_of,
     event,
-    now,
 )
 from preserve.ingest.producer import (
     absent_items,
@@ -66,7 +65,6 @@ from preserve.ingest.recover import (
     remove_package,
     start_recovery,
     this_process,
-    write_owner,
 )
 from preserve.ingest.register import Stored, register
 from preserve.ingest.stage import fingerprint, stage_payload
@@ -76,12 +74,11 @@ from preserve.ingest.versions import (
     BaseFile,
     Changes,
     abandon_version,
+    begin_staging,
     claim_version,
     compare,
     load_base,
     match_known,
-    staging_name,
-    version_key,
 )
 from preserve.progress import NoProgress, Prefixed, Progress
 from preserve.services.admin import collection_locations, require_collection
@@ -536,11 +533,7 @@ def ingest_one(
     base = load_base(app, new_version_of) if new_version_of else None
     package_id = base.package_id if base else str(uuid.uuid4())
     version = base.number + 1 if base else 1
-    staging = settings.staging_dir / staging_name(package_id, version)
-    busy = {staging.name, version_key(package_id, version)}
-    ACTIVE.update(busy)  # recovery, running beside, leaves its rows and staging alone
-    staging.mkdir(parents=True)
-    write_owner(staging, now())
+    staging, busy = begin_staging(app, package_id, version)  # recovery leaves them alone
     registered = False
     identification = Identification(1)
     timer = _Timer(package_id)

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,7 +34,7 @@ from preserve.catalogue.models import PackageVersion
 from preserve.checksums import hash_file
 from preserve.errors import InvalidInput, NotFound, PreserveError, StorageError, StorageUnavailable
 from preserve.ingest.model import Delivery, StagedFile
-from preserve.ingest.recover import ACTIVE, mark_unreachable, owner_gone
+from preserve.ingest.recover import ACTIVE, mark_unreachable, owner_gone, write_owner
 from preserve.ingest.stage import check_producer
 from preserve.ingest.store import Location
 from preserve.interrupts import critical
@@ -283,6 +284,18 @@ def staging_name(package_id: str, number: int) -> str:
     if number == 1:
         return package_id
     return f"{version_key(package_id, number)}.{uuid.uuid4().hex[:12]}"
+
+
+def begin_staging(app: Application, package_id: str, number: int) -> tuple[Path, set[str]]:
+    """Make this run's staging folder for version ``number`` (with its owner file) and mark
+    it and the version as this process's (:data:`ACTIVE`, so recovery running beside leaves
+    them alone); returns the folder and the marks, which the caller removes from ACTIVE."""
+    staging = app.settings.staging_dir / staging_name(package_id, number)
+    busy = {staging.name, version_key(package_id, number)}
+    ACTIVE.update(busy)
+    staging.mkdir(parents=True)
+    write_owner(staging, datetime.now(UTC))
+    return staging, busy
 
 
 def version_abandoned(version: PackageVersion) -> bool:

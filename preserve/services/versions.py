@@ -35,19 +35,17 @@ from preserve.ingest.model import (
     Owner,
     agents_of,
     event,
-    now,
 )
-from preserve.ingest.recover import ACTIVE, this_process, write_owner
+from preserve.ingest.recover import ACTIVE, this_process
 from preserve.ingest.register import Stored, register
 from preserve.ingest.store import store, tag_items
 from preserve.ingest.versions import (
     Base,
     BaseFile,
     abandon_version,
+    begin_staging,
     claim_version,
     load_base,
-    staging_name,
-    version_key,
 )
 from preserve.progress import NoProgress, Progress
 from preserve.services.packages import resolve_package
@@ -228,11 +226,7 @@ def _make_version(
     settings = app.settings
     version = base.number + 1
     package_id = base.package_id
-    staging = settings.staging_dir / staging_name(package_id, version)
-    busy = {staging.name, version_key(package_id, version)}
-    ACTIVE.update(busy)  # recovery, running beside, leaves its rows and staging alone
-    staging.mkdir(parents=True)
-    write_owner(staging, now())
+    staging, busy = begin_staging(app, package_id, version)  # recovery leaves them alone
     registered = False
     try:
         elements = ", ".join(k for k in changed if k != LANG_KEY) or "languages"
