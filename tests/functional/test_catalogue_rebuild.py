@@ -345,12 +345,12 @@ def test_a_rebuilt_catalogue_matches_the_original(tmp_path: Path, storage_url: s
     assert exported["validation"]["valid"] is True and exported["files"] == 4
 
 
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 def test_rebuild_into_postgresql(tmp_path: Path, database_url: str) -> None:
-    """The same history with the catalogue on PostgreSQL (and SQLite), local storage."""
-    if database_url.startswith("sqlite"):
-        pytest.skip(
-            "the SQLite catalogue is compared in test_a_rebuilt_catalogue_matches_the_original"
-        )
+    """The same history with the catalogue on PostgreSQL, local storage (SQLite is compared in
+    test_a_rebuilt_catalogue_matches_the_original)."""
     storage = tmp_path / "store"
     storage.mkdir()
     repo, _ids = run_history(tmp_path, database_url, storage.as_uri())
