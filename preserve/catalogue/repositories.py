@@ -229,6 +229,7 @@ class PackageRepository(_Repository):
         since: datetime | None = None,
         before: datetime | None = None,
         text: str | None = None,
+        delivery_kind: str | None = None,
     ) -> Sequence[Row[Any]]:
         """One row per package for listings, in one query (copies counted in a subquery):
         id, organisation slug, collection slug, title, status, version, file count, size, copies,
@@ -279,6 +280,16 @@ class PackageRepository(_Repository):
             conditions.append(Package.created_at >= since)
         if before is not None:
             conditions.append(Package.created_at < before)
+        if delivery_kind is not None:  # what the producer delivered, for the current version
+            conditions.append(
+                exists(
+                    select(PackageVersion.number).where(
+                        PackageVersion.package_id == Package.id,
+                        PackageVersion.number == Package.version,
+                        PackageVersion.delivery_kind == delivery_kind,
+                    )
+                )
+            )
         stmt = (
             select(*columns)
             .select_from(Package)

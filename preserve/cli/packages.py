@@ -14,6 +14,8 @@ from preserve.cli.output import count, emit_json, human_bytes
 F = TypeVar("F", bound=Callable[..., Any])
 #: Package statuses (preserve.services.packages.STATUSES, which imports the catalogue)
 STATUSES = ("stored", "ingesting", "failed")
+#: What a delivery can have been (preserve.services.packages.DELIVERY_KINDS, likewise)
+DELIVERY_KINDS = ("folder", "file", "bag", "meemoo-sip", "eark-sip")
 
 
 @cli.command()
@@ -389,6 +391,13 @@ def _filter_options(f: F) -> F:
                 default=None,
                 help="Only packages ingested on or before DATE (that whole day included).",
             ),
+            click.option(
+                "--delivered-as",
+                "delivered_as",
+                type=click.Choice(DELIVERY_KINDS),
+                default=None,
+                help="Only packages whose current version was delivered as this.",
+            ),
             click.option("--json", "as_json", is_flag=True, help="The full records as JSON."),
         )
     ):
@@ -437,7 +446,8 @@ def _print_listing(listing: Any, as_json: bool, empty: str) -> None:
 @packages.command(
     "list",
     epilog="\b\nExamples:\n  preserve packages list --organisation museum --status stored\n"
-    "  preserve packages list --since 2024-01-01 --until 2024-03-31 --json",
+    "  preserve packages list --since 2024-01-01 --until 2024-03-31 --json\n"
+    "  preserve packages list --delivered-as meemoo-sip",
 )
 @_filter_options
 def packages_list(
@@ -446,6 +456,7 @@ def packages_list(
     status: str | None,
     since: str | None,
     until: str | None,
+    delivered_as: str | None,
     as_json: bool,
 ) -> None:
     """List packages, oldest first: id (as `preserve show` accepts it), ingest date, status,
@@ -453,7 +464,14 @@ def packages_list(
     package's current version)."""
     from preserve.services.packages import list_packages
 
-    listing = list_packages(app(), collection, organisation, status=status, **_dates(since, until))
+    listing = list_packages(
+        app(),
+        collection,
+        organisation,
+        status=status,
+        delivered_as=delivered_as,
+        **_dates(since, until),
+    )
     _print_listing(listing, as_json, "no packages")
 
 
@@ -472,6 +490,7 @@ def packages_search(
     status: str | None,
     since: str | None,
     until: str | None,
+    delivered_as: str | None,
     as_json: bool,
 ) -> None:
     """Find packages whose title, description, identifiers (External-Identifier,
@@ -480,6 +499,12 @@ def packages_search(
     from preserve.services.packages import search_packages
 
     listing = search_packages(
-        app(), text, collection, organisation, status=status, **_dates(since, until)
+        app(),
+        text,
+        collection,
+        organisation,
+        status=status,
+        delivered_as=delivered_as,
+        **_dates(since, until),
     )
     _print_listing(listing, as_json, f"no packages match {text!r}")

@@ -408,15 +408,24 @@ def _bounds(
     return start, end
 
 
+#: What a delivery can have been (``package_versions.delivery_kind``)
+DELIVERY_KINDS = ("folder", "file", "bag", "meemoo-sip", "eark-sip")
+
+
 def _filters(
     app: Application,
     uow: UnitOfWork,
     organisation: str | None,
     collection: str | None,
     status: str | None,
+    delivered_as: str | None = None,
 ) -> dict[str, Any]:
     """The repository's filters for the names given; unknown names are refused."""
-    filters: dict[str, Any] = {"status": status}
+    filters: dict[str, Any] = {"status": status, "delivery_kind": delivered_as}
+    if delivered_as is not None and delivered_as not in DELIVERY_KINDS:
+        raise InvalidInput(
+            f"no delivery kind {delivered_as!r}: give one of {', '.join(DELIVERY_KINDS)}"
+        )
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"no status {status!r}: give one of {', '.join(STATUSES)}")
     if organisation is not None:
@@ -446,13 +455,15 @@ def list_packages(
     status: str | None = None,
     since: datetime | date | None = None,
     until: datetime | date | None = None,
+    delivered_as: str | None = None,
 ) -> PackageListing:
     """The packages that pass every filter given, oldest first, in one query: of an
     organisation, of a collection (of ``organisation``, else of the default organisation), with a
-    status, ingested from ``since`` to ``until`` (both included)."""
+    status, ingested from ``since`` to ``until`` (both included), whose current version was
+    delivered as ``delivered_as`` (folder, file, bag, meemoo-sip, eark-sip)."""
     start, end = _bounds(since, until)
     with app.uow() as uow:
-        filters = _filters(app, uow, organisation, collection, status)
+        filters = _filters(app, uow, organisation, collection, status, delivered_as)
         rows = uow.packages.summaries(**filters, since=start, before=end)
         summaries = tuple(_row_summary(r) for r in rows)
         return PackageListing(summaries, _id_length(uow, summaries))
@@ -467,6 +478,7 @@ def search_packages(
     status: str | None = None,
     since: datetime | date | None = None,
     until: datetime | date | None = None,
+    delivered_as: str | None = None,
 ) -> PackageListing:
     """The packages whose title, description values, External-Identifier, payload file paths,
     format names or PUIDs contain ``text`` (case-insensitive; a whole PUID matches only itself),
@@ -479,7 +491,7 @@ def search_packages(
 
     folded = fold(wanted)
     with app.uow() as uow:
-        filters = _filters(app, uow, organisation, collection, status)
+        filters = _filters(app, uow, organisation, collection, status, delivered_as)
         rows: Sequence[Any] = uow.packages.summaries(
             **filters, since=start, before=end, text=wanted
         )

@@ -5,6 +5,7 @@ location holds counted to prove that unchanged content is neither sent nor store
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -592,3 +593,23 @@ def test_an_earlier_version_made_current_again_stores_nothing(
     back = repo.json("ingest", earlier, "--new-version-of", package_id)["packages"][0]
     assert (back["version"], back["stored_bytes"]) == (3, 0)
     assert back["changes"]["modified"] == ["data/a.txt"]
+
+
+def test_packages_are_listed_by_what_was_delivered(repo: Repo, tmp_path: Path) -> None:
+    from tests import sipbuilder as b
+
+    sip = repo.json("ingest", b.meemoo_2(tmp_path / "in"), "--collection", "photos")
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a\n")
+    plain = repo.json("ingest", folder, "--collection", "photos")
+    listed = repo.json("packages", "list", "--delivered-as", "meemoo-sip")
+    assert [p["id"] for p in listed] == [sip["packages"][0]["package_id"]]
+    listed = repo.json("packages", "list", "--delivered-as", "folder")
+    assert [p["id"] for p in listed] == [plain["packages"][0]["package_id"]]
+    found = repo.json("packages", "search", "Antwerpen", "--delivered-as", "folder")
+    assert found == []
+    bad = repo.run("packages", "list", "--delivered-as", "zipfile", ok=False)
+    assert bad.exit_code == 2 and "'zipfile' is not one of" in bad.stderr
+    shown = repo.run("show", sip["packages"][0]["package_id"]).stdout
+    assert re.search(r"^delivered as\s+meemoo SIP 2\.1 https://data\.hetarchief\.be/", shown, re.M)
