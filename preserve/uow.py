@@ -30,6 +30,7 @@ from preserve.catalogue.repositories import (
     CopyRepository,
     EventRepository,
     FileRepository,
+    JobRepository,
     JournalRepository,
     LocationRepository,
     OrganisationRepository,
@@ -55,6 +56,7 @@ class UnitOfWork:
     events: EventRepository
     agents: AgentRepository
     journal: JournalRepository
+    jobs: JobRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -75,6 +77,7 @@ class UnitOfWork:
         self.events = EventRepository(self.session)
         self.agents = AgentRepository(self.session)
         self.journal = JournalRepository(self.session)
+        self.jobs = JobRepository(self.session)
         self._callbacks = []
         self._open = True
         return self

@@ -435,3 +435,55 @@ class EventFile(Base):
 
     def __repr__(self) -> str:
         return f"<EventFile {self.package_id} {self.path!r}>"
+
+
+#: What a job can be (issue 10 adds the tasks that run them) and the states it goes through.
+JOB_KINDS = ("ingest", "version", "describe", "replicate", "verify", "repair", "fixity", "report")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+class Job(Base):
+    """A piece of background work, and the truth about it: a task message carries only the
+    job's id, and whoever runs it must hold its lease (``lease_owner`` until ``lease_until``),
+    renewed while it works. A job whose lease ran out is queued again by the reaper, so a lost
+    message or a killed worker costs a delay, never the job; a duplicate message finds the
+    lease held and does nothing."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
+        sa.CheckConstraint(_in("state", JOB_STATES), name="state"),
+        sa.Index(None, "state", "not_before"),
+        sa.Index(None, "lease_until"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_uuid)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    state: Mapped[str] = mapped_column(sa.String(20), default="queued")
+    #: The arguments of the work (plain JSON: paths, ids, names).
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    #: The same request made twice (a re-sent form, a retried API call) makes one job.
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    #: The package the job concerns, once known (no foreign key: a job outlives a package).
+    package_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    requested_by: Mapped[str] = mapped_column(sa.String(255), default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=5)
+    #: Not to be started before (the back-off after a failed attempt).
+    not_before: Mapped[datetime | None] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(255))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    files_done: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    files_total: Mapped[int | None] = mapped_column(sa.BigInteger)
+    bytes_done: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    bytes_total: Mapped[int | None] = mapped_column(sa.BigInteger)
+    result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.kind} {self.state}>"

@@ -27,6 +27,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    update,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
@@ -42,6 +43,7 @@ from preserve.catalogue.models import (
     EventAgent,
     EventFile,
     File,
+    Job,
     Organisation,
     Package,
     PackageVersion,
@@ -833,3 +835,109 @@ class JournalRepository(_Repository):
             name: int(self.session.scalar(select(func.count()).select_from(model)) or 0)
             for name, model in counted.items()
         }
+
+
+class JobRepository(_Repository):
+    """The ``jobs`` table. Every change of a job's state is one conditional UPDATE (it takes
+    effect only if the job is still in the state the caller saw), so two workers, a duplicate
+    message or the reaper racing a slow worker can never both win, on SQLite and PostgreSQL
+    alike, without holding row locks across work."""
+
+    def add(self, job: Job) -> Job:
+        return self._add(job)
+
+    def get(self, job_id: str) -> Job | None:
+        return self.session.get(Job, job_id)
+
+    def by_idempotency_key(self, key: str) -> Job | None:
+        return self.session.scalar(select(Job).where(Job.idempotency_key == key))
+
+    def with_id_prefix(self, prefix: str) -> Sequence[Job]:
+        return self.session.scalars(
+            select(Job).where(Job.id.startswith(prefix, autoescape=True)).limit(10)
+        ).all()
+
+    def _change(self, job_id: str, *conditions: Any, **values: Any) -> bool:
+        result = self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, *conditions)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def claim(self, job_id: str, owner: str, now: datetime, lease_until: datetime) -> bool:
+        """Take the lease of a job that is queued and due, or running with a lease run out."""
+        due = (Job.state == "queued") & (Job.not_before.is_(None) | (Job.not_before <= now))
+        expired = (Job.state == "running") & (Job.lease_until < now)
+        return self._change(
+            job_id,
+            due | expired,
+            Job.cancel_requested.is_(False),
+            state="running",
+            lease_owner=owner,
+            lease_until=lease_until,
+            heartbeat_at=now,
+            attempts=Job.attempts + 1,
+            started_at=func.coalesce(Job.started_at, now),
+        )
+
+    def renew(
+        self, job_id: str, owner: str, now: datetime, lease_until: datetime, **progress: Any
+    ) -> bool:
+        """Extend the lease of a job this owner holds (and record its progress); False when
+        it no longer holds it, or a cancellation was asked for."""
+        return self._change(
+            job_id,
+            Job.state == "running",
+            Job.lease_owner == owner,
+            Job.cancel_requested.is_(False),
+            lease_until=lease_until,
+            heartbeat_at=now,
+            **progress,
+        )
+
+    def finish(self, job_id: str, owner: str, now: datetime, state: str, **values: Any) -> bool:
+        """End a job this owner holds: succeeded, failed or cancelled."""
+        return self._change(
+            job_id,
+            Job.state == "running",
+            Job.lease_owner == owner,
+            state=state,
+            finished_at=now,
+            lease_owner=None,
+            lease_until=None,
+            **values,
+        )
+
+    def requeue(
+        self, job_id: str, owner: str | None, not_before: datetime | None, **values: Any
+    ) -> bool:
+        """Queue a running job again (a failed attempt with attempts left; a lease run out:
+        ``owner`` None)."""
+        held = Job.lease_owner == owner if owner is not None else Job.lease_owner.is_not(None)
+        return self._change(
+            job_id,
+            Job.state == "running",
+            held,
+            state="queued",
+            not_before=not_before,
+            lease_owner=None,
+            lease_until=None,
+            **values,
+        )
+
+    def expired(self, now: datetime, limit: int = 1000) -> Sequence[Job]:
+        """Running jobs whose lease ran out: their worker died or lost its message."""
+        return self.session.scalars(
+            select(Job)
+            .where(Job.state == "running", Job.lease_until < now)
+            .order_by(Job.lease_until)
+            .limit(limit)
+        ).all()
+
+    def list(self, state: str | None = None, limit: int = 100) -> Sequence[Job]:
+        stmt = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
+        if state is not None:
+            stmt = stmt.where(Job.state == state)
+        return self.session.scalars(stmt).all()

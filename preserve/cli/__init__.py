@@ -36,6 +36,7 @@ from preserve.cli import (  # noqa: F401 (commands)
     collections,
     fixity,
     ingest,
+    jobs,
     organisations,
     packages,
     settings,
