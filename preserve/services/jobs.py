@@ -294,6 +294,12 @@ def reap(app: Application, *, now: datetime | None = None, limit: int = 1000) ->
         for job in uow.jobs.expired(at, limit):
             owner = job.lease_owner
             note = f"the lease of {owner} ran out at {job.lease_until:%Y-%m-%dT%H:%M:%SZ}"
+            if job.cancel_requested:  # asked to stop, and its worker is gone: it has stopped
+                if owner is not None:
+                    uow.jobs.finish(
+                        job.id, owner, at, "cancelled", error=f"cancelled on request; {note}"
+                    )
+                continue
             if job.attempts >= job.max_attempts:
                 if owner is not None and uow.jobs.finish(
                     job.id,

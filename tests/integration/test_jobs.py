@@ -150,6 +150,12 @@ def test_cancel_a_queued_job_and_a_running_one(app: Application) -> None:
     assert jobs.show(app, running.id).state == "cancelled"
     with pytest.raises(InvalidInput, match="has ended"):
         jobs.cancel(app, running.id)
+    # a running job asked to stop whose worker died meanwhile: the reaper ends it as cancelled
+    gone = _enqueue(app)
+    jobs.claim(app, gone.id, "w", LEASE, now=T0)
+    jobs.cancel(app, gone.id)
+    assert jobs.reap(app, now=T0 + timedelta(minutes=5)) == []
+    assert jobs.show(app, gone.id).state == "cancelled"
     with pytest.raises(InvalidInput, match="only a failed or cancelled job"):
         jobs.retry(app, _enqueue(app).id)
 
