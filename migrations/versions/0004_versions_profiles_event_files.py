@@ -71,6 +71,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("package_id", "number", name="pk_package_versions"),
     )
+    op.create_index(
+        "ix_package_versions_payload_fingerprint", "package_versions", ["payload_fingerprint"]
+    )
+    op.create_index("ix_package_versions_status", "package_versions", ["status"])
     # every package so far is its own version 1
     op.execute(
         "INSERT INTO package_versions (package_id, number, kind, status, title, description, "
@@ -174,6 +178,8 @@ def downgrade() -> None:
         batch.drop_column("stored_path")
         batch.drop_column("stored_version")
         batch.drop_column("version")
+    op.drop_index("ix_package_versions_status", table_name="package_versions")
+    op.drop_index("ix_package_versions_payload_fingerprint", table_name="package_versions")
     op.drop_table("package_versions")
     with op.batch_alter_table("collections") as batch:
         batch.drop_column("bagit_profile")

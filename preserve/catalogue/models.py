@@ -220,6 +220,10 @@ class PackageVersion(Base):
 
     __tablename__ = "package_versions"
     __table_args__ = (
+        # every ingest asks whether an earlier version holds its content, and its recovery
+        # which versions were left unfinished: neither may scan every version
+        sa.Index(None, "payload_fingerprint"),
+        sa.Index(None, "status"),
         sa.CheckConstraint(_in("status", PACKAGE_STATUSES), name="status"),
         sa.CheckConstraint(_in("kind", VERSION_KINDS), name="kind"),
     )
