@@ -123,3 +123,22 @@ def local_resolver(
         return base / f"v{number}" / stored
 
     return resolve
+
+
+def version_folder_resolver(folder: Path | str) -> Callable[[str, str], Path]:
+    """:func:`local_resolver` for a stored version folder given by its path,
+    ``<location root>/<organisation>/<collection>/<package>/v<N>``."""
+    import re
+
+    from preserve.errors import InvalidInput
+
+    given = Path(folder)
+    resolved = given.resolve()
+    match = re.fullmatch(r"v([1-9][0-9]*)", resolved.name)
+    if match is None or len(resolved.parts) < 5:
+        raise InvalidInput(
+            f"{given}: not a package version folder "
+            "(<location>/<organisation>/<collection>/<package>/v<N>)"
+        )
+    package_folder = "/".join(resolved.parts[-4:-1]) + "/"
+    return local_resolver(resolved.parents[3], package_folder, int(match[1]))

@@ -260,23 +260,6 @@ def bag_make(
     )
 
 
-def _earlier_versions(path: Path) -> Any:
-    """A fetch resolver for a stored package version ``.../<org>/<coll>/<package>/v<N>``:
-    each fetch.txt entry is read from an earlier version folder beside it, never fetched."""
-    from preserve.bagit.fetch import local_resolver
-    from preserve.errors import InvalidInput
-
-    folder = path.resolve()
-    match = re.fullmatch(r"v([1-9][0-9]*)", folder.name)
-    if match is None or len(folder.parts) < 5:
-        raise InvalidInput(
-            f"{path}: --with-earlier-versions needs a package version folder "
-            "(<location>/<organisation>/<collection>/<package>/v<N>)"
-        )
-    package_folder = "/".join(folder.parts[-4:-1]) + "/"
-    return local_resolver(folder.parents[3], package_folder, int(match[1]))
-
-
 @bag.command("validate")
 @click.argument("path", type=GivenPath(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
@@ -339,7 +322,11 @@ def bag_validate(
             raise InvalidInput(
                 f"{path}: not a bag (no bagit.txt); make one with: preserve bag make {path} BAG"
             )
-        resolver = _earlier_versions(path) if earlier_versions else None
+        resolver = None
+        if earlier_versions:
+            from preserve.bagit.fetch import version_folder_resolver
+
+            resolver = version_folder_resolver(path)
         report = validate_bag(path, completeness_only=completeness_only, resolve_fetch=resolver)
         if profile is not None:
             found = check_profile(path, profile)
