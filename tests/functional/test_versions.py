@@ -12,11 +12,27 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.functional.cli import AWS_VARS, Repo
+
+
+def _s3(url: str) -> tuple[Any, str, str]:
+    """A plain boto3 client for the S3 location at ``url``, its bucket and its key prefix
+    (read with boto3 directly, not through preserve's storage layer)."""
+    import boto3
+    from botocore.config import Config
+
+    parts = urlsplit(url)
+    client = boto3.client(
+        "s3",
+        endpoint_url=parse_qs(parts.query)["endpoint_url"][0],
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    return client, parts.netloc, parts.path.strip("/") + "/"
 
 
 def stored_objects(url: str) -> dict[str, int]:
@@ -29,20 +45,9 @@ def stored_objects(url: str) -> dict[str, int]:
             for p in root.rglob("*")
             if p.is_file() and ".preserve-tmp" not in p.parts
         }
-    import boto3
-    from botocore.config import Config
-
-    query = parse_qs(parts.query)
-    client = boto3.client(
-        "s3",
-        endpoint_url=query["endpoint_url"][0],
-        config=Config(s3={"addressing_style": "path"}),
-    )
-    prefix = parts.path.strip("/") + "/"
+    client, bucket, prefix = _s3(url)
     out: dict[str, int] = {}
-    for page in client.get_paginator("list_objects_v2").paginate(
-        Bucket=parts.netloc, Prefix=prefix
-    ):
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             out[obj["Key"][len(prefix) :]] = obj["Size"]
     client.close()
@@ -204,17 +209,8 @@ def _read(url: str, key: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "file":
         return (Path(parts.path) / key).read_text(encoding="utf-8")
-    import boto3
-    from botocore.config import Config
-
-    query = parse_qs(parts.query)
-    client = boto3.client(
-        "s3",
-        endpoint_url=query["endpoint_url"][0],
-        config=Config(s3={"addressing_style": "path"}),
-    )
-    prefix = parts.path.strip("/") + "/"
-    body = client.get_object(Bucket=parts.netloc, Key=prefix + key)["Body"].read()
+    client, bucket, prefix = _s3(url)
+    body = client.get_object(Bucket=bucket, Key=prefix + key)["Body"].read()
     client.close()
     return body.decode("utf-8")
 
