@@ -94,8 +94,22 @@ class Settings:
     fixity_algorithms: tuple[str, ...] = ("sha256",)
     #: PRESERVE_SECRET_KEY: web session key (required in production).
     secret_key: str = DEVELOPMENT_SECRET_KEY  # refused in production
-    #: PRESERVE_BROKER_URL: Celery broker for the workers.
+    #: PRESERVE_BROKER_URL: the Celery broker of the workers, ``redis://HOST:6379/0`` or
+    #: ``amqp://USER:PASSWORD@HOST:5672//``; default the embedded ``filesystem://`` transport
+    #: under ``<home>/broker`` (one machine, no service).
     broker_url: str = ""
+    #: PRESERVE_JOB_LEASE: seconds a worker holds a job without renewing its lease; a job whose
+    #: lease ran out (its worker died) is queued again by the reaper.
+    job_lease: int = 300
+    #: PRESERVE_SMTP_URL: the mail server for alerts, ``smtp://[USER:PASSWORD@]HOST[:PORT]``
+    #: (``smtps://`` for TLS from the start, ``?starttls=true`` to upgrade); empty: no e-mail.
+    smtp_url: str = ""
+    #: PRESERVE_ALERT_FROM: the sender of alert e-mails.
+    alert_from: str = "preserve@localhost"
+    #: PRESERVE_ALERT_TO: who receives alert e-mails, comma separated.
+    alert_to: tuple[str, ...] = ()
+    #: PRESERVE_WEBHOOK_URL: where alerts are also POSTed as JSON (retried); empty: none.
+    webhook_url: str = ""
     #: PRESERVE_ENV: "development" (embedded defaults allowed) or "production".
     env: str = "development"
     #: Where each setting came from: "environment", "file" or "default" (by field name).
@@ -159,6 +173,16 @@ class Settings:
             problems.append(
                 f"{where('s3_part_size')} must be at least 5 MiB and at most 5 GiB (the S3 limits)"
             )
+        if values.get("job_lease") == 0:
+            problems.append(f"{where('job_lease')} must be at least 1 (seconds)")
+        smtp = values.get("smtp_url")
+        if isinstance(smtp, str) and smtp and urlsplit(smtp).scheme not in ("smtp", "smtps"):
+            problems.append(
+                f"{where('smtp_url')} must be smtp://[USER:PASSWORD@]HOST[:PORT] or smtps://..."
+            )
+        webhook = values.get("webhook_url")
+        if isinstance(webhook, str) and webhook and urlsplit(webhook).scheme not in HTTP:
+            problems.append(f"{where('webhook_url')} must be an http:// or https:// URL")
         if values.get("env") == "production":
             for required in ("database_url", "storage_url", "secret_key"):
                 if required not in values:
@@ -445,6 +469,17 @@ def _storage_url(raw: object) -> str:
     return text
 
 
+def _addresses(raw: object) -> tuple[str, ...]:
+    """E-mail addresses, comma separated (or a list in the settings file)."""
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    addresses = tuple(str(item).strip() for item in items if str(item).strip())
+    for address in addresses:
+        if not re.fullmatch(r"[^@\s,]+@[^@\s,]+", address):
+            raise ValueError(f"{address!r} is not an e-mail address")
+    return addresses
+
+
+HTTP = ("http", "https")
 _SIZES = ("s3_multipart_threshold", "s3_part_size", "max_unpack_bytes")
 _PARSERS: dict[str, Callable[[object], object]] = {
     "home": _path,
@@ -453,6 +488,8 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "workers": _whole,
     "max_unpack_ratio": _whole,
     "fixity_interval_days": _whole,
+    "job_lease": _whole,
+    "alert_to": _addresses,
     "storage_backoff": _number,
     **{name: parse_size for name in _SIZES},
     "algorithms": _algorithms,

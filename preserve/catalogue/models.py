@@ -118,6 +118,9 @@ class Collection(Base):
     description: Mapped[str] = mapped_column(sa.Text, default="")
     #: The BagIt profile (its JSON document) every delivery to this collection must conform to.
     bagit_profile: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
+    #: How often each copy of the collection's packages is re-verified, in days (None: the
+    #: location's interval, else the PRESERVE_FIXITY_INTERVAL_DAYS setting); the shortest wins.
+    fixity_interval_days: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organisation: Mapped[Organisation] = relationship()
@@ -143,6 +146,13 @@ class StorageLocation(Base):
     #: when it answers again. Recovery postpones clean-ups on it for a while.
     unreachable_at: Mapped[datetime | None] = mapped_column()
     unreachable_error: Mapped[str | None] = mapped_column(sa.Text)
+    #: How often each copy on this location is re-verified, in days (None: the setting).
+    fixity_interval_days: Mapped[int | None] = mapped_column()
+    #: The most bytes an hour scheduled fixity may read from this location (None: no limit).
+    fixity_bytes_per_hour: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: When the location was retired (every package on it had its required copies elsewhere):
+    #: nothing new is stored on it and its copies are no longer scheduled.
+    retired_at: Mapped[datetime | None] = mapped_column()
 
     def __repr__(self) -> str:
         return f"<StorageLocation {self.name} {self.url}>"
@@ -202,6 +212,11 @@ class Package(Base):
     ingest_process_started: Mapped[float | None] = mapped_column(sa.Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stored_at: Mapped[datetime | None] = mapped_column()
+    #: Set when a file has no good copy left on any location (repair found none): when, and
+    #: which files ([{"version": N, "path": "data/...", "reason": "..."}]); cleared when every
+    #: file is whole again.
+    damaged_at: Mapped[datetime | None] = mapped_column()
+    damage: Mapped[list[Any] | None] = mapped_column(sa.JSON(none_as_null=True))
 
     collection: Mapped[Collection] = relationship()
 
@@ -313,6 +328,7 @@ class Copy(Base):
     __table_args__ = (
         sa.UniqueConstraint("package_id", "version", "location_id"),
         sa.Index(None, "status", "last_checked_at"),
+        sa.Index(None, "location_id", "next_check_at"),
         sa.CheckConstraint(_in("status", COPY_STATUSES), name="status"),
         sa.CheckConstraint(
             f"last_outcome IS NULL OR {_in('last_outcome', CHECK_OUTCOMES)}", name="last_outcome"
@@ -332,6 +348,14 @@ class Copy(Base):
     verified_at: Mapped[datetime | None] = mapped_column()
     last_checked_at: Mapped[datetime | None] = mapped_column()
     last_outcome: Mapped[str | None] = mapped_column(sa.String(20))
+    #: When the copy is next due for a scheduled fixity check (None: never checked, so first).
+    next_check_at: Mapped[datetime | None] = mapped_column()
+    #: The bytes of the copy (what a check reads), for spreading the checks by bytes.
+    size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: The fixity job that has claimed the copy, and until when the claim holds (a claim whose
+    #: job was lost runs out, and the copy is due again).
+    fixity_job_id: Mapped[str | None] = mapped_column(sa.String(36))
+    claimed_until: Mapped[datetime | None] = mapped_column()
 
     package: Mapped[Package] = relationship()
     location: Mapped[StorageLocation] = relationship()
@@ -442,7 +466,19 @@ class EventFile(Base):
 
 
 #: What a job can be (issue 10 adds the tasks that run them) and the states it goes through.
-JOB_KINDS = ("ingest", "version", "describe", "replicate", "verify", "repair", "fixity", "report")
+JOB_KINDS = (
+    "ingest",
+    "version",
+    "describe",
+    "replicate",
+    "verify",
+    "repair",
+    "fixity",
+    "report",
+    "sync",
+    "retire",
+    "noop",
+)
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
@@ -491,3 +527,78 @@ class Job(Base):
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.kind} {self.state}>"
+
+
+class QuarantinedObject(Base):
+    """A stored object found damaged (mismatch) or foreign, moved aside before the good bytes
+    were restored in its place: kept, never silently deleted."""
+
+    __tablename__ = "quarantined_objects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # the history outlives the copy row (a retired location, a deleted package)
+    copy_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("copies.id", ondelete="SET NULL"), index=True
+    )
+    package_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    version: Mapped[int | None] = mapped_column()
+    location_id: Mapped[int] = mapped_column(sa.ForeignKey("storage_locations.id"))
+    #: The file's path in the bag ("data/...", "manifest-sha512.txt") and the key it was found at.
+    path: Mapped[str] = mapped_column(sa.Text)
+    original_key: Mapped[str] = mapped_column(sa.Text)
+    #: Where the damaged bytes now are, on the same location.
+    quarantine_key: Mapped[str] = mapped_column(sa.Text)
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    #: What the check found: mismatch, missing (nothing to keep aside: size None) or foreign.
+    reason: Mapped[str] = mapped_column(sa.String(20))
+    detail: Mapped[str] = mapped_column(sa.Text, default="")
+    event_id: Mapped[str | None] = mapped_column(sa.String(36))
+    quarantined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+#: What raises an alert, and how grave it is.
+ALERT_KINDS = ("fixity_failure", "repaired", "damaged", "job_failed", "backlog", "replication")
+ALERT_SEVERITIES = ("info", "warning", "critical")
+#: Where a delivery (e-mail, webhook) stands.
+DELIVERY_STATES = ("pending", "sent", "failed", "off")
+
+
+class Alert(Base):
+    """Something people must know (a fixity failure, a repair, a damaged package, a failed job,
+    a fixity backlog): recorded in the transaction that found it, then sent by e-mail and to
+    the webhook, each retried until it is delivered or its attempts are used up."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", ALERT_KINDS), name="kind"),
+        sa.CheckConstraint(_in("severity", ALERT_SEVERITIES), name="severity"),
+        sa.CheckConstraint(_in("email_state", DELIVERY_STATES), name="email_state"),
+        sa.CheckConstraint(_in("webhook_state", DELIVERY_STATES), name="webhook_state"),
+        sa.Index(None, "email_state", "webhook_state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(30))
+    severity: Mapped[str] = mapped_column(sa.String(20))
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    #: The same condition found again (a backlog seen by every tick) makes no second alert.
+    dedup_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    package_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    location_id: Mapped[int | None] = mapped_column()
+    job_id: Mapped[str | None] = mapped_column(sa.String(36))
+    #: Structured facts for the webhook (files, copies, counts).
+    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    email_state: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    webhook_state: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    acknowledged_at: Mapped[datetime | None] = mapped_column()
+    acknowledged_by: Mapped[str | None] = mapped_column(sa.String(255))
+
+    def __repr__(self) -> str:
+        return f"<Alert {self.id} {self.kind} {self.subject!r}>"

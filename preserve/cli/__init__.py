@@ -31,16 +31,19 @@ from collections.abc import Sequence
 
 from preserve.cli import (  # noqa: F401 (commands)
     admin,
+    alerts,
     bags,
     catalogue,
     collections,
     fixity,
     ingest,
     jobs,
+    locations,
     organisations,
     packages,
     settings,
     versions,
+    workers,
 )
 from preserve.cli.base import cli
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from preserve.bootstrap import Application
 from preserve.catalogue.models import JOB_KINDS, JOB_STATES, Job
@@ -56,6 +56,47 @@ class JobRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class JobStopped(Exception):
+    """The running job lost its lease (the reaper gave it to another worker) or a person
+    cancelled it: stop at once and record nothing more."""
+
+
+class Work(Protocol):
+    """What a job's handler is given besides its job: who it acts for, and a way to report
+    progress that also renews the lease (it raises :class:`JobStopped` when the job must stop).
+    The services take it as their :class:`preserve.progress.Progress`."""
+
+    job_id: str
+
+    def begin(self, label: str, files: int, nbytes: int, stage: Any = None) -> None: ...
+    def advance(self, files: int, nbytes: int) -> None: ...
+    def end(self) -> None: ...
+    def check(self) -> None:
+        """Renew the lease now if it is due; raise :class:`JobStopped` if it was lost."""
+
+
+#: What runs a job of a kind: (application, the job, its work) -> the job's result (JSON).
+Handler = Callable[[Application, "JobRecord", Work], Mapping[str, Any]]
+HANDLERS: dict[str, Handler] = {}
+#: Errors worth another attempt after a back-off (storage or network trouble); others fail
+#: the job at once. Modules add theirs.
+RETRYABLE: list[type[BaseException]] = []
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    """Register the handler of the jobs of ``kind`` (one per kind)."""
+    if kind not in JOB_KINDS:
+        raise ValueError(f"no job kind {kind!r}")
+
+    def register(handler: Handler) -> Handler:
+        if kind in HANDLERS and HANDLERS[kind] is not handler:
+            raise ValueError(f"jobs of kind {kind!r} already have a handler")
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
 
 
 def _record(job: Job) -> JobRecord:
@@ -339,3 +380,38 @@ def list_jobs(app: Application, state: str | None = None, limit: int = 100) -> S
         raise InvalidInput(f"no job state {state!r}: one of {', '.join(JOB_STATES)}")
     with app.uow() as uow:
         return [_record(j) for j in uow.jobs.list(state, limit)]
+
+
+def submit(
+    app: Application,
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    requested_by: str | None = None,
+    package_id: str | None = None,
+    idempotency_key: str | None = None,
+    max_attempts: int = 5,
+    publish: Callable[[str], None] | None = None,
+    now: datetime | None = None,
+) -> JobRecord:
+    """Queue a job on its own (no other change goes with it) and ring the workers' doorbell:
+    ``publish`` (default: the Celery message of :func:`preserve.services.runner.publish_job`)
+    once the job row has landed."""
+    if publish is None:
+        from preserve.services.runner import publisher
+
+        publish = publisher(app)
+    with app.uow() as uow:
+        record = enqueue(
+            uow,
+            kind,
+            payload,
+            requested_by=requested_by if requested_by is not None else app.actor,
+            package_id=package_id,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            publish=publish,
+            now=now,
+        )
+        uow.commit()
+    return record

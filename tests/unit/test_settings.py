@@ -214,7 +214,8 @@ def test_unknown_keys_and_bad_values_in_the_file_are_reported_at_once(tmp_path: 
         f"{file}: unknown setting 'colour' (the settings: home, database_url, storage_url, "
         "staging_dir, organisation, algorithms, storage_retries, storage_backoff, "
         "s3_multipart_threshold, s3_part_size, workers, max_unpack_bytes, max_unpack_ratio, "
-        "fixity_interval_days, fixity_algorithms, secret_key, broker_url, env); "
+        "fixity_interval_days, fixity_algorithms, secret_key, broker_url, job_lease, smtp_url, "
+        "alert_from, alert_to, webhook_url, env); "
         f"{file}: algorithms = 5 is not a comma-separated string or a list of strings; "
         "PRESERVE_STORAGE_RETRIES='many' is not a whole number >= 0; "
         f"{file}: storage_backoff = True is not a number; "
@@ -399,3 +400,30 @@ def test_a_postgres_url_without_a_database_is_an_exit_2_error_on_the_command_lin
         f"{DATABASE_FORMS}\n"
     )
     assert not (tmp_path / "home").exists()
+
+
+def test_worker_and_alert_settings_are_checked() -> None:
+    settings = Settings.from_env(
+        {
+            "PRESERVE_JOB_LEASE": "30",
+            "PRESERVE_ALERT_TO": "archivist@example.org, ops@example.org",
+            "PRESERVE_SMTP_URL": "smtp://mail.example.org:2525",
+            "PRESERVE_WEBHOOK_URL": "https://hooks.example.org/preserve",
+        }
+    )
+    assert settings.job_lease == 30
+    assert settings.alert_to == ("archivist@example.org", "ops@example.org")
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(
+            {
+                "PRESERVE_JOB_LEASE": "0",
+                "PRESERVE_ALERT_TO": "archivist",
+                "PRESERVE_SMTP_URL": "mail.example.org",
+                "PRESERVE_WEBHOOK_URL": "ftp://x",
+            }
+        )
+    message = str(info.value)
+    assert "PRESERVE_ALERT_TO='archivist' 'archivist' is not an e-mail address" in message
+    assert "PRESERVE_JOB_LEASE must be at least 1 (seconds)" in message
+    assert "PRESERVE_SMTP_URL must be smtp://" in message
+    assert "PRESERVE_WEBHOOK_URL must be an http:// or https:// URL" in message

@@ -1,0 +1,1 @@
+"""``preserve alerts``: (issue 10, being built)."""

@@ -1,0 +1,1 @@
+"""``preserve locations``: (issue 10, being built)."""

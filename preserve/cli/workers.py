@@ -1,0 +1,1 @@
+"""``preserve workers``: (issue 10, being built)."""
