@@ -520,6 +520,9 @@ class Job(Base):
     bytes_done: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     bytes_total: Mapped[int | None] = mapped_column(sa.BigInteger)
     result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
+    #: Where a resumable job had got to (saved by its handler as it works, read back by the
+    #: next attempt, so a restart continues rather than starts over).
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
     error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
