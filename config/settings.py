@@ -98,6 +98,9 @@ class Settings:
     #: ``amqp://USER:PASSWORD@HOST:5672//``; default the embedded ``filesystem://`` transport
     #: under ``<home>/broker`` (one machine, no service).
     broker_url: str = ""
+    #: PRESERVE_BROKER_QUEUE: the name of the workers' task queue on the broker (several
+    #: repositories, or test runs, may share one Redis or RabbitMQ under different names).
+    broker_queue: str = "preserve"
     #: PRESERVE_JOB_LEASE: seconds a worker holds a job without renewing its lease; a job whose
     #: lease ran out (its worker died) is queued again by the reaper.
     job_lease: int = 300
@@ -469,6 +472,35 @@ def _storage_url(raw: object) -> str:
     return text
 
 
+#: The brokers the workers can use (kombu transports); ``sqla+`` loses tasks and is refused.
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem")
+_BROKER_FORMS = (
+    "use redis://HOST:6379/0, amqp://USER:PASSWORD@HOST:5672// or filesystem:// (or leave it "
+    "unset for the embedded filesystem transport under PRESERVE_HOME)"
+)
+
+
+def _broker_url(raw: object) -> str:
+    """The Celery broker's URL: Redis, RabbitMQ or kombu's filesystem transport."""
+    text = _text(raw).strip()
+    scheme = text.partition("://")[0].lower() if "://" in text else ""
+    if scheme.startswith("sqla") or scheme.startswith("sqlalchemy"):
+        raise ValueError(
+            "is kombu's SQLAlchemy transport, which loses tasks when a worker is killed: "
+            + _BROKER_FORMS
+        )
+    if scheme not in BROKER_SCHEMES:
+        raise ValueError(f"is not a supported broker URL: {_BROKER_FORMS}")
+    return text
+
+
+def _queue_name(raw: object) -> str:
+    text = _text(raw).strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", text):
+        raise ValueError("must be letters, digits, '.', '_' or '-' (at most 100)")
+    return text
+
+
 def _addresses(raw: object) -> tuple[str, ...]:
     """E-mail addresses, comma separated (or a list in the settings file)."""
     items = raw if isinstance(raw, list) else str(raw).split(",")
@@ -497,6 +529,8 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "env": _env,
     "database_url": _database_url,
     "storage_url": _storage_url,
+    "broker_url": _broker_url,
+    "broker_queue": _queue_name,
 }
 
 
