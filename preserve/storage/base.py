@@ -124,6 +124,16 @@ class Storage(Protocol):
         """Every key that starts with ``prefix``, in sorted (UTF-8 byte) order."""
         ...
 
+    def move(self, src_key: str, dst_key: str, *, sha256: str | None = None) -> int:
+        """Move the object ``src_key`` to ``dst_key`` on this location (quarantine sets a
+        damaged object aside with it) and return its size. The object at ``dst_key`` is
+        verified before ``src_key`` is removed: by re-reading it when ``sha256`` (what the
+        caller read at ``src_key``) is given, else by its size. An object already at
+        ``dst_key`` with that digest is kept (a move interrupted after the copy); any other
+        object there is :class:`~preserve.errors.VerificationFailed` and nothing is moved.
+        :class:`~preserve.errors.ObjectNotFound` when ``src_key`` does not exist."""
+        ...
+
 
 def open_location(
     url: str,
@@ -217,6 +227,24 @@ def check_digests(
             key,
             ", ".join(sorted(wanted)),
         )
+
+
+def moved_object_problem(storage: Storage, key: str, size: int, sha256: str | None) -> str | None:
+    """What is wrong with the object at ``key`` as the target of a move of an object of
+    ``size`` bytes with SHA-256 ``sha256`` (re-read when given): None when it is that object."""
+    from preserve.checksums import hash_stream
+
+    if sha256 is None:
+        got_size = storage.stat(key).size
+        return None if got_size == size else f"it holds {got_size} bytes, expected {size}"
+    with storage.open(key) as stream:
+        got_size, digests = hash_stream(stream, ("sha256",))
+    if got_size != size or digests["sha256"] != sha256.lower():
+        return (
+            f"it reads back as {got_size} bytes with sha256 {digests['sha256']}; expected "
+            f"{size} bytes with sha256 {sha256.lower()}"
+        )
+    return None
 
 
 class ObjectReader(io.RawIOBase):

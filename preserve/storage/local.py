@@ -52,6 +52,7 @@ from preserve.storage.base import (
     ObjectReader,
     PutItem,
     check_digests,
+    moved_object_problem,
     put_algorithms,
 )
 from preserve.storage.keys import validate_key, validate_prefix
@@ -893,6 +894,70 @@ class LocalStorage:
                     yield from self._walk(entry.path, key, prefix, top=False)
             elif key.startswith(prefix):
                 yield key
+
+    # ------------------------------------------------------------------ moving
+
+    def move(self, src_key: str, dst_key: str, *, sha256: str | None = None) -> int:
+        """See :meth:`preserve.storage.base.Storage.move`: the object gets a second name (a hard
+        link; a rename where links are refused), is verified under it, and loses the first."""
+        src_key = self._check_key(src_key)
+        dst_key = self._check_key(dst_key)
+        root = self._real_root()
+        src = self._resolve(root, src_key)
+        dst = self._resolve(root, dst_key)
+        try:
+            st = os.stat(src, follow_symlinks=False)
+        except OSError as exc:
+            self._raise(exc, "cannot move", key=src_key, missing_ok=True)
+        if not statmod.S_ISREG(st.st_mode):
+            raise ObjectNotFound(f"{self.url}: no object {src_key} (not a regular file)")
+        size = st.st_size
+        if os.path.lexists(dst):
+            problem = moved_object_problem(self, dst_key, size, sha256)
+            if problem is not None:
+                raise VerificationFailed(
+                    f"{self.url}: cannot move {src_key} to {dst_key}: another object is there "
+                    f"({problem})"
+                )
+            self.delete(src_key)  # an earlier move was interrupted after the copy
+            return size
+        self._makedirs(root, os.path.dirname(dst), dst_key)
+        renamed = False
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except FileExistsError:
+            raise VerificationFailed(
+                f"{self.url}: cannot move {src_key} to {dst_key}: an object appeared there"
+            ) from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                self._raise(exc, f"cannot move to {dst_key}", key=src_key)
+            try:
+                os.rename(src, dst)
+            except OSError as again:
+                self._raise(again, f"cannot move to {dst_key}", key=src_key)
+            renamed = True
+        _fsync_dir(os.path.dirname(dst))
+        problem = moved_object_problem(self, dst_key, size, sha256)
+        if problem is not None:
+            if renamed:
+                with suppress(OSError):
+                    os.rename(dst, src)
+            else:
+                _unlink_quietly(dst)
+            raise VerificationFailed(
+                f"{self.url}: {src_key} changed while it was moved to {dst_key}: {problem}"
+            )
+        if not renamed:
+            try:
+                os.unlink(src)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                self._raise(exc, "cannot remove after moving", key=src_key)
+        _fsync_dir(os.path.dirname(src))
+        log.debug("moved %s to %s on %s", src_key, dst_key, self.url)
+        return size
 
     # ------------------------------------------------------------------ deleting
 

@@ -78,6 +78,7 @@ from preserve.storage.base import (
     ObjectReader,
     PutItem,
     check_digests,
+    moved_object_problem,
     put_algorithms,
 )
 from preserve.storage.keys import MAX_KEY_BYTES, validate_key, validate_prefix
@@ -97,6 +98,7 @@ PROBE_TIMEOUT = 2.0  # connect and read time-out of answers(): one attempt
 DEFAULT_READ_TIMEOUT = 20.0
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (every part but the last)
 MAX_CONCURRENCY = 4  # parts in flight per multipart upload
+MAX_COPY_BYTES = 5 * 1024 * 1024 * 1024  # the largest object one CopyObject copies
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
 _CHECKSUM_SETTINGS = ("when_required", "when_supported")
 _ADDRESSING = ("auto", "path", "virtual")
@@ -813,6 +815,66 @@ class S3Storage:
                         yield name[start:]
         except (bce.ClientError, bce.BotoCoreError) as exc:
             raise self._error(exc, f"cannot list {prefix or '/'}") from exc
+
+    # ------------------------------------------------------------------ moving
+
+    def move(self, src_key: str, dst_key: str, *, sha256: str | None = None) -> int:
+        """See :meth:`preserve.storage.base.Storage.move`: a server-side copy (in parts above
+        5 GiB), verified, then the source deleted."""
+        src_key = validate_key(src_key)
+        dst_key = validate_key(dst_key)
+        src, dst = self._full_key(src_key), self._full_key(dst_key)
+        size = int(self._head(src_key, src).get("ContentLength", 0))
+        if self.exists(dst_key):
+            problem = moved_object_problem(self, dst_key, size, sha256)
+            if problem is not None:
+                raise VerificationFailed(
+                    f"{self.url}: cannot move {src_key} to {dst_key}: another object is there "
+                    f"({problem})"
+                )
+            self.delete(src_key)  # an earlier move was interrupted after the copy
+            return size
+        source = {"Bucket": self.bucket, "Key": src}
+        try:
+            if size <= MAX_COPY_BYTES:
+                self._client.copy_object(Bucket=self.bucket, Key=dst, CopySource=source)
+            else:
+                self._copy_in_parts(source, dst, size)
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            raise self._error(exc, f"cannot copy to {dst_key}", src_key) from exc
+        problem = moved_object_problem(self, dst_key, size, sha256)
+        if problem is not None:
+            self._reject(dst_key, dst, f"the copy of {src_key} is wrong: {problem}")
+        self.delete(src_key)
+        log.debug("moved %s to %s on %s", src_key, dst_key, self.url)
+        return size
+
+    def _copy_in_parts(self, source: dict[str, str], dst: str, size: int) -> None:
+        """A server-side copy of an object larger than one CopyObject may copy."""
+        upload = self._client.create_multipart_upload(Bucket=self.bucket, Key=dst)["UploadId"]
+        try:
+            parts = []
+            part_size = max(self.part_size, -(-size // 10_000))
+            for number, start in enumerate(range(0, size, part_size), start=1):
+                end = min(start + part_size, size) - 1
+                answer = self._client.upload_part_copy(
+                    Bucket=self.bucket,
+                    Key=dst,
+                    UploadId=upload,
+                    PartNumber=number,
+                    CopySource=source,
+                    CopySourceRange=f"bytes={start}-{end}",
+                )
+                parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=dst, UploadId=upload, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            try:
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=dst, UploadId=upload)
+            except (bce.ClientError, bce.BotoCoreError) as exc:
+                log.warning("%s: could not abort the copy to %s: %s", self.url, dst, exc)
+            raise
 
     # ------------------------------------------------------------------ deleting
 
