@@ -160,3 +160,11 @@ class CatalogueReadOnly(CatalogueError):
     """The catalogue cannot be written: read-only file or file system, or a standby server."""
 
     code = "catalogue-read-only"
+
+
+class BrokerUnreachable(PreserveError):
+    """The workers' message broker (Redis, RabbitMQ) cannot be reached or refuses the
+    connection. Exit code 69 (``EX_UNAVAILABLE``), like an unreachable catalogue."""
+
+    exit_code = 69
+    code = "broker-unreachable"
