@@ -111,6 +111,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("event_id", sa.String(length=36), nullable=True),
         sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("restored_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["copy_id"],
             ["copies.id"],

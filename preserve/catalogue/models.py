@@ -558,6 +558,9 @@ class QuarantinedObject(Base):
     detail: Mapped[str] = mapped_column(sa.Text, default="")
     event_id: Mapped[str | None] = mapped_column(sa.String(36))
     quarantined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When good bytes were restored at ``original_key`` and verified (the recovery event
+    #: recorded with it); None while the file is still damaged.
+    restored_at: Mapped[datetime | None] = mapped_column()
 
 
 #: What raises an alert, and how grave it is.
