@@ -140,7 +140,8 @@ def collections_add(
     multiple=True,
     type=GIVEN,
     metavar="NAME",
-    help="Store new ingests on location NAME too (repeatable).",
+    help="Store new ingests on location NAME too, and replicate the packages stored already "
+    "there (queued as jobs; repeatable).",
 )
 @click.option(
     "--remove-location",
@@ -170,9 +171,11 @@ def collections_edit(
 ) -> None:
     """Change collection SLUG: title, description, storage locations, BagIt profile.
 
-    Packages stored already keep their copies where they are; only new ingests use the new
-    set of locations. The last location cannot be removed. A new profile applies to new
-    ingests; packages stored already are not checked again.
+    A location added gets the packages stored already: a replicate job per package version
+    is queued with the change (`preserve locations sync` does it in the foreground). A
+    location removed keeps the copies it has; new ingests no longer go there. The last
+    location cannot be removed. A new profile applies to new ingests; packages stored
+    already are not checked again.
 
     \b
     Examples:
@@ -195,10 +198,18 @@ def collections_edit(
     c = result.collection
     echo_changes(f"collection {c.organisation}/{c.slug}", result.changes)
     if any(change.field == "locations" for change in result.changes):
-        click.echo(
-            f"packages stored already keep their copies where they are; new ingests into "
-            f"{c.slug} are stored on {', '.join(c.locations)}"
-        )
+        click.echo(f"new ingests into {c.slug} are stored on {', '.join(c.locations)}")
+        by_location: dict[str, int] = {}
+        for _job, _package, _version, where in result.queued:
+            by_location[where] = by_location.get(where, 0) + 1
+        for where, n in sorted(by_location.items()):
+            click.echo(
+                f"{n} package version{'' if n == 1 else 's'} queued for replication to "
+                f"{where}; `preserve locations sync` does it in the foreground"
+            )
+        added = {name for name in add_locations if name not in by_location}
+        if added and result.queued == ():
+            click.echo(f"no package of {c.slug} to replicate to {', '.join(sorted(added))}")
 
 
 @collections.command("list", epilog=EXAMPLES["collections list"])
@@ -280,7 +291,13 @@ def locations_list(as_json: bool) -> None:
                 loc.region or "-",
                 loc.storage_type,
                 ",".join(
-                    f for f, on in (("default", loc.is_default), ("offline", loc.offline)) if on
+                    f
+                    for f, on in (
+                        ("default", loc.is_default),
+                        ("offline", loc.offline),
+                        ("retired", loc.retired_at is not None),
+                    )
+                    if on
                 )
                 or "-",
                 loc.url,

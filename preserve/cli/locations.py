@@ -1,1 +1,183 @@
-"""``preserve locations``: (issue 10, being built)."""
+"""``preserve locations sync`` and ``preserve locations retire`` (issue 10): every package on
+the locations its collection requires, and a location taken out of use only once its packages
+are safe elsewhere. (``locations add`` and ``list`` are in :mod:`preserve.cli.collections`,
+with the group.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from preserve.cli.base import GIVEN, app, as_option, note, say
+from preserve.cli.collections import locations
+from preserve.cli.output import emit_json, human_bytes
+from preserve.cli.progress import progress
+from preserve.text import plural
+
+
+@locations.command("sync")
+@click.option("--collection", default=None, type=GIVEN, help="Only this collection's packages.")
+@click.option(
+    "--organisation",
+    default=None,
+    type=GIVEN,
+    help="Only this organisation's packages (with --collection: the collection's organisation).",
+)
+@click.option("--location", default=None, type=GIVEN, help="Only copies due on this location.")
+@click.option("--dry-run", is_flag=True, help="Report the shortfalls; change nothing.")
+@click.option(
+    "--async",
+    "run_async",
+    is_flag=True,
+    help="Queue a replicate job per shortfall for the workers and print their ids.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@as_option
+def locations_sync(
+    collection: str | None,
+    organisation: str | None,
+    location: str | None,
+    dry_run: bool,
+    run_async: bool,
+    as_json: bool,
+) -> None:
+    """Report and fix shortfalls: package versions lacking a verified copy on a location their
+    collection requires (a location added later, a copy lost). Each is copied from a verified
+    copy, read back and recorded with a PREMIS replication event.
+
+    Exits 0 when nothing is missing any more (or, with --dry-run, when nothing was missing;
+    with --async, once the jobs are queued).
+
+    \b
+    Examples:
+      preserve locations sync --dry-run
+      preserve locations sync --collection photos
+      preserve locations sync --async --json
+    """
+    from preserve.errors import InvalidInput, PreserveError
+    from preserve.services import replication
+
+    if dry_run and run_async:
+        raise InvalidInput("--dry-run and --async contradict each other: give one")
+    found = replication.shortfalls(
+        app(), collection=collection, organisation=organisation, location=location
+    )
+    if dry_run:
+        if as_json:
+            emit_json({"shortfalls": found})
+        elif not found:
+            say("no shortfalls: every package version has a verified copy where required")
+        else:
+            for s in found:
+                say(_shortfall_line(s))
+            say(
+                f"{plural(len(found), 'package version')} to replicate "
+                f"({human_bytes(sum(s.size_bytes for s in found))}); run without --dry-run"
+            )
+        if found:
+            raise SystemExit(1)
+        return
+    if run_async:
+        queued = replication.queue_sync(
+            app(), collection=collection, organisation=organisation, location=location
+        )
+        if as_json:
+            emit_json({"job_ids": [q.job_id for q in queued], "shortfalls": found})
+            return
+        if not queued:
+            say("no shortfalls: nothing queued")
+        for q in queued:
+            state = "queued" if q.new else "already queued"
+            say(f"{q.job_id}  {state}: {q.package_id} v{q.version} to {q.location}")
+        return
+    done: list[object] = []
+    failed: list[dict[str, object]] = []
+    shown = progress()
+    for s in found:
+        try:
+            r = replication.replicate(app(), s.package_id, s.version, s.location, progress=shown)
+        except PreserveError as exc:
+            failed.append(
+                {
+                    "package_id": s.package_id,
+                    "version": s.version,
+                    "location": s.location,
+                    "error": str(exc),
+                    "code": exc.code,
+                }
+            )
+            if not as_json:
+                click.echo(f"error: {s.package_id} v{s.version} to {s.location}: {exc}", err=True)
+            continue
+        done.append(r)
+        if not as_json:
+            say(_replicated_line(r))
+    if as_json:
+        emit_json({"ok": not failed, "replicated": done, "failed": failed})
+    elif not found:
+        say("no shortfalls: every package version has a verified copy where required")
+    else:
+        say(
+            f"{plural(len(done), 'package version')} replicated"
+            + (f", {len(failed)} failed" if failed else "")
+        )
+    if failed:
+        raise SystemExit(1)
+
+
+def _shortfall_line(s: Any) -> str:
+    status = s.status
+    what = "no copy" if status == "none" else f"copy {status}"
+    return (
+        f"{s.package_id} v{s.version}  "
+        f"{s.organisation}/{s.collection}  "
+        f"on {s.location}: {what} ({human_bytes(s.size_bytes)})"
+    )
+
+
+def _replicated_line(r: Any) -> str:
+    if r.already:
+        return f"{r.package_id} v{r.version} on {r.location}: verified already"
+    copied, files = r.copied, r.files
+    placed = f", {files - copied} in place" if files != copied else ""
+    return (
+        f"{r.package_id} v{r.version} replicated to "
+        f"{r.location} from {', '.join(r.sources) or '-'}: "
+        f"{plural(copied, 'file')} copied ({human_bytes(r.copied_bytes)}){placed}, "
+        "verified"
+    )
+
+
+@locations.command("retire")
+@click.argument("name", type=GIVEN)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@as_option
+def locations_retire(name: str, as_json: bool) -> None:
+    """Retire storage location NAME: nothing new is stored there any more and its copies no
+    longer count. First every package version it holds gets a verified copy on each other
+    location its collection requires (replicated now where missing); if that cannot be done,
+    nothing is retired and the command exits non-zero with what is missing. No byte on NAME
+    is deleted.
+
+    \b
+    Examples:
+      preserve locations retire old-nas
+      preserve locations retire old-nas --json
+    """
+    from preserve.services.replication import retire_location
+
+    def told(r: Any) -> None:
+        if not as_json:
+            note(_replicated_line(r))
+
+    result = retire_location(app(), name, progress=progress(), on_replicated=told)
+    if as_json:
+        emit_json(result)
+        return
+    say(
+        f"location {result.location} retired at {result.retired_at:%Y-%m-%d %H:%M} UTC: "
+        f"{plural(len(result.replicated), 'package version')} replicated elsewhere first; "
+        f"{plural(result.copies_kept, 'copy', 'copies')} kept on it, no longer counted "
+        "(no byte deleted)"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from preserve.bootstrap import Application
@@ -32,6 +33,8 @@ class LocationSummary:
     storage_type: str
     offline: bool
     is_default: bool
+    #: when the location was retired (nothing new is stored there); None: in use
+    retired_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class OrganisationEdit:
 class CollectionEdit:
     collection: CollectionSummary
     changes: tuple[Change, ...]
+    #: replicate jobs queued for the locations added: (job id, package id, version, location)
+    queued: tuple[tuple[str, str, int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,7 @@ def _location_summary(loc: object) -> LocationSummary:
         storage_type=loc.storage_type,  # type: ignore[attr-defined]
         offline=loc.offline,  # type: ignore[attr-defined]
         is_default=loc.is_default,  # type: ignore[attr-defined]
+        retired_at=loc.retired_at,  # type: ignore[attr-defined]
     )
 
 
@@ -216,6 +222,17 @@ def require_location(uow: Any, name: str) -> StorageLocation:
     loc = uow.locations.get_by_name(name)
     if loc is None:
         raise unknown("storage location", name, [x.name for x in uow.locations.list()])
+    return loc
+
+
+def require_active_location(uow: Any, name: str) -> StorageLocation:
+    """The storage location ``name``, refused when it is retired (nothing new goes there)."""
+    loc = require_location(uow, name)
+    if loc.retired_at is not None:
+        raise InvalidInput(
+            f"location {name!r} is retired (since {loc.retired_at:%Y-%m-%d}): nothing new is "
+            "stored there"
+        )
     return loc
 
 
@@ -463,7 +480,7 @@ def add_collection(
     document = _profile_document(profile)
     with app.uow() as uow:
         organisation_row = require_organisation(uow, org)
-        chosen = [require_location(uow, name) for name in dict.fromkeys(locations)]
+        chosen = [require_active_location(uow, name) for name in dict.fromkeys(locations)]
         existing = uow.collections.get(org, slug)
         if existing is not None:
             # the command that changes it names the organisation whenever this one did, or
@@ -538,7 +555,8 @@ def edit_collection(
     """Change a collection's title, description, locations or BagIt profile (``profile``: a
     file or a bundled profile's name; ``no_profile``: require none). Packages stored already
     keep their copies where they are; only new ingests use the new set of locations and are
-    checked against the new profile."""
+    checked against the new profile. Each location added gets the collection's packages: a
+    replicate job per stored package version is queued in the same transaction."""
     org = organisation or app.settings.organisation
     if (
         title is None
@@ -563,6 +581,7 @@ def edit_collection(
     with app.uow() as uow:
         coll = require_collection(uow, org, slug)
         changes = []
+        queued: tuple[tuple[str, str, int, str], ...] = ()
         if title is not None and title.strip() != coll.title:
             changes.append(Change("title", coll.title, title.strip()))
             coll.title = title.strip()
@@ -573,7 +592,8 @@ def edit_collection(
             before = list(collection_locations(uow, coll))
             current = {loc.name: loc for loc in before}
             for name in dict.fromkeys(add_locations):
-                current[name] = require_location(uow, name)
+                if name not in current:
+                    current[name] = require_active_location(uow, name)
             for name in dict.fromkeys(remove_locations):
                 require_location(uow, name)
                 if name not in current:
@@ -592,6 +612,9 @@ def edit_collection(
             if old != new:
                 uow.collections.set_locations(coll, current.values())
                 changes.append(Change("locations", old, new))
+                added = [current[n].id for n in current if n not in {x.name for x in before}]
+                if added:
+                    queued = _queue_replication(app, uow, coll, added)
         if (document is not None or no_profile) and document != coll.bagit_profile:
             changes.append(
                 Change(
@@ -608,12 +631,31 @@ def edit_collection(
         from preserve.services.journal import describe_collection
 
         describe_collection(app, org, slug)
-    return CollectionEdit(summary, tuple(changes))
+    return CollectionEdit(summary, tuple(changes), queued)
+
+
+def _queue_replication(
+    app: Application, uow: Any, coll: Collection, location_ids: list[int]
+) -> tuple[tuple[str, str, int, str], ...]:
+    """Queue, in ``uow``'s transaction, a replicate job per stored package version of ``coll``
+    lacking a verified copy on one of ``location_ids``."""
+    from preserve.services import replication
+
+    uow.flush()
+    found = replication._shortfalls(uow, collection_ids=[coll.id], location_ids=location_ids)
+    queued = replication.enqueue_replications(
+        uow, found, requested_by=app.actor, publish=replication._publisher(app)
+    )
+    return tuple((q.job_id, q.package_id, q.version, q.location) for q in queued)
 
 
 def collection_locations(uow: object, coll: object) -> list:
-    """The locations a collection's packages are stored on: its own, else the default ones."""
-    return list(uow.collections.locations(coll)) or list(uow.locations.defaults())  # type: ignore[attr-defined]
+    """The locations a collection's packages are stored on: its own, else the default ones;
+    never a retired one."""
+    own = [loc for loc in uow.collections.locations(coll) if loc.retired_at is None]  # type: ignore[attr-defined]
+    if own:
+        return own
+    return [loc for loc in uow.locations.defaults() if loc.retired_at is None]  # type: ignore[attr-defined]
 
 
 def _collection_summary(uow: object, coll: object, org: str) -> CollectionSummary:
