@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.s3server", "tests.dbfixtures"]
+pytest_plugins = ["tests.s3server", "tests.dbfixtures", "tests.smtpserver"]
 
 REPO = Path(__file__).resolve().parents[1]
 TESTDATA = REPO / "tests" / "data"
