@@ -5,6 +5,7 @@ on (a refused connection, a wrong password, an HTTP 500), with passwords never s
 
 from __future__ import annotations
 
+import email.policy
 import json
 import smtplib
 import socket
@@ -26,7 +27,13 @@ _TRUE = ("1", "true", "yes", "on")
 
 
 class ChannelError(Exception):
-    """A message could not be delivered; ``str()`` says why, naming the server."""
+    """A message could not be delivered; ``str()`` says why, naming the server.
+    ``unreachable``: the server could not be reached at all (refused, unknown host, no answer,
+    TLS failed), so the next message would fare no better right now."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,9 @@ def build_email(
     headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """A plain-text message with the headers every mail reader expects."""
-    message = EmailMessage()
+    # long header lines are kept whole (up to RFC 5322's 998 characters): the email package's
+    # folding breaks a subject that opens with "[preserve]" before its first word
+    message = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=998))
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Subject"] = subject
@@ -156,7 +165,8 @@ class Mailer:
             raise
         except Exception as exc:  # smtplib, ssl and socket errors alike: one clear line
             self._drop()
-            raise ChannelError(self._explain(exc)) from exc
+            unreachable = isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+            raise ChannelError(self._explain(exc), unreachable=unreachable) from exc
         if refused:
             who = ", ".join(
                 f"{addr} ({code} {_text(reply)})" for addr, (code, reply) in refused.items()
@@ -229,6 +239,7 @@ def post_json(url: str, document: Mapping[str, Any], timeout: float = WEBHOOK_TI
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             status = int(response.status)
     except urllib.error.HTTPError as exc:
+        exc.close()  # its response's connection
         raise ChannelError(f"the webhook {shown} answered HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         reason = exc.reason
@@ -240,11 +251,13 @@ def post_json(url: str, document: Mapping[str, Any], timeout: float = WEBHOOK_TI
             why = f"no answer within {timeout:g} s"
         else:
             why = str(getattr(reason, "strerror", None) or reason)
-        raise ChannelError(f"cannot reach the webhook {shown}: {why}") from None
+        raise ChannelError(f"cannot reach the webhook {shown}: {why}", unreachable=True) from None
     except TimeoutError:
-        raise ChannelError(f"the webhook {shown} did not answer within {timeout:g} s") from None
+        raise ChannelError(
+            f"the webhook {shown} did not answer within {timeout:g} s", unreachable=True
+        ) from None
     except (OSError, ValueError) as exc:
-        raise ChannelError(f"cannot reach the webhook {shown}: {exc}") from None
+        raise ChannelError(f"cannot reach the webhook {shown}: {exc}", unreachable=True) from None
     if not 200 <= status < 300:
         raise ChannelError(f"the webhook {shown} answered HTTP {status}")
     return status

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import socket
 import threading
 import warnings
@@ -25,6 +26,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+# aiosmtpd's own chatter (its AUTH-without-TLS warning): not for the stderr of the commands
+# under test, which log everything to the root logger's handlers
+logging.getLogger("mail.log").propagate = False
 
 SMTP_USER = "alerts"
 SMTP_PASSWORD = "s3cret"

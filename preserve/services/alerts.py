@@ -580,8 +580,9 @@ def deliver_pending(
             .limit(limit)
         ).all()
     deliveries: list[Delivery] = []
-    #: a channel that failed in this round is not tried again for the alerts after it (a
-    #: server down would cost every alert its time-out): they wait for the next round
+    #: a channel whose server could not be reached in this round is not tried again for the
+    #: alerts after it (a server down would cost each its time-out): an alert waiting only on
+    #: such channels waits for the next round, unclaimed
     down: dict[str, str] = {}
     mailer: Mailer | None = None
     try:
@@ -597,18 +598,27 @@ def deliver_pending(
             if alert is None:  # another deliverer took it
                 continue
             results: dict[str, str | None] = {}
-            if alert.email_state == "pending":
-                if "email" in down:
-                    results["email"] = down["email"]
-                else:
+            for channel in CHANNELS:
+                if _state(alert, channel) != "pending":
+                    continue
+                if channel in down:
+                    results[channel] = f"not tried in this round: {down[channel]}"
+                    continue
+                error: ChannelError | None
+                if channel == "email":
                     if mailer is None:
-                        mailer = _mailer(settings, down)
-                    results["email"] = down.get("email") or _send_email(settings, mailer, alert)
-            if alert.webhook_state == "pending":
-                results["webhook"] = down.get("webhook") or _post(settings.webhook_url, alert)
-            for channel, error in results.items():
-                if error is not None:
-                    down.setdefault(channel, error)
+                        try:
+                            mailer = Mailer(settings.smtp_url)
+                        except ChannelError as exc:
+                            error = exc
+                            results[channel] = str(error)
+                            continue
+                    error = _send_email(settings, mailer, alert)
+                else:
+                    error = _post(settings.webhook_url, alert)
+                results[channel] = None if error is None else str(error)
+                if error is not None and error.unreachable:
+                    down[channel] = f"{error} (alert {alert.id})"
             deliveries += _settle(app, alert, results, at)
     finally:
         if mailer is not None:
@@ -616,20 +626,10 @@ def deliver_pending(
     return DeliveryReport(tuple(deliveries), switched)
 
 
-def _mailer(settings: Settings, down: dict[str, str]) -> Mailer | None:
-    try:
-        return Mailer(settings.smtp_url)
-    except ChannelError as exc:
-        down["email"] = str(exc)
-        return None
-
-
-def _send_email(settings: Settings, mailer: Mailer | None, alert: AlertRecord) -> str | None:
+def _send_email(settings: Settings, mailer: Mailer, alert: AlertRecord) -> ChannelError | None:
     """None when sent, else why not."""
-    if mailer is None:  # the URL could not be read (its error is in ``down``)
-        return "PRESERVE_SMTP_URL cannot be used"
     if not settings.alert_to:
-        return "PRESERVE_ALERT_TO is empty: no one to send the e-mail to"
+        return ChannelError("PRESERVE_ALERT_TO is empty: no one to send the e-mail to")
     message = build_email(
         settings.alert_from,
         settings.alert_to,
@@ -640,15 +640,15 @@ def _send_email(settings: Settings, mailer: Mailer | None, alert: AlertRecord) -
     try:
         mailer.send(message)
     except ChannelError as exc:
-        return str(exc)
+        return exc
     return None
 
 
-def _post(url: str, alert: AlertRecord) -> str | None:
+def _post(url: str, alert: AlertRecord) -> ChannelError | None:
     try:
         post_json(url, webhook_document(alert))
     except ChannelError as exc:
-        return str(exc)
+        return exc
     return None
 
 
