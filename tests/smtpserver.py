@@ -58,7 +58,8 @@ class Received:
     def body(self) -> str:
         part = self.message.get_body(("plain",))
         assert part is not None
-        return str(part.get_content())  # type: ignore[attr-defined]
+        # as a mail reader shows it: the CRLF line ends of the wire made newlines
+        return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
 
 
 class _Inbox:

@@ -30,7 +30,6 @@ from preserve.catalogue.models import (
     ALERT_KINDS,
     ALERT_SEVERITIES,
     Alert,
-    Collection,
     Copy,
     Job,
     Package,
@@ -732,21 +731,25 @@ def check_channels(app: Application, *, now: datetime | None = None) -> list[Cha
 
 @dataclass(frozen=True)
 class Coverage:
-    """Fixity coverage: copies checked within their interval, and the backlog."""
+    """Fixity coverage of everything or of one location: copies verified within their interval,
+    never checked, past their interval (the backlog), whose last check failed."""
 
+    name: str
     copies: int
     checked_within_interval: int
     never_checked: int
     overdue: int
+    failures: int
 
     @property
     def share(self) -> float:
-        """The share of copies checked within their interval (1.0 with no copies)."""
+        """The share of copies verified within their interval (1.0 with no copies)."""
         return self.checked_within_interval / self.copies if self.copies else 1.0
 
     @property
     def backlog(self) -> int:
-        return self.never_checked + self.overdue
+        """Copies past their interval."""
+        return self.overdue
 
 
 @dataclass(frozen=True)
@@ -756,6 +759,7 @@ class DailyReport:
     since: datetime
     until: datetime
     coverage: Coverage
+    locations: tuple[Coverage, ...]
     checks: dict[str, int]
     alerts_by_kind: dict[str, int]
     damaged_packages: tuple[str, ...]
@@ -769,58 +773,24 @@ class DailyReport:
     errors: tuple[str, ...] = ()
 
 
-def _interval(location_days: int | None, collection_days: int | None, default: int) -> int:
-    """A copy's fixity interval: the stricter of its location's and its collection's, else
-    the repository's default."""
-    given = [d for d in (location_days, collection_days) if d]
-    return min(given) if given else default
+def fixity_coverage(app: Application, at: datetime) -> tuple[Coverage, tuple[Coverage, ...]]:
+    """Coverage overall and per location, as ``preserve fixity report`` counts it
+    (:func:`preserve.services.schedule.fixity_report`)."""
+    from preserve.services.schedule import fixity_report
 
+    report = fixity_report(app, now=at)
 
-def fixity_coverage(app: Application, at: datetime) -> Coverage:
-    """Coverage counted from the copies table: every stored copy on a location in service,
-    each against its interval (the stricter of its location's and its collection's)."""
-    default = app.settings.fixity_interval_days
-    counted = sa.and_(Copy.status != "pending", StorageLocation.retired_at.is_(None))
-    base = (
-        sa.select(sa.func.count())
-        .select_from(Copy)
-        .join(StorageLocation, StorageLocation.id == Copy.location_id)
-        .join(Package, Package.id == Copy.package_id)
-        .join(Collection, Collection.id == Package.collection_id)
-        .where(counted)
-    )
-    total = within = never = 0
-    with app.uow() as uow:
-        groups = uow.session.execute(
-            sa.select(StorageLocation.fixity_interval_days, Collection.fixity_interval_days)
-            .select_from(Copy)
-            .join(StorageLocation, StorageLocation.id == Copy.location_id)
-            .join(Package, Package.id == Copy.package_id)
-            .join(Collection, Collection.id == Package.collection_id)
-            .where(counted)
-            .distinct()
-        ).all()
-        for location_days, collection_days in groups:
-            same = sa.and_(
-                StorageLocation.fixity_interval_days.is_(None)
-                if location_days is None
-                else StorageLocation.fixity_interval_days == location_days,
-                Collection.fixity_interval_days.is_(None)
-                if collection_days is None
-                else Collection.fixity_interval_days == collection_days,
-            )
-            cutoff = at - timedelta(days=_interval(location_days, collection_days, default))
-            total += uow.session.scalar(base.where(same)) or 0
-            within += uow.session.scalar(base.where(same, Copy.last_checked_at >= cutoff)) or 0
-            never += uow.session.scalar(base.where(same, Copy.last_checked_at.is_(None))) or 0
-    return Coverage(total, within, never, total - within - never)
+    def line(x: Any) -> Coverage:
+        return Coverage(x.name, x.copies, x.within_interval, x.never_checked, x.overdue, x.failures)
+
+    return line(report.total), tuple(line(x) for x in report.locations)
 
 
 def gather_daily_report(app: Application, *, now: datetime | None = None) -> DailyReport:
     """The report of the day before ``now``, not sent."""
     until = _now(now)
     since = until - timedelta(days=1)
-    coverage = fixity_coverage(app, until)
+    coverage, locations = fixity_coverage(app, until)
     with app.uow() as uow:
         s = uow.session
         checks = dict(
@@ -859,7 +829,7 @@ def gather_daily_report(app: Application, *, now: datetime | None = None) -> Dai
             .where(Alert.acknowledged_at.is_(None), Alert.severity == "critical")
         )
     failures = sum(n for outcome, n in checks.items() if outcome != "ok")
-    trouble = failures or damaged or failed_jobs or open_critical
+    trouble = failures or coverage.failures or damaged or failed_jobs or open_critical
     subject = (
         f"[preserve] daily report {until:%Y-%m-%d}: "
         + ("needs attention" if trouble else "all well")
@@ -869,6 +839,7 @@ def gather_daily_report(app: Application, *, now: datetime | None = None) -> Dai
         since=since,
         until=until,
         coverage=coverage,
+        locations=locations,
         checks={str(k): int(v) for k, v in checks.items()},
         alerts_by_kind={str(k): int(v) for k, v in by_kind.items()},
         damaged_packages=damaged,
@@ -892,11 +863,21 @@ def _with_text(r: DailyReport, default_days: int) -> DailyReport:
         f"preserve: the day from {r.since:%Y-%m-%d %H:%M} to {r.until:%Y-%m-%d %H:%M} UTC",
         "",
         "Fixity",
-        f"  coverage     {c.checked_within_interval} of {c.copies} copies checked within their "
+        f"  coverage     {c.checked_within_interval} of {c.copies} copies verified within their "
         f"interval ({c.share:.1%}; default interval {default_days} days)",
-        f"  backlog      {c.backlog} ({c.never_checked} never checked, {c.overdue} overdue)",
+        f"  backlog      {c.backlog} copies past their interval; {c.never_checked} never "
+        "checked yet",
+        f"  failing      {c.failures} copies whose last check failed",
         f"  checked      {checked} copies in the last day: "
         + (", ".join(f"{n} {k}" for k, n in sorted(r.checks.items())) or "none"),
+    ]
+    lines += [
+        f"  location {x.name}: {x.share:.1%} covered, {x.backlog} past their interval, "
+        f"{x.failures} failing ({x.copies} copies)"
+        for x in r.locations
+    ]
+    lines += [
+        "  (preserve fixity report shows it per location and collection)",
         "",
         "Alerts of the last day",
     ]
@@ -934,8 +915,20 @@ def report_document(r: DailyReport) -> dict[str, Any]:
             "coverage": round(c.share, 6),
             "never_checked": c.never_checked,
             "overdue": c.overdue,
-            "backlog": c.backlog,
+            "failures": c.failures,
             "checks_last_day": r.checks,
+            "locations": [
+                {
+                    "name": x.name,
+                    "copies": x.copies,
+                    "checked_within_interval": x.checked_within_interval,
+                    "coverage": round(x.share, 6),
+                    "never_checked": x.never_checked,
+                    "overdue": x.overdue,
+                    "failures": x.failures,
+                }
+                for x in r.locations
+            ],
         },
         "alerts_last_day": r.alerts_by_kind,
         "open_alerts": r.open_alerts,
