@@ -7,7 +7,10 @@ export PRESERVE_HOME ?= $(CURDIR)/var
 PYTEST_ARGS ?=
 SOAK_ITERATIONS ?= 50
 SOAK_ARGS ?=
-LINT_PATHS := preserve config migrations tests $(wildcard bench)
+WORKER_ARGS ?=
+# how long `make run` waits for its sample ingest job (seconds)
+RUN_TIMEOUT ?= 600
+LINT_PATHS := preserve config migrations workers tests $(wildcard bench)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint typecheck bench soak serve worker clean clean-data
@@ -23,12 +26,22 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 
 install: $(BIN)/.installed ## create .venv and install preserve with its development tools
 
-run: install ## initialise the embedded catalogue, ingest the sample collection, check fixity
+run: install ## initialise the embedded catalogue, ingest the sample through a worker, check fixity
 	$(BIN)/preserve init
 	$(BIN)/preserve collections add sample --title "Sample collection" --exist-ok
 	$(BIN)/preserve sample $(PRESERVE_HOME)/sample-delivery
-	$(BIN)/preserve ingest $(PRESERVE_HOME)/sample-delivery/* --collection sample \
-		--metadata $(PRESERVE_HOME)/sample-delivery.csv
+	@# the sample ingest is a job that a real worker runs (embedded broker under PRESERVE_HOME);
+	@# the worker is stopped at the end whatever happens, and its log shown if the job failed
+	@log="$(PRESERVE_HOME)/worker.log"; \
+	$(BIN)/preserve worker --with-scheduler --concurrency 1 >"$$log" 2>&1 & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
+	echo "worker started (pid $$worker, log $$log)"; \
+	job=$$($(BIN)/preserve ingest $(PRESERVE_HOME)/sample-delivery/* --collection sample \
+		--metadata $(PRESERVE_HOME)/sample-delivery.csv --async --json \
+		| $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["job_id"])') || exit 1; \
+	echo "queued job $$job"; \
+	$(BIN)/preserve jobs wait "$$job" --timeout $(RUN_TIMEOUT) \
+		|| { echo "the job did not succeed; the worker's log:" >&2; tail -n 30 "$$log" >&2; exit 1; }
 	$(BIN)/preserve fixity --all
 	$(BIN)/preserve packages list
 
@@ -38,7 +51,7 @@ test: install ## run the test suite (PostgreSQL tests need PRESERVE_TEST_DATABAS
 lint: install ## ruff and mypy
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
-	$(BIN)/mypy preserve config
+	$(BIN)/mypy preserve config workers
 
 bench: install ## measure ingest and fixity against hashing limits; writes docs/benchmarks.md
 	$(BIN)/python -m bench.run
@@ -49,8 +62,8 @@ soak: install ## kill ingests at random moments, check each re-run; writes docs/
 serve: install ## (web catalogue: not built yet)
 	@echo "the web catalogue is not built yet" >&2; exit 1
 
-worker: install ## (Celery workers: not built yet)
-	@echo "the workers are not built yet" >&2; exit 1
+worker: install ## run a worker with the scheduler (embedded broker, or PRESERVE_BROKER_URL)
+	$(BIN)/preserve worker --with-scheduler $(WORKER_ARGS)
 
 clean: ## remove the virtual environment and caches (never preserved data: see clean-data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -927,6 +927,37 @@ class JobRepository(_Repository):
             **values,
         )
 
+    def save_checkpoint(self, job_id: str, owner: str, data: dict[str, Any]) -> bool:
+        """Record where the owner's running job has got to."""
+        return self._change(
+            job_id,
+            Job.state == "running",
+            Job.lease_owner == owner,
+            Job.cancel_requested.is_(False),
+            checkpoint=data,
+        )
+
+    def waiting(self, now: datetime, since: datetime, limit: int = 500) -> Sequence[str]:
+        """Queued jobs due by ``now`` that have waited since before ``since``: since they were
+        queued, became due after a back-off, or were last published (``not_before``)."""
+        waited_from = func.coalesce(Job.not_before, Job.created_at)
+        return self.session.scalars(
+            select(Job.id)
+            .where(Job.state == "queued", waited_from < since, waited_from <= now)
+            .order_by(waited_from)
+            .limit(limit)
+        ).all()
+
+    def mark_published(self, job_ids: list[str], now: datetime) -> None:
+        """Queued jobs just published again: their wait starts over (``not_before`` = now,
+        which leaves them due)."""
+        self.session.execute(
+            update(Job)
+            .where(Job.id.in_(job_ids), Job.state == "queued")
+            .values(not_before=now)
+            .execution_options(synchronize_session=False)
+        )
+
     def expired(self, now: datetime, limit: int = 1000) -> Sequence[Job]:
         """Running jobs whose lease ran out: their worker died or lost its message."""
         return self.session.scalars(

@@ -68,6 +68,13 @@ if TYPE_CHECKING:
     help="Make PATH the next version of this package (its id, a prefix of it, or the "
     "producer's identifier): only what changed is stored.",
 )
+@click.option(
+    "--async",
+    "queued",
+    is_flag=True,
+    help="Queue the ingest as a job for the workers and print its id, instead of running it "
+    "here (the input is checked first; follow it with `preserve jobs wait ID`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
 @as_option
 def ingest(
@@ -78,6 +85,7 @@ def ingest(
     metadata: Path | None,
     metadata_encoding: str | None,
     new_version_of: str | None,
+    queued: bool,
     as_json: bool,
 ) -> None:
     """Ingest each PATH (folder, file, bag, zip or tar) as one package.
@@ -97,8 +105,14 @@ def ingest(
     See "Describing a delivery: the metadata CSV" in the README.
 
     \b
+    \b
+    With --async the ingest becomes a job that a worker (`preserve worker`) runs:
+    the command checks its input, queues the job and prints its id.
+
+    \b
     Examples:
       preserve ingest photos-1923 --collection photos --metadata delivery.csv
+      preserve ingest photos-1923 --collection photos --async
       preserve ingest photos-1923-rescan --new-version-of 3f2a9c1e
       preserve ingest photos-1923 --collection photos --metadata delivery.csv \\
           --metadata-encoding cp1252
@@ -114,6 +128,18 @@ def ingest(
         ctx = click.get_current_context()
         option = next(p for p in ctx.command.params if p.name == "collection")
         raise click.MissingParameter(ctx=ctx, param=option)
+    if queued:
+        queue_ingest(
+            paths,
+            collection,
+            organisation,
+            title,
+            metadata,
+            metadata_encoding,
+            new_version_of,
+            as_json,
+        )
+        return
 
     done: list[IngestResult] = []
     failed: list[IngestFailure] = []
@@ -175,6 +201,39 @@ def ingest(
         say(summary)
     if report.failures:
         sys.exit(max(f.error.exit_code for f in report.failures))
+
+
+def queue_ingest(
+    paths: tuple[Path, ...],
+    collection: str | None,
+    organisation: str | None,
+    title: str | None,
+    metadata: Path | None,
+    metadata_encoding: str | None,
+    new_version_of: str | None,
+    as_json: bool,
+) -> None:
+    """``--async``: check the input as the foreground ingest does, queue one job (``version``
+    for --new-version-of), print its id."""
+    from preserve.services.jobs import submit
+    from preserve.services.runner import check_ingest, ingest_payload
+
+    application = app()
+    payload = ingest_payload(
+        paths,
+        collection=collection,
+        organisation=organisation,
+        title=title,
+        metadata_csv=metadata,
+        metadata_encoding=metadata_encoding,
+        new_version_of=new_version_of,
+    )
+    check_ingest(application, payload)
+    job = submit(application, "version" if new_version_of else "ingest", payload)
+    if as_json:
+        emit_json({"job_id": job.id})
+    else:
+        say(f"queued job {job.id} ({job.kind} of {count(len(paths), 'delivery', 'deliveries')})")
 
 
 def result_line(r: IngestResult, metadata: Path | None = None) -> str:

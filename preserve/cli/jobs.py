@@ -128,6 +128,88 @@ def jobs_retry(job_id: str) -> None:
       preserve jobs retry 7f3a9c1e
     """
     from preserve.services.jobs import retry
+    from preserve.services.runner import publisher
 
-    j = retry(app(), job_id)
+    application = app()
+    j = retry(application, job_id)
+    publisher(application)(j.id)
     say(f"queued job {j.id} again")
+
+
+#: Exit status of `jobs wait` when the time given ran out first (EX_TEMPFAIL of sysexits.h).
+EXIT_STILL_RUNNING = 75
+
+
+@jobs.command("wait")
+@click.argument("job_id", type=GIVEN)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Give up waiting after this long (exit 75); default: wait until the job ends.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def jobs_wait(job_id: str, timeout: float | None, as_json: bool) -> None:
+    """Wait for a job to end, then print its outcome and result. Exit 0 only when it
+    succeeded (1 when it failed or was cancelled, 75 when --timeout ran out first).
+
+    \b
+    Examples:
+      preserve jobs wait 7f3a9c1e
+      preserve jobs wait "$(preserve ingest box-12 --collection photos --async --json \\
+          | jq -r .job_id)" --timeout 600
+    """
+    import time
+
+    from preserve.services.jobs import show
+
+    application = app()
+    started = time.monotonic()
+    pause = 0.1
+    j = show(application, job_id)
+    while j.state in ("queued", "running"):
+        if timeout is not None and time.monotonic() - started >= timeout:
+            if as_json:
+                emit_json(as_dict(j))
+            click.echo(
+                f"error: job {j.id} is still {j.state} after {timeout:g} s ({_progress(j)})",
+                err=True,
+            )
+            raise click.exceptions.Exit(EXIT_STILL_RUNNING)
+        time.sleep(pause)
+        pause = min(pause * 1.5, 1.0)
+        j = show(application, j.id)
+    if as_json:
+        emit_json(as_dict(j))
+    else:
+        _print_outcome(j)
+    if j.state != "succeeded":
+        if not as_json:
+            click.echo(f"error: job {j.id} {j.state}: {j.error or 'no reason recorded'}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+def _print_outcome(j: Any) -> None:
+    """What the job did: for an ingest, the lines the foreground command prints."""
+    if j.kind in ("ingest", "version") and j.result:
+        from preserve.cli.base import warn
+        from preserve.cli.ingest import delivery_warning, ingest_summary, result_line
+        from preserve.ingest.model import IngestReport, IngestResult
+        from preserve.values import Problem
+
+        results = []
+        for p in j.result.get("packages", []):
+            fields = {k: v for k, v in p.items() if k in IngestResult.__dataclass_fields__}
+            fields["copies"] = tuple(fields.get("copies", ()))
+            fields["warnings"] = tuple(Problem(**w) for w in fields.get("warnings", ()))
+            results.append(IngestResult(**fields))
+        for r in results:
+            for w in r.warnings:
+                warn(delivery_warning(r.source, w))
+            say(result_line(r))
+        say(ingest_summary(IngestReport(tuple(results), ())))
+        return
+    say(f"job {j.id} ({j.kind}) {j.state}")
+    for key, value in sorted((j.result or {}).items()):
+        say(f"  {key}: {value}")

@@ -134,50 +134,19 @@ def ingest(
     one source the package's next version instead of a new package; ``collection`` and
     ``organisation`` may then be omitted, and must be the package's when given.
     """
-    org = organisation or app.settings.organisation
-    base_id: str | None = None
-    if new_version_of is not None:
-        org, collection, base_id = _version_target(
-            app, new_version_of, sources, organisation, collection
-        )
-    if collection is None:
-        raise InvalidInput("give the collection to ingest into (--collection)")
     progress = progress or NoProgress()
-    with app.uow() as uow:
-        coll = require_collection(uow, org, collection)  # NotFound: "did you mean ...?"
-        location_count = len(collection_locations(uow, coll))
-        if not location_count:
-            raise InvalidInput(
-                f"collection {collection!r} has no storage location and there is no default "
-                "location (run: preserve init, or preserve locations add)"
-            )
-    resolved = _check_sources(sources)
-    table = read_metadata(metadata_csv, encoding=metadata_encoding) if metadata_csv else None
-    metadata = table.rows if table else {}
-    items: dict[Path, list[ItemRow]] = {}
-    if table:
-        for note in table.notes():
-            log.warning("%s", note)
-        # a path the CSV has no row for would be stored without its description: refuse first
-        missing = [str(p) for p in resolved if p.resolve() not in metadata]
-        if missing:
-            raise InvalidInput(
-                f"{metadata_csv}: no row for {', '.join(missing)} (its 'path' column names each "
-                "delivery to describe, relative to the CSV's folder or absolute); add a row, or "
-                "ingest it without --metadata"
-            )
-        # rows for single files inside a delivery: each must name a file of it, all said at once
-        absent: list[str] = []
-        for p in resolved:
-            items[p] = table.items_under(p.resolve())
-            absent.extend(absent_items(p, items[p]))
-        if absent:
-            raise not_in_delivery(absent, resolved[0] if len(resolved) == 1 else "being ingested")
-    described = {p.resolve() for p in resolved}
-    described.update(p.resolve() / i.relpath for p, rows in items.items() for i in rows)
-    for listed in metadata:
-        if listed not in described:
-            log.warning("metadata CSV lists %s, which is not being ingested", listed)
+    request = check_request(
+        app,
+        sources,
+        collection=collection,
+        organisation=organisation,
+        metadata_csv=metadata_csv,
+        metadata_encoding=metadata_encoding,
+        new_version_of=new_version_of,
+    )
+    org, collection, base_id = request.organisation, request.collection, request.base_id
+    resolved, metadata, items = request.resolved, request.metadata, request.items
+    location_count = request.location_count
 
     # what interrupted ingests left is cleaned up meanwhile, in a thread: a location that is down
     # then delays no ingest that does not use it
@@ -225,6 +194,78 @@ def ingest(
             )
             raise
     return IngestReport(tuple(results), tuple(failures), tuple(recovery.result()))
+
+
+@dataclass(frozen=True)
+class Request:
+    """An ingest's arguments, checked: what :func:`check_request` found."""
+
+    organisation: str
+    collection: str
+    base_id: str | None
+    resolved: list[Path]
+    metadata: Mapping[Path, Mapping[str, list[str]]]
+    items: dict[Path, list[ItemRow]]
+    location_count: int
+
+
+def check_request(
+    app: Application,
+    sources: Sequence[Path],
+    *,
+    collection: str | None,
+    organisation: str | None = None,
+    metadata_csv: Path | None = None,
+    metadata_encoding: str | None = None,
+    new_version_of: str | None = None,
+) -> Request:
+    """Everything that can be checked before any work (the collection or the package a new
+    version is of, the paths, the metadata CSV): raises on the first problem. ``ingest``
+    starts with it; ``preserve ingest --async`` calls it before it queues a job."""
+    org = organisation or app.settings.organisation
+    base_id: str | None = None
+    if new_version_of is not None:
+        org, collection, base_id = _version_target(
+            app, new_version_of, sources, organisation, collection
+        )
+    if collection is None:
+        raise InvalidInput("give the collection to ingest into (--collection)")
+    with app.uow() as uow:
+        coll = require_collection(uow, org, collection)  # NotFound: "did you mean ...?"
+        location_count = len(collection_locations(uow, coll))
+        if not location_count:
+            raise InvalidInput(
+                f"collection {collection!r} has no storage location and there is no default "
+                "location (run: preserve init, or preserve locations add)"
+            )
+    resolved = _check_sources(sources)
+    table = read_metadata(metadata_csv, encoding=metadata_encoding) if metadata_csv else None
+    metadata = table.rows if table else {}
+    items: dict[Path, list[ItemRow]] = {}
+    if table:
+        for note in table.notes():
+            log.warning("%s", note)
+        # a path the CSV has no row for would be stored without its description: refuse first
+        missing = [str(p) for p in resolved if p.resolve() not in metadata]
+        if missing:
+            raise InvalidInput(
+                f"{metadata_csv}: no row for {', '.join(missing)} (its 'path' column names each "
+                "delivery to describe, relative to the CSV's folder or absolute); add a row, or "
+                "ingest it without --metadata"
+            )
+        # rows for single files inside a delivery: each must name a file of it, all said at once
+        absent: list[str] = []
+        for p in resolved:
+            items[p] = table.items_under(p.resolve())
+            absent.extend(absent_items(p, items[p]))
+        if absent:
+            raise not_in_delivery(absent, resolved[0] if len(resolved) == 1 else "being ingested")
+    described = {p.resolve() for p in resolved}
+    described.update(p.resolve() / i.relpath for p, rows in items.items() for i in rows)
+    for listed in metadata:
+        if listed not in described:
+            log.warning("metadata CSV lists %s, which is not being ingested", listed)
+    return Request(org, collection, base_id, resolved, metadata, items, location_count)
 
 
 def _version_target(

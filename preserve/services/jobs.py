@@ -56,6 +56,8 @@ class JobRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    #: where a resumable job had got to (saved by its handler; None before it saved any)
+    checkpoint: dict[str, Any] | None = None
 
 
 class JobStopped(Exception):
@@ -122,6 +124,7 @@ def _record(job: Job) -> JobRecord:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        checkpoint=dict(job.checkpoint) if job.checkpoint is not None else None,
     )
 
 
@@ -278,6 +281,37 @@ def fail(
             return None
         uow.session.refresh(job)
         return _record(job)
+
+
+def save_checkpoint(app: Application, job_id: str, owner: str, data: Mapping[str, Any]) -> bool:
+    """Save where ``owner``'s running job has got to (read back by its next attempt); False
+    when ``owner`` no longer holds it or a cancellation was asked for (stop)."""
+    with app.uow() as uow:
+        held = uow.jobs.save_checkpoint(job_id, owner, dict(data))
+        uow.commit()
+    return held
+
+
+def waiting(
+    app: Application, now: datetime, older_than: timedelta, *, limit: int = 500
+) -> list[str]:
+    """Queued jobs that are due and have waited (since queued, due, or last published) longer
+    than ``older_than``: their message may have been lost. Oldest first."""
+    at = _now(now)
+    with app.uow() as uow:
+        return list(uow.jobs.waiting(at, at - older_than, limit))
+
+
+def mark_published(
+    app: Application, job_ids: Sequence[str], *, now: datetime | None = None
+) -> None:
+    """Note that the messages of these queued jobs were just published again, so the next
+    tick waits another lease before publishing them once more."""
+    if not job_ids:
+        return
+    with app.uow() as uow:
+        uow.jobs.mark_published(list(job_ids), _now(now))
+        uow.commit()
 
 
 def stopped_for_cancellation(

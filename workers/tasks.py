@@ -1,0 +1,82 @@
+"""The tasks: each builds the Application from settings (once per worker process) and calls a
+service. They carry job ids only; the jobs table is the truth."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery
+from preserve.config.settings import Settings
+
+from preserve.bootstrap import Application, bootstrap
+from preserve.broker import DAILY_REPORT, DISPATCH_FIXITY, REAP, RUN_JOB
+
+log = logging.getLogger(__name__)
+
+_application: tuple[int, Application] | None = None
+
+
+def application() -> Application:
+    """This worker process's Application (a forked pool process builds its own)."""
+    global _application
+    if _application is None or _application[0] != os.getpid():
+        from preserve.services.runner import load_handlers
+
+        load_handlers()
+        _application = (os.getpid(), bootstrap(Settings.from_env(), actor="preserve-worker"))
+    return _application[1]
+
+
+def run_job(job_id: str) -> str:
+    """Run one job (its lease decides whether this worker may)."""
+    from preserve.services.runner import run_job as run
+
+    return run(application(), job_id)
+
+
+def reap() -> list[str]:
+    """Queue again the jobs whose worker died, publish those whose message may be lost, then
+    deliver the alerts still pending."""
+    from preserve.services import alerts
+    from preserve.services.runner import tick_reaper
+
+    app = application()
+    published = tick_reaper(app)
+    deliver = getattr(alerts, "deliver_pending", None)
+    if deliver is not None:
+        deliver(app)
+    return published
+
+
+def dispatch_fixity() -> list[str]:
+    """Queue the fixity checks that are due (the schedule is data in the catalogue); the
+    service publishes the jobs it queues once they have landed."""
+    try:
+        from preserve.services import schedule
+    except ModuleNotFoundError as exc:
+        if exc.name != "preserve.services.schedule":
+            raise
+        log.warning("dispatch_fixity: preserve.services.schedule does not exist yet")
+        return []
+    return list(schedule.dispatch_due(application()) or [])
+
+
+def daily_report() -> Any:
+    from preserve.services import alerts
+
+    report = getattr(alerts, "daily_report", None)
+    if report is None:
+        log.warning("daily_report: preserve.services.alerts.daily_report does not exist yet")
+        return None
+    report(application())
+    return None
+
+
+def register(app: Celery) -> None:
+    """Register the tasks on ``app`` under their names in :mod:`preserve.broker`."""
+    app.task(name=RUN_JOB, ignore_result=True, acks_late=True)(run_job)
+    app.task(name=REAP, ignore_result=True)(reap)
+    app.task(name=DISPATCH_FIXITY, ignore_result=True)(dispatch_fixity)
+    app.task(name=DAILY_REPORT, ignore_result=True)(daily_report)
