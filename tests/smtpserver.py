@@ -15,12 +15,15 @@ import email.policy
 import json
 import logging
 import socket
+import ssl
 import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,11 +101,22 @@ class _Controller(Controller):
 
 
 class SmtpServer:
-    """A local SMTP server on ``port``; with ``auth`` it requires AUTH (without TLS)."""
+    """A local SMTP server on ``port``; with ``auth`` it requires AUTH. ``tls``: None (plain),
+    ``"starttls"`` (offers and requires STARTTLS) or ``"implicit"`` (TLS from the first byte,
+    as smtps://), with the certificate and key of ``certificate``."""
 
-    def __init__(self, port: int | None = None, *, auth: bool = False) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        auth: bool = False,
+        tls: str | None = None,
+        certificate: TlsFiles | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.auth = auth
+        self.tls = tls
+        self.certificate = certificate
         self.inbox = _Inbox()
         self._controller: _Controller | None = None
 
@@ -121,8 +135,16 @@ class SmtpServer:
             kwargs = {
                 "authenticator": _authenticate,
                 "auth_required": True,
-                "auth_require_tls": False,
+                "auth_require_tls": self.tls == "starttls",  # smtps: TLS already
             }
+        if self.tls is not None:
+            assert self.certificate is not None
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.certificate.cert, self.certificate.key)
+            if self.tls == "starttls":
+                kwargs.update(tls_context=context, require_starttls=True)
+            else:
+                kwargs["ssl_context"] = context
         self._controller = _Controller(self.inbox, hostname="127.0.0.1", port=self.port, **kwargs)
         self._controller.start()
         return self
@@ -131,6 +153,97 @@ class SmtpServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A certificate authority of the tests and a server certificate it signed for
+    127.0.0.1 and localhost (PEM files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def _make_tls_files(folder: Path) -> TlsFiles:
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("preserve tests CA"))
+        .issuer_name(name("preserve tests CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A test CA and a server certificate for 127.0.0.1 (trust it with ``SSL_CERT_FILE``)."""
+    return _make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
