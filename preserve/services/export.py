@@ -199,27 +199,35 @@ def export_package(
         needed = sorted({f.stored_version for f in files} | {number})
         all_copies = uow.copies.for_package(p.id)
         sources = _sources(all_copies, needed)
+        pieces = _pieces(all_copies, needed)
         held = ", ".join(
             f"{c.location.name} {c.status}" + (f" (v{c.version})" if current > 1 else "")
             for c in all_copies
             if c.version in needed
         )
-    if not sources:
-        which = f"package {package_id}" if current == 1 else f"version {number} of {package_id}"
-        reads = (
-            ""
-            if needed == [number]
-            else f" (it reads versions {', '.join(map(str, needed))}, all from one location)"
-        )
-        raise StorageError(
-            f"{which} has no verified copy to export from{reads} (copies: {held or 'none'}); "
-            f"preserve fixity --package {package_id} names what is damaged"
-        )
+    which = f"package {package_id}" if current == 1 else f"version {number} of {package_id}"
+    reads = "" if needed == [number] else f" (it reads versions {', '.join(map(str, needed))})"
+    refusal = (
+        f"{which} has no verified copy to export from{reads} (copies: {held or 'none'})",
+        f"preserve fixity --package {package_id} names what is damaged",
+    )
+    if not sources and not all(pieces.get(v) for v in needed):
+        raise StorageError(f"{refusal[0]}; {refusal[1]}")
     created = make_parents(target.parent)
     bag = _Bag(number, current, files, had_fetch, events)
     try:
         return _export_from_copies(
-            app, package_id, destination, target, fmt, name, bag, sources, created
+            app,
+            package_id,
+            destination,
+            target,
+            fmt,
+            name,
+            bag,
+            sources,
+            created,
+            pieces,
+            refusal if not sources else None,
         )
     except BaseException:
         with critical():
@@ -266,6 +274,46 @@ def _sources(copies: Any, needed: list[int]) -> list[_Source]:
     return sorted(sources, key=lambda s: s.offline)
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """A copy of one version that files may be read from when no location holds the whole
+    package intact: the export then takes each file from whichever copy holds it good."""
+
+    location: str
+    url: str
+    copy_id: int
+    key_prefix: str
+    verified: bool
+    #: the event files written since the package's first copy on the location are there
+    since: datetime
+
+    @property
+    def package_folder(self) -> str:
+        return self.key_prefix.rstrip("/").rsplit("/", 1)[0] + "/"
+
+
+def _pieces(copies: Any, needed: list[int]) -> dict[int, list[_Piece]]:
+    """version -> the copies of it to read files from (every stored copy, whatever its status:
+    each file is verified as it is read), verified ones first, then online ones, then by
+    location name."""
+    first: dict[str, datetime] = {}
+    for c in copies:
+        name = c.location.name
+        first[name] = min(first.get(name, c.created_at), c.created_at)
+    found: dict[int, list[tuple[tuple[bool, bool, str], _Piece]]] = {}
+    for c in copies:
+        if c.version not in needed or c.status == "pending":
+            continue
+        loc = c.location
+        piece = _Piece(
+            loc.name, loc.url, c.id, c.key_prefix, c.status == "verified", first[loc.name]
+        )
+        found.setdefault(c.version, []).append(
+            ((c.status != "verified", bool(loc.offline), loc.name), piece)
+        )
+    return {v: [p for _k, p in sorted(ps, key=lambda x: x[0])] for v, ps in found.items()}
+
+
 def _export_from_copies(
     app: Application,
     package_id: str,
@@ -276,11 +324,15 @@ def _export_from_copies(
     bag: _Bag,
     sources: list[_Source],
     created: list[Path],
+    pieces: dict[int, list[_Piece]] | None = None,
+    refusal: tuple[str, str] | None = None,
 ) -> ExportResult:
     removed = remove_abandoned(target.parent, "an export")
     owner = owner_tag()
     errors: list[str] = []
     damaged: list[str] = []
+    #: (copy id, stored path) found damaged by this export, and the copies it recorded
+    bad: set[tuple[int, str]] = set()
     for source in sources:
         location = source.location
         work = target.parent / partial_name(target.name, owner)
@@ -301,6 +353,7 @@ def _export_from_copies(
         except _Damaged as exc:
             shutil.rmtree(work, ignore_errors=True)
             copy_id = source.copies[exc.version][0]
+            bad.add((copy_id, exc.problem.path))
             message = _record_damage(app, package_id, copy_id, location, target, exc, bag.current)
             log.info("export of %s: %s", package_id, message)
             damaged.append(message)
@@ -317,43 +370,46 @@ def _export_from_copies(
                 shutil.rmtree(work, ignore_errors=True)
             raise
         # a good bag: what fails from here on concerns the destination, not the copy
-        archive = None
+        return _place(
+            app,
+            package_id,
+            destination,
+            fmt,
+            name,
+            bag,
+            _Assembled(work, partial, report, nbytes, len(events), f"location {location}"),
+            damaged,
+            removed,
+            created,
+        )
+    # no location holds the whole package intact: each file from whichever copy holds it good
+    missing: list[str] = []
+    if pieces:
+        work = target.parent / partial_name(target.name, owner)
+        partial = work if fmt == "folder" else work / name
         try:
-            if fmt == "folder":
-                if destination.exists():
-                    destination.rmdir()
-                partial.rename(destination)
-            else:
-                archive = serialise_bag(partial, destination, fmt, name=name)
-        finally:
+            assembled = _assemble(
+                app, package_id, target, bag, pieces, partial, bad, damaged, missing, errors
+            )
+        except BaseException:
             with critical():
                 shutil.rmtree(work, ignore_errors=True)
-        _record_dissemination(app, package_id, location, destination, fmt, bag, len(events))
-        # the report names the bag where it now is, not the temporary folder it was checked in
-        report = _as_exported(report, destination, "" if fmt == "folder" else name)
-        advice = _repair_advice(package_id)
-        return ExportResult(
-            package_id,
-            str(destination),
-            location,
-            report.payload_files,
-            report.payload_bytes,
-            report,
-            tuple(
-                f"{line}; exported from location {location} instead; {advice}" for line in damaged
-            ),
-            tuple(str(r) for r in removed),
-            format=fmt,
-            archive_bytes=None if archive is None else archive.bytes,
-            algorithms=_algorithms(report),
-            created_folders=tuple(str(f) for f in created),
-            bag_files=len(bag.files) + len(events),
-            bag_bytes=nbytes,
-            version=bag.number,
-            current_version=bag.current,
-            event_files=len(events),
+            raise
+        if assembled is not None:
+            assembled = dataclasses.replace(assembled, work=work)
+            return _place(
+                app, package_id, destination, fmt, name, bag, assembled, damaged, removed, created
+            )
+        shutil.rmtree(work, ignore_errors=True)
+    lacking = "; ".join(missing)
+    if refusal is not None:
+        found = "; ".join([*damaged, lacking] if lacking else damaged)
+        raise (FixityMismatch if lacking else StorageError)(
+            f"{refusal[0]}; " + (f"{found}; " if found else "") + refusal[1]
         )
     advice = f"; {_repair_advice(package_id)}" if damaged else ""
+    if lacking:
+        damaged.append(lacking)
     if not errors:
         raise FixityMismatch(
             f"package {package_id} could not be exported: every copy is damaged: "
@@ -363,6 +419,161 @@ def _export_from_copies(
     raise StorageError(
         f"package {package_id} could not be exported: " + "; ".join(damaged + errors) + advice
     )
+
+
+@dataclass(frozen=True)
+class _Assembled:
+    """A bag written and validated in its temporary folder, and where its files came from."""
+
+    work: Path
+    partial: Path
+    report: ValidationReport
+    nbytes: int
+    event_files: int
+    #: "location default", or "locations default and second"
+    origin: str
+
+
+def _place(
+    app: Application,
+    package_id: str,
+    destination: Path,
+    fmt: Format,
+    name: str,
+    bag: _Bag,
+    done: _Assembled,
+    damaged: list[str],
+    removed: list[Path],
+    created: list[Path],
+) -> ExportResult:
+    """Move the good bag to ``destination`` (or pack it there), record the dissemination."""
+    archive = None
+    try:
+        if fmt == "folder":
+            if destination.exists():
+                destination.rmdir()
+            done.partial.rename(destination)
+        else:
+            archive = serialise_bag(done.partial, destination, fmt, name=name)
+    finally:
+        with critical():
+            shutil.rmtree(done.work, ignore_errors=True)
+    _record_dissemination(app, package_id, done.origin, destination, fmt, bag, done.event_files)
+    # the report names the bag where it now is, not the temporary folder it was checked in
+    report = _as_exported(done.report, destination, "" if fmt == "folder" else name)
+    advice = _repair_advice(package_id)
+    return ExportResult(
+        package_id,
+        str(destination),
+        done.origin.split(" ", 1)[1],
+        report.payload_files,
+        report.payload_bytes,
+        report,
+        tuple(f"{line}; exported from {done.origin} instead; {advice}" for line in damaged),
+        tuple(str(r) for r in removed),
+        format=fmt,
+        archive_bytes=None if archive is None else archive.bytes,
+        algorithms=_algorithms(report),
+        created_folders=tuple(str(f) for f in created),
+        bag_files=len(bag.files) + done.event_files,
+        bag_bytes=done.nbytes,
+        version=bag.number,
+        current_version=bag.current,
+        event_files=done.event_files,
+    )
+
+
+def _assemble(
+    app: Application,
+    package_id: str,
+    target: Path,
+    bag: _Bag,
+    pieces: dict[int, list[_Piece]],
+    partial: Path,
+    bad: set[tuple[int, str]],
+    damaged: list[str],
+    missing: list[str],
+    errors: list[str],
+) -> _Assembled | None:
+    """Write the bag into ``partial`` taking each file from the first copy (of the version
+    that stores it) whose bytes match the catalogue as they are read; damage found in a copy
+    still taken as verified is recorded as a failed fixity check (added to ``damaged``).
+    None, with the files no copy holds good in ``missing``, when the bag cannot be made."""
+    recorded = {copy_id for copy_id, _p in bad}
+    used: list[str] = []
+    nbytes = 0
+    for f in bag.files:
+        found: list[str] = []
+        for piece in pieces.get(f.stored_version, []):
+            if (piece.copy_id, f.stored_path) in bad:
+                found.append(f"damaged on {piece.location}")
+                continue
+            try:
+                storage = app.storage(piece.url)
+                nbytes += _download(storage, {f.stored_version: piece.key_prefix}, [f], partial)
+            except _Damaged as exc:
+                bad.add((piece.copy_id, f.stored_path))
+                found.append(f"damaged on {piece.location}")
+                if piece.verified and piece.copy_id not in recorded:
+                    recorded.add(piece.copy_id)
+                    damaged.append(
+                        _record_damage(
+                            app, package_id, piece.copy_id, piece.location, target, exc, bag.current
+                        )
+                    )
+                continue
+            except StorageError as exc:
+                if isinstance(exc, StorageFull):
+                    raise
+                found.append(f"unreadable on {piece.location}")
+                errors.append(f"{piece.location}: {exc}")
+                continue
+            if piece.location not in used:
+                used.append(piece.location)
+            break
+        else:
+            version = f" (of version {f.stored_version})" if bag.current > 1 else ""
+            missing.append(
+                f"{f.stored_path}{version} has no good copy on any location ("
+                + (", ".join(found) or "no copy")
+                + ")"
+            )
+    if missing:
+        return None
+    events: list[EventFileRef] = []
+    where = {p.location: p for ps in pieces.values() for p in ps}
+    for e in bag.events:
+        for piece in where.values():
+            if e.created_at < piece.since:
+                continue  # written before the package came to that location
+            try:
+                nbytes += add_event_files(
+                    app.storage(piece.url), piece.package_folder, [e], partial
+                )
+            except StorageError as exc:
+                if isinstance(exc, StorageFull):
+                    raise
+                errors.append(f"{piece.location}: {exc}")
+                continue
+            events.append(e)
+            break
+        else:
+            missing.append(f"event file {e.path} has no good copy on any location")
+    if missing:
+        return None
+    if bag.had_fetch or events:
+        _rewrite_tag_manifests(partial, events)
+    report = validate_bag(partial)
+    if not report.valid:
+        errors.append(f"the bag assembled from {', '.join(used)} is invalid")
+        return None
+    used.sort()
+    origin = (
+        f"location {used[0]}"
+        if len(used) == 1
+        else f"locations {', '.join(used[:-1])} and {used[-1]}"
+    )
+    return _Assembled(partial, partial, report, nbytes, len(events), origin)
 
 
 def _repair_advice(package_id: str) -> str:
@@ -557,7 +768,7 @@ def _record_damage(
 def _record_dissemination(
     app: Application,
     package_id: str,
-    location: str,
+    origin: str,
     dest: Path,
     fmt: Format,
     bag: _Bag,
@@ -577,7 +788,7 @@ def _record_dissemination(
             "success",
             agent=agent,
             package_id=package_id,
-            detail=f"{what} exported as {packed} to {dest} from location {location}",
+            detail=f"{what} exported as {packed} to {dest} from {origin}",
             outcome_detail=f"every file{events} matched its reference digests; the bag "
             "validated" + ("" if fmt == "folder" else "; the archive read back as packed"),
             occurred_at=datetime.now(UTC),

@@ -212,7 +212,8 @@ def test_a_damaged_file_of_version_1_fails_its_copy_and_names_the_later_versions
     assert refused.exit_code != 0
     assert refused.stderr == (
         f"error: version 2 of {package_id} has no verified copy to export from (it reads "
-        "versions 1, 2, all from one location) (copies: store failed (v1), store verified (v2)); "
+        "versions 1, 2) (copies: store failed (v1), store verified (v2)); data/old-name.bin (of "
+        "version 1) has no good copy on any location (damaged on store); "
         f"preserve fixity --package {package_id} names what is damaged\n"
     )
     assert not (tmp_path / "exports").exists()
