@@ -19,7 +19,7 @@ runs it. Times come from ``now`` arguments (UTC), so tests control the clock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -938,52 +938,82 @@ def report_document(r: DailyReport) -> dict[str, Any]:
     }
 
 
-def daily_report(app: Application, *, now: datetime | None = None) -> DailyReport:
+def daily_report(
+    app: Application,
+    *,
+    now: datetime | None = None,
+    already_sent: Collection[str] = (),
+    on_sent: Callable[[str], None] | None = None,
+) -> DailyReport:
     """Gather the report of the last day and send it by e-mail and to the webhook (each
     ``sent``, ``off`` or ``failed`` in the result, with the errors); never raises for a
-    delivery problem. Not retried: tomorrow's report follows."""
+    delivery problem. Not retried: tomorrow's report follows. A channel in ``already_sent``
+    (by an earlier attempt of the same job) is not sent again; ``on_sent(channel)`` is called
+    as soon as one has gone."""
     from dataclasses import replace
 
     r = gather_daily_report(app, now=now)
     settings = app.settings
     on = configured(settings)
     errors: list[str] = []
-    email = webhook = "off"
-    if on["email"]:
-        email = "failed"
-        if not settings.alert_to:
-            errors.append("e-mail: PRESERVE_ALERT_TO is empty: no one to send the e-mail to")
-        else:
-            try:
-                with Mailer(settings.smtp_url) as mailer:
-                    mailer.send(
-                        build_email(
-                            settings.alert_from,
-                            settings.alert_to,
-                            r.subject,
-                            r.text,
-                            {"X-Preserve-Alert": "daily-report"},
-                        )
-                    )
-                email = "sent"
-            except ChannelError as exc:
-                errors.append(f"e-mail: {exc}")
-    if on["webhook"]:
+    state = {"email": "off", "webhook": "off"}
+
+    def send(channel: str, deliver: Callable[[], None]) -> None:
+        if channel in already_sent:
+            state[channel] = "sent"
+            return
         try:
-            post_json(settings.webhook_url, report_document(r))
-            webhook = "sent"
+            deliver()
         except ChannelError as exc:
-            webhook = "failed"
-            errors.append(f"webhook: {exc}")
+            state[channel] = "failed"
+            errors.append(f"{CHANNEL_LABELS[channel]}: {exc}")
+            return
+        state[channel] = "sent"
+        if on_sent is not None:
+            on_sent(channel)
+
+    def mail() -> None:
+        if not settings.alert_to:
+            raise ChannelError("PRESERVE_ALERT_TO is empty: no one to send the e-mail to")
+        with Mailer(settings.smtp_url) as mailer:
+            mailer.send(
+                build_email(
+                    settings.alert_from,
+                    settings.alert_to,
+                    r.subject,
+                    r.text,
+                    {"X-Preserve-Alert": "daily-report"},
+                )
+            )
+
+    def hook() -> None:
+        post_json(settings.webhook_url, report_document(r))
+
+    if on["email"]:
+        send("email", mail)
+    if on["webhook"]:
+        send("webhook", hook)
     for error in errors:
         log.warning("daily report: %s", error)
-    return replace(r, email=email, webhook=webhook, errors=tuple(errors))
+    return replace(r, email=state["email"], webhook=state["webhook"], errors=tuple(errors))
 
 
 @handles("report")
 def run_report(app: Application, job: JobRecord, work: Work) -> dict[str, Any]:
-    """The ``report`` job: the daily report, sent. Its result is the report's numbers and how
-    each channel fared."""
+    """The ``report`` job: the daily report, sent. Run again after a crash, it reports on the
+    same day and does not send again what an earlier attempt sent (the job's checkpoint)."""
     work.check()
-    r = daily_report(app)
+    saved = dict(job.checkpoint or {})
+    until = datetime.fromisoformat(saved["until"]) if "until" in saved else _now(None)
+    sent: list[str] = list(saved.get("sent", []))
+    checkpoint = getattr(work, "checkpoint", None)
+
+    def remember(channel: str) -> None:
+        sent.append(channel)
+        if checkpoint is not None:
+            checkpoint({"until": until.isoformat(), "sent": sent})
+
+    if checkpoint is not None and "until" not in saved:
+        checkpoint({"until": until.isoformat(), "sent": sent})
+    r = daily_report(app, now=until, already_sent=tuple(sent), on_sent=remember)
     return {**report_document(r), "email": r.email, "webhook": r.webhook, "errors": list(r.errors)}

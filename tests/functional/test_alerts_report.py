@@ -177,3 +177,34 @@ def test_the_report_job(
     [mail] = smtp_server.messages
     assert mail.subject.startswith("[preserve] daily report ")
     assert [h.body["type"] for h in webhook.requests] == ["daily_report"]
+
+
+def test_the_report_job_run_again_sends_only_what_was_not_sent(
+    stocked: tuple[Repo, list[str]], smtp_server: SmtpServer, webhook: WebhookReceiver
+) -> None:
+    """A worker sent the e-mail, saved that in the job's checkpoint and died: the next attempt
+    reports on the same day and only POSTs to the webhook."""
+    repo, _ = stocked
+    app = _app(
+        repo,
+        PRESERVE_SMTP_URL=smtp_server.url(),
+        PRESERVE_ALERT_TO="keeper@example.org",
+        PRESERVE_WEBHOOK_URL=webhook.url,
+    )
+    until = datetime.now(UTC) - timedelta(hours=1)
+    try:
+        job = jobs.submit(app, "report", {}, publish=lambda job_id: None)
+        dead = jobs.claim(app, job.id, "dead-worker", timedelta(minutes=1), now=until)
+        assert dead is not None
+        saved = {"until": until.isoformat(), "sent": ["email"]}
+        assert jobs.save_checkpoint(app, job.id, "dead-worker", saved)
+        assert runner.run_job(app, job.id, "test-worker") == "succeeded"
+        done = jobs.show(app, job.id)
+    finally:
+        app.close()
+    assert smtp_server.messages == []  # not again
+    [hook] = webhook.requests
+    assert hook.body["until"] == until.isoformat()
+    assert done.result is not None
+    assert (done.result["email"], done.result["webhook"]) == ("sent", "sent")
+    assert done.attempts == 2
