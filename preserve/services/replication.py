@@ -549,7 +549,7 @@ def _first_good_source(
         reasons.append(f"{name}: {wrong}")
         if required:
             plan.bad.setdefault(o.key, []).append(f"{name}: {wrong}")
-            log.warning("replication source %s: %s: %s", name, o.key, wrong)
+            log.debug("replication source %s: %s: %s", name, o.key, wrong)
     if not required:
         return None
     if plan.sources and all(name in unavailable for _i, name, _u in plan.sources):
@@ -612,6 +612,16 @@ def replicate(
     event_id = _record(app, plan, total, copied, at)
     if plan.bad:
         _alert_bad_sources(app, plan, at)
+        key, why = next(iter(plan.bad.items()))
+        log.warning(
+            "package %s version %s: a source copy is damaged, %s taken from another copy "
+            "(%s); run preserve fixity %s",
+            package_id,
+            version,
+            plural(len(plan.bad), "file"),
+            f"{key}: {'; '.join(why)}",
+            package_id,
+        )
     if event_id is not None:
         from preserve.services.journal import flush_events
 
@@ -777,7 +787,8 @@ def retire_location(
     if failures:
         raise RetireRefused(
             f"location {name!r} not retired: {plural(len(failures), 'package version')} "
-            f"lack their required copies elsewhere and could not be replicated: "
+            f"{'lacks its' if len(failures) == 1 else 'lack their'} required copies elsewhere "
+            "and could not be replicated: "
             + " | ".join(failures[:20])
             + (f" | and {len(failures) - 20} more" if len(failures) > 20 else "")
         )

@@ -164,8 +164,8 @@ def test_edit_locations(repo: Repo) -> None:
     added = repo.run("collections", "edit", "photos", "--add-location", "second")
     assert added.stdout.splitlines() == [
         "collection default/photos: locations 'default' -> 'default, second'",
-        "packages stored already keep their copies where they are; new ingests into photos "
-        "are stored on default, second",
+        "new ingests into photos are stored on default, second",
+        "no package of photos to replicate to second",
     ]
     moved = repo.run("collections", "edit", "photos", "--remove-location", "default")
     assert moved.stdout.splitlines()[0] == (
