@@ -229,3 +229,47 @@ def alerts_test(as_json: bool) -> None:
             "no alert channel is configured: set PRESERVE_SMTP_URL and PRESERVE_ALERT_TO for "
             "e-mail, PRESERVE_WEBHOOK_URL for the webhook"
         )
+
+
+@alerts.command("report")
+@click.option(
+    "--send",
+    is_flag=True,
+    help="Also send it by e-mail and to the webhook, as the workers' daily report job does.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def alerts_report(send: bool, as_json: bool) -> None:
+    """Show the report of the last day: fixity coverage and backlog, checks, alerts by kind,
+    damaged packages, failed jobs, open alerts. With --send, send it too (exit 1 when a
+    configured channel fails).
+
+    \b
+    Examples:
+      preserve alerts report
+      preserve alerts report --send
+      preserve alerts report --json
+    """
+    from preserve.services.alerts import daily_report, gather_daily_report, report_document
+
+    application = app()
+    r = daily_report(application) if send else gather_daily_report(application)
+    if as_json:
+        data = report_document(r)
+        if send:
+            data.update(email=r.email, webhook=r.webhook, errors=list(r.errors))
+        emit_json(data)
+    else:
+        say(r.subject)
+        say("")
+        for line in r.text.rstrip("\n").splitlines():
+            say(line)
+        if send:
+            say("")
+            for channel in ("email", "webhook"):
+                state = r.email if channel == "email" else r.webhook
+                if state != "failed":
+                    say(f"{CHANNEL_LABELS[channel]}: {state}")
+            for error in r.errors:
+                click.echo(f"error: {error}", err=True)
+    if send and r.errors:
+        sys.exit(1)

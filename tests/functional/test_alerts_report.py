@@ -6,6 +6,7 @@ open alerts), the e-mail and JSON POST that carry it, a failing channel recorded
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -208,3 +209,36 @@ def test_the_report_job_run_again_sends_only_what_was_not_sent(
     assert done.result is not None
     assert (done.result["email"], done.result["webhook"]) == ("sent", "sent")
     assert done.attempts == 2
+
+
+def test_the_report_command(stocked: tuple[Repo, list[str]], smtp_server: SmtpServer) -> None:
+    repo, _ = stocked
+    shown = repo.run("alerts", "report").stdout.splitlines()
+    assert shown[0].startswith("[preserve] daily report ")
+    assert shown[0].endswith(": all well, coverage 100.0%")
+    assert "  checked      2 copies in the last day: 2 ok" in shown
+    assert "Open alerts: 0 (0 critical)" in shown
+    data = repo.json("alerts", "report")
+    assert data["type"] == "daily_report"
+    assert (data["fixity"]["copies"], data["fixity"]["checked_within_interval"]) == (2, 2)
+    assert "email" not in data  # nothing was sent
+
+    repo.extra_env.update(
+        {"PRESERVE_SMTP_URL": smtp_server.url(), "PRESERVE_ALERT_TO": "keeper@example.org"}
+    )
+    sent = repo.run("alerts", "report", "--send")
+    assert sent.stdout.splitlines()[-2:] == ["e-mail: sent", "webhook: off"]
+    [mail] = smtp_server.messages
+    assert mail.subject == sent.stdout.splitlines()[0]
+
+    port = free_port()
+    repo.extra_env["PRESERVE_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    failed = repo.run("alerts", "report", "--send", "--json", ok=False)
+    assert failed.exit_code == 1
+    data = json.loads(failed.stdout)
+    assert (data["email"], data["webhook"]) == ("failed", "off")
+    assert data["errors"] == [
+        f"e-mail: cannot connect to the SMTP server 127.0.0.1:{port}: connection refused "
+        "(is it running?)"
+    ]
+    assert len(smtp_server.messages) == 1
