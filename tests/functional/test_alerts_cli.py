@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from preserve.config.settings import Settings
@@ -243,3 +244,48 @@ def test_a_bad_smtp_url(repo: Repo, url: str) -> None:
     assert result.exit_code in (1, 2)
     assert result.stderr.startswith("error: ")
     assert "Traceback" not in result.output
+
+
+def test_a_flipped_byte_reaches_the_keeper(
+    repo: Repo, tmp_path: Path, smtp_server: SmtpServer, webhook: WebhookReceiver
+) -> None:
+    """End to end: a byte flipped on the storage, found by `preserve fixity`, is an open
+    alert, and `preserve alerts send` mails it, naming the package, the file and the command
+    that repairs it, and POSTs it."""
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    (delivery / "photo.bin").write_bytes(b"\x00" * 4096)
+    package = repo.json("ingest", delivery, "--collection", "photos")["packages"][0]["package_id"]
+    [stored] = [k for k in repo.stored_keys() if k.endswith("data/photo.bin")]
+    target = repo.storage_root / stored
+    data = bytearray(target.read_bytes())
+    data[100] ^= 0xFF
+    target.write_bytes(bytes(data))
+    assert repo.run("fixity", "--package", package, ok=False).exit_code == 1
+
+    [listed] = repo.json("alerts", "list")
+    assert (listed["kind"], listed["severity"], listed["package_id"]) == (
+        "fixity_failure",
+        "critical",
+        package,
+    )
+    repo.extra_env.update(
+        {
+            "PRESERVE_SMTP_URL": smtp_server.url(),
+            "PRESERVE_ALERT_TO": "keeper@example.org",
+            "PRESERVE_WEBHOOK_URL": webhook.url,
+        }
+    )
+    sent = repo.run("alerts", "send").stdout.splitlines()
+    assert sent == [
+        f"sent alert {listed['id']} by e-mail",
+        f"sent alert {listed['id']} by webhook",
+        "2 sent, 0 to retry, 0 failed for good",
+    ]
+    [mail] = smtp_server.messages
+    assert mail.subject.startswith("[preserve CRITICAL] fixity failure: fixity mismatch: package")
+    assert "data/photo.bin" in mail.body
+    assert f"preserve fixity --package {package} --repair" in mail.body
+    [hook] = webhook.requests
+    assert hook.body["package_id"] == package
+    assert [p["path"] for p in hook.body["details"]["problems"]] == ["data/photo.bin"]
