@@ -418,10 +418,13 @@ def _plan(app: Application, package_id: str, version: int, location: str, at: da
         return _Plan(package_id, version, tgt, sources, key_prefix, objects, event_files)
 
 
-def _hash_all(storage: Any, objects: Sequence[_Object]) -> dict[str, tuple[int, dict[str, str]]]:
+def _hash_all(
+    storage: Any, objects: Sequence[_Object], tick: Callable[[int], None] | None = None
+) -> dict[str, tuple[int, dict[str, str]]]:
     """Read what ``storage`` holds under each object's key and hash it (SHA-256): key ->
     (size, digests); absent when missing or unreadable. A local location reads from the
-    device (as fixity does)."""
+    device (as fixity does). ``tick`` is called with the bytes read after each object (so a
+    job renews its lease during a long read)."""
     found: dict[str, tuple[int, dict[str, str]]] = {}
     hash_objects = getattr(storage, "hash_objects", None)
     if hash_objects is not None:
@@ -430,13 +433,17 @@ def _hash_all(storage: Any, objects: Sequence[_Object]) -> dict[str, tuple[int, 
         ):
             if error is None and digests is not None:
                 found[key] = (size, digests)
+            if tick is not None:
+                tick(size)
         return found
     for o in objects:
         try:
             with storage.open(o.key) as stream:
                 found[o.key] = hash_stream(stream, ("sha256",))
         except ObjectNotFound:
-            continue
+            pass
+        if tick is not None:
+            tick(found[o.key][0] if o.key in found else 0)
     return found
 
 
@@ -444,13 +451,21 @@ def _matches(held: tuple[int, dict[str, str]] | None, o: _Object) -> bool:
     return held is not None and held[0] == o.size and held[1].get("sha256") == o.sha256
 
 
-def _fetch(storage: Any, o: _Object, dest: Path) -> str | None:
+#: How many bytes a fetch reads between two progress reports (each may renew a job's lease).
+REPORT_EVERY = 32 * 1024 * 1024
+
+
+def _fetch(
+    storage: Any, o: _Object, dest: Path, on_bytes: Callable[[int], None] | None = None
+) -> str | None:
     """Stream the object from a source into ``dest``, hashing as it comes; None when its
-    bytes are the catalogue's, else what is wrong with them."""
+    bytes are the catalogue's, else what is wrong with them. ``on_bytes`` hears of the bytes
+    read now and then."""
     algorithms = ("sha256", "sha512") if o.sha512 else ("sha256",)
     hasher = MultiHasher(algorithms)
     buf = chunk_buffer()
     view = memoryview(buf)
+    unreported = 0
     with storage.open(o.key) as stream, open(dest, "wb") as out:
         while True:
             n = stream.readinto(buf)
@@ -458,6 +473,10 @@ def _fetch(storage: Any, o: _Object, dest: Path) -> str | None:
                 break
             hasher.update(view[:n])
             out.write(view[:n])
+            unreported += n
+            if on_bytes is not None and unreported >= REPORT_EVERY:
+                on_bytes(unreported)
+                unreported = 0
     digests = hasher.hexdigests()
     if hasher.size != o.size:
         return f"size is {hasher.size} bytes, the catalogue says {o.size}"
@@ -481,22 +500,29 @@ def _copy_objects(
     the first source that gives the catalogue's bytes; returns (objects copied, bytes copied,
     the sources used). ``required`` False: an object no source has is skipped (event files)."""
     target = app.storage(plan.target[2])
-    present = _hash_all(target, objects)
     total = sum(o.size for o in objects)
     copied = copied_bytes = 0
     used: set[str] = set()
     unavailable: dict[str, str] = {}
     progress.begin(label, len(objects), total)
     try:
+        # what an earlier, interrupted attempt left in place with the right bytes stays
+        present = _hash_all(target, objects, tick=lambda _n: progress.advance(0, 0))
         with tempfile.TemporaryDirectory(prefix="preserve-replicate-", dir=_tmp_root(app)) as tmp:
             for index, o in enumerate(objects):
                 if _matches(present.get(o.key), o):
                     progress.advance(1, o.size)
                     continue
                 dest = Path(tmp) / f"{index}"
-                source = _first_good_source(app, plan, o, dest, unavailable, required)
+                counted = [0]
+
+                def read(n: int, counted: list[int] = counted) -> None:
+                    counted[0] += n
+                    progress.advance(0, n)
+
+                source = _first_good_source(app, plan, o, dest, unavailable, required, read)
                 if source is None:
-                    progress.advance(1, o.size)
+                    progress.advance(1, max(0, o.size - counted[0]))
                     continue
                 target.put(o.key, dest, digests={"sha256": o.sha256}, consume=True)
                 if dest.exists():
@@ -504,7 +530,7 @@ def _copy_objects(
                 used.add(source)
                 copied += 1
                 copied_bytes += o.size
-                progress.advance(1, o.size)
+                progress.advance(1, max(0, o.size - counted[0]))
     finally:
         progress.end()
     return copied, copied_bytes, used
@@ -526,6 +552,7 @@ def _first_good_source(
     dest: Path,
     unavailable: dict[str, str],
     required: bool,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> str | None:
     """The name of the source whose bytes of ``o`` were fetched into ``dest`` (matching the
     catalogue); raises when none could give them (None for an object not ``required``)."""
@@ -535,7 +562,7 @@ def _first_good_source(
             reasons.append(f"{name}: {unavailable[name]}")
             continue
         try:
-            wrong = _fetch(app.storage(url), o, dest)
+            wrong = _fetch(app.storage(url), o, dest, on_bytes)
         except ObjectNotFound:
             wrong = "missing"
         except StorageUnavailable as exc:
@@ -565,9 +592,19 @@ def _first_good_source(
     )
 
 
-def _verify(app: Application, plan: _Plan) -> None:
+def _verify(app: Application, plan: _Plan, progress: Progress) -> None:
     """Read the new copy back in full and compare it with the catalogue."""
-    held = _hash_all(app.storage(plan.target[2]), plan.objects)
+    progress.begin(
+        f"verifying the copy on {plan.target[1]}",
+        len(plan.objects),
+        sum(o.size for o in plan.objects),
+    )
+    try:
+        held = _hash_all(
+            app.storage(plan.target[2]), plan.objects, tick=lambda n: progress.advance(1, n)
+        )
+    finally:
+        progress.end()
     wrong = [o.key for o in plan.objects if not _matches(held.get(o.key), o)]
     if wrong:
         from preserve.errors import VerificationFailed
@@ -608,7 +645,7 @@ def replicate(
     events_copied, _, _ = _copy_objects(
         app, plan, plan.event_files, progress, "copying its event files", required=False
     )
-    _verify(app, plan)
+    _verify(app, plan, progress)
     event_id = _record(app, plan, total, copied, at)
     if plan.bad:
         _alert_bad_sources(app, plan, at)
