@@ -749,9 +749,11 @@ def _targets(
         ).all()
         catalogued = {r[0]: r for r in rows}
         events = {
-            e.path: e
-            for e in uow.session.scalars(
-                sa.select(EventFile).where(EventFile.package_id == copy.package_id)
+            e[0]: e
+            for e in uow.session.execute(
+                sa.select(EventFile.path, EventFile.size, EventFile.sha256, EventFile.sha512).where(
+                    EventFile.package_id == copy.package_id
+                )
             )
         }
     for path in sorted(paths):
@@ -760,10 +762,10 @@ def _targets(
             digests = {a: v.lower() for a, v in (("sha256", row[2]), ("sha512", row[3])) if v}
             expected.append(_Expected(path, copy.key_prefix + path, row[1], digests))
         elif path in events:
-            e = events[path]
-            digests = {"sha256": e.sha256.lower(), "sha512": e.sha512.lower()}
+            _path, size, sha256, sha512 = events[path]
+            digests = {"sha256": sha256.lower(), "sha512": sha512.lower()}
             expected.append(
-                _Expected(path, copy.package_folder + path, e.size, digests, event_file=True)
+                _Expected(path, copy.package_folder + path, size, digests, event_file=True)
             )
     # unknown objects among the event files may be another catalogue's: left alone
     foreign = [p for p in foreign if not p.startswith("events/")]

@@ -18,6 +18,9 @@ from preserve.config.settings import Settings
 
 from preserve.bootstrap import Application, bootstrap
 from preserve.catalogue.models import Alert, Copy, Event, Package, QuarantinedObject
+from preserve.errors import FixityMismatch
+from preserve.services import jobs, runner
+from preserve.services.export import export_package
 from preserve.services.repair import QUARANTINE_PREFIX, repair_copy
 from preserve.storage import Storage
 from tests.functional.cli import Repo, two_location_package
@@ -265,6 +268,11 @@ def test_no_good_copy_marks_the_package_damaged_and_names_the_file(stored: Store
     (package,) = s.rows(Package, id=s.package_id)
     assert len(package.damage) == 1
 
+    # export refuses, naming the file
+    with pytest.raises(FixityMismatch, match=r"data/a\.bin has no good copy on any location"):
+        export_package(s.app, s.package_id, s.delivery.parent / "out")
+    assert not (s.delivery.parent / "out").exists()
+
     # the good bytes come back (from the producer, say): the mark goes
     original = (s.delivery / "a.bin").read_bytes()
     s.damage("default", "data/a.bin", lambda d: original)
@@ -356,3 +364,96 @@ def test_an_unknown_object_in_the_copy_is_set_aside(stored: Stored) -> None:
     assert (row.reason, row.path) == ("foreign", "data/stray.txt")
     assert not s.storage("second").exists(key)
     assert s.read("second", row.quarantine_key) == b"not ours"
+
+
+def _run(s: Stored, kind: str, payload: dict[str, Any]) -> tuple[str, jobs.JobRecord]:
+    published: list[str] = []
+    job = jobs.submit(s.app, kind, payload, publish=published.append)
+    assert published == [job.id]
+    outcome = runner.run_job(s.app, job.id, "test-worker")
+    return outcome, jobs.show(s.app, job.id)
+
+
+def test_the_repair_job_repairs_the_copy(stored: Stored) -> None:
+    s = stored
+    good = s.read("default", s.key("default", "data/a.bin"))
+    s.damage("second", "data/a.bin", _flip)
+    copy_id = s.copies["second"][0]
+
+    outcome, job = _run(s, "repair", {"copy_id": copy_id})
+
+    assert (outcome, job.state) == ("succeeded", "succeeded")
+    assert job.result is not None and job.result["repaired"] is True
+    assert job.result["files_repaired"] == 1
+    assert [e["type"] for e in job.result["events"]] == [
+        "fixity check",
+        "quarantine",
+        "recovery",
+        "fixity check",
+    ]
+    # progress went through the job's work (each stage's beginning renews the lease with it)
+    assert job.files_total is not None and job.files_total > 1
+    assert s.read("second", s.key("second", "data/a.bin")) == good
+    with s.app.uow() as uow:
+        implementers = {
+            a.name
+            for e in job.result["events"]
+            for a, role in uow.events.linked_agents(s.package_id)[e["id"]]
+            if role == "implementer"
+        }
+    assert implementers == {"tester"}  # the application's actor
+
+
+def test_the_verify_job_checks_now_and_repairs_when_damaged(stored: Stored) -> None:
+    s = stored
+    copy_id = s.copies["second"][0]
+    outcome, job = _run(s, "verify", {"copy_id": copy_id})
+    assert outcome == "succeeded" and job.result is not None
+    assert (job.result["outcome"], job.result["repaired"]) == ("ok", False)
+    assert s.rows(QuarantinedObject, copy_id=copy_id) == []
+
+    s.damage("second", "data/note.txt", lambda d: b"")
+    outcome, job = _run(s, "verify", {"copy_id": copy_id})
+    assert outcome == "succeeded" and job.result is not None
+    assert (job.result["outcome_before"], job.result["repaired"]) == ("mismatch", True)
+    assert [e["type"] for e in job.result["events"]] == ["quarantine", "recovery", "fixity check"]
+    (row,) = s.rows(QuarantinedObject, copy_id=copy_id)
+    assert (row.path, row.size) == ("data/note.txt", 0)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "the job's payload names no copy (copy_id)"),
+        ({"copy_id": "7"}, "the job's payload names no copy (copy_id)"),
+        ({"copy_id": 999_999}, "copy 999999 does not exist"),
+    ],
+)
+def test_a_repair_job_for_no_copy_fails_with_a_clear_error(
+    stored: Stored, payload: dict[str, Any], message: str
+) -> None:
+    outcome, job = _run(stored, "repair", payload)
+    assert (outcome, job.state) == ("failed", "failed")
+    assert job.error is not None and message in job.error
+
+
+def test_a_damaged_event_file_is_restored_from_another_location(stored: Stored) -> None:
+    s = stored
+    s.repo.run("fixity", "--package", s.package_id)  # its events go to an event file on both
+    folder = s.copies["second"][2].rstrip("/").rsplit("/", 1)[0] + "/"
+    key = list(s.storage("second").iter_keys(folder + "events/"))[-1]
+    good = s.read("second", key)
+    corrupt_object(s.copies["second"][1], key, _flip)
+    path = key[len(folder) :]
+
+    result = repair_copy(s.app, s.copies["second"][0])
+
+    assert result.repaired
+    assert [(e.event_type, e.path) for e in result.events[1:-1]] == [
+        ("quarantine", path),
+        ("recovery", path),
+    ]
+    assert s.read("second", key) == good
+    (row,) = s.rows(QuarantinedObject, copy_id=s.copies["second"][0])
+    assert (row.path, row.original_key, row.reason) == (path, key, "mismatch")
+    assert s.read("second", row.quarantine_key) == _flip(good)
