@@ -78,7 +78,7 @@ def alerts_show(alert_id: int, as_json: bool) -> None:
       preserve alerts show 12
       preserve alerts show 12 --json
     """
-    from preserve.services.alerts import KIND_LABELS, MAX_ATTEMPTS, commands, show
+    from preserve.services.alerts import KIND_LABELS, MAX_ATTEMPTS, commands, fact_lines, show
 
     a = show(app(), alert_id)
     if as_json:
@@ -98,7 +98,8 @@ def alerts_show(alert_id: int, as_json: bool) -> None:
     if a.job_id:
         rows.append(("job", a.job_id))
     for key, value in sorted(a.details.items()):
-        rows.append((key.replace("_", " "), str(value)))
+        for i, line in enumerate(fact_lines(value)):
+            rows.append((key.replace("_", " ") if i == 0 else "", line))
     rows.append(("delivery", f"{_delivery(a)}, attempt {a.attempts} of {MAX_ATTEMPTS}"))
     if a.sent_at:
         rows.append(("sent", a.sent_at.isoformat()))

@@ -299,7 +299,7 @@ def commands(alert: AlertRecord) -> list[tuple[str, str]]:
     """The commands that show or settle what the alert is about, with what each does."""
     out: list[tuple[str, str]] = []
     if alert.package_id:
-        out.append((f"preserve show {alert.package_id}", "the package, its copies and events"))
+        out.append((f"preserve show {alert.package_id}", "see the package, its copies and events"))
         if alert.kind in ("fixity_failure", "damaged", "repaired"):
             out.append(
                 (
@@ -308,15 +308,24 @@ def commands(alert: AlertRecord) -> list[tuple[str, str]]:
                 )
             )
     if alert.job_id:
-        out.append((f"preserve jobs show {alert.job_id}", "the job, its attempts and its error"))
+        out.append(
+            (f"preserve jobs show {alert.job_id}", "see the job, its attempts and its error")
+        )
         if alert.kind == "job_failed":
             out.append((f"preserve jobs retry {alert.job_id}", "queue it again"))
     if alert.kind == "backlog":
-        out.append(("preserve fixity report", "coverage and backlog per location and collection"))
+        out.append(
+            ("preserve fixity report", "see coverage and backlog per location and collection")
+        )
     if alert.kind == "replication":
-        out.append(("preserve locations sync", "report and make the missing copies"))
-    out.append((f"preserve alerts show {alert.id}", "this alert"))
-    out.append((f"preserve alerts ack {alert.id} --as NAME", "once it has been taken care of"))
+        out.append(("preserve locations sync", "see and make the missing copies"))
+    out.append((f"preserve alerts show {alert.id}", "see this alert"))
+    out.append(
+        (
+            f"preserve alerts ack {alert.id} --as NAME",
+            "acknowledge it once it has been taken care of",
+        )
+    )
     return out
 
 
@@ -327,34 +336,70 @@ def email_subject(alert: AlertRecord) -> str:
 
 def email_body(alert: AlertRecord) -> str:
     """What happened, the facts, and what to do (the commands), in plain text."""
-    lines = [alert.body.strip() or alert.subject, "", "What happened"]
-    facts: list[tuple[str, str]] = [
-        ("alert", f"{alert.id} ({KIND_LABELS.get(alert.kind, alert.kind)}, {alert.severity})"),
-        ("when", f"{alert.created_at:%Y-%m-%d %H:%M:%S} UTC"),
+    lines = [*_wrap(alert.body.strip() or alert.subject, ""), "", "What happened"]
+    facts: list[tuple[str, list[str]]] = [
+        ("alert", [f"{alert.id} ({KIND_LABELS.get(alert.kind, alert.kind)}, {alert.severity})"]),
+        ("when", [f"{alert.created_at:%Y-%m-%d %H:%M:%S} UTC"]),
     ]
     if alert.package_id:
-        facts.append(("package", alert.package_id))
+        facts.append(("package", [alert.package_id]))
     if alert.location_id is not None:
-        facts.append(("location", alert.location or str(alert.location_id)))
+        facts.append(("location", [alert.location or str(alert.location_id)]))
     if alert.job_id:
-        facts.append(("job", alert.job_id))
+        facts.append(("job", [alert.job_id]))
     for key, value in sorted(alert.details.items()):
-        facts.append((key.replace("_", " "), _fact(value)))
+        facts.append((key.replace("_", " "), fact_lines(value)))
     width = max(len(k) for k, _ in facts)
-    lines += [f"  {k:<{width}}  {v}" for k, v in facts]
-    lines += ["", "What to do", f"  {ADVICE.get(alert.kind, '')}".rstrip(), ""]
-    shown = commands(alert)
-    width = max(len(c) for c, _ in shown)
-    lines += [f"  {c:<{width}}   {what}" for c, what in shown]
+    for key, values in facts:
+        for i, value in enumerate(values[:MAX_FACT_LINES]):
+            lines.append(f"  {key if i == 0 else '':<{width}}  {value}".rstrip())
+        if len(values) > MAX_FACT_LINES:
+            lines.append(f"  {'':<{width}}  ... and {len(values) - MAX_FACT_LINES} more")
+    lines += ["", "What to do", *_wrap(ADVICE.get(alert.kind, ""), "  "), ""]
+    for command, what in commands(alert):
+        lines += [f"  {what[0].upper()}{what[1:]}:", f"    {command}"]
     lines += ["", "-- ", "preserve, the digital preservation repository"]
     return "\n".join(lines) + "\n"
+
+
+#: Lines of one fact (a list of damaged files ...) shown in an e-mail; the webhook has them all.
+MAX_FACT_LINES = 20
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    import textwrap
+
+    out: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        out += textwrap.wrap(
+            paragraph,
+            width=76,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [""]
+    return out
+
+
+def fact_lines(value: Any) -> list[str]:
+    """A detail as lines: a list or a mapping one item a line, a file's record as
+    ``path: outcome, message``."""
+    if isinstance(value, list):
+        return [_fact(v) for v in value] or ["-"]
+    if isinstance(value, dict) and value and "path" not in value:
+        return [f"{k}: {_fact(v)}" for k, v in value.items()]
+    return [_fact(value)]
 
 
 def _fact(value: Any) -> str:
     if isinstance(value, list):
         return "; ".join(_fact(v) for v in value) if value else "-"
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_fact(v)}" for k, v in value.items())
+        rest = ", ".join(f"{k} {_fact(v)}" for k, v in value.items() if k != "path")
+        if "path" in value:
+            return f"{value['path']}: {rest}" if rest else str(value["path"])
+        return rest
     return str(value)
 
 
