@@ -1,5 +1,6 @@
-"""Export a package back out as a bag (a DIP), validated, from a copy that proves intact; as a
-folder, or packed as a zip or tar to send.
+"""Export a package back out as a bag (a DIP), validated, from a copy that proves intact, or
+assembled from the good files of each copy when none does; as a folder, or packed as a zip or
+tar to send.
 
 Any version of the package can be exported (the current one by default) as a complete bag: a
 stored version holds only the payload files it brought itself and names the others in its
@@ -146,9 +147,12 @@ def export_package(
 ) -> ExportResult:
     """Write ``version`` of the package (by default its current one) out as a complete bag at
     ``destination`` from verified copies on one location, checking every file against the
-    catalogue while writing, then validate the bag. Nothing is left at ``destination`` unless
-    the whole bag is there and valid. An unknown version is :class:`NotFound` naming the
-    versions there are; a version not stored (being made, or failed) :class:`InvalidInput`.
+    catalogue while writing, then validate the bag. When no location gives a whole bag (or
+    none holds verified copies), the bag is assembled from the good files of each copy
+    (:func:`_assemble`); a file with no good copy anywhere is named in the refusal. Nothing is
+    left at ``destination`` unless the whole bag is there and valid. An unknown version is
+    :class:`NotFound` naming the versions there are; a version not stored (being made, or
+    failed) :class:`InvalidInput`.
 
     ``format`` (default: by the name's ending, ``.zip``, ``.tar``, ``.tar.gz``, else a folder)
     packs the validated bag as an archive holding one folder named after the bag; the archive is
