@@ -16,10 +16,10 @@ import logging
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
@@ -56,6 +56,11 @@ class CopyRow:
     #: no later stored version of the package has a copy on this location: this copy's check
     #: also checks the package's event files there (``<package>/events/``)
     latest_here: bool = True
+    #: the shortest of the collection's and the location's fixity intervals, in days (None:
+    #: neither sets one, so the PRESERVE_FIXITY_INTERVAL_DAYS setting applies)
+    interval_days: int | None = None
+    #: the fixity job that holds the copy's claim (None: not claimed)
+    claimed_by: str | None = None
 
 
 _COPIES = """
@@ -64,7 +69,8 @@ SELECT c.id, c.package_id, l.name, l.url, c.key_prefix, c.version, p.version,
                    AND n.location_id = c.location_id AND n.version > c.version
                    AND NOT EXISTS (SELECT 1 FROM package_versions w
                                    WHERE w.package_id = n.package_id AND w.number = n.version
-                                   AND w.status <> 'stored'))
+                                   AND w.status <> 'stored')),
+       co.fixity_interval_days, l.fixity_interval_days, c.fixity_job_id
 FROM copies c
 JOIN packages p ON p.id = c.package_id
 JOIN storage_locations l ON l.id = c.location_id
@@ -107,8 +113,12 @@ SELECT version, path, stored_path FROM files
 WHERE package_id = :package_id AND stored_version = :version AND version > :version
 ORDER BY version, id
 """
+# the check's outcome, when the copy is next due, and its claim released (a claim by a fixity
+# job: only while that job still holds it, so a job run again never records a copy twice)
 _UPDATE_COPY = """
-UPDATE copies SET last_checked_at = :now, last_outcome = :outcome{status} WHERE id = :copy_id
+UPDATE copies SET last_checked_at = :now, last_outcome = :outcome, next_check_at = :next_check,
+       fixity_job_id = NULL, claimed_until = NULL{status}
+WHERE id = :copy_id{claim}
 """
 _ADD_AGENT = """
 INSERT INTO agents (name, version, agent_type) VALUES (:name, :version, :agent_type)
@@ -164,6 +174,35 @@ class FixityCatalogue:
         self._db = connection
         self._actor: str | None = None
         self._person_id: int | None = None
+        self._batch: _Writer | None = None
+        #: the fixity interval of a copy whose collection and location set none (the
+        #: PRESERVE_FIXITY_INTERVAL_DAYS setting; :func:`preserve.services.fixity.open_catalogue`)
+        self.default_interval_days = 90
+
+    def interval(self, copy: CopyRow) -> timedelta:
+        """How long after a check the copy is due again."""
+        return timedelta(days=copy.interval_days or self.default_interval_days)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Record every check made inside in one transaction (a simulation of many checks)."""
+        if self._batch is not None:
+            yield
+            return
+        with self._db.transaction() as tx:
+            self._batch = tx
+            try:
+                yield
+            finally:
+                self._batch = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[_Writer]:
+        if self._batch is not None:
+            yield self._batch
+            return
+        with self._db.transaction() as tx:
+            yield tx
 
     def act_as(self, actor: str) -> None:
         """Link ``actor`` (a person, as implementer) and the owning organisation (as owner) to
@@ -189,6 +228,7 @@ class FixityCatalogue:
         location: str | None = None,
         checked_before: datetime | None = None,
         limit: int | None = None,
+        copy_ids: Sequence[int] | None = None,
     ) -> list[CopyRow]:
         """The copies of one package (whatever its status, unless it is still being ingested or
         its ingest failed: :class:`InvalidInput`), of the stored packages of ``collection``
@@ -198,10 +238,20 @@ class FixityCatalogue:
 
         Of those, only the copies on ``location``, only those never checked or last checked
         before ``checked_before``, and at most ``limit`` of them; when chosen by age or
-        limited, the never-checked and least recently checked copies come first."""
+        limited, the never-checked and least recently checked copies come first.
+
+        ``copy_ids`` (the copies a fixity job claimed) chooses those copies, whatever their
+        package's status, the ones still there."""
         conditions: list[str] = []
         params: dict[str, Any] = {}
-        if package_id is not None:
+        if copy_ids is not None:
+            ids = sorted({int(i) for i in copy_ids})
+            if not ids:
+                return []
+            names = ", ".join(f":copy{n}" for n in range(len(ids)))
+            conditions.append(f"c.id IN ({names})")
+            params.update({f"copy{n}": i for n, i in enumerate(ids)})
+        elif package_id is not None:
             found = list(
                 self._db.rows("SELECT status FROM packages WHERE id = :id", {"id": package_id})
             )
@@ -247,7 +297,18 @@ class FixityCatalogue:
             sql += "LIMIT :limit\n"
             params["limit"] = limit
         return [
-            CopyRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]))
+            CopyRow(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                bool(row[7]),
+                shortest_interval(row[8], row[9]),
+                row[10],
+            )
             for row in self._db.rows(sql, params)
         ]
 
@@ -321,27 +382,44 @@ class FixityCatalogue:
         detail: str,
         outcome_detail: str,
         agent: tuple[str, str, str],
+        claimed_by: str | None = None,
     ) -> bool:
-        """Store the outcome on the copy and add the PREMIS event (agent: name, version, type),
-        in one transaction. False when the copy no longer exists (nothing is recorded)."""
+        """Store the outcome on the copy (and when it is next due: the check's time plus its
+        interval; its claim released) and add the PREMIS event (agent: name, version, type), in
+        one transaction. False when the copy no longer exists, or when ``claimed_by`` (a fixity
+        job) no longer holds its claim (recorded already, or claimed again by another job):
+        nothing is recorded."""
         now = self._db.timestamp(occurred_at)
         status = _COPY_STATUS.get(outcome)
         update = _UPDATE_COPY.format(
             status=", status = :status" + (", verified_at = :now" if outcome == "ok" else "")
             if status
-            else ""
+            else "",
+            claim=" AND fixity_job_id = :claimed_by" if claimed_by is not None else "",
         )
         name, version, agent_type = agent
         agent_params = {"name": name, "version": version, "agent_type": agent_type}
-        with self._db.transaction() as tx:
-            params = {"now": now, "outcome": outcome, "status": status, "copy_id": copy.copy_id}
+        with self._transaction() as tx:
+            params = {
+                "now": now,
+                "outcome": outcome,
+                "status": status,
+                "copy_id": copy.copy_id,
+                "next_check": self._db.timestamp(occurred_at + self.interval(copy)),
+                "claimed_by": claimed_by,
+            }
             if not status:
                 del params["status"]
+            if claimed_by is None:
+                del params["claimed_by"]
             if tx.execute(update, params) == 0:
-                log.warning(
-                    "fixity: copy %s of package %s disappeared during the check; not recorded",
+                (log.warning if claimed_by is None else log.info)(
+                    "fixity: copy %s of package %s %s; not recorded",
                     copy.copy_id,
                     copy.package_id,
+                    "disappeared during the check"
+                    if claimed_by is None
+                    else f"is no longer claimed by fixity job {claimed_by}",
                 )
                 return False
             tx.execute(_ADD_AGENT, agent_params)
@@ -377,6 +455,13 @@ class FixityCatalogue:
                     },
                 )
         return True
+
+
+def shortest_interval(*days: int | None) -> int | None:
+    """The shortest of the fixity intervals given (a collection's, a location's), in days;
+    None when none is set."""
+    given = [d for d in days if d is not None]
+    return min(given) if given else None
 
 
 def other_digests(value: Any) -> dict[str, str]:

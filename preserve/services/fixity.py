@@ -32,7 +32,7 @@ import dataclasses
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -110,6 +110,8 @@ class CopyCheck:
     #: the package's event files on this location checked with this copy (the copy of the
     #: latest version there checks them: :mod:`preserve.services.journal`)
     event_files_checked: int = 0
+    #: the catalogue's id of the copy
+    copy_id: int | None = None
 
     @property
     def name(self) -> str:
@@ -159,12 +161,181 @@ def check_fixity(
     A run can be spread over time: only copies on ``location``, only copies never checked or
     last checked more than ``older_than`` before ``now``, at most ``limit`` copies (the never
     checked and least recently checked first)."""
+    validate_selection(package_id, collection, organisation, all_packages, limit, older_than)
+    now = now or datetime.now(UTC)
+    progress = progress or NoProgress()
+    chooser = _DigestChooser(app.settings.fixity_algorithms, all_digests)
+    checks = []
+    with open_catalogue(app) as catalogue:
+        copies = select_copies(
+            app,
+            catalogue,
+            package_id=package_id,
+            collection=collection,
+            organisation=organisation,
+            older_than=older_than,
+            limit=limit,
+            location=location,
+            now=now,
+        )
+        for number, copy in enumerate(copies, start=1):
+            # each copy an equal share of the run (their sizes are read copy by copy)
+            share = (number - 1) / len(copies), number / len(copies)
+            stage = Stage(number, len(copies), *share, noun="copy")
+            check = check_and_record(app, catalogue, copy, chooser, progress, stage, now=now)
+            if check is not None:
+                checks.append(check)
+    return FixityReport(tuple(checks))
+
+
+def open_catalogue(app: Application) -> FixityCatalogue:
+    """The fixity catalogue, acting as the application's person (implementer of every event,
+    with the owning organisation) and scheduling by the PRESERVE_FIXITY_INTERVAL_DAYS setting."""
+    catalogue = app.fixity_catalogue()
+    catalogue.act_as(app.actor)
+    catalogue.default_interval_days = app.settings.fixity_interval_days
+    return catalogue
+
+
+def digest_chooser(app: Application, all_digests: bool = False) -> _DigestChooser:
+    return _DigestChooser(app.settings.fixity_algorithms, all_digests)
+
+
+#: The pause before each further attempt at a copy whose check could not be made (its location
+#: did not answer, a read timed out) in a background job; then the error is recorded.
+RETRY_DELAYS = (5.0, 30.0)
+
+
+def check_and_record(
+    app: Application,
+    catalogue: FixityCatalogue,
+    copy: CopyRow,
+    chooser: _DigestChooser,
+    progress: Progress,
+    stage: Stage | None = None,
+    *,
+    now: datetime | None = None,
+    job_id: str | None = None,
+    retry_delays: Sequence[float] = (),
+    sleep: Callable[[float], None] | None = None,
+) -> CopyCheck | None:
+    """Check one copy and record the outcome (on the copy, with when it is next due, and as a
+    PREMIS event). A check that could not be made (outcome error) is tried again after each of
+    ``retry_delays`` (seconds) before the error is recorded. A mismatched or missing copy gets a
+    ``fixity_failure`` alert, and, in a fixity job (``job_id``), a ``repair`` job; both keyed
+    by the copy and the check, and recorded before the check, so a job killed in between and
+    run again makes one of each.
+
+    In a job the copy must still be claimed by it: None when it is not (checked already by an
+    earlier run of the job, or claimed again by another), nothing recorded."""
+    for delay in retry_delays:
+        check = _check_copy(app, catalogue, copy, chooser, progress, stage)
+        if check.outcome != "error":
+            break
+        log.warning(
+            "fixity of package %s on %s could not be made (%s); trying again in %ss",
+            check.name,
+            copy.location,
+            problem_listing(check.problems, 1),
+            delay,
+        )
+        (sleep or _sleep)(delay)
+    else:
+        check = _check_copy(app, catalogue, copy, chooser, progress, stage)
+    when = now or datetime.now(UTC)
+    check = dataclasses.replace(check, copy_id=copy.copy_id)
+    if check.outcome in ("mismatch", "missing"):
+        report_failure(app, copy, check, when, job_id=job_id)
+    if not _record(catalogue, copy, check, chooser, when, claimed_by=job_id):
+        return None
+    log.info(
+        "fixity of package %s on %s: %s (%s, %s checked, %s)",
+        check.name,
+        copy.location,
+        check.outcome,
+        plural(check.files_checked, "file"),
+        plural(check.bytes_checked, "byte"),
+        plural(len(check.problems), "problem"),
+    )
+    return check
+
+
+def _sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
+def report_failure(
+    app: Application, copy: CopyRow, check: CopyCheck, when: datetime, *, job_id: str | None
+) -> None:
+    """A ``fixity_failure`` alert for a mismatched or missing copy and, in a fixity job, a
+    ``repair`` job for it (payload ``{"copy_id": N}``), in one transaction. The keys name the
+    copy and the check (the job, else the check's time), so doing it again adds nothing."""
+    from preserve.services import alerts, jobs
+
+    check_key = f"job {job_id}" if job_id is not None else when.isoformat()
+    listing = problem_listing(check.problems)
+    with app.uow() as uow:
+        alerts.record(
+            uow,
+            "fixity_failure",
+            f"fixity {check.outcome}: package {check.name} on {copy.location}",
+            f"The copy of package {check.name} on location {copy.location} ({copy.url}, "
+            f"{copy.key_prefix}) failed its fixity check: {listing}",
+            severity="critical",
+            dedup_key=f"fixity_failure copy {copy.copy_id} {check_key}",
+            package_id=copy.package_id,
+            job_id=job_id,
+            details={
+                "copy_id": copy.copy_id,
+                "version": copy.version,
+                "location": copy.location,
+                "outcome": check.outcome,
+                "problems": [
+                    {"path": p.path, "outcome": p.outcome, "message": p.message}
+                    for p in check.problems[:100]
+                ],
+            },
+            now=when,
+        )
+        if job_id is not None:  # in workers, repair always follows
+            jobs.enqueue(
+                uow,
+                "repair",
+                {"copy_id": copy.copy_id},
+                requested_by=app.actor,
+                package_id=copy.package_id,
+                idempotency_key=f"repair copy {copy.copy_id} after fixity {check_key}",
+                publish=_publisher(app),
+                now=when,
+            )
+        uow.commit()
+
+
+def _publisher(app: Application) -> Callable[[str], None] | None:
+    """The workers' doorbell (:func:`preserve.services.runner.publisher`), when there is one."""
+    try:
+        from preserve.services.runner import publisher
+    except ImportError:
+        return None
+    return publisher(app)
+
+
+def validate_selection(
+    package_id: str | None,
+    collection: str | None,
+    organisation: str | None,
+    all_packages: bool,
+    limit: int | None,
+    older_than: timedelta | None,
+) -> None:
+    """:class:`InvalidInput` unless the arguments choose copies as :func:`check_fixity` takes
+    them: one package, a collection, an organisation or all packages."""
     selectors = sum(
         x is not None and x is not False for x in (package_id, collection, all_packages)
     )
-    if selectors == 0 and organisation is not None:
-        all_packages = True  # every stored package of the organisation
-    elif selectors != 1:
+    if selectors != 1 and not (selectors == 0 and organisation is not None):
         raise InvalidInput("name exactly one of: a package, a collection, or all packages")
     if package_id is not None and organisation is not None:
         raise InvalidInput(
@@ -175,44 +346,36 @@ def check_fixity(
         raise InvalidInput(f"--limit must be at least 1, not {limit}")
     if older_than is not None and older_than < timedelta(0):
         raise InvalidInput("--older-than cannot be negative")
-    now = now or datetime.now(UTC)
-    progress = progress or NoProgress()
-    chooser = _DigestChooser(app.settings.fixity_algorithms, all_digests)
-    checks = []
-    with app.fixity_catalogue() as catalogue:
-        catalogue.act_as(app.actor)  # who ran it, and the owner, on every event
-        selection: dict[str, Any] = {
-            "location": location,
-            "checked_before": now - older_than if older_than is not None else None,
-            "limit": limit,
-        }
-        if package_id is not None:
-            copies = _package_copies(app, catalogue, package_id, selection)
-        else:
-            copies = catalogue.copies(
-                collection=(organisation or app.settings.organisation, collection)
-                if collection is not None
-                else None,
-                organisation=organisation,
-                **selection,
-            )
-        for number, copy in enumerate(copies, start=1):
-            # each copy an equal share of the run (their sizes are read copy by copy)
-            share = (number - 1) / len(copies), number / len(copies)
-            stage = Stage(number, len(copies), *share, noun="copy")
-            check = _check_copy(app, catalogue, copy, chooser, progress, stage)
-            _record(catalogue, copy, check, chooser, now)
-            log.info(
-                "fixity of package %s on %s: %s (%s, %s checked, %s)",
-                check.name,
-                copy.location,
-                check.outcome,
-                plural(check.files_checked, "file"),
-                plural(check.bytes_checked, "byte"),
-                plural(len(check.problems), "problem"),
-            )
-            checks.append(check)
-    return FixityReport(tuple(checks))
+
+
+def select_copies(
+    app: Application,
+    catalogue: FixityCatalogue,
+    *,
+    package_id: str | None = None,
+    collection: str | None = None,
+    organisation: str | None = None,
+    older_than: timedelta | None = None,
+    limit: int | None = None,
+    location: str | None = None,
+    now: datetime,
+) -> list[CopyRow]:
+    """The copies :func:`check_fixity` checks for these arguments (every stored package when
+    none of package, collection and organisation is given)."""
+    selection: dict[str, Any] = {
+        "location": location,
+        "checked_before": now - older_than if older_than is not None else None,
+        "limit": limit,
+    }
+    if package_id is not None:
+        return _package_copies(app, catalogue, package_id, selection)
+    return catalogue.copies(
+        collection=(organisation or app.settings.organisation, collection)
+        if collection is not None
+        else None,
+        organisation=organisation,
+        **selection,
+    )
 
 
 def _package_copies(
@@ -761,8 +924,7 @@ def record_damage(
     (``missing`` for a missing object) and gets a failed PREMIS fixity check event naming the
     files and the digests expected and found. None when the copy no longer exists."""
     now = now or datetime.now(UTC)
-    with app.fixity_catalogue() as catalogue:
-        catalogue.act_as(app.actor)
+    with open_catalogue(app) as catalogue:
         try:
             rows = catalogue.copies(package_id=package_id)
         except NotFound:
@@ -797,8 +959,11 @@ def _record(
     check: CopyCheck,
     chooser: _DigestChooser,
     now: datetime,
-) -> None:
-    """Store the outcome on the copy and as a PREMIS fixity check event."""
+    *,
+    claimed_by: str | None = None,
+) -> bool:
+    """Store the outcome on the copy and as a PREMIS fixity check event (False: not recorded,
+    see :meth:`preserve.catalogue.fixity.FixityCatalogue.record_check`)."""
     manifests = ", ".join(check.manifests_compared) or "no payload manifest"
     scope = (
         f"sizes, missing and unexpected objects checked; {manifests} compared with the catalogue"
@@ -812,7 +977,7 @@ def _record(
         scope += "; later versions holding a damaged file: " + ", ".join(
             str(v) for v in check.affected_versions
         )
-    record_check(
+    return record_check(
         catalogue,
         copy,
         check,
@@ -820,6 +985,7 @@ def _record(
         reading=" from the device (page cache dropped first)" if check.from_device else "",
         digests=chooser.describe(),
         scope=scope,
+        claimed_by=claimed_by,
     )
 
 
@@ -832,6 +998,7 @@ def record_check(
     reading: str,
     digests: str,
     scope: str,
+    claimed_by: str | None = None,
 ) -> bool:
     """Store the outcome of a check of ``copy`` on the copy (its status and last outcome) and as
     a PREMIS fixity check event, whoever re-read the copy (a fixity check or an export).
@@ -860,4 +1027,5 @@ def record_check(
         detail=detail,
         outcome_detail=check.outcome + (f": {shown}" if shown else ""),
         agent=("preserve", __version__, "software"),
+        claimed_by=claimed_by,
     )
