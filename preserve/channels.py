@@ -157,6 +157,11 @@ class Mailer:
     def send(self, message: EmailMessage) -> None:
         """Send ``message`` to its To addresses, or raise :class:`ChannelError`."""
         try:
+            if self._smtp is not None:
+                try:  # the connection of an earlier message: the server may have closed it
+                    self._smtp.noop()
+                except (smtplib.SMTPException, OSError):
+                    self._drop()
             if self._smtp is None:
                 self._smtp = self._connect()
             refused = self._smtp.send_message(message)
@@ -229,11 +234,17 @@ def post_json(url: str, document: Mapping[str, Any], timeout: float = WEBHOOK_TI
     :class:`ChannelError` (another status, no answer in ``timeout`` seconds, no connection)."""
     shown = _redacted(url)
     body = json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "preserve"}
+    parts = urlsplit(url)
+    if parts.username is not None:  # USER:PASSWORD@ in the URL: HTTP basic authentication
+        import base64
+
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+        netloc = parts.netloc.rpartition("@")[2]
+        url = parts._replace(netloc=netloc).geturl()
     request = urllib.request.Request(  # noqa: S310 (http and https only: checked in settings)
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "preserve"},
+        url, data=body, method="POST", headers=headers
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
