@@ -26,6 +26,9 @@ event; objects already in place are not copied again.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -508,7 +511,11 @@ def _copy_objects(
     try:
         # what an earlier, interrupted attempt left in place with the right bytes stays
         present = _hash_all(target, objects, tick=lambda _n: progress.advance(0, 0))
-        with tempfile.TemporaryDirectory(prefix="preserve-replicate-", dir=_tmp_root(app)) as tmp:
+        with tempfile.TemporaryDirectory(prefix=_tmp_prefix(), dir=_tmp_root(app)) as tmp:
+            from preserve.ingest.recover import write_owner
+
+            # its owner named, so an ingest's clean-up of the staging area leaves it alone
+            write_owner(Path(tmp), datetime.now(UTC))
             for index, o in enumerate(objects):
                 if _matches(present.get(o.key), o):
                     progress.advance(1, o.size)
@@ -536,13 +543,48 @@ def _copy_objects(
     return copied, copied_bytes, used
 
 
+def _tmp_prefix() -> str:
+    """A replication's temporary folder names its owner: host, pid, process start time."""
+    from preserve.processes import process_start_time
+
+    pid = os.getpid()
+    started = process_start_time(pid)
+    return f"replicate-{socket.gethostname()}-{pid}-{int(started or 0)}-"
+
+
 def _tmp_root(app: Application) -> str | None:
+    """The staging folder, where the files being copied wait (not /tmp, which may be small);
+    the folders a killed replication left there are removed first."""
     staging = app.settings.staging_dir
     try:
         staging.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
+    _remove_leftovers(staging)
     return str(staging)
+
+
+def _remove_leftovers(staging: Path) -> None:
+    from preserve.processes import process_alive
+
+    mine = f"replicate-{socket.gethostname()}-"
+    try:
+        entries = list(os.scandir(staging))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(mine):
+            continue
+        try:
+            pid_text, started_text = entry.name[len(mine) :].split("-")[:2]
+            pid, started = int(pid_text), int(started_text)
+        except ValueError:
+            continue
+        # the start time in the name is in whole seconds, within the tolerance it is read with
+        if process_alive(pid, float(started) if started else None):
+            continue
+        log.info("removing %s, left by a replication that was killed", entry.path)
+        shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _first_good_source(
@@ -634,6 +676,10 @@ def replicate(
     plan = _plan(app, package_id, version, location, at)
     total = sum(o.size for o in plan.objects)
     if plan.already:
+        from preserve.services.journal import flush_events
+
+        # a run killed after recording the copy left its event for the event files: written now
+        flush_events(app, [package_id], catch_up=0)
         return Replicated(package_id, version, plan.target[1], True, 0, 0, 0, 0, (), 0, None)
     copied, copied_bytes, used = _copy_objects(
         app,
@@ -646,7 +692,7 @@ def replicate(
         app, plan, plan.event_files, progress, "copying its event files", required=False
     )
     _verify(app, plan, progress)
-    event_id = _record(app, plan, total, copied, at)
+    event_id = _record(app, plan, total, copied, at, sorted(used))
     if plan.bad:
         _alert_bad_sources(app, plan, at)
         key, why = next(iter(plan.bad.items()))
@@ -686,7 +732,9 @@ def replicate(
     )
 
 
-def _record(app: Application, plan: _Plan, total: int, copied: int, at: datetime) -> str | None:
+def _record(
+    app: Application, plan: _Plan, total: int, copied: int, at: datetime, used: list[str]
+) -> str | None:
     """Transaction 2: the copy verified and one replication event, unless another attempt
     recorded them first (then None)."""
     from preserve.ingest.model import PRESERVE_AGENT
@@ -728,8 +776,8 @@ def _record(app: Application, plan: _Plan, total: int, copied: int, at: datetime
             package_id=plan.package_id,
             copy_id=copy.id,
             detail=f"{plural(len(plan.objects), 'file')} of version {plan.version} replicated "
-            f"to location {plan.target[1]} under {plan.key_prefix} from "
-            f"{', '.join(n for _i, n, _u in plan.sources[:3])}",
+            f"to location {plan.target[1]} under {plan.key_prefix}"
+            + (f" from {', '.join(used)}" if used else " (every object was in place)"),
             outcome_detail=f"every object verified ({method}); {copied} written now, "
             f"{len(plan.objects) - copied} already in place",
             occurred_at=done,

@@ -423,3 +423,46 @@ def test_retiring(world: World, tmp_path: Path) -> None:
     (delivery / "e.txt").write_text("after the retirement\n")
     later = ingest(w.app, [delivery], collection="photos").results[0]
     assert later.copies == ("second",)
+
+
+def test_what_a_killed_replication_left_in_staging_is_removed(world: World) -> None:
+    """A replication killed while a file waited in the staging area left its folder there: the
+    next replication on this host removes it, and never the folder of a live one."""
+    import socket
+
+    w = world
+    _require_second(w)
+    staging = w.app.settings.staging_dir
+    host = socket.gethostname()
+    dead = staging / f"replicate-{host}-{2**22 + 7}-1000-abcd"  # no such process
+    alive = staging / f"replicate-{host}-{os.getpid()}-0-efgh"  # this very process
+    for folder in (dead, alive):
+        folder.mkdir(parents=True)
+        (folder / "0").write_bytes(b"half a file")
+    replication.replicate(w.app, w.package_id, 1, "second")
+    assert not dead.exists() and alive.exists()
+    assert not [p for p in staging.iterdir() if p.name.startswith("replicate-") and p != alive]
+
+
+def test_killed_after_recording_the_copy_its_event_reaches_storage_on_the_next_run(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy recorded, then killed before its event was written to the event files: the
+    run again finds the copy verified, records nothing more, and writes the event."""
+    from preserve.services import journal
+
+    w = world
+    _require_second(w)
+
+    def killed(*_a: object, **_k: object) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(journal, "flush_events", killed)
+        with pytest.raises(Killed):
+            replication.replicate(w.app, w.package_id, 1, "second")
+    [event] = w.replication_events("second", 1)
+    assert event.stored_in is None
+    assert replication.replicate(w.app, w.package_id, 1, "second").already
+    [event] = w.replication_events("second", 1)
+    assert event.stored_in is not None and event.stored_in.startswith("events/")
