@@ -700,17 +700,19 @@ def _load_copy(app: Application, copy_id: int) -> _Copy:
 
 
 def _check(app: Application, copy: _Copy, progress: Progress, now: datetime) -> CopyCheck:
-    """A fixity check of the copy, recorded as any other (:mod:`preserve.services.fixity`)."""
+    """A fixity check of the copy, recorded as any other (:mod:`preserve.services.fixity`:
+    the copy's outcome and next check, a PREMIS event, a ``fixity_failure`` alert for
+    damage)."""
     from preserve.services import fixity
 
-    chooser = fixity._DigestChooser(app.settings.fixity_algorithms, False)
-    with app.fixity_catalogue() as catalogue:
-        catalogue.act_as(app.actor)
+    with fixity.open_catalogue(app) as catalogue:
         rows = [c for c in catalogue.copies(package_id=copy.package_id) if c.copy_id == copy.id]
-        if not rows:
-            raise NotFound(f"copy {copy.id} of package {copy.package_id} no longer exists")
-        check = fixity._check_copy(app, catalogue, rows[0], chooser, progress)
-        fixity._record(catalogue, rows[0], check, chooser, now)
+        check = None
+        if rows:
+            chooser = fixity.digest_chooser(app)
+            check = fixity.check_and_record(app, catalogue, rows[0], chooser, progress, now=now)
+    if check is None:
+        raise NotFound(f"copy {copy.id} of package {copy.package_id} no longer exists")
     return check
 
 

@@ -59,7 +59,7 @@ class Stored:
 
     def rows(self, model: Any, **where: Any) -> list[Any]:
         with self.app.uow() as uow:
-            stmt = sa.select(model).filter_by(**where)
+            stmt = sa.select(model).filter_by(**where).order_by(model.id)
             found = list(uow.session.scalars(stmt))
             uow.session.expunge_all()
             return found
@@ -197,8 +197,8 @@ def test_damage_is_detected_quarantined_repaired_and_told(stored: Stored, kind: 
     (copy,) = s.rows(Copy, id=copy_id)
     assert (copy.status, copy.last_outcome) == ("verified", "ok")
     alerts = s.rows(Alert, package_id=s.package_id)
-    assert [a.kind for a in alerts] == ["repaired"]
-    assert all(p in alerts[0].body for p in paths)
+    assert [a.kind for a in alerts] == ["fixity_failure", "repaired"]
+    assert all(p in alerts[0].body and p in alerts[1].body for p in paths)
     # a later check agrees, and a later repair finds nothing to do
     again = repair_copy(s.app, copy_id)
     assert again.nothing_to_do and again.repaired
