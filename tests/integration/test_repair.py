@@ -457,3 +457,41 @@ def test_a_damaged_event_file_is_restored_from_another_location(stored: Stored) 
     (row,) = s.rows(QuarantinedObject, copy_id=s.copies["second"][0])
     assert (row.path, row.original_key, row.reason) == (path, key, "mismatch")
     assert s.read("second", row.quarantine_key) == _flip(good)
+
+
+def test_the_same_bytes_elsewhere_in_the_package_are_a_source(
+    tmp_path: Path, database_url: str
+) -> None:
+    """One location only, but the bag holds the damaged file's bytes twice: the other object,
+    verified as it is read, repairs it."""
+    repo = Repo(home=tmp_path / "home", database_url=database_url)
+    repo.run("init")
+    repo.run("collections", "add", "photos")
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    same = b"the same bytes twice\n" * 5000
+    (delivery / "scan.tif").write_bytes(same)
+    (delivery / "scan-copy.tif").write_bytes(same)
+    (delivery / "other.txt").write_text("other\n")
+    package_id = repo.json("ingest", delivery, "--collection", "photos")["packages"][0][
+        "package_id"
+    ]
+    app = bootstrap(Settings.from_env(repo.env), actor="tester")
+    try:
+        with app.uow() as uow:
+            (copy,) = uow.copies.for_package(package_id)
+            copy_id, url, prefix = copy.id, copy.location.url, copy.key_prefix
+        corrupt_object(url, prefix + "data/scan.tif", lambda d: d[:-1] + b"?")
+
+        result = repair_copy(app, copy_id)
+
+        assert result.repaired and result.files_repaired == 1
+        (recovery,) = [e for e in result.events if e.event_type == "recovery"]
+        with app.uow() as uow:
+            event = uow.session.get(Event, recovery.id)
+            assert event is not None
+            assert f"restored from {prefix}data/scan-copy.tif on location default" in event.detail
+        with app.storage(url).open(prefix + "data/scan.tif") as f:
+            assert f.read() == same
+    finally:
+        app.close()
