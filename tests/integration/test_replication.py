@@ -304,8 +304,17 @@ def test_killed_mid_way_and_run_again_ends_with_one_copy_and_one_event(world: Wo
     assert replication.replicate(w.app, w.package_id, 1, "second").already
 
 
-def test_an_unreachable_source_is_a_retryable_error(world: World) -> None:
+def _no_one_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials for an S3 endpoint nothing listens on (the local variants have none)."""
+    for name, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):
+        monkeypatch.setenv(name, os.environ.get(name, value))
+
+
+def test_an_unreachable_source_is_a_retryable_error(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w = world
+    _no_one_listens(monkeypatch)
     with w.app.uow() as uow:  # 'default' moved to an endpoint nothing listens on
         loc = uow.locations.get_by_name("default")
         loc.url = "s3://gone/prefix?endpoint_url=http://127.0.0.1:9&addressing_style=path"
@@ -466,3 +475,45 @@ def test_killed_after_recording_the_copy_its_event_reaches_storage_on_the_next_r
     assert replication.replicate(w.app, w.package_id, 1, "second").already
     [event] = w.replication_events("second", 1)
     assert event.stored_in is not None and event.stored_in.startswith("events/")
+
+
+def test_replicate_jobs_run_by_the_runner(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jobs `collections edit --add-location` queued, run as a worker runs them: they
+    succeed with their result; a job whose package has no good copy left fails for good with
+    a clear error, one whose sources do not answer is queued again."""
+    from preserve.services import runner
+
+    w = world
+    edit = _require_second(w)
+    for job_id, *_ in edit.queued:
+        assert runner.run_job(w.app, job_id, "worker-1") == "succeeded"
+        done = jobs.show(w.app, job_id)
+        assert done.result is not None and done.result["location"] == "second"
+        assert done.result["copied"] == done.result["files"] > 0
+        assert runner.run_job(w.app, job_id, "worker-2") == "skipped"  # a duplicate message
+    assert replication.shortfalls(w.app) == []
+    # both copies of version 1 lose a.bin's bytes; 'third' is added: its job cannot succeed
+    key = next(k for k in w.objects(1) if k.endswith("data/a.bin"))
+    corrupt_object(w.app.settings.storage_url, key, lambda data: data[:-1])
+    corrupt_object(w.second_url, key, lambda data: data[:-1])
+    third = w.home.parent / "third"
+    third.mkdir()
+    admin.add_location(w.app, "third", third.as_uri())
+    queued = admin.edit_collection(w.app, "photos", add_locations=("third",)).queued
+    by_version = {version: job_id for job_id, _p, version, _l in queued}
+    assert runner.run_job(w.app, by_version[1], "worker-1") == "failed"
+    failed = jobs.show(w.app, by_version[1])
+    assert failed.state == "failed" and "data/a.bin" in (failed.error or "")
+    assert "no verified copy gives" in (failed.error or "")
+    assert runner.run_job(w.app, by_version[2], "worker-1") == "succeeded"
+    # the sources stop answering: a new attempt later
+    _no_one_listens(monkeypatch)
+    with w.app.uow() as uow:
+        for name in ("default", "second"):
+            loc = uow.locations.get_by_name(name)
+            loc.url = f"s3://gone-{name}/p?endpoint_url=http://127.0.0.1:9&addressing_style=path"
+        uow.commit()
+    jobs.retry(w.app, by_version[1])
+    assert runner.run_job(w.app, by_version[1], "worker-1") == "retrying"
+    again = jobs.show(w.app, by_version[1])
+    assert again.state == "queued" and "no verified copy answers" in (again.error or "")
