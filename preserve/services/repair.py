@@ -31,6 +31,7 @@ damaged file, one quarantine and one recovery event per file, and the copy whole
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -55,6 +56,7 @@ from preserve.errors import (
 from preserve.progress import NoProgress, Progress
 from preserve.services.fixity import FileProblem
 from preserve.services.jobs import JobRecord, Work, handles
+from preserve.storage.keys import MAX_KEY_BYTES
 from preserve.text import plural
 
 if TYPE_CHECKING:
@@ -302,7 +304,10 @@ def _read_state(storage: Storage, item: _Expected) -> tuple[int, str] | str | No
 def _quarantine_key(key: str, sha256: str) -> str:
     """Where a damaged object is set aside: named after the bytes it keeps, so a second run
     finds the same key (and two different damages of one file get two)."""
-    return f"{QUARANTINE_PREFIX}{key}/{sha256}"
+    qkey = f"{QUARANTINE_PREFIX}{key}/{sha256}"
+    if len(qkey.encode("utf-8")) > MAX_KEY_BYTES:  # the row keeps the original key
+        qkey = f"{QUARANTINE_PREFIX}long-keys/{hashlib.sha256(key.encode()).hexdigest()}/{sha256}"
+    return qkey
 
 
 @contextmanager
@@ -523,7 +528,7 @@ def _record_missing(app: Application, run: _Run, storage: Storage, item: _Expect
     it (its bytes are under the quarantine folder: recorded now), or it is missing."""
     from preserve.catalogue.models import QuarantinedObject
 
-    folder = f"{QUARANTINE_PREFIX}{item.key}/"
+    folder = _quarantine_key(item.key, "0" * 64).rsplit("/", 1)[0] + "/"
     with app.uow() as uow:
         rows = uow.session.execute(
             sa.select(QuarantinedObject.quarantine_key).where(
