@@ -174,6 +174,14 @@ def test_retiring_twice_and_adding_a_retired_location(repo: Repo) -> None:
     assert back.exit_code == 2
     assert back.stderr.startswith("error: location 'default' is retired (since ")
     assert "nothing new is stored there" in back.stderr
+    new = repo.run("collections", "add", "films", "--location", "default", ok=False)
+    assert new.exit_code == 2 and new.stderr.startswith("error: location 'default' is retired")
+    assert [c["slug"] for c in repo.json("collections", "list")] == ["photos"]
+    replicated = repo.run("locations", "sync", "--location", "default", ok=False)
+    assert replicated.exit_code == 2
+    assert replicated.stderr == (
+        "error: location 'default' is retired: nothing is required there\n"
+    )
 
 
 def test_retire_refuses_when_a_copy_cannot_be_made(repo: Repo) -> None:
