@@ -16,6 +16,7 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import worker_process_init
 from preserve.config.settings import Settings
 
 from preserve.broker import (
@@ -52,6 +53,22 @@ def schedule_file(settings: Settings) -> Path:
     folder = Path(settings.home) / "beat"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "schedule"
+
+
+@worker_process_init.connect
+def _may_have_children(**_: Any) -> None:
+    """A pool process is marked daemonic, and multiprocessing refuses to start children from
+    a daemonic process; an ingest starts its identification helpers. They end with it: a
+    killed worker's process group goes as a whole, and the helpers stop when their pipe to a
+    dead parent breaks."""
+    import multiprocessing
+    import multiprocessing.process
+    import os
+
+    config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    config.pop("daemon", None)
+    # billiard's own key type, which multiprocessing's spawn cannot pass on
+    config["authkey"] = multiprocessing.process.AuthenticationString(os.urandom(32))  # type: ignore[attr-defined]
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -276,11 +276,32 @@ def fail(
             changed = uow.jobs.finish(job_id, owner, at, "cancelled", error=error)
         else:
             changed = uow.jobs.finish(job_id, owner, at, "failed", error=error)
+            if changed:
+                _alert_failed(uow, job, error, job.attempts, at)
         uow.commit()
         if not changed:
             return None
         uow.session.refresh(job)
         return _record(job)
+
+
+def _alert_failed(uow: UnitOfWork, job: Job, error: str, attempts: int, at: datetime) -> None:
+    """The alert of a job that failed for good, in the transaction that fails it."""
+    from preserve.services import alerts
+
+    alerts.record(
+        uow,
+        "job_failed",
+        f"job {job.id[:8]} ({job.kind}) failed",
+        f"Job {job.id} ({job.kind}, asked by {job.requested_by or '-'}) failed after "
+        f"{attempts} attempt(s): {error}",
+        severity="warning",
+        dedup_key=f"job_failed:{job.id}:{at.isoformat()}",
+        package_id=job.package_id,
+        job_id=job.id,
+        details={"kind": job.kind, "attempts": attempts, "error": error},
+        now=at,
+    )
 
 
 def save_checkpoint(app: Application, job_id: str, owner: str, data: Mapping[str, Any]) -> bool:
@@ -376,13 +397,9 @@ def reap(app: Application, *, now: datetime | None = None, limit: int = 1000) ->
                     )
                 continue
             if job.attempts >= job.max_attempts:
-                if owner is not None and uow.jobs.finish(
-                    job.id,
-                    owner,
-                    at,
-                    "failed",
-                    error=f"{note}, attempt {job.attempts} of {job.max_attempts}",
-                ):
+                error = f"{note}, attempt {job.attempts} of {job.max_attempts}"
+                if owner is not None and uow.jobs.finish(job.id, owner, at, "failed", error=error):
+                    _alert_failed(uow, job, error, job.attempts, at)
                     continue
             elif uow.jobs.requeue(job.id, None, None, error=note):
                 requeued.append(job.id)

@@ -289,27 +289,7 @@ def _failed(app: Application, job: JobRecord, owner: str, exc: Exception) -> str
         return "retrying"
     if record.state == "cancelled":
         return "cancelled"
-    _alert_failed(app, record)
-    return "failed"
-
-
-def _alert_failed(app: Application, job: JobRecord) -> None:
-    from preserve.services import alerts
-
-    with app.uow() as uow:
-        alerts.record(
-            uow,
-            "job_failed",
-            f"job {job.id[:8]} ({job.kind}) failed",
-            f"Job {job.id} ({job.kind}, asked by {job.requested_by or '-'}) failed after "
-            f"{job.attempts} attempt(s): {job.error}",
-            severity="warning",
-            dedup_key=f"job_failed:{job.id}:{job.finished_at or ''}",
-            package_id=job.package_id,
-            job_id=job.id,
-            details={"kind": job.kind, "attempts": job.attempts, "error": job.error},
-        )
-        uow.commit()
+    return "failed"  # with its alert, recorded in the same transaction
 
 
 # ----------------------------------------------------------------------------- the reaper

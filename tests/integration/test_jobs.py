@@ -117,6 +117,8 @@ def test_failures_back_off_then_fail_for_good(app: Application) -> None:
     assert jobs.claim(app, job.id, "w", LEASE, now=at) is not None
     final = jobs.fail(app, job.id, "w", "S3 endpoint did not answer", retryable=True, now=at)
     assert final is not None and (final.state, final.attempts) == ("failed", 3)
+    # failed for good: an alert, recorded with the failure (the back-offs raised none)
+    assert _alerts(app) == [(job.id, "job_failed", f"job {job.id[:8]} (fixity) failed")]
     # an error not worth retrying fails at once
     other = _enqueue(app)
     jobs.claim(app, other.id, "w", LEASE, now=T0)
@@ -134,6 +136,16 @@ def test_the_reaper_fails_a_job_whose_attempts_are_used(app: Application) -> Non
     assert jobs.reap(app, now=T0 + timedelta(minutes=5)) == []
     ended = jobs.show(app, job.id)
     assert ended.state == "failed" and "attempt 1 of 1" in (ended.error or "")
+    assert _alerts(app) == [(job.id, "job_failed", f"job {job.id[:8]} (fixity) failed")]
+
+
+def _alerts(app: Application) -> list[tuple[str | None, str, str]]:
+    from preserve.catalogue.models import Alert
+
+    with app.uow() as uow:
+        return [
+            (a.job_id, a.kind, a.subject) for a in uow.session.query(Alert).order_by(Alert.id).all()
+        ]
 
 
 def test_cancel_a_queued_job_and_a_running_one(app: Application) -> None:
