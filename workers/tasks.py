@@ -60,7 +60,9 @@ def dispatch_fixity() -> list[str]:
             raise
         log.warning("dispatch_fixity: preserve.services.schedule does not exist yet")
         return []
-    return list(schedule.dispatch_due(application()) or [])
+    from preserve.workers.app import DISPATCH_FIXITY_EVERY
+
+    return list(schedule.dispatch_due(application(), tick=DISPATCH_FIXITY_EVERY))
 
 
 def daily_report() -> Any:
