@@ -147,6 +147,11 @@ class LeasedWork:
         self.check()
 
     def end(self) -> None:
+        with self._lock:  # the stage is done: all of it
+            if self._files_total is not None:
+                self._files_done = max(self._files_done, self._files_total)
+            if self._bytes_total is not None:
+                self._bytes_done = max(self._bytes_done, self._bytes_total)
         self.check()
 
     def check(self, force: bool = False) -> None:
@@ -234,7 +239,7 @@ def run_job(app: Application, job_id: str, owner: str | None = None) -> str:
         if handler is None:
             raise PreserveError(f"no handler for jobs of kind {job.kind!r} in this worker")
         result = handler(app, job, work)
-        work.check()  # a cancellation that came in the last moments still counts
+        work.check(force=True)  # the last progress; a cancellation of the last moments counts
     except JobStopped:
         work.stop_heartbeat()
         return _stopped(app, job, owner)

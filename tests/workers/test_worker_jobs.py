@@ -176,3 +176,61 @@ def test_the_reaper_publishes_a_job_whose_message_was_lost(
     done = wait_until(lambda: _ended(worker_repo, record.id), "the reaper", worker=worker)
     assert done["state"] == "succeeded" and done["attempts"] == 1
     assert "reaper: 1 queued job(s) published again" in worker.text()
+
+
+@pytest.mark.s3
+def test_a_storage_outage_backs_off_and_the_next_attempt_succeeds(
+    worker_repo: Repo, workers: Workers, tmp_path: Path, s3_bucket_url: str
+) -> None:
+    import socket
+
+    import sqlalchemy as sa
+
+    worker_repo.run("locations", "add", "offsite", s3_bucket_url)
+    worker_repo.run("collections", "add", "both", "--location", "default", "--location", "offsite")
+    engine = sa.create_engine(worker_repo.database_url)
+
+    def set_url(url: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE storage_locations SET url = :u WHERE name = 'offsite'"), {"u": url}
+            )
+
+    with engine.connect() as conn:
+        good = conn.execute(
+            sa.text("SELECT url FROM storage_locations WHERE name = 'offsite'")
+        ).scalar_one()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    set_url(f"{good.split('endpoint_url=')[0]}endpoint_url=http://127.0.0.1:{port}")
+    delivery = _delivery(tmp_path / "box-5", files=2, size=1000)
+    job_id = _queue(worker_repo, delivery, "--collection", "both")
+    worker = workers.start()
+    retrying = wait_until(
+        lambda: (j := job(worker_repo, job_id))["attempts"] == 1 and j["state"] == "queued" and j,
+        "the first attempt to fail",
+        worker=worker,
+    )
+    assert retrying["error"] and retrying["not_before"] > retrying["created_at"]
+    assert "attempt 1 failed" in worker.text()
+    assert [p["status"] for p in worker_repo.packages()] in ([], ["failed"])
+    # the location answers again, and the back-off (30 s) has passed: moved back in time, the
+    # job is published again by the reaper
+    set_url(good)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE jobs SET not_before = :t WHERE id = :id"),
+            {"t": "2000-01-01 00:00:00.000000", "id": job_id},
+        )
+    engine.dispose()
+    done = wait_until(lambda: _ended(worker_repo, job_id), "the second attempt", worker=worker)
+    assert done["state"] == "succeeded" and done["attempts"] == 2, done
+    stored = [p for p in worker_repo.packages() if p["status"] == "stored"]
+    assert len(stored) == 1
+    assert catalogue_rows(
+        worker_repo,
+        "SELECT count(*) FROM copies WHERE package_id = ? AND status = 'verified'",
+        stored[0]["id"],
+    ) == [(2,)]
+    assert catalogue_rows(worker_repo, "SELECT kind FROM alerts") == []
