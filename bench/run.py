@@ -9,6 +9,10 @@ preserve fixity run right after ``sync`` and dropping the page cache (root on Li
 medians of ``--runs`` runs; peak memory is the highest of the runs. preserve runs as its real
 command line in a subprocess, with a fresh PRESERVE_HOME (embedded SQLite catalogue, local storage
 location) per run.
+
+The Workers section (queue overhead per job, fixity throughput of one and two worker processes
+on a local and an S3 location) comes from :mod:`bench.workers`, run at the end (``--skip-workers``
+leaves it out; ``python -m bench.workers`` runs it alone).
 """
 
 from __future__ import annotations
@@ -1482,6 +1486,7 @@ def render_document(
     machine: dict[str, str],
     options: dict[str, str],
     notes: list[str],
+    workers: Sequence[str] = (),
 ) -> str:
     specs = sorted({r.spec.key: r.spec for r in rows}.values(), key=lambda s: s.key)
     method = METHOD.format(
@@ -1523,6 +1528,7 @@ def render_document(
         "",
         *targets_table(targets),
         "",
+        *([*workers, ""] if workers else []),
         "## Method",
         "",
         method,
@@ -1559,6 +1565,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="never drop the page cache (the cold read and fixity then read a warm cache, and "
         "the fixity targets are not judged)",
+    )
+    p.add_argument(
+        "--skip-workers",
+        action="store_true",
+        help="leave out the Workers section (python -m bench.workers: queue overhead per job, "
+        "fixity throughput of worker processes)",
     )
     p.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--baseline-worker", nargs=2, type=Path, default=None, help=argparse.SUPPRESS)
@@ -1683,6 +1695,25 @@ def bench_corpus(
     return rows, notes
 
 
+def measure_workers(args: argparse.Namespace, workdir: Path, scratch: Path) -> list[str]:
+    """The Workers section (:mod:`bench.workers`): in full, every broker and both locations;
+    with ``--tiny``, the embedded transport and the local location (and S3 with ``--s3``)."""
+    from bench import workers
+
+    tiny = bool(args.tiny)
+    command = " ".join(["python -m bench.run", *args.argv])
+    section = workers.measure(
+        sizes=workers.TINY if tiny else workers.FULL,
+        workdir=workdir,
+        scratch=scratch,
+        caches=Caches(enabled=not args.no_drop_caches),  # its own count of drops
+        brokers=("filesystem",) if tiny else workers.BROKERS,
+        locations=("local", "s3") if args.s3 or not tiny else ("local",),
+        command=f"{command} (its Workers part)",
+    )
+    return workers.render_section(section)
+
+
 def run(args: argparse.Namespace) -> int:
     specs = TINY if args.tiny else FULL
     runs = args.runs or (1 if args.tiny else 3)
@@ -1702,6 +1733,7 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     caches = Caches(enabled=not args.no_drop_caches)
     s3: S3Endpoint | None = None
+    workers_section: list[str] = []
     try:
         log("start-up")
         startup, startup_package = measure_startup(scratch, startup_runs)
@@ -1719,6 +1751,8 @@ def run(args: argparse.Namespace) -> int:
                 )
                 rows += more_rows
                 notes += more_notes
+        if not args.skip_workers:
+            workers_section = measure_workers(args, workdir, scratch)
     finally:
         if s3 is not None:
             s3.close()
@@ -1745,7 +1779,9 @@ def run(args: argparse.Namespace) -> int:
             f"moto {_version('moto')} server in its own process on 127.0.0.1; boto3 "
             f"{_version('boto3')}, s3transfer {_version('s3transfer')}"
         )
-    document = render_document(rows, startup, startup_package, targets, machine, options, notes)
+    document = render_document(
+        rows, startup, startup_package, targets, machine, options, notes, workers_section
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(document, encoding="utf-8")
 
@@ -1754,6 +1790,9 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(startup_table(startup)))
     print()
     print("\n".join(targets_table(targets)))
+    if workers_section:
+        print()
+        print("\n".join(workers_section))
     print(f"\nwritten to {output}")
     return 0
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import run as bench
+from bench import workers
 from bench.corpus import TINY, CorpusSpec, ensure_corpus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +73,14 @@ def test_bench_tiny_writes_a_row_per_operation(tmp_path: Path) -> None:
     for target in TARGETS:
         assert target in text, (target, text)
     assert "1,500 files/s" not in text  # the old targets are gone
+    # the Workers section (bench.workers, tiny: the embedded transport, the local location)
+    assert text.index("## Targets") < text.index("## Workers") < text.index("## Method")
+    embedded = "| embedded (kombu `filesystem://` under the home) | 3 |"
+    assert embedded in text, text  # 3 noop jobs one at a time, then the burst
+    for mode in workers.MODES:
+        assert f"| local | {mode} | " in text, (mode, text)
+    assert "| local | 2 worker processes (`--concurrency 1` each) | 3 | 1 |" in text  # 3 jobs
+    assert "### Method (workers)" in text
     assert "not judged (tiny corpus)" in text
     assert "**cache not dropped**" in text and "--no-drop-caches was given" in text
     # the same tables went to stdout, and the per-run preserve homes were cleaned up
@@ -167,3 +176,85 @@ def test_bench_versions_runs_and_reports_what_a_version_stores(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert "(29 unchanged, 4,000 payload bytes stored)" in result.stdout
     assert "4,000 of new content" in result.stdout
+
+
+def test_workers_fixity_on_s3_checks_every_package_through_a_worker(tmp_path: Path) -> None:
+    """The S3 rows of the Workers section: tiny packages ingested into a moto server in its own
+    process, then checked by the foreground command and by one real worker's fixity jobs (one
+    per package, each succeeded with its copy ok, or the measurement raises)."""
+    sizes = workers.TINY
+    corpus = workers.ensure_fixity_corpus(tmp_path / "corpus", sizes)
+    assert (len(corpus.folders), corpus.files) == (3, 6)
+    s3 = bench.S3Endpoint()
+    try:
+        rows = workers.measure_fixity(
+            "s3",
+            corpus,
+            sizes,
+            tmp_path,
+            "",  # the embedded transport
+            s3,
+            bench.Caches(enabled=False),
+            modes=(workers.FOREGROUND, workers.ONE),
+        )
+        assert s3.client.list_buckets()["Buckets"] == []  # the server was reset afterwards
+    finally:
+        s3.close()
+    assert [(r.location, r.mode, r.jobs, r.files) for r in rows] == [
+        ("s3", workers.FOREGROUND, 0, 6),
+        ("s3", workers.ONE, 3, 6),
+    ]
+    assert all(r.seconds > 0 for r in rows)
+    table = "\n".join(workers.fixity_table(rows))
+    assert "| s3 | 1 worker process (`--concurrency 1`) | 3 | 1 |" in table
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("fixity-")]  # home removed
+
+
+def test_workers_section_numbers_and_merge() -> None:
+    assert workers.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5) == 3.0
+    assert workers.percentile([1.0, 2.0], 0.95) == pytest.approx(1.95)
+    queue = workers.QueueRow(
+        "redis",
+        latency=[0.010, 0.012, 0.030],
+        submit=[0.004, 0.004, 0.005],
+        publish=[0.001, 0.001, 0.002],
+        wait=[0.002, 0.003, 0.020],
+        run=[0.003, 0.004, 0.004],
+        burst_jobs=200,
+        burst_seconds=4.0,
+        burst_latency=[1.0, 2.0],
+    )
+    skipped = workers.QueueRow("rabbitmq", skipped="connection refused")
+    fixity = [
+        workers.FixityRow("local", workers.FOREGROUND, 2, 10, 100 * bench.MB, 0, [2.0]),
+        workers.FixityRow("local", workers.ONE, 2, 10, 100 * bench.MB, 2, [4.0]),
+        workers.FixityRow("local", workers.TWO, 2, 10, 100 * bench.MB, 2, [2.5]),
+    ]
+    for row in fixity:
+        row.dropped = [True]
+    section = workers.Section(
+        workers.TINY, [queue, skipped], fixity, "redis", [], {"command": "test"}
+    )
+    lines = workers.render_section(section)
+    text = "\n".join(lines)
+    assert (
+        "| Redis | 3 | 12.0 | 28.2 | 4.0 (1.0) | 3.0 | 4.0 | 200 | 50.0 | 1,500.0 / 1,950.0 |"
+        in text
+    )
+    assert "| RabbitMQ | not measured (connection refused) |" in text
+    assert (
+        "| local | 2 worker processes (`--concurrency 1` each) | 2 | 1 | 2.500 | 40.0 | 4 | 0.80 "
+        in text
+    )
+    assert "Redis: of a median job's 12.0 ms, the run (claim to finish) takes the most" in text
+    assert (
+        "local: two worker processes checked 1.60 × as fast as one worker process; the foreground"
+        " `preserve fixity --all` 2.00 × as fast as one worker process." in text
+    )
+
+    document = "# Benchmarks\n\n## Targets\n\nt\n\n## Method\n\nm\n"
+    merged = workers.merge_section(document, lines)
+    assert merged.index("## Targets") < merged.index("## Workers") < merged.index("## Method")
+    again = workers.merge_section(merged, ["## Workers", "", "new rows"])
+    assert "new rows" in again and "| Redis |" not in again  # replaced, not added twice
+    assert again.count("## Workers") == 1 and again.rstrip().endswith("m")
