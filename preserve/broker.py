@@ -84,13 +84,25 @@ def connection_options(settings: Settings) -> dict[str, Any]:
     return {"max_retries": 1}
 
 
+def is_rabbitmq(settings: Settings) -> bool:
+    return broker_url(settings).startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
 def task_queue(settings: Settings) -> Queue:
     """The workers' queue (``PRESERVE_BROKER_QUEUE``): durable, on a direct exchange of the
-    same name, as Celery declares its default queue."""
+    same name, as Celery declares its default queue; on RabbitMQ a quorum queue (replicated,
+    and its messages survive a broker node's loss)."""
     from kombu import Exchange, Queue
 
     name = settings.broker_queue
-    return Queue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True)
+    arguments = {"x-queue-type": "quorum"} if is_rabbitmq(settings) else None
+    return Queue(
+        name,
+        Exchange(name, type="direct", durable=True),
+        routing_key=name,
+        durable=True,
+        queue_arguments=arguments,
+    )
 
 
 def connection(settings: Settings) -> Connection:

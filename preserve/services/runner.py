@@ -49,6 +49,11 @@ HANDLER_MODULES = (
     "preserve.services.alerts",  # report
 )
 
+#: The longest countdown a retry's message is published with (seconds): a worker holds such a
+#: message unacknowledged until it is due, and RabbitMQ closes a channel whose ack is later than
+#: its consumer_timeout (30 min by default). A longer back-off is published by the reaper once
+#: it has passed.
+MAX_COUNTDOWN = 600
 #: How many queued jobs one reaper tick re-publishes at most.
 REPUBLISH_LIMIT = 500
 
@@ -290,7 +295,8 @@ def _failed(app: Application, job: JobRecord, owner: str, exc: Exception) -> str
             if record.not_before is not None
             else None
         )
-        publish_job(app, job.id, countdown=delay)
+        if delay is None or delay <= MAX_COUNTDOWN:
+            publish_job(app, job.id, countdown=delay)
         return "retrying"
     if record.state == "cancelled":
         return "cancelled"
