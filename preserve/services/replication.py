@@ -673,7 +673,10 @@ def replicate(
     continued."""
     at = now or datetime.now(UTC)
     progress = progress or NoProgress()
-    plan = _plan(app, package_id, version, location, at)
+    try:
+        plan = _plan(app, package_id, version, location, at)
+    except sa.exc.IntegrityError:  # another attempt recorded the copy row first: take it up
+        plan = _plan(app, package_id, version, location, at)
     total = sum(o.size for o in plan.objects)
     if plan.already:
         from preserve.services.journal import flush_events

@@ -517,3 +517,35 @@ def test_replicate_jobs_run_by_the_runner(world: World, monkeypatch: pytest.Monk
     assert runner.run_job(w.app, by_version[1], "worker-1") == "retrying"
     again = jobs.show(w.app, by_version[1])
     assert again.state == "queued" and "no verified copy answers" in (again.error or "")
+
+
+def test_two_replications_of_one_copy_at_once_record_it_once(world: World) -> None:
+    """Two workers given the same copy (two jobs, a redelivery) run at the same time, each
+    with its own sessions: one copy row, one replication event."""
+    import threading
+
+    w = world
+    _require_second(w)
+    results: list[object] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            start.wait()
+            results.append(replication.replicate(w.app, w.package_id, 1, "second"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(results) == 2
+    assert w.copy_rows("second") == 1
+    assert len(w.replication_events("second", 1)) == 1
+    assert w.copy("second", 1).status == "verified"  # type: ignore[union-attr]
+    report = check_fixity(w.app, package_id=w.package_id, location="second")
+    assert report.ok, [(c.location, c.outcome, c.problems) for c in report.checks]
