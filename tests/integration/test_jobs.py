@@ -219,3 +219,41 @@ def test_two_claimants_racing_never_both_win(app: Application) -> None:
         for t in threads:
             t.join()
         assert len(won) == 1
+
+
+def test_the_reaper_tick_publishes_lost_and_requeued_jobs_once_a_lease(
+    app: Application, tmp_path: Path
+) -> None:
+    """tick_reaper on the embedded broker (its messages are files under <home>/broker/queue):
+    a queued job that waited longer than a lease is published again, then not again before
+    another lease has passed; a running job whose lease ran out is queued again and published."""
+    from preserve.services.runner import tick_reaper
+
+    lease = timedelta(seconds=app.settings.job_lease)
+    queue = tmp_path / "broker" / "queue"
+
+    def messages() -> int:
+        return len(list(queue.iterdir())) if queue.exists() else 0
+
+    lost = _enqueue(app)  # its message (the test's list) never reached a broker
+    assert tick_reaper(app, now=T0 + lease / 2) == [] and messages() == 0
+    assert tick_reaper(app, now=T0 + lease + timedelta(seconds=1)) == [lost.id]
+    assert messages() == 1
+    assert tick_reaper(app, now=T0 + lease + timedelta(seconds=2)) == []  # just published
+    assert tick_reaper(app, now=T0 + 2 * lease + timedelta(seconds=2)) == [lost.id]
+    assert messages() == 2
+    # a worker took it and died: after its lease, queued again and published at once
+    at = T0 + 3 * lease
+    assert jobs.claim(app, lost.id, "dead-worker", lease, now=at) is not None
+    assert tick_reaper(app, now=at + lease / 2) == []
+    assert tick_reaper(app, now=at + lease + timedelta(seconds=1)) == [lost.id]
+    assert messages() == 3
+    again = jobs.show(app, lost.id)
+    assert again.state == "queued" and "the lease of dead-worker ran out" in (again.error or "")
+    # a job in its back-off is not published before it is due
+    backing = _enqueue(app)
+    jobs.claim(app, backing.id, "w", lease, now=T0)
+    failed = jobs.fail(app, backing.id, "w", "S3 did not answer", retryable=True, now=T0)
+    assert failed is not None and failed.not_before is not None
+    assert backing.id not in tick_reaper(app, now=failed.not_before - timedelta(seconds=1))
+    assert backing.id in tick_reaper(app, now=failed.not_before + lease + timedelta(seconds=1))
