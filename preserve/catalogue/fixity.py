@@ -163,8 +163,14 @@ class _Connection(Protocol):
 
 
 class _Writer(Protocol):
+    #: what locks the rows a SELECT reads until the transaction ends ("" on SQLite, whose
+    #: writer holds the whole database)
+    lock_rows: str
+
     def execute(self, sql: str, params: Mapping[str, Any]) -> int: ...
+    def executemany(self, sql: str, params: Sequence[Mapping[str, Any]]) -> None: ...
     def scalar(self, sql: str, params: Mapping[str, Any]) -> Any: ...
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]: ...
 
 
 class FixityCatalogue:
@@ -175,6 +181,7 @@ class FixityCatalogue:
         self._actor: str | None = None
         self._person_id: int | None = None
         self._batch: _Writer | None = None
+        self._agents: dict[tuple[str, str, str], Any] = {}
         #: the fixity interval of a copy whose collection and location set none (the
         #: PRESERVE_FIXITY_INTERVAL_DAYS setting; :func:`preserve.services.fixity.open_catalogue`)
         self.default_interval_days = 90
@@ -389,72 +396,130 @@ class FixityCatalogue:
         one transaction. False when the copy no longer exists, or when ``claimed_by`` (a fixity
         job) no longer holds its claim (recorded already, or claimed again by another job):
         nothing is recorded."""
-        now = self._db.timestamp(occurred_at)
-        status = _COPY_STATUS.get(outcome)
-        update = _UPDATE_COPY.format(
-            status=", status = :status" + (", verified_at = :now" if outcome == "ok" else "")
-            if status
-            else "",
-            claim=" AND fixity_job_id = :claimed_by" if claimed_by is not None else "",
-        )
-        name, version, agent_type = agent
-        agent_params = {"name": name, "version": version, "agent_type": agent_type}
+        check = CheckEvent(copy, outcome, occurred_at, event_outcome, detail, outcome_detail)
+        return self.record_checks(
+            [check], event_type=event_type, agent=agent, claimed_by=claimed_by
+        )[0]
+
+    def record_checks(
+        self,
+        checks: Sequence[CheckEvent],
+        *,
+        event_type: str,
+        agent: tuple[str, str, str],
+        claimed_by: str | None = None,
+    ) -> list[bool]:
+        """:meth:`record_check` for many checks in one transaction (statements run once for
+        them all); whether each was recorded."""
         with self._transaction() as tx:
-            params = {
-                "now": now,
-                "outcome": outcome,
-                "status": status,
-                "copy_id": copy.copy_id,
-                "next_check": self._db.timestamp(occurred_at + self.interval(copy)),
-                "claimed_by": claimed_by,
-            }
-            if not status:
-                del params["status"]
-            if claimed_by is None:
-                del params["claimed_by"]
-            if tx.execute(update, params) == 0:
-                (log.warning if claimed_by is None else log.info)(
-                    "fixity: copy %s of package %s %s; not recorded",
-                    copy.copy_id,
-                    copy.package_id,
-                    "disappeared during the check"
-                    if claimed_by is None
-                    else f"is no longer claimed by fixity job {claimed_by}",
+            ids = [c.copy.copy_id for c in checks]
+            held: set[int] = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                params: dict[str, Any] = {f"c{n}": i for n, i in enumerate(chunk)}
+                names = ", ".join(":" + k for k in params)  # placeholders, never values
+                sql = f"SELECT id FROM copies WHERE id IN ({names})"  # noqa: S608
+                if claimed_by is not None:
+                    sql += " AND fixity_job_id = :claimed_by"
+                    params["claimed_by"] = claimed_by
+                held.update(row[0] for row in tx.rows(sql + tx.lock_rows, params))
+            recorded = [c.copy.copy_id in held for c in checks]
+            updates: dict[str, list[dict[str, Any]]] = {}
+            events: list[dict[str, Any]] = []
+            links: list[dict[str, Any]] = []
+            agent_id = self._agent_id(tx, agent) if any(recorded) else None
+            person_id = self._person(tx) if any(recorded) else None
+            for c, done in zip(checks, recorded, strict=True):
+                copy = c.copy
+                if not done:
+                    (log.warning if claimed_by is None else log.info)(
+                        "fixity: copy %s of package %s %s; not recorded",
+                        copy.copy_id,
+                        copy.package_id,
+                        "disappeared during the check"
+                        if claimed_by is None
+                        else f"is no longer claimed by fixity job {claimed_by}",
+                    )
+                    continue
+                now = self._db.timestamp(c.occurred_at)
+                status = _COPY_STATUS.get(c.outcome)
+                update = _UPDATE_COPY.format(
+                    status=", status = :status"
+                    + (", verified_at = :now" if c.outcome == "ok" else "")
+                    if status
+                    else "",
+                    claim="",
                 )
-                return False
-            tx.execute(_ADD_AGENT, agent_params)
-            agent_id = tx.scalar(_AGENT_ID, agent_params)
-            event_id = str(uuid.uuid4())
-            tx.execute(
-                _ADD_EVENT,
-                {
-                    "id": event_id,
-                    "event_type": event_type,
-                    "occurred_at": now,
-                    "outcome": event_outcome,
-                    "detail": detail,
-                    "outcome_detail": outcome_detail,
-                    "agent_id": agent_id,
-                    "package_id": copy.package_id,
+                row = {
+                    "now": now,
+                    "outcome": c.outcome,
                     "copy_id": copy.copy_id,
-                    "version": copy.version,
-                },
-            )
-            if self._actor is not None:
-                if self._person_id is None:
-                    person = {"name": self._actor, "version": "", "agent_type": "person"}
-                    tx.execute(_ADD_AGENT, person)
-                    tx.execute(_ADD_ORGANISATION_AGENTS, {})
-                    self._person_id = tx.scalar(_AGENT_ID, person)
-                tx.execute(
-                    _LINK_AGENTS,
+                    "next_check": self._db.timestamp(c.occurred_at + self.interval(copy)),
+                }
+                if status:
+                    row["status"] = status
+                updates.setdefault(update, []).append(row)
+                event_id = str(uuid.uuid4())
+                events.append(
                     {
-                        "event_id": event_id,
-                        "person_id": self._person_id,
+                        "id": event_id,
+                        "event_type": event_type,
+                        "occurred_at": now,
+                        "outcome": c.event_outcome,
+                        "detail": c.detail,
+                        "outcome_detail": c.outcome_detail,
+                        "agent_id": agent_id,
                         "package_id": copy.package_id,
-                    },
+                        "copy_id": copy.copy_id,
+                        "version": copy.version,
+                    }
                 )
-        return True
+                if person_id is not None:
+                    links.append(
+                        {
+                            "event_id": event_id,
+                            "person_id": person_id,
+                            "package_id": copy.package_id,
+                        }
+                    )
+            for sql, rows in updates.items():
+                tx.executemany(sql, rows)
+            if events:
+                tx.executemany(_ADD_EVENT, events)
+            if links:
+                tx.executemany(_LINK_AGENTS, links)
+        return recorded
+
+    def _agent_id(self, tx: _Writer, agent: tuple[str, str, str]) -> Any:
+        if agent not in self._agents:
+            name, version, agent_type = agent
+            params = {"name": name, "version": version, "agent_type": agent_type}
+            tx.execute(_ADD_AGENT, params)
+            self._agents[agent] = tx.scalar(_AGENT_ID, params)
+        return self._agents[agent]
+
+    def _person(self, tx: _Writer) -> int | None:
+        """The agent of the person acting (made once, with the organisations' agents)."""
+        if self._actor is None:
+            return None
+        if self._person_id is None:
+            person = {"name": self._actor, "version": "", "agent_type": "person"}
+            tx.execute(_ADD_AGENT, person)
+            tx.execute(_ADD_ORGANISATION_AGENTS, {})
+            self._person_id = tx.scalar(_AGENT_ID, person)
+        return self._person_id
+
+
+@dataclass(frozen=True)
+class CheckEvent:
+    """One check to record: the copy, its outcome and its PREMIS event's text."""
+
+    copy: CopyRow
+    outcome: str
+    occurred_at: datetime
+    event_outcome: str
+    detail: str
+    outcome_detail: str
 
 
 def shortest_interval(*days: int | None) -> int | None:
@@ -530,8 +595,16 @@ class _SqliteConnection:
 
 
 class _SqliteWriter:
+    lock_rows = ""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+
+    def executemany(self, sql: str, params: Sequence[Mapping[str, Any]]) -> None:
+        self._conn.executemany(sql, params)
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return list(self._conn.execute(sql, params))
 
     def execute(self, sql: str, params: Mapping[str, Any]) -> int:
         return self._conn.execute(sql, params).rowcount
@@ -574,6 +647,17 @@ class _EngineConnection:
 class _EngineWriter:
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+        self.lock_rows = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
+
+    def executemany(self, sql: str, params: Sequence[Mapping[str, Any]]) -> None:
+        from sqlalchemy import text
+
+        self._conn.execute(text(sql), [dict(p) for p in params])
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        return [tuple(r) for r in self._conn.execute(text(sql), dict(params))]
 
     def execute(self, sql: str, params: Mapping[str, Any]) -> int:
         from sqlalchemy import text

@@ -1007,25 +1007,59 @@ def record_check(
     digests were verified (``digests``: the algorithms asked for) and what else was checked
     (``scope``); its outcome detail names every damaged file with the digests expected and
     found. False when the copy no longer exists (nothing is recorded)."""
-    shown = "; ".join(f"{p.path}: {p.message}" for p in check.problems[:50])
-    if len(check.problems) > 50:
-        shown += f"; and {len(check.problems) - 50} more"
-    verified = ", ".join(f"{a} of {n} files" for a, n in check.digests_checked.items()) or "none"
-    detail = (
-        f"re-read {plural(check.files_checked, 'file')} ({plural(check.bytes_checked, 'byte')}) "
-        "of location "
-        f"{copy.location}{reading}; digests verified ({digests}): {verified}; {scope}"
-    )
-    if check.problems:  # what failed comes first, so that it is what a reader sees
-        detail = f"{problem_listing(check.problems)}; {detail}"
-    return catalogue.record_check(
-        copy,
-        outcome=check.outcome,
-        occurred_at=now,
+    return record_checks(
+        catalogue,
+        [(copy, check)],
+        now=now,
+        reading=reading,
+        digests=digests,
+        scope=scope,
+        claimed_by=claimed_by,
+    )[0]
+
+
+def record_checks(
+    catalogue: FixityCatalogue,
+    checks: Sequence[tuple[CopyRow, CopyCheck]],
+    *,
+    now: datetime,
+    reading: str,
+    digests: str,
+    scope: str,
+    claimed_by: str | None = None,
+) -> list[bool]:
+    """:func:`record_check` for many checks at once, in one transaction (whether each was
+    recorded). ``claimed_by``: the fixity job whose claims these copies must still be."""
+    from preserve.catalogue.fixity import CheckEvent
+
+    events = []
+    for copy, check in checks:
+        shown = "; ".join(f"{p.path}: {p.message}" for p in check.problems[:50])
+        if len(check.problems) > 50:
+            shown += f"; and {len(check.problems) - 50} more"
+        verified = (
+            ", ".join(f"{a} of {n} files" for a, n in check.digests_checked.items()) or "none"
+        )
+        detail = (
+            f"re-read {plural(check.files_checked, 'file')} "
+            f"({plural(check.bytes_checked, 'byte')}) of location "
+            f"{copy.location}{reading}; digests verified ({digests}): {verified}; {scope}"
+        )
+        if check.problems:  # what failed comes first, so that it is what a reader sees
+            detail = f"{problem_listing(check.problems)}; {detail}"
+        events.append(
+            CheckEvent(
+                copy,
+                check.outcome,
+                now,
+                "success" if check.outcome == "ok" else "failure",
+                detail,
+                check.outcome + (f": {shown}" if shown else ""),
+            )
+        )
+    return catalogue.record_checks(
+        events,
         event_type=FIXITY_CHECK,
-        event_outcome="success" if check.outcome == "ok" else "failure",
-        detail=detail,
-        outcome_detail=check.outcome + (f": {shown}" if shown else ""),
         agent=("preserve", __version__, "software"),
         claimed_by=claimed_by,
     )

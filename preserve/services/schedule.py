@@ -89,18 +89,27 @@ CASE WHEN co.fixity_interval_days IS NULL THEN COALESCE(l.fixity_interval_days, 
 """
 # per location and interval: the bytes, the bytes overdue, read recently and claimed now,
 # and the earliest start of the copies never checked
-_LOAD = f"""
-SELECT c.location_id, {_INTERVAL} AS days,
+_SUMS = """
+SELECT c.location_id, {interval} AS days,
        COUNT(*), COALESCE(SUM(c.size_bytes), 0),
        COALESCE(SUM(CASE WHEN c.next_check_at < :now THEN c.size_bytes ELSE 0 END), 0),
        COALESCE(SUM(CASE WHEN c.next_check_at < :now THEN 1 ELSE 0 END), 0),
        COALESCE(SUM(CASE WHEN c.claimed_until > :now THEN c.size_bytes
-                         WHEN c.last_checked_at > :window_start THEN c.size_bytes
+                         WHEN c.last_checked_at > :window_start
+                              AND c.next_check_at IS NOT NULL THEN c.size_bytes
                          ELSE 0 END), 0),
        MIN(CASE WHEN c.next_check_at IS NULL THEN COALESCE(c.last_checked_at, c.created_at) END)
-{_SCHEDULED}
-GROUP BY c.location_id, {_INTERVAL}
 """
+_LOAD = _SUMS.format(interval=_INTERVAL) + _SCHEDULED + f"GROUP BY c.location_id, {_INTERVAL}"
+# the same when no collection sets an interval (the usual case): the copies alone are read, not
+# their packages (a copy is pending until its package or version is stored)
+_LOAD_BY_LOCATION = (
+    _SUMS.format(interval="COALESCE(l.fixity_interval_days, :default_days)")
+    + """FROM copies c JOIN storage_locations l ON l.id = c.location_id
+WHERE l.retired_at IS NULL AND c.status NOT IN ('pending', 'quarantined')
+GROUP BY c.location_id, COALESCE(l.fixity_interval_days, :default_days)
+"""
+)
 # never-checked copies past their interval since they were made (counted only when some are)
 _NEVER_OVERDUE = f"""
 SELECT COUNT(*), COALESCE(SUM(c.size_bytes), 0)
@@ -116,8 +125,8 @@ AND c.location_id = :location_id AND (c.claimed_until IS NULL OR c.claimed_until
 ORDER BY {{order}}
 LIMIT :limit
 """
-_NEVER_FIRST = "c.next_check_at IS NOT NULL, c.next_check_at, c.id"
-_MOST_OVERDUE = "c.next_check_at, c.id"
+_BY_ID = "c.id"
+_BY_DUE = "c.next_check_at, c.id"
 # size_bytes of copies made before it was recorded: the bytes their version's folder holds
 _BACKFILL = """
 UPDATE copies SET size_bytes = (
@@ -139,7 +148,8 @@ class LocationLoad:
     need: float = 0.0
     overdue_copies: int = 0
     overdue_bytes: int = 0
-    #: bytes read within the window (checked) or claimed and not yet checked
+    #: bytes checked by fixity within the window, or claimed and not yet checked (an ingest's
+    #: verification is not counted)
     used: int = 0
     budget_per_hour: int | None = None
     name: str = ""
@@ -176,7 +186,7 @@ def dispatch_due(
         # a write first: on SQLite the single writer is now this tick's (a second scheduler
         # waits for it and then sees its claims)
         session.execute(sa.text(_BACKFILL))
-        loads = _loads(uow, app.settings.fixity_interval_days, now)
+        loads = _loads(uow, app.settings.fixity_interval_days, now, tick)
         for load in loads.values():
             if postgres and not _lock_location(uow, load.location_id):
                 log.info("fixity: location %s is being dispatched by another scheduler", load.name)
@@ -217,7 +227,9 @@ def _utc(now: datetime | None) -> datetime:
     return now
 
 
-def _loads(uow: UnitOfWork, default_days: int, now: datetime) -> dict[int, LocationLoad]:
+def _loads(
+    uow: UnitOfWork, default_days: int, now: datetime, tick: timedelta
+) -> dict[int, LocationLoad]:
     session = uow.session
     locations = session.execute(
         sa.text(
@@ -230,8 +242,12 @@ def _loads(uow: UnitOfWork, default_days: int, now: datetime) -> dict[int, Locat
                  "overdue_copies": 0, "overdue_bytes": 0, "used": 0}
         for row in locations
     }  # fmt: skip
-    params = {"default_days": default_days, "now": now, "window_start": now - WINDOW}
-    for row in session.execute(_sql(_LOAD, "now", "window_start"), params):
+    params = {"default_days": default_days, "now": now, "window_start": now - max(WINDOW, tick)}
+    by_collection = session.execute(
+        sa.text("SELECT 1 FROM collections WHERE fixity_interval_days IS NOT NULL LIMIT 1")
+    ).first()
+    load = _LOAD if by_collection is not None else _LOAD_BY_LOCATION
+    for row in session.execute(_sql(load, "now", "window_start"), params):
         location_id, days, count, size, overdue_bytes, overdue, used, never_since = row
         a = acc.get(location_id)
         if a is None:
@@ -292,7 +308,8 @@ def _claim(
 ) -> list[tuple[int, int]]:
     """The copies of this tick on the location, (id, size), most overdue share first."""
     rate = load.rate()
-    quota = min(rate * tick.total_seconds(), rate * WINDOW.total_seconds() - load.used)
+    window = max(WINDOW, tick)
+    quota = min(rate * tick.total_seconds(), rate * window.total_seconds() - load.used)
     if quota <= 0:
         return []
     average = max(load.size / max(load.copies, 1), 1)
@@ -301,26 +318,30 @@ def _claim(
 
     def take(order: str, extra: str, until: float) -> None:
         nonlocal total
-        limit = min(int(2 * (until - total) / average) + 10, 20_000)
         sql = _CANDIDATES.format(order=order, extra=extra)
         if postgres:
             sql += " FOR UPDATE OF c SKIP LOCKED"
-        ids = {c[0] for c in taken}
-        rows = uow.session.execute(
-            _sql(sql, "now"), {"location_id": load.location_id, "now": now, "limit": limit}
-        )
-        for copy_id, size, _package in rows:
-            if total >= until:
-                break
-            if copy_id in ids:
-                continue
-            taken.append((copy_id, int(size)))
-            total += int(size)
+        limit = min(int(2 * (until - total) / average) + 10, 20_000)
+        while total < until:
+            ids = {c[0] for c in taken}
+            rows = uow.session.execute(
+                _sql(sql, "now"), {"location_id": load.location_id, "now": now, "limit": limit}
+            ).all()
+            for copy_id, size, _package in rows:
+                if total >= until:
+                    break
+                if copy_id not in ids:
+                    taken.append((copy_id, int(size)))
+                    total += int(size)
+            if len(rows) < limit:
+                break  # none left of this kind
+            limit *= 4
 
     # a share for the most overdue copies checked before, so that never-checked ones (a large
     # ingest, a new location) cannot starve them; then never checked first, then earliest due
-    take(_MOST_OVERDUE, "AND c.next_check_at <= :now", quota * OLDEST_SHARE)
-    take(_NEVER_FIRST, "", quota)
+    take(_BY_DUE, "AND c.next_check_at <= :now", quota * OLDEST_SHARE)
+    take(_BY_ID, "AND c.next_check_at IS NULL", quota)
+    take(_BY_DUE, "AND c.next_check_at IS NOT NULL", quota)
     return taken
 
 
