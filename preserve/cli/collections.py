@@ -207,9 +207,8 @@ def collections_edit(
                 f"{n} package version{'' if n == 1 else 's'} queued for replication to "
                 f"{where}; `preserve locations sync` does it in the foreground"
             )
-        added = {name for name in add_locations if name not in by_location}
-        if added and result.queued == ():
-            click.echo(f"no package of {c.slug} to replicate to {', '.join(sorted(added))}")
+        for name in sorted(set(add_locations) - set(by_location)):
+            click.echo(f"no package of {c.slug} to replicate to {name}")
 
 
 @collections.command("list", epilog=EXAMPLES["collections list"])
