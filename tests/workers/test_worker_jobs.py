@@ -234,3 +234,39 @@ def test_a_storage_outage_backs_off_and_the_next_attempt_succeeds(
         stored[0]["id"],
     ) == [(2,)]
     assert catalogue_rows(worker_repo, "SELECT kind FROM alerts") == []
+
+
+def test_a_killed_ingest_of_several_deliveries_resumes_where_it_was(
+    worker_repo: Repo, workers: Workers, tmp_path: Path
+) -> None:
+    """Each delivery's result is the job's checkpoint as soon as it is stored: the next attempt
+    goes on with the deliveries not yet done, and reports the first as stored, not as a
+    duplicate of itself."""
+    small = _delivery(tmp_path / "a-small", files=2, size=1000)
+    large = _delivery(tmp_path / "b-large", files=300, size=200_000)
+    job_id = _queue(worker_repo, small, large, "--collection", "photos")
+    first = workers.start()
+    wait_until(
+        lambda: (
+            sorted(catalogue_rows(worker_repo, "SELECT status FROM packages"))
+            == [("ingesting",), ("stored",)]
+        ),
+        "the second delivery under way",
+        worker=first,
+    )
+    first.kill()
+    saved = job(worker_repo, job_id)["checkpoint"]
+    assert [p["source"] for p in saved["packages"]] == [str(small)]
+
+    second = workers.start()
+    done = wait_until(lambda: _ended(worker_repo, job_id), "the job to end", worker=second)
+    assert done["state"] == "succeeded" and done["attempts"] == 2, done
+    result = done["result"]
+    assert [(p["source"], p["status"]) for p in result["packages"]] == [
+        (str(small), "stored"),
+        (str(large), "stored"),
+    ]
+    assert result["stored"] == 2 and result["duplicates"] == 0
+    assert sorted(p["status"] for p in worker_repo.packages()) == ["stored", "stored"]
+    # the second attempt did not ingest the first delivery again
+    assert f"{small} is identical to package" not in second.text()
