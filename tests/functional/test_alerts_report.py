@@ -96,10 +96,12 @@ def test_the_daily_report(
         )
         assert [x.name for x in report.locations] == ["default"]
         assert report.checks == {"ok": 2}
-        assert report.alerts_by_kind == {"fixity_failure": 1, "repaired": 1, "damaged": 1}
+        # the failed job made its own alert
+        kinds = {"fixity_failure": 1, "repaired": 1, "damaged": 1, "job_failed": 1}
+        assert report.alerts_by_kind == kinds
         assert report.damaged_packages == (two,)
         assert report.failed_jobs == (job.id,)
-        assert (report.open_alerts, report.open_critical) == (4, 0)
+        assert (report.open_alerts, report.open_critical) == (5, 0)
         [mail] = smtp_server.messages
         assert mail.mail_from == "preserve@example.org"
         assert mail.rcpt_tos == ["keeper@example.org"]
@@ -113,8 +115,9 @@ def test_the_daily_report(
         )
         assert "checked      2 copies in the last day: 2 ok" in body
         assert "  fixity failure   1\n  copy repaired    1\n  package damaged  1\n" in body
+        assert "  job failed       1\n" in body
         assert "  fixity backlog   0\n" in body  # three and two days ago: not the last day
-        assert "Open alerts: 4 (0 critical)" in body
+        assert "Open alerts: 5 (0 critical)" in body
         assert f"Damaged packages: 1\n  preserve show {two}\n" in body
         assert f"Jobs failed in the last day: 1\n  preserve jobs show {job.id}\n" in body
         [hook] = webhook.requests
@@ -124,7 +127,7 @@ def test_the_daily_report(
         assert document["fixity"]["locations"][0]["name"] == "default"
         assert document["damaged_packages"] == [two]
         assert document["failed_jobs"] == [job.id]
-        assert document["alerts_last_day"] == {"fixity_failure": 1, "repaired": 1, "damaged": 1}
+        assert document["alerts_last_day"] == kinds
 
         # 100 days later nothing was checked again: every copy is past its interval
         later = alerts.gather_daily_report(app, now=now + timedelta(days=100))
