@@ -168,6 +168,7 @@ def register(
             copy.status = "verified"
             copy.verified_by = ",".join(methods)
             copy.verified_at = when
+            copy.size_bytes = sum(o.size for o in objects.values())  # what a check reads
             copy.last_checked_at = when
             copy.last_outcome = "ok"
             if copy.location.unreachable_at is not None:  # it answered again

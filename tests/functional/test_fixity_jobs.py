@@ -78,6 +78,8 @@ def test_scheduled_jobs_check_every_copy_once(stored: tuple[Repo, Application, s
     with app.uow() as uow:
         claimed = {c for j in queued for c in uow.session.get(Job, j).payload["copies"]}  # type: ignore[union-attr]
     assert claimed == {c.id for c in _copies(app).values()}
+    # each copy's size was recorded by its ingest: the payload and the tag files it stored
+    assert all(c.size_bytes is not None and c.size_bytes > 350_000 for c in _copies(app).values())
     for job_id in queued:
         assert runner.run_job(app, job_id, "worker-a") == "succeeded"
         result = jobs.show(app, job_id).result
