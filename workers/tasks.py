@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from celery import Celery
 from preserve.config.settings import Settings
@@ -38,42 +37,31 @@ def run_job(job_id: str) -> str:
 
 def reap() -> list[str]:
     """Queue again the jobs whose worker died, publish those whose message may be lost, then
-    deliver the alerts still pending."""
+    deliver the alerts still pending (e-mail, webhook)."""
     from preserve.services import alerts
     from preserve.services.runner import tick_reaper
 
     app = application()
     published = tick_reaper(app)
-    deliver = getattr(alerts, "deliver_pending", None)
-    if deliver is not None:
-        deliver(app)
+    alerts.deliver_pending(app)
     return published
 
 
 def dispatch_fixity() -> list[str]:
     """Queue the fixity checks that are due (the schedule is data in the catalogue); the
     service publishes the jobs it queues once they have landed."""
-    try:
-        from preserve.services import schedule
-    except ModuleNotFoundError as exc:
-        if exc.name != "preserve.services.schedule":
-            raise
-        log.warning("dispatch_fixity: preserve.services.schedule does not exist yet")
-        return []
     from preserve.workers.app import DISPATCH_FIXITY_EVERY
+
+    from preserve.services import schedule
 
     return list(schedule.dispatch_due(application(), tick=DISPATCH_FIXITY_EVERY))
 
 
-def daily_report() -> Any:
+def daily_report() -> None:
+    """The daily report: coverage, backlog and failures, by e-mail and webhook."""
     from preserve.services import alerts
 
-    report = getattr(alerts, "daily_report", None)
-    if report is None:
-        log.warning("daily_report: preserve.services.alerts.daily_report does not exist yet")
-        return None
-    report(application())
-    return None
+    alerts.daily_report(application())
 
 
 def register(app: Celery) -> None:
