@@ -56,6 +56,10 @@ BACKOFF_MAX_SECONDS = 6 * 3600
 #: How long a claim keeps other deliverers off an alert: longer than any send can take (the
 #: SMTP and webhook time-outs), so only a deliverer that died loses its claim.
 CLAIM = timedelta(minutes=5)
+#: A channel this deliverer has no settings for is left ``pending`` this long (another
+#: process, a worker with PRESERVE_SMTP_URL, may have them: a command run on a laptop must not
+#: take its e-mail away), then marked ``off``.
+OFF_AFTER = timedelta(days=1)
 
 CHANNELS = ("email", "webhook")
 CHANNEL_LABELS = {"email": "e-mail", "webhook": "webhook"}
@@ -487,8 +491,15 @@ def _due(at: datetime) -> sa.ColumnElement[bool]:
     return sa.or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= at)
 
 
-def _switch_off(app: Application, on: Mapping[str, bool]) -> dict[str, int]:
-    """Pending deliveries over a channel that is not configured become ``off``."""
+def _sendable(on: Mapping[str, bool]) -> sa.ColumnElement[bool]:
+    """Alerts with a pending channel this deliverer can send."""
+    wanted = [_STATE[c] == "pending" for c in CHANNELS if on[c]]
+    return sa.or_(*wanted) if wanted else sa.false()
+
+
+def _switch_off(app: Application, on: Mapping[str, bool], at: datetime) -> dict[str, int]:
+    """Pending deliveries over a channel that is not configured, older than
+    :data:`OFF_AFTER`, become ``off``."""
     switched: dict[str, int] = {}
     off = [c for c in CHANNELS if not on[c]]
     if not off:
@@ -498,30 +509,38 @@ def _switch_off(app: Application, on: Mapping[str, bool]) -> dict[str, int]:
             column = _STATE[channel]
             result = uow.session.execute(
                 sa.update(Alert)
-                .where(column == "pending")
+                .where(column == "pending", Alert.created_at <= at - OFF_AFTER)
                 .values({column: "off"})
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount:  # type: ignore[attr-defined]
                 switched[channel] = result.rowcount  # type: ignore[attr-defined]
-        # an alert left with nothing to deliver needs no next attempt
-        uow.session.execute(
-            sa.update(Alert)
-            .where(~_pending(), Alert.next_attempt_at.is_not(None))
-            .values(next_attempt_at=None)
-            .execution_options(synchronize_session=False)
-        )
+        if switched:  # an alert left with nothing to deliver needs no next attempt
+            uow.session.execute(
+                sa.update(Alert)
+                .where(~_pending(), Alert.next_attempt_at.is_not(None))
+                .values(next_attempt_at=None)
+                .execution_options(synchronize_session=False)
+            )
         uow.commit()
     return switched
 
 
-def _claim(app: Application, alert_id: int, seen: int, at: datetime) -> AlertRecord | None:
+def _claim(
+    app: Application,
+    alert_id: int,
+    seen: int,
+    at: datetime,
+    on: Mapping[str, bool] | None = None,
+) -> AlertRecord | None:
     """Take ``alert_id`` for one delivery attempt if no one else took it since it was seen
-    with ``seen`` attempts: the alert (its attempts counted up), or None."""
+    with ``seen`` attempts and it still has a channel to send (of those ``on``, default
+    any): the alert (its attempts counted up), or None."""
+    sendable = _pending() if on is None else _sendable(on)
     with app.uow() as uow:
         result = uow.session.execute(
             sa.update(Alert)
-            .where(Alert.id == alert_id, Alert.attempts == seen, _pending(), _due(at))
+            .where(Alert.id == alert_id, Alert.attempts == seen, sendable, _due(at))
             .values(attempts=seen + 1, next_attempt_at=at + CLAIM)
             .execution_options(synchronize_session=False)
         )
@@ -615,11 +634,11 @@ def deliver_pending(
     at = _now(now)
     settings = app.settings
     on = configured(settings)
-    switched = _switch_off(app, on)
+    switched = _switch_off(app, on, at)
     with app.uow() as uow:
         due = uow.session.execute(
             sa.select(Alert.id, Alert.attempts, Alert.email_state, Alert.webhook_state)
-            .where(_pending(), _due(at))
+            .where(_sendable(on), _due(at))
             .order_by(Alert.created_at, Alert.id)
             .limit(limit)
         ).all()
@@ -634,17 +653,17 @@ def deliver_pending(
             wanted = {
                 c
                 for c, state in (("email", email_state), ("webhook", webhook_state))
-                if state == "pending"
+                if state == "pending" and on[c]
             }
             if wanted <= down.keys():
                 continue
-            alert = _claim(app, alert_id, seen, at)
+            alert = _claim(app, alert_id, seen, at, on)
             if alert is None:  # another deliverer took it
                 continue
             results: dict[str, str | None] = {}
             for channel in CHANNELS:
-                if _state(alert, channel) != "pending":
-                    continue
+                if _state(alert, channel) != "pending" or not on[channel]:
+                    continue  # done, or another process's to send (see OFF_AFTER)
                 if channel in down:
                     results[channel] = f"not tried in this round: {down[channel]}"
                     continue

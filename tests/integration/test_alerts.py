@@ -172,7 +172,7 @@ def test_smtp_down_then_up(make_app: MakeApp) -> None:
         f"cannot connect to the SMTP server 127.0.0.1:{port}: connection refused (is it running?)"
     )
     a = alerts.show(app, alert_id)
-    assert a.email_state == "pending" and a.webhook_state == "off"
+    assert a.email_state == "pending" and a.webhook_state == "pending"  # not configured here
     assert a.last_error == f"e-mail: {d.error}"
 
     server = SmtpServer(port).start()
@@ -244,23 +244,53 @@ def test_a_delivery_out_of_attempts_fails_for_good(
 def test_both_channels_off(make_app: MakeApp) -> None:
     app = make_app()  # no PRESERVE_SMTP_URL, no PRESERVE_WEBHOOK_URL
     ids = _record(app, 2)
-    report = alerts.deliver_pending(app, now=T0)
+    # for a day another process (a worker with the settings) may still send them
+    report = alerts.deliver_pending(app, now=T0 + alerts.OFF_AFTER - timedelta(seconds=1))
+    assert (report.deliveries, report.switched_off) == ((), {})
+    for alert_id in ids:
+        a = alerts.show(app, alert_id)
+        assert (a.email_state, a.webhook_state, a.attempts) == ("pending", "pending", 0)
+    report = alerts.deliver_pending(app, now=T0 + alerts.OFF_AFTER)
     assert report.deliveries == ()
     assert report.switched_off == {"email": 2, "webhook": 2}
     for alert_id in ids:
         a = alerts.show(app, alert_id)
         assert (a.email_state, a.webhook_state, a.attempts) == ("off", "off", 0)
-    assert alerts.deliver_pending(app, now=T0).switched_off == {}
+    assert alerts.deliver_pending(app, now=T0 + alerts.OFF_AFTER).switched_off == {}
 
 
 def test_one_channel_off_the_other_delivered(make_app: MakeApp, webhook: WebhookReceiver) -> None:
     app = make_app(webhook_url=webhook.url)
     [alert_id] = _record(app)
     report = alerts.deliver_pending(app, now=T0)
-    assert report.switched_off == {"email": 1}
+    assert report.switched_off == {}
     assert [(d.channel, d.outcome) for d in report.deliveries] == [("webhook", "sent")]
     a = alerts.show(app, alert_id)
+    assert (a.email_state, a.webhook_state) == ("pending", "sent")
+    assert a.next_attempt_at is None
+    assert alerts.deliver_pending(app, now=T0 + timedelta(hours=1)).deliveries == ()
+    report = alerts.deliver_pending(app, now=T0 + alerts.OFF_AFTER)
+    assert (report.deliveries, report.switched_off) == ((), {"email": 1})
+    a = alerts.show(app, alert_id)
     assert (a.email_state, a.webhook_state) == ("off", "sent")
+    assert len(webhook.requests) == 1
+
+
+def test_a_deliverer_without_smtp_leaves_the_email_to_one_with_it(
+    make_app: MakeApp, smtp_server: SmtpServer, webhook: WebhookReceiver
+) -> None:
+    """A command run where only the webhook is configured (an archivist's laptop) sends the
+    webhook and leaves the e-mail pending for a worker that has PRESERVE_SMTP_URL."""
+    laptop = make_app(webhook_url=webhook.url)
+    worker = make_app(smtp_url=smtp_server.url(), webhook_url=webhook.url)
+    [alert_id] = _record(laptop)
+    assert [d.channel for d in alerts.deliver_pending(laptop, now=T0).sent] == ["webhook"]
+    assert smtp_server.messages == []
+    later = alerts.deliver_pending(worker, now=T0 + timedelta(minutes=1))
+    assert [(d.channel, d.outcome) for d in later.deliveries] == [("email", "sent")]
+    assert len(smtp_server.messages) == 1 and len(webhook.requests) == 1
+    a = alerts.show(worker, alert_id)
+    assert (a.email_state, a.webhook_state, a.attempts) == ("sent", "sent", 2)
 
 
 def test_no_recipients_is_a_recorded_failure(make_app: MakeApp, smtp_server: SmtpServer) -> None:
