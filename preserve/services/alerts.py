@@ -668,17 +668,18 @@ def deliver_pending(
                     results[channel] = f"not tried in this round: {down[channel]}"
                     continue
                 error: ChannelError | None
-                if channel == "email":
-                    if mailer is None:
-                        try:
+                try:
+                    if channel == "email":
+                        if mailer is None:
                             mailer = Mailer(settings.smtp_url)
-                        except ChannelError as exc:
-                            error = exc
-                            results[channel] = str(error)
-                            continue
-                    error = _send_email(settings, mailer, alert)
-                else:
-                    error = _post(settings.webhook_url, alert)
+                        error = _send_email(settings, mailer, alert)
+                    else:
+                        error = _post(settings.webhook_url, alert)
+                except ChannelError as exc:
+                    error = exc
+                except Exception as exc:  # a bug: recorded on the alert all the same
+                    log.exception("alert %d: %s delivery failed", alert.id, channel)
+                    error = ChannelError(f"unexpected error: {type(exc).__name__}: {exc}")
                 results[channel] = None if error is None else str(error)
                 if error is not None and error.unreachable:
                     down[channel] = f"{error} (alert {alert.id})"
