@@ -91,12 +91,12 @@ def locations_sync(
             state = "queued" if q.new else "already queued"
             say(f"{q.job_id}  {state}: {q.package_id} v{q.version} to {q.location}")
         return
-    done: list[object] = []
+    done: list[Any] = []
     failed: list[dict[str, object]] = []
     shown = progress()
     for s in found:
         try:
-            r = replication.replicate(app(), s.package_id, s.version, s.location, progress=shown)
+            r = replication.fix(app(), s, progress=shown)
         except PreserveError as exc:
             failed.append(
                 {
@@ -114,7 +114,14 @@ def locations_sync(
         if not as_json:
             say(_replicated_line(r))
     if as_json:
-        emit_json({"ok": not failed, "replicated": done, "failed": failed})
+        emit_json(
+            {
+                "ok": not failed,
+                "replicated": [r for r in done if not hasattr(r, "files_repaired")],
+                "repaired": [r.as_json() for r in done if hasattr(r, "files_repaired")],
+                "failed": failed,
+            }
+        )
     elif not found:
         say("no shortfalls: every package version has a verified copy where required")
     else:
@@ -137,6 +144,11 @@ def _shortfall_line(s: Any) -> str:
 
 
 def _replicated_line(r: Any) -> str:
+    if hasattr(r, "files_repaired"):  # a damaged copy, repaired
+        return (
+            f"{r.package_id} v{r.version} on {r.location}: damaged copy repaired "
+            f"({plural(r.files_repaired, 'file')} restored, {len(r.quarantined)} set aside)"
+        )
     if r.already:
         return f"{r.package_id} v{r.version} on {r.location}: verified already"
     copied, files = r.copied, r.files
@@ -173,7 +185,16 @@ def locations_retire(name: str, as_json: bool) -> None:
 
     result = retire_location(app(), name, progress=progress(), on_replicated=told)
     if as_json:
-        emit_json(result)
+        emit_json(
+            {
+                "location": result.location,
+                "retired_at": result.retired_at,
+                "copies_kept": result.copies_kept,
+                "replicated": [
+                    r.as_json() if hasattr(r, "as_json") else r for r in result.replicated
+                ],
+            }
+        )
         return
     say(
         f"location {result.location} retired at {result.retired_at:%Y-%m-%d %H:%M} UTC: "

@@ -72,6 +72,17 @@ class NoGoodSource(PreserveError):
     code = "no-good-source"
 
 
+class DamagedCopy(PreserveError):
+    """The target holds a damaged copy: it is repaired (damaged bytes set aside first, with
+    their PREMIS events), never overwritten by a replication."""
+
+    code = "damaged-copy"
+
+
+#: Copy statuses that say fixity found wrong bytes: such a copy is repaired, not replicated.
+DAMAGED = ("quarantined", "failed")
+
+
 class RetireRefused(PreserveError):
     """A location cannot be retired yet: some package it holds lacks its required copies."""
 
@@ -90,6 +101,8 @@ class Shortfall:
     #: what is there now: "none" (no copy row), or the copy's status (pending, missing ...)
     status: str
     size_bytes: int
+    #: the copy row there is (None: none): a damaged one (:data:`DAMAGED`) is repaired
+    copy_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,8 +139,8 @@ class Queued:
 class RetireResult:
     location: str
     retired_at: datetime
-    #: package versions replicated elsewhere first
-    replicated: tuple[Replicated, ...]
+    #: package versions replicated (or their damaged copies repaired) elsewhere first
+    replicated: tuple[Any, ...]
     #: copies left on the retired location (their bytes are kept)
     copies_kept: int
 
@@ -205,17 +218,17 @@ def _shortfalls(
         ).all()
         if not rows:
             continue
-        have: dict[tuple[str, int, int], str] = {}
+        have: dict[tuple[str, int, int], tuple[str, int]] = {}
         copies = (
-            sa.select(Copy.package_id, Copy.version, Copy.location_id, Copy.status)
+            sa.select(Copy.package_id, Copy.version, Copy.location_id, Copy.status, Copy.id)
             .join(Package, Package.id == Copy.package_id)
             .where(Package.collection_id == coll.id)
         )
-        for pid, ver, loc_id, status in session.execute(copies):
-            have[(pid, ver, loc_id)] = status
+        for pid, ver, loc_id, status, copy_id in session.execute(copies):
+            have[(pid, ver, loc_id)] = (status, copy_id)
         for pid, number, size in rows:
             for loc in required:
-                status = have.get((pid, number, loc.id), "none")
+                status, copy_id = have.get((pid, number, loc.id), ("none", None))
                 if status != "verified":
                     out.append(
                         Shortfall(
@@ -226,6 +239,7 @@ def _shortfalls(
                             loc.name,
                             status,
                             size or 0,
+                            copy_id,
                         )
                     )
     return out
@@ -287,15 +301,17 @@ def enqueue_replications(
     publish: Callable[[str], None] | None = None,
     now: datetime | None = None,
 ) -> list[Queued]:
-    """Queue a replicate job per shortfall in ``uow``'s transaction; a shortfall that has a
-    replicate job queued or running already keeps that one (one job per package, version and
-    location at a time: the idempotency key is the triple and how many ended before)."""
+    """Queue a replicate job per shortfall in ``uow``'s transaction (a repair job for a copy
+    fixity found damaged: its bytes are set aside, never overwritten); a shortfall that has a
+    job queued or running already keeps that one (one job per package, version and location
+    at a time: the idempotency key is the triple and how many ended before)."""
     from preserve.catalogue.models import Job
 
     out: list[Queued] = []
     for s in found:
         loc = uow.locations.get_by_name(s.location)
-        base = _key(s.package_id, s.version, loc.id)
+        damaged = s.status in DAMAGED and s.copy_id is not None
+        base = f"repair:{s.copy_id}" if damaged else _key(s.package_id, s.version, loc.id)
         earlier = uow.session.scalars(
             sa.select(Job).where(
                 (Job.idempotency_key == base) | Job.idempotency_key.like(base + "#%")
@@ -307,8 +323,10 @@ def enqueue_replications(
             continue
         record = jobs.enqueue(
             uow,
-            "replicate",
-            {"package_id": s.package_id, "version": s.version, "location": s.location},
+            "repair" if damaged else "replicate",
+            {"copy_id": s.copy_id}
+            if damaged
+            else {"package_id": s.package_id, "version": s.version, "location": s.location},
             requested_by=requested_by,
             package_id=s.package_id,
             idempotency_key=f"{base}#{len(earlier) + 1}",
@@ -375,6 +393,13 @@ def _plan(app: Application, package_id: str, version: int, location: str, at: da
         tgt = (target.id, target.name, target.url)
         if mine is not None and mine.status == "verified":
             return _Plan(package_id, version, tgt, sources, mine.key_prefix, [], [], True)
+        if mine is not None and mine.status in DAMAGED:
+            raise DamagedCopy(
+                f"the copy of package {package_id} version {version} on {target.name} is "
+                f"damaged ({mine.status}): it is repaired, not replicated over (its damaged "
+                f"bytes are set aside first): preserve fixity --package {package_id} "
+                f"--location {target.name} --repair"
+            )
         if not others:
             raise NoGoodSource(
                 f"package {package_id} version {version} has no verified copy to replicate "
@@ -516,8 +541,20 @@ def _copy_objects(
 
             # its owner named, so an ingest's clean-up of the staging area leaves it alone
             write_owner(Path(tmp), datetime.now(UTC))
+            wrong = [o.key for o in objects if o.key in present and not _matches(present[o.key], o)]
+            if wrong and required:
+                raise DamagedCopy(
+                    f"location {plan.target[1]} holds {plural(len(wrong), 'object')} of package "
+                    f"{plan.package_id} version {plan.version} with other bytes than the "
+                    f"catalogue records (first: {wrong[0]}): replication never overwrites "
+                    f"them; repair the copy: preserve fixity --package {plan.package_id} "
+                    f"--location {plan.target[1]} --repair"
+                )
             for index, o in enumerate(objects):
                 if _matches(present.get(o.key), o):
+                    progress.advance(1, o.size)
+                    continue
+                if o.key in present:  # an event file with other bytes: left to fixity
                     progress.advance(1, o.size)
                     continue
                 dest = Path(tmp) / f"{index}"
@@ -816,6 +853,27 @@ def _alert_bad_sources(app: Application, plan: _Plan, at: datetime) -> None:
         uow.commit()
 
 
+def fix(app: Application, shortfall: Shortfall, *, progress: Progress | None = None) -> Any:
+    """Make good one shortfall in the foreground: a copy fixity found damaged is repaired
+    (:func:`preserve.services.repair.repair_copy`: its bad bytes set aside, the good ones
+    written back; :class:`DamagedCopy` when it stays damaged), any other is replicated
+    (:func:`replicate`). Returns the repair's or the replication's result."""
+    if shortfall.status in DAMAGED and shortfall.copy_id is not None:
+        from preserve.services.repair import repair_copy
+
+        result = repair_copy(app, shortfall.copy_id, progress=progress)
+        if not result.repaired:
+            raise DamagedCopy(
+                f"the copy of package {shortfall.package_id} version {shortfall.version} on "
+                f"{shortfall.location} could not be repaired: "
+                + "; ".join(result.remaining[:3] or [p for p, _r in result.unrepairable[:3]])
+            )
+        return result
+    return replicate(
+        app, shortfall.package_id, shortfall.version, shortfall.location, progress=progress
+    )
+
+
 # --------------------------------------------------------------------------- retiring
 
 
@@ -825,7 +883,7 @@ def retire_location(
     *,
     progress: Progress | None = None,
     now: datetime | None = None,
-    on_replicated: Callable[[Replicated], None] | None = None,
+    on_replicated: Callable[[Any], None] | None = None,
 ) -> RetireResult:
     """Retire location ``name``: first every package version it holds gets a verified copy on
     each location its collection requires besides this one (replicated here and now); only
@@ -861,11 +919,11 @@ def retire_location(
             )
         )
         found = _shortfalls(uow, package_ids=held, excluded_location_ids=[loc_id]) if held else []
-    replicated: list[Replicated] = []
+    replicated: list[Any] = []
     failures: list[str] = []
     for s in found:
         try:
-            r = replicate(app, s.package_id, s.version, s.location, progress=progress, now=at)
+            r = fix(app, s, progress=progress)
         except PreserveError as exc:
             failures.append(f"{s.package_id} v{s.version} to {s.location}: {exc}")
             continue

@@ -549,3 +549,50 @@ def test_two_replications_of_one_copy_at_once_record_it_once(world: World) -> No
     assert w.copy("second", 1).status == "verified"  # type: ignore[union-attr]
     report = check_fixity(w.app, package_id=w.package_id, location="second")
     assert report.ok, [(c.location, c.outcome, c.problems) for c in report.checks]
+
+
+def test_a_damaged_copy_is_repaired_never_replicated_over(world: World) -> None:
+    """Fixity finds a flipped byte in the copy on 'second': replication refuses to write over
+    it (the damaged bytes are evidence); sync queues a repair job for it, and in the
+    foreground it is repaired, the damaged object set aside. An object with other bytes under
+    a copy marked missing is not overwritten either."""
+    w = world
+    _require_second(w)
+    for v in (1, 2):
+        replication.replicate(w.app, w.package_id, v, "second")
+    key = next(k for k in w.objects(1) if k.endswith("data/c.bin"))
+
+    def flip(data: bytes) -> bytes:
+        return bytes([data[0] ^ 0x80]) + data[1:]
+
+    corrupt_object(w.second_url, key, flip)
+    report = check_fixity(w.app, package_id=w.package_id, location="second")
+    assert not report.ok
+    status = w.copy("second", 1).status  # type: ignore[union-attr]
+    assert status in replication.DAMAGED
+    [gap] = replication.shortfalls(w.app)
+    assert (gap.version, gap.location, gap.status) == (1, "second", status)
+    with pytest.raises(replication.DamagedCopy, match="repaired, not replicated over"):
+        replication.replicate(w.app, w.package_id, 1, "second")
+    assert w.copy("second", 1).status == status  # type: ignore[union-attr]
+    [queued] = replication.queue_sync(w.app, publish=lambda _id: None)
+    job = jobs.show(w.app, queued.job_id)
+    assert (job.kind, job.payload) == ("repair", {"copy_id": gap.copy_id})
+    repaired = replication.fix(w.app, gap)
+    assert repaired.repaired and repaired.files_repaired == 1
+    assert [q[0] for q in repaired.quarantined] == ["data/c.bin"]
+    assert replication.shortfalls(w.app) == []
+    # a copy marked missing whose folder holds an object with other bytes: refused, kept
+    corrupt_object(w.second_url, key, flip)
+    with w.app.uow() as uow:
+        loc = uow.locations.get_by_name("second")
+        uow.copies.get(w.package_id, loc.id, 1).status = "missing"
+        uow.commit()
+    with pytest.raises(replication.DamagedCopy, match="never overwrites"):
+        replication.replicate(w.app, w.package_id, 1, "second")
+    with (
+        w.app.storage(w.second_url).open(key) as stream,
+        w.app.storage(w.app.settings.storage_url).open(key) as good,
+    ):
+        assert stream.read() == flip(good.read())
+    assert len(w.replication_events("second", 1)) == 1  # the first replication's only
