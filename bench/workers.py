@@ -56,6 +56,7 @@ from bench.run import (
     _loadavg,
     _tail,
     _version,
+    descendants,
     log,
     preserve_command,
     run_measured,
@@ -170,6 +171,12 @@ class FixityRow:
     samples: list[float] = field(default_factory=list)
     dropped: list[bool] = field(default_factory=list)
     broker: str = ""
+    #: CPU seconds used during each run by the worker processes (with their pools) and by the
+    #: moto S3 server process
+    worker_cpu: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
+    #: seconds from claim to end (started_at to finished_at) of every job of every run
+    job_seconds: list[float] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -516,11 +523,28 @@ def run_foreground(repo: Repository, scratch: Path, caches: Caches) -> tuple[flo
     return done.sample.seconds, dropped
 
 
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time (user + system) used so far by ``pids`` and every live descendant of them
+    (with the children they have reaped), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for root in pids:
+        for pid in [root, *descendants(root)]:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[-1].split()
+            except OSError:
+                continue
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / tick
+
+
 def run_jobs(
     repo: Repository, package_ids: Sequence[str], workers: Sequence[Worker], caches: Caches
-) -> tuple[float, bool]:
+) -> tuple[float, bool, list[float]]:
     """One fixity job per package, queued as ``preserve fixity --package ID --async`` queues
-    it, from before the first is queued until the last has ended (its row's finished_at)."""
+    it, from before the first is queued until the last has ended (its row's finished_at).
+    Returns that time, whether the cache was dropped, and each job's time from claim to end."""
     from preserve.services.schedule import queue_check
 
     dropped = caches.drop()
@@ -532,7 +556,8 @@ def run_jobs(
         result = job.result or {}
         if job.state != "succeeded" or result.get("outcomes") != {"ok": 1}:
             raise BenchError(f"fixity job {job.id} {job.state}: {job.error} {result}")
-    return max(_seconds(j.finished_at, before) for j in rows), dropped
+    durations = [_seconds(j.finished_at, j.started_at) for j in rows]
+    return max(_seconds(j.finished_at, before) for j in rows), dropped, durations
 
 
 def measure_fixity(
@@ -552,19 +577,29 @@ def measure_fixity(
         for mode in modes:
             jobs = 0 if mode == FOREGROUND else len(package_ids)
             row = FixityRow(location, mode, len(package_ids), corpus.files, corpus.nbytes, jobs)
+            server = [s3.pid] if s3 is not None else []
             if mode == FOREGROUND:
                 for _ in range(sizes.runs):
+                    cpu = cpu_seconds(server)
                     seconds, dropped = run_foreground(repo, scratch, caches)
                     row.samples.append(seconds)
                     row.dropped.append(dropped)
+                    if server:
+                        row.server_cpu.append(cpu_seconds(server) - cpu)
             else:
                 row.broker = broker_url or "filesystem://"
                 layout = WORKER_LAYOUT[mode]
                 with running_workers(repo, layout, scratch, warm_up=2 * sum(layout)) as workers:
+                    pids = [w.process.pid for w in workers]
                     for _ in range(sizes.runs):
-                        seconds, dropped = run_jobs(repo, package_ids, workers, caches)
+                        cpu, server_cpu = cpu_seconds(pids), cpu_seconds(server)
+                        seconds, dropped, durations = run_jobs(repo, package_ids, workers, caches)
+                        row.job_seconds += durations
                         row.samples.append(seconds)
                         row.dropped.append(dropped)
+                        row.worker_cpu.append(cpu_seconds(pids) - cpu)
+                        if server:
+                            row.server_cpu.append(cpu_seconds(server) - server_cpu)
             log(
                 f"  {location}, {mode}: {row.seconds:.3f} s, {row.mb_per_s:,.0f} MB/s, "
                 f"{row.files_per_s:,.0f} files/s"
@@ -672,11 +707,15 @@ def queue_table(rows: Sequence[QueueRow]) -> list[str]:
     return lines
 
 
+def _cpu(values: Sequence[float], digits: int = 2) -> str:
+    return f"{statistics.median(values):.{digits}f}" if values else "—"
+
+
 def fixity_table(rows: Sequence[FixityRow]) -> list[str]:
     lines = [
         "| location | how | jobs | runs | seconds (median) | MB/s | files/s | × foreground "
-        "| cache |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| a job, claim to end: median s | CPU s: workers / S3 server | cache |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
         fg = next((x for x in rows if x.location == r.location and x.mode == FOREGROUND), None)
@@ -685,9 +724,11 @@ def fixity_table(rows: Sequence[FixityRow]) -> list[str]:
             cache = "objects in moto's memory"
         else:
             cache = "dropped" if all(r.dropped) else "**not dropped**"
+        cpu = f"{_cpu(r.worker_cpu)} / {_cpu(r.server_cpu)}"
         lines.append(
             f"| {r.location} | {r.mode} | {r.jobs or '—'} | {len(r.samples)} | {r.seconds:.3f} "
-            f"| {r.mb_per_s:,.1f} | {r.files_per_s:,.0f} | {vs} | {cache} |"
+            f"| {r.mb_per_s:,.1f} | {r.files_per_s:,.0f} | {vs} | {_cpu(r.job_seconds, 3)} "
+            f"| {cpu} | {cache} |"
         )
     return lines
 
@@ -728,6 +769,27 @@ def findings(section: Section) -> list[str]:
         ]
         if said:
             out.append(f"{location}: " + "; ".join(said) + ".")
+        busy = [
+            f"{mode.split(' (')[0]} {statistics.median(r.worker_cpu) / r.seconds:.2f}"
+            for mode, r in rows.items()
+            if r.worker_cpu
+        ]
+        if busy:
+            out.append(
+                f"{location}: cores kept busy by the workers (CPU seconds over the run's "
+                f"seconds, of {os.cpu_count()}): " + ", ".join(busy) + "."
+            )
+        server = [
+            f"{mode.split(' (')[0]} {statistics.median(r.server_cpu) / r.seconds:.2f}"
+            for mode, r in rows.items()
+            if r.server_cpu
+        ]
+        if server:
+            out.append(
+                f"{location}: cores kept busy by the moto S3 server (one Python process): "
+                + ", ".join(server)
+                + "."
+            )
     return out
 
 
@@ -763,7 +825,12 @@ METHOD = """\
   4 GiB into one job, so a corpus this small would be a single job and a second worker would
   have nothing to do; one job per package is how the work is spread here. **MB/s** and
   **files/s** are corpus (payload) bytes and files over the median time; **× foreground** is
-  the foreground run's time over the row's.
+  the foreground run's time over the row's. **A job, claim to end**: the median over the
+  jobs of all runs of `finished_at - started_at` (a package's check, its records and event
+  file, and the job's own bookkeeping). **CPU s** (medians): the user + system time the
+  worker processes (main process and pool, from `/proc/<pid>/stat`, before and after the run)
+  and the moto server process used during a run; with 2 cores, twice the run's seconds is all
+  the machine has.
 - **Cache**: before every timed fixity run, `sync` and (as root on Linux) `echo 1 >
   /proc/sys/vm/drop_caches`, so the local checks read the device; the workers and their
   interpreters stay in memory, as a running worker's would. The S3 location's objects live in

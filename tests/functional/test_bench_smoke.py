@@ -232,6 +232,7 @@ def test_workers_section_numbers_and_merge() -> None:
     ]
     for row in fixity:
         row.dropped = [True]
+    fixity[2].job_seconds, fixity[2].worker_cpu = [1.0, 2.0, 1.5], [3.0]
     section = workers.Section(
         workers.TINY, [queue, skipped], fixity, "redis", [], {"command": "test"}
     )
@@ -244,13 +245,15 @@ def test_workers_section_numbers_and_merge() -> None:
     assert "| RabbitMQ | not measured (connection refused) |" in text
     assert (
         "| local | 2 worker processes (`--concurrency 1` each) | 2 | 1 | 2.500 | 40.0 | 4 | 0.80 "
-        in text
+        "| 1.500 | 3.00 / — | dropped |" in text
     )
     assert "Redis: of a median job's 12.0 ms, the run (claim to finish) takes the most" in text
     assert (
         "local: two worker processes checked 1.60 × as fast as one worker process; the foreground"
         " `preserve fixity --all` 2.00 × as fast as one worker process." in text
     )
+    assert "local: cores kept busy by the workers (CPU seconds over the run's seconds" in text
+    assert "): 2 worker processes 1.20." in text
 
     document = "# Benchmarks\n\n## Targets\n\nt\n\n## Method\n\nm\n"
     merged = workers.merge_section(document, lines)
