@@ -162,10 +162,10 @@ def _replicated_line(r: Any) -> str:
 
 
 @locations.command("retire")
-@click.argument("name", type=GIVEN)
+@click.argument("location", metavar="NAME", type=GIVEN)  # "location": names complete
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @as_option
-def locations_retire(name: str, as_json: bool) -> None:
+def locations_retire(location: str, as_json: bool) -> None:
     """Retire storage location NAME: nothing new is stored there any more and its copies no
     longer count. First every package version it holds gets a verified copy on each other
     location its collection requires (replicated now where missing); if that cannot be done,
@@ -183,7 +183,7 @@ def locations_retire(name: str, as_json: bool) -> None:
         if not as_json:
             note(_replicated_line(r))
 
-    result = retire_location(app(), name, progress=progress(), on_replicated=told)
+    result = retire_location(app(), location, progress=progress(), on_replicated=told)
     if as_json:
         emit_json(
             {
