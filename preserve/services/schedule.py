@@ -117,6 +117,14 @@ SELECT COUNT(*), COALESCE(SUM(c.size_bytes), 0)
 AND c.location_id = :location_id AND c.next_check_at IS NULL AND {_INTERVAL} = :days
 AND COALESCE(c.last_checked_at, c.created_at) < :cut
 """
+_NEVER_OVERDUE_BY_LOCATION = """
+SELECT COUNT(*), COALESCE(SUM(c.size_bytes), 0)
+FROM copies c JOIN storage_locations l ON l.id = c.location_id
+WHERE c.location_id = :location_id AND c.next_check_at IS NULL
+AND c.status NOT IN ('pending', 'quarantined')
+AND COALESCE(l.fixity_interval_days, :default_days) = :days
+AND COALESCE(c.last_checked_at, c.created_at) < :cut
+"""
 _CANDIDATES = f"""
 SELECT c.id, COALESCE(c.size_bytes, 0), c.package_id
 {_SCHEDULED}
@@ -262,7 +270,7 @@ def _loads(
         cut = now - timedelta(days=days)
         if never_since is not None and _as_utc(never_since) < cut:
             late = session.execute(
-                _sql(_NEVER_OVERDUE, "cut"),
+                _sql(_NEVER_OVERDUE if by_collection else _NEVER_OVERDUE_BY_LOCATION, "cut"),
                 {"default_days": default_days, "location_id": location_id, "days": days,
                  "cut": cut},
             ).one()  # fmt: skip
