@@ -338,6 +338,12 @@ def test_bad_input(world: World) -> None:
         replication.shortfalls(w.app, collection="foto")
     with pytest.raises(NotFound, match="did you mean 'second'"):
         replication.shortfalls(w.app, location="secnd")
+    with pytest.raises(NotFound, match="did you mean 'default'"):
+        replication.shortfalls(w.app, organisation="defualt")
+    _require_second(w)
+    assert len(replication.shortfalls(w.app, organisation="default")) == 2
+    admin.add_organisation(w.app, "other", name="Other")
+    assert replication.shortfalls(w.app, organisation="other") == []
 
 
 class FakeWork:
