@@ -176,6 +176,14 @@ def publish_run_job(settings: Settings, job_id: str, *, countdown: float | None 
     body, headers, properties = task_message(RUN_JOB, [job_id], countdown=countdown)
     conn = connection(settings)
     try:
+        if is_embedded(settings):
+            # kombu's filesystem transport remembers declared bindings in a state shared by
+            # the whole process, and then skips writing them into *this* broker's control
+            # folder: a message to another home's queue (a second repository in one
+            # process) would find no route and be dropped without a word
+            from kombu.transport.virtual import BrokerState
+
+            conn.transport.state = BrokerState()
         producer = conn.Producer(serializer="json")
         producer.publish(
             body,

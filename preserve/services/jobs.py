@@ -78,6 +78,11 @@ class Work(Protocol):
     def check(self) -> None:
         """Renew the lease now if it is due; raise :class:`JobStopped` if it was lost."""
 
+    def checkpoint(self, data: Mapping[str, Any]) -> None:
+        """Save where a resumable handler has got to (plain JSON); the next attempt finds it
+        in ``job.checkpoint``. Raises :class:`JobStopped` if the job is no longer this
+        worker's."""
+
 
 #: What runs a job of a kind: (application, the job, its work) -> the job's result (JSON).
 Handler = Callable[[Application, "JobRecord", Work], Mapping[str, Any]]

@@ -434,9 +434,7 @@ def run_ingest(app: Application, job: JobRecord, work: Work) -> Mapping[str, Any
         entry = _result_json(outcome)
         entry["source"] = str(Path(outcome.source).absolute())
         done.append(entry)
-        checkpoint = getattr(work, "checkpoint", None)
-        if checkpoint is not None:
-            checkpoint({"packages": done, "recovered": recovered})
+        work.checkpoint({"packages": done, "recovered": recovered})
 
     if todo:
         report = ingest(

@@ -76,3 +76,15 @@ def test_the_celery_app_is_set_for_reliability(url: str, options: set[str], tmp_
     assert sorted(conf.beat_schedule) == ["daily-report", "dispatch-fixity", "reap"]
     if not url:
         assert (tmp_path / "broker" / "queue").is_dir()
+
+
+def test_messages_to_two_embedded_brokers_from_one_process_both_arrive(tmp_path: Path) -> None:
+    """kombu's filesystem transport keeps bindings in a state shared by the process; each
+    repository's queue must still get its message (a test process, a tool over several homes)."""
+    from preserve.broker import publish_run_job
+
+    for name in ("one", "two", "one"):
+        settings = Settings.from_env({"PRESERVE_HOME": str(tmp_path / name)})
+        publish_run_job(settings, f"job-{name}")
+    assert len(list((tmp_path / "one" / "broker" / "queue").iterdir())) == 2
+    assert len(list((tmp_path / "two" / "broker" / "queue").iterdir())) == 1
