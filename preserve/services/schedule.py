@@ -125,12 +125,16 @@ AND c.status NOT IN ('pending', 'quarantined')
 AND COALESCE(l.fixity_interval_days, :default_days) = :days
 AND COALESCE(c.last_checked_at, c.created_at) < :cut
 """
-_CANDIDATES = f"""
+# the copies of a location (not retired: the load came from it) a tick may claim; a copy is
+# pending until its package or version is stored (one transaction), so the copy's own status
+# says whether it is on schedule, and the (location, next check) index orders them
+_CANDIDATES = """
 SELECT c.id, COALESCE(c.size_bytes, 0), c.package_id
-{_SCHEDULED}
-AND c.location_id = :location_id AND (c.claimed_until IS NULL OR c.claimed_until <= :now)
-{{extra}}
-ORDER BY {{order}}
+FROM copies c
+WHERE c.location_id = :location_id AND c.status NOT IN ('pending', 'quarantined')
+AND (c.claimed_until IS NULL OR c.claimed_until <= :now)
+{extra}
+ORDER BY {order}
 LIMIT :limit
 """
 _BY_ID = "c.id"
