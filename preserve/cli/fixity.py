@@ -168,9 +168,7 @@ def fixity(
     from preserve.services.journal import flush_events
 
     flush_events(app(), {c.package_id for c in report.checks})  # the run's events, to storage
-    if as_json:
-        emit_json({"ok": report.ok, "copies": report.checks})
-    else:
+    if not as_json:
         for c in report.checks:
             digests = ", ".join(c.digests_checked) or "no digest"
             tags = c.files_checked - c.payload_files
@@ -212,18 +210,27 @@ def fixity(
             log.info("%s", summary)
         else:
             say(summary)
-    repaired_all = True
+    repaired_all, repairs = True, []
     if repair and not report.ok:
-        repaired_all = _repair(report.checks, as_json)
+        repaired_all, repairs = _repair(report.checks, as_json)
+    if as_json:
+        # one document: the checks, and with --repair what was repaired ("ok": all whole now)
+        document: dict[str, Any] = {
+            "ok": report.ok or (repair and repaired_all),
+            "copies": report.checks,
+        }
+        if repair:
+            document["repairs"] = repairs
+        emit_json(document)
     if not report.ok:
         _deliver_alerts()
     if not report.ok and not (repair and repaired_all):
         sys.exit(1)
 
 
-def _repair(checks: Sequence[Any], as_json: bool) -> bool:
-    """Repair every damaged copy of the run; True when each is whole again (a copy that could
-    not be checked cannot be repaired: False)."""
+def _repair(checks: Sequence[Any], as_json: bool) -> tuple[bool, list[Any]]:
+    """Repair every damaged copy of the run: True when each is whole again (a copy that could
+    not be checked cannot be repaired: False), and the repairs' results."""
     from preserve.services.repair import repair_copy
 
     whole = True
@@ -257,9 +264,7 @@ def _repair(checks: Sequence[Any], as_json: bool) -> bool:
                 f"UNREPAIRABLE: {path} in package {c.name}, copy on {c.location}: {reason}",
                 err=True,
             )
-    if as_json:
-        emit_json({"repairs": results})
-    return whole
+    return whole, results
 
 
 def _deliver_alerts() -> None:

@@ -58,19 +58,10 @@ MAX_COUNTDOWN = 600
 REPUBLISH_LIMIT = 500
 
 
-def load_handlers() -> list[str]:
-    """Import every module that registers job handlers; the names of those that do not exist
-    (yet) are returned, each with a warning logged."""
-    missing = []
+def load_handlers() -> None:
+    """Import every module that registers job handlers (each kind has one)."""
     for name in HANDLER_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            log.warning("job handlers: module %s does not exist yet; its jobs cannot run", name)
-            missing.append(name)
-    return missing
+        importlib.import_module(name)
 
 
 def check_catalogue(app: Application) -> None:

@@ -4,6 +4,7 @@ everything found was repaired."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,19 @@ def test_repair_without_a_selection_is_refused(repo: Repo) -> None:
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert result.stderr.startswith("error: ")
+
+
+def test_repair_with_json_prints_one_document_saying_whether_all_is_whole(
+    stored: tuple[Repo, dict[str, Any]],
+) -> None:
+    repo, show = stored
+    package_id = show["summary"]["id"]
+    _damage(show, "second", "data/a.bin", _flip)
+
+    result = repo.run("fixity", "--package", package_id, "--repair", "--json")
+
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)  # one JSON document, not two
+    assert document["ok"] is True  # whole again, as the exit code says
+    assert [c["outcome"] for c in document["copies"] if c["location"] == "second"] == ["mismatch"]
+    assert len(document["repairs"]) == 1 and document["repairs"][0]["repaired"] is True
