@@ -57,11 +57,19 @@ def dispatch_fixity() -> list[str]:
     return list(schedule.dispatch_due(application(), tick=DISPATCH_FIXITY_EVERY))
 
 
-def daily_report() -> None:
-    """The daily report: coverage, backlog and failures, by e-mail and webhook."""
-    from preserve.services import alerts
+def daily_report() -> str:
+    """Queue the daily report (coverage, backlog and failures, by e-mail and webhook) as a
+    ``report`` job, one per day: a second scheduler, or this tick delivered twice, finds the
+    day's job already queued and sends nothing more."""
+    from datetime import UTC, datetime
 
-    alerts.daily_report(application())
+    from preserve.services import jobs
+
+    day = datetime.now(UTC).date().isoformat()
+    job = jobs.submit(
+        application(), "report", {"day": day}, idempotency_key=f"report:{day}", max_attempts=3
+    )
+    return job.id
 
 
 def register(app: Celery) -> None:

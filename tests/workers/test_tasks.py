@@ -45,7 +45,10 @@ def test_beat_tasks_queue_fixity_reap_and_report(env_repo: Repo, tmp_path: Path)
     assert tasks.dispatch_fixity() == []  # claimed: not queued twice
 
     assert tasks.reap() == []  # nothing lost yet (it waited less than a lease)
-    tasks.daily_report()
+    report = tasks.daily_report()  # the day's report, queued as a job ...
+    assert tasks.daily_report() == report  # ... once, however many schedulers tick
+    reports = [j for j in env_repo.json("jobs", "list") if j["kind"] == "report"]
+    assert [(j["id"], j["state"]) for j in reports] == [(report, "queued")]
     assert tasks.application() is tasks.application()  # one per process
 
 
