@@ -1710,6 +1710,7 @@ def measure_workers(args: argparse.Namespace, workdir: Path, scratch: Path) -> l
         brokers=("filesystem",) if tiny else workers.BROKERS,
         locations=("local", "s3") if args.s3 or not tiny else ("local",),
         command=f"{command} (its Workers part)",
+        postgres=None if tiny else workers.DEFAULT_POSTGRES,
     )
     return workers.render_section(section)
 

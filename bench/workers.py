@@ -65,6 +65,9 @@ from bench.run import (
 SECTION = "## Workers"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+#: where the PostgreSQL rows create (and drop) a database of their own
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_LABEL = "local, PostgreSQL catalogue"
 BROKERS = ("filesystem", "redis", "rabbitmq")
 LOCATIONS = ("local", "s3")
 ENDED = ("succeeded", "failed", "cancelled")
@@ -220,7 +223,7 @@ class Repository:
     the command line and the workers, and an Application in this process to submit jobs and
     read their rows."""
 
-    def __init__(self, folder: Path, broker_url: str, s3: bool) -> None:
+    def __init__(self, folder: Path, broker_url: str, s3: bool, postgres: str = "") -> None:
         self.home = folder
         self.queue = f"preserve-bench-{uuid.uuid4().hex[:12]}"
         self.broker_url = broker_url
@@ -231,9 +234,14 @@ class Repository:
             self.env["PRESERVE_BROKER_URL"] = broker_url
         if s3:
             self.env.update(S3_ENV)
-        folder.mkdir(parents=True)
-        self.preserve("init")
         self._app: Any = None
+        self._postgres = (postgres, "")
+        folder.mkdir(parents=True)
+        if postgres:
+            database = create_database(postgres)
+            self._postgres = (postgres, database)
+            self.env["PRESERVE_DATABASE_URL"] = database
+        self.preserve("init")
 
     def preserve(self, *args: str) -> str:
         done = subprocess.run(
@@ -299,6 +307,56 @@ class Repository:
         if self.broker_url:
             with contextlib.suppress(Exception):
                 remove_queue(self.broker_url, self.queue)
+        admin, database = self._postgres
+        if database:
+            drop_database(admin, database)
+
+
+def create_database(admin_url: str) -> str:
+    """A new, empty PostgreSQL database on the server of ``admin_url``; its URL."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    name = f"preserve_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    name = make_url(url).database
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def postgres_answers(admin_url: str) -> str:
+    """'' when the PostgreSQL server answers, else why not."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    try:
+        engine = create_engine(admin_url, poolclass=NullPool, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        finally:
+            engine.dispose()
+    except Exception as exc:
+        return " ".join(str(exc).split())[:200] or type(exc).__name__
+    return ""
 
 
 def remove_queue(url: str, name: str) -> None:
@@ -481,11 +539,13 @@ def ensure_fixity_corpus(workdir: Path, sizes: Sizes) -> Corpus:
 
 
 def stored_repository(
-    scratch: Path, corpus: Corpus, broker_url: str, s3: S3Endpoint | None
+    scratch: Path, corpus: Corpus, broker_url: str, s3: S3Endpoint | None, postgres: str = ""
 ) -> tuple[Repository, list[str]]:
     """A fresh repository holding the corpus, one package per folder (ingested untimed, on the
     local location or on a fresh bucket of ``s3``); returns it and the package ids."""
-    repo = Repository(scratch / f"fixity-{uuid.uuid4().hex[:6]}", broker_url, s3 is not None)
+    repo = Repository(
+        scratch / f"fixity-{uuid.uuid4().hex[:6]}", broker_url, s3 is not None, postgres
+    )
     if s3 is None:
         collection = "bench"
         repo.preserve("collections", "add", collection)
@@ -569,9 +629,12 @@ def measure_fixity(
     s3: S3Endpoint | None,
     caches: Caches,
     modes: Sequence[str] = MODES,
+    postgres: str = "",
 ) -> list[FixityRow]:
+    """The rows of one location (labelled ``location``); ``postgres``: the catalogue is a new
+    database on that server instead of the embedded SQLite."""
     log(f"  {location}: ingesting {len(corpus.folders)} packages (untimed)")
-    repo, package_ids = stored_repository(scratch, corpus, broker_url, s3)
+    repo, package_ids = stored_repository(scratch, corpus, broker_url, s3, postgres)
     rows = []
     try:
         for mode in modes:
@@ -591,6 +654,8 @@ def measure_fixity(
                 layout = WORKER_LAYOUT[mode]
                 with running_workers(repo, layout, scratch, warm_up=2 * sum(layout)) as workers:
                     pids = [w.process.pid for w in workers]
+                    # untimed: each pool process's first fixity job imports what a check needs
+                    run_jobs(repo, package_ids[: 2 * sum(layout)], workers, Caches(False))
                     for _ in range(sizes.runs):
                         cpu, server_cpu = cpu_seconds(pids), cpu_seconds(server)
                         seconds, dropped, durations = run_jobs(repo, package_ids, workers, caches)
@@ -627,6 +692,7 @@ def measure(
     urls: dict[str, str] | None = None,
     fixity_broker: str = "redis",
     command: str = "",
+    postgres: str | None = DEFAULT_POSTGRES,
 ) -> Section:
     """Every measurement of the section; brokers that do not answer are skipped and said so."""
     urls = {"filesystem": "", "redis": DEFAULT_REDIS, "rabbitmq": DEFAULT_RABBITMQ, **(urls or {})}
@@ -662,6 +728,23 @@ def measure(
             finally:
                 if s3 is not None:
                     s3.close()
+        if "local" in locations and postgres:
+            why = postgres_answers(postgres)
+            if why:
+                notes.append(
+                    f"PostgreSQL did not answer ({why}): no rows on a PostgreSQL catalogue."
+                )
+            else:
+                fixity_rows += measure_fixity(
+                    POSTGRES_LABEL,
+                    corpus,
+                    sizes,
+                    scratch,
+                    urls[fixity_broker],
+                    None,
+                    caches,
+                    postgres=postgres,
+                )
     run = {
         "command": command or "python -m bench.workers",
         "date": datetime.datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -720,7 +803,7 @@ def fixity_table(rows: Sequence[FixityRow]) -> list[str]:
     for r in rows:
         fg = next((x for x in rows if x.location == r.location and x.mode == FOREGROUND), None)
         vs = "—" if fg is None or r.mode == FOREGROUND else f"{fg.seconds / r.seconds:.2f}"
-        if r.location == "s3":
+        if r.location.startswith("s3"):
             cache = "objects in moto's memory"
         else:
             cache = "dropped" if all(r.dropped) else "**not dropped**"
@@ -753,7 +836,7 @@ def findings(section: Section) -> list[str]:
             f"{statistics.median(r.latency) * 1000:,.1f} ms, {top} takes the most "
             f"({parts[top] * 1000:,.1f} ms, {parts[top] / total:.0%} of the medians' sum)."
         )
-    for location in LOCATIONS:
+    for location in dict.fromkeys(r.location for r in section.fixity):
         rows = {r.mode: r for r in section.fixity if r.location == location}
         one = rows.get(ONE)
         if one is None:
@@ -801,7 +884,9 @@ METHOD = """\
   the workers have run a few `noop` jobs (so each pool process has built its application and
   loaded the job handlers). Jobs are submitted from the benchmark process with the services
   (`preserve.services.jobs.submit`, `preserve.services.schedule.queue_check`), as the command
-  line does, and their end is read from their rows in the catalogue.
+  line does, and their end is read from their rows in the catalogue. Before the timed fixity
+  runs of a worker layout, an untimed round of fixity jobs (two per pool process) lets each
+  pool process import what a check needs.
 - **Queue overhead**: `noop` jobs (the empty job: claim, one lease check, succeed) through one
   worker (`--concurrency 1`). *One at a time*: submit, then wait for the row to end before the
   next; **latency** is from just before `submit` to the row's `finished_at` (the worker's clock,
@@ -831,6 +916,10 @@ METHOD = """\
   worker processes (main process and pool, from `/proc/<pid>/stat`, before and after the run)
   and the moto server process used during a run; with 2 cores, twice the run's seconds is all
   the machine has.
+- **Catalogue**: embedded SQLite (one writer at a time, which is why `preserve worker` runs
+  one process on it by default), except the rows *local, PostgreSQL catalogue*: the same local
+  corpus with the catalogue in a new database on the machine's PostgreSQL server (created
+  before, dropped after), as workers on several machines share it.
 - **Cache**: before every timed fixity run, `sync` and (as root on Linux) `echo 1 >
   /proc/sys/vm/drop_caches`, so the local checks read the device; the workers and their
   interpreters stay in memory, as a running worker's would. The S3 location's objects live in
@@ -914,6 +1003,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--fixity-broker", default="redis", choices=BROKERS, help="broker of the fixity jobs"
     )
+    p.add_argument(
+        "--postgres",
+        default=DEFAULT_POSTGRES,
+        help="PostgreSQL server (a URL whose user may CREATE DATABASE) for the local rows on a "
+        f"PostgreSQL catalogue; 'none' leaves them out (default {DEFAULT_POSTGRES})",
+    )
     p.add_argument("--workdir", type=Path, default=None, help=f"default {DEFAULT_WORKDIR}")
     p.add_argument("--output", type=Path, default=None, help="write the section to this file")
     p.add_argument(
@@ -972,6 +1067,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             urls={"redis": args.redis, "rabbitmq": args.rabbitmq},
             fixity_broker=args.fixity_broker,
             command=command,
+            postgres=None if args.postgres.lower() == "none" else args.postgres,
         )
     except BenchError as exc:
         log(f"bench: error: {exc}")
