@@ -177,7 +177,8 @@ def test_an_export_failure_is_reported_once(repo: Repo, tmp_path: Path) -> None:
     stored.chmod(0o644)
     stored.write_text("changed\n")
     result = run(repo, "export", package_id, tmp_path / "out")
-    assert_reported_once(result, "file-0000.txt", code=1)
+    assert_reported_once(result, "could not be exported", code=1)
+    assert "data/file-0000.txt has no good copy on any location" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

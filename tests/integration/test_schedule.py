@@ -246,10 +246,22 @@ def test_100000_copies_are_all_checked_within_their_interval_sqlite(tmp_path: Pa
 
 
 @pytest.mark.postgres
-def test_the_schedule_keeps_up_on_postgresql(app: Application) -> None:
-    if not _is_postgres(app):
-        pytest.skip("the SQLite half is the 100,000-copy test above")
-    _scheduling_proof(app, 2_000, DAY, 125)
+def test_the_schedule_keeps_up_on_postgresql(tmp_path: Path) -> None:
+    # the SQLite half is the 100,000-copy test above
+    from tests.dbfixtures import POSTGRES_SKIP_REASON, postgres_admin_url, postgres_database
+
+    admin = postgres_admin_url()
+    if admin is None:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    with postgres_database(admin) as url:
+        upgrade(url)
+        settings = Settings.from_env({"PRESERVE_HOME": str(tmp_path), "PRESERVE_DATABASE_URL": url})
+        application = bootstrap(settings, actor="tester")
+        try:
+            assert _is_postgres(application)
+            _scheduling_proof(application, 2_000, DAY, 125)
+        finally:
+            application.close()
 
 
 def test_a_flood_of_never_checked_copies_never_starves_the_oldest(app: Application) -> None:
