@@ -54,6 +54,8 @@ HANDLER_MODULES = (
 #: its consumer_timeout (30 min by default). A longer back-off is published by the reaper once
 #: it has passed.
 MAX_COUNTDOWN = 600
+#: Seconds between two recordings of a job's progress (with its lease) at most.
+PROGRESS_EVERY = 5.0
 #: How many queued jobs one reaper tick re-publishes at most.
 REPUBLISH_LIMIT = 500
 
@@ -122,16 +124,29 @@ class LeasedWork:
         self._lock = threading.Lock()
         self._renewed = time.monotonic()
         self._stopped = False
-        self._files_done = 0
-        self._bytes_done = 0
+        # progress as people see it (``jobs show``): the parts of a run (the copies of a fixity
+        # run) add up; the stages of one piece of work (an ingest's hashing, storing,
+        # identifying ...) each go over the same files, so the largest one stands for the job
+        self._parts = False
+        self._before_files = self._before_bytes = 0  # the parts already done, whole
+        self._files_done = self._bytes_done = 0  # the current stage or part
         self._files_total: int | None = None
         self._bytes_total: int | None = None
+        self._largest: tuple[int, int] | None = None  # (bytes, files) of the largest stage ended
         self._heartbeat: threading.Thread | None = None
         self._finished = threading.Event()
 
     # Progress
     def begin(self, label: str, files: int, nbytes: int, stage: Stage | None = None) -> None:
         with self._lock:
+            if self._files_total is not None:  # the previous stage or part is over
+                if self._parts:
+                    self._before_files += self._files_total
+                    self._before_bytes += self._bytes_total or 0
+                else:
+                    ended = (self._bytes_total or 0, self._files_total)
+                    self._largest = max(self._largest or ended, ended)
+            self._parts = stage is not None and stage.noun != "stage"
             self._files_total, self._bytes_total = files, nbytes
             self._files_done = self._bytes_done = 0
         self.check(force=True)
@@ -150,12 +165,38 @@ class LeasedWork:
                 self._bytes_done = max(self._bytes_done, self._bytes_total)
         self.check()
 
+    def progress(self) -> dict[str, int | None]:
+        """Files and bytes done and to do, as recorded on the job (call with the lock held)."""
+        if self._parts:
+            return {
+                "files_done": self._before_files + self._files_done,
+                "bytes_done": self._before_bytes + self._bytes_done,
+                "files_total": self._before_files + (self._files_total or 0),
+                "bytes_total": self._before_bytes + (self._bytes_total or 0),
+            }
+        current = (self._bytes_total or 0, self._files_total or 0)
+        if self._largest is not None and self._largest > current:
+            nbytes, files = self._largest  # a smaller stage after the largest: that one is done
+            return {
+                "files_done": files,
+                "bytes_done": nbytes,
+                "files_total": files,
+                "bytes_total": nbytes,
+            }
+        return {
+            "files_done": self._files_done,
+            "bytes_done": self._bytes_done,
+            "files_total": self._files_total,
+            "bytes_total": self._bytes_total,
+        }
+
     def check(self, force: bool = False) -> None:
         """Renew the lease now if a third of it has passed (or ``force``); raise
         :class:`JobStopped` if the job must stop."""
         if self._stopped:
             raise JobStopped(self.job_id)
-        if force or time.monotonic() - self._renewed >= self.lease.total_seconds() / 3:
+        every = min(self.lease.total_seconds() / 3, PROGRESS_EVERY)
+        if force or time.monotonic() - self._renewed >= every:
             self._renew()
         if self._stopped:
             raise JobStopped(self.job_id)
@@ -164,15 +205,16 @@ class LeasedWork:
         with self._lock:
             if self._stopped:
                 return
+            shown = self.progress()
             held = jobs.renew(
                 self.app,
                 self.job_id,
                 self.owner,
                 self.lease,
-                files_done=self._files_done,
-                bytes_done=self._bytes_done,
-                files_total=self._files_total,
-                bytes_total=self._bytes_total,
+                files_done=shown["files_done"],
+                bytes_done=shown["bytes_done"],
+                files_total=shown["files_total"],
+                bytes_total=shown["bytes_total"],
             )
             self._renewed = time.monotonic()
             if not held:
@@ -228,6 +270,17 @@ def run_job(app: Application, job_id: str, owner: str | None = None) -> str:
         log.info("job %s not claimed (running elsewhere, ended, or not due): nothing to do", job_id)
         return "skipped"
     log.info("job %s (%s) claimed by %s, attempt %d", job.id, job.kind, owner, job.attempts)
+    # the work is done for whoever asked for it: they are the implementer of its PREMIS
+    # events, as if they had run the command themselves (`--as`, or their login name)
+    worker_actor = app.actor
+    app.actor = job.requested_by or worker_actor
+    try:
+        return _run(app, job, owner)
+    finally:
+        app.actor = worker_actor
+
+
+def _run(app: Application, job: JobRecord, owner: str) -> str:
     work = LeasedWork(app, job, owner)
     handler = HANDLERS.get(job.kind)
     work.start_heartbeat()

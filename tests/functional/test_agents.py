@@ -188,3 +188,34 @@ def test_unknown_organisation_on_ingest(repo: Repo, tmp_path: Path) -> None:
     )
     assert [o["slug"] for o in repo.json("organisations", "list")] == ["default", "meemoo"]
     assert repo.packages() == []
+
+
+def test_a_background_ingest_records_who_asked_for_it_not_the_worker(
+    repo: Repo, tmp_path: Path
+) -> None:
+    import os
+
+    from preserve.config.settings import Settings
+
+    from preserve.bootstrap import bootstrap
+    from preserve.services import runner
+
+    queued = repo.json(
+        "ingest", delivery(tmp_path), "--collection", "photos", "--organisation", "meemoo",
+        "--as", "jan", "--async",
+    )  # fmt: skip
+    worker = bootstrap(Settings.from_env({**os.environ, **repo.env}), actor="preserve-worker")
+    try:
+        runner.load_handlers()
+        assert runner.run_job(worker, queued["job_id"], "worker-a") == "succeeded"
+        assert worker.actor == "preserve-worker"  # the worker's own name again afterwards
+    finally:
+        worker.close()
+    (package,) = repo.packages()
+    recorded = events(repo, package["id"])
+    assert recorded and all(e["agents"] == [JAN, OWNER] for e in recorded), recorded
+    assert "preserve-worker" not in stored_file(repo, "metadata/premis.xml").read_text()
+    # its progress at the end: the whole delivery, done (not the last small stage's numbers)
+    job = repo.json("jobs", "show", queued["job_id"])
+    assert job["files_done"] == job["files_total"] >= 2
+    assert job["bytes_done"] == job["bytes_total"] >= len("a letter\nanother letter\n")
