@@ -210,7 +210,7 @@ def fixity(
             log.info("%s", summary)
         else:
             say(summary)
-    repaired_all, repairs = True, []
+    repaired_all, repairs = True, list[Any]()
     if repair and not report.ok:
         repaired_all, repairs = _repair(report.checks, as_json)
     if as_json:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from preserve.cli.base import GIVEN, app, cli, say
-from preserve.cli.output import as_dict, emit_json, human_bytes
+from preserve.cli.output import as_dict, count, emit_json, human_bytes
 
 #: Job states (preserve.catalogue.models.JOB_STATES, which imports SQLAlchemy)
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -152,7 +152,8 @@ EXIT_STILL_RUNNING = 75
 @click.option("--json", "as_json", is_flag=True)
 def jobs_wait(job_id: str, timeout: float | None, as_json: bool) -> None:
     """Wait for a job to end, then print its outcome and result. Exit 0 only when it
-    succeeded (1 when it failed or was cancelled, 75 when --timeout ran out first).
+    succeeded (1 when it failed or was cancelled, or a fixity job found a copy damaged; 75
+    when --timeout ran out first).
 
     \b
     Examples:
@@ -188,6 +189,8 @@ def jobs_wait(job_id: str, timeout: float | None, as_json: bool) -> None:
         if not as_json:
             click.echo(f"error: job {j.id} {j.state}: {j.error or 'no reason recorded'}", err=True)
         raise click.exceptions.Exit(1)
+    if j.kind == "fixity" and (j.result or {}).get("failed"):
+        raise click.exceptions.Exit(1)  # as the foreground check: damage found is a failure
 
 
 def _print_outcome(j: Any) -> None:
@@ -210,6 +213,18 @@ def _print_outcome(j: Any) -> None:
             say(result_line(r))
         say(ingest_summary(IngestReport(tuple(results), ())))
         return
+    if j.kind == "fixity" and j.result is not None and "outcomes" in j.result:
+        r = j.result
+        outcomes = ", ".join(f"{n} {o}" for o, n in sorted(r["outcomes"].items())) or "none"
+        checked = count(r.get("checked", 0), "copy", "copies")
+        say(f"job {j.id} (fixity) {j.state}: {checked} checked ({outcomes})")
+        for f in r.get("failed", []):
+            click.echo(
+                f"FAILED {f['outcome']}: package {f['package_id']}, copy on location "
+                f"{f['location']} (a repair job was queued; preserve show {f['package_id']})",
+                err=True,
+            )
+        return
     say(f"job {j.id} ({j.kind}) {j.state}")
     for key, value in sorted((j.result or {}).items()):
-        say(f"  {key}: {value}")
+        say(f"  {key}: {'none' if value is None else value}")

@@ -203,6 +203,23 @@ def test_async_queues_a_job_that_a_worker_runs(stored: tuple[Repo, Application, 
     assert len(_fixity_events(app)) == before + 2
 
 
+def test_waiting_for_a_fixity_job_that_found_damage_fails_like_the_foreground_check(
+    stored: tuple[Repo, Application, str, str],
+) -> None:
+    repo, app, url, prefix = stored
+    corrupt_object(url, prefix + "data/a.bin", flip)
+    job_id = repo.json("fixity", "--collection", "photos", "--async")["job_id"]
+    assert runner.run_job(app, job_id, "worker-a") == "succeeded"  # the check was made
+
+    waited = repo.run("jobs", "wait", job_id, ok=False)
+
+    assert waited.exit_code == 1 and "Traceback" not in waited.output
+    assert "(fixity) succeeded: 2 copies checked (1 mismatch, 1 ok)" in waited.stdout
+    assert "FAILED mismatch: package " in waited.stderr
+    assert "copy on location second (a repair job was queued" in waited.stderr
+    assert "{" not in waited.output  # words, not the result's raw data
+
+
 def test_repair_restores_what_the_check_found(stored: tuple[Repo, Application, str, str]) -> None:
     repo, app, url, prefix = stored
     corrupt_object(url, prefix + "data/a.bin", flip)
