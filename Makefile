@@ -40,8 +40,18 @@ run: install ## initialise the embedded catalogue, ingest the sample through a w
 		--metadata $(PRESERVE_HOME)/sample-delivery.csv --async --json \
 		| $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["job_id"])') || exit 1; \
 	echo "queued job $$job"; \
-	$(BIN)/preserve jobs wait "$$job" --timeout $(RUN_TIMEOUT) \
-		|| { echo "the job did not succeed; the worker's log:" >&2; tail -n 30 "$$log" >&2; exit 1; }
+	waited=0; rc=75; while [ $$rc -eq 75 ]; do \
+		if ! kill -0 $$worker 2>/dev/null; then \
+			echo "error: the worker stopped before the job ended; its log ($$log):" >&2; \
+			tail -n 30 "$$log" >&2; exit 1; fi; \
+		if [ $$waited -ge $(RUN_TIMEOUT) ]; then \
+			echo "error: job $$job did not end within $(RUN_TIMEOUT) s" >&2; exit 1; fi; \
+		$(BIN)/preserve jobs wait "$$job" --timeout 5 2>"$$log.wait"; rc=$$?; \
+		waited=$$((waited + 5)); \
+	done; \
+	if [ $$rc -ne 0 ]; then cat "$$log.wait" >&2; \
+		echo "the job did not succeed; the worker's log:" >&2; tail -n 30 "$$log" >&2; exit 1; fi; \
+	cat "$$log.wait" >&2; rm -f "$$log.wait"
 	$(BIN)/preserve fixity --all
 	$(BIN)/preserve packages list
 
