@@ -243,7 +243,8 @@ class FixityCatalogue:
         :class:`NotFound` when the package, collection, organisation or location does not
         exist (unknown names get a "did you mean").
 
-        Of those, only the copies on ``location``, only those never checked or last checked
+        Of those, only the copies on ``location`` (else only those on locations not retired),
+        only those never checked or last checked
         before ``checked_before``, and at most ``limit`` of them; when chosen by age or
         limited, the never-checked and least recently checked copies come first.
 
@@ -293,6 +294,9 @@ class FixityCatalogue:
             self._known("location", location, "SELECT name FROM storage_locations")
             conditions.append("l.name = :location")
             params["location"] = location
+        elif copy_ids is None:
+            # a retired location's copies are no longer checked unless it is named
+            conditions.append("l.retired_at IS NULL")
         if checked_before is not None:
             conditions.append("(c.last_checked_at IS NULL OR c.last_checked_at < :checked_before)")
             params["checked_before"] = self._db.timestamp(checked_before)

@@ -124,6 +124,24 @@ def test_retire(repo: Repo, tmp_path: Path) -> None:
     assert repo.json("collections", "list")[0]["locations"] == ["second"]
 
 
+def test_fixity_leaves_a_retired_location_out_unless_named(repo: Repo) -> None:
+    package = repo.extra_env["PACKAGE"]
+    repo.run("collections", "edit", "photos", "--add-location", "second")
+    repo.run("locations", "retire", "default")
+    for scope in (("--all",), ("--collection", "photos"), ("--package", package)):
+        checked = repo.json("fixity", *scope)
+        assert checked["ok"] is True
+        assert sorted((c["location"], c["version"]) for c in checked["copies"]) == [
+            ("second", 1),
+            ("second", 2),
+        ], scope
+    named = repo.json("fixity", "--all", "--location", "default")
+    assert sorted((c["location"], c["version"]) for c in named["copies"]) == [
+        ("default", 1),
+        ("default", 2),
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
