@@ -66,8 +66,6 @@ JOB_BYTES = 4 * 1024**3
 JOB_COPIES = 100
 #: How long a claim holds: a job lost before it ran releases its copies after this long.
 CLAIM = timedelta(hours=12)
-#: Copies that are not checked on schedule: still being written, or set aside by a repair.
-_UNSCHEDULED = ("pending", "quarantined")
 
 # the copies on schedule: of stored versions of stored packages, on locations not retired
 _SCHEDULED = """
@@ -626,7 +624,9 @@ class ScheduleReport:
 
 def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleReport:
     """Coverage, never checked, backlog and failures of the copies on schedule (locations not
-    retired), overall, per location and per collection (``organisation/collection``)."""
+    retired), overall, per location and per collection (``organisation/collection``). A copy
+    found damaged (failed, or quarantined and waiting for its repair) is off the schedule but
+    still counted: as a failure, never as never checked or overdue."""
     from preserve.catalogue.models import (
         Collection,
         Copy,
@@ -651,6 +651,7 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
             Copy.next_check_at,
             Copy.last_outcome,
             Copy.claimed_until,
+            Copy.status,
             StorageLocation.name,
             StorageLocation.fixity_interval_days,
             Organisation.slug,
@@ -664,7 +665,7 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
         .where(
             StorageLocation.retired_at.is_(None),
             Package.status == "stored",
-            Copy.status.not_in(_UNSCHEDULED),
+            Copy.status != "pending",
             ~pending,
         )
         .execution_options(yield_per=5000)
@@ -680,13 +681,16 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
         ):
             locations[name] = dict.fromkeys(keys, 0)
         for row in uow.session.execute(stmt):
-            size, created, last, due, outcome, claimed, location, loc_days = row[:8]
-            org, coll, coll_days = row[8:]
+            size, created, last, due, outcome, claimed, status, location, loc_days = row[:9]
+            org, coll, coll_days = row[9:]
             given = [d for d in (coll_days, loc_days) if d is not None]
             interval = timedelta(days=min(given) if given else default)
             size = size or 0
-            never = due is None
-            late = due < now if due is not None else (last or created) < now - interval
+            damaged = status in ("failed", "quarantined")
+            never = due is None and not damaged
+            late = not damaged and (
+                due < now if due is not None else (last or created) < now - interval
+            )
             counts = {
                 "copies": 1,
                 "bytes": size,
@@ -694,7 +698,7 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
                 "never_checked": int(never),
                 "overdue": int(late),
                 "overdue_bytes": size if late else 0,
-                "failures": int(outcome is not None and outcome != "ok"),
+                "failures": int(damaged or (outcome is not None and outcome != "ok")),
                 "in_progress": int(claimed is not None and claimed > now),
             }
             for target in (

@@ -469,3 +469,20 @@ def test_the_shortest_interval_schedules_the_copy(app: Application) -> None:
     with app.uow() as uow:
         due = uow.session.scalars(sa.select(Copy.next_check_at).where(Copy.id.in_(ids))).all()
     assert due == [T0 + 10 * DAY, T0 + 10 * DAY]
+
+
+def test_the_report_counts_damaged_copies_as_failures(app: Application) -> None:
+    collection_id, (location,) = _setup(app)
+    ok, quarantined, failed = _add_copies(app, collection_id, location, [10, 20, 30])
+    with app.uow() as uow:
+        for copy_id, status in ((quarantined, "quarantined"), (failed, "failed")):
+            copy = uow.session.get(Copy, copy_id)
+            assert copy is not None
+            copy.status, copy.last_outcome, copy.next_check_at = status, "mismatch", None
+        uow.commit()
+    report = schedule.fixity_report(app, now=T0 + DAY)
+    assert [line.name for line in report.collections] == ["museum/photos"]
+    for line in (report.total, *report.locations, *report.collections):
+        assert (line.copies, line.bytes, line.failures) == (3, 60, 2), line
+        assert line.never_checked == 1 and line.overdue == 0  # only the healthy copy
+    assert ok not in (quarantined, failed)
