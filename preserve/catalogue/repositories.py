@@ -235,7 +235,8 @@ class PackageRepository(_Repository):
     ) -> Sequence[Row[Any]]:
         """One row per package for listings, in one query (copies counted in a subquery):
         id, organisation slug, collection slug, title, status, version, file count, size, copies,
-        verified copies, created_at, stored_at, external identifier, oldest first. Title, files,
+        verified copies, created_at, stored_at, external identifier, damaged_at, damage, copies
+        found damaged (failed or quarantined), oldest first. Title, files,
         size and copies are those of the package's current version.
 
         ``since`` and ``before`` bound the ingest date (created_at, ``before`` excluded). With
@@ -248,6 +249,9 @@ class PackageRepository(_Repository):
                 Copy.version,
                 func.count().label("copies"),
                 func.sum(case((Copy.status == "verified", 1), else_=0)).label("verified"),
+                func.sum(case((Copy.status.in_(("failed", "quarantined")), 1), else_=0)).label(
+                    "damaged"
+                ),
             )
             .group_by(Copy.package_id, Copy.version)
             .subquery()
@@ -266,6 +270,9 @@ class PackageRepository(_Repository):
             Package.created_at,
             Package.stored_at,
             Package.external_identifier,
+            Package.damaged_at,
+            Package.damage,
+            func.coalesce(copies.c.damaged, 0),
         ]
         conditions: list[Any] = []
         if text is not None:

@@ -173,7 +173,9 @@ def show_lines(d: Any, summary: bool) -> list[str]:
     ``summary``: the last event of each type and how many there are)."""
     s = d.summary
     of = f" of {d.current_version}" if s.version != d.current_version else ""
-    rows: list[tuple[str, str]] = [("package", f"{s.id} (version {s.version}{of}, {s.status})")]
+    status = f"{s.status}, damaged" if s.is_damaged else s.status
+    rows: list[tuple[str, str]] = [("package", f"{s.id} (version {s.version}{of}, {status})")]
+    rows += _damage_rows(s)
     if s.status == "failed":
         rows.append(
             (
@@ -234,6 +236,31 @@ def show_lines(d: Any, summary: bool) -> list[str]:
         lines += _file_lines([f for f in d.files if f.role == "payload"])
     lines += _event_lines(d.events, summary, several)
     return lines
+
+
+def _damage_rows(s: Any) -> list[tuple[str, str]]:
+    """What makes the package summary ``s`` damaged: each file a repair found with no good copy
+    anywhere, or every copy of the version shown found damaged by fixity and not repaired."""
+    rows = [
+        (
+            "DAMAGED",
+            f"{d.get('path')} (version {d.get('version')}) has no good copy anywhere: "
+            f"{d.get('reason') or 'damaged'}",
+        )
+        for d in s.damage
+    ]
+    if s.damaged_at is not None:
+        when = s.damaged_at.isoformat(timespec="seconds")
+        rows.append(("", f"marked damaged at {when}; see `preserve alerts list`"))
+    elif s.copies and s.damaged_copies == s.copies:
+        rows.append(
+            (
+                "DAMAGED",
+                f"every copy of version {s.version} failed its fixity check and is not repaired "
+                f"yet; run `preserve fixity --package {s.id} --repair`",
+            )
+        )
+    return rows
 
 
 def _version_lines(versions: Any, current: int) -> list[str]:
@@ -426,7 +453,7 @@ def _print_listing(listing: Any, as_json: bool, empty: str) -> None:
         (
             p.id[:n],
             p.created_at.date().isoformat(),
-            p.status,
+            f"{p.status}, damaged" if p.is_damaged else p.status,
             f"{p.organisation}/{p.collection}",
             count(p.files, "file"),
             human_bytes(p.bytes),

@@ -45,6 +45,20 @@ class PackageSummary:
     stored_at: datetime | None
     #: the producer's identifier (bag-info.txt External-Identifier), if any
     external_identifier: str | None = None
+    #: when a repair found a file with no good copy anywhere, and those files
+    #: ({"version", "path", "reason"} each); None and () while the package is whole
+    damaged_at: datetime | None = None
+    damage: tuple[dict[str, Any], ...] = ()
+    #: copies of the version shown that fixity found damaged (failed or quarantined)
+    damaged_copies: int = 0
+
+    @property
+    def is_damaged(self) -> bool:
+        """Marked damaged (a file has no good copy anywhere), or every copy of the version
+        shown found damaged and not repaired yet."""
+        return self.damaged_at is not None or (
+            self.copies > 0 and self.damaged_copies == self.copies
+        )
 
 
 @dataclass(frozen=True)
@@ -193,7 +207,19 @@ def _summary(uow: Any, p: Any, shown: Any = None) -> PackageSummary:
         created_at=p.created_at,
         stored_at=p.stored_at,
         external_identifier=p.external_identifier,
+        damaged_at=p.damaged_at,
+        damage=_damage(p.damage),
+        damaged_copies=sum(c.status in DAMAGED_COPY for c in copies),
     )
+
+
+#: copy statuses of a copy fixity found damaged and no repair has restored yet
+DAMAGED_COPY = ("failed", "quarantined")
+
+
+def _damage(value: Any) -> tuple[dict[str, Any], ...]:
+    """``packages.damage`` as a tuple of {"version", "path", "reason"} (() when None)."""
+    return tuple(dict(d) for d in value or () if isinstance(d, dict))
 
 
 def changes_summary(changes: Any) -> str:
@@ -495,7 +521,7 @@ def search_packages(
         rows: Sequence[Any] = uow.packages.summaries(
             **filters, since=start, before=end, text=wanted
         )
-        summaries = tuple(_row_summary(r) for r in rows if r[13] or _describes(r[14], folded))
+        summaries = tuple(_row_summary(r) for r in rows if r[16] or _describes(r[17], folded))
         return PackageListing(summaries, _id_length(uow, summaries))
 
 
@@ -522,6 +548,9 @@ def _row_summary(r: Any) -> PackageSummary:
         created_at=r[10],
         stored_at=r[11],
         external_identifier=r[12],
+        damaged_at=r[13],
+        damage=_damage(r[14]),
+        damaged_copies=int(r[15]),
     )
 
 
@@ -575,11 +604,20 @@ def show_package(
         formats: Counter[tuple[str, str]] = Counter()
         with_problems = 0
         details: list[FileDetail] = []
+        # the files of this version a repair found with no good copy anywhere
+        damaged = {
+            d.get("path"): d.get("reason") or "damaged"
+            for d in _damage(p.damage)
+            if d.get("version") == number
+        }
         for f in uow.files.iter_for_package(p.id, version=number):
             problems: tuple[str, ...] = ()
             if f.role == "payload":
                 formats[(f.puid or "UNKNOWN", f.format_name or "")] += 1
                 problems = file_problems(f.puid, f.identification, f.image)
+            if f.path in damaged:
+                problems = (f"DAMAGED, no good copy anywhere: {damaged[f.path]}", *problems)
+            if f.role == "payload":
                 with_problems += bool(problems)
             if files:
                 details.append(

@@ -142,6 +142,9 @@ def test_json_gives_the_full_records(packages: Catalogue) -> None:
             "created_at": "2024-05-01T00:00:00+00:00",
             "stored_at": None,
             "external_identifier": None,
+            "damaged_at": None,
+            "damage": [],
+            "damaged_copies": 0,
         }
     ]
 
@@ -163,6 +166,9 @@ def test_json_records_carry_the_external_identifier(packages: Catalogue) -> None
         "verified_copies",
         "created_at",
         "stored_at",
+        "damaged_at",
+        "damage",
+        "damaged_copies",
     }
     assert packages.repo.json("packages", "search", "mus-2024") == rows
 
