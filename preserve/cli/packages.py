@@ -244,8 +244,8 @@ def _damage_rows(s: Any) -> list[tuple[str, str]]:
     rows = [
         (
             "DAMAGED",
-            f"{d.get('path')} (version {d.get('version')}) has no good copy anywhere: "
-            f"{d.get('reason') or 'damaged'}",
+            f"{d.get('path')} (version {d.get('version')}) has no good copy anywhere"
+            + _why(d.get("reason")),
         )
         for d in s.damage
     ]
@@ -261,6 +261,11 @@ def _damage_rows(s: Any) -> list[tuple[str, str]]:
             )
         )
     return rows
+
+
+def _why(reason: Any) -> str:
+    """`` (reason)`` for a damaged file, unless the reason only says there is no good copy."""
+    return f" ({reason})" if reason and "no good copy" not in str(reason) else ""
 
 
 def _version_lines(versions: Any, current: int) -> list[str]:

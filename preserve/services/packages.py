@@ -606,7 +606,7 @@ def show_package(
         details: list[FileDetail] = []
         # the files of this version a repair found with no good copy anywhere
         damaged = {
-            d.get("path"): d.get("reason") or "damaged"
+            d.get("path"): d.get("reason") or ""
             for d in _damage(p.damage)
             if d.get("version") == number
         }
@@ -616,7 +616,9 @@ def show_package(
                 formats[(f.puid or "UNKNOWN", f.format_name or "")] += 1
                 problems = file_problems(f.puid, f.identification, f.image)
             if f.path in damaged:
-                problems = (f"DAMAGED, no good copy anywhere: {damaged[f.path]}", *problems)
+                why = damaged[f.path]
+                why = f" ({why})" if why and "no good copy" not in why else ""
+                problems = (f"DAMAGED, no good copy anywhere{why}", *problems)
             if f.role == "payload":
                 with_problems += bool(problems)
             if files:
