@@ -36,6 +36,8 @@ REAP = "preserve.reap"
 DISPATCH_FIXITY = "preserve.dispatch_fixity"
 DAILY_REPORT = "preserve.daily_report"
 
+#: Seconds between two looks of a worker in the embedded broker's queue folder.
+EMBEDDED_POLLING_INTERVAL = 0.2
 #: Seconds to wait for a broker before calling it unreachable (publishing, and checking).
 CONNECT_TIMEOUT = 3.0
 #: Redis redelivers a message not acked within this time: longer than the longest task (about
@@ -73,6 +75,10 @@ def connection_options(settings: Settings) -> dict[str, Any]:
             "processed_folder": str(folders["processed"]),
             "store_processed": False,
             "control_folder": str(folders["control"]),
+            # how often a worker looks in the queue folder: kombu's default (1 s) made every job
+            # wait about a second for its worker (measured: docs/benchmarks.md, Workers); a
+            # listing of a few files 5 times a second costs an idle worker next to nothing
+            "polling_interval": EMBEDDED_POLLING_INTERVAL,
         }
     if url.startswith(("redis://", "rediss://")):
         return {

@@ -55,7 +55,7 @@ def test_beat_tasks_queue_fixity_reap_and_report(env_repo: Repo, tmp_path: Path)
 @pytest.mark.parametrize(
     ("url", "options"),
     [
-        ("", {"data_folder_in", "data_folder_out", "control_folder"}),
+        ("", {"data_folder_in", "data_folder_out", "control_folder", "polling_interval"}),
         ("redis://127.0.0.1:6379/0", {"visibility_timeout"}),
         ("amqp://guest:guest@127.0.0.1:5672//", set()),
     ],
