@@ -473,9 +473,15 @@ def test_ctrl_c_during_a_new_version_says_the_package_is_unchanged(
     for i in range(300):
         (changed / f"new{i}.bin").write_bytes(os.urandom(20_000))
     proc = _preserve(repo, "ingest", changed, "--new-version-of", package_id)
-    try:
-        proc.wait(timeout=1.2)
-    except subprocess.TimeoutExpired:
+    # interrupted once the version is being made (its staging folder exists), however slowly
+    # the machine starts the command (a fixed delay came too early on a loaded machine)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any(e.name.startswith(f"{package_id}.v2") for e in repo.staging_entries()):
+            time.sleep(0.2)  # into the version's work
+            break
+        time.sleep(0.01)
+    if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
     if proc.returncode == 0 or "1 new version stored" in err:
