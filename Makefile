@@ -10,7 +10,7 @@ SOAK_ARGS ?=
 WORKER_ARGS ?=
 # how long `make run` waits for its sample ingest job (seconds)
 RUN_TIMEOUT ?= 600
-LINT_PATHS := preserve config migrations workers tests $(wildcard bench)
+LINT_PATHS := preserve config migrations workers web tests $(wildcard bench)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint typecheck bench soak serve worker clean clean-data
@@ -61,7 +61,7 @@ test: install ## run the test suite (PostgreSQL tests need PRESERVE_TEST_DATABAS
 lint: install ## ruff and mypy
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
-	$(BIN)/mypy preserve config workers
+	$(BIN)/mypy preserve config workers web
 
 bench: install ## measure ingest and fixity against hashing limits; writes docs/benchmarks.md
 	$(BIN)/python -m bench.run

@@ -113,6 +113,38 @@ class Settings:
     alert_to: tuple[str, ...] = ()
     #: PRESERVE_WEBHOOK_URL: where alerts are also POSTed as JSON (retried); empty: none.
     webhook_url: str = ""
+    #: PRESERVE_WEB_BIND: where ``preserve serve`` listens, ``HOST:PORT``.
+    web_bind: str = "127.0.0.1:8000"
+    #: PRESERVE_WEB_THREADS: request threads of ``preserve serve`` (each upload chunk holds one).
+    web_threads: int = 8
+    #: PRESERVE_PUBLIC_URL: the catalogue's address as people reach it (links in e-mails);
+    #: default ``http://<web_bind>``.
+    public_url: str = ""
+    #: PRESERVE_SECURE_COOKIES: send the session cookie over HTTPS only ("true"/"false");
+    #: default on in production, off in development (http://127.0.0.1).
+    secure_cookies: str = ""
+    #: PRESERVE_UPLOAD_DIR: where browser uploads are received before their ingest;
+    #: default ``<home>/uploads``.
+    upload_dir: Path = Path()
+    #: PRESERVE_UPLOAD_MAX_SIZE: the largest single file an upload may hold (a size).
+    upload_max_size: int = 100 * 1024**3
+    #: PRESERVE_TRANSFER_MAX_SIZE: the most one transfer (a folder upload) may hold (a size).
+    transfer_max_size: int = 1024**4
+    #: PRESERVE_UPLOAD_EXPIRY_HOURS: an unfinished transfer untouched this long is discarded.
+    upload_expiry_hours: int = 72
+    #: PRESERVE_INGEST_FOLDERS: server-side folders the web catalogue may ingest from, as
+    #: ``NAME=PATH`` pairs, comma separated (none by default).
+    ingest_folders: tuple[str, ...] = ()
+    #: PRESERVE_DERIVATIVES_DIR: thumbnails and previews (never part of an AIP);
+    #: default ``<home>/derivatives``.
+    derivatives_dir: Path = Path()
+    #: PRESERVE_RATELIMIT_STORAGE_URL: where sign-in rate limits are counted: ``memory://``
+    #: (one server process) or ``redis://HOST:6379/N`` (several).
+    ratelimit_storage_url: str = "memory://"
+    #: PRESERVE_LOGIN_ATTEMPTS: failed sign-ins in a row before the account is locked.
+    login_attempts: int = 5
+    #: PRESERVE_LOCKOUT_MINUTES: how long a locked account refuses sign-in.
+    lockout_minutes: int = 15
     #: PRESERVE_ENV: "development" (embedded defaults allowed) or "production".
     env: str = "development"
     #: Where each setting came from: "environment", "file" or "default" (by field name).
@@ -131,8 +163,28 @@ class Settings:
             object.__setattr__(self, "storage_url", (home / "storage").absolute().as_uri())
         if self.staging_dir == Path():
             object.__setattr__(self, "staging_dir", home / "staging")
+        if self.upload_dir == Path():
+            object.__setattr__(self, "upload_dir", home / "uploads")
+        if self.derivatives_dir == Path():
+            object.__setattr__(self, "derivatives_dir", home / "derivatives")
+        if not self.public_url:
+            object.__setattr__(self, "public_url", f"http://{self.web_bind}")
         algorithms = tuple(dict.fromkeys(("sha512", *self.algorithms)))
         object.__setattr__(self, "algorithms", algorithms)
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether the session cookie is sent over HTTPS only."""
+        if self.secure_cookies:
+            return self.secure_cookies == "true"
+        return self.env == "production"
+
+    def ingest_folder_map(self) -> dict[str, Path]:
+        """The server-side folders the web catalogue may ingest from, by name."""
+        return {
+            name: Path(path).expanduser()
+            for name, _, path in (pair.partition("=") for pair in self.ingest_folders)
+        }
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -176,6 +228,10 @@ class Settings:
             problems.append(
                 f"{where('s3_part_size')} must be at least 5 MiB and at most 5 GiB (the S3 limits)"
             )
+        if values.get("web_threads") == 0:
+            problems.append(f"{where('web_threads')} must be at least 1")
+        if values.get("login_attempts") == 0:
+            problems.append(f"{where('login_attempts')} must be at least 1")
         if values.get("job_lease") == 0:
             problems.append(f"{where('job_lease')} must be at least 1 (seconds)")
         smtp = values.get("smtp_url")
@@ -404,6 +460,49 @@ def _names(raw: object) -> list[str]:
     raise ValueError("is not a comma-separated string or a list of strings")
 
 
+def _bool(raw: object) -> str:
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return "true"
+    if text in ("0", "false", "no", "off"):
+        return "false"
+    raise ValueError("must be true or false")
+
+
+def _bind(raw: object) -> str:
+    text = _text(raw).strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be HOST:PORT, such as 127.0.0.1:8000")
+    return text
+
+
+def _ingest_folders(raw: object) -> tuple[str, ...]:
+    pairs = []
+    for item in _names(raw):
+        name, sep, path = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name.strip()):
+            raise ValueError(f"entry {item!r} is not NAME=PATH (a name of letters, digits, -_.)")
+        if not Path(path.strip()).expanduser().is_absolute():
+            raise ValueError(f"entry {item!r}: the path must be absolute")
+        pairs.append(f"{name.strip()}={path.strip()}")
+    return tuple(pairs)
+
+
+def _public_url(raw: object) -> str:
+    text = _text(raw).strip().rstrip("/")
+    if urlsplit(text).scheme not in HTTP or not urlsplit(text).netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return text
+
+
+def _ratelimit_url(raw: object) -> str:
+    text = _text(raw).strip()
+    if urlsplit(text).scheme not in ("memory", "redis", "rediss"):
+        raise ValueError("must be memory:// or redis://HOST:PORT/N")
+    return text
+
+
 def _env(raw: object) -> str:
     if raw not in ("development", "production"):
         raise ValueError("must be 'development' or 'production'")
@@ -512,7 +611,13 @@ def _addresses(raw: object) -> tuple[str, ...]:
 
 
 HTTP = ("http", "https")
-_SIZES = ("s3_multipart_threshold", "s3_part_size", "max_unpack_bytes")
+_SIZES = (
+    "s3_multipart_threshold",
+    "s3_part_size",
+    "max_unpack_bytes",
+    "upload_max_size",
+    "transfer_max_size",
+)
 _PARSERS: dict[str, Callable[[object], object]] = {
     "home": _path,
     "staging_dir": _path,
@@ -521,6 +626,17 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "max_unpack_ratio": _whole,
     "fixity_interval_days": _whole,
     "job_lease": _whole,
+    "web_threads": _whole,
+    "upload_expiry_hours": _whole,
+    "login_attempts": _whole,
+    "lockout_minutes": _whole,
+    "upload_dir": _path,
+    "derivatives_dir": _path,
+    "web_bind": _bind,
+    "public_url": _public_url,
+    "secure_cookies": _bool,
+    "ingest_folders": _ingest_folders,
+    "ratelimit_storage_url": _ratelimit_url,
     "alert_to": _addresses,
     "storage_backoff": _number,
     **{name: parse_size for name in _SIZES},

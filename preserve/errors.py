@@ -70,6 +70,19 @@ class NotFound(PreserveError):
     code = "not-found"
 
 
+class PermissionDenied(PreserveError):
+    """The person may see the object but not do this to it (an object they may not even see is
+    :class:`NotFound`, so that its existence does not leak)."""
+
+    exit_code = 77  # EX_NOPERM
+
+
+class SignInRefused(PreserveError):
+    """Wrong name or password, a locked or deactivated account (one message for all)."""
+
+    exit_code = 77
+
+
 class AlreadyExists(PreserveError):
     """Creating something that already exists under that identifier."""
 

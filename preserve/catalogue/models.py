@@ -478,6 +478,9 @@ JOB_KINDS = (
     "sync",
     "retire",
     "noop",
+    # issue 11: thumbnails and previews of a package's images; a bag exported to a server folder
+    "derive",
+    "export",
 )
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 
@@ -608,3 +611,197 @@ class Alert(Base):
 
     def __repr__(self) -> str:
         return f"<Alert {self.id} {self.kind} {self.subject!r}>"
+
+
+# --- the web catalogue (issue 11) ---------------------------------------------------------------
+
+#: A person's role in an organisation, weakest first: viewers see, archivists also ingest,
+#: describe and start checks, admins also manage the organisation's collections and people.
+ROLES = ("viewer", "archivist", "admin")
+LOCALES = ("en", "nl", "fr")
+TRANSFER_STATES = ("open", "queued", "discarded", "expired")
+
+
+class User(Base):
+    """A person who signs in to the web catalogue (or acts with ``--as`` on the command line)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint("locale IS NULL OR " + _in("locale", LOCALES), name="locale"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The sign-in name, lower case; also the person's PREMIS agent name.
+    username: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(255), default="")
+    email: Mapped[str] = mapped_column(sa.String(255), default="")
+    #: argon2id hash (argon2-cffi's encoded form); None: the person cannot sign in with a password.
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    #: A repository administrator: every organisation, storage locations, people, the audit log.
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    #: The preferred language (None: the browser's).
+    locale: Mapped[str | None] = mapped_column(sa.String(5))
+    #: Raised to sign the person out everywhere (a changed password, a deactivated account):
+    #: sessions carry the epoch they were made in.
+    session_epoch: Mapped[int] = mapped_column(default=0)
+    #: Failed sign-ins in a row, and until when sign-in is refused after too many.
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column()
+    #: A one-time password (made by ``users create`` or a reset) must be changed at sign-in.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    last_login_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"
+
+
+class Membership(Base):
+    """A person's role in an organisation."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (sa.CheckConstraint(_in("role", ROLES), name="role"),)
+
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(20))
+
+
+class ApiToken(Base):
+    """A personal token for ``/api/v1``: only its SHA-256 is kept; it acts as its person."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    #: sha256 hex of the whole token.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: The token's first characters, shown so a person can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuditEntry(Base):
+    """Who did what, when, from where: sign-ins (also failed ones), ingests, downloads, edits,
+    deletions, changes to people and settings. Never updated; the person's name is copied so
+    the entry outlives the account."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.Index(None, "occurred_at"),
+        sa.Index(None, "user_id", "occurred_at"),
+        sa.Index(None, "organisation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(sa.String(100), default="")
+    #: What was done, a dotted name: "sign_in", "sign_in.failed", "package.download", ...
+    action: Mapped[str] = mapped_column(sa.String(50))
+    #: What it was done to: ("package", id), ("collection", "org/slug"), ("user", name), ...
+    object_type: Mapped[str | None] = mapped_column(sa.String(30))
+    object_id: Mapped[str | None] = mapped_column(sa.String(255))
+    organisation_id: Mapped[int | None] = mapped_column()
+    #: The request's address (or "cli"), and how: "web", "api", "cli".
+    remote_addr: Mapped[str | None] = mapped_column(sa.String(64))
+    channel: Mapped[str] = mapped_column(sa.String(10), default="web")
+    detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+class Transfer(Base):
+    """One upload of a delivery (files or a whole folder) through the web catalogue: its files
+    arrive as tus uploads; completing it queues exactly one ingest job (``job_id``), however
+    often completion is asked for."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (
+        sa.CheckConstraint(_in("state", TRANSFER_STATES), name="state"),
+        sa.Index(None, "state", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_uuid)
+    organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
+    collection_id: Mapped[int] = mapped_column(sa.ForeignKey("collections.id"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    #: The delivery's name (the dropped folder's name, or one the person gave).
+    name: Mapped[str] = mapped_column(sa.String(255))
+    state: Mapped[str] = mapped_column(sa.String(20), default="open")
+    #: Dublin Core from the form (element -> list of values), applied to the package.
+    description: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    #: A metadata CSV uploaded with the transfer (its relative path among the uploads).
+    metadata_path: Mapped[str | None] = mapped_column(sa.Text)
+    #: What the browser announced (to tell when everything has arrived), if it did.
+    expected_files: Mapped[int | None] = mapped_column()
+    expected_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: When the existing package is to get a new version rather than a new package.
+    new_version_of: Mapped[str | None] = mapped_column(sa.String(36))
+    job_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: An open transfer untouched until then is discarded with its uploads.
+    expires_at: Mapped[datetime | None] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+
+class Upload(Base):
+    """One file of a transfer, received by the tus server: ``offset`` counts the bytes that are
+    on disk (written and fsynced before the offset is committed)."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (sa.UniqueConstraint("transfer_id", "relative_path"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_uuid)
+    transfer_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("transfers.id", ondelete="CASCADE"), index=True
+    )
+    #: The file's path inside the delivery, checked (relative POSIX, no "..", no control
+    #: characters, no backslashes) before it names anything on disk.
+    relative_path: Mapped[str] = mapped_column(sa.Text)
+    length: Mapped[int] = mapped_column(sa.BigInteger)
+    offset: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    #: The rest of the Upload-Metadata the client sent (file type, last modified ...).
+    upload_metadata: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    #: The SHA-256 the client announced for the whole file, checked on completion, if given.
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+
+DERIVATIVE_KINDS = ("thumbnail", "preview")
+
+
+class Derivative(Base):
+    """A thumbnail or preview of an image file, made by a worker and kept apart from the AIP
+    (under the derivatives folder, never on a storage location): it can always be made again."""
+
+    __tablename__ = "derivatives"
+    __table_args__ = (
+        sa.UniqueConstraint("file_id", "kind"),
+        sa.CheckConstraint(_in("kind", DERIVATIVE_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    package_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("packages.id", ondelete="CASCADE"), index=True
+    )
+    file_id: Mapped[int] = mapped_column(BigIntId, sa.ForeignKey("files.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    #: Relative path under the derivatives folder (None when it could not be made: ``error``).
+    path: Mapped[str | None] = mapped_column(sa.Text)
+    mime_type: Mapped[str] = mapped_column(sa.String(100), default="image/jpeg")
+    width: Mapped[int | None] = mapped_column()
+    height: Mapped[int | None] = mapped_column()
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -52,7 +52,7 @@ def test_before_init_it_shows_the_settings_and_says_there_is_no_catalogue(
     assert table["PRESERVE_STAGING_DIR"] == [str(home / "staging"), "default"]
     assert table["PRESERVE_S3_PART_SIZE"] == ["16777216 (16 MiB)", "default"]
     assert table["PRESERVE_BROKER_URL"] == ["(none)", "default"]
-    assert len(table) == 24
+    assert len(table) == 37
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["setting", "value", "source"]
     # aligned: every row's value and source start under their headers

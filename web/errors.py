@@ -1,0 +1,87 @@
+"""Errors as people and scripts see them: a page in their language for the browser,
+``application/problem+json`` (RFC 9457) under ``/api/``; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
+from preserve.web.context import wants_json
+from werkzeug.exceptions import HTTPException
+
+from preserve import errors as e
+
+log = logging.getLogger(__name__)
+
+#: The HTTP status of each kind of service error (the first match in the class's MRO wins).
+STATUS: dict[type[e.PreserveError], int] = {
+    e.NotFound: 404,
+    e.PermissionDenied: 403,
+    e.SignInRefused: 401,
+    e.AlreadyExists: 409,
+    e.InvalidInput: 400,
+    e.InvalidBag: 422,
+    e.ConfigError: 500,
+    e.CatalogueUnreachable: 503,
+    e.StorageUnavailable: 503,
+    e.BrokerUnreachable: 503,
+}
+
+
+def status_of(error: e.PreserveError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response:
+    """An RFC 9457 problem document."""
+    body = {"type": "about:blank", "title": title, "status": status, **extra}
+    if detail:
+        body["detail"] = detail
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def error_page(status: int, title: str, detail: str = "") -> Response:
+    if wants_json():
+        return problem(status, title, detail)
+    html = render_template("error.html", status=status, title=title, detail=detail)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(e.PreserveError)
+    def preserve_error(error: e.PreserveError) -> Response:
+        status = status_of(error)
+        if status >= 500:
+            log.error("%s %s: %s", request.method, request.path, error)
+        titles = {
+            400: _("The request is not valid"),
+            401: _("Sign-in refused"),
+            403: _("Not allowed"),
+            404: _("Not found"),
+            409: _("Already exists"),
+            422: _("The delivery is not valid"),
+            503: _("A service is unavailable"),
+        }
+        return error_page(status, titles.get(status, _("Something went wrong")), str(error))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        return error_page(status, error.name, error.description or "")
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_page(
+            500,
+            _("Something went wrong"),
+            _("The error was logged for the administrators."),
+        )

@@ -1,0 +1,5 @@
+"""(placeholder: filled in by issue 11's work on this subject)"""
+
+from flask import Blueprint
+
+bp = Blueprint("collections", __name__)
