@@ -31,6 +31,7 @@ BLUEPRINTS = (
     "preserve.web.views.jobs",
     "preserve.web.views.locations",
     "preserve.web.views.admin",
+    "preserve.web.views.tokens",
     "preserve.web.api",
 )
 

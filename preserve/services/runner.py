@@ -47,6 +47,8 @@ HANDLER_MODULES = (
     "preserve.services.repair",  # repair, verify
     "preserve.services.replication",  # replicate, sync, retire
     "preserve.services.alerts",  # report
+    "preserve.services.derivatives",  # derive (thumbnails and previews)
+    "preserve.services.transfers",  # what a browser upload's ingest needs
 )
 
 #: The longest countdown a retry's message is published with (seconds): a worker holds such a

@@ -1,0 +1,1 @@
+"""(placeholder: issue 11 fills this in)"""
