@@ -7,13 +7,14 @@ export PRESERVE_HOME ?= $(CURDIR)/var
 PYTEST_ARGS ?=
 SOAK_ITERATIONS ?= 50
 SOAK_ARGS ?=
+BENCH_WEB_ARGS ?=
 WORKER_ARGS ?=
 # how long `make run` waits for its sample ingest job (seconds)
 RUN_TIMEOUT ?= 600
 LINT_PATHS := preserve config migrations workers web tests $(wildcard bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck bench soak serve worker clean clean-data
+.PHONY: help install run test lint typecheck bench bench-web soak serve worker clean clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +66,10 @@ lint: install ## ruff and mypy
 
 bench: install ## measure ingest and fixity against hashing limits; writes docs/benchmarks.md
 	$(BIN)/python -m bench.run
+
+bench-web: install ## web catalogue at 100k packages / 1M files on PostgreSQL (PRESERVE_TEST_DATABASE_URL); writes docs/benchmarks.md
+	$(BIN)/python -m bench.web --merge docs/benchmarks.md $(BENCH_WEB_ARGS)
+	@if [ -f bench/web_upload.py ]; then $(BIN)/python -m bench.web_upload --merge docs/benchmarks.md; fi
 
 soak: install ## kill ingests at random moments, check each re-run; writes docs/reliability.md
 	$(BIN)/python -m bench.soak --iterations $(SOAK_ITERATIONS) $(SOAK_ARGS)
