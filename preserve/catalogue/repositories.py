@@ -594,6 +594,26 @@ class FileRepository(_Repository):
             stmt = stmt.where(File.role == role)
         return self.session.scalar(stmt) or 0
 
+    def page(
+        self,
+        package_id: str,
+        version: int,
+        *,
+        folder: str = "",
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[Sequence[File], int]:
+        """One page of the files of ``version`` under ``folder`` (a path prefix ending in "/",
+        "" for all), by path, and how many there are in all (the package page's file list)."""
+        where = [File.package_id == package_id, File.version == version]
+        if folder:
+            where.append(File.path.startswith(folder, autoescape=True))
+        total = self.session.scalar(select(func.count()).select_from(File).where(*where)) or 0
+        rows = self.session.scalars(
+            select(File).where(*where).order_by(File.path).offset(offset).limit(limit)
+        ).all()
+        return rows, total
+
 
 def _in_version(package_id: str, version: int | None) -> Any:
     """The condition "a file row of ``version``", by default the package's current version."""
@@ -759,12 +779,24 @@ class EventRepository(_Repository):
             )
         )
 
-    def for_package(self, package_id: str) -> Sequence[Event]:
-        return self.session.scalars(
-            select(Event)
-            .where(Event.package_id == package_id)
-            .order_by(Event.occurred_at, Event.id)
+    def for_package(self, package_id: str, limit: int | None = None) -> Sequence[Event]:
+        """The package's events, oldest first; with ``limit``, the latest ``limit`` of them
+        (still oldest first)."""
+        stmt = select(Event).where(Event.package_id == package_id)
+        if limit is None:
+            return self.session.scalars(stmt.order_by(Event.occurred_at, Event.id)).all()
+        latest = self.session.scalars(
+            stmt.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit)
         ).all()
+        return list(reversed(latest))
+
+    def count_for_package(self, package_id: str) -> int:
+        return (
+            self.session.scalar(
+                select(func.count()).select_from(Event).where(Event.package_id == package_id)
+            )
+            or 0
+        )
 
     def link_agents(self, links: Iterable[tuple[str, Agent, str]]) -> None:
         """Link agents to events besides their executing program: (event id, agent, role)

@@ -605,74 +605,20 @@ def show_package(
         with_problems = 0
         details: list[FileDetail] = []
         # the files of this version a repair found with no good copy anywhere
-        damaged = {
-            d.get("path"): d.get("reason") or ""
-            for d in _damage(p.damage)
-            if d.get("version") == number
-        }
+        damaged = damaged_paths(p, number)
         for f in uow.files.iter_for_package(p.id, version=number):
-            problems: tuple[str, ...] = ()
+            detail = file_detail(f, damaged)
             if f.role == "payload":
                 formats[(f.puid or "UNKNOWN", f.format_name or "")] += 1
-                problems = file_problems(f.puid, f.identification, f.image)
-            if f.path in damaged:
-                why = damaged[f.path]
-                why = f" ({why})" if why and "no good copy" not in why else ""
-                problems = (f"DAMAGED, no good copy anywhere{why}", *problems)
-            if f.role == "payload":
-                with_problems += bool(problems)
+                with_problems += bool(detail.problems)
             if files:
-                details.append(
-                    FileDetail(
-                        f.path,
-                        f.role,
-                        f.size,
-                        f.sha512,
-                        f.sha256,
-                        f.puid,
-                        f.mime,
-                        f.format_name,
-                        f.format_version,
-                        f.image,
-                        problems,
-                        f.description,
-                    )
-                )
+                details.append(detail)
         counted = tuple(
             FormatCount(puid, name, n)
             for (puid, name), n in sorted(formats.items(), key=lambda kv: (-kv[1], kv[0]))
         )
-        copies = tuple(
-            CopyDetail(
-                c.location.name,
-                c.location.url,
-                c.key_prefix,
-                c.status,
-                c.verified_by,
-                c.verified_at,
-                c.last_checked_at,
-                c.last_outcome,
-                c.version,
-            )
-            for c in uow.copies.for_package(p.id)
-        )
-        linked = uow.events.linked_agents(p.id)
-        events = tuple(
-            EventDetail(
-                e.id,
-                e.event_type,
-                e.occurred_at,
-                e.outcome,
-                e.detail or "",
-                e.outcome_detail or "",
-                f"{e.agent.name} {e.agent.version}",
-                tuple(
-                    EventAgentDetail(a.name, a.agent_type, role) for a, role in linked.get(e.id, ())
-                ),
-                e.version,
-            )
-            for e in uow.events.for_package(p.id)
-        )
+        copies = copy_details(uow, p.id)
+        events = event_details(uow, p.id)
         versions = tuple(_version_detail(v) for v in records)
         return PackageDetail(
             summary=_summary(uow, p, shown),
@@ -690,6 +636,76 @@ def show_package(
             versions=versions,
             current_version=p.version,
         )
+
+
+def damaged_paths(p: Any, number: int) -> dict[str, str]:
+    """The files of version ``number`` a repair found with no good copy anywhere: path ->
+    reason."""
+    found = _damage(p.damage)
+    return {d.get("path"): d.get("reason") or "" for d in found if d.get("version") == number}
+
+
+def file_detail(f: Any, damaged: dict[str, str]) -> FileDetail:
+    """A file row as :class:`FileDetail`, with its problems (``damaged``: see
+    :func:`damaged_paths`)."""
+    problems: tuple[str, ...] = ()
+    if f.role == "payload":
+        problems = file_problems(f.puid, f.identification, f.image)
+    if f.path in damaged:
+        why = damaged[f.path]
+        why = f" ({why})" if why and "no good copy" not in why else ""
+        problems = (f"DAMAGED, no good copy anywhere{why}", *problems)
+    return FileDetail(
+        f.path,
+        f.role,
+        f.size,
+        f.sha512,
+        f.sha256,
+        f.puid,
+        f.mime,
+        f.format_name,
+        f.format_version,
+        f.image,
+        problems,
+        f.description,
+    )
+
+
+def copy_details(uow: Any, package_id: str) -> tuple[CopyDetail, ...]:
+    """Every copy of every version of the package."""
+    return tuple(
+        CopyDetail(
+            c.location.name,
+            c.location.url,
+            c.key_prefix,
+            c.status,
+            c.verified_by,
+            c.verified_at,
+            c.last_checked_at,
+            c.last_outcome,
+            c.version,
+        )
+        for c in uow.copies.for_package(package_id)
+    )
+
+
+def event_details(uow: Any, package_id: str, limit: int | None = None) -> tuple[EventDetail, ...]:
+    """The package's events, oldest first (with ``limit``: the latest ``limit`` of them)."""
+    linked = uow.events.linked_agents(package_id)
+    return tuple(
+        EventDetail(
+            e.id,
+            e.event_type,
+            e.occurred_at,
+            e.outcome,
+            e.detail or "",
+            e.outcome_detail or "",
+            f"{e.agent.name} {e.agent.version}",
+            tuple(EventAgentDetail(a.name, a.agent_type, role) for a, role in linked.get(e.id, ())),
+            e.version,
+        )
+        for e in uow.events.for_package(package_id, limit)
+    )
 
 
 def _version_detail(v: Any) -> VersionDetail:
