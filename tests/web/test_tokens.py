@@ -1,0 +1,82 @@
+"""Personal API tokens: made once and shown once, kept only as a hash, revoked, expiring, and
+dead with a deactivated person (the service, the CLI and the page)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from preserve.catalogue.models import ApiToken, User
+from preserve.errors import InvalidInput, NotFound
+from preserve.services import tokens
+from preserve.services.accounts import principal_for
+from tests.web.conftest import Site
+
+
+def _principal(site: Site, name: str):  # type: ignore[no-untyped-def]
+    return principal_for(site.application, site.users[name])
+
+
+def test_a_token_acts_as_its_person_and_only_its_hash_is_kept(site_any: Site) -> None:
+    site = site_any
+    site.user("ann")
+    ann = _principal(site, "ann")
+    text, info = tokens.create_token(site.application, ann, "nightly script")
+    assert text.startswith("pst_") and len(text) == 44
+    assert info.prefix == text[:12] and info.name == "nightly script"
+    with site.application.uow() as uow:
+        stored = uow.session.scalars(sa.select(ApiToken)).one()
+        assert stored.token_hash == hashlib.sha256(text.encode()).hexdigest()
+        # the token itself is nowhere in the row
+        assert text not in repr([getattr(stored, c.key) for c in ApiToken.__table__.columns])
+    found = tokens.principal_for_token(site.application, text)
+    assert found is not None and found.username == "ann" and found.roles == ann.roles
+    listed = tokens.list_tokens(site.application, ann)
+    assert [t.id for t in listed] == [info.id]
+    assert listed[0].last_used_at is not None and listed[0].state() == "active"
+
+
+def test_unknown_malformed_revoked_expired_and_deactivated_tokens_act_for_nobody(
+    site_any: Site,
+) -> None:
+    site = site_any
+    site.user("ann")
+    app = site.application
+    ann = _principal(site, "ann")
+    for bad in ("", "pst_", "pst_" + "x" * 40, "bearer", "pst_" + "x" * 400):
+        assert tokens.principal_for_token(app, bad) is None
+    now = datetime.now(UTC)
+    soon, _ = tokens.create_token(app, ann, "soon", expires_at=now + timedelta(hours=1))
+    assert tokens.principal_for_token(app, soon, now=now) is not None
+    assert tokens.principal_for_token(app, soon, now=now + timedelta(hours=2)) is None
+    revoked, info = tokens.create_token(app, ann, "revoked")
+    tokens.revoke_token(app, ann, info.id)
+    tokens.revoke_token(app, ann, info.id)  # twice: still revoked, no error
+    assert tokens.principal_for_token(app, revoked) is None
+    assert {t.name: t.state() for t in tokens.list_tokens(app, ann)}["revoked"] == "revoked"
+    live, _ = tokens.create_token(app, ann, "live")
+    with app.uow() as uow:
+        uow.session.execute(sa.update(User).where(User.username == "ann").values(active=False))
+        uow.commit()
+    assert tokens.principal_for_token(app, live) is None
+
+
+def test_bad_names_expiries_and_other_peoples_tokens(site: Site) -> None:
+    site.user("ann")
+    site.user("bob")
+    app = site.application
+    ann, bob = _principal(site, "ann"), _principal(site, "bob")
+    for name, message in (("", "name"), ("x" * 101, "at most 100"), ("a\x00b", "control")):
+        with pytest.raises(InvalidInput, match=message):
+            tokens.create_token(app, ann, name)
+    with pytest.raises(InvalidInput, match="future"):
+        tokens.create_token(app, ann, "past", expires_at=datetime.now(UTC) - timedelta(days=1))
+    _, info = tokens.create_token(app, ann, "mine")
+    with pytest.raises(NotFound):
+        tokens.revoke_token(app, bob, info.id)
+    with pytest.raises(NotFound):
+        tokens.revoke_token(app, ann, 999999)
+    assert tokens.list_tokens(app, bob) == []
