@@ -265,11 +265,13 @@ def fail(
     error: str,
     *,
     retryable: bool,
+    result: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> JobRecord | None:
     """An attempt failed with ``error``: queued again after a back-off while attempts are left
-    and the error is worth retrying (a storage or network error), else failed for good. None
-    when ``owner`` no longer held the job."""
+    and the error is worth retrying (a storage or network error), else failed for good (with
+    ``result``, if given: what the failure was in detail, e.g. an ingest's problems per file).
+    None when ``owner`` no longer held the job."""
     at = _now(now)
     with app.uow() as uow:
         job = uow.jobs.get(job_id)
@@ -280,7 +282,8 @@ def fail(
         elif job.cancel_requested:
             changed = uow.jobs.finish(job_id, owner, at, "cancelled", error=error)
         else:
-            changed = uow.jobs.finish(job_id, owner, at, "failed", error=error)
+            detail = {"result": dict(result)} if result is not None else {}
+            changed = uow.jobs.finish(job_id, owner, at, "failed", error=error, **detail)
             if changed:
                 _alert_failed(uow, job, error, job.attempts, at)
         uow.commit()

@@ -332,7 +332,9 @@ def _failed(app: Application, job: JobRecord, owner: str, exc: Exception) -> str
         log.error("job %s (%s) failed: %s", job.id, job.kind, error, exc_info=exc)
     else:
         log.error("job %s (%s) failed with a bug: %s", job.id, job.kind, error, exc_info=exc)
-    record = jobs.fail(app, job.id, owner, error, retryable=retryable)
+    record = jobs.fail(
+        app, job.id, owner, error, retryable=retryable, result=getattr(exc, "result", None)
+    )
     if record is None:
         return "stopped"
     if record.state == "queued":
@@ -424,6 +426,17 @@ def _problem(p: Any) -> dict[str, Any]:
     return {"code": p.code, "path": p.path, "message": p.message, "severity": p.severity}
 
 
+def _failure_json(f: Any) -> dict[str, Any]:
+    """A failed delivery for the job's result: its error, and each problem with its file
+    (an invalid bag's or delivery's problems), so a page can show them per file."""
+    return {
+        "source": str(Path(f.source).absolute()),
+        "code": f.error.code,
+        "message": " ".join(str(f.error).split()),
+        "problems": [_problem(p) for p in getattr(f.error, "problems", ())],
+    }
+
+
 def _result_json(r: Any) -> dict[str, Any]:
     return {
         "source": r.source,
@@ -450,9 +463,13 @@ class IngestFailed(PreserveError):
 
     code = "ingest-failed"
 
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(
+        self, message: str, exit_code: int, result: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        #: the failed job's result: each failed delivery with its problems per file
+        self.result = result
 
 
 @handles("ingest")
@@ -510,6 +527,7 @@ def run_ingest(app: Application, job: JobRecord, work: Work) -> Mapping[str, Any
             f"{len(failures)} of {len(payload['paths'])} deliveries failed ({text}); "
             f"{stored} stored",
             max(f.error.exit_code for f in failures),
+            {"packages": done, "failures": [_failure_json(f) for f in failures]},
         )
     return {
         "packages": done,
