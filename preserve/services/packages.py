@@ -642,7 +642,7 @@ def damaged_paths(p: Any, number: int) -> dict[str, str]:
     """The files of version ``number`` a repair found with no good copy anywhere: path ->
     reason."""
     found = _damage(p.damage)
-    return {d.get("path"): d.get("reason") or "" for d in found if d.get("version") == number}
+    return {str(d.get("path")): d.get("reason") or "" for d in found if d.get("version") == number}
 
 
 def file_detail(f: Any, damaged: dict[str, str]) -> FileDetail:
