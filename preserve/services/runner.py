@@ -362,6 +362,7 @@ def tick_reaper(app: Application, *, now: datetime | None = None) -> list[str]:
     at = now or datetime.now(UTC)
     lease = timedelta(seconds=app.settings.job_lease)
     requeued = jobs.reap(app, now=at)
+    _expire_transfers(app, at)
     waiting = jobs.waiting(app, at, lease, limit=REPUBLISH_LIMIT)
     published = list(dict.fromkeys([*requeued, *waiting]))
     done = [job_id for job_id in published if publish_job(app, job_id)]
@@ -371,6 +372,17 @@ def tick_reaper(app: Application, *, now: datetime | None = None) -> list[str]:
     if waiting:
         log.info("reaper: %d queued job(s) published again", len(set(waiting) & set(done)))
     return done
+
+
+def _expire_transfers(app: Application, at: datetime) -> None:
+    """Web uploads abandoned longer than ``upload_expiry_hours`` lose their files (a failure
+    here never stops the reaper)."""
+    from preserve.services.transfers import expire_abandoned
+
+    try:
+        expire_abandoned(app, at)
+    except Exception:
+        log.warning("reaper: expiring abandoned uploads failed", exc_info=True)
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -514,6 +526,10 @@ def run_ingest(app: Application, job: JobRecord, work: Work) -> Mapping[str, Any
         )
         recovered.extend(report.recovered)
         flush_events(app, [r.package_id for r in report.results])
+        from preserve.services.derivatives import queue_after_ingest
+
+        # thumbnails and previews of the images stored (a derive job each; never fails this)
+        queue_after_ingest(app, [r.package_id for r in report.results if r.status == "stored"])
     _earlier_attempts(app, job, done)
     if failures:
         retryable = [f for f in failures if isinstance(f.error, tuple(RETRYABLE))]
