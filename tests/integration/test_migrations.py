@@ -21,11 +21,19 @@ from preserve.catalogue.database import (
 )
 from preserve.catalogue.models import Base
 
+#: The search index (migration 0007): functions of the database (PostgreSQL) or FTS5 tables and
+#: triggers (SQLite), not models; left out of the comparison.
+SEARCH_PREFIXES = ("search_", "ix_search_")
+
+
+def _not_search(name: Any) -> bool:
+    return not str(name or "").startswith(SEARCH_PREFIXES)
+
 
 def table_names(url: str) -> set[str]:
     engine = make_engine(url)
     try:
-        return set(sa.inspect(engine).get_table_names())
+        return set(filter(_not_search, sa.inspect(engine).get_table_names()))
     finally:
         engine.dispose()
 
@@ -35,7 +43,12 @@ def schema_differences(url: str) -> list[Any]:
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "compare_server_default": True}
+                connection,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": True,
+                    "include_name": lambda name, *_: _not_search(name),
+                },
             )
             return list(compare_metadata(context, Base.metadata))
     finally:
@@ -82,7 +95,8 @@ def reflected_constraints(inspector: sa.Inspector, tables: Any) -> dict[str, dic
             "indexes": {
                 str(i["name"])
                 for i in inspector.get_indexes(name)
-                if "duplicates_constraint" not in i  # PostgreSQL lists unique constraints too
+                # PostgreSQL lists unique constraints too
+                if "duplicates_constraint" not in i and _not_search(i["name"])
             },
             "primary_key": str(inspector.get_pk_constraint(name)["name"]),
         }
