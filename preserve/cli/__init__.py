@@ -42,6 +42,7 @@ from preserve.cli import (  # noqa: F401 (commands)
     organisations,
     packages,
     settings,
+    tokens,
     versions,
     workers,
 )

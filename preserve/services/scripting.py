@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from preserve.bootstrap import Application
-from preserve.catalogue.models import Collection, Organisation, Package
+from preserve.catalogue.models import Job, Organisation
 from preserve.errors import InvalidInput, NotFound
 from preserve.services import jobs
-from preserve.services.access import Principal, require_role
+from preserve.services.access import Principal
 from preserve.services.admin import list_collections
 
 #: Longest ``Idempotency-Key`` a client may send (the key is hashed into the job's own key).
@@ -113,49 +113,32 @@ def queue_package_fixity(
     principal: Principal,
     package_id: str,
     *,
-    all_digests: bool = False,
     client_key: str | None = None,
     now: datetime | None = None,
 ) -> jobs.JobRecord:
-    """Queue a fixity check of every copy of one package, as ``principal`` (archivist or more
-    in its organisation); the same ``client_key`` again returns the job it made."""
-    from preserve.services.fixity import open_catalogue, select_copies
+    """Queue a fixity check of every copy of one package as ``principal`` (archivist or more in
+    its organisation: :func:`preserve.services.package_view.run_fixity`, which gives the waiting
+    job while one waits or runs). The same ``client_key`` again returns the job it first gave,
+    even once that job has ended."""
+    from preserve.services.package_view import run_fixity
 
-    with app.uow() as uow:
-        row = uow.session.execute(
-            sa.select(Package.id, Package.status, Collection.organisation_id)
-            .join(Collection, Collection.id == Package.collection_id)
-            .where(Package.id == package_id)
-        ).first()
-    if row is None:
-        raise NotFound(f"package {package_id} not found")
-    require_role(principal, row.organisation_id, "archivist", f"package {package_id}")
     key = idempotency_key(principal, f"fixity:{package_id}", client_key)
-    at = now or datetime.now(UTC)
-    if key is None or _existing(app, key) is None:
-        with open_catalogue(app) as catalogue:  # a package not stored (yet): refused now
-            select_copies(app, catalogue, package_id=package_id, now=at)
-    selection = {
-        "package": package_id,
-        "collection": None,
-        "organisation": None,
-        "older_than_seconds": None,
-        "limit": None,
-        "location": None,
-        "all_digests": all_digests,
-    }
-    return jobs.submit(
-        app,
-        "fixity",
-        {"selection": selection},
-        requested_by=principal.username,
-        package_id=package_id,  # so the package's organisation sees the job
-        idempotency_key=key,
-        now=at,
-    )
-
-
-def _existing(app: Application, key: str) -> str | None:
-    with app.uow() as uow:
-        job = uow.jobs.by_idempotency_key(key)
-        return job.id if job is not None else None
+    if key is not None:
+        with app.uow() as uow:
+            known = uow.jobs.by_idempotency_key(key)
+            if known is not None:
+                return jobs._record(known)
+    queued = run_fixity(app, principal, package_id, now=now)
+    if key is not None:
+        with app.uow() as uow:
+            job = uow.session.get(Job, queued.job_id)
+            if job is not None and job.idempotency_key is None:
+                job.idempotency_key = key
+                try:
+                    uow.commit()
+                except sa.exc.IntegrityError:  # the same key sent twice at once: the other won
+                    uow.rollback()
+                    known = uow.jobs.by_idempotency_key(key)
+                    if known is not None:
+                        return jobs._record(known)
+    return jobs.show(app, queued.job_id)

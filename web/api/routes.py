@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request, url_for
+from flask import Response, request, url_for
 from preserve.web.api import bp
-from preserve.web.api.base import LINK_HEADER, paginated, problems
+from preserve.web.api.base import LINK_HEADER, page_link, paginated, problems
 from preserve.web.api.schemas import (
+    BagArgs,
     CollectionArgs,
     CollectionListSchema,
-    FixityRequestSchema,
+    FileArgs,
     JobArgs,
     JobListSchema,
     JobSchema,
     MeSchema,
+    PackageArgs,
+    PackageListSchema,
+    PackageSchema,
+    PackageSearchArgs,
 )
 from preserve.web.context import application, audit, principal
 
-from preserve.services import job_view, scripting
+from preserve.services import downloads, job_view, package_view, scripting, search
 
 IDEMPOTENCY_KEY = {
     "in": "header",
@@ -130,24 +135,211 @@ def job(job_id: str) -> Any:
     return job_body(job_view.get_job(application(), principal(), job_id))
 
 
+# ------------------------------------------------------------------------------- packages
+
+
+def _package_url(package_id: str) -> str:
+    return url_for("api.package", package_id=package_id, _external=True)
+
+
+@bp.route("/packages", methods=["GET"])
+@bp.arguments(PackageSearchArgs, location="query")
+@bp.response(200, PackageListSchema, headers=LINK_HEADER)
+@problems(400)
+def packages(args: dict[str, Any]) -> Any:
+    """Find packages of your organisations: free text and filters (combined), newest first or
+    by relevance when ``q`` is given."""
+    found = search.search_packages(
+        application(),
+        principal(),
+        search.PackageQuery(
+            text=args.get("q", ""),
+            organisation=args.get("organisation"),
+            collection=args.get("collection"),
+            puid=args.get("puid"),
+            format_name=args.get("format"),
+            mime=args.get("mime"),
+            creator=args.get("creator"),
+            date_from=args.get("date_from"),
+            date_to=args.get("date_to"),
+            ingested_from=args.get("ingested_from"),
+            ingested_to=args.get("ingested_to"),
+            status=args.get("status"),
+            page=args["page"],
+            per_page=args["per_page"],
+            sort=args.get("sort"),
+        ),
+    )
+    body = {
+        "items": [{**vars(h), "url": _package_url(h.id)} for h in found.items],
+        "total": found.total,
+        "page": found.page,
+        "per_page": found.per_page,
+    }
+    return paginated(body, "api.packages", found.page, found.page < found.pages)
+
+
+@bp.route("/packages/<package_id>", methods=["GET"])
+@bp.arguments(PackageArgs, location="query")
+@bp.response(200, PackageSchema)
+@problems(400, 404)
+def package(args: dict[str, Any], package_id: str) -> Any:
+    """A package: its description, versions, copies, the latest events (all with
+    ``all_events``) and one page of the files of the version asked for (under ``folder``)."""
+    d = package_view.package_detail(
+        application(),
+        principal(),
+        package_id,
+        args.get("version"),
+        folder=args.get("folder"),
+        page=args["page"],
+        per_page=args["per_page"],
+        all_events=args["all_events"],
+    )
+    s, fp = d.summary, d.files
+    has_next = fp.page < fp.pages
+    return {
+        "id": d.id,
+        "organisation": d.organisation,
+        "collection": d.collection,
+        "title": s.title,
+        "status": s.status,
+        "damaged": s.is_damaged,
+        "external_identifier": d.external_identifier,
+        "version": d.version,
+        "current_version": d.current_version,
+        "files_count": s.files,
+        "bytes": s.bytes,
+        "created_at": s.created_at,
+        "stored_at": s.stored_at,
+        "description": d.description,
+        "versions": [vars(v) for v in d.versions],
+        "files": {
+            "folder": fp.folder,
+            "items": [
+                {
+                    **{k: getattr(e, k) for k in _FILE_FIELDS},
+                    "download": url_for(
+                        "api.package_file",
+                        package_id=d.id,
+                        path=e.path,
+                        version=d.version,
+                        _external=True,
+                    ),
+                }
+                for e in fp.entries
+            ],
+            "page": fp.page,
+            "per_page": fp.per_page,
+            "total": fp.total,
+            "next": page_link("api.package", fp.page + 1, package_id=d.id) if has_next else None,
+        },
+        "copies": [vars(c) for c in d.copies],
+        "events": [vars(e) for e in d.events],
+        "events_total": d.events_total,
+        "bag": url_for("api.package_bag", package_id=d.id, version=d.version, _external=True),
+    }
+
+
+_FILE_FIELDS = (
+    "id",
+    "path",
+    "role",
+    "size",
+    "format_name",
+    "format_version",
+    "puid",
+    "mime",
+    "sha256",
+    "sha512",
+    "image",
+    "problems",
+)
+
+
+def _send(found: downloads.Download, package_id: str, what: str, **detail: Any) -> Response:
+    audit(
+        "download",
+        object_type="package",
+        object_id=package_id,
+        organisation_id=getattr(found, "organisation_id", None),
+        what=what,
+        **detail,
+    )
+    response = Response(found.chunks, mimetype=found.mime, direct_passthrough=True)
+    response.content_length = found.size
+    response.headers["Content-Disposition"] = found.disposition
+    response.headers["Cache-Control"] = "private, no-store"
+    response.call_on_close(found.close)
+    return response
+
+
+BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+
+
+@bp.route("/packages/<package_id>/bag", methods=["GET"])
+@bp.arguments(BagArgs, location="query")
+@bp.response(
+    200,
+    description="The version as a complete BagIt bag (one folder) in a zip or tar archive, "
+    "streamed. This is also how a package is exported.",
+    content_type="application/zip",
+)
+@bp.doc(
+    responses={
+        "200": {
+            "content": {
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                "application/x-tar": {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    }
+)
+@problems(400, 404, 503)
+def package_bag(args: dict[str, Any], package_id: str) -> Any:
+    """Download (export) a version of the package as a bag; a PREMIS dissemination event."""
+    found = downloads.download_bag(
+        application(), principal(), package_id, args.get("version"), args["format"]
+    )
+    return _send(
+        found,
+        package_id,
+        f"bag ({args['format']})",
+        version=args.get("version"),
+        filename=found.filename,
+    )
+
+
+@bp.route("/packages/<package_id>/files/<path:path>", methods=["GET"])
+@bp.arguments(FileArgs, location="query")
+@bp.response(
+    200,
+    description="The file's bytes, with the MIME type recorded at ingest.",
+    content_type="application/octet-stream",
+)
+@bp.doc(responses={"200": {"content": BINARY}})
+@problems(400, 404, 503)
+def package_file(args: dict[str, Any], path: str, package_id: str) -> Any:
+    """Download one file of a version of the package by its path in the bag (e.g.
+    ``data/photo.tif``); a PREMIS dissemination event."""
+    found = downloads.download_file(
+        application(), principal(), package_id, path=path, version=args.get("version")
+    )
+    return _send(found, package_id, "file", path=path, version=args.get("version"))
+
+
 # ------------------------------------------------------------------------------- fixity
 
 
 @bp.route("/packages/<package_id>/fixity", methods=["POST"])
-@bp.arguments(FixityRequestSchema, required=False)
 @bp.response(202, JobSchema, headers={"Location": {"schema": {"type": "string"}}})
 @bp.doc(parameters=[IDEMPOTENCY_KEY])
 @problems(400, 403, 404)
-def fixity(args: dict[str, Any], package_id: str) -> Any:
-    """Queue a fixity check of every copy of the package (archivist or more in its
-    organisation). Answers 202 with the job; poll it at ``Location``."""
+def fixity(package_id: str) -> Any:
+    """Queue a fixity check of every copy of the package now (archivist or more in its
+    organisation). Answers 202 with the job; poll it at ``Location``. While a check of the
+    package waits or runs, that job is given instead of a second one."""
     app, who = application(), principal()
-    record = scripting.queue_package_fixity(
-        app,
-        who,
-        package_id,
-        all_digests=args.get("all_digests", False),
-        client_key=idempotency_key(),
-    )
+    record = scripting.queue_package_fixity(app, who, package_id, client_key=idempotency_key())
     audit("package.fixity", object_type="package", object_id=package_id, job=record.id)
     return queued(job_view.get_job(app, who, record.id))

@@ -91,3 +91,178 @@ class FixityRequestSchema(ma.Schema):
         load_default=False,
         metadata={"description": "Check every recorded digest, not only the strongest."},
     )
+
+
+# ------------------------------------------------------------------------------- packages
+
+
+class PackageSearchArgs(PageArgs):
+    q = f.String(
+        validate=ma.validate.Length(max=500),
+        metadata={
+            "description": "Free text: title, identifier, description, file names, "
+            "PUIDs, format names, MIME types (every word must match)."
+        },
+    )
+    organisation = f.String(metadata={"description": "Organisation slug."})
+    collection = f.String(metadata={"description": "Collection slug."})
+    puid = f.String(metadata={"description": "A PRONOM id of one of its files, e.g. fmt/43."})
+    format = f.String(metadata={"description": "A format name of one of its files."})
+    mime = f.String(metadata={"description": "A MIME type of one of its files."})
+    creator = f.String(metadata={"description": "Part of a Dublin Core creator."})
+    date_from = f.String(metadata={"description": "Dublin Core date from: 1923, 1923-05, …"})
+    date_to = f.String(metadata={"description": "Dublin Core date to (included)."})
+    ingested_from = f.Date(metadata={"description": "Ingested on or after this day."})
+    ingested_to = f.Date(metadata={"description": "Ingested on or before this day."})
+    status = f.String(validate=ma.validate.OneOf(("ingesting", "stored", "failed")))
+    sort = f.String(
+        validate=ma.validate.OneOf(("relevance", "newest", "oldest", "title", "size")),
+        metadata={"description": "Default: relevance with q, else newest."},
+    )
+
+
+class PackageHitSchema(ma.Schema):
+    id = f.String(required=True)
+    title = f.String(required=True)
+    identifier = f.String(required=True, allow_none=True)
+    organisation = f.String(required=True)
+    collection = f.String(required=True)
+    ingested_at = f.DateTime(required=True)
+    stored_at = f.DateTime(required=True, allow_none=True)
+    files = f.Integer(required=True)
+    bytes = f.Integer(required=True)
+    version = f.Integer(required=True)
+    status = f.String(required=True)
+    damaged = f.Boolean(required=True)
+    url = f.String(required=True, metadata={"description": "The package in the API."})
+
+
+class PackageListSchema(LinksMixin):
+    items = f.List(f.Nested(PackageHitSchema), required=True)
+    total = f.Integer(required=True, metadata={"description": "Packages that match, exactly."})
+    page = f.Integer(required=True)
+    per_page = f.Integer(required=True)
+
+
+class PackageArgs(ma.Schema):
+    version = f.Integer(
+        validate=ma.validate.Range(min=1), metadata={"description": "Default: the current one."}
+    )
+    folder = f.String(metadata={"description": "Only the files under this folder, e.g. data/a/"})
+    page = f.Integer(
+        load_default=1,
+        validate=ma.validate.Range(min=1, max=1_000_000),
+        metadata={"description": "Page of the file list, from 1."},
+    )
+    per_page = f.Integer(
+        load_default=100,
+        validate=ma.validate.Range(min=1, max=1000),
+        metadata={"description": "Files per page (1 to 1000)."},
+    )
+    all_events = f.Boolean(load_default=False, metadata={"description": "Every event."})
+
+
+class FileSchema(ma.Schema):
+    id = f.Integer(required=True)
+    path = f.String(required=True)
+    role = f.String(required=True, metadata={"description": "payload or tag."})
+    size = f.Integer(required=True)
+    format_name = f.String(required=True, allow_none=True)
+    format_version = f.String(required=True, allow_none=True)
+    puid = f.String(required=True, allow_none=True)
+    mime = f.String(required=True, allow_none=True)
+    sha256 = f.String(required=True, allow_none=True)
+    sha512 = f.String(required=True, allow_none=True)
+    image = f.Dict(required=True, allow_none=True)
+    problems = f.List(f.String(), required=True)
+    download = f.String(required=True, metadata={"description": "URL of its bytes."})
+
+
+class FilePageSchema(ma.Schema):
+    folder = f.String(required=True)
+    items = f.List(f.Nested(FileSchema), required=True)
+    page = f.Integer(required=True)
+    per_page = f.Integer(required=True)
+    total = f.Integer(required=True)
+    next = f.String(required=True, allow_none=True)
+
+
+class VersionSchema(ma.Schema):
+    number = f.Integer(required=True)
+    kind = f.String(required=True)
+    status = f.String(required=True)
+    created_at = f.DateTime(required=True)
+    stored_at = f.DateTime(required=True, allow_none=True)
+    title = f.String(required=True)
+    files = f.Integer(required=True)
+    bytes = f.Integer(required=True)
+    changes = f.Dict(required=True)
+    changes_summary = f.String(required=True)
+    actor = f.String(required=True)
+
+
+class CopySchema(ma.Schema):
+    location = f.String(required=True)
+    version = f.Integer(required=True)
+    status = f.String(required=True)
+    verified_at = f.DateTime(required=True, allow_none=True)
+    last_checked_at = f.DateTime(required=True, allow_none=True)
+    last_outcome = f.String(required=True, allow_none=True)
+
+
+class EventAgentSchema(ma.Schema):
+    name = f.String(required=True)
+    agent_type = f.String(required=True)
+    role = f.String(required=True)
+
+
+class EventSchema(ma.Schema):
+    id = f.String(required=True)
+    event_type = f.String(required=True)
+    occurred_at = f.DateTime(required=True)
+    outcome = f.String(required=True)
+    detail = f.String(required=True)
+    outcome_detail = f.String(required=True)
+    version = f.Integer(required=True, allow_none=True)
+    agents = f.List(f.Nested(EventAgentSchema), required=True)
+
+
+class PackageSchema(ma.Schema):
+    id = f.String(required=True)
+    organisation = f.String(required=True)
+    collection = f.String(required=True)
+    title = f.String(required=True)
+    status = f.String(required=True)
+    damaged = f.Boolean(required=True)
+    external_identifier = f.String(required=True, allow_none=True)
+    version = f.Integer(required=True, metadata={"description": "The version shown."})
+    current_version = f.Integer(required=True)
+    files_count = f.Integer(required=True)
+    bytes = f.Integer(required=True)
+    created_at = f.DateTime(required=True)
+    stored_at = f.DateTime(required=True, allow_none=True)
+    description = f.Dict(
+        keys=f.String(),
+        values=f.List(f.String()),
+        required=True,
+        metadata={"description": "Dublin Core: element -> values."},
+    )
+    versions = f.List(f.Nested(VersionSchema), required=True)
+    files = f.Nested(FilePageSchema, required=True)
+    copies = f.List(f.Nested(CopySchema), required=True)
+    events = f.List(f.Nested(EventSchema), required=True)
+    events_total = f.Integer(required=True)
+    bag = f.String(required=True, metadata={"description": "URL of this version as a bag."})
+
+
+class BagArgs(ma.Schema):
+    format = f.String(load_default="zip", validate=ma.validate.OneOf(("zip", "tar")), metadata={})
+    version = f.Integer(
+        validate=ma.validate.Range(min=1), metadata={"description": "Default: the current one."}
+    )
+
+
+class FileArgs(ma.Schema):
+    version = f.Integer(
+        validate=ma.validate.Range(min=1), metadata={"description": "Default: the current one."}
+    )
