@@ -1,5 +1,192 @@
-"""(placeholder: filled in by issue 11's work on this subject)"""
+"""The package page: description (and its editing), versions, the file tree a page at a time,
+copies, the PREMIS timeline; downloads of a file or the whole bag; thumbnails and previews;
+fixity now. Each view is one call of :mod:`preserve.services.package_view`,
+:mod:`preserve.services.downloads` or :mod:`preserve.services.derivatives`."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from preserve.web.context import application, audit, principal
+
+from preserve.errors import InvalidInput
+from preserve.services import derivatives, downloads, package_view
 
 bp = Blueprint("package", __name__)
+
+#: Derivatives are made once and never change: browsers may keep them a day.
+DERIVATIVE_MAX_AGE = 86400
+
+
+def _int_arg(name: str, default: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(_("%(name)s must be a whole number", name=name)) from None
+    if value < 1:
+        raise InvalidInput(_("%(name)s must be 1 or more", name=name))
+    return value
+
+
+@bp.route("/packages/<package_id>")
+@login_required
+def show(package_id: str) -> Any:
+    detail = package_view.package_detail(
+        application(),
+        principal(),
+        package_id,
+        _int_arg("version"),
+        folder=request.args.get("folder"),
+        page=_int_arg("page", 1) or 1,
+        all_events=request.args.get("events") == "all",
+    )
+    return render_template(
+        "package/show.html", p=detail, elements=package_view.FORM_ELEMENTS, args=request.args
+    )
+
+
+@bp.route("/packages/<package_id>/files/<int:file_id>")
+@login_required
+def file(package_id: str, file_id: int) -> Any:
+    pid, version, entry = package_view.file_entry(application(), principal(), package_id, file_id)
+    return render_template("package/file.html", package_id=pid, version=version, f=entry)
+
+
+def _send(download: downloads.Download, what: str, package_id: str, **detail: Any) -> Response:
+    audit(
+        "download",
+        object_type="package",
+        object_id=package_id,
+        organisation_id=download.organisation_id,
+        what=what,
+        **detail,
+    )
+    response = Response(download.chunks, mimetype=download.mime, direct_passthrough=True)
+    response.content_length = download.size
+    response.headers["Content-Disposition"] = download.disposition
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.call_on_close(download.close)
+    return response
+
+
+@bp.route("/packages/<package_id>/files/<int:file_id>/download")
+@login_required
+def download_file(package_id: str, file_id: int) -> Response:
+    found = downloads.download_file(application(), principal(), package_id, file_id=file_id)
+    return _send(found, "file", package_id, file_id=file_id, filename=found.filename)
+
+
+@bp.route("/packages/<package_id>/download")
+@login_required
+def download_path(package_id: str) -> Response:
+    path = request.args.get("path", "")
+    version = _int_arg("version")
+    found = downloads.download_file(
+        application(), principal(), package_id, path=path, version=version
+    )
+    return _send(found, "file", package_id, path=path, version=version)
+
+
+@bp.route("/packages/<package_id>/bag.<fmt>")
+@login_required
+def download_bag(package_id: str, fmt: str) -> Response:
+    version = _int_arg("version")
+    found = downloads.download_bag(application(), principal(), package_id, version, fmt)
+    return _send(found, f"bag ({fmt})", package_id, version=version, filename=found.filename)
+
+
+@bp.route("/packages/<package_id>/files/<int:file_id>/<any(thumbnail, preview):kind>")
+@login_required
+def derivative(package_id: str, file_id: int, kind: str) -> Response:
+    found = derivatives.derivative_file(application(), principal(), package_id, file_id, kind)
+    if found is None:
+        response = Response(_placeholder(), mimetype="image/svg+xml")
+        response.headers["Cache-Control"] = "private, max-age=300"
+    else:
+        response = send_file(
+            found.path, mimetype=found.mime, etag=found.etag, max_age=DERIVATIVE_MAX_AGE
+        )
+        response.headers["Cache-Control"] = f"private, max-age={DERIVATIVE_MAX_AGE}"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _placeholder() -> bytes:
+    """The neutral picture shown where a thumbnail or preview is not made (yet)."""
+    from flask import current_app
+
+    return (Path(str(current_app.static_folder)) / "img" / "no-thumbnail.svg").read_bytes()
+
+
+@bp.route("/packages/<package_id>/describe", methods=["GET", "POST"])
+@login_required
+def describe(package_id: str) -> Any:
+    detail = package_view.package_detail(application(), principal(), package_id, per_page=1)
+    errors: dict[str, str] = {}
+    values = {e: "\n".join(detail.description.get(e, [])) for e in package_view.FORM_ELEMENTS}
+    language = ""
+    if not detail.can_edit:
+        from preserve.errors import PermissionDenied
+
+        raise PermissionDenied(_("You need the archivist role to edit the description."))
+    if request.method == "POST":
+        values = {e: request.form.get(e, "") for e in package_view.FORM_ELEMENTS}
+        language = request.form.get("language", "")
+        try:
+            result = package_view.edit_description(
+                application(), principal(), package_id, values, language
+            )
+        except package_view.FormErrors as exc:
+            errors = exc.errors
+        else:
+            if result.status == "unchanged":
+                flash(_("Nothing to change: the description is already so."), "success")
+            else:
+                audit(
+                    "describe",
+                    object_type="package",
+                    object_id=result.package_id,
+                    organisation_id=detail.organisation_id,
+                    version=result.version,
+                    changed=list(result.changed),
+                )
+                flash(
+                    _(
+                        "The description was saved as version %(version)s.",
+                        version=result.version,
+                    ),
+                    "success",
+                )
+            return redirect(url_for("package.show", package_id=result.package_id))
+    status = 400 if errors else 200
+    return (
+        render_template(
+            "package/describe.html",
+            p=detail,
+            elements=package_view.FORM_ELEMENTS,
+            values=values,
+            language=language,
+            errors=errors,
+        ),
+        status,
+    )
+
+
+@bp.route("/packages/<package_id>/fixity", methods=["POST"])
+@login_required
+def fixity(package_id: str) -> Any:
+    queued = package_view.run_fixity(application(), principal(), package_id)
+    audit("fixity", object_type="package", object_id=package_id, job=queued.job_id)
+    if queued.new:
+        flash(_("A fixity check of every copy was queued."), "success")
+    else:
+        flash(_("A fixity check of this package is already waiting or running."), "success")
+    return redirect(url_for("package.show", package_id=package_id, job=queued.job_id))

@@ -1,0 +1,221 @@
+"""The package page: what each role sees, another organisation's package (404), versions, the
+file list a page at a time, a damaged package, editing the description, fixity now."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from preserve.services import package_view
+from preserve.services.access import Principal
+from tests.web.conftest import Site, csrf_token
+from tests.web.package_support import image_folder
+
+
+@pytest.fixture
+def package(site_any: Site, tmp_path: Path) -> dict:
+    return site_any.ingest(image_folder(tmp_path), "photos", "--title", "Harbour scans")
+
+
+def _principal(site: Site, name: str) -> Principal:
+    from preserve.services.accounts import principal_for
+
+    return principal_for(site.application, site.users[name])
+
+
+@pytest.mark.parametrize("role", ["viewer", "archivist", "admin"])
+def test_each_role_of_the_organisation_sees_the_page(site: Site, tmp_path: Path, role: str) -> None:
+    p = site.ingest(image_folder(tmp_path), "photos", "--title", "Harbour scans")
+    client = site.client(site.user(f"u-{role}", role))
+    page = client.get(f"/packages/{p['id']}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Harbour scans" in html
+    assert "harbour.png" in html and "fmt/11" in html  # the file list with its PUID
+    assert "320 × 200 px" in html  # image properties recorded at ingest
+    assert "ingestion" in html or "ingest" in html  # the PREMIS timeline
+    assert f"/packages/{p['id']}/bag.zip" in html
+    can_edit = role != "viewer"
+    assert ("Edit the description" in html) is can_edit
+    assert ("Run a fixity check now" in html) is can_edit
+
+
+def test_another_organisation_sees_404_like_an_unknown_package(
+    site_any: Site, package: dict
+) -> None:
+    client = site_any.client(site_any.user("stranger", "admin", organisation="theirs"))
+    for url in (
+        f"/packages/{package['id']}",
+        f"/packages/{package['id']}/describe",
+        f"/packages/{package['id']}/bag.zip",
+        "/packages/00000000-0000-0000-0000-000000000000",
+        "/packages/not-a-uuid",
+    ):
+        assert client.get(url).status_code == 404, url
+    token = csrf_token(client)
+    answer = client.post(f"/packages/{package['id']}/fixity", data={"csrf_token": token})
+    assert answer.status_code == 404
+    # and a repository admin sees every organisation's packages
+    admin = site_any.client(site_any.user("root", None, admin=True))
+    assert admin.get(f"/packages/{package['id']}").status_code == 200
+
+
+def test_anonymous_is_sent_to_sign_in(site: Site, tmp_path: Path) -> None:
+    p = site.ingest(image_folder(tmp_path), "photos")
+    answer = site.app.test_client().get(f"/packages/{p['id']}")
+    assert answer.status_code in (302, 401)
+
+
+def test_the_file_list_is_paginated_and_browsed_by_folder(site_any: Site, package: dict) -> None:
+    name = site_any.user("ann")
+    detail = package_view.package_detail(
+        site_any.application, _principal(site_any, name), package["id"], per_page=2
+    )
+    payload_and_tags = detail.files.total
+    assert detail.files.pages == -(-payload_and_tags // 2) and len(detail.files.entries) == 2
+    scans = package_view.package_detail(
+        site_any.application, _principal(site_any, name), package["id"], folder="data/scans/"
+    )
+    assert [e.name for e in scans.files.entries] == ["harbour.png", "quay.jpg", "ship.tif"]
+    assert scans.files.breadcrumbs == (("data", "data/"), ("scans", "data/scans/"))
+    client = site_any.client(name)
+    html = client.get(f"/packages/{package['id']}?folder=data/scans/").get_data(as_text=True)
+    assert "quay.jpg" in html and "notes.txt" not in html
+    second = client.get(f"/packages/{package['id']}?folder=data/&page=2").status_code
+    assert second == 200
+    for bad in ("../etc/", "/etc/", "data/%00/"):
+        assert client.get(f"/packages/{package['id']}?folder={bad}").status_code == 400, bad
+    for bad in ("0", "x", "-1"):
+        assert client.get(f"/packages/{package['id']}?page={bad}").status_code == 400, bad
+
+
+def test_the_description_edit_makes_a_metadata_version_with_an_event(
+    site_any: Site, package: dict
+) -> None:
+    client = site_any.client(site_any.user("ann"))
+    form = client.get(f"/packages/{package['id']}/describe")
+    assert form.status_code == 200
+    html = form.get_data(as_text=True)
+    assert 'for="dc-title"' in html and "Harbour scans" in html
+    token = csrf_token(client)
+    # nothing changed: a message, no version
+    unchanged = {"csrf_token": token, "title": "Harbour scans", "language": ""}
+    answer = client.post(f"/packages/{package['id']}/describe", data=unchanged)
+    assert answer.status_code == 302
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Nothing to change" in page
+    assert len(site_any.repo.json("show", package["id"])["versions"]) == 1
+    # a change: version 2, a metadata modification event naming the person
+    changed = {
+        "csrf_token": token,
+        "title": "Harbour scans, 1930",
+        "creator": "Jan Peeters\nAnn Smet",
+        "language": "en",
+    }
+    answer = client.post(f"/packages/{package['id']}/describe", data=changed)
+    assert answer.status_code == 302
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "version 2" in page
+    shown = site_any.repo.json("show", package["id"])
+    assert [v["number"] for v in shown["versions"]] == [1, 2]
+    assert shown["versions"][1]["kind"] == "metadata"
+    assert shown["summary"]["title"] == "Harbour scans, 1930"
+    assert shown["description"]["creator"] == ["Jan Peeters", "Ann Smet"]
+    modification = [e for e in shown["events"] if e["event_type"] == "metadata modification"]
+    assert modification and "ann" in str(modification[-1])
+    # the earlier version still shows its own description
+    old = client.get(f"/packages/{package['id']}?version=1").get_data(as_text=True)
+    assert "Harbour scans, 1930" not in old.split("<h2")[0] or "Harbour scans" in old
+
+
+def test_invalid_description_input_is_refused_per_field(site_any: Site, package: dict) -> None:
+    client = site_any.client(site_any.user("ann"))
+    token = csrf_token(client)
+    bad = {"csrf_token": token, "title": "", "creator": "a\x07b", "language": "not a tag!"}
+    answer = client.post(f"/packages/{package['id']}/describe", data=bad)
+    assert answer.status_code == 400
+    html = answer.get_data(as_text=True)
+    assert 'id="dc-title-error"' in html and "needs a title" in html
+    assert 'id="dc-creator-error"' in html and "control characters" in html
+    assert 'id="dc-language-tag-error"' in html
+    assert len(site_any.repo.json("show", package["id"])["versions"]) == 1
+
+
+def test_a_viewer_may_not_edit_nor_run_fixity(site: Site, tmp_path: Path) -> None:
+    p = site.ingest(image_folder(tmp_path), "photos")
+    client = site.client(site.user("vera", "viewer"))
+    token = csrf_token(client)
+    assert client.get(f"/packages/{p['id']}/describe").status_code == 403
+    data = {"csrf_token": token, "title": "Changed"}
+    assert client.post(f"/packages/{p['id']}/describe", data=data).status_code == 403
+    assert client.post(f"/packages/{p['id']}/fixity", data={"csrf_token": token}).status_code == 403
+    # without the CSRF token, nothing at all
+    archivist = site.client(site.user("ann"))
+    assert archivist.post(f"/packages/{p['id']}/fixity").status_code == 400
+
+
+def test_fixity_now_queues_one_job_even_when_asked_twice(site_any: Site, package: dict) -> None:
+    client = site_any.client(site_any.user("ann"))
+    token = csrf_token(client)
+    first = client.post(f"/packages/{package['id']}/fixity", data={"csrf_token": token})
+    assert first.status_code == 302
+    job = re.search(r"job=([0-9a-f-]+)", first.headers["Location"])
+    assert job
+    second = client.post(f"/packages/{package['id']}/fixity", data={"csrf_token": token})
+    assert re.search(r"job=([0-9a-f-]+)", second.headers["Location"]).group(1) == job.group(1)
+    page = client.get(second.headers["Location"]).get_data(as_text=True)
+    assert "already waiting or running" in page
+    jobs = [j for j in site_any.repo.json("jobs", "list") if j["kind"] == "fixity"]
+    assert len(jobs) == 1 and jobs[0]["requested_by"] == "ann"
+
+
+def test_a_damaged_package_says_so(site: Site, tmp_path: Path) -> None:
+    from preserve.catalogue.models import Package
+
+    p = site.ingest(image_folder(tmp_path), "photos")
+    with site.application.uow() as uow:
+        row = uow.session.get(Package, p["id"])
+        from datetime import UTC, datetime
+
+        row.damaged_at = datetime.now(UTC)
+        row.damage = [{"version": 1, "path": "data/scans/quay.jpg", "reason": "no good copy"}]
+        uow.commit()
+    html = site.client(site.user("ann")).get(f"/packages/{p['id']}").get_data(as_text=True)
+    assert "damaged" in html and "data/scans/quay.jpg" in html
+    assert "DAMAGED, no good copy anywhere" in html
+
+
+def test_many_events_are_capped_with_show_all(site: Site, tmp_path: Path) -> None:
+    from preserve import premis
+
+    p = site.ingest(image_folder(tmp_path), "photos")
+    with site.application.uow() as uow:
+        agent = uow.agents.get_or_create("preserve", "test", "software")
+        for i in range(package_view.EVENTS_SHOWN + 5):
+            uow.events.add(
+                premis.FIXITY_CHECK, "success", agent=agent, package_id=p["id"], detail=f"n{i}"
+            )
+        uow.commit()
+    client = site.client(site.user("ann"))
+    html = client.get(f"/packages/{p['id']}").get_data(as_text=True)
+    assert "Show all" in html
+    assert f"n{package_view.EVENTS_SHOWN + 4}<" in html  # the latest is shown
+    everything = client.get(f"/packages/{p['id']}?events=all").get_data(as_text=True)
+    assert "Show all" not in everything and "n0<" in everything
+
+
+def test_a_file_page_shows_a_preview_placeholder_until_made(site: Site, tmp_path: Path) -> None:
+    p = site.ingest(image_folder(tmp_path), "photos")
+    name = site.user("ann")
+    detail = package_view.package_detail(
+        site.application, _principal(site, name), p["id"], folder="data/scans/"
+    )
+    png = next(e for e in detail.files.entries if e.name == "harbour.png")
+    client = site.client(name)
+    page = client.get(f"/packages/{p['id']}/files/{png.id}")
+    assert page.status_code == 200 and "not made yet" in page.get_data(as_text=True)
+    thumb = client.get(f"/packages/{p['id']}/files/{png.id}/thumbnail")
+    assert thumb.status_code == 200 and thumb.mimetype == "image/svg+xml"
+    assert client.get(f"/packages/{p['id']}/files/999999").status_code == 404
