@@ -59,6 +59,8 @@ class Download:
     size: int
     chunks: Iterable[bytes]
     close: Callable[[], None] = field(default=lambda: None)
+    #: the organisation of the package (for the audit log)
+    organisation_id: int | None = None
 
     @property
     def disposition(self) -> str:
@@ -199,6 +201,7 @@ def download_file(
         pid, fpath, fversion, size = p.id, f.path, f.version, f.size
         sha256, sha512, fid = f.sha256, f.sha512, f.id
         mime = f.mime or "application/octet-stream"
+        org = p.collection.organisation_id
     ctx, stream, first, source = _read_first(app, sources)
     what = f"{fpath} (version {fversion} of package {pid})"
     closed: list[bool] = []
@@ -228,6 +231,7 @@ def download_file(
         size,
         body(),
         close=close,
+        organisation_id=org,
     )
 
 
@@ -254,6 +258,7 @@ class BagPlan:
     #: the folder every member is under in the archive
     name: str
     members: tuple[_Member, ...]
+    organisation_id: int | None = None
 
     @property
     def payload_bytes(self) -> int:
@@ -297,9 +302,9 @@ def bag_plan(
             else:
                 plain.append(member)
         events = _event_members(uow, p.id, pieces)
-        pid = p.id
+        pid, org = p.id, p.collection.organisation_id
     rewritten = [_tag_manifest(app, m, events) for m in manifests]
-    return BagPlan(pid, number, f"{pid}-v{number}", tuple(plain + events + rewritten))
+    return BagPlan(pid, number, f"{pid}-v{number}", tuple(plain + events + rewritten), org)
 
 
 def _event_members(uow: Any, package_id: str, pieces: dict[int, list[_Piece]]) -> list[_Member]:
@@ -385,7 +390,9 @@ def download_bag(
         yield from body
         record_dissemination(app, principal, plan.package_id, plan.version, what)
 
-    return Download(f"{plan.name}.{fmt}", _MIME[fmt], size, chunks())
+    return Download(
+        f"{plan.name}.{fmt}", _MIME[fmt], size, chunks(), organisation_id=plan.organisation_id
+    )
 
 
 _MIME = {"zip": "application/zip", "tar": "application/x-tar"}

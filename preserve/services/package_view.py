@@ -360,11 +360,12 @@ def edit_description(
         if values == before and (not lang or same_lang):
             continue
         changed.append(element)
-        target = f"{element}@{lang}" if lang else element
-        if values:
-            assignments.extend(f"{target}={v}" for v in values)
+        # the element's values become those typed, in the language given (if any)
+        assignments.append(f"{element}=")
+        if lang:
+            assignments.extend(f"{element}@{lang}={v}" for v in values)
         else:
-            assignments.append(f"{element}=")  # clears the element
+            assignments.extend(f"{element}={v}" for v in values)
     if not assignments:
         return EditResult(pid, "unchanged", number)
     result = describe(acting_as(app, principal), pid, assignments=assignments)
