@@ -4,6 +4,7 @@ dead with a deactivated person (the service, the CLI and the page)."""
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -80,3 +81,91 @@ def test_bad_names_expiries_and_other_peoples_tokens(site: Site) -> None:
     with pytest.raises(NotFound):
         tokens.revoke_token(app, ann, 999999)
     assert tokens.list_tokens(app, bob) == []
+
+
+# ----------------------------------------------------------------------------- the page
+
+
+def test_the_page_makes_a_token_shows_it_once_and_revokes_it(site: Site) -> None:
+    from tests.web.conftest import csrf_token
+
+    site.user("ann")
+    client = site.client("ann")
+    page = client.get("/account/tokens")
+    assert page.status_code == 200 and "You have no tokens yet" in page.get_data(as_text=True)
+    assert "/account/tokens" in client.get("/account").get_data(as_text=True)
+    made = client.post(
+        "/account/tokens",
+        data={"name": "scanner-2", "expires_days": "30", "csrf_token": csrf_token(client)},
+    )
+    assert made.status_code == 201 and made.headers["Cache-Control"] == "no-store"
+    html = made.get_data(as_text=True)
+    shown = re.search(r'value="(pst_[A-Za-z0-9_-]{40})"', html)
+    assert shown, html
+    text = shown.group(1)
+    assert tokens.principal_for_token(site.application, text).username == "ann"  # type: ignore[union-attr]
+    # shown once: the list afterwards has its prefix only
+    listed = client.get("/account/tokens").get_data(as_text=True)
+    assert text not in listed and text[:12] in listed and "scanner-2" in listed
+    (info,) = tokens.list_tokens(site.application, _principal(site, "ann"))
+    assert info.expires_at is not None
+    revoked = client.post(
+        f"/account/tokens/{info.id}/revoke", data={"csrf_token": csrf_token(client)}
+    )
+    assert revoked.status_code == 302
+    assert "revoked" in client.get("/account/tokens").get_data(as_text=True)
+    assert tokens.principal_for_token(site.application, text) is None
+
+
+def test_the_page_refuses_bad_input_per_field_and_other_peoples_tokens(site: Site) -> None:
+    from tests.web.conftest import csrf_token
+
+    site.user("ann")
+    site.user("bob")
+    client = site.client("ann")
+    for data, field in (
+        ({"name": ""}, "name"),
+        ({"name": "x", "expires_days": "0"}, "expires_days"),
+        ({"name": "x", "expires_days": "soon"}, "expires_days"),
+        ({"name": "y" * 101}, "name"),
+    ):
+        response = client.post("/account/tokens", data={**data, "csrf_token": csrf_token(client)})
+        assert response.status_code == 400
+        assert f'id="{field}-error"' in response.get_data(as_text=True)
+    assert tokens.list_tokens(site.application, _principal(site, "ann")) == []
+    # without the CSRF token: refused
+    assert client.post("/account/tokens", data={"name": "x"}).status_code == 400
+    _, info = tokens.create_token(site.application, _principal(site, "bob"), "bob's")
+    response = client.post(
+        f"/account/tokens/{info.id}/revoke", data={"csrf_token": csrf_token(client)}
+    )
+    assert response.status_code == 404
+    assert tokens.list_tokens(site.application, _principal(site, "bob"))[0].revoked_at is None
+    # signed out: sent to sign in
+    assert site.client().get("/account/tokens").status_code == 302
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+def test_the_cli_makes_lists_and_revokes_tokens(site: Site) -> None:
+    site.user("ann")
+    made = site.repo.run("tokens", "create", "nightly ingest", "--as", "ann", "--expires-days", "3")
+    text = made.output.splitlines()[0]  # the token first; what it is follows on stderr
+    assert text.startswith("pst_") and len(text) == 44
+    assert tokens.principal_for_token(site.application, text) is not None
+    listed = site.repo.json("tokens", "list", "--as", "ann", "--json")
+    assert [(t["name"], t["state"], t["prefix"]) for t in listed] == [
+        ("nightly ingest", "active", text[:12])
+    ]
+    assert text not in site.repo.run("tokens", "list", "--as", "ann").output
+    site.repo.run("tokens", "revoke", str(listed[0]["id"]), "--as", "ann")
+    assert tokens.principal_for_token(site.application, text) is None
+    for args, message in (
+        (("create", "x", "--as", "nobody"), "no active user"),
+        (("create", "x", "--as", "ann", "--expires-days", "0"), "--expires-days"),
+        (("create", "", "--as", "ann"), "empty"),
+        (("revoke", "999", "--as", "ann"), "no token 999"),
+    ):
+        failed = site.repo.run("tokens", *args, ok=False)
+        assert failed.exit_code != 0 and message in failed.output, failed.output

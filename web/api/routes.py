@@ -274,24 +274,25 @@ def _send(found: downloads.Download, package_id: str, what: str, **detail: Any) 
     return response
 
 
+BAG = (
+    "The version as a complete BagIt bag (one folder) in a zip or tar archive, streamed. "
+    "This is also how a package is exported."
+)
+FILE = "The file's bytes, with the MIME type recorded at ingest."
 BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 
 @bp.route("/packages/<package_id>/bag", methods=["GET"])
 @bp.arguments(BagArgs, location="query")
-@bp.response(
-    200,
-    description="The version as a complete BagIt bag (one folder) in a zip or tar archive, "
-    "streamed. This is also how a package is exported.",
-    content_type="application/zip",
-)
+@bp.response(200, description=BAG, content_type="application/zip")
 @bp.doc(
     responses={
         "200": {
+            "description": BAG,
             "content": {
                 "application/zip": {"schema": {"type": "string", "format": "binary"}},
                 "application/x-tar": {"schema": {"type": "string", "format": "binary"}},
-            }
+            },
         }
     }
 )
@@ -312,12 +313,8 @@ def package_bag(args: dict[str, Any], package_id: str) -> Any:
 
 @bp.route("/packages/<package_id>/files/<path:path>", methods=["GET"])
 @bp.arguments(FileArgs, location="query")
-@bp.response(
-    200,
-    description="The file's bytes, with the MIME type recorded at ingest.",
-    content_type="application/octet-stream",
-)
-@bp.doc(responses={"200": {"content": BINARY}})
+@bp.response(200, description=FILE, content_type="application/octet-stream")
+@bp.doc(responses={"200": {"description": FILE, "content": BINARY}})
 @problems(400, 404, 503)
 def package_file(args: dict[str, Any], path: str, package_id: str) -> Any:
     """Download one file of a version of the package by its path in the bag (e.g.
