@@ -287,8 +287,10 @@ def _resolve_places(
     return orgs, collection_id
 
 
-def _since(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
+def _since(day: date, dialect: str) -> datetime | str:
+    """Midnight UTC of ``day``, as the dialect compares timestamps (SQLite: text)."""
+    moment = datetime.combine(day, time(), UTC)
+    return moment if dialect == "postgresql" else moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def search_packages(app: Application, principal: Principal, query: PackageQuery) -> PackagePage:
@@ -328,10 +330,10 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
             params["status"] = query.status
         if query.ingested_from:
             where.append("p.created_at >= :ingested_from")
-            params["ingested_from"] = _since(query.ingested_from)
+            params["ingested_from"] = _since(query.ingested_from, dialect)
         if query.ingested_to:
             where.append("p.created_at < :ingested_before")
-            params["ingested_before"] = _since(query.ingested_to + timedelta(days=1))
+            params["ingested_before"] = _since(query.ingested_to + timedelta(days=1), dialect)
         # PUIDs and MIME types are written in lower case; format names as the registry does
         for column, sql in (
             ("puid", "puid = :puid"),
