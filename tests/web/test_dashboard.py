@@ -1,0 +1,72 @@
+"""The dashboard (/): its numbers match the catalogue for what the person sees, the charts'
+data are JSON in a non-executable script element (CSP: no inline script) and also tables."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from preserve.services import accounts
+from preserve.services import dashboard as dashboard_service
+from tests.web.search_support import ingest
+
+
+def test_numbers_match_the_catalogue(site_any, tmp_path: Path) -> None:
+    site = site_any
+    dashboard_service.clear_cache()
+    ours = [
+        ingest(site, tmp_path, "harbour", title="Haven", image="scans/a.png"),
+        ingest(site, tmp_path, "station", title="Station", files={"a.txt": "x" * 100}),
+    ]
+    theirs = ingest(site, tmp_path, "letters", "letters", title="Brieven", image="b.png")
+    site.repo.run("fixity", "--all")
+    site.user("vera", role="viewer")
+    vera = accounts.principal_for(site.application, site.users["vera"])
+    summary = dashboard_service.compute_summary(site.application, vera.visible_organisations())
+
+    assert summary.totals.packages == 2
+    assert summary.totals.files == sum(p["files"] for p in ours)
+    assert summary.totals.bytes == sum(p["bytes"] for p in ours)
+    assert [(h.organisation, h.collection, h.packages) for h in summary.holdings] == [
+        ("ours", "photos", 2)
+    ]
+    assert sum(loc.copies for loc in summary.locations) == summary.copies >= 2
+    assert summary.checked_in_time == summary.copies  # all just checked
+    assert summary.coverage == 1.0 and summary.failures == 0 and summary.damaged == 0
+    assert summary.months[-1].total == summary.totals.bytes
+    names = {f.name: f.files for f in summary.formats}
+    assert names == {"Portable Network Graphics": 1, "Plain Text File": 2}
+
+    root = site.user("root", role=None, admin=True)
+    admin = accounts.principal_for(site.application, site.users[root])
+    everything = dashboard_service.compute_summary(site.application, admin.visible_organisations())
+    assert everything.totals.packages == 3
+    assert everything.totals.bytes == summary.totals.bytes + theirs["bytes"]
+
+    page = site.client("vera").get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Haven" in html and "Station" in html and "Brieven" not in html
+    assert "letters" not in html.lower().replace("bytes", "")
+    data = re.search(
+        r'<script type="application/json" id="dashboard-data">(.*?)</script>', html, re.S
+    )
+    assert data is not None
+    charts = json.loads(data.group(1))
+    assert charts["coverage"]["values"] == [summary.copies, 0]
+    assert sorted(charts["formats"]["files"]) == [1, 2]
+    assert charts["months"]["total"][-1] == summary.totals.bytes
+    # no inline script: every other script element has a src in /static
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert 'type="application/json"' in tag or 'src="/static/' in tag, tag
+    assert "onclick" not in html and "style=" not in html
+    assert "<table" in html and "Formats by share of files" in html
+
+
+def test_a_person_of_no_organisation_sees_nothing_and_signed_out_goes_to_sign_in(site) -> None:
+    dashboard_service.clear_cache()
+    assert site.client().get("/").status_code == 302
+    page = site.client(site.user("nobody", role=None)).get("/")
+    assert page.status_code == 200
+    assert "Photographs" not in page.get_data(as_text=True)
