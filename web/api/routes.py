@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from flask import Response, request, url_for
@@ -12,6 +13,7 @@ from preserve.web.api.schemas import (
     CollectionArgs,
     CollectionListSchema,
     FileArgs,
+    IngestRequestSchema,
     JobArgs,
     JobListSchema,
     JobSchema,
@@ -20,10 +22,12 @@ from preserve.web.api.schemas import (
     PackageListSchema,
     PackageSchema,
     PackageSearchArgs,
+    TransferCreateSchema,
+    TransferSchema,
 )
 from preserve.web.context import application, audit, principal
 
-from preserve.services import downloads, job_view, package_view, scripting, search
+from preserve.services import downloads, job_view, package_view, scripting, search, transfers
 
 IDEMPOTENCY_KEY = {
     "in": "header",
@@ -340,3 +344,114 @@ def fixity(package_id: str) -> Any:
     record = scripting.queue_package_fixity(app, who, package_id, client_key=idempotency_key())
     audit("package.fixity", object_type="package", object_id=package_id, job=record.id)
     return queued(job_view.get_job(app, who, record.id))
+
+
+# ------------------------------------------------------------------------------- ingest
+
+
+def _collection(organisation: str | None, collection: str) -> str:
+    return f"{organisation}/{collection}" if organisation else collection
+
+
+def transfer_body(status: transfers.TransferStatus) -> dict[str, Any]:
+    t = status.transfer
+    return {
+        "id": t.id,
+        "organisation": t.organisation,
+        "collection": t.collection,
+        "name": t.name,
+        "state": t.state,
+        "phase": status.phase,
+        "files": t.files,
+        "files_complete": t.files_complete,
+        "bytes_received": t.bytes_received,
+        "bytes_total": t.bytes_total,
+        "created_at": t.created_at,
+        "expires_at": t.expires_at,
+        "job": url_for("api.job", job_id=t.job_id, _external=True) if t.job_id else None,
+        "package_ids": list(status.package_ids),
+        "problems": [vars(p) for p in status.problems],
+        "upload_url": url_for("tus.create", _external=True),
+        "url": url_for("api.transfer", transfer_id=t.id, _external=True),
+    }
+
+
+@bp.route("/transfers", methods=["POST"])
+@bp.arguments(TransferCreateSchema)
+@bp.response(201, TransferSchema, headers={"Location": {"schema": {"type": "string"}}})
+@problems(400, 403, 404, 413)
+def create_transfer(args: dict[str, Any]) -> Any:
+    """Open a transfer into a collection (archivist or more): upload its files with tus to
+    ``upload_url`` (``Upload-Metadata``: ``transfer_id``, ``relativePath``), then start the
+    ingest with ``POST /ingests``."""
+    app, who = application(), principal()
+    record = transfers.create_transfer(
+        app,
+        who,
+        collection=_collection(args.get("organisation"), args["collection"]),
+        name=args["name"],
+        description=args.get("description"),
+        expected_files=args.get("expected_files"),
+        expected_bytes=args.get("expected_bytes"),
+        new_version_of=args.get("new_version_of"),
+    )
+    audit(
+        "transfer.create",
+        object_type="transfer",
+        object_id=record.id,
+        organisation_id=record.organisation_id,
+    )
+    body = transfer_body(transfers.status(app, who, record.id))
+    return body, 201, {"Location": body["url"]}
+
+
+@bp.route("/transfers/<transfer_id>", methods=["GET"])
+@bp.response(200, TransferSchema)
+@problems(404)
+def transfer(transfer_id: str) -> Any:
+    """A transfer of yours: its uploads so far, its ingest job, the package it made or the
+    problems per file."""
+    return transfer_body(transfers.status(application(), principal(), transfer_id))
+
+
+@bp.route("/ingests", methods=["POST"])
+@bp.arguments(IngestRequestSchema)
+@bp.response(202, JobSchema, headers={"Location": {"schema": {"type": "string"}}})
+@bp.doc(parameters=[IDEMPOTENCY_KEY])
+@problems(400, 403, 404, 409, 422)
+def ingest(args: dict[str, Any]) -> Any:
+    """Start an ingest (archivist or more): of a transfer whose uploads are complete
+    (``transfer_id``; asking again gives the same job), or of a folder or file inside a server
+    folder the administrators allowed (``folder``, ``path``, ``collection``; the same
+    ``Idempotency-Key`` again gives the same job). Answers 202 with the job."""
+    app, who = application(), principal()
+    if "transfer_id" in args:
+        record = transfers.complete(app, who, args["transfer_id"])
+        assert record.job_id is not None
+        job_id = record.job_id
+        audit(
+            "ingest",
+            object_type="transfer",
+            object_id=record.id,
+            organisation_id=record.organisation_id,
+            job=job_id,
+        )
+    else:
+        described = dict(args.get("description") or {})
+        if args.get("title"):
+            described["title"] = [args["title"]]
+        key = scripting.idempotency_key(who, "ingest-folder", idempotency_key())
+        request_id = hashlib.sha256(key.encode()).hexdigest()[:32] if key else None
+        job = transfers.ingest_from_folder(
+            app,
+            who,
+            folder=args["folder"],
+            path=args["path"],
+            collection=_collection(args.get("organisation"), args["collection"]),
+            description=described,
+            request_id=request_id,
+        )
+        job_id = job.id
+        audit("ingest", object_type="folder", object_id=f"{args['folder']}:{args['path']}",
+              job=job_id)  # fmt: skip
+    return queued(job_view.get_job(app, who, job_id))

@@ -266,3 +266,96 @@ class FileArgs(ma.Schema):
     version = f.Integer(
         validate=ma.validate.Range(min=1), metadata={"description": "Default: the current one."}
     )
+
+
+# ------------------------------------------------------------------------------- ingest
+
+DESCRIPTION = f.Dict(
+    keys=f.String(),
+    values=f.List(f.String()),
+    metadata={"description": 'Dublin Core: element -> values, e.g. {"creator": ["Ann"]}.'},
+)
+
+
+class TransferCreateSchema(ma.Schema):
+    collection = f.String(required=True, metadata={"description": "Collection slug."})
+    organisation = f.String(metadata={"description": "Its organisation (if the slug is shared)."})
+    name = f.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=255),
+        metadata={"description": "The delivery's name (its folder in the package)."},
+    )
+    description = DESCRIPTION
+    expected_files = f.Integer(validate=ma.validate.Range(min=0))
+    expected_bytes = f.Integer(validate=ma.validate.Range(min=0))
+    new_version_of = f.String(metadata={"description": "A package id: a new version of it."})
+
+
+class ProblemItemSchema(ma.Schema):
+    path = f.String(required=True)
+    message = f.String(required=True)
+    code = f.String(required=True)
+
+
+class TransferSchema(ma.Schema):
+    id = f.String(required=True)
+    organisation = f.String(required=True)
+    collection = f.String(required=True)
+    name = f.String(required=True)
+    state = f.String(required=True)
+    phase = f.String(
+        required=True,
+        metadata={
+            "description": "uploading, queued, running, succeeded, failed, discarded, expired"
+        },
+    )
+    files = f.Integer(required=True, metadata={"description": "Uploads created."})
+    files_complete = f.Integer(required=True)
+    bytes_received = f.Integer(required=True)
+    bytes_total = f.Integer(required=True)
+    created_at = f.DateTime(required=True)
+    expires_at = f.DateTime(required=True, allow_none=True)
+    job = f.String(required=True, allow_none=True, metadata={"description": "Its ingest job."})
+    package_ids = f.List(f.String(), required=True)
+    problems = f.List(f.Nested(ProblemItemSchema), required=True)
+    upload_url = f.String(
+        required=True,
+        metadata={
+            "description": "The tus 1.0 endpoint: create each upload there with "
+            "Upload-Metadata transfer_id and relativePath, and this token."
+        },
+    )
+    url = f.String(required=True)
+
+
+class IngestRequestSchema(ma.Schema):
+    transfer_id = f.String(metadata={"description": "A transfer whose uploads are complete."})
+    folder = f.String(metadata={"description": "A server folder (PRESERVE_INGEST_FOLDERS)."})
+    path = f.String(metadata={"description": "The folder or file inside it to ingest."})
+    collection = f.String(metadata={"description": "Collection slug (with folder)."})
+    organisation = f.String(metadata={"description": "Its organisation's slug."})
+    title = f.String(validate=ma.validate.Length(max=1000))
+    description = DESCRIPTION
+
+    @ma.validates_schema
+    def one_source(self, data: dict, **kwargs: object) -> None:
+        if ("transfer_id" in data) == ("folder" in data):
+            raise ma.ValidationError(
+                "give either transfer_id (an uploaded transfer) or folder and path (a server "
+                "folder)",
+                "transfer_id",
+            )
+        if "transfer_id" in data:
+            extra = sorted(
+                k
+                for k in ("path", "collection", "organisation", "title", "description")
+                if k in data
+            )
+            if extra:
+                raise ma.ValidationError(
+                    "a transfer has its collection and description already", extra[0]
+                )
+        else:
+            for name in ("path", "collection"):
+                if not data.get(name):
+                    raise ma.ValidationError(f"{name} is needed with folder", name)
