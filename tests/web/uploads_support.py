@@ -94,10 +94,10 @@ def token(site: Site, name: str) -> str:
     return text
 
 
-def open_transfer(site: Site, name: str = "ann", **options: Any) -> transfers.TransferRecord:
+def open_transfer(site: Site, who: str = "ann", **options: Any) -> transfers.TransferRecord:
     options.setdefault("collection", "ours/photos")
     options.setdefault("name", "photos-1923")
-    return transfers.create_transfer(site.application, principal(site, name), **options)
+    return transfers.create_transfer(site.application, principal(site, who), **options)
 
 
 def client(served: Served, bearer: str) -> TusClient:
