@@ -464,7 +464,7 @@ def record_dissemination(
             agent=agent,
             package_id=package_id,
             file_id=file_id,
-            detail=f"{detail} by {principal.username} through the web catalogue",
+            detail=f"{detail} by {principal.username}",
             outcome_detail="every byte sent matched the catalogue's digests",
             occurred_at=datetime.now(UTC),
             version=version,

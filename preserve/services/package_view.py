@@ -281,11 +281,23 @@ class EditResult:
     changed: tuple[str, ...] = ()
 
 
+#: What can be wrong with a field of the description form: code -> message (the web page
+#: shows each in the person's language; the API gives code and message).
+FORM_PROBLEMS = {
+    "language": "not a language tag (nl, en, fr, nl-BE ...)",
+    "unknown": "not a Dublin Core element",
+    "control": "contains control characters",
+    "too_long": f"a value is longer than {MAX_VALUE} characters",
+    "required": "a package needs a title",
+}
+
+
 class FormErrors(InvalidInput):
-    """The description form's errors, one per field (``errors``: field -> message)."""
+    """The description form's errors, one per field (``errors``: field -> a code of
+    :data:`FORM_PROBLEMS`)."""
 
     def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        super().__init__("; ".join(f"{k}: {FORM_PROBLEMS[v]}" for k, v in errors.items()))
         self.errors = dict(errors)
 
 
@@ -327,10 +339,10 @@ def edit_description(
     errors: dict[str, str] = {}
     lang = language.strip()
     if lang and not _LANGUAGE_TAG.fullmatch(lang):
-        errors["language"] = f"{lang!r} is not a language tag (nl, en, fr, nl-BE ...)"
+        errors["language"] = "language"
     unknown = sorted(set(fields) - set(FORM_ELEMENTS))
     if unknown:
-        errors[unknown[0]] = f"{unknown[0]!r} is not a Dublin Core element"
+        errors[unknown[0]] = "unknown"
     wanted: dict[str, list[str]] = {}
     for element in FORM_ELEMENTS:
         if element not in fields:
@@ -338,12 +350,12 @@ def edit_description(
         values = _lines(fields[element])
         bad = next((v for v in values if _CONTROL.search(v)), None)
         if bad is not None:
-            errors[element] = "contains control characters"
+            errors[element] = "control"
         elif any(len(v) > MAX_VALUE for v in values):
-            errors[element] = f"a value is longer than {MAX_VALUE} characters"
+            errors[element] = "too_long"
         wanted[element] = values
     if "title" in fields and not wanted.get("title"):
-        errors["title"] = "a package needs a title"
+        errors["title"] = "required"
     if errors:
         raise FormErrors(errors)
     with app.uow() as uow:

@@ -110,6 +110,15 @@ def test_a_file_downloads_with_identical_bytes_and_safe_headers(
     assert len(events) == 4
     assert all("vera" in e["detail"] for e in events)
     assert any("data/scans/harbour.png" in e["detail"] for e in events)
+    from preserve.catalogue.models import AuditEntry
+
+    with dsite.application.uow() as uow:
+        audited = [
+            e
+            for e in uow.session.query(AuditEntry).filter_by(action="download").all()
+            if e.object_id == pid
+        ]
+        assert len(audited) == 4 and all(e.username == "vera" for e in audited)
 
 
 def test_bad_paths_and_unknown_files(dsite: Site, two_versions: dict[str, Any]) -> None:

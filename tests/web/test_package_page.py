@@ -139,6 +139,7 @@ def test_invalid_description_input_is_refused_per_field(site_any: Site, package:
     html = answer.get_data(as_text=True)
     assert 'id="dc-title-error"' in html and "needs a title" in html
     assert 'id="dc-creator-error"' in html and "control characters" in html
+    assert 'aria-invalid="true"' in html
     assert 'id="dc-language-tag-error"' in html
     assert len(site_any.repo.json("show", package["id"])["versions"]) == 1
 

@@ -145,7 +145,7 @@ def describe(package_id: str) -> Any:
                 application(), principal(), package_id, values, language
             )
         except package_view.FormErrors as exc:
-            errors = exc.errors
+            errors = {field: _problem(code) for field, code in exc.errors.items()}
         else:
             if result.status == "unchanged":
                 flash(_("Nothing to change: the description is already so."), "success")
@@ -178,6 +178,19 @@ def describe(package_id: str) -> Any:
         ),
         status,
     )
+
+
+def _problem(code: str) -> str:
+    """A description form problem (:data:`package_view.FORM_PROBLEMS`) in the person's
+    language."""
+    messages = {
+        "language": _("Not a language tag: write nl, en, fr, nl-BE …"),
+        "unknown": _("Not a Dublin Core element."),
+        "control": _("Contains control characters; remove them."),
+        "too_long": _("A value is longer than %(max)s characters.", max=package_view.MAX_VALUE),
+        "required": _("A package needs a title."),
+    }
+    return messages.get(code, code)
 
 
 @bp.route("/packages/<package_id>/fixity", methods=["POST"])
