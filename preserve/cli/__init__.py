@@ -35,6 +35,7 @@ from preserve.cli import (  # noqa: F401 (commands)
     bags,
     catalogue,
     collections,
+    derivatives,
     fixity,
     ingest,
     jobs,

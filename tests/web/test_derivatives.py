@@ -117,3 +117,12 @@ def test_queueing_is_once_per_package_version(site: Site, tmp_path: Path) -> Non
     (text_only / "a.txt").write_text("no images\n", encoding="utf-8")
     q = site.ingest(text_only, "photos")
     assert derivatives.queue_derivatives(site.application, q["id"]) is None
+
+
+def test_the_command_makes_them_for_a_package_or_all(site: Site, tmp_path: Path) -> None:
+    p = site.ingest(image_folder(tmp_path), "photos")
+    out = site.repo.run("derivatives", "make", p["id"][:8]).stdout
+    assert "3 images: 3 made" in out
+    again = site.repo.json("derivatives", "make", "--all")
+    assert [(r["package_id"], r["skipped"]) for r in again] == [(p["id"], 3)]
+    assert site.repo.run("derivatives", "make", ok=False).exit_code == 2
