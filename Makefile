@@ -11,6 +11,9 @@ BENCH_WEB_ARGS ?=
 WORKER_ARGS ?=
 # how long `make run` waits for its sample ingest job (seconds)
 RUN_TIMEOUT ?= 600
+# where `make run` and `make serve` serve the web catalogue
+RUN_BIND ?= 127.0.0.1:8000
+SERVE_ARGS ?=
 LINT_PATHS := preserve config migrations workers web tests $(wildcard bench)
 
 .DEFAULT_GOAL := help
@@ -27,7 +30,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 
 install: $(BIN)/.installed ## create .venv and install preserve with its development tools
 
-run: install ## initialise the embedded catalogue, ingest the sample through a worker, check fixity
+run: install ## set up the embedded repository with the sample, then serve the catalogue (Ctrl-C stops)
 	$(BIN)/preserve init
 	$(BIN)/preserve collections add sample --title "Sample collection" --exist-ok
 	$(BIN)/preserve sample $(PRESERVE_HOME)/sample-delivery
@@ -55,6 +58,19 @@ run: install ## initialise the embedded catalogue, ingest the sample through a w
 	cat "$$log.wait" >&2; rm -f "$$log.wait"
 	$(BIN)/preserve fixity --all
 	$(BIN)/preserve packages list
+	@# a local administrator to sign in with: made once, its one-time password printed once
+	@if $(BIN)/preserve users list --json | $(BIN)/python -c \
+		'import json, sys; sys.exit(0 if any(u["username"] == "admin" for u in json.load(sys.stdin)) else 1)'; then \
+		echo "the account admin exists already; for a new one-time password run:"; \
+		echo "  PRESERVE_HOME=$(PRESERVE_HOME) $(BIN)/preserve users reset-password admin"; \
+	else \
+		$(BIN)/preserve users create admin --admin --display-name "Local administrator" \
+			--organisation "$${PRESERVE_ORGANISATION:-default}" --role admin || exit 1; \
+	fi
+	@echo ""
+	@echo "== the catalogue: open http://$(RUN_BIND)/ and sign in as admin with the one-time password"
+	@echo "== printed when it was made (then choose your own); Ctrl-C stops the catalogue"
+	$(BIN)/preserve serve --bind $(RUN_BIND) $(SERVE_ARGS)
 
 test: install ## run the test suite (PostgreSQL tests need PRESERVE_TEST_DATABASE_URL)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
@@ -74,8 +90,8 @@ bench-web: install ## web catalogue at 100k packages / 1M files on PostgreSQL (P
 soak: install ## kill ingests at random moments, check each re-run; writes docs/reliability.md
 	$(BIN)/python -m bench.soak --iterations $(SOAK_ITERATIONS) $(SOAK_ARGS)
 
-serve: install ## (web catalogue: not built yet)
-	@echo "the web catalogue is not built yet" >&2; exit 1
+serve: install ## serve the web catalogue (gunicorn, with the embedded workers when no broker is set)
+	$(BIN)/preserve serve --bind $(RUN_BIND) $(SERVE_ARGS)
 
 worker: install ## run a worker with the scheduler (embedded broker, or PRESERVE_BROKER_URL)
 	$(BIN)/preserve worker --with-scheduler $(WORKER_ARGS)

@@ -42,8 +42,10 @@ from preserve.cli import (  # noqa: F401 (commands)
     locations,
     organisations,
     packages,
+    serve,
     settings,
     tokens,
+    users,
     versions,
     workers,
 )
