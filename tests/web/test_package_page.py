@@ -127,7 +127,14 @@ def test_the_description_edit_makes_a_metadata_version_with_an_event(
     assert modification and "ann" in str(modification[-1])
     # the earlier version still shows its own description
     old = client.get(f"/packages/{package['id']}?version=1").get_data(as_text=True)
-    assert "Harbour scans, 1930" not in old.split("<h2")[0] or "Harbour scans" in old
+    assert old.split("<h1>")[1].split("</h1>")[0] == "Harbour scans"
+    described = old.split('id="description"')[1].split('id="versions"')[0]
+    assert "Version 1 of 2" in old and "Jan Peeters" not in described
+    new = client.get(f"/packages/{package['id']}").get_data(as_text=True)
+    assert new.split("<h1>")[1].split("</h1>")[0] == "Harbour scans, 1930"
+    assert "Version 2 of 2" in new and "description corrected" in new
+    assert '<dd lang="en">Jan Peeters' in new
+    assert client.get(f"/packages/{package['id']}?version=9").status_code == 404
 
 
 def test_invalid_description_input_is_refused_per_field(site_any: Site, package: dict) -> None:
