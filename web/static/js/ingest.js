@@ -1,0 +1,378 @@
+// The ingest page: pick or drop files and folders (their paths kept), open a transfer, upload
+// every file through our tus server in 32 MiB chunks (resumable: a dropped connection resumes
+// from the server's offset; after a reload, choose the same folder again), complete the
+// transfer (one ingest job) and follow the job until it links to the new package or lists
+// the problems per file.
+//
+// Uppy core + Tus + StatusBar + DropTarget + GoldenRetriever, with our own compact file list
+// instead of the Dashboard (which freezes with ~10,000 files: transloadit/uppy#4389).
+import {
+  DropTarget,
+  GoldenRetriever,
+  StatusBar,
+  Tus,
+  Uppy,
+} from "../vendor/uppy/uppy.min.mjs";
+
+const form = document.getElementById("upload-form");
+const strings = JSON.parse(form.dataset.strings);
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const message = document.getElementById("upload-message");
+const bar = document.getElementById("upload-bar");
+const result = document.getElementById("upload-result");
+const picked = document.getElementById("picked");
+const pickedList = document.getElementById("picked-list");
+const collection = document.getElementById("collection");
+const endpointBase = form.dataset.endpoint;
+const SHOWN = 12; // file names listed; the rest is counted
+
+document.getElementById("upload-needs-js").hidden = true;
+form.hidden = false;
+
+function format(text, values) {
+  return text.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
+}
+
+function say(text) {
+  message.textContent = text;
+}
+
+function size(bytes) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  const digits = unit === 0 ? 0 : 1;
+  return `${value.toLocaleString(document.documentElement.lang, { maximumFractionDigits: digits })} ${units[unit]}`;
+}
+
+function uppyLocale() {
+  const lang = (document.documentElement.lang || "en").toLowerCase();
+  const locales = (globalThis.Uppy && globalThis.Uppy.locales) || {};
+  if (lang.startsWith("nl")) return locales.nl_NL;
+  if (lang.startsWith("fr")) return locales.fr_FR;
+  return undefined;
+}
+
+// what the transfer being uploaded is, and (when resuming) the files that already arrived
+let current = null;
+let arrived = new Set();
+let skipped = 0;
+
+function cleanPath(file) {
+  const raw = file.meta.relativePath || file.data.webkitRelativePath || file.name;
+  return String(raw).replace(/^\/+/, "");
+}
+
+const uppy = new Uppy({
+  autoProceed: false,
+  allowMultipleUploadBatches: true,
+  locale: uppyLocale(),
+  restrictions: { maxFileSize: Number(form.dataset.maxSize) },
+  onBeforeFileAdded(file) {
+    file.meta.relativePath = cleanPath(file);
+    if (arrived.has(`${file.meta.relativePath}\u0000${file.data.size}`)) {
+      skipped += 1;
+      return false;
+    }
+    return file;
+  },
+});
+
+uppy.use(Tus, {
+  endpoint: endpointBase,
+  chunkSize: Number(form.dataset.chunkSize),
+  limit: 5,
+  retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000],
+  headers: { "X-CSRFToken": csrf },
+  allowedMetaFields: ["relativePath", "transfer_id", "name", "type", "role"],
+  removeFingerprintOnSuccess: true,
+});
+uppy.use(StatusBar, {
+  target: "#status-bar",
+  hideUploadButton: true,
+  hideAfterFinish: false,
+  showProgressDetails: true,
+});
+uppy.use(DropTarget, { target: "#drop-zone" });
+uppy.use(GoldenRetriever, { serviceWorker: false });
+
+function payloadFiles() {
+  return uppy.getFiles().filter((f) => f.meta.role !== "metadata");
+}
+
+function showPicked() {
+  const files = payloadFiles();
+  const total = files.reduce((sum, f) => sum + (f.size || 0), 0);
+  picked.textContent = files.length
+    ? `${files.length.toLocaleString(document.documentElement.lang)} × · ${size(total)}`
+    : "";
+  if (skipped) picked.textContent += ` — ${format(strings.skipped, { count: skipped })}`;
+  pickedList.replaceChildren(
+    ...files.slice(0, SHOWN).map((f) => {
+      const li = document.createElement("li");
+      li.textContent = f.meta.relativePath;
+      return li;
+    }),
+  );
+  if (files.length > SHOWN) {
+    const li = document.createElement("li");
+    li.textContent = `… (+${(files.length - SHOWN).toLocaleString(document.documentElement.lang)})`;
+    pickedList.append(li);
+  }
+}
+
+uppy.on("files-added", showPicked);
+uppy.on("file-removed", showPicked);
+uppy.on("restored", () => {
+  // GoldenRetriever brought back the files of an upload interrupted by a reload
+  const withTransfer = uppy.getFiles().find((f) => f.meta.transfer_id);
+  if (withTransfer) current = { id: withTransfer.meta.transfer_id };
+  showPicked();
+});
+uppy.on("progress", (percent) => {
+  bar.hidden = false;
+  bar.value = percent;
+});
+
+function addPicked(input) {
+  const descriptors = Array.from(input.files, (file) => ({
+    source: "picker",
+    name: file.name,
+    type: file.type,
+    data: file,
+    meta: { relativePath: file.webkitRelativePath || file.name },
+  }));
+  try {
+    uppy.addFiles(descriptors);
+  } catch (error) {
+    say(`${strings.error} ${error.message}`);
+  }
+  input.value = "";
+}
+
+document.getElementById("pick-folder").addEventListener("change", (e) => addPicked(e.target));
+document.getElementById("pick-files").addEventListener("change", (e) => addPicked(e.target));
+document.getElementById("clear-button").addEventListener("click", () => {
+  uppy.cancelAll();
+  skipped = 0;
+  showPicked();
+  say("");
+});
+
+const metadataInput = document.getElementById("metadata-csv");
+metadataInput.addEventListener("change", () => {
+  for (const f of uppy.getFiles()) if (f.meta.role === "metadata") uppy.removeFile(f.id);
+  const file = metadataInput.files[0];
+  if (!file) return;
+  uppy.addFile({
+    source: "metadata",
+    name: file.name,
+    type: file.type || "text/csv",
+    data: file,
+    meta: { relativePath: `_metadata/${file.name}`, role: "metadata" },
+  });
+});
+
+async function request(url, options = {}) {
+  const response = await fetch(url, {
+    credentials: "same-origin",
+    ...options,
+    headers: {
+      Accept: "application/json",
+      "Content-Type": "application/json",
+      "X-CSRFToken": csrf,
+      ...(options.headers || {}),
+    },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail || body.title || response.statusText);
+  return body;
+}
+
+function description() {
+  const found = {};
+  for (const field of form.querySelectorAll("[id^='dc-']")) {
+    if (field.value.trim()) found[field.name] = field.value;
+  }
+  return found;
+}
+
+function deliveryName(files) {
+  const typed = document.getElementById("delivery-name").value.trim();
+  if (typed) return typed;
+  const first = files[0].meta.relativePath;
+  if (first.includes("/")) return first.split("/")[0];
+  return `upload ${new Date().toISOString().slice(0, 16).replace("T", " ")}`;
+}
+
+async function openTransfer(files) {
+  const meta = uppy.getFiles().find((f) => f.meta.role === "metadata");
+  return request(form.dataset.createUrl, {
+    method: "POST",
+    body: JSON.stringify({
+      collection: collection.value,
+      name: deliveryName(files),
+      description: description(),
+      metadata_path: meta ? meta.meta.relativePath : null,
+    }),
+  });
+}
+
+function useTransfer(transfer) {
+  current = transfer;
+  // the transfer is part of each file's tus fingerprint (with its path, size and date), so
+  // identical files of two transfers never resume each other's upload
+  uppy.getPlugin("Tus").setOptions({
+    endpoint: `${endpointBase}?transfer=${encodeURIComponent(transfer.id)}`,
+  });
+  uppy.setMeta({ transfer_id: transfer.id });
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  result.replaceChildren();
+  const files = payloadFiles();
+  if (!files.length && !(current && current.id)) {
+    say(strings.choose);
+    return;
+  }
+  if (!collection.value) {
+    say(strings.collection);
+    collection.focus();
+    return;
+  }
+  try {
+    if (!current) {
+      say(strings.creating);
+      useTransfer(await openTransfer(files));
+    } else {
+      useTransfer(current);
+    }
+    say(format(strings.uploading, { done: "…", total: size(files.reduce((s, f) => s + f.size, 0)) }));
+    const outcome = uppy.getFiles().length ? await uppy.upload() : null;
+    if (outcome && outcome.failed && outcome.failed.length) {
+      say(strings.uploadFailed);
+      return;
+    }
+    say(strings.completing);
+    const transfer = await request(`${form.dataset.transferUrl.replace("TRANSFER", current.id)}/complete`, {
+      method: "POST",
+      body: "{}",
+    });
+    follow(transfer.status_url, transfer.page_url);
+  } catch (error) {
+    say(`${strings.error} ${error.message}`);
+  }
+});
+
+function postForm(action, label, className) {
+  const f = document.createElement("form");
+  f.method = "post";
+  f.action = action;
+  f.className = "inline";
+  const token = document.createElement("input");
+  token.type = "hidden";
+  token.name = "csrf_token";
+  token.value = csrf;
+  const button = document.createElement("button");
+  button.type = "submit";
+  button.textContent = label;
+  if (className) button.className = className;
+  f.append(token, button);
+  return f;
+}
+
+function render(status, pageUrl) {
+  const job = status.job;
+  if (status.phase === "queued") say(strings.queued);
+  if (status.phase === "running" && job) {
+    say(format(strings.running, { done: job.files_done, total: job.files_total ?? "…" }));
+    if (job.bytes_total) bar.value = (100 * job.bytes_done) / job.bytes_total;
+  }
+  if (status.phase === "succeeded") {
+    uppy.cancelAll();
+    say(strings.succeeded);
+    bar.value = 100;
+    const list = document.createElement("ul");
+    for (const p of status.packages) {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = p.url;
+      a.textContent = `${strings.package} ${p.id.slice(0, 8)}`;
+      li.append(a);
+      list.append(li);
+    }
+    result.replaceChildren(list);
+    current = null;
+    return true;
+  }
+  if (status.phase === "failed") {
+    say(strings.failed);
+    const table = document.createElement("table");
+    const body = document.createElement("tbody");
+    for (const p of status.problems) {
+      const row = document.createElement("tr");
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = p.path || "—";
+      const td = document.createElement("td");
+      td.textContent = p.message;
+      row.append(th, td);
+      body.append(row);
+    }
+    table.append(body);
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    const base = pageUrl.replace(/\/page$/, "");
+    actions.append(
+      postForm(`${base}/retry`, strings.tryAgain),
+      postForm(`${base}/discard`, strings.discard || "Discard", "danger"),
+    );
+    const details = document.createElement("a");
+    details.href = pageUrl;
+    details.textContent = strings.details;
+    actions.append(details);
+    result.replaceChildren(table, actions);
+    return true;
+  }
+  return false;
+}
+
+function follow(statusUrl, pageUrl) {
+  bar.hidden = false;
+  bar.value = 0;
+  const tick = async () => {
+    try {
+      const status = await request(statusUrl, { method: "GET" });
+      if (render(status, pageUrl)) return;
+    } catch (error) {
+      say(`${strings.error} ${error.message}`);
+    }
+    setTimeout(tick, 1500);
+  };
+  tick();
+}
+
+// "Resume": the unfinished transfer's files that already arrived are skipped when the same
+// folder is chosen again; the others resume from the server's offset (tus fingerprint)
+for (const button of document.querySelectorAll("button.resume")) {
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    try {
+      const transfer = await request(form.dataset.transferUrl.replace("TRANSFER", button.dataset.transferId), { method: "GET" });
+      arrived = new Set(transfer.uploads.filter((u) => u.complete).map((u) => `${u.relative_path}\u0000${u.length}`));
+      skipped = 0;
+      useTransfer(transfer);
+      collection.value = button.dataset.collection;
+      document.getElementById("delivery-name").value = transfer.name;
+      say(format(strings.resuming, { name: transfer.name }));
+      document.getElementById("pick-folder").focus();
+    } catch (error) {
+      say(`${strings.error} ${error.message}`);
+    }
+  });
+}
