@@ -227,3 +227,20 @@ def test_a_file_page_shows_a_preview_placeholder_until_made(site: Site, tmp_path
     thumb = client.get(f"/packages/{p['id']}/files/{png.id}/thumbnail")
     assert thumb.status_code == 200 and thumb.mimetype == "image/svg+xml"
     assert client.get(f"/packages/{p['id']}/files/999999").status_code == 404
+
+
+def test_a_package_of_many_files_is_shown_a_page_at_a_time(site: Site, tmp_path: Path) -> None:
+    delivery = tmp_path / "many"
+    (delivery / "a").mkdir(parents=True)
+    for i in range(230):
+        (delivery / "a" / f"f{i:04d}.txt").write_text(f"{i}\n", encoding="utf-8")
+    p = site.ingest(delivery, "photos")
+    client = site.client(site.user("ann"))
+    first = client.get(f"/packages/{p['id']}?folder=data/a/").get_data(as_text=True)
+    assert "page 1 of 3" in first and first.count('/download"') == package_view.FILES_PER_PAGE
+    assert "f0000.txt" in first and "f0100.txt" not in first
+    assert f"/packages/{p['id']}?version=1&amp;folder=data/a/&amp;page=2#files" in first
+    last = client.get(f"/packages/{p['id']}?folder=data/a/&page=3").get_data(as_text=True)
+    assert "f0229.txt" in last and "f0199.txt" not in last and 'rel="next"' not in last
+    beyond = client.get(f"/packages/{p['id']}?folder=data/a/&page=9").get_data(as_text=True)
+    assert "No files here." in beyond
