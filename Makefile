@@ -17,7 +17,7 @@ SERVE_ARGS ?=
 LINT_PATHS := preserve config migrations workers web tests $(wildcard bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck bench bench-web soak serve worker clean clean-data
+.PHONY: help install run test lint typecheck bench bench-web soak serve worker translations clean clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -92,6 +92,22 @@ soak: install ## kill ingests at random moments, check each re-run; writes docs/
 
 serve: install ## serve the web catalogue (gunicorn, with the embedded workers when no broker is set)
 	$(BIN)/preserve serve --bind $(RUN_BIND) $(SERVE_ARGS)
+
+TRANSLATIONS := web/translations
+LANGUAGES := nl fr
+
+translations: install ## extract the web catalogue's strings; update the nl and fr catalogues; compile them
+	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-by-file --no-wrap \
+		--project preserve --copyright-holder "preserve contributors" \
+		-o $(TRANSLATIONS)/messages.pot web preserve
+	@for lang in $(LANGUAGES); do \
+		if [ -f $(TRANSLATIONS)/$$lang/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel update --no-wrap -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l $$lang || exit 1; \
+		else \
+			$(BIN)/pybabel init -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l $$lang || exit 1; \
+		fi; \
+	done
+	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS)
 
 worker: install ## run a worker with the scheduler (embedded broker, or PRESERVE_BROKER_URL)
 	$(BIN)/preserve worker --with-scheduler $(WORKER_ARGS)
