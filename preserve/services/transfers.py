@@ -814,7 +814,7 @@ def append(
                 "the chunk's SHA-256 does not match the Upload-Checksum header: nothing of "
                 "it was kept; send it again"
             )
-        os.fsync(fd)
+        os.fdatasync(fd)  # the bytes and the file's size: what the offset claims
         new_offset = committed + received
         whole_digest_ok = True
         if new_offset == length and announced_sha256:

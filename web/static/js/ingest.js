@@ -195,7 +195,7 @@ async function request(url, options = {}) {
 
 function description() {
   const found = {};
-  for (const field of form.querySelectorAll("[id^='dc-']")) {
+  for (const field of form.querySelectorAll("input[id^='dc-'], textarea[id^='dc-']")) {
     if (field.value.trim()) found[field.name] = field.value;
   }
   return found;
