@@ -118,8 +118,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="session")
 def browser(served: Served) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # waits for things that take seconds on a loaded machine (never asserted as timings)
+    expect.set_options(timeout=PATIENCE_MS)
     with sync_playwright() as p:
         launched = p.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -177,7 +179,17 @@ def delivery(root: Path, *, images: int = 3, pdf: bool = True) -> Path:
 
     (root / "scans").mkdir(parents=True)
     for i in range(images):
-        image = pyvips.Image.black(240, 160, bands=3) + [30 * i, 90, 160]  # noqa: RUF005
+        # a sky-to-sea gradient with a horizon and a few "masts": reads as a photograph in a
+        # thumbnail, unlike a flat colour
+        xy = pyvips.Image.xyz(480, 320)
+        x, y = xy[0], xy[1]
+        sky = (y < 150 + 10 * i).ifthenelse(1, 0)
+        red = sky.ifthenelse(120 + y / 2, 20 + y / 8)
+        green = sky.ifthenelse(160 + y / 3, 60 + y / 6)
+        blue = sky.ifthenelse(230 - y / 6, 110 + x / 16)
+        masts = ((x % (70 + 15 * i)) < 4).ifthenelse(1, 0) & (y > 60) & sky
+        image = red.bandjoin([green, blue])
+        image = masts.ifthenelse([40, 35, 30], image).cast("uchar")
         image.pngsave(str(root / "scans" / f"plate-{i + 1}.png"))
     if pdf:
         (root / "inventory.pdf").write_bytes(_tiny_pdf("Inventory of the glass plates"))
