@@ -4,11 +4,13 @@
 // transfer (one ingest job) and follow the job until it links to the new package or lists
 // the problems per file.
 //
-// Uppy core + Tus + StatusBar + DropTarget + GoldenRetriever, with our own compact file list
-// instead of the Dashboard (which freezes with ~10,000 files: transloadit/uppy#4389).
+// Uppy core + Tus + StatusBar + DropTarget, with our own compact file list instead of the
+// Dashboard (which freezes with ~10,000 files: transloadit/uppy#4389). Not GoldenRetriever: it
+// keeps only files under 5 MiB, and the "ghost" files it restored after a reload made Uppy
+// skip the re-chosen large files (found in Chromium); resuming rests on the server's list of
+// unfinished transfers and on tus-js-client's fingerprints in localStorage instead.
 import {
   DropTarget,
-  GoldenRetriever,
   StatusBar,
   Tus,
   Uppy,
@@ -98,7 +100,6 @@ uppy.use(StatusBar, {
   showProgressDetails: true,
 });
 uppy.use(DropTarget, { target: "#drop-zone" });
-uppy.use(GoldenRetriever, { serviceWorker: false });
 
 function payloadFiles() {
   return uppy.getFiles().filter((f) => f.meta.role !== "metadata");
@@ -108,7 +109,10 @@ function showPicked() {
   const files = payloadFiles();
   const total = files.reduce((sum, f) => sum + (f.size || 0), 0);
   picked.textContent = files.length
-    ? `${files.length.toLocaleString(document.documentElement.lang)} × · ${size(total)}`
+    ? format(strings.picked, {
+        count: files.length.toLocaleString(document.documentElement.lang),
+        size: size(total),
+      })
     : "";
   if (skipped) picked.textContent += ` — ${format(strings.skipped, { count: skipped })}`;
   pickedList.replaceChildren(
@@ -127,12 +131,6 @@ function showPicked() {
 
 uppy.on("files-added", showPicked);
 uppy.on("file-removed", showPicked);
-uppy.on("restored", () => {
-  // GoldenRetriever brought back the files of an upload interrupted by a reload
-  const withTransfer = uppy.getFiles().find((f) => f.meta.transfer_id);
-  if (withTransfer) current = { id: withTransfer.meta.transfer_id };
-  showPicked();
-});
 uppy.on("progress", (percent) => {
   bar.hidden = false;
   bar.value = percent;
