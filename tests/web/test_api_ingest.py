@@ -14,7 +14,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from preserve.catalogue.models import AuditEntry
 from tests.web.api_support import api_site, assert_problem
 from tests.web.conftest import Site, make_site
 from tests.web.uploads_support import Stream, client, metadata, serve
@@ -22,8 +24,8 @@ from tests.web.uploads_support import Stream, client, metadata, serve
 PATIENCE = 120.0
 
 
-def test_transfers_and_ingests_check_roles_and_input(site: Site, tmp_path: Path) -> None:
-    api = api_site(site, tmp_path, packages=False)
+def test_transfers_and_ingests_check_roles_and_input(site_any: Site, tmp_path: Path) -> None:
+    api = api_site(site_any, tmp_path, packages=False)
     body = {"collection": "photos", "name": "photos-1923", "description": {"title": ["Docks"]}}
     assert_problem(api.post("/api/v1/transfers", "viewer", json={**body, "organisation": "ours"}),
                    403)  # fmt: skip
@@ -39,12 +41,27 @@ def test_transfers_and_ingests_check_roles_and_input(site: Site, tmp_path: Path)
     ):
         problem = assert_problem(api.post("/api/v1/transfers", json=bad), 400, field)
         assert field in problem["errors"]
+    # a body that is not JSON, or not an object
+    bad_json = api.post("/api/v1/transfers", data="{name", content_type="application/json")
+    assert assert_problem(bad_json, 400, "JSON")["errors"] == {"body": ["Invalid JSON body."]}
+    assert "body" in assert_problem(api.post("/api/v1/transfers", json=[1]), 400)["errors"]
+    assert_problem(api.post("/api/v1/transfers", data={"name": "x"}), 415, "application/json")
     made = api.post("/api/v1/transfers", json=body)
     assert made.status_code == 201, made.get_data(as_text=True)
     transfer = made.get_json()
     assert made.headers["Location"] == transfer["url"]
     assert transfer["phase"] == "uploading" and transfer["upload_url"].endswith("/uploads/")
     assert api.get(transfer["url"]).get_json()["id"] == transfer["id"]
+    # the audit log says it came through the API, by whom
+    with site_any.application.uow() as uow:
+        entry = uow.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "transfer.create")
+        ).one()
+        assert (entry.channel, entry.username, entry.object_id) == (
+            "api",
+            "archivist",
+            transfer["id"],
+        )
     assert_problem(api.get(transfer["url"], "outsider"), 404)
     assert_problem(api.get("/api/v1/transfers/nothing"), 404)
 

@@ -162,6 +162,19 @@ def test_real_responses_validate_against_the_documented_schemas(site: Site, tmp_
     ]
     for path, method, url, who in calls:
         check(doc, path, method, api.call(method.upper(), url, who))
+    transfer = {"collection": "photos", "name": "box-1", "description": {"title": ["Box"]}}
+    made = api.post(f"{PREFIX}/transfers", "archivist", json=transfer)
+    for path, method, response in (
+        ("/transfers", "post", made),
+        ("/transfers", "post", api.post(f"{PREFIX}/transfers", "archivist", json={})),
+        ("/transfers", "post", api.post(f"{PREFIX}/transfers", "archivist", data={"a": "b"})),
+        ("/transfers/{transfer_id}", "get", api.get(made.get_json()["url"], "archivist")),
+        ("/transfers/{transfer_id}", "get", api.get(made.get_json()["url"], "outsider")),
+        ("/ingests", "post", api.post(f"{PREFIX}/ingests", "archivist", json={})),
+        ("/ingests", "post", api.post(f"{PREFIX}/ingests", "viewer", json={
+            "folder": "scans", "path": "a", "collection": "photos"})),
+    ):  # fmt: skip
+        check(doc, path, method, response)
     job = api.get(f"{PREFIX}/jobs", "archivist").get_json()["items"][0]
     check(doc, "/jobs/{job_id}", "get", api.get(f"{PREFIX}/jobs/{job['id']}", "archivist"))
     check(doc, "/jobs/{job_id}", "get", api.get(f"{PREFIX}/jobs/{job['id']}", "outsider"))

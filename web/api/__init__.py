@@ -116,6 +116,13 @@ def authenticate() -> Response | None:
         return unauthorised(_("The token is unknown, revoked or expired."))
     g.principal = found
     g.channel = "api"
+    has_body = request.method in ("POST", "PUT", "PATCH") and request.content_length
+    if has_body and not request.is_json:
+        return problem(
+            415,
+            _("Send JSON"),
+            _("The request body must be JSON (Content-Type: application/json)."),
+        )
     return None
 
 
@@ -134,9 +141,12 @@ def http_error(error: HTTPException) -> Response:
     if not messages:
         return problem(status, error.name, error.description or "")
     fields: dict[str, list[str]] = {}
-    for location in messages.values():
-        for field, found in location.items():
-            fields[field] = _flatten(found)
+    for found_there in messages.values():
+        if not isinstance(found_there, dict):  # the body as a whole: not JSON, not an object
+            fields["body"] = _flatten(found_there)
+            continue
+        for field, found in found_there.items():
+            fields["body" if field == "_schema" else field] = _flatten(found)
     detail = "; ".join(f"{f}: {' '.join(m)}" for f, m in fields.items())
     return problem(status, _("The request is not valid"), detail, errors=fields)
 

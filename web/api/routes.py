@@ -335,7 +335,7 @@ def package_file(args: dict[str, Any], path: str, package_id: str) -> Any:
 @bp.route("/packages/<package_id>/fixity", methods=["POST"])
 @bp.response(202, JobSchema, headers={"Location": {"schema": {"type": "string"}}})
 @bp.doc(parameters=[IDEMPOTENCY_KEY])
-@problems(400, 403, 404)
+@problems(400, 403, 404, 415)
 def fixity(package_id: str) -> Any:
     """Queue a fixity check of every copy of the package now (archivist or more in its
     organisation). Answers 202 with the job; poll it at ``Location``. While a check of the
@@ -379,7 +379,7 @@ def transfer_body(status: transfers.TransferStatus) -> dict[str, Any]:
 @bp.route("/transfers", methods=["POST"])
 @bp.arguments(TransferCreateSchema)
 @bp.response(201, TransferSchema, headers={"Location": {"schema": {"type": "string"}}})
-@problems(400, 403, 404, 413)
+@problems(400, 403, 404, 413, 415)
 def create_transfer(args: dict[str, Any]) -> Any:
     """Open a transfer into a collection (archivist or more): upload its files with tus to
     ``upload_url`` (``Upload-Metadata``: ``transfer_id``, ``relativePath``), then start the
@@ -418,7 +418,7 @@ def transfer(transfer_id: str) -> Any:
 @bp.arguments(IngestRequestSchema)
 @bp.response(202, JobSchema, headers={"Location": {"schema": {"type": "string"}}})
 @bp.doc(parameters=[IDEMPOTENCY_KEY])
-@problems(400, 403, 404, 409, 422)
+@problems(400, 403, 404, 409, 415, 422)
 def ingest(args: dict[str, Any]) -> Any:
     """Start an ingest (archivist or more): of a transfer whose uploads are complete
     (``transfer_id``; asking again gives the same job), or of a folder or file inside a server
