@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Files per page of the file list.
 FILES_PER_PAGE = 100
+#: Files counted at most for the page count (beyond: "more than 10,000", next/previous only).
+COUNT_LIMIT = 10_000
 #: Events shown unless "show all" is asked for.
 EVENTS_SHOWN = 50
 #: The longest value of one description element the form takes (characters).
@@ -83,11 +85,21 @@ class FilePage:
     entries: tuple[FileEntry, ...]
     page: int
     per_page: int
+    #: how many files there are here, exactly, or :data:`COUNT_LIMIT` + 1 when more
     total: int
+    #: False when there are more than :data:`COUNT_LIMIT` (``total`` is then a lower bound)
+    exact: bool = True
 
     @property
     def pages(self) -> int:
+        """How many pages (when ``exact``; otherwise at least this many)."""
         return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        if self.exact:
+            return self.page < self.pages
+        return len(self.entries) == self.per_page
 
     @property
     def breadcrumbs(self) -> tuple[tuple[str, str], ...]:
@@ -184,7 +196,12 @@ def package_detail(
         shown = None if number == p.version else next(v for v in records if v.number == number)
         damaged = pk.damaged_paths(p, number)
         rows, total = uow.files.page(
-            p.id, number, folder=wanted, offset=(page - 1) * per_page, limit=per_page
+            p.id,
+            number,
+            folder=wanted,
+            offset=(page - 1) * per_page,
+            limit=per_page,
+            count_limit=COUNT_LIMIT,
         )
         derived = _derivatives(uow, [f.id for f in rows])
         entries = tuple(_entry(f, damaged, derived) for f in rows)
@@ -208,7 +225,7 @@ def package_detail(
             ),
             versions=tuple(pk._version_detail(v) for v in records),
             current_version=p.version,
-            files=FilePage(wanted, entries, page, per_page, total),
+            files=FilePage(wanted, entries, page, per_page, total, total <= COUNT_LIMIT),
             copies=pk.copy_details(uow, p.id),
             events=pk.event_details(uow, p.id, None if all_events else EVENTS_SHOWN),
             events_total=events_total,

@@ -244,3 +244,21 @@ def test_a_package_of_many_files_is_shown_a_page_at_a_time(site: Site, tmp_path:
     assert "f0229.txt" in last and "f0199.txt" not in last and 'rel="next"' not in last
     beyond = client.get(f"/packages/{p['id']}?folder=data/a/&page=9").get_data(as_text=True)
     assert "No files here." in beyond
+
+
+def test_past_the_count_limit_the_pages_go_on_without_a_total(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivery = tmp_path / "some"
+    delivery.mkdir()
+    for i in range(12):
+        (delivery / f"f{i:02d}.txt").write_text(f"{i}\n", encoding="utf-8")
+    p = site.ingest(delivery, "photos")
+    monkeypatch.setattr(package_view, "COUNT_LIMIT", 5)
+    name = site.user("ann")
+    detail = package_view.package_detail(
+        site.application, _principal(site, name), p["id"], folder="data/", per_page=5
+    )
+    assert not detail.files.exact and detail.files.has_next
+    html = site.client(name).get(f"/packages/{p['id']}?folder=data/").get_data(as_text=True)
+    assert "More than 5 files here" in html
