@@ -22,6 +22,21 @@ bp = Blueprint("package", __name__)
 DERIVATIVE_MAX_AGE = 86400
 
 
+@bp.app_template_filter("package_image")
+def image_summary(image: Any) -> str:
+    """What ingest recorded of an image, in a few words: ``320 × 200 px, RGB, 8-bit, sRGB``."""
+    if not isinstance(image, dict) or not image.get("width"):
+        return ""
+    parts = [_("%(width)s × %(height)s px", width=image["width"], height=image.get("height"))]
+    if image.get("mode"):
+        parts.append(str(image["mode"]))
+    if image.get("bit_depth"):
+        parts.append(_("%(bits)s-bit", bits=image["bit_depth"]))
+    if image.get("icc_profile"):
+        parts.append(str(image["icc_profile"]))
+    return ", ".join(parts)
+
+
 def _int_arg(name: str, default: int | None = None) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
