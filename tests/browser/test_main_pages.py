@@ -42,10 +42,26 @@ def sample(served: Served) -> dict[str, Any]:
             "--title", title, "--async", "--json",
         )  # fmt: skip
         made.append(out["job_id"])
+    letters = delivery(served.tmp / "sample-letters", images=1, pdf=True)
+    out = served.repo.json(
+        "ingest", letters, "--collection", "letters", "--organisation", "theirs",
+        "--title", "Letters of the harbour master", "--async", "--json",
+    )  # fmt: skip
+    made.append(out["job_id"])
     for job_id in made:
         served.repo.run("jobs", "wait", job_id, "--timeout", "300")
     packages = [p for p in served.repo.packages() if p["title"].startswith("Glass plates")]
     served.repo.run("fixity", "--package", packages[0]["id"])
+    from preserve.services import alerts
+
+    with served.site.application.uow() as uow:
+        alerts.record(
+            uow, "repaired", "a copy of Glass plates of the harbour, 1923 was repaired",
+            "The copy on default of data/scans/plate-2.png did not match its checksum; it was "
+            "replaced from a good copy and verified.",
+            severity="info", package_id=packages[0]["id"],
+        )  # fmt: skip
+        uow.commit()
     served.user("screens", None, admin=True)
     return {"package": packages[0]["id"]}
 
