@@ -491,6 +491,26 @@ def folding_of(session: Session) -> Folding:
     return Folding(dialect, known)
 
 
+def _codepoint_order(session: Session) -> bool:
+    """Whether the catalogue compares text by code point (SQLite; PostgreSQL with the C,
+    POSIX or C.UTF-8 collation), so a prefix is a range of an index; asked once per
+    connection."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        return True
+    if bind.dialect.name != "postgresql":
+        return False
+    connection = session.connection()
+    known = connection.info.get("preserve_codepoint_order")
+    if known is None:
+        collation = connection.exec_driver_sql(
+            "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+        ).scalar()
+        known = str(collation or "").lower().replace("-", "") in ("c", "posix", "c.utf8")
+        connection.info["preserve_codepoint_order"] = known
+    return bool(known)
+
+
 def search_conditions(text: str, folding: Folding | None = None) -> tuple[Any, Any]:
     """What ``packages search`` matches ``text`` with, in any case and with or without accents
     ("zoe" finds "Zoë"): the title, the External-Identifier, a payload file's path, format name,
@@ -611,6 +631,11 @@ class FileRepository(_Repository):
         where = [File.package_id == package_id, File.version == version]
         if folder:
             where.append(File.path.startswith(folder, autoescape=True))
+            if _codepoint_order(self.session):
+                # the same rows as a range of the (package_id, version, path) index, which a
+                # LIKE cannot use unless the collation is "C": every path starting with
+                # "a/b/" sorts from "a/b/" to "a/b0" ("0" follows "/") in code point order
+                where += [File.path >= folder, File.path < folder[:-1] + chr(ord(folder[-1]) + 1)]
         matching = select(File.id).where(*where)
         if count_limit is not None:
             matching = matching.limit(count_limit + 1)
