@@ -160,8 +160,15 @@ def make_derivatives(
         p = uow.packages.get(package_id)
         if p is None:
             raise NotFound(f"package {package_id} does not exist")
+        copies = uow.copies.for_package(p.id)
         images = [
-            (f.id, f.sha512 or f.sha256 or str(f.id), f.size, f.path, _file_sources(uow, p.id, f))
+            (
+                f.id,
+                f.sha512 or f.sha256 or str(f.id),
+                f.size,
+                f.path,
+                _file_sources(uow, p.id, f, copies),
+            )
             for f in uow.files.iter_for_package(p.id)
             if _is_image(f)
         ]

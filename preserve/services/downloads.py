@@ -153,12 +153,15 @@ def _checked(
         raise StorageError(f"{what}: the stored copy differs from the catalogue")
 
 
-def _file_sources(uow: Any, package_id: str, f: Any) -> list[_Source]:
-    pieces = _pieces(uow.copies.for_package(package_id), [f.stored_version])
+def _file_sources(uow: Any, package_id: str, f: Any, copies: Any | None = None) -> list[_Source]:
+    """Where the bytes of file row ``f`` can be read, the best copy first (``copies``: the
+    package's copies, when the caller has them already)."""
+    if copies is None:
+        copies = uow.copies.for_package(package_id)
+    pieces = _pieces(copies, [f.stored_version])
     stored = f.stored_path or f.path
-    return [
-        _Source(p.url, p.key_prefix + stored, p.location) for p in pieces.get(f.stored_version, [])
-    ]
+    held = pieces.get(f.stored_version, [])
+    return [_Source(p.url, p.key_prefix + stored, p.location) for p in held]
 
 
 def _package(uow: Any, principal: Principal, package_id: str) -> Any:
