@@ -34,6 +34,8 @@ def test_every_route_needs_a_valid_token_and_the_session_cookie_is_not_enough(
     assert browser.get("/").status_code == 200
     assert_problem(browser.get("/api/v1/me"), 401, "token")
     assert_problem(browser.post("/api/v1/packages/x/fixity"), 401)
+    # and an API response never sets a cookie
+    assert "Set-Cookie" not in api.get("/api/v1/me", "archivist").headers
     # a revoked token stops at once
     who = principal_for(site.application, site.users["viewer"])
     info = next(t for t in tokens.list_tokens(site.application, who))
