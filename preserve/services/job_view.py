@@ -14,7 +14,7 @@ The state changes themselves are :mod:`preserve.services.jobs` and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,6 +52,8 @@ class JobView:
     organisation: str | None
     package_title: str | None
     can_manage: bool
+    #: packages an ingest or new version stored: (id, title), those the person may see
+    made: tuple[tuple[str, str], ...] = ()
 
     @property
     def active(self) -> bool:
@@ -196,6 +198,28 @@ def list_jobs(
     return JobPage(views, page, len(rows) > page_size, state, kind)
 
 
+def _made(uow: Any, principal: Principal, result: dict[str, Any] | None) -> tuple[Any, ...]:
+    """The packages a job's result says it stored, with their titles, that ``principal``
+    may see."""
+    entries = (result or {}).get("packages") or []
+    ids = [
+        e["package_id"]
+        for e in entries
+        if isinstance(e, dict) and e.get("status") == "stored" and e.get("package_id")
+    ][:100]
+    if not ids:
+        return ()
+    query = (
+        sa.select(Package.id, Package.title, Collection.organisation_id)
+        .join(Collection, Collection.id == Package.collection_id)
+        .where(Package.id.in_(ids))
+    )
+    found = {pid: (title, org) for pid, title, org in uow.session.execute(query)}
+    return tuple(
+        (pid, found[pid][0]) for pid in ids if pid in found and principal.can_view(found[pid][1])
+    )
+
+
 def _find_job(app: Application, principal: Principal, job_id: str) -> JobView:
     if not job_id or len(job_id) > 36:
         raise NotFound("job not found")
@@ -204,7 +228,10 @@ def _find_job(app: Application, principal: Principal, job_id: str) -> JobView:
         row = uow.session.execute(query.where(Job.id == job_id)).first()
         if row is None:
             raise NotFound("job not found")
-        return _view(principal, row)
+        view = _view(principal, row)
+        if view.job.kind in ("ingest", "version"):
+            view = replace(view, made=_made(uow, principal, view.job.result))
+        return view
 
 
 def get_job(app: Application, principal: Principal, job_id: str) -> JobView:

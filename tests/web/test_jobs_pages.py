@@ -166,3 +166,24 @@ def test_sign_in_needed(seeded: tuple[Site, Objects]) -> None:
         response = anonymous.get(path)
         assert response.status_code == 302
         assert "/sign-in" in response.headers["Location"]
+
+
+def test_an_ingest_jobs_page_links_the_package_it_stored(site: Site, tmp_path: Path) -> None:
+    from preserve.services import runner
+    from tests.web.jobs_support import delivery
+
+    site.user("arch", "archivist", "ours")
+    folder = delivery(tmp_path / "plates", "Plates of the quay")
+    out = site.repo.json(
+        "ingest", folder, "--collection", "photos", "--organisation", "ours",
+        "--title", "Plates of the quay", "--async", "--json",
+    )  # fmt: skip
+    assert runner.run_job(site.application, out["job_id"]) == "succeeded"
+    text = site.client("arch").get(f"/jobs/{out['job_id']}").get_data(as_text=True)
+    assert "Package stored" in text
+    package = next(p for p in site.repo.packages() if p["title"] == "Plates of the quay")
+    assert f'href="/packages/{package["id"]}"' in text
+    assert "Technical details of the result" in text
+    # the list shows the ingest as the person's organisation's job
+    listed = site.client("arch").get("/jobs?kind=ingest").get_data(as_text=True)
+    assert out["job_id"][:8] in listed
