@@ -128,7 +128,8 @@ def _start_worker(site: Site, log: Path) -> subprocess.Popen[bytes]:
     return worker
 
 
-def test_a_script_uploads_ingests_waits_finds_and_downloads(site: Site, tmp_path: Path) -> None:
+def test_a_script_uploads_ingests_waits_finds_and_downloads(site_any: Site, tmp_path: Path) -> None:
+    site = site_any
     api = api_site(site, tmp_path, packages=False)
     token = api.tokens["archivist"]
     files = {"docks/quay.txt": b"the quay in 1923\n", "docks/ships/list.txt": b"ships\n" * 1000}
