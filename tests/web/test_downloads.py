@@ -180,6 +180,22 @@ def test_a_whole_version_downloads_as_a_complete_valid_bag(
     assert not (bag_folder / "fetch.txt").exists()  # resolved: every file is in the bag
     events = _events(dsite, pid)
     assert any(f"version {version}" in e["detail"] and fmt in e["detail"] for e in events)
+    # the next bag holds that dissemination event too, in an event file under metadata/events/
+    again = client.get(f"/packages/{pid}/bag.{fmt}?version={version}").data
+    out2 = tmp_path / "again"
+    if fmt == "zip":
+        with zipfile.ZipFile(io.BytesIO(again)) as z:
+            z.extractall(out2)
+    else:
+        with tarfile.open(fileobj=io.BytesIO(again), mode="r:") as t:
+            t.extractall(out2, filter="data")
+    _validate(out2 / f"{pid}-v{version}")
+    written = list((out2 / f"{pid}-v{version}" / "metadata" / "events").rglob("*"))
+    assert any(
+        b"dissemination" in f.read_bytes() and b"ann" in f.read_bytes()
+        for f in written
+        if f.is_file()
+    )
 
 
 def test_content_disposition_is_safe_for_any_name() -> None:
