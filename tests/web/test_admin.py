@@ -348,3 +348,12 @@ def _principal(site: Site, name: str):
     from preserve.services import accounts
 
     return accounts.principal_for(site.application, site.users[name])
+
+
+def test_nav_marks_only_the_current_admin_page(people: Site) -> None:
+    root = people.client("root")
+    page = root.get(f"/admin/people/{people.users['anna']}").get_data(as_text=True)
+    current = re.findall(r'<a href="([^"]+)" aria-current="page">', page)
+    assert current == ["/admin/people"]
+    page = root.get("/admin/audit").get_data(as_text=True)
+    assert re.findall(r'<a href="([^"]+)" aria-current="page">', page) == ["/admin/audit"]
