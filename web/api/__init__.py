@@ -50,6 +50,10 @@ class PreserveApi(Api):
     def _register_error_handlers(self) -> None:
         """Nothing: smorest's handler would answer every error of the whole site in JSON."""
 
+    def _register_pagination_header(self) -> None:
+        """Nothing: pages are ``page``/``per_page`` with ``next``/``prev`` and ``Link`` here, not
+        smorest's pagination (whose schema would otherwise sit unused in the document)."""
+
     def _register_responses(self) -> None:
         import http
 
