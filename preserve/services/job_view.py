@@ -194,29 +194,43 @@ def list_jobs(
     )
     with app.uow() as uow:
         rows = uow.session.execute(query).all()
-        views = tuple(_view(principal, r) for r in rows[:page_size])
+        views = _with_made(uow, principal, [_view(principal, r) for r in rows[:page_size]])
     return JobPage(views, page, len(rows) > page_size, state, kind)
 
 
-def _made(uow: Any, principal: Principal, result: dict[str, Any] | None) -> tuple[Any, ...]:
-    """The packages a job's result says it stored, with their titles, that ``principal``
-    may see."""
-    entries = (result or {}).get("packages") or []
-    ids = [
+def _stored_ids(view: JobView) -> list[str]:
+    if view.job.kind not in ("ingest", "version"):
+        return []
+    entries = (view.job.result or {}).get("packages") or []
+    return [
         e["package_id"]
         for e in entries
         if isinstance(e, dict) and e.get("status") == "stored" and e.get("package_id")
     ][:100]
-    if not ids:
-        return ()
+
+
+def _with_made(uow: Any, principal: Principal, views: Sequence[JobView]) -> tuple[JobView, ...]:
+    """The views with the packages their ingest stored (titles; those ``principal`` may
+    see), found in one query."""
+    wanted = {pid for v in views for pid in _stored_ids(v)}
+    if not wanted:
+        return tuple(views)
     query = (
         sa.select(Package.id, Package.title, Collection.organisation_id)
         .join(Collection, Collection.id == Package.collection_id)
-        .where(Package.id.in_(ids))
+        .where(Package.id.in_(sorted(wanted)))
     )
     found = {pid: (title, org) for pid, title, org in uow.session.execute(query)}
     return tuple(
-        (pid, found[pid][0]) for pid in ids if pid in found and principal.can_view(found[pid][1])
+        replace(
+            v,
+            made=tuple(
+                (pid, found[pid][0])
+                for pid in _stored_ids(v)
+                if pid in found and principal.can_view(found[pid][1])
+            ),
+        )
+        for v in views
     )
 
 
@@ -228,10 +242,7 @@ def _find_job(app: Application, principal: Principal, job_id: str) -> JobView:
         row = uow.session.execute(query.where(Job.id == job_id)).first()
         if row is None:
             raise NotFound("job not found")
-        view = _view(principal, row)
-        if view.job.kind in ("ingest", "version"):
-            view = replace(view, made=_made(uow, principal, view.job.result))
-        return view
+        return _with_made(uow, principal, [_view(principal, row)])[0]
 
 
 def get_job(app: Application, principal: Principal, job_id: str) -> JobView:

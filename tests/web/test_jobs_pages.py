@@ -187,3 +187,4 @@ def test_an_ingest_jobs_page_links_the_package_it_stored(site: Site, tmp_path: P
     # the list shows the ingest as the person's organisation's job
     listed = site.client("arch").get("/jobs?kind=ingest").get_data(as_text=True)
     assert out["job_id"][:8] in listed
+    assert f'href="/packages/{package["id"]}"' in listed
