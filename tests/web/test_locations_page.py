@@ -28,6 +28,23 @@ def test_admins_see_each_location(site_any: Site, tmp_path: Path) -> None:
     default = text[text.index('id="loc-default"') : text.index('id="loc-second"')]
     assert "<dt>Copies</dt><dd>1</dd>" in default
     assert "<dt>Verified</dt><dd>1</dd>" in default
+    # a location that stopped answering, and one retired
+    from datetime import UTC, datetime
+
+    with site.application.uow() as uow:
+        default_row = uow.session.scalar(
+            sa.select(StorageLocation).where(StorageLocation.name == "default")
+        )
+        default_row.unreachable_at = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+        default_row.unreachable_error = "connection refused"
+        uow.commit()
+    site.repo.run("locations", "retire", "second")
+    text = site.client("boss").get("/locations").get_data(as_text=True)
+    default = text[text.index('id="loc-default"') : text.index('id="loc-second"')]
+    second = text[text.index('id="loc-second"') :]
+    assert "unreachable" in default and "connection refused" in default
+    assert "retired" in second and "Retired" in second
+    assert "Fixity coverage" not in second  # off the schedule
 
 
 def test_only_repository_admins(site: Site) -> None:
