@@ -120,3 +120,25 @@ def test_main_pages(served: Served, sample: dict[str, Any], browser: Any) -> Non
         assert not script_errors, script_errors
     finally:
         context.close()
+
+
+def test_browsing_works_without_javascript(
+    served: Served, sample: dict[str, Any], browser: Any
+) -> None:
+    """Browsing needs no script: sign in, search, open a package, the jobs and alerts; the
+    ingest page says uploading needs JavaScript."""
+    context = browser.new_context(base_url=served.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, "screens")
+        page.goto("/packages?q=harbour")
+        page.get_by_role("link", name="Glass plates of the harbour, 1923").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Glass plates")
+        page.goto("/jobs")
+        expect(page.locator("table.jobs")).to_be_visible()
+        page.goto("/alerts")
+        expect(page.get_by_text("was repaired")).to_be_visible()
+        page.goto("/ingest")
+        expect(page.locator("#upload-needs-js")).to_be_visible()
+    finally:
+        context.close()
