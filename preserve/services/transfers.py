@@ -32,7 +32,7 @@ import os
 import re
 import shutil
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +41,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from preserve.bagit.paths import NameIndex, printable, unsafe_reason
+from preserve.bagit.paths import printable, unsafe_reason
 from preserve.bootstrap import Application
 from preserve.catalogue.models import Collection, Organisation, Package, Transfer, Upload
 from preserve.errors import InvalidInput, NotFound, PermissionDenied, PreserveError, UnsafePath
@@ -273,6 +273,50 @@ def check_relative_path(path: str) -> str:
                 f"the file path '{printable(path)}' is refused: a name longer than 255 bytes"
             )
     return path
+
+
+def name_conflict(path: str, others: Iterable[str]) -> str | None:
+    """Why ``path`` cannot join files at ``others`` (None if it can): a file and a folder of the
+    same name, or a name equal to another after Unicode NFC normalisation (they would collide
+    on disk and in the bag)."""
+    files: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    for other in others:
+        files[_nfc(other)] = other
+        parts = other.split("/")
+        for i in range(1, len(parts)):
+            sub = "/".join(parts[:i])
+            folders.setdefault(_nfc(sub), sub)
+    key = _nfc(path)
+    if key in files:
+        return (
+            f"'{printable(files[key])}' and '{printable(path)}' are the same name after Unicode "
+            "NFC normalisation"
+        )
+    if key in folders:
+        return (
+            f"'{printable(folders[key])}' is a folder: a file and a folder cannot have the "
+            "same name"
+        )
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        sub = "/".join(parts[:i])
+        key = _nfc(sub)
+        if key in files:
+            return (
+                f"'{printable(files[key])}' is a file: a file and a folder cannot have the "
+                "same name"
+            )
+        if key in folders and folders[key] != sub:
+            return (
+                f"the folders '{printable(folders[key])}' and '{printable(sub)}' are the same name "
+                "after Unicode NFC normalisation"
+            )
+    return None
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
 def _one_segment(name: str) -> str:
@@ -623,36 +667,31 @@ def create_upload(
         if t.state != "open":
             raise UploadGone(f"transfer {t.id} is {t.state}: it takes no more files")
         s = uow.session
-        existing = list(s.scalars(sa.select(Upload).where(Upload.transfer_id == t.id)))
+        # the other files' paths and sizes only (a folder of 5,000 files: no ORM objects)
+        rows = s.execute(
+            sa.select(Upload.id, Upload.relative_path, Upload.offset, Upload.length).where(
+                Upload.transfer_id == t.id
+            )
+        ).all()
         replaced: Upload | None = None
-        index = NameIndex()
-        for u in existing:
-            if u.relative_path == relative_path:
-                if u.offset == u.length:
+        others: list[str] = []
+        total = length
+        for upload_id, other, offset, size in rows:
+            if other == relative_path:
+                if offset == size:
                     raise InvalidInput(
                         f"'{printable(relative_path)}' is already in this transfer (two files "
                         "with the same path)"
                     )
-                replaced = u
+                replaced = s.get(Upload, upload_id)
                 continue
-            index.add(u.relative_path)
-        problem = index.collision(relative_path)
-        if problem is not None:
+            others.append(other)
+            total += size
+        conflict = name_conflict(relative_path, others)
+        if conflict is not None:
             raise InvalidInput(
-                f"'{printable(relative_path)}' cannot join this transfer: {problem.message}"
+                f"'{printable(relative_path)}' cannot join this transfer: {conflict}"
             )
-        # a file and a folder of the same name cannot both exist
-        for u in existing:
-            if u is replaced:
-                continue
-            if u.relative_path.startswith(relative_path + "/") or relative_path.startswith(
-                u.relative_path + "/"
-            ):
-                raise InvalidInput(
-                    f"'{printable(relative_path)}' and '{printable(u.relative_path)}': a file "
-                    "and a folder cannot have the same name"
-                )
-        total = sum(u.length for u in existing if u is not replaced) + length
         if total > app.settings.transfer_max_size:
             raise TooLarge(
                 f"with '{printable(relative_path)}' the transfer would hold {total:,} bytes; a "

@@ -131,7 +131,7 @@ def test_server_folder_form(people: Site, tmp_path: Path) -> None:
     root = tmp_path / "incoming"
     (root / "batch-1").mkdir(parents=True)
     (root / "batch-1" / "a.txt").write_text("a")
-    people.app = app_with(people, ingest_folders=(f"incoming={root}",))
+    app_with(people, ingest_folders=(f"incoming={root}",))
     browser = people.client("ann")
     html = browser.get("/ingest?folder=incoming").get_data(as_text=True)
     assert "From a server folder" in html and "batch-1/" in html

@@ -325,8 +325,7 @@ def folders(people: Site, tmp_path: Path) -> tuple[Site, Path]:
     (tmp_path / "secret").mkdir()
     (tmp_path / "secret" / "key.txt").write_text("k")
     (root / "escape").symlink_to(tmp_path / "secret")
-    app = app_with(people, ingest_folders=(f"incoming={root}", f"gone={tmp_path / 'nowhere'}"))
-    people.app = app
+    app_with(people, ingest_folders=(f"incoming={root}", f"gone={tmp_path / 'nowhere'}"))
     return people, root
 
 

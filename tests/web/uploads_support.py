@@ -77,9 +77,13 @@ def serve(app: Flask) -> Iterator[Served]:
 
 
 def app_with(site: Site, **overrides: Any) -> Flask:
-    """Another app over the site's repository with some settings changed."""
+    """The site's app replaced by one over the same repository with some settings changed
+    (the old one's catalogue connections closed; the site's fixture closes the new one's)."""
+    old = site.app
     app = create_app(site.settings.with_overrides(**overrides))
     app.config["TESTING"] = True
+    site.app = app
+    old.extensions["preserve"].close()
     return app
 
 
