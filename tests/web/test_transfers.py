@@ -385,3 +385,33 @@ def test_ingest_from_a_server_folder_queues_one_job(folders: tuple[Site, Path]) 
         transfers.ingest_from_folder(
             app, principal(site, "tom"), folder="incoming", path="batch-1", collection="ours/photos"
         )
+
+
+def test_a_bad_metadata_csv_is_refused_at_completion_and_nothing_is_queued(people: Site) -> None:
+    app, ann = people.application, principal(people, "ann")
+    transfer = open_transfer(people)
+    put(people, transfer.id, "photos-1923/a.txt", b"abc")
+    table = b"path,titel\nphotos-1923,Typo in the header\n"
+    record = transfers.create_upload(
+        app,
+        ann,
+        transfer_id=transfer.id,
+        relative_path="_metadata/delivery.csv",
+        length=len(table),
+        metadata={"role": "metadata"},
+    )
+    pieces = [table]
+    transfers.append(
+        app,
+        ann,
+        record.id,
+        offset=0,
+        read=lambda n: pieces.pop(0) if pieces else b"",
+        content_length=len(table),
+    )
+    with pytest.raises(InvalidInput, match="titel"):
+        transfers.complete(app, ann, transfer.id)
+    assert transfers.get_transfer(app, ann, transfer.id).state == "open"
+    assert jobs.list_jobs(app) == []
+    transfers.discard_transfer(app, ann, transfer.id)
+    assert not (Path(people.settings.upload_dir) / transfer.id).exists()
