@@ -113,6 +113,13 @@ def test_main_pages(served: Served, sample: dict[str, Any], browser: Any) -> Non
                 page.evaluate("() => document.activeElement.blur()")
             if target:
                 page.screenshot(path=str(target / f"{name}.png"), full_page=True)
+        # a tablet: no page is wider than the screen (wide tables scroll in their own box)
+        page.set_viewport_size({"width": 768, "height": 1024})
+        for name, path, _heading, _action in PAGES[1:]:
+            page.goto(path.replace("PACKAGE", f"/packages/{sample['package']}"))
+            wide = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+            if wide > 0:
+                problems.append(f"{name}: {wide} px wider than a 768 px tablet")
         refused = [e for e in errors if "Content Security Policy" in e or "Refused" in e]
         assert not refused, refused
         assert not problems, "\n".join(problems)
