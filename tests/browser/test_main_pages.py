@@ -149,3 +149,35 @@ def test_browsing_works_without_javascript(
         expect(page.locator("#upload-needs-js")).to_be_visible()
     finally:
         context.close()
+
+
+def test_the_other_pages_pass_axe(served: Served, sample: dict[str, Any], browser: Any) -> None:
+    """axe-core on the remaining pages (forms, admin, account), error pages included."""
+    context = browser.new_context(base_url=served.url)
+    try:
+        page = context.new_page()
+        sign_in(page, "screens")
+        problems = []
+        for path in (
+            "/collections",
+            "/collections/new",
+            "/collections/ours/photos/edit",
+            "/admin/people",
+            "/admin/people/new",
+            "/admin/organisations",
+            "/admin/audit",
+            "/account",
+            "/account/password",
+            "/account/tokens",
+            f"/packages/{sample['package']}/describe",
+            "/packages?q=nothing-matches-this",
+            "/jobs?state=lost",
+            "/jobs/00000000-0000-0000-0000-000000000000",
+        ):
+            page.goto(path)
+            found = axe_violations(page)
+            if found:
+                problems.append(f"{path}: {found}")
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()
