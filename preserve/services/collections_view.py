@@ -71,9 +71,12 @@ def _visible_ids(principal: Principal) -> frozenset[int] | None:
     return principal.visible_organisations()
 
 
-def list_collections(app: Application, principal: Principal) -> tuple[CollectionRow, ...]:
+def list_collections(
+    app: Application, principal: Principal, *, holdings: bool = True
+) -> tuple[CollectionRow, ...]:
     """The collections the person sees, by organisation and slug, with their holdings (stored
-    packages, their files and bytes in their current version)."""
+    packages, their files and bytes in their current version; zeros without ``holdings``,
+    which the search form's list does not need)."""
     from preserve.catalogue.models import Collection, Organisation, Package
     from preserve.services.admin import collection_locations
 
@@ -90,7 +93,7 @@ def list_collections(app: Application, principal: Principal) -> tuple[Collection
         pairs = s.execute(stmt).all()
         ids = [c.id for c, _o in pairs]
         sums = {}
-        if ids:
+        if ids and holdings:
             sums = {
                 r[0]: (int(r[1]), int(r[2] or 0), int(r[3] or 0))
                 for r in s.execute(
@@ -115,10 +118,12 @@ def list_collections(app: Application, principal: Principal) -> tuple[Collection
                     slug=coll.slug,
                     title=coll.title,
                     description=coll.description or "",
-                    locations=tuple(loc.name for loc in collection_locations(uow, coll)),
-                    own_locations=tuple(
-                        sorted(loc.name for loc in uow.collections.locations(coll))
-                    ),
+                    locations=tuple(loc.name for loc in collection_locations(uow, coll))
+                    if holdings
+                    else (),
+                    own_locations=tuple(sorted(loc.name for loc in uow.collections.locations(coll)))
+                    if holdings
+                    else (),
                     fixity_interval_days=coll.fixity_interval_days,
                     packages=n,
                     files=files,

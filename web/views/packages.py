@@ -70,7 +70,7 @@ def index() -> Any:
         result = search_packages(app, who, query)
     except InvalidInput as exc:
         error = str(exc)
-    collections = collections_view.list_collections(app, who)
+    collections = collections_view.list_collections(app, who, holdings=False)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     body = render_template(
         "packages/index.html",
