@@ -8,8 +8,9 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from preserve.web.context import wants_json
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from preserve import errors as e
 
@@ -55,6 +56,25 @@ def error_page(status: int, title: str, detail: str = "") -> Response:
     return Response(html, status=status, mimetype="text/html")
 
 
+def _http_texts() -> dict[int, tuple[str, str]]:
+    """Werkzeug's errors in the person's language (its own texts are English only)."""
+    return {
+        400: (_("The request is not valid"), _("The request could not be understood.")),
+        401: (_("Sign-in needed"), _("Sign in, or send a valid API token.")),
+        403: (_("Not allowed"), _("You may not do this.")),
+        404: (
+            _("Not found"),
+            _("There is nothing at this address, or you may not see it."),
+        ),
+        405: (_("Method not allowed"), _("This address does not accept that method.")),
+        409: (_("Conflict"), _("The request conflicts with the current state.")),
+        413: (_("Too large"), _("The request is larger than this server accepts.")),
+        415: (_("Unsupported content type"), _("The request's content type is not accepted.")),
+        429: (_("Too many requests"), _("Wait a moment before trying again.")),
+        500: (_("Something went wrong"), _("The error was logged for the administrators.")),
+    }
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(e.PreserveError)
     def preserve_error(error: e.PreserveError) -> Response:
@@ -75,7 +95,20 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        return error_page(status, error.name, error.description or "")
+        title, default = _http_texts().get(status, (error.name, ""))
+        if isinstance(error, CSRFError):
+            detail = _(
+                "The form was sent without its security token (CSRF), or the token has "
+                "expired: reload the page and send the form again."
+            )
+        elif error.description and error.description != type(error).description:
+            detail = error.description  # a view's own (translated) explanation
+        else:
+            detail = default
+        response = error_page(status, title, detail)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
