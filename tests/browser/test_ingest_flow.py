@@ -130,9 +130,15 @@ def test_find_open_see_a_thumbnail_download_and_switch_language(
     assert any(n.endswith("bagit.txt") for n in names)
     assert any(n.endswith("scans/plate-2.png") for n in names), names[:20]
 
-    # --- Dutch, then French
-    for code in ("nl", "fr"):
+    # --- Dutch, then French: the page itself (and its navigation) in that language
+    words = {
+        "nl": ("Taken", "De bag downloaden (zip)"),
+        "fr": ("Tâches", "Télécharger le bag (zip)"),
+    }
+    for code, (jobs, bag) in words.items():
         page.locator("#language-choice").select_option(code)
         page.locator("form.language button[type=submit]").click()
         expect(page.locator("html")).to_have_attribute("lang", code)
         assert page.url.endswith(package_url)
+        expect(page.get_by_role("navigation").get_by_role("link", name=jobs)).to_be_visible()
+        expect(page.get_by_role("link", name=bag)).to_be_visible()
