@@ -13,8 +13,7 @@ from tests.web.search_support import ingest
 def test_list_search_and_pages(site_any, tmp_path: Path) -> None:
     site = site_any
     ids = [
-        ingest(site, tmp_path, f"kaart-{n}", title=f"Kaart van Brussel {n}")["id"]
-        for n in range(3)
+        ingest(site, tmp_path, f"kaart-{n}", title=f"Kaart van Brussel {n}")["id"] for n in range(3)
     ]
     theirs = ingest(site, tmp_path, "brief", "letters", title="Brief uit Brussel")["id"]
     client = site.client(site.user("vera", role="viewer"))
