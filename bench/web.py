@@ -123,10 +123,10 @@ class BenchError(Exception):
 class Catalogue:
     """A PostgreSQL catalogue of its own under ``home``, set up with the ``preserve`` commands."""
 
-    def __init__(self, admin_url: str, home: Path) -> None:
+    def __init__(self, admin_url: str, home: Path, url: str | None = None) -> None:
         self.admin_url = admin_url
         self.home = home
-        self.url = create_database(admin_url)
+        self.url = url or create_database(admin_url)
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PRESERVE_")},
             "PRESERVE_HOME": str(home),
@@ -583,26 +583,40 @@ def run(args: argparse.Namespace) -> list[str]:
         sizes = Sizes(sizes.packages, sizes.files_per_package, args.seconds, sizes.warmup)
     if args.packages:
         sizes = Sizes(args.packages, sizes.files_per_package, sizes.seconds, sizes.warmup)
-    home = Path(tempfile.mkdtemp(prefix="preserve-bench-web-"))
-    cat = Catalogue(args.postgres, home)
+    kept = args.keep / "bench.json" if args.keep else None
+    if kept is not None and kept.exists():
+        saved = json.loads(kept.read_text(encoding="utf-8"))
+        home = args.keep
+        cat = Catalogue(args.postgres, home, url=saved["url"])
+        facts = saved["facts"]
+        log(f"bench: reusing catalogue {cat.url.rsplit('/', 1)[-1]} under {home}")
+    else:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+        home = args.keep or Path(tempfile.mkdtemp(prefix="preserve-bench-web-"))
+        cat = Catalogue(args.postgres, home)
+        facts = None
     server = None
     try:
-        log(f"bench: catalogue {cat.url.rsplit('/', 1)[-1]} under {home}")
-        set_up(cat)
-        facts = fill(cat, sizes)
-        from preserve.config.settings import Settings
+        if facts is None:
+            log(f"bench: catalogue {cat.url.rsplit('/', 1)[-1]} under {home}")
+            set_up(cat)
+            facts = fill(cat, sizes)
+            from preserve.config.settings import Settings
 
-        from preserve.bootstrap import bootstrap
-        from preserve.services import accounts
+            from preserve.bootstrap import bootstrap
+            from preserve.services import accounts
 
-        app = bootstrap(Settings.from_env(cat.env))
-        try:
-            accounts.create_user(
-                app, "bench", password=PASSWORD,
-                memberships=dict.fromkeys(ORGANISATIONS, "viewer"),
-            )  # fmt: skip
-        finally:
-            app.close()
+            app = bootstrap(Settings.from_env(cat.env))
+            try:
+                accounts.create_user(
+                    app, "bench", password=PASSWORD,
+                    memberships=dict.fromkeys(ORGANISATIONS, "viewer"),
+                )  # fmt: skip
+            finally:
+                app.close()
+            if kept is not None:
+                kept.write_text(json.dumps({"url": cat.url, "facts": facts}), encoding="utf-8")
         server = Server(cat, workers=args.workers, threads=args.threads)
         clients = [Client(server.port, "bench") for _ in range(args.users)]
         searches = time_searches(clients[0])
@@ -649,8 +663,9 @@ def run(args: argparse.Namespace) -> list[str]:
     finally:
         if server is not None:
             server.stop()
-        cat.close()
-        shutil.rmtree(home, ignore_errors=True)
+        if kept is None:
+            cat.close()
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -666,6 +681,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--postgres", default=DEFAULT_POSTGRES, help="a server URL that may CREATE DATABASE"
     )
     p.add_argument("--merge", type=Path, default=None, help="replace the section of this document")
+    p.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the catalogue (database and home) in this folder and use it again next time "
+        "instead of loading one (drop it with DROP DATABASE and rm -r when done)",
+    )
     args = p.parse_args(argv)
     args.argv = argv
 

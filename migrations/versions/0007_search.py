@@ -6,10 +6,19 @@ Create Date: 2026-11-29 15:30:00+00:00
 
 PostgreSQL: immutable SQL functions that fold a text (accents and case, by ``translate()`` over
 the accented Latin letters: no extension needed) and turn it into a ``tsvector`` with the
-``simple`` configuration (Dutch, French and English are mixed, so no stemming), and GIN
-indexes over those functions' results for packages (title, identifier, Dublin Core values, id)
-and files (path, PUID, format name, MIME type). Nothing has to be kept in sync: the indexes are
-the functions' results.
+``simple`` configuration (Dutch, French and English are mixed, so no stemming). One search
+document per package, table ``search_documents`` (package id, ``files``: the distinct words of
+the payload files of its current version, their paths, PUIDs, format names and MIME types, and
+``document``: the package's own words, title, identifier, Dublin Core values, id, with those),
+under one GIN index over the packages, not the files: a word found in 350,000 files of 100,000
+packages reads at most 100,000 index entries. Statement-level triggers with transition tables
+keep it: inserted files add their words to their packages' documents (a 100,000-file ingest in
+batches of rows never reads the earlier files again), deleted or changed files and a new
+current version make the package's document again, a new title, identifier or description
+changes the own words; a deleted package's document goes with it (foreign key, cascade). A GIN
+index over the package's own words (``ix_search_packages``) tells relevance which packages
+match themselves. At most ``MAX_FILE_WORDS`` distinct file words per package (a tsvector holds
+at most 1 MB).
 
 Both: B-tree indexes on ``packages.created_at`` ("newest first") and on ``files.puid`` and
 ``files.mime`` (the PUID and MIME filters).
@@ -74,17 +83,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT {s}.preserve_search_document(
        coalesce(title, '') || ' ' || coalesce(identifier, '') || ' '
        || {s}.preserve_description_text(description, NULL) || ' ' || coalesce(id, '')) $$""",
-        f"""CREATE FUNCTION {s}.preserve_file_document(
-    path text, puid text, format_name text, mime text) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT {s}.preserve_search_document(
-       coalesce(path, '') || ' ' || coalesce(puid, '') || ' ' || coalesce(format_name, '')
-       || ' ' || coalesce(mime, '')) $$""",
     ]
 
 
 PG_FUNCTIONS = (
-    "preserve_file_document(text, text, text, text)",
+    "preserve_search_files_changed()",
+    "preserve_search_packages_changed()",
+    "preserve_search_refresh(text[])",
+    "preserve_file_words(text[], text[], text[], text[], text[])",
     "preserve_package_document(text, text, json, text)",
     "preserve_description_text(json, text)",
     "preserve_search_document(text)",
@@ -92,14 +98,152 @@ PG_FUNCTIONS = (
 )
 
 
-def _pg_indexes(schema: str) -> list[str]:
+#: At most this many distinct words of a package's files go into its search document (a
+#: tsvector holds at most 1 MB of words; 50,000 words of 6 to 10 letters fit); PUIDs, format
+#: names and MIME types are few and come first.
+MAX_FILE_WORDS = 50_000
+
+
+def _pg_documents(schema: str) -> list[str]:
+    """The per-package search documents: a table, its GIN index, the functions and the
+    statement-level triggers (with transition tables) that keep it in step with packages and
+    files, then the documents of the rows there already."""
     s = f'"{schema}"'
     return [
-        f"""CREATE INDEX ix_search_packages ON packages USING gin (
+        f"""CREATE TABLE {s}.search_documents (
+    package_id varchar(36) NOT NULL,
+    files tsvector NOT NULL,
+    document tsvector NOT NULL,
+    CONSTRAINT pk_search_documents PRIMARY KEY (package_id),
+    CONSTRAINT fk_search_documents_package_id_packages FOREIGN KEY (package_id)
+        REFERENCES {s}.packages (id) ON DELETE CASCADE)""",
+        # the distinct words of these files (payload only), per package
+        f"""CREATE FUNCTION {s}.preserve_file_words(path text[], puid text[], format_name text[],
+    mime text[], package_id text[]) RETURNS TABLE (package_id text, words text[])
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT w.package_id, array_agg(w.word ORDER BY w.kind, w.word)
+   FROM (SELECT u.package_id, w.word, min(w.kind) AS kind
+         FROM unnest(path, puid, format_name, mime, package_id)
+              AS u(path, puid, format_name, mime, package_id)
+         CROSS JOIN LATERAL (
+             SELECT 0 AS kind, x AS word FROM unnest(pg_catalog.tsvector_to_array(
+                 {s}.preserve_search_document(coalesce(u.puid, '') || ' '
+                     || coalesce(u.format_name, '') || ' ' || coalesce(u.mime, '')))) AS x
+             UNION ALL
+             SELECT 1, x FROM unnest(pg_catalog.tsvector_to_array(
+                 {s}.preserve_search_document(u.path))) AS x) AS w
+         GROUP BY u.package_id, w.word) AS w
+   GROUP BY w.package_id $$""",
+        # the documents of these packages made again from their rows and files
+        f"""CREATE FUNCTION {s}.preserve_search_refresh(ids text[]) RETURNS void
+LANGUAGE sql AS
+$$ INSERT INTO {s}.search_documents AS d (package_id, files, document)
+   SELECT p.id, coalesce(w.files, ''::tsvector),
+          {s}.preserve_package_document(p.title, p.external_identifier, p.description, p.id)
+          || coalesce(w.files, ''::tsvector)
+   FROM {s}.packages AS p
+   LEFT JOIN (
+       SELECT fw.package_id, pg_catalog.array_to_tsvector(fw.words[1:{MAX_FILE_WORDS}]) AS files
+       FROM (SELECT array_agg(f.path) AS path, array_agg(f.puid) AS puid,
+                    array_agg(f.format_name) AS format_name, array_agg(f.mime) AS mime,
+                    array_agg(f.package_id) AS package_id
+             FROM {s}.files AS f JOIN {s}.packages AS fp ON fp.id = f.package_id
+             WHERE f.package_id = ANY (ids) AND f.role = 'payload'
+               AND f.version = fp.version) AS a
+       CROSS JOIN LATERAL {s}.preserve_file_words(
+           a.path, a.puid, a.format_name, a.mime, a.package_id) AS fw
+   ) AS w ON w.package_id = p.id
+   WHERE p.id = ANY (ids)
+   ON CONFLICT (package_id) DO UPDATE SET files = excluded.files, document = excluded.document
+$$""",
+        f"""CREATE FUNCTION {s}.preserve_search_packages_changed() RETURNS trigger
+LANGUAGE plpgsql AS
+$$ BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM {s}.preserve_search_refresh(ARRAY(SELECT n.id FROM new_rows AS n));
+    ELSE
+        -- a new current version: its files' words instead of the last one's
+        PERFORM {s}.preserve_search_refresh(ARRAY(
+            SELECT n.id FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
+            WHERE n.version IS DISTINCT FROM o.version));
+        -- a new title, identifier or description: the package's own words again, the files'
+        -- words as they were
+        UPDATE {s}.search_documents AS d
+        SET document = {s}.preserve_package_document(
+                n.title, n.external_identifier, n.description, n.id) || d.files
+        FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
+        WHERE d.package_id = n.id
+          AND (n.title, n.external_identifier, n.description::text)
+              IS DISTINCT FROM (o.title, o.external_identifier, o.description::text);
+    END IF;
+    RETURN NULL;
+END $$""",
+        f"""CREATE FUNCTION {s}.preserve_search_files_changed() RETURNS trigger
+LANGUAGE plpgsql AS
+$$ BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- new files add their words (a 100,000-file ingest, in batches, never reads the
+        -- package's earlier files again)
+        UPDATE {s}.search_documents AS d
+        SET files = d.files || pg_catalog.array_to_tsvector(
+                w.words[1:greatest(0, {MAX_FILE_WORDS} - length(d.files))]),
+            document = d.document || pg_catalog.array_to_tsvector(
+                w.words[1:greatest(0, {MAX_FILE_WORDS} - length(d.files))])
+        FROM (SELECT array_agg(n.path) AS path, array_agg(n.puid) AS puid,
+                     array_agg(n.format_name) AS format_name, array_agg(n.mime) AS mime,
+                     array_agg(n.package_id) AS package_id
+              FROM new_rows AS n JOIN {s}.packages AS np ON np.id = n.package_id
+              WHERE n.role = 'payload' AND n.version = np.version) AS a
+        CROSS JOIN LATERAL {s}.preserve_file_words(
+            a.path, a.puid, a.format_name, a.mime, a.package_id) AS w
+        WHERE d.package_id = w.package_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM {s}.preserve_search_refresh(
+            ARRAY(SELECT DISTINCT o.package_id FROM old_rows AS o WHERE o.role = 'payload'));
+    ELSE
+        PERFORM {s}.preserve_search_refresh(ARRAY(
+            SELECT DISTINCT n.package_id FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
+            WHERE (n.package_id, n.path, n.puid, n.format_name, n.mime, n.role, n.version)
+                  IS DISTINCT FROM
+                  (o.package_id, o.path, o.puid, o.format_name, o.mime, o.role, o.version)
+            UNION SELECT o.package_id FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
+            WHERE n.package_id IS DISTINCT FROM o.package_id));
+    END IF;
+    RETURN NULL;
+END $$""",
+        f"""CREATE TRIGGER search_packages_insert AFTER INSERT ON {s}.packages
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+EXECUTE FUNCTION {s}.preserve_search_packages_changed()""",
+        f"""CREATE TRIGGER search_packages_update AFTER UPDATE ON {s}.packages
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+EXECUTE FUNCTION {s}.preserve_search_packages_changed()""",
+        f"""CREATE TRIGGER search_files_insert AFTER INSERT ON {s}.files
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+EXECUTE FUNCTION {s}.preserve_search_files_changed()""",
+        f"""CREATE TRIGGER search_files_update AFTER UPDATE ON {s}.files
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+EXECUTE FUNCTION {s}.preserve_search_files_changed()""",
+        f"""CREATE TRIGGER search_files_delete AFTER DELETE ON {s}.files
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+EXECUTE FUNCTION {s}.preserve_search_files_changed()""",
+        # the rows there already
+        f"SELECT {s}.preserve_search_refresh(ARRAY(SELECT id FROM {s}.packages))",
+        f"CREATE INDEX ix_search_documents ON {s}.search_documents USING gin (document)",
+        # the package's own words: relevance puts packages that match themselves first
+        f"""CREATE INDEX ix_search_packages ON {s}.packages USING gin (
     {s}.preserve_package_document(title, external_identifier, description, id))""",
-        f"""CREATE INDEX ix_search_files ON files USING gin (
-    {s}.preserve_file_document(path, puid, format_name, mime))""",
     ]
+
+
+PG_DOWN = [
+    "DROP TRIGGER IF EXISTS search_files_delete ON files",
+    "DROP TRIGGER IF EXISTS search_files_update ON files",
+    "DROP TRIGGER IF EXISTS search_files_insert ON files",
+    "DROP TRIGGER IF EXISTS search_packages_update ON packages",
+    "DROP TRIGGER IF EXISTS search_packages_insert ON packages",
+    "DROP INDEX IF EXISTS ix_search_packages",
+    "DROP TABLE IF EXISTS search_documents",
+]
 
 
 # ----------------------------------------------------------------------------- SQLite
@@ -171,7 +315,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         schema = bind.execute(sa.text("SELECT current_schema()")).scalar_one()
-        for statement in _pg_functions(schema) + _pg_indexes(schema):
+        for statement in _pg_functions(schema) + _pg_documents(schema):
             op.execute(statement)
     else:
         for statement in SQLITE_UP:
@@ -188,8 +332,8 @@ def downgrade() -> None:
     op.drop_index("ix_search_packages_created_at", table_name="packages")
     if bind.dialect.name == "postgresql":
         schema = bind.execute(sa.text("SELECT current_schema()")).scalar_one()
-        op.execute("DROP INDEX IF EXISTS ix_search_files")
-        op.execute("DROP INDEX IF EXISTS ix_search_packages")
+        for statement in PG_DOWN:
+            op.execute(statement)
         for function in PG_FUNCTIONS:
             op.execute(f'DROP FUNCTION IF EXISTS "{schema}".{function}')
     else:

@@ -210,21 +210,21 @@ def _like(text: str) -> str:
 
 
 def _word_condition(dialect: str, param: str) -> str:
-    """SQL: the package ``p`` matches the index query in ``:param`` (itself or a file)."""
+    """SQL: the package ``p`` matches the index query in ``:param`` (itself or a file).
+
+    PostgreSQL: the package's search document (its own words and its files' words, one row per
+    package, kept by triggers; migration 0007) answers from one GIN index over the packages,
+    however many files match."""
     if dialect == "postgresql":
         return (
-            f"p.id IN (SELECT sp.id FROM packages AS sp WHERE preserve_package_document("
-            f"sp.title, sp.external_identifier, sp.description, sp.id) @@ "
-            f"to_tsquery('simple', :{param}) "
-            f"UNION SELECT sf.package_id FROM files AS sf WHERE preserve_file_document("
-            f"sf.path, sf.puid, sf.format_name, sf.mime) @@ to_tsquery('simple', :{param}) "
-            "AND sf.role = 'payload')"
+            "p.id IN (SELECT sd.package_id FROM search_documents AS sd "
+            f"WHERE sd.document @@ to_tsquery('simple', :{param}))"
         )
     return (
         f"p.id IN (SELECT package_id FROM search_packages WHERE search_packages MATCH :{param} "
         f"UNION SELECT sf.package_id FROM search_files JOIN files AS sf "
-        f"ON sf.id = search_files.rowid WHERE search_files MATCH :{param} "
-        "AND sf.role = 'payload')"
+        f"ON sf.id = search_files.rowid JOIN packages AS fp ON fp.id = sf.package_id "
+        f"WHERE search_files MATCH :{param} AND sf.role = 'payload' AND sf.version = fp.version)"
     )
 
 
@@ -378,9 +378,13 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
         order_rank = ""
         if words:
             per_word, together = _fts_queries(dialect, words)
-            for i, q in enumerate(per_word):
-                where.append(_word_condition(dialect, f"w{i}"))
-                params[f"w{i}"] = q
+            if dialect == "postgresql":
+                # every word in the one document: a single index query
+                where.append(_word_condition(dialect, "all_words"))
+            else:
+                for i, q in enumerate(per_word):
+                    where.append(_word_condition(dialect, f"w{i}"))
+                    params[f"w{i}"] = q
             params["all_words"] = together
             order_rank = f"CASE WHEN {_own_match(dialect, 'all_words')} THEN 0 ELSE 1 END, "
         order = {
