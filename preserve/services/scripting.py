@@ -108,6 +108,13 @@ def idempotency_key(principal: Principal, action: str, client_key: str | None) -
     return f"api:{principal.user_id}:{action}:{digest}"
 
 
+def request_id(principal: Principal, action: str, client_key: str | None) -> str | None:
+    """A short id of the client's ``Idempotency-Key`` (per person and action) for services
+    that take a request id rather than a job key (a server-folder ingest)."""
+    key = idempotency_key(principal, action, client_key)
+    return hashlib.sha256(key.encode()).hexdigest()[:32] if key else None
+
+
 def queue_package_fixity(
     app: Application,
     principal: Principal,

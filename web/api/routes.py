@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from flask import Response, request, url_for
@@ -440,8 +439,7 @@ def ingest(args: dict[str, Any]) -> Any:
         described = dict(args.get("description") or {})
         if args.get("title"):
             described["title"] = [args["title"]]
-        key = scripting.idempotency_key(who, "ingest-folder", idempotency_key())
-        request_id = hashlib.sha256(key.encode()).hexdigest()[:32] if key else None
+        request_id = scripting.request_id(who, "ingest-folder", idempotency_key())
         job = transfers.ingest_from_folder(
             app,
             who,
