@@ -41,6 +41,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from preserve import descriptive
 from preserve.bagit.paths import printable, unsafe_reason
 from preserve.bootstrap import Application
 from preserve.catalogue.models import Collection, Organisation, Package, Transfer, Upload
@@ -55,23 +56,7 @@ log = logging.getLogger(__name__)
 #: How much of a request body is read (and written) at a time.
 PIECE = 1024 * 1024
 #: The simple Dublin Core elements the form offers (the CSV accepts every DCMI term).
-DC_ELEMENTS = (
-    "title",
-    "creator",
-    "subject",
-    "description",
-    "publisher",
-    "contributor",
-    "date",
-    "type",
-    "format",
-    "identifier",
-    "source",
-    "language",
-    "relation",
-    "coverage",
-    "rights",
-)
+DC_ELEMENTS = descriptive.DC_ELEMENTS
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
