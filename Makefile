@@ -24,8 +24,12 @@ help: ## list the targets
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# the build's own warnings (setuptools on the web catalogue's data folders) go to a log,
+	@# shown only if the installation fails
+	@echo "installing preserve and its development tools into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip >$(VENV)/install.log 2>&1 \
+		&& $(BIN)/python -m pip install --quiet -e '.[dev]' >>$(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log >&2; echo "error: the installation failed (log above)" >&2; exit 1; }
 	touch $@
 
 install: $(BIN)/.installed ## create .venv and install preserve with its development tools
