@@ -7,15 +7,15 @@ Create Date: 2026-11-29 15:30:00+00:00
 PostgreSQL: immutable SQL functions that fold a text (accents and case, by ``translate()`` over
 the accented Latin letters: no extension needed) and turn it into a ``tsvector`` with the
 ``simple`` configuration (Dutch, French and English are mixed, so no stemming). One search
-document per package, table ``search_documents`` (package id, ``files``: the distinct words of
-the payload files of its current version, their paths, PUIDs, format names and MIME types, and
-``document``: the package's own words, title, identifier, Dublin Core values, id, with those),
+document per package, table ``search_documents`` (package id and ``document``: the package's
+own words, title, identifier, Dublin Core values, id, and the distinct words of the payload
+files of its current version, their paths, PUIDs, format names and MIME types; without
+positions, which nothing uses),
 under one GIN index over the packages, not the files: a word found in 350,000 files of 100,000
 packages reads at most 100,000 index entries. Statement-level triggers with transition tables
 keep it: inserted files add their words to their packages' documents (a 100,000-file ingest in
-batches of rows never reads the earlier files again), deleted or changed files and a new
-current version make the package's document again, a new title, identifier or description
-changes the own words; a deleted package's document goes with it (foreign key, cascade). A GIN
+batches of rows never reads the earlier files again); deleted or changed files, a new current
+version, a new title, identifier or description make the package's document again; a deleted package's document goes with it (foreign key, cascade). A GIN
 index over the package's own words (``ix_search_packages``) tells relevance which packages
 match themselves. At most ``MAX_FILE_WORDS`` distinct file words per package (a tsvector holds
 at most 1 MB).
@@ -112,7 +112,6 @@ def _pg_documents(schema: str) -> list[str]:
     return [
         f"""CREATE TABLE {s}.search_documents (
     package_id varchar(36) NOT NULL,
-    files tsvector NOT NULL,
     document tsvector NOT NULL,
     CONSTRAINT pk_search_documents PRIMARY KEY (package_id),
     CONSTRAINT fk_search_documents_package_id_packages FOREIGN KEY (package_id)
@@ -137,9 +136,9 @@ $$ SELECT w.package_id, array_agg(w.word ORDER BY w.kind, w.word)
         # the documents of these packages made again from their rows and files
         f"""CREATE FUNCTION {s}.preserve_search_refresh(ids text[]) RETURNS void
 LANGUAGE sql AS
-$$ INSERT INTO {s}.search_documents AS d (package_id, files, document)
-   SELECT p.id, coalesce(w.files, ''::tsvector),
-          {s}.preserve_package_document(p.title, p.external_identifier, p.description, p.id)
+$$ INSERT INTO {s}.search_documents AS d (package_id, document)
+   SELECT p.id, pg_catalog.strip({s}.preserve_package_document(
+              p.title, p.external_identifier, p.description, p.id))
           || coalesce(w.files, ''::tsvector)
    FROM {s}.packages AS p
    LEFT JOIN (
@@ -154,7 +153,7 @@ $$ INSERT INTO {s}.search_documents AS d (package_id, files, document)
            a.path, a.puid, a.format_name, a.mime, a.package_id) AS fw
    ) AS w ON w.package_id = p.id
    WHERE p.id = ANY (ids)
-   ON CONFLICT (package_id) DO UPDATE SET files = excluded.files, document = excluded.document
+   ON CONFLICT (package_id) DO UPDATE SET document = excluded.document
 $$""",
         f"""CREATE FUNCTION {s}.preserve_search_packages_changed() RETURNS trigger
 LANGUAGE plpgsql AS
@@ -162,19 +161,13 @@ $$ BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM {s}.preserve_search_refresh(ARRAY(SELECT n.id FROM new_rows AS n));
     ELSE
-        -- a new current version: its files' words instead of the last one's
+        -- a new current version (its files' words instead of the last one's), or a new title,
+        -- identifier or description
         PERFORM {s}.preserve_search_refresh(ARRAY(
             SELECT n.id FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
-            WHERE n.version IS DISTINCT FROM o.version));
-        -- a new title, identifier or description: the package's own words again, the files'
-        -- words as they were
-        UPDATE {s}.search_documents AS d
-        SET document = {s}.preserve_package_document(
-                n.title, n.external_identifier, n.description, n.id) || d.files
-        FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
-        WHERE d.package_id = n.id
-          AND (n.title, n.external_identifier, n.description::text)
-              IS DISTINCT FROM (o.title, o.external_identifier, o.description::text);
+            WHERE (n.version, n.title, n.external_identifier, n.description::text)
+                  IS DISTINCT FROM
+                  (o.version, o.title, o.external_identifier, o.description::text)));
     END IF;
     RETURN NULL;
 END $$""",
@@ -185,10 +178,8 @@ $$ BEGIN
         -- new files add their words (a 100,000-file ingest, in batches, never reads the
         -- package's earlier files again)
         UPDATE {s}.search_documents AS d
-        SET files = d.files || pg_catalog.array_to_tsvector(
-                w.words[1:greatest(0, {MAX_FILE_WORDS} - length(d.files))]),
-            document = d.document || pg_catalog.array_to_tsvector(
-                w.words[1:greatest(0, {MAX_FILE_WORDS} - length(d.files))])
+        SET document = d.document || pg_catalog.array_to_tsvector(
+                w.words[1:greatest(0, {MAX_FILE_WORDS} - length(d.document))])
         FROM (SELECT array_agg(n.path) AS path, array_agg(n.puid) AS puid,
                      array_agg(n.format_name) AS format_name, array_agg(n.mime) AS mime,
                      array_agg(n.package_id) AS package_id

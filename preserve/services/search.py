@@ -210,16 +210,10 @@ def _like(text: str) -> str:
 
 
 def _word_condition(dialect: str, param: str) -> str:
-    """SQL: the package ``p`` matches the index query in ``:param`` (itself or a file).
-
-    PostgreSQL: the package's search document (its own words and its files' words, one row per
-    package, kept by triggers; migration 0007) answers from one GIN index over the packages,
-    however many files match."""
-    if dialect == "postgresql":
-        return (
-            "p.id IN (SELECT sd.package_id FROM search_documents AS sd "
-            f"WHERE sd.document @@ to_tsquery('simple', :{param}))"
-        )
+    """SQLite: the package ``p`` matches the index query in ``:param`` (itself or a file).
+    (PostgreSQL: the package's search document, one row per package with its own words and its
+    files', kept by triggers (migration 0007), answers from one GIN index over the packages,
+    however many files match.)"""
     return (
         f"p.id IN (SELECT package_id FROM search_packages WHERE search_packages MATCH :{param} "
         f"UNION SELECT sf.package_id FROM search_files JOIN files AS sf "
@@ -268,6 +262,12 @@ def _resolve_places(
     an organisation or collection the person cannot see is unknown, as one that does not exist."""
     visible = principal.visible_organisations()
     orgs: list[int] | None = None if visible is None else sorted(visible)
+    if orgs:
+        every = session.execute(sa.text("SELECT id FROM organisations")).scalars().all()
+        if set(every) <= set(orgs):
+            # a member of every organisation sees every package: no filter to apply (the
+            # count then needs no join with the collections)
+            orgs = None
     if query.organisation:
         org_id = session.execute(
             sa.text("SELECT id FROM organisations WHERE slug = :slug"),
@@ -375,26 +375,28 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
                 f"EXISTS (SELECT 1 FROM {_date_values(dialect)} WHERE d.v{binary} <= :date_to)"
             )
             params["date_to"] = date_to + "~"
-        order_rank = ""
+        pg_words = bool(words) and dialect == "postgresql"
+        others = len(where)  # the conditions other than the words
         if words:
             per_word, together = _fts_queries(dialect, words)
-            if dialect == "postgresql":
-                # every word in the one document: a single index query
-                where.append(_word_condition(dialect, "all_words"))
+            if pg_words:
+                # every word in the package's one document: a single index query
+                where.append("sd.document @@ to_tsquery('simple', :all_words)")
             else:
                 for i, q in enumerate(per_word):
                     where.append(_word_condition(dialect, f"w{i}"))
                     params[f"w{i}"] = q
             params["all_words"] = together
-            order_rank = f"CASE WHEN {_own_match(dialect, 'all_words')} THEN 0 ELSE 1 END, "
+        newest = "p.created_at DESC, p.id"
         order = {
-            "relevance": order_rank + "p.created_at DESC, p.id",
-            "newest": "p.created_at DESC, p.id",
+            "relevance": newest,
+            "newest": newest,
             "oldest": "p.created_at, p.id",
             "title": "lower(p.title), p.id",
             "size": "p.size DESC, p.id",
         }[sort]
-        joins = "FROM packages AS p JOIN collections AS c ON c.id = p.collection_id"
+        documents = " JOIN search_documents AS sd ON sd.package_id = p.id" if pg_words else ""
+        joins = "FROM packages AS p JOIN collections AS c ON c.id = p.collection_id" + documents
         condition = ("WHERE " + " AND ".join(where)) if where else ""
 
         def statement(sql: str) -> sa.TextClause:
@@ -403,18 +405,47 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
                 text = text.bindparams(sa.bindparam(name, expanding=True))
             return text
 
-        total = session.execute(
-            statement(f"SELECT count(*) {joins} {condition}"), params
-        ).scalar_one()
-        rows = session.execute(
-            statement(
-                "SELECT p.id, p.title, p.external_identifier, o.slug, c.slug, p.created_at, "
-                "p.stored_at, p.file_count, p.size, p.version, p.status, p.damaged_at "
-                f"{joins} JOIN organisations AS o ON o.id = c.organisation_id {condition} "
-                f"ORDER BY {order} LIMIT :limit OFFSET :offset"
-            ),
-            {**params, "limit": query.per_page, "offset": (query.page - 1) * query.per_page},
-        ).all()
+        if pg_words and not others:
+            # words alone: one document per package, so counting the documents that match
+            # is counting the packages (from the GIN index, no join)
+            count_sql = (
+                "SELECT count(*) FROM search_documents AS sd "
+                "WHERE sd.document @@ to_tsquery('simple', :all_words)"
+            )
+        else:
+            # the collections only where the organisations filter needs them
+            count_from = joins if orgs is not None else "FROM packages AS p" + documents
+            count_sql = f"SELECT count(*) {count_from} {condition}"
+        total = session.execute(statement(count_sql), params).scalar_one()
+        columns = (
+            "SELECT p.id, p.title, p.external_identifier, o.slug AS organisation, "
+            "c.slug AS collection, p.created_at, p.stored_at, p.file_count, p.size, "
+            "p.version, p.status, p.damaged_at "
+            f"{joins} JOIN organisations AS o ON o.id = c.organisation_id"
+        )
+        limits = {"limit": query.per_page, "offset": (query.page - 1) * query.per_page}
+        if sort == "relevance":
+            # the packages that match by their own words first, then those that match by their
+            # files, each newest first: two ordered, limited queries instead of ranking every
+            # match (a word in most packages' files matches 100,000 of them)
+            own = _own_match(dialect, "all_words")
+            and_ = " AND " if where else "WHERE "
+            sql = (
+                f"SELECT * FROM (SELECT 0 AS rank, r0.* FROM ({columns} {condition}{and_}{own} "
+                f"ORDER BY {newest} LIMIT :upto) AS r0 UNION ALL "
+                f"SELECT 1 AS rank, r1.* FROM ({columns} {condition}{and_}NOT {own} "
+                f"ORDER BY {newest} LIMIT :upto) AS r1) AS r "
+                "ORDER BY rank, created_at DESC, id LIMIT :limit OFFSET :offset"
+            )
+            rows = session.execute(
+                statement(sql), {**params, **limits, "upto": limits["offset"] + query.per_page}
+            ).all()
+            rows = [r[1:] for r in rows]
+        else:
+            rows = session.execute(
+                statement(f"{columns} {condition} ORDER BY {order} LIMIT :limit OFFSET :offset"),
+                {**params, **limits},
+            ).all()
     items = tuple(
         PackageHit(
             id=r[0],
