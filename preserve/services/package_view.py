@@ -285,6 +285,9 @@ def file_entry(
 
 #: The elements the description form edits, in the order it shows them.
 FORM_ELEMENTS = DC_ELEMENTS
+#: The elements whose values are text in a language: the language of the text typed applies
+#: to these only (never to dates, identifiers, formats, language codes or names).
+TEXT_ELEMENTS = frozenset({"title", "subject", "description", "coverage", "rights"})
 
 
 @dataclass(frozen=True)
@@ -346,17 +349,18 @@ def edit_description(
 ) -> EditResult:
     """Save the description form: ``fields`` maps each Dublin Core element to its values, one
     a line (an empty field clears the element); ``language`` (a tag such as ``nl``, optional)
-    is the language the values are written in. Only the elements whose values differ are
-    changed, through :func:`preserve.services.versions.describe` (a metadata version with a
-    PREMIS metadata modification event); nothing changed: status "unchanged", no version.
-    Bad values: :class:`FormErrors` naming each field."""
+    is the language of the values typed anew in the :data:`TEXT_ELEMENTS` (a value kept keeps
+    its own language; the field's error is "text_language"). Only the elements whose values
+    differ are changed, through :func:`preserve.services.versions.describe` (a metadata
+    version with a PREMIS metadata modification event); nothing changed: status "unchanged",
+    no version. Bad values: :class:`FormErrors` naming each field."""
     from preserve.services.journal import flush_events
     from preserve.services.versions import describe
 
     errors: dict[str, str] = {}
     lang = language.strip()
     if lang and not _LANGUAGE_TAG.fullmatch(lang):
-        errors["language"] = "language"
+        errors["text_language"] = "language"
     unknown = sorted(set(fields) - set(FORM_ELEMENTS))
     if unknown:
         errors[unknown[0]] = "unknown"
@@ -385,16 +389,21 @@ def edit_description(
     changed: list[str] = []
     for element, values in wanted.items():
         before = [str(v) for v in current.get(element) or []]
-        same_lang = all(t == lang for t in langs.get(element) or [""] * len(before))
-        if values == before and (not lang or same_lang):
+        if values == before:
             continue
         changed.append(element)
-        # the element's values become those typed, in the language given (if any)
+        # a value kept keeps its language; a value typed anew takes the language given, in
+        # the elements that are text in a language (not dates, identifiers, language codes)
+        tags = list(langs.get(element) or [])
+        kept = {v: (tags[i] if i < len(tags) else "") for i, v in enumerate(before)}
+        typed = lang if element in TEXT_ELEMENTS else ""
+        groups: dict[str, list[str]] = {}
+        for v in values:
+            groups.setdefault(kept.get(v, typed), []).append(v)
         assignments.append(f"{element}=")
-        if lang:
-            assignments.extend(f"{element}@{lang}={v}" for v in values)
-        else:
-            assignments.extend(f"{element}={v}" for v in values)
+        for tag, group in groups.items():
+            at = f"@{tag}" if tag else ""
+            assignments.extend(f"{element}{at}={v}" for v in group)
     if not assignments:
         return EditResult(pid, "unchanged", number)
     result = describe(acting_as(app, principal), pid, assignments=assignments)

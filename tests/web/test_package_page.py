@@ -101,7 +101,7 @@ def test_the_description_edit_makes_a_metadata_version_with_an_event(
     assert 'for="dc-title"' in html and "Harbour scans" in html
     token = csrf_token(client)
     # nothing changed: a message, no version
-    unchanged = {"csrf_token": token, "title": "Harbour scans", "language": ""}
+    unchanged = {"csrf_token": token, "title": "Harbour scans", "text_language": ""}
     answer = client.post(f"/packages/{package['id']}/describe", data=unchanged)
     assert answer.status_code == 302
     page = client.get(answer.headers["Location"]).get_data(as_text=True)
@@ -112,7 +112,8 @@ def test_the_description_edit_makes_a_metadata_version_with_an_event(
         "csrf_token": token,
         "title": "Harbour scans, 1930",
         "creator": "Jan Peeters\nAnn Smet",
-        "language": "en",
+        "description": "Photographs of the quay",
+        "text_language": "en",
     }
     answer = client.post(f"/packages/{package['id']}/describe", data=changed)
     assert answer.status_code == 302
@@ -133,14 +134,15 @@ def test_the_description_edit_makes_a_metadata_version_with_an_event(
     new = client.get(f"/packages/{package['id']}").get_data(as_text=True)
     assert new.split("<h1>")[1].split("</h1>")[0] == "Harbour scans, 1930"
     assert "Version 2 of 2" in new and "description corrected" in new
-    assert '<dd lang="en">Jan Peeters' in new
+    assert '<dd lang="en">Photographs of the quay' in new
+    assert "<dd>Jan Peeters" in new  # names are not text in a language
     assert client.get(f"/packages/{package['id']}?version=9").status_code == 404
 
 
 def test_invalid_description_input_is_refused_per_field(site_any: Site, package: dict) -> None:
     client = site_any.client(site_any.user("ann"))
     token = csrf_token(client)
-    bad = {"csrf_token": token, "title": "", "creator": "a\x07b", "language": "not a tag!"}
+    bad = {"csrf_token": token, "title": "", "creator": "a\x07b", "text_language": "not a tag!"}
     answer = client.post(f"/packages/{package['id']}/describe", data=bad)
     assert answer.status_code == 400
     html = answer.get_data(as_text=True)
@@ -148,7 +150,72 @@ def test_invalid_description_input_is_refused_per_field(site_any: Site, package:
     assert 'id="dc-creator-error"' in html and "control characters" in html
     assert 'aria-invalid="true"' in html
     assert 'id="dc-language-tag-error"' in html
+    assert 'id="dc-language-error"' not in html  # the Dublin Core Language element is fine
     assert len(site_any.repo.json("show", package["id"])["versions"]) == 1
+
+
+def _form_values(html: str) -> dict[str, str]:
+    """The describe form's fields as the browser would send them back unchanged."""
+    import html as html_module
+
+    out = {
+        m.group(1): html_module.unescape(m.group(2))
+        for m in re.finditer(
+            r'<textarea id="dc-[a-z]+" name="([a-z_]+)"[^>]*>(.*?)</textarea>', html, re.S
+        )
+    }
+    tag = re.search(r'name="text_language" value="([^"]*)"', html)
+    assert tag is not None
+    out["text_language"] = tag.group(1)
+    return out
+
+
+def test_a_description_in_two_languages_is_edited_without_retagging_or_duplicates(
+    site_any: Site, package: dict
+) -> None:
+    """Trial 11, F5: the Dublin Core Language ("nl", "fr") and the language of the text typed
+    had one field name, so no save got through; a description saved with a language given
+    tagged every value (identifiers, dates, names) and doubled the urn:uuid identifier."""
+    site_any.repo.run(
+        "describe",
+        package["id"],
+        "--set",
+        "language=nl",
+        "--set",
+        "language=fr",
+        "--set",
+        "identifier=BE-MSKG-1923-a",
+        "--set",
+        "date=1923",
+    )
+    before = site_any.repo.json("show", package["id"])
+    client = site_any.client(site_any.user("ann"))
+    html = client.get(f"/packages/{package['id']}/describe").get_data(as_text=True)
+    form = html.split('<form method="post" class="form"')[1].split("</form>")[0]
+    assert form.count('name="language"') == 1 and form.count('name="text_language"') == 1
+    # each multi-value box is as tall as its values and one line more
+    assert re.search(r'id="dc-language" name="language" rows="3"', html)
+    fields = _form_values(html)
+    assert fields["language"] == "nl\nfr"
+    data = {"csrf_token": csrf_token(client), **fields}
+    answer = client.post(f"/packages/{package['id']}/describe", data=data)
+    assert answer.status_code == 302
+    assert "Nothing to change" in client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert len(site_any.repo.json("show", package["id"])["versions"]) == len(before["versions"])
+    # a changed description with the text language "nl": only the typed text is tagged
+    data |= {"description": "Zicht op de kaai", "text_language": "nl"}
+    answer = client.post(f"/packages/{package['id']}/describe", data=data)
+    assert answer.status_code == 302
+    after = site_any.repo.json("show", package["id"])
+    assert len(after["versions"]) == len(before["versions"]) + 1
+    description = after["description"]
+    assert description["description"] == ["Zicht op de kaai"]
+    assert description["language"] == ["nl", "fr"]
+    assert description["date"] == ["1923"]
+    identifiers = description["identifier"]
+    assert identifiers == before["description"]["identifier"]
+    assert len([i for i in identifiers if i.startswith("urn:uuid:")]) == 1
+    assert description.get("_lang") == {"description": ["nl"]}
 
 
 def test_a_viewer_may_not_edit_nor_run_fixity(site: Site, tmp_path: Path) -> None:

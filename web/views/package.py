@@ -154,7 +154,7 @@ def describe(package_id: str) -> Any:
         raise PermissionDenied(_("You need the archivist role to edit the description."))
     if request.method == "POST":
         values = {e: request.form.get(e, "") for e in package_view.FORM_ELEMENTS}
-        language = request.form.get("language", "")
+        language = request.form.get("text_language", "")
         try:
             result = package_view.edit_description(
                 application(), principal(), package_id, values, language
