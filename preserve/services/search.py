@@ -41,6 +41,9 @@ DEFAULT_PER_PAGE = 25
 MAX_TEXT = 500
 MAX_WORDS = 16
 MAX_PAGE = 100_000
+#: With at most this many matches, PostgreSQL takes them from the search index, then orders
+#: them; with more, it walks the packages newest first and stops at a page of matches.
+FEW_MATCHES = 20_000
 _WORD_PARTS = re.compile(r"[^\W_]+")
 
 
@@ -324,9 +327,23 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
         if orgs is not None:
             if not orgs:
                 return PackagePage((), 0, query.page, query.per_page, sort)
-            where.append("c.organisation_id IN :orgs")
-            params["orgs"] = orgs
-            expanding.append("orgs")
+            # the collections of those organisations (a short list), so that the packages are
+            # filtered by their own column, without a join
+            place_ids = (
+                session.execute(
+                    sa.text("SELECT id FROM collections WHERE organisation_id IN :orgs").bindparams(
+                        sa.bindparam("orgs", expanding=True)
+                    ),
+                    {"orgs": orgs},
+                )
+                .scalars()
+                .all()
+            )
+            if not place_ids:
+                return PackagePage((), 0, query.page, query.per_page, sort)
+            where.append("p.collection_id IN :places")
+            params["places"] = list(place_ids)
+            expanding.append("places")
         if collection_id is not None:
             where.append("p.collection_id = :collection_id")
             params["collection_id"] = collection_id
@@ -413,10 +430,20 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
                 "WHERE sd.document @@ to_tsquery('simple', :all_words)"
             )
         else:
-            # the collections only where the organisations filter needs them
-            count_from = joins if orgs is not None else "FROM packages AS p" + documents
+            count_from = "FROM packages AS p" + documents
             count_sql = f"SELECT count(*) {count_from} {condition}"
         total = session.execute(statement(count_sql), params).scalar_one()
+        match = "sd.document @@ to_tsquery('simple', :all_words)"
+        if pg_words and total <= FEW_MATCHES:
+            # few matches: take them from the GIN index first, then order them (ordering by
+            # the created_at index and checking each package would read most of the packages
+            # before it found a page of rare ones)
+            condition = condition.replace(match, "TRUE")
+            joins = joins.replace(
+                " JOIN search_documents AS sd ON sd.package_id = p.id",
+                " JOIN (SELECT package_id FROM search_documents WHERE document @@ "
+                "to_tsquery('simple', :all_words) OFFSET 0) AS sd ON sd.package_id = p.id",
+            )
         columns = (
             "SELECT p.id, p.title, p.external_identifier, o.slug AS organisation, "
             "c.slug AS collection, p.created_at, p.stored_at, p.file_count, p.size, "
@@ -424,12 +451,26 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
             f"{joins} JOIN organisations AS o ON o.id = c.organisation_id"
         )
         limits = {"limit": query.per_page, "offset": (query.page - 1) * query.per_page}
-        if sort == "relevance":
-            # the packages that match by their own words first, then those that match by their
-            # files, each newest first: two ordered, limited queries instead of ranking every
-            # match (a word in most packages' files matches 100,000 of them)
+        own_count = 0
+        if sort == "relevance" and total:
+            # the packages that match by their own words come first: how many (from the
+            # packages' own index); when none or all do, the order is simply newest first
             own = _own_match(dialect, "all_words")
             and_ = " AND " if where else "WHERE "
+            if pg_words and not others:
+                # the own words are in the document too: the packages' own index alone
+                own_sql = (
+                    "SELECT count(*) FROM packages AS sp WHERE preserve_package_document("
+                    "sp.title, sp.external_identifier, sp.description, sp.id) @@ "
+                    "to_tsquery('simple', :all_words)"
+                )
+            else:
+                count_from = "FROM packages AS p" + documents
+                own_sql = f"SELECT count(*) {count_from} {condition}{and_}{own}"
+            own_count = session.execute(statement(own_sql), params).scalar_one()
+        if sort == "relevance" and 0 < own_count < total:
+            # both kinds: two ordered, limited queries (own words first, then files' words,
+            # each newest first) instead of ranking every match
             sql = (
                 f"SELECT * FROM (SELECT 0 AS rank, r0.* FROM ({columns} {condition}{and_}{own} "
                 f"ORDER BY {newest} LIMIT :upto) AS r0 UNION ALL "
