@@ -23,15 +23,16 @@ def select_locale() -> str:
 
 
 def format_size(size: int | None) -> str:
-    """Bytes in the locale's number format with a binary unit (``1,5 GiB`` in Dutch)."""
+    """Bytes in the locale's number format with a binary unit (``1,5 GiB`` in Dutch), joined
+    by a no-break space so that "527.5 KiB" never wraps between number and unit."""
     if size is None:
         return "–"
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
             if unit == "B":
-                return f"{format_decimal(int(value))} B"
-            return f"{format_decimal(round(value, 1))} {unit}"
+                return f"{format_decimal(int(value))}\u00a0B"
+            return f"{format_decimal(round(value, 1))}\u00a0{unit}"
         value /= 1024
     raise AssertionError("unreachable")
 

@@ -16,15 +16,17 @@ def test_sizes_numbers_and_dates_follow_the_locale(site: Site) -> None:
     moment = datetime(2026, 3, 1, 14, 3, tzinfo=UTC)
     with site.app.test_request_context("/"):
         with force_locale("nl"):
-            assert format_size(1536) == "1,5 KiB"
+            assert format_size(1536) == "1,5\u00a0KiB"
             assert env.filters["number"](1234567) == "1.234.567"
             assert "maart" in env.filters["when"](moment, "long")
         with force_locale("fr"):
-            assert format_size(3 * 1024**3 // 2) == "1,5 GiB"
+            assert format_size(3 * 1024**3 // 2) == "1,5\u00a0GiB"
             assert env.filters["number"](1234567) == "1\u202f234\u202f567"
             assert "mars" in env.filters["when"](moment, "long")
         with force_locale("en"):
-            assert format_size(1536) == "1.5 KiB" and format_size(None) == "–"
+            # a no-break space: "527.5 KiB" never wraps between number and unit (trial 11, F3)
+            assert format_size(540160) == "527.5\u00a0KiB" and format_size(None) == "–"
+            assert format_size(1019) == "1,019\u00a0B"
             assert env.filters["number"](1234567) == "1,234,567"
 
 
