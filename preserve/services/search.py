@@ -19,6 +19,7 @@ few tens of them on PostgreSQL (see docs/benchmarks.md, "Web catalogue").
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -478,10 +479,10 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
                 f"ORDER BY {newest} LIMIT :upto) AS r1) AS r "
                 "ORDER BY rank, created_at DESC, id LIMIT :limit OFFSET :offset"
             )
-            rows = session.execute(
+            ranked = session.execute(
                 statement(sql), {**params, **limits, "upto": limits["offset"] + query.per_page}
             ).all()
-            rows = [r[1:] for r in rows]
+            rows: Sequence[Any] = [r[1:] for r in ranked]
         else:
             rows = session.execute(
                 statement(f"{columns} {condition} ORDER BY {order} LIMIT :limit OFFSET :offset"),
