@@ -235,7 +235,7 @@ def _set_active(username: str, active: bool) -> None:
     changed = accounts.set_active(application, None, user_id, active)
     if changed:
         _audit(application, "user.reactivate" if active else "user.deactivate", name)
-    state = "active" if active else "deactivated (every session ended)"
+    state = "active" if active else "deactivated (every session ended, API tokens revoked)"
     click.echo(f"{name} is {state}" if changed else f"{name} was {state.split(' ')[0]} already")
 
 
@@ -243,8 +243,8 @@ def _set_active(username: str, active: bool) -> None:
 @click.argument("username", type=GIVEN)
 @as_option
 def users_deactivate(username: str) -> None:
-    """Stop USERNAME signing in and end their sessions (their tokens stop working too); the
-    account and its history stay.
+    """Stop USERNAME signing in, end their sessions and revoke their API tokens (a
+    reactivation does not bring them back); the account and its history stay.
 
     \b
     Example:
@@ -272,7 +272,8 @@ def users_reactivate(username: str) -> None:
 @as_option
 def users_reset_password(username: str, as_json: bool) -> None:
     """Make a new one-time password for USERNAME (printed once): the old one stops working,
-    their sessions end and a lockout is lifted; they choose their own at the next sign-in.
+    their sessions end, their API tokens are revoked and a lockout is lifted; they choose their
+    own at the next sign-in.
 
     \b
     Example:
@@ -290,3 +291,4 @@ def users_reset_password(username: str, as_json: bool) -> None:
         return
     click.echo(f"one-time password for {name}: {password}")
     click.echo("(shown once: they choose their own password at the next sign-in)")
+    click.echo("their sessions are ended and their API tokens revoked")

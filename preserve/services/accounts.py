@@ -22,7 +22,15 @@ from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from preserve.bootstrap import Application
-from preserve.catalogue.models import LOCALES, ROLES, Membership, Organisation, User, utcnow
+from preserve.catalogue.models import (
+    LOCALES,
+    ROLES,
+    ApiToken,
+    Membership,
+    Organisation,
+    User,
+    utcnow,
+)
 from preserve.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from preserve.services.access import Principal
 
@@ -285,9 +293,22 @@ def authenticate(
     return SignIn(principal, epoch, must_change, username=name)
 
 
+def _revoke_tokens(s: Session, user_id: int) -> int:
+    """Revoke every API token of the person that is not revoked yet; how many. A new password
+    or a deactivation must not leave a token working that was made with the old one (and a
+    reactivation must not bring it back)."""
+    result = s.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def change_password(app: Application, user_id: int, current: str, new: str) -> int:
     """Set a new password after checking the current one; every other session ends (the
-    session epoch is raised). Returns the new epoch, for the session that made the change."""
+    session epoch is raised) and the person's API tokens are revoked. Returns the new epoch,
+    for the session that made the change."""
     from argon2.exceptions import InvalidHashError, VerificationError
 
     check_password_strength(new)
@@ -306,6 +327,7 @@ def change_password(app: Application, user_id: int, current: str, new: str) -> i
         user.must_change_password = False
         user.session_epoch += 1
         epoch = user.session_epoch
+        _revoke_tokens(uow.session, user.id)
         uow.commit()
         return epoch
 
@@ -622,8 +644,8 @@ def set_role(
 
 
 def set_active(app: Application, principal: Principal | None, user_id: int, active: bool) -> bool:
-    """Deactivate (every session ends, sign-in refused) or reactivate an account; whether it
-    changed. ``principal`` None: the command line, which may do anything."""
+    """Deactivate (every session ends, API tokens are revoked, sign-in refused) or reactivate
+    an account; whether it changed. ``principal`` None: the command line, which may do anything."""
     with app.uow() as uow:
         s = uow.session
         user = s.get(User, user_id) if principal is None else _managed_user(s, principal, user_id)
@@ -636,6 +658,7 @@ def set_active(app: Application, principal: Principal | None, user_id: int, acti
         user.active = active
         if not active:
             user.session_epoch += 1
+            _revoke_tokens(s, user.id)
         else:
             user.failed_logins = 0
             user.locked_until = None
@@ -645,7 +668,8 @@ def set_active(app: Application, principal: Principal | None, user_id: int, acti
 
 def reset_password(app: Application, principal: Principal | None, user_id: int) -> str:
     """A new one-time password for the person (shown once; they must change it at sign-in);
-    their sessions end and a lockout is lifted. ``principal`` None: the command line."""
+    their sessions end, their API tokens are revoked and a lockout is lifted. ``principal``
+    None: the command line."""
     password = one_time_password()
     with app.uow() as uow:
         s = uow.session
@@ -657,6 +681,7 @@ def reset_password(app: Application, principal: Principal | None, user_id: int) 
         user.session_epoch += 1
         user.failed_logins = 0
         user.locked_until = None
+        _revoke_tokens(s, user.id)
         uow.commit()
     return password
 

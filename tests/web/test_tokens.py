@@ -169,3 +169,52 @@ def test_the_cli_makes_lists_and_revokes_tokens(site: Site) -> None:
     ):
         failed = site.repo.run("tokens", *args, ok=False)
         assert failed.exit_code != 0 and message in failed.output, failed.output
+
+
+def _form(client, url: str, **data: str):  # type: ignore[no-untyped-def]
+    from tests.web.conftest import csrf_token
+
+    return client.post(url, data={"csrf_token": csrf_token(client), **data})
+
+
+def test_a_password_reset_a_password_change_and_a_deactivation_revoke_the_tokens(
+    site_any: Site,
+) -> None:
+    """Trial 11, F21: after an admin reset ann's password, the token made with the old one
+    still worked. A reset (page and CLI), her own change and a deactivation revoke them all,
+    and a reactivation does not bring them back."""
+    from tests.web.conftest import PASSWORD
+
+    site = site_any
+    site.user("root", admin=True)
+    site.user("ann")
+    app = site.application
+    ann_id = site.users["ann"]
+    root = site.client("root")
+
+    first, _ = tokens.create_token(app, _principal(site, "ann"), "nightly")
+    page = _form(root, f"/admin/people/{ann_id}/password")
+    assert page.status_code == 200
+    assert "API tokens are revoked" in page.get_data(as_text=True)
+    assert tokens.principal_for_token(app, first) is None
+    listed = tokens.list_tokens(app, _principal(site, "ann"))
+    assert [t.state() for t in listed] == ["revoked"]
+
+    second, _ = tokens.create_token(app, _principal(site, "ann"), "second")
+    out = site.repo.run("users", "reset-password", "ann").stdout
+    assert "API tokens revoked" in out
+    assert tokens.principal_for_token(app, second) is None
+
+    # her own change (the one-time password is replaced by her own)
+    password = out.split(": ", 1)[1].split()[0]
+    from preserve.services import accounts
+
+    third, _ = tokens.create_token(app, _principal(site, "ann"), "third")
+    accounts.change_password(app, ann_id, password, PASSWORD + "x")
+    assert tokens.principal_for_token(app, third) is None
+
+    fourth, _ = tokens.create_token(app, _principal(site, "ann"), "fourth")
+    assert _form(root, f"/admin/people/{ann_id}/active", active="0").status_code == 302
+    assert _form(root, f"/admin/people/{ann_id}/active", active="1").status_code == 302
+    assert tokens.principal_for_token(app, fourth) is None
+    assert {t.state() for t in tokens.list_tokens(app, _principal(site, "ann"))} == {"revoked"}

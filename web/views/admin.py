@@ -263,7 +263,12 @@ def user_active(user_id: int) -> Any:
             object_id=person.username,
             organisation_id=_audit_organisation(person),
         )
-    flash(_("The account is active.") if active else _("The account is deactivated."), "success")
+    flash(
+        _("The account is active.")
+        if active
+        else _("The account is deactivated and its API tokens are revoked."),
+        "success",
+    )
     return redirect(url_for("admin.user", user_id=user_id))
 
 

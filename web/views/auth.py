@@ -223,7 +223,13 @@ def change_password() -> Any:
                 audit("password.change", object_type="user", object_id=me.username)
                 session.pop(MUST_CHANGE, None)
                 login_user(SignedIn(me, epoch))  # this session stays; the others end
-                flash(_("Your password is changed. Other sessions are signed out."), "success")
+                flash(
+                    _(
+                        "Your password is changed. Other sessions are signed out and your"
+                        " API tokens are revoked."
+                    ),
+                    "success",
+                )
                 return redirect(url_for("auth.account") if not forced else _home())
         status = 400
     else:
