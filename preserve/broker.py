@@ -44,11 +44,123 @@ CONNECT_TIMEOUT = 3.0
 #: ten minutes, work is cut into pieces) and than the longest back-off (one hour, published
 #: with a countdown the worker waits out while holding the message).
 REDIS_VISIBILITY_TIMEOUT = 2 * 3600
+#: The kombu scheme of our own filesystem transport (:class:`FilesystemTransport`).
+EMBEDDED_SCHEME = "preservefs"
 
 
 def broker_url(settings: Settings) -> str:
     """The broker's URL: ``PRESERVE_BROKER_URL``, else the embedded filesystem transport."""
     return settings.broker_url or "filesystem://"
+
+
+def kombu_url(settings: Settings) -> str:
+    """The URL kombu and Celery connect to: the embedded broker is kombu's filesystem
+    transport with atomic publishing (:class:`FilesystemTransport`)."""
+    url = broker_url(settings)
+    if url.startswith("filesystem://"):
+        _register_transport()
+        return EMBEDDED_SCHEME + url[len("filesystem") :]
+    return url
+
+
+def _register_transport() -> None:
+    from kombu.transport import TRANSPORT_ALIASES
+
+    TRANSPORT_ALIASES.setdefault(EMBEDDED_SCHEME, "preserve.broker:FilesystemTransport")
+
+
+def _filesystem_transport() -> type:
+    """kombu's filesystem transport, with a message that appears whole and a bad one set aside.
+
+    kombu writes a message file in place under its final name: a worker polling the folder
+    could take it while it was still empty and die on the JSON error (trial of issue 11, F17).
+    Here the file is written under a name the consumers do not list (``….msg.part``) and
+    renamed into place, which is atomic on one filesystem; and a message file that cannot be
+    read as JSON anyway (written by an older publisher, or damaged) is logged and moved to
+    ``<broker>/rejected`` instead of stopping the worker."""
+    import shutil
+    import tempfile
+    import time
+    from queue import Empty
+
+    from kombu.exceptions import ChannelError
+    from kombu.transport import filesystem
+    from kombu.utils.encoding import bytes_to_str, str_to_bytes
+    from kombu.utils.json import dumps, loads
+
+    class Channel(filesystem.Channel):
+        def _put(self, queue: Any, message: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+            final = os.path.join(self.data_folder_out, name)
+            part = final + ".part"  # not "<queue>.msg": no consumer lists it
+            try:
+                with open(part, "wb") as f:
+                    f.write(str_to_bytes(dumps(message)))
+                os.replace(part, final)
+            except OSError as exc:
+                with _suppress():
+                    os.unlink(part)
+                raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+        def _get(self, queue: Any, timeout: Any = None) -> Any:
+            wanted = f"{queue}.msg"
+            for filename in sorted(os.listdir(self.data_folder_in)):
+                if filename.partition(".")[2] != wanted:
+                    continue
+                folder = self.processed_folder if self.store_processed else tempfile.gettempdir()
+                try:
+                    shutil.move(os.path.join(self.data_folder_in, filename), folder)
+                except OSError:
+                    continue  # taken by another worker meanwhile
+                path = os.path.join(folder, filename)
+                try:
+                    with open(path, "rb") as f:
+                        payload = f.read()
+                    if not self.store_processed:
+                        os.remove(path)
+                except OSError as exc:
+                    raise ChannelError(f"Cannot read file {path!r} from queue.") from exc
+                try:
+                    return loads(bytes_to_str(payload))
+                except ValueError as exc:
+                    _reject(Path(self.data_folder_in), filename, payload, exc)
+            raise Empty()
+
+    class Transport(filesystem.Transport):
+        pass
+
+    Transport.Channel = Channel
+    return Transport
+
+
+def _suppress() -> Any:
+    import contextlib
+
+    return contextlib.suppress(OSError)
+
+
+def _reject(queue_folder: Path, filename: str, payload: bytes, exc: Exception) -> None:
+    """Keep an unreadable message file in ``<broker>/rejected`` and say so in the log."""
+    folder = queue_folder.parent / "rejected"
+    with _suppress():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / filename).write_bytes(payload)
+    log.error(
+        "broker: message %s is not readable (%d bytes: %s): set aside in %s",
+        filename,
+        len(payload),
+        exc,
+        folder,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # ``FilesystemTransport``: built on first use, so importing this module needs no kombu
+    if name == "FilesystemTransport":
+        transport = _filesystem_transport()
+        globals()[name] = transport
+        return transport
+    raise AttributeError(name)
 
 
 def is_embedded(settings: Settings) -> bool:
@@ -115,7 +227,7 @@ def connection(settings: Settings) -> Connection:
     from kombu import Connection
 
     return Connection(
-        broker_url(settings),
+        kombu_url(settings),
         connect_timeout=CONNECT_TIMEOUT,
         transport_options=connection_options(settings),
     )

@@ -23,9 +23,9 @@ from preserve.broker import (
     DAILY_REPORT,
     DISPATCH_FIXITY,
     REAP,
-    broker_url,
     connection_options,
     is_embedded,
+    kombu_url,
     task_queue,
 )
 
@@ -75,7 +75,7 @@ def make_celery(settings: Settings) -> Celery:
     """The Celery app of ``settings``, with the tasks of :mod:`preserve.workers.tasks`."""
     from preserve.workers import tasks
 
-    app = Celery("preserve", broker=broker_url(settings), set_as_current=False)
+    app = Celery("preserve", broker=kombu_url(settings), set_as_current=False)
     queue = task_queue(settings)
     app.conf.update(
         broker_transport_options=connection_options(settings),
