@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,14 @@ from sqlalchemy.exc import IntegrityError
 from preserve import descriptive
 from preserve.bagit.paths import printable, unsafe_reason
 from preserve.bootstrap import Application
-from preserve.catalogue.models import Collection, Organisation, Package, Transfer, Upload
+from preserve.catalogue.models import (
+    Collection,
+    Organisation,
+    Package,
+    Transfer,
+    Upload,
+    new_uuid,
+)
 from preserve.errors import InvalidInput, NotFound, PermissionDenied, PreserveError, UnsafePath
 from preserve.services import jobs
 from preserve.services.access import Principal, require_role
@@ -491,10 +499,21 @@ def create_transfer(
     expected_files: int | None = None,
     expected_bytes: int | None = None,
     new_version_of: str | None = None,
+    request_id: str | None = None,
     now: datetime | None = None,
 ) -> TransferRecord:
-    """Open a transfer into ``collection`` for the person (an archivist of its organisation)."""
+    """Open a transfer into ``collection`` for the person (an archivist of its organisation).
+
+    ``request_id`` (a random id the page makes once per form submission) makes opening
+    idempotent: the same person sending the same id again (a double click, a re-sent request)
+    gets the transfer the first request opened, never a second one."""
     at = _now(now)
+    transfer_id = _request_transfer_id(principal, request_id)
+    if transfer_id is not None:
+        try:
+            return get_transfer(app, principal, transfer_id)
+        except NotFound:
+            pass
     if not name or not name.strip():
         raise InvalidInput("give the delivery a name")
     if len(name) > 255:
@@ -528,6 +547,7 @@ def create_transfer(
                     "a new version goes into the collection of the package it is a version of"
                 )
         transfer = Transfer(
+            id=transfer_id or new_uuid(),
             organisation_id=coll.organisation_id,
             collection_id=coll.id,
             user_id=principal.user_id,
@@ -543,11 +563,31 @@ def create_transfer(
             expires_at=_expiry(app, at),
         )
         uow.session.add(transfer)
-        uow.flush()
+        try:
+            uow.flush()
+        except IntegrityError:
+            if transfer_id is None:
+                raise
+            uow.rollback()
+            # the same request, sent twice at the same moment: the other one opened it
+            return get_transfer(app, principal, transfer_id)
         record = _record(uow, transfer)
         uow.commit()
     log.info("transfer %s opened by %s into %s", record.id, principal.username, record.collection)
     return record
+
+
+#: Namespace of the transfer ids derived from a person's request id.
+_REQUEST_NAMESPACE = uuid.UUID("5d0f3c1e-8f0e-4c57-9b59-7f4a2f0e1b11")
+
+
+def _request_transfer_id(principal: Principal, request_id: str | None) -> str | None:
+    """The transfer id a person's request id stands for (one per person and id), or None."""
+    if request_id is None or request_id == "":
+        return None
+    if not isinstance(request_id, str) or len(request_id) > 100 or _CONTROL.search(request_id):
+        raise InvalidInput("the request id must be text of at most 100 printable characters")
+    return str(uuid.uuid5(_REQUEST_NAMESPACE, f"{principal.user_id}\x00{request_id}"))
 
 
 def get_transfer(app: Application, principal: Principal, transfer_id: str) -> TransferRecord:

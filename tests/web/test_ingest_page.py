@@ -116,6 +116,19 @@ def test_transfer_json_endpoints(people: Site) -> None:
     assert discard.status_code == 400  # its ingest is queued
 
 
+def test_a_double_submission_opens_one_transfer(people: Site) -> None:
+    """Trial F9: the page sends its form's request id with each POST; twice is one transfer."""
+    browser = people.client("ann")
+    body = {"collection": "ours/photos", "name": "Dubbel klik", "request_id": "r-123"}
+    first = json_post(browser, "/ingest/transfers", body)
+    second = json_post(browser, "/ingest/transfers", body)
+    assert first.status_code == second.status_code == 201
+    assert second.get_json()["id"] == first.get_json()["id"]
+    app = people.application
+    listed = transfers.open_transfers(app, principal(people, "ann"))
+    assert [t.id for t in listed] == [first.get_json()["id"]]
+
+
 def test_discard_from_the_page(people: Site) -> None:
     browser = people.client("ann")
     created = json_post(browser, "/ingest/transfers", {"collection": "photos", "name": "old"})

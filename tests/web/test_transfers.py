@@ -149,6 +149,38 @@ def test_concurrent_completions_queue_one_job(people: Site) -> None:
     assert set(results) == {ingest_jobs[0].id}
 
 
+def test_the_same_request_id_opens_one_transfer_even_at_the_same_moment(people: Site) -> None:
+    """A double click on "Upload and ingest" (trial F9) sends the form's request id twice,
+    here at the same moment: one transfer, the same for every request."""
+    app, ann = people.application, principal(people, "ann")
+    results: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            results.append(open_transfer(people, request_id="form-1").id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(set(results)) == 1
+    assert [t.id for t in transfers.open_transfers(app, ann)] == results[:1]
+    # another submission (another id) is another transfer; another person's same id too
+    assert open_transfer(people, request_id="form-2").id != results[0]
+    people.user("eve")
+    assert open_transfer(people, "eve", request_id="form-1").id != results[0]
+    assert open_transfer(people).id != open_transfer(people).id  # no id: no idempotency
+    with pytest.raises(InvalidInput):
+        open_transfer(people, request_id="x" * 101)
+
+
 def test_completion_needs_every_file_whole(people: Site) -> None:
     app, ann = people.application, principal(people, "ann")
     transfer = open_transfer(people, expected_files=2)

@@ -229,6 +229,7 @@ def create_transfer() -> Any:
         expected_files=_int_or_none(body.get("expected_files"), "expected_files"),
         expected_bytes=_int_or_none(body.get("expected_bytes"), "expected_bytes"),
         new_version_of=body.get("new_version_of") or None,
+        request_id=str(body.get("request_id") or "") or None,
     )
     audit(
         "transfer.create",

@@ -26,6 +26,7 @@ const picked = document.getElementById("picked");
 const pickedList = document.getElementById("picked-list");
 const collection = document.getElementById("collection");
 const endpointBase = form.dataset.endpoint;
+const uploadButton = document.getElementById("upload-button");
 const SHOWN = 12; // file names listed; the rest is counted
 
 document.getElementById("upload-needs-js").hidden = true;
@@ -63,6 +64,17 @@ function uppyLocale() {
 let current = null;
 let arrived = new Set();
 let skipped = 0;
+// one random id per form submission, sent when the transfer is opened: the server opens one
+// transfer per id, so a double click (or a re-sent request) never opens a second one
+let requestId = null;
+// true from the first click of "Upload and ingest" until that submission ends
+let busy = false;
+
+function newRequestId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 function cleanPath(file) {
   const raw = file.meta.relativePath || file.data.webkitRelativePath || file.name;
@@ -157,6 +169,7 @@ document.getElementById("pick-files").addEventListener("change", (e) => addPicke
 document.getElementById("clear-button").addEventListener("click", () => {
   uppy.cancelAll();
   skipped = 0;
+  if (!current) requestId = null;
   showPicked();
   say("");
 });
@@ -209,9 +222,11 @@ function deliveryName(files) {
 
 async function openTransfer(files) {
   const meta = uppy.getFiles().find((f) => f.meta.role === "metadata");
+  if (!requestId) requestId = newRequestId();
   return request(form.dataset.createUrl, {
     method: "POST",
     body: JSON.stringify({
+      request_id: requestId,
       collection: collection.value,
       name: deliveryName(files),
       description: description(),
@@ -232,6 +247,18 @@ function useTransfer(transfer) {
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
+  if (busy) return; // a second click while the first submission runs
+  busy = true;
+  uploadButton.disabled = true;
+  try {
+    await submit();
+  } finally {
+    busy = false;
+    uploadButton.disabled = false;
+  }
+});
+
+async function submit() {
   result.replaceChildren();
   const files = payloadFiles();
   if (!files.length && !(current && current.id)) {
@@ -261,11 +288,11 @@ form.addEventListener("submit", async (event) => {
       method: "POST",
       body: "{}",
     });
-    follow(transfer.status_url, transfer.page_url);
+    await follow(transfer.status_url, transfer.page_url);
   } catch (error) {
     say(`${strings.error} ${error.message}`);
   }
-});
+}
 
 function postForm(action, label, className) {
   const f = document.createElement("form");
@@ -306,6 +333,7 @@ function render(status, pageUrl) {
     }
     result.replaceChildren(list);
     current = null;
+    requestId = null;
     return true;
   }
   if (status.phase === "failed") {
@@ -340,19 +368,25 @@ function render(status, pageUrl) {
   return false;
 }
 
+// follows the ingest until it succeeds or fails (the button stays disabled meanwhile)
 function follow(statusUrl, pageUrl) {
   bar.hidden = false;
   bar.value = 0;
-  const tick = async () => {
-    try {
-      const status = await request(statusUrl, { method: "GET" });
-      if (render(status, pageUrl)) return;
-    } catch (error) {
-      say(`${strings.error} ${error.message}`);
-    }
-    setTimeout(tick, 1500);
-  };
-  tick();
+  return new Promise((resolve) => {
+    const tick = async () => {
+      try {
+        const status = await request(statusUrl, { method: "GET" });
+        if (render(status, pageUrl)) {
+          resolve();
+          return;
+        }
+      } catch (error) {
+        say(`${strings.error} ${error.message}`);
+      }
+      setTimeout(tick, 1500);
+    };
+    tick();
+  });
 }
 
 // "Resume": the unfinished transfer's files that already arrived are skipped when the same
