@@ -11,6 +11,7 @@ the web run.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -18,9 +19,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,24 +104,119 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pass
 
 
+#: A worker that ends within this many seconds of its start has failed quickly.
+QUICK_FAILURE = 60.0
+#: After this many quick failures in a row the server stops starting its worker again.
+MAX_QUICK_FAILURES = 5
+#: Seconds between two looks at the embedded worker.
+SUPERVISE_EVERY = 1.0
+
+
+class EmbeddedWorker:
+    """The server's ``preserve worker --with-scheduler`` child, started again when it ends
+    (after 1, 2, 4 … up to 30 seconds when it keeps failing soon after its start; given up,
+    with a line in the log, after :data:`MAX_QUICK_FAILURES` such failures in a row). A worker
+    that died used to leave the catalogue accepting jobs nothing ran (trial of issue 11, F17).
+
+    The child is in a process group of its own: Ctrl-C in the terminal stops the server, which
+    stops the worker (SIGTERM: its job under way finishes); a worker killed outright is
+    replaced, and what it left (its pool, its scheduler) is killed with its group."""
+
+    def __init__(self, settings: Settings, log_file: Path) -> None:
+        self.settings = settings
+        self.log_file = log_file
+        self.child: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="embedded-worker", daemon=True)
+
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child is not None else None
+
+    def start(self) -> None:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._spawn()
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        with open(self.log_file, "ab") as out:
+            self.child = subprocess.Popen(
+                [
+                    sys.executable,
+                    *("-m", "preserve.cli", "worker", "--with-scheduler", "--concurrency", "1"),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                process_group=0,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        self.started_at = time.monotonic()
+
+    def _say(self, message: str) -> None:
+        line = f"preserve serve: {message}"
+        print(line, file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError), open(self.log_file, "a") as out:
+            out.write(f"[{datetime.now(UTC):%Y-%m-%d %H:%M:%S}] {line}\n")
+
+    def _watch(self) -> None:
+        quick_failures = 0
+        while not self._stopping.wait(SUPERVISE_EVERY):
+            child = self.child
+            if child is None or child.poll() is None:
+                continue
+            # what the dead worker left behind (its pool, its scheduler) goes with it
+            with contextlib.suppress(OSError):
+                os.killpg(child.pid, signal.SIGKILL)
+            ran = time.monotonic() - self.started_at
+            quick_failures = quick_failures + 1 if ran < QUICK_FAILURE else 1
+            if quick_failures > MAX_QUICK_FAILURES:
+                self._say(
+                    f"the embedded worker ended {MAX_QUICK_FAILURES} times in a row within "
+                    f"{QUICK_FAILURE:.0f} s of its start: not started again (see "
+                    f"{self.log_file}); queued jobs wait until a worker runs (restart "
+                    "preserve serve, or run preserve worker)"
+                )
+                return
+            delay = min(30.0, 2.0 ** (quick_failures - 1))
+            self._say(
+                f"the embedded worker (pid {child.pid}) ended after {ran:.0f} s (see "
+                f"{self.log_file}): starting it again in {delay:.0f} s"
+            )
+            if self._stopping.wait(delay):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._spawn()
+                self.restarts += 1
+            self._say(f"embedded worker started again (pid {self.pid})")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            child = self.child
+        if child is not None:
+            stop_worker(child)
+            with contextlib.suppress(OSError):  # its pool and scheduler, if any were left
+                os.killpg(child.pid, signal.SIGKILL)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+
 @contextmanager
-def embedded_worker(settings: Settings, log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A ``preserve worker --with-scheduler`` child for the embedded broker, stopped (SIGTERM,
-    then waited for: its job under way finishes) when the block ends."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
-    child = subprocess.Popen(
-        [sys.executable, "-m", "preserve.cli", "worker", "--with-scheduler", "--concurrency", "1"],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-    )
+def embedded_worker(settings: Settings, log_file: Path) -> Iterator[EmbeddedWorker]:
+    """The embedded worker, supervised, stopped (SIGTERM, then waited for: its job under way
+    finishes) when the block ends."""
+    worker = EmbeddedWorker(settings, log_file)
+    worker.start()
     try:
-        yield child
+        yield worker
     finally:
-        out.close()
-        stop_worker(child)
+        worker.stop()
 
 
 def stop_worker(child: subprocess.Popen[bytes], timeout: float = GRACEFUL_TIMEOUT + 30) -> None:

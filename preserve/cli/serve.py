@@ -44,7 +44,8 @@ def serve(bind: str | None, threads: int | None, no_workers: bool, server: str |
     \b
     With no broker configured (PRESERVE_BROKER_URL empty: the embedded transport) it also runs
     a worker with the scheduler, so ingests, fixity checks and exports queued from the web run;
-    its log is PRESERVE_HOME/serve-worker.log. With a broker, run `preserve worker` apart.
+    its log is PRESERVE_HOME/serve-worker.log. A worker that ends is started again (and the
+    server says so). With a broker, run `preserve worker` apart.
     Sign in with an account made by `preserve users create`.
 
     \b

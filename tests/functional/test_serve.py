@@ -180,3 +180,43 @@ def test_bad_bind(repo: Repo, bind: str) -> None:
     assert result.stderr.strip() == (
         f"error: {bind!r} is not HOST:PORT (e.g. 127.0.0.1:8000 or 0.0.0.0:8080)"
     )
+
+
+def test_a_killed_embedded_worker_is_started_again_and_runs_the_queued_job(
+    repo: Repo,
+    serve: callable,  # type: ignore[valid-type]
+    tmp_path: Path,
+) -> None:
+    served = serve()
+    log = repo.home / "serve-worker.log"
+    deadline = time.monotonic() + 120
+    while " ready." not in log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, log.read_text(errors="replace")
+        time.sleep(0.2)
+    # the worker is the server's child in a process group of its own
+    children = subprocess.run(
+        ["ps", "-o", "pid=,pgid=", "--ppid", str(served.process.pid)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    first = next(
+        int(pid) for pid, pgid in zip(children[::2], children[1::2], strict=True) if pid == pgid
+    )
+    os.kill(first, signal.SIGKILL)
+    # a job queued while no worker runs is run by the next one
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    (delivery / "note.txt").write_text("kept by the restarted worker\n")
+    queued = preserve(repo, "ingest", str(delivery), "--collection", "photos", "--async", "--json")
+    assert queued.returncode == 0, queued.stderr
+    job = re.search(r'"job_id": "([^"]+)"', queued.stdout).group(1)  # type: ignore[union-attr]
+    waited = preserve(repo, "jobs", "wait", job, "--timeout", "100")
+    assert waited.returncode == 0, waited.stdout + waited.stderr + log.read_text(errors="replace")
+    assert len(repo.packages()) == 1
+    output = served.stop()
+    assert f"the embedded worker (pid {first}) ended" in output, output
+    again = re.search(r"embedded worker started again \(pid (\d+)\)", output)
+    assert again, output
+    assert not Path(f"/proc/{again.group(1)}").exists()  # stopped with the server
+    assert "started again" in log.read_text(errors="replace")
