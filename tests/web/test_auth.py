@@ -12,6 +12,11 @@ from preserve.catalogue.models import AuditEntry, User, utcnow
 from preserve.services import accounts
 from tests.web.conftest import PASSWORD, Site, csrf_token
 
+LOCKED_MESSAGE = (
+    "Wrong user name or password, or the account is locked for a while after too many"
+    " attempts: wait"
+)
+
 
 def sign_in(client: FlaskClient, name: str, password: str, **extra: str):
     return client.post(
@@ -58,7 +63,7 @@ def test_every_refusal_says_the_same(site: Site) -> None:
     for response in (wrong_password, unknown_name, bad_name):
         assert response.status_code == 401
         text = response.get_data(as_text=True)
-        assert "Wrong user name or password, or the account is locked." in text
+        assert LOCKED_MESSAGE in text
         bodies.add(text.replace('value="anna"', "").replace('value="nobody"', ""))
     assert audit_actions(site).count("sign_in.failed") == 3
 
@@ -77,8 +82,20 @@ def test_lockout_after_failures_in_a_row_and_its_expiry(site_any: Site) -> None:
     # the right password is refused while locked, with the same message
     refused = sign_in(client, "anna", PASSWORD)
     assert refused.status_code == 401
-    assert "Wrong user name or password, or the account is locked." in refused.get_data(True)
+    assert LOCKED_MESSAGE in refused.get_data(True)
     assert audit_actions(site, "anna").count("sign_in.locked") == 2
+    # trial 11, F19: one row per try, naming the account tried
+    assert audit_actions(site, "anna").count("sign_in.failed") == attempts - 1
+    with site.application.uow() as uow:
+        rows = uow.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action.like("sign_in.%"))
+        ).all()
+        assert rows and {(r.object_type, r.object_id) for r in rows} == {("user", "anna")}
+    minutes = site.settings.lockout_minutes
+    assert f"wait {minutes} minute" in refused.get_data(True)
+    # the unknown name is told exactly the same
+    unknown = sign_in(client, "nobody", PASSWORD).get_data(True)
+    assert f"wait {minutes} minute" in unknown and LOCKED_MESSAGE in unknown
     # the lock runs out (its time set in the past): the right password lets her in
     with site.application.uow() as uow:
         uow.session.execute(

@@ -24,6 +24,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import (
@@ -151,10 +152,25 @@ def sign_in() -> Any:
         password = request.form.get("password", "")
         result = accounts.authenticate(application(), username, password)
         if result.principal is None:
-            audit("sign_in.failed", object_type="user", username=result.username)
-            if result.reason == "locked":
-                audit("sign_in.locked", object_type="user", username=result.username)
-            flash(_("Wrong user name or password, or the account is locked."), "error")
+            # one row per try, naming the account tried (a locked one: sign_in.locked only)
+            audit(
+                "sign_in.locked" if result.reason == "locked" else "sign_in.failed",
+                object_type="user",
+                object_id=result.username or None,
+                username=result.username,
+            )
+            # the same words for everyone, so they do not tell which names exist
+            minutes = application().settings.lockout_minutes
+            flash(
+                ngettext(
+                    "Wrong user name or password, or the account is locked for a while after too"
+                    " many attempts: wait %(num)d minute or ask an administrator.",
+                    "Wrong user name or password, or the account is locked for a while after too"
+                    " many attempts: wait %(num)d minutes or ask an administrator.",
+                    minutes,
+                ),
+                "error",
+            )
             return render_template("auth/sign_in.html", username=username, next_page=next_page), 401
         session.clear()  # a new session for the signed-in person (no fixation)
         login_user(SignedIn(result.principal, result.epoch))
