@@ -652,8 +652,9 @@ def run(args: argparse.Namespace) -> list[str]:
             "dashboard within that time. The slowest request (Max) includes a recount where "
             "one happened.",
             "Counts on the package list and search are exact (count(*) over the matching "
-            "packages the person sees; a member of every organisation, as here, is counted "
-            "without the organisations filter).",
+            "packages the person sees; the organisations filter is on the packages' own "
+            "collection ids, so counting needs no join; words alone, for someone who "
+            "sees every organisation, are counted from the search documents).",
             f"Load average {load[0]:.2f} at the end of the run: other work on the machine "
             "shares its cores with the server, PostgreSQL and the load generator.",
             "Search on PostgreSQL reads one search document per package (migration 0007: "
