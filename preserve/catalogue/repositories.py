@@ -623,12 +623,16 @@ class FileRepository(_Repository):
         offset: int = 0,
         limit: int = 100,
         count_limit: int | None = None,
+        role: str | None = None,
     ) -> tuple[Sequence[File], int]:
         """One page of the files of ``version`` under ``folder`` (a path prefix ending in "/",
         "" for all), by path, and how many there are in all (the package page's file list);
         with ``count_limit``, counted up to ``count_limit + 1`` only (counting 100,000 rows
-        takes tens of milliseconds)."""
+        takes tens of milliseconds); with ``role``, only the files of that role ("payload",
+        "tag")."""
         where = [File.package_id == package_id, File.version == version]
+        if role is not None:
+            where.append(File.role == role)
         if folder:
             where.append(File.path.startswith(folder, autoescape=True))
             if _codepoint_order(self.session):

@@ -89,6 +89,11 @@ class FilePage:
     total: int
     #: False when there are more than :data:`COUNT_LIMIT` (``total`` is then a lower bound)
     exact: bool = True
+    #: which files: "payload" (the package's own) or "tag" (the BagIt tag files: manifests,
+    #: bag-info.txt, the metadata files)
+    role: str = "payload"
+    #: how many tag files the version has (listed apart from the payload)
+    tag_files: int = 0
 
     @property
     def pages(self) -> int:
@@ -180,9 +185,11 @@ def package_detail(
     page: int = 1,
     per_page: int = FILES_PER_PAGE,
     all_events: bool = False,
+    bag_files: bool = False,
 ) -> PackageDetail:
     """The package page's data for ``version`` (default: the current one): one page of its
-    files (under ``folder``), every version, every copy, the latest :data:`EVENTS_SHOWN` events
+    files (under ``folder``; its payload files, or with ``bag_files`` its BagIt tag files,
+    which are counted apart), every version, every copy, the latest :data:`EVENTS_SHOWN` events
     (all with ``all_events``). An unknown package, or one of an organisation the person does not
     belong to: :class:`NotFound`; an unknown version: :class:`NotFound` naming those there are."""
     wanted = _folder(folder)
@@ -202,7 +209,9 @@ def package_detail(
             offset=(page - 1) * per_page,
             limit=per_page,
             count_limit=COUNT_LIMIT,
+            role="tag" if bag_files else "payload",
         )
+        tag_files = uow.files.count(p.id, role="tag", version=number)
         derived = _derivatives(uow, [f.id for f in rows])
         entries = tuple(_entry(f, damaged, derived) for f in rows)
         description = dict((p.description if shown is None else shown.description) or {})
@@ -225,7 +234,16 @@ def package_detail(
             ),
             versions=tuple(pk._version_detail(v) for v in records),
             current_version=p.version,
-            files=FilePage(wanted, entries, page, per_page, total, total <= COUNT_LIMIT),
+            files=FilePage(
+                wanted,
+                entries,
+                page,
+                per_page,
+                total,
+                total <= COUNT_LIMIT,
+                "tag" if bag_files else "payload",
+                tag_files,
+            ),
             copies=pk.copy_details(uow, p.id),
             events=pk.event_details(uow, p.id, None if all_events else EVENTS_SHOWN),
             events_total=events_total,

@@ -73,8 +73,8 @@ def test_the_file_list_is_paginated_and_browsed_by_folder(site_any: Site, packag
     detail = package_view.package_detail(
         site_any.application, _principal(site_any, name), package["id"], per_page=2
     )
-    payload_and_tags = detail.files.total
-    assert detail.files.pages == -(-payload_and_tags // 2) and len(detail.files.entries) == 2
+    payload = detail.files.total
+    assert detail.files.pages == -(-payload // 2) and len(detail.files.entries) == 2
     scans = package_view.package_detail(
         site_any.application, _principal(site_any, name), package["id"], folder="data/scans/"
     )
@@ -89,6 +89,27 @@ def test_the_file_list_is_paginated_and_browsed_by_folder(site_any: Site, packag
         assert client.get(f"/packages/{package['id']}?folder={bad}").status_code == 400, bad
     for bad in ("0", "x", "-1"):
         assert client.get(f"/packages/{package['id']}?page={bad}").status_code == 400, bad
+
+
+def test_the_file_list_counts_the_package_files_as_the_header_and_lists_bag_files_apart(
+    site_any: Site, package: dict
+) -> None:
+    """Trial 11, F2: the header said "39 files", the list "47 files here" with the BagIt tag
+    files among the payload, format "unknown"."""
+    client = site_any.client(site_any.user("ann"))
+    html = client.get(f"/packages/{package['id']}").get_data(as_text=True)
+    files = 5  # image_folder: three images, a text file, an HTML page
+    assert f"{files} files ·" in html  # the header
+    assert f"{files} files here" in html
+    listed = html.split('<table class="files">')[1].split("</table>")[0]
+    assert "bagit.txt" not in listed and "bag-info.txt" not in listed
+    assert "bag files (BagIt manifests" in html and "files=bag" in html
+    bag = client.get(f"/packages/{package['id']}?files=bag").get_data(as_text=True)
+    listed = bag.split('<table class="files">')[1].split("</table>")[0]
+    assert "bagit.txt" in listed and "bag-info.txt" in listed and "harbour.png" not in listed
+    assert ">unknown" not in listed
+    assert re.search(r"\d+ bag files here", bag)
+    assert "Show the package&#39;s files" in bag or "Show the package's files" in bag
 
 
 def test_the_description_edit_makes_a_metadata_version_with_an_event(

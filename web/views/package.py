@@ -61,6 +61,7 @@ def show(package_id: str) -> Any:
         folder=request.args.get("folder"),
         page=_int_arg("page", 1) or 1,
         all_events=request.args.get("events") == "all",
+        bag_files=request.args.get("files") == "bag",
     )
     return render_template(
         "package/show.html", p=detail, elements=package_view.FORM_ELEMENTS, args=request.args
