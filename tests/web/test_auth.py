@@ -384,3 +384,18 @@ def test_security_headers_and_csp(site: Site) -> None:
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "style=" not in response.get_data(as_text=True)
+
+
+def test_the_favicon_is_there_signed_in_or_not(site: Site) -> None:
+    """Trial 11, F7: /favicon.ico answered 404 on every page."""
+    anonymous = site.app.test_client()
+    response = anonymous.get("/favicon.ico")
+    assert response.status_code == 301
+    icon = anonymous.get(response.headers["Location"])
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert b"<svg" in icon.get_data()
+    icon.close()
+    site.user("anna")
+    page = site.client("anna").get("/account").get_data(as_text=True)
+    assert 'rel="icon"' in page and "img/favicon.svg" in page
+    assert site.client("anna").get("/favicon.ico").status_code == 301

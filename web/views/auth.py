@@ -106,6 +106,15 @@ def too_many(error: Exception) -> tuple[str, int]:
     ), 429
 
 
+@bp.route("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page links to: send them to the icon (no
+    sign-in needed, like the other static files)."""
+    response = redirect(url_for("static", filename="img/favicon.svg"), code=301)
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 @bp.before_app_request
 def one_time_password_first() -> Response | None:
     """A person signed in with a one-time password goes to the password page first."""
@@ -116,6 +125,7 @@ def one_time_password_first() -> Response | None:
         "auth.sign_out",
         "auth.sign_in",
         "auth.language",
+        "auth.favicon",
         "static",
     ):
         return None
