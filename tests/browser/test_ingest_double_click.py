@@ -44,3 +44,31 @@ def test_a_double_click_opens_one_transfer_and_ingests_it(
     dirk = accounts.principal_for(app, served.site.users["dirk"])
     assert dirk is not None
     assert transfers.open_transfers(app, dirk) == []
+
+
+def test_a_refused_file_name_is_named_with_the_reason_and_left_out(
+    served: Served, page: Any, tmp_path: Path
+) -> None:
+    """Trial F10: a name the server refuses (a TAB in it) was reported as "Check your
+    connection… Retry". Now the file is named with the server's reason and left out, and the
+    other files can be ingested without it."""
+    served.user("wim")
+    folder = delivery(tmp_path / "Weigering", images=1, pdf=False)
+    (folder / "tab\there.txt").write_text("refused\n", encoding="utf-8")
+    sign_in(page, "wim")
+    page.goto("/ingest")
+    page.locator("#collection").select_option(label="Photographs (Our Museum)")
+    page.locator("#pick-folder").set_input_files(folder)
+    expect(page.locator("#picked-list")).to_contain_text("scans/plate-1.png")
+    page.get_by_role("button", name="Upload and ingest").click()
+
+    message = page.locator("#upload-message")
+    expect(message).to_contain_text("refused", timeout=PATIENCE_MS)
+    expect(message).not_to_contain_text("connection")
+    expect(page.locator("#upload-result li")).to_contain_text("Weigering/tab\there.txt: ")
+    expect(page.locator("#upload-result li")).to_contain_text("control character")
+    expect(page.locator("#status-bar").get_by_role("button", name="Retry")).to_have_count(0, timeout=10_000)
+
+    # going on without it ingests the rest
+    page.get_by_role("button", name="Upload and ingest").click()
+    expect(page.locator("#upload-result a").first).to_be_visible(timeout=PATIENCE_MS)

@@ -141,6 +141,43 @@ function showPicked() {
   }
 }
 
+// files the server refused for good (a name it does not accept, a file too large): file id ->
+// its path and the server's reason (the problem+json detail); retrying them cannot succeed
+const refused = new Map();
+uppy.on("upload-error", (file, error) => {
+  const response = error && error.originalResponse;
+  const status = response ? response.getStatus() : 0;
+  if (!file || (status !== 400 && status !== 413)) return;
+  let detail = "";
+  try {
+    const body = JSON.parse(response.getBody());
+    detail = body.detail || body.title || "";
+  } catch {
+    detail = "";
+  }
+  refused.set(file.id, { path: file.meta.relativePath, detail: detail || `HTTP ${status}` });
+});
+
+// the refused files are left out (no Retry that cannot succeed) and listed with the reason
+function leaveOutRefused(failed) {
+  const left = failed.filter((f) => refused.has(f.id)).map((f) => refused.get(f.id));
+  if (!left.length) return false;
+  for (const f of failed) if (refused.has(f.id)) uppy.removeFile(f.id);
+  // the status bar then offers no "Retry" of what can only be refused again
+  if (failed.every((f) => refused.has(f.id))) uppy.setState({ error: null });
+  const list = document.createElement("ul");
+  for (const r of left) {
+    const li = document.createElement("li");
+    li.textContent = format(strings.refusedFile, { path: r.path, reason: r.detail });
+    list.append(li);
+  }
+  const help = document.createElement("p");
+  help.textContent = strings.refusedHelp;
+  result.replaceChildren(list, help);
+  say(strings.refused);
+  return true;
+}
+
 uppy.on("files-added", showPicked);
 uppy.on("file-removed", showPicked);
 uppy.on("progress", (percent) => {
@@ -260,6 +297,7 @@ form.addEventListener("submit", async (event) => {
 
 async function submit() {
   result.replaceChildren();
+  refused.clear();
   const files = payloadFiles();
   if (!files.length && !(current && current.id)) {
     say(strings.choose);
@@ -280,7 +318,12 @@ async function submit() {
     say(format(strings.uploading, { done: "…", total: size(files.reduce((s, f) => s + f.size, 0)) }));
     const outcome = uppy.getFiles().length ? await uppy.upload() : null;
     if (outcome && outcome.failed && outcome.failed.length) {
-      say(strings.uploadFailed);
+      const others = outcome.failed.filter((f) => !refused.has(f.id));
+      if (leaveOutRefused(outcome.failed)) {
+        if (others.length) say(`${strings.refused} ${strings.uploadFailed}`);
+      } else {
+        say(strings.uploadFailed);
+      }
       return;
     }
     say(strings.completing);
