@@ -28,6 +28,10 @@ def test_admins_see_each_location(site_any: Site, tmp_path: Path) -> None:
     default = text[text.index('id="loc-default"') : text.index('id="loc-second"')]
     assert "<dt>Copies</dt><dd>1</dd>" in default
     assert "<dt>Verified</dt><dd>1</dd>" in default
+    # trial 11, F18: not "100% checked" and "1 never checked" at once
+    assert "never checked" not in default
+    assert "100% verified within their interval (at ingest or by a fixity check)" in default
+    assert "1 copy verified only at its ingest so far" in default
     # a location that stopped answering, and one retired
     from datetime import UTC, datetime
 
