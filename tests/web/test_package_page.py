@@ -350,3 +350,29 @@ def test_past_the_count_limit_the_pages_go_on_without_a_total(
     assert not detail.files.exact and detail.files.has_next
     html = site.client(name).get(f"/packages/{p['id']}?folder=data/").get_data(as_text=True)
     assert "More than 5 files here" in html
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("nl", ("begin van de ingest", "formaatidentificatie", "door ann (persoon)")),
+        ("fr", ("début de l’ingestion", "identification du format", "par ann (personne)")),
+    ],
+)
+def test_the_history_reads_in_the_persons_language(
+    site: Site, tmp_path: Path, language: str, words: tuple[str, ...]
+) -> None:
+    """Trial 11, F12: the PREMIS event types, outcomes and agents stayed English on Dutch and
+    French pages; the stored event type stays the LoC label."""
+    p = site.ingest(image_folder(tmp_path), "photos", "--title", "Harbour scans")
+    client = site.client(site.user("ann"))
+    client.post("/language", data={"language": language, "csrf_token": csrf_token(client)})
+    changed = {"csrf_token": csrf_token(client), "title": "Harbour scans, 1930"}
+    assert client.post(f"/packages/{p['id']}/describe", data=changed).status_code == 302
+    html = client.get(f"/packages/{p['id']}").get_data(as_text=True)
+    history = html.split('id="events"')[1]
+    for word in words:
+        assert word in history, word
+    assert "ingestion start" not in history and "format identification" not in history
+    events = {e["event_type"] for e in site.repo.json("show", p["id"])["events"]}
+    assert "ingestion start" in events

@@ -64,8 +64,85 @@ def show(package_id: str) -> Any:
         bag_files=request.args.get("files") == "bag",
     )
     return render_template(
-        "package/show.html", p=detail, elements=package_view.FORM_ELEMENTS, args=request.args
+        "package/show.html",
+        p=detail,
+        elements=package_view.FORM_ELEMENTS,
+        args=request.args,
+        event_labels=event_labels(),
+        agent_words=agent_words(),
     )
+
+
+def event_labels() -> dict[str, str]:
+    """The PREMIS event types (the Library of Congress vocabulary's labels, as stored) in the
+    person's language; the stored value is not changed."""
+    return {
+        "accession": _("accession"),
+        "appraisal": _("appraisal"),
+        "capture": _("capture"),
+        "compiling": _("compiling"),
+        "compression": _("compression"),
+        "creation": _("creation"),
+        "deaccession": _("deaccession"),
+        "decompression": _("decompression"),
+        "decryption": _("decryption"),
+        "deletion": _("deletion"),
+        "digital signature generation": _("digital signature generation"),
+        "digital signature validation": _("digital signature validation"),
+        "displaying": _("displaying"),
+        "dissemination": _("dissemination"),
+        "encryption": _("encryption"),
+        "execution": _("execution"),
+        "exporting": _("exporting"),
+        "extraction": _("extraction"),
+        "filename change": _("filename change"),
+        "fixity check": _("fixity check"),
+        "forensic feature analysis": _("forensic feature analysis"),
+        "format identification": _("format identification"),
+        "imaging": _("imaging"),
+        "information package creation": _("information package creation"),
+        "information package merging": _("information package merging"),
+        "information package splitting": _("information package splitting"),
+        "ingestion": _("ingestion"),
+        "ingestion end": _("ingestion end"),
+        "ingestion start": _("ingestion start"),
+        "interpreting": _("interpreting"),
+        "message digest calculation": _("message digest calculation"),
+        "metadata extraction": _("metadata extraction"),
+        "metadata modification": _("metadata modification"),
+        "migration": _("migration"),
+        "modification": _("modification"),
+        "normalization": _("normalization"),
+        "packing": _("packing"),
+        "policy assignment": _("policy assignment"),
+        "printing": _("printing"),
+        "quarantine": _("quarantine"),
+        "recovery": _("recovery"),
+        "redaction": _("redaction"),
+        "refreshment": _("refreshment"),
+        "rendering": _("rendering"),
+        "replication": _("replication"),
+        "transfer": _("transfer"),
+        "unpacking": _("unpacking"),
+        "unquarantine": _("unquarantine"),
+        "validation": _("validation"),
+        "virus check": _("virus check"),
+    }
+
+
+def agent_words() -> dict[str, str]:
+    """The PREMIS agent types and roles of the history's "Who" column, translated."""
+    return {
+        "person": _("person"),
+        "software": _("software"),
+        "organization": _("organisation"),
+        "hardware": _("hardware"),
+        "owner": _("owner"),
+        "implementer": _("implementer"),
+        "executing program": _("executing program"),
+        "validator": _("validator"),
+        "authorizer": _("authorizer"),
+    }
 
 
 @bp.route("/packages/<package_id>/files/<int:file_id>")
