@@ -178,6 +178,14 @@ class TransferStatus:
     phase: str
     package_ids: tuple[str, ...]
     problems: tuple[FileProblem, ...]
+    #: Of ``package_ids``, those preserved before: the delivery was a duplicate of them, so
+    #: nothing new was stored and the form's description was not applied.
+    duplicate_ids: tuple[str, ...] = ()
+
+    @property
+    def description_not_applied(self) -> bool:
+        """The form's description was given but not applied (the delivery was a duplicate)."""
+        return bool(self.duplicate_ids) and any(self.transfer.description.values())
 
 
 @dataclass(frozen=True)
@@ -1100,6 +1108,7 @@ def status(app: Application, principal: Principal, transfer_id: str) -> Transfer
         return TransferStatus(transfer, job, phase, (), ())
     phase = job.state if job.state != "cancelled" else "failed"
     packages: tuple[str, ...] = ()
+    duplicates: tuple[str, ...] = ()
     problems: tuple[FileProblem, ...] = ()
     if job.state == "succeeded":
         result = job.result or {}
@@ -1108,10 +1117,15 @@ def status(app: Application, principal: Principal, transfer_id: str) -> Transfer
             for p in result.get("packages", [])
             if p.get("package_id") or p.get("duplicate_of")
         )
+        duplicates = tuple(
+            p["duplicate_of"]
+            for p in result.get("packages", [])
+            if p.get("status") == "duplicate" and p.get("duplicate_of")
+        )
         _remove_folder(app, transfer.id)
     elif job.state in ("failed", "cancelled"):
         problems = job_problems(job)
-    return TransferStatus(transfer, job, phase, packages, problems)
+    return TransferStatus(transfer, job, phase, packages, problems, duplicates)
 
 
 def job_problems(job: JobRecord) -> tuple[FileProblem, ...]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,28 @@ def test_a_double_submission_opens_one_transfer(people: Site) -> None:
     app = people.application
     listed = transfers.open_transfers(app, principal(people, "ann"))
     assert [t.id for t in listed] == [first.get_json()["id"]]
+
+
+def test_a_delivery_already_preserved_says_so_and_that_the_description_was_not_applied(
+    people: Site,
+) -> None:
+    """Trial F8: the same folder again said "Ingested."; the job's result says it was a
+    duplicate of a package, and the status now says so (and that the title was not applied)."""
+    browser = people.client("ann")
+    app, ann = people.application, principal(people, "ann")
+    body = {"collection": "ours/photos", "name": "again", "description": {"title": "New title"}}
+    transfer_id = json_post(browser, "/ingest/transfers", body).get_json()["id"]
+    transfers.create_upload(app, ann, transfer_id=transfer_id, relative_path="a.txt", length=0)
+    job_id = transfers.complete(app, ann, transfer_id).job_id or ""
+    jobs.claim(app, job_id, "w", timedelta(minutes=1))
+    result = {"packages": [{"package_id": None, "status": "duplicate", "duplicate_of": "p-1"}]}
+    jobs.succeed(app, job_id, "w", result)
+    status = browser.get(f"/ingest/transfers/{transfer_id}/status").get_json()
+    assert status["phase"] == "succeeded"
+    assert status["packages"] == [{"id": "p-1", "url": "/packages/p-1", "duplicate": True}]
+    assert status["description_not_applied"] is True
+    page = browser.get("/ingest").get_data(as_text=True)
+    assert "already preserved" in page and "Edit the description" in page
 
 
 def test_discard_from_the_page(people: Site) -> None:

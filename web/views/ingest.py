@@ -161,7 +161,11 @@ def _status_json(s: transfers.TransferStatus) -> dict[str, Any]:
             "attempts": job.attempts,
             "error": job.error,
         },
-        "packages": [{"id": p, "url": _package_url(p)} for p in s.package_ids],
+        "packages": [
+            {"id": p, "url": _package_url(p), "duplicate": p in s.duplicate_ids}
+            for p in s.package_ids
+        ],
+        "description_not_applied": s.description_not_applied,
         "problems": [{"path": p.path, "message": p.message, "code": p.code} for p in s.problems],
     }
 

@@ -363,18 +363,26 @@ function render(status, pageUrl) {
   }
   if (status.phase === "succeeded") {
     uppy.cancelAll();
-    say(strings.succeeded);
+    const packages = status.packages;
+    const allDuplicates = packages.length > 0 && packages.every((p) => p.duplicate);
+    say(allDuplicates ? strings.alreadyPreserved : strings.succeeded);
     bar.value = 100;
     const list = document.createElement("ul");
-    for (const p of status.packages) {
+    for (const p of packages) {
       const li = document.createElement("li");
       const a = document.createElement("a");
       a.href = p.url;
       a.textContent = `${strings.package} ${p.id.slice(0, 8)}`;
+      if (p.duplicate) li.append(`${strings.preservedAs} `);
       li.append(a);
       list.append(li);
     }
     result.replaceChildren(list);
+    if (status.description_not_applied) {
+      const note = document.createElement("p");
+      note.textContent = strings.descriptionNotApplied;
+      result.append(note);
+    }
     current = null;
     requestId = null;
     return true;
