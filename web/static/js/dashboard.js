@@ -44,7 +44,8 @@
       data: { labels: data.formats.labels,
               datasets: [{ label: data.formats.label, data: data.formats.files,
                            backgroundColor: palette.slice(0, data.formats.labels.length) }] },
-      options: { plugins: { legend: { position: "right" } } }
+      // below the chart, where a long format name has the whole width (on the right it was cut)
+      options: { plugins: { legend: { position: "bottom" } } }
     });
   }
   if (data.coverage.values[0] + data.coverage.values[1] > 0) {
