@@ -14,10 +14,14 @@ Celery app in ``workers/`` declares its queue with :func:`task_queue` and connec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +48,10 @@ CONNECT_TIMEOUT = 3.0
 #: ten minutes, work is cut into pieces) and than the longest back-off (one hour, published
 #: with a countdown the worker waits out while holding the message).
 REDIS_VISIBILITY_TIMEOUT = 2 * 3600
+#: Seconds between two signs of life of a worker on the embedded broker (a file it touches).
+HEARTBEAT_EVERY = 5.0
+#: A worker whose file is older than this is taken for gone.
+HEARTBEAT_STALE = 30.0
 #: The kombu scheme of our own filesystem transport (:class:`FilesystemTransport`).
 EMBEDDED_SCHEME = "preservefs"
 
@@ -80,7 +88,6 @@ def _filesystem_transport() -> type:
     ``<broker>/rejected`` instead of stopping the worker."""
     import shutil
     import tempfile
-    import time
     from queue import Empty
 
     from kombu.exceptions import ChannelError
@@ -174,6 +181,54 @@ def broker_folders(settings: Settings) -> dict[str, Path]:
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     return folders
+
+
+def heartbeat_folder(settings: Settings) -> Path:
+    """``<home>/broker/workers``: a file per worker of the embedded broker, touched every
+    :data:`HEARTBEAT_EVERY` seconds while it runs."""
+    folder = Path(settings.home) / "broker" / "workers"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextlib.contextmanager
+def heartbeat(settings: Settings) -> Iterator[None]:
+    """While the block runs, this process shows it is alive (embedded broker only: workers of
+    a real broker may be on other machines)."""
+    if not is_embedded(settings):
+        yield
+        return
+    path = heartbeat_folder(settings) / f"{socket.gethostname()}-{os.getpid()}"
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(OSError):
+                path.touch()
+            if stop.wait(HEARTBEAT_EVERY):
+                return
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def workers_alive(settings: Settings) -> bool | None:
+    """Whether a worker of the embedded broker showed it is alive lately; None with a real
+    broker (its workers may be anywhere: not known here)."""
+    if not is_embedded(settings):
+        return None
+    limit = time.time() - HEARTBEAT_STALE
+    try:
+        return any(p.stat().st_mtime >= limit for p in heartbeat_folder(settings).iterdir())
+    except OSError:
+        return False
 
 
 def connection_options(settings: Settings) -> dict[str, Any]:

@@ -83,7 +83,10 @@ def worker(concurrency: int | None, with_scheduler: bool) -> None:
     ]
     if with_scheduler:
         argv += ["--beat", f"--schedule={schedule_file(settings)}"]
-    _run(celery, argv)
+    from preserve.broker import heartbeat
+
+    with heartbeat(settings):  # the web catalogue's "no worker is running" notice
+        _run(celery, argv)
 
 
 @cli.command()

@@ -75,6 +75,21 @@ def check_catalogue(app: Application) -> None:
         uow.jobs.list(None, 1)
 
 
+#: A job queued this long while no worker runs gets a notice in the web catalogue.
+UNATTENDED_AFTER = timedelta(minutes=1)
+
+
+def no_worker_running(app: Application, *, now: datetime | None = None) -> bool:
+    """True when jobs have been queued for more than :data:`UNATTENDED_AFTER` and no worker of
+    the embedded broker is alive (its heartbeat file): queued jobs wait. False when a worker
+    runs, nothing waits, or the broker is a real one (its workers are not known here)."""
+    from preserve.broker import workers_alive
+
+    if workers_alive(app.settings) is not False:
+        return False
+    return bool(jobs.waiting(app, now or datetime.now(UTC), UNATTENDED_AFTER, limit=1))
+
+
 def worker_name() -> str:
     """Who holds a lease: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"

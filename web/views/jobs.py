@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 from preserve.catalogue.models import ALERT_KINDS, JOB_KINDS, JOB_STATES
 from preserve.errors import InvalidInput
 from preserve.services import job_view
+from preserve.services.runner import no_worker_running
 
 bp = Blueprint("jobs", __name__)
 
@@ -41,7 +42,13 @@ def index() -> Any:
     page = job_view.list_jobs(
         application(), principal(), state=state, kind=kind, page=_page_number()
     )
-    return render_template("jobs/index.html", page=page, states=JOB_STATES, kinds=JOB_KINDS)
+    return render_template(
+        "jobs/index.html",
+        page=page,
+        states=JOB_STATES,
+        kinds=JOB_KINDS,
+        no_worker=no_worker_running(application()),
+    )
 
 
 def _job_json(view: job_view.JobView) -> dict[str, Any]:
