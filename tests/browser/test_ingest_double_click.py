@@ -5,6 +5,7 @@ transfer per id): one transfer, one ingest."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ def test_a_double_click_opens_one_transfer_and_ingests_it(
     page.locator("#dc-title").fill("Test dbl")
     page.locator("#pick-folder").set_input_files(folder)
     expect(page.locator("#picked-list")).to_contain_text("scans/plate-1.png")
+    # binary units like the rest of the catalogue (trial F4)
+    expect(page.locator("#picked")).to_contain_text(re.compile(r"^3 files, [\d.,]+\u00a0KiB"))
     page.get_by_role("button", name="Upload and ingest").dblclick()
 
     package_link = page.locator("#upload-result a").first

@@ -60,6 +60,7 @@ def test_upload_a_folder_interrupted_reload_resume_and_follow_the_ingest(
     expect(unfinished).to_be_visible()
     page.get_by_role("button", name="Resume").first.click()
     expect(page.locator("#upload-message")).to_contain_text("harbour")
+    expect(page.locator("#dc-title")).to_have_value(TITLE)  # kept after Resume (trial F6)
     page.locator("#pick-folder").set_input_files(folder)
     page.get_by_role("button", name="Upload and ingest").click()
 
@@ -67,6 +68,8 @@ def test_upload_a_folder_interrupted_reload_resume_and_follow_the_ingest(
     package_link = page.locator("#upload-result a").first
     expect(package_link).to_be_visible()
     package_url = package_link.get_attribute("href")
+    # the finished upload is no longer listed as unfinished (trial F6)
+    expect(page.locator("#unfinished-heading + table tbody tr")).to_have_count(0)
     assert package_url and package_url.startswith("/packages/")
     page.goto(package_url)
     expect(page.get_by_role("heading", level=1)).to_contain_text(TITLE)

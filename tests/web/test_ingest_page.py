@@ -152,6 +152,20 @@ def test_a_delivery_already_preserved_says_so_and_that_the_description_was_not_a
     assert "already preserved" in page and "Edit the description" in page
 
 
+def test_the_page_script_gets_plurals_and_a_row_per_unfinished_upload(people: Site) -> None:
+    """Trial F4/F6: "1 files" and "file(s)": the script gets ngettext's singular and plural;
+    the chosen-folder list ends in "and N more"; a resumed upload's row can be removed."""
+    browser = people.client("ann")
+    transfer_id = json_post(
+        browser, "/ingest/transfers", {"collection": "ours/photos", "name": "half"}
+    ).get_json()["id"]
+    page = browser.get("/ingest").get_data(as_text=True)
+    assert "%(count)s file, %(size)s" in page and "%(count)s files, %(size)s" in page
+    assert "file(s)" not in page
+    assert "and %(count)s more" in page
+    assert f'id="unfinished-{transfer_id}"' in page
+
+
 def test_discard_from_the_page(people: Site) -> None:
     browser = people.client("ann")
     created = json_post(browser, "/ingest/transfers", {"collection": "photos", "name": "old"})

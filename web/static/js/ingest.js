@@ -36,20 +36,28 @@ function format(text, values) {
   return text.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
 }
 
+// strings.picked and strings.skipped: [singular, plural] (ngettext on the server)
+function plural(forms, count) {
+  const lang = (document.documentElement.lang || "en").toLowerCase();
+  const one = lang.startsWith("fr") ? count <= 1 : count === 1;
+  return one ? forms[0] : forms[1];
+}
+
 function say(text) {
   message.textContent = text;
 }
 
 function size(bytes) {
-  const units = ["B", "KB", "MB", "GB", "TB"];
+  // binary units, like the catalogue's size filter (KiB, MiB, ...); a no-break space
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
     unit += 1;
   }
   const digits = unit === 0 ? 0 : 1;
-  return `${value.toLocaleString(document.documentElement.lang, { maximumFractionDigits: digits })} ${units[unit]}`;
+  return `${value.toLocaleString(document.documentElement.lang, { maximumFractionDigits: digits })}\u00a0${units[unit]}`;
 }
 
 function uppyLocale() {
@@ -121,12 +129,14 @@ function showPicked() {
   const files = payloadFiles();
   const total = files.reduce((sum, f) => sum + (f.size || 0), 0);
   picked.textContent = files.length
-    ? format(strings.picked, {
+    ? format(plural(strings.picked, files.length), {
         count: files.length.toLocaleString(document.documentElement.lang),
         size: size(total),
       })
     : "";
-  if (skipped) picked.textContent += ` — ${format(strings.skipped, { count: skipped })}`;
+  if (skipped) {
+    picked.textContent += ` — ${format(plural(strings.skipped, skipped), { count: skipped })}`;
+  }
   pickedList.replaceChildren(
     ...files.slice(0, SHOWN).map((f) => {
       const li = document.createElement("li");
@@ -136,7 +146,9 @@ function showPicked() {
   );
   if (files.length > SHOWN) {
     const li = document.createElement("li");
-    li.textContent = `… (+${(files.length - SHOWN).toLocaleString(document.documentElement.lang)})`;
+    li.textContent = format(strings.more, {
+      count: (files.length - SHOWN).toLocaleString(document.documentElement.lang),
+    });
     pickedList.append(li);
   }
 }
@@ -378,6 +390,9 @@ function render(status, pageUrl) {
       list.append(li);
     }
     result.replaceChildren(list);
+    // a resumed upload that is now ingested is no longer unfinished
+    const row = document.getElementById(`unfinished-${status.transfer.id}`);
+    if (row) row.remove();
     if (status.description_not_applied) {
       const note = document.createElement("p");
       note.textContent = strings.descriptionNotApplied;
@@ -452,6 +467,11 @@ for (const button of document.querySelectorAll("button.resume")) {
       useTransfer(transfer);
       collection.value = button.dataset.collection;
       document.getElementById("delivery-name").value = transfer.name;
+      // the description given when the upload began (its title, ...) is shown again
+      for (const [name, values] of Object.entries(transfer.description || {})) {
+        const field = form.querySelector(`#dc-${name}`);
+        if (field && !field.value.trim()) field.value = [].concat(values).join("\n");
+      }
       say(format(strings.resuming, { name: transfer.name }));
       document.getElementById("pick-folder").focus();
     } catch (error) {
