@@ -49,10 +49,10 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response
     return response
 
 
-def error_page(status: int, title: str, detail: str = "") -> Response:
+def error_page(status: int, title: str, detail: str = "", *, back: bool = False) -> Response:
     if wants_json():
         return problem(status, title, detail)
-    html = render_template("error.html", status=status, title=title, detail=detail)
+    html = render_template("error.html", status=status, title=title, detail=detail, back=back)
     return Response(html, status=status, mimetype="text/html")
 
 
@@ -96,16 +96,19 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         title, default = _http_texts().get(status, (error.name, ""))
-        if isinstance(error, CSRFError):
+        back = isinstance(error, CSRFError)
+        if back:  # a stale form: back to it, the typed values kept, to send it again
+            title = _("The form has expired")
             detail = _(
-                "The form was sent without its security token (CSRF), or the token has "
-                "expired: reload the page and send the form again."
+                "Your session changed since the page was opened (for example you signed out and "
+                "in again in another tab), so the form was not sent. Go back to the form: what "
+                "you typed is normally kept by the browser; check it and send it again."
             )
         elif error.description and error.description != type(error).description:
             detail = error.description  # a view's own (translated) explanation
         else:
             detail = default
-        response = error_page(status, title, detail)
+        response = error_page(status, title, detail, back=back)
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
