@@ -33,4 +33,41 @@
         delete field.dataset.emptyLeftOut;
       });
   });
+
+  // "Back to the form" on the page of an expired form: back in history, where the browser
+  // keeps what was typed (the link itself goes to the form without the typed values)
+  document.addEventListener("click", function (event) {
+    var link = event.target instanceof Element ? event.target.closest("a.js-back") : null;
+    if (link && window.history.length > 1) {
+      event.preventDefault();
+      window.history.back();
+    }
+  });
+
+  // A page shown again from history carries the security token of the session it was made
+  // in; after a sign-out and sign-in that token no longer works. Fetch the page's address
+  // again for the current token and put it in every form, so a send from here works.
+  function refreshTokens() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (!meta || !document.querySelector('input[name="csrf_token"]') || !window.fetch) {
+      return;
+    }
+    window.fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        var found = /<meta name="csrf-token" content="([^"]+)">/.exec(html);
+        if (!found) { return; }
+        meta.setAttribute("content", found[1]);
+        Array.prototype.forEach.call(document.querySelectorAll('input[name="csrf_token"]'),
+          function (input) { input.value = found[1]; });
+      })
+      .catch(function () { /* the send will say the form expired, as without JavaScript */ });
+  }
+  window.addEventListener("pageshow", function (event) {
+    var navigation = window.performance && performance.getEntriesByType ?
+      performance.getEntriesByType("navigation")[0] : null;
+    if (event.persisted || (navigation && navigation.type === "back_forward")) {
+      refreshTokens();
+    }
+  });
 }());
