@@ -76,3 +76,23 @@ def test_a_refused_file_name_is_named_with_the_reason_and_left_out(
     # going on without it ingests the rest
     page.get_by_role("button", name="Upload and ingest").click()
     expect(page.locator("#upload-result a").first).to_be_visible(timeout=PATIENCE_MS)
+
+
+def test_names_that_cannot_be_restored_on_windows_are_warned_about_before_upload(
+    served: Served, page: Any, tmp_path: Path
+) -> None:
+    """Trial F11: CON, a:b*?.txt, a trailing space and .DS_Store were accepted without a word.
+    They are kept (preserve ingest only warns about them too), but the page says so per file."""
+    served.user("lies")
+    folder = delivery(tmp_path / "Windows", images=1, pdf=False)
+    for name in ("CON", "naam:met*teken?.txt", "trailing space .txt ", ".DS_Store"):
+        (folder / name).write_text("x\n", encoding="utf-8")
+    sign_in(page, "lies")
+    page.goto("/ingest")
+    page.locator("#pick-folder").set_input_files(folder)
+    warnings = page.locator("#name-warnings li")
+    expect(warnings).to_have_count(4)
+    expect(page.locator("#name-warnings")).to_contain_text("Windows/CON: a reserved Windows")
+    expect(page.locator("#name-warnings")).to_contain_text("naam:met*teken?.txt: characters")
+    expect(page.locator("#name-warnings")).to_contain_text("Windows/.DS_Store: an operating")
+    expect(page.locator("#name-warnings")).not_to_contain_text("plate-1.png")

@@ -127,6 +127,7 @@ function payloadFiles() {
 
 function showPicked() {
   const files = payloadFiles();
+  showNameWarnings(files);
   const total = files.reduce((sum, f) => sum + (f.size || 0), 0);
   picked.textContent = files.length
     ? format(plural(strings.picked, files.length), {
@@ -188,6 +189,50 @@ function leaveOutRefused(failed) {
   result.replaceChildren(list, help);
   say(strings.refused);
   return true;
+}
+
+// names preserve ingest warns about (preserve/bagit/paths.py): kept, but said before uploading
+const SYSTEM_FILES = new Set([".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r", ".localized"]);
+const WINDOWS_RESERVED = new Set(["CON", "PRN", "AUX", "NUL"]);
+for (const dev of ["COM", "LPT"]) for (const n of "123456789¹²³") WINDOWS_RESERVED.add(`${dev}${n}`);
+const WINDOWS_FORBIDDEN = /[<>:"|?*\x00-\x1f]/;
+
+function nameProblem(path) {
+  const segments = path.split("/");
+  const file = segments[segments.length - 1];
+  if (SYSTEM_FILES.has(file.toLowerCase()) || file.startsWith("._")) return strings.systemFile;
+  for (const name of segments) {
+    if (WINDOWS_RESERVED.has(name.split(".", 1)[0].trim().toUpperCase())) return strings.reservedName;
+    if (WINDOWS_FORBIDDEN.test(name) || name.endsWith(".") || name.endsWith(" ")) return strings.windowsChars;
+  }
+  return null;
+}
+
+function showNameWarnings(files) {
+  const box = document.getElementById("name-warnings");
+  const found = [];
+  for (const f of files) {
+    const problem = nameProblem(f.meta.relativePath);
+    if (problem) found.push(`${f.meta.relativePath}: ${problem}`);
+  }
+  if (!found.length) {
+    box.replaceChildren();
+    return;
+  }
+  const intro = document.createElement("p");
+  intro.textContent = strings.namesWarning;
+  const list = document.createElement("ul");
+  for (const text of found.slice(0, SHOWN)) {
+    const li = document.createElement("li");
+    li.textContent = text;
+    list.append(li);
+  }
+  if (found.length > SHOWN) {
+    const li = document.createElement("li");
+    li.textContent = format(strings.more, { count: found.length - SHOWN });
+    list.append(li);
+  }
+  box.replaceChildren(intro, list);
 }
 
 uppy.on("files-added", showPicked);
