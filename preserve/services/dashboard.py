@@ -53,6 +53,9 @@ class LocationCopies:
     failed: int
     #: copies checked within their interval
     checked_in_time: int
+    #: packages with a copy here (a copy above is one version's folder: a described package
+    #: has two)
+    packages: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ class Summary:
     copies: int
     checked_in_time: int
     never_checked: int
+    #: copies of packages (one per package and location, whatever its versions): the figure a
+    #: person reads as "how many copies do we keep"
+    package_copies: int
     failures: int
     damaged: int
     months: tuple[MonthBytes, ...]
@@ -185,7 +191,8 @@ def compute_summary(
                 "sum(CASE WHEN cp.status IN ('failed', 'quarantined') OR "
                 "(cp.last_outcome IS NOT NULL AND cp.last_outcome <> 'ok') THEN 1 ELSE 0 END), "
                 f"sum(CASE WHEN cp.last_checked_at >= {threshold} THEN 1 ELSE 0 END), "
-                "sum(CASE WHEN cp.last_checked_at IS NULL THEN 1 ELSE 0 END) "
+                "sum(CASE WHEN cp.last_checked_at IS NULL THEN 1 ELSE 0 END), "
+                "count(DISTINCT cp.package_id) "
                 "FROM copies AS cp JOIN packages AS p ON p.id = cp.package_id "
                 "JOIN collections AS c ON c.id = p.collection_id "
                 "JOIN storage_locations AS l ON l.id = cp.location_id "
@@ -241,7 +248,9 @@ def compute_summary(
         sum(h.bytes for h in holdings),
     )
     locations = tuple(
-        LocationCopies(r[0], int(r[1]), int(r[2]), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0))
+        LocationCopies(
+            r[0], int(r[1]), int(r[2]), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0), int(r[7])
+        )
         for r in copy_rows
     )
     running = 0
@@ -264,6 +273,7 @@ def compute_summary(
         totals=totals,
         locations=locations,
         copies=sum(x.copies for x in locations),
+        package_copies=sum(x.packages for x in locations),
         checked_in_time=sum(x.checked_in_time for x in locations),
         never_checked=sum(int(r[6] or 0) for r in copy_rows),
         failures=sum(x.failed for x in locations),

@@ -70,3 +70,22 @@ def test_a_person_of_no_organisation_sees_nothing_and_signed_out_goes_to_sign_in
     page = site.client(site.user("nobody", role=None)).get("/")
     assert page.status_code == 200
     assert "Photographs" not in page.get_data(as_text=True)
+
+
+def test_a_described_package_is_still_one_copy(site_any, tmp_path: Path) -> None:
+    """Trial 11, F14: after a description version, 3 packages on one location showed
+    '4 copies' (each version's folder was counted as a copy)."""
+    site = site_any
+    dashboard_service.clear_cache()
+    package = ingest(site, tmp_path, "harbour", title="Haven", image="scans/a.png")
+    ingest(site, tmp_path, "station", title="Station", files={"a.txt": "x" * 100})
+    site.repo.run("describe", package["id"], "--title", "Nieuwe kaai")
+    site.user("vera", role="viewer")
+    vera = accounts.principal_for(site.application, site.users["vera"])
+    summary = dashboard_service.compute_summary(site.application, vera.visible_organisations())
+    assert summary.totals.packages == 2
+    assert summary.package_copies == 2 * len(summary.locations) == 2
+    assert summary.copies >= 3  # the versions' folders, as fixity checks them
+    dashboard_service.clear_cache()
+    html = site.client("vera").get("/").get_data(as_text=True)
+    assert re.search(r'class="figure">2</span><span class="label">package copies<', html)
