@@ -208,6 +208,8 @@ def heartbeat(settings: Settings) -> Iterator[None]:
             if stop.wait(HEARTBEAT_EVERY):
                 return
 
+    with contextlib.suppress(OSError):
+        path.touch()  # alive from the moment the block starts, not the thread's first beat
     thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
     thread.start()
     try:

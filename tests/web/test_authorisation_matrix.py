@@ -194,6 +194,8 @@ DESCRIPTION = {"title": "A new title", "language": "en"}
 TABLE: dict[tuple[str, str], Row] = {
     # --- sign-in, account, language -------------------------------------------------------
     ("auth.sign_in", "GET"): Row("public", fixed("/sign-in")),
+    # browsers ask for it on every page, signed in or not: a redirect to the static icon
+    ("auth.favicon", "GET"): Row("public", fixed("/favicon.ico")),
     ("auth.sign_in", "POST"): Row(
         "public",
         fixed("/sign-in"),
