@@ -285,6 +285,7 @@ def retry_job(app: Application, principal: Principal, job_id: str) -> JobView:
 def _alert_query() -> Query:
     return (
         sa.select(Alert, _alert_collection.organisation_id, _alert_org.slug, _alert_package.title)
+        .select_from(Alert)  # the left side of the joins, said (the columns name four FROMs)
         .outerjoin(_alert_package, _alert_package.id == Alert.package_id)
         .outerjoin(_alert_collection, _alert_collection.id == _alert_package.collection_id)
         .outerjoin(_alert_org, _alert_org.id == _alert_collection.organisation_id)
