@@ -211,6 +211,17 @@ def _fts_queries(dialect: str, words: list[list[str]]) -> tuple[list[str], str]:
     return out, joiner.join(out)
 
 
+def _pg_query(session: Any, text: str) -> str:
+    """The ``tsquery`` of ``text`` as PostgreSQL parses it, with every phrase operator made an
+    AND: the documents are stripped of positions (migration 0007), and PostgreSQL's parser cuts
+    some words in two ("631e15bf", a package id, is the number 631e15 and the word bf), which it
+    would join as a phrase that a stripped document never matches."""
+    parsed = session.execute(
+        sa.text("SELECT CAST(to_tsquery('simple', :q) AS text)"), {"q": text}
+    ).scalar_one()
+    return parsed.replace("<->", "&")
+
+
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -235,7 +246,7 @@ def _own_match(dialect: str, param: str) -> str:
         return (
             "p.id IN (SELECT sp.id FROM packages AS sp WHERE preserve_package_document("
             "sp.title, sp.external_identifier, sp.description, sp.id) @@ "
-            f"to_tsquery('simple', :{param}))"
+            f"CAST(:{param} AS tsquery))"
         )
     return f"p.id IN (SELECT package_id FROM search_packages WHERE search_packages MATCH :{param})"
 
@@ -401,11 +412,13 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
             per_word, together = _fts_queries(dialect, words)
             if pg_words:
                 # every word in the package's one document: a single index query
-                where.append("sd.document @@ to_tsquery('simple', :all_words)")
+                where.append("sd.document @@ CAST(:all_words AS tsquery)")
             else:
                 for i, q in enumerate(per_word):
                     where.append(_word_condition(dialect, f"w{i}"))
                     params[f"w{i}"] = q
+            if pg_words:
+                together = _pg_query(session, together)
             params["all_words"] = together
         newest = "p.created_at DESC, p.id"
         order = {
@@ -430,13 +443,13 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
             # is counting the packages (from the GIN index, no join)
             count_sql = (
                 "SELECT count(*) FROM search_documents AS sd "
-                "WHERE sd.document @@ to_tsquery('simple', :all_words)"
+                "WHERE sd.document @@ CAST(:all_words AS tsquery)"
             )
         else:
             count_from = "FROM packages AS p" + documents
             count_sql = f"SELECT count(*) {count_from} {condition}"
         total = session.execute(statement(count_sql), params).scalar_one()
-        match = "sd.document @@ to_tsquery('simple', :all_words)"
+        match = "sd.document @@ CAST(:all_words AS tsquery)"
         if pg_words and total <= FEW_MATCHES:
             # few matches: take them from the GIN index first, then order them (ordering by
             # the created_at index and checking each package would read most of the packages
@@ -445,7 +458,7 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
             joins = joins.replace(
                 " JOIN search_documents AS sd ON sd.package_id = p.id",
                 " JOIN (SELECT package_id FROM search_documents WHERE document @@ "
-                "to_tsquery('simple', :all_words) OFFSET 0) AS sd ON sd.package_id = p.id",
+                "CAST(:all_words AS tsquery) OFFSET 0) AS sd ON sd.package_id = p.id",
             )
         columns = (
             "SELECT p.id, p.title, p.external_identifier, o.slug AS organisation, "
@@ -465,7 +478,7 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
                 own_sql = (
                     "SELECT count(*) FROM packages AS sp WHERE preserve_package_document("
                     "sp.title, sp.external_identifier, sp.description, sp.id) @@ "
-                    "to_tsquery('simple', :all_words)"
+                    "CAST(:all_words AS tsquery)"
                 )
             else:
                 count_from = "FROM packages AS p" + documents

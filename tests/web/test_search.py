@@ -75,6 +75,23 @@ def test_each_field_is_found_accents_and_case_folded(catalogue) -> None:
         assert sorted(found) == sorted(expected), text
 
 
+def test_words_the_database_parser_cuts_in_two(site_any, tmp_path: Path) -> None:
+    """PostgreSQL's parser reads "631e15bf" (the start of a package id) as the number 631e15
+    and the word bf; such words are found whole, by a prefix and in a file name (CI of 05490bd
+    failed on a package whose random id began so)."""
+    d = tmp_path / "deliveries"
+    one = ingest(
+        site_any, d, "serie",
+        title="Reeks 631e15bf-ee39", files={"scans/2e10x-verso.txt": "verso\n"},
+    )["id"]  # fmt: skip
+    viewer = _principal(site_any, "vera", role="viewer")
+    for text in ("631e15bf", "631E15BF-ee39", "631e15b", "2e10x", "2e10x-verso.txt", "2e1"):
+        assert _ids(site_any, viewer, text=text) == [one], text
+    for text in ("631e15bf reeks", "reeks 2e10x"):
+        assert _ids(site_any, viewer, text=text) == [one], text
+    assert _ids(site_any, viewer, text="631e15bx") == []
+
+
 def test_other_organisations_never_appear(catalogue) -> None:
     site, viewer, harbour, station, theirs = catalogue
     # "Schepen", "Brussel", "Peeters" and "IMG_0001" are in theirs too: never found, never counted
