@@ -11,8 +11,11 @@ configuration, one GIN index, kept by statement-level triggers), SQLite from FTS
 sync by triggers (both built by migration 0007).
 Only packages of the person's organisations are ever counted or listed.
 
-Counts are exact: at 100,000 packages a count takes a few milliseconds to about 0.1 s (a word
-in nearly every package) on PostgreSQL (see docs/benchmarks.md, "Web catalogue").
+Counts are exact up to :data:`COUNT_LIMIT` matches (and always as far as the page asked for);
+beyond, a page says "more than" that many, and ``exact_count`` counts them all. A count stops at
+its limit, so a word in nearly every package costs what a rare word costs (an exact count of
+such a word takes about 0.1 s at 100,000 packages on PostgreSQL; see docs/benchmarks.md, "Web
+catalogue").
 """
 
 # SQL here is put together from constants of this module only; every value is a bound parameter
@@ -47,6 +50,9 @@ MAX_PAGE = 100_000
 #: With at most this many matches, PostgreSQL takes them from the search index, then orders
 #: them; with more, it walks the packages newest first and stops at a page of matches.
 FEW_MATCHES = 20_000
+#: Matches are counted up to this many (or to the end of the page asked for), unless
+#: ``PackageQuery.exact_count``: beyond it, "more than 1,000 packages".
+COUNT_LIMIT = 1_000
 _WORD_PARTS = re.compile(r"[^\W_]+")
 
 
@@ -69,6 +75,8 @@ class PackageQuery:
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
     sort: str | None = None  # None: relevance with text, else newest
+    #: count every match, however many (else counting stops after :data:`COUNT_LIMIT`)
+    exact_count: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,15 +98,22 @@ class PackageHit:
 @dataclass(frozen=True)
 class PackagePage:
     items: tuple[PackageHit, ...]
-    #: exact number of packages that match
+    #: how many packages match: exactly when ``exact``, else a lower bound (more match)
     total: int
     page: int
     per_page: int
     sort: str
+    exact: bool = True
 
     @property
     def pages(self) -> int:
+        """How many pages (when ``exact``; otherwise at least this many)."""
         return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        # not exact: more matches were found than the end of this page
+        return self.page < self.pages or not self.exact
 
     @property
     def first_index(self) -> int:
@@ -334,6 +349,11 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
     with app.uow() as uow:
         session = uow.session
         dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            # a page of a search is a few short index walks that stop early: parallel workers
+            # only add start-up work (and under load take cores from other requests); the first
+            # page of "haven" took 33 ms with two workers, 9 ms without
+            session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
         orgs, collection_id = _resolve_places(session, principal, query)
         where: list[str] = []
         params: dict[str, Any] = {}
@@ -441,16 +461,29 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
         if pg_words and not others:
             # words alone: one document per package, so counting the documents that match
             # is counting the packages (from the GIN index, no join)
-            count_sql = (
-                "SELECT count(*) FROM search_documents AS sd "
+            matches = (
+                "SELECT 1 FROM search_documents AS sd "
                 "WHERE sd.document @@ CAST(:all_words AS tsquery)"
             )
         else:
-            count_from = "FROM packages AS p" + documents
-            count_sql = f"SELECT count(*) {count_from} {condition}"
-        total = session.execute(statement(count_sql), params).scalar_one()
+            matches = f"SELECT 1 FROM packages AS p{documents} {condition}"
+        offset = (query.page - 1) * query.per_page
+        if query.exact_count:
+            count_sql, count_params = f"SELECT count(*) FROM ({matches}) AS m", params
+        else:
+            # up to the limit, and always past the end of the page asked for (so that the page
+            # knows whether another follows)
+            count_upto = max(COUNT_LIMIT, offset + query.per_page) + 1
+            count_sql = f"SELECT count(*) FROM ({matches} LIMIT :count_upto) AS m"
+            count_params = {**params, "count_upto": count_upto}
+        total = session.execute(statement(count_sql), count_params).scalar_one()
+        exact = query.exact_count or total < count_upto
+        if not exact:
+            total -= 1
+        if total == 0 or (exact and offset >= total):
+            return PackagePage((), int(total), query.page, query.per_page, sort, exact)
         match = "sd.document @@ CAST(:all_words AS tsquery)"
-        if pg_words and total <= FEW_MATCHES:
+        if pg_words and exact and total <= FEW_MATCHES:
             # few matches: take them from the GIN index first, then order them (ordering by
             # the created_at index and checking each package would read most of the packages
             # before it found a page of rare ones)
@@ -466,42 +499,37 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
             "p.version, p.status, p.damaged_at "
             f"{joins} JOIN organisations AS o ON o.id = c.organisation_id"
         )
-        limits = {"limit": query.per_page, "offset": (query.page - 1) * query.per_page}
-        own_count = 0
-        if sort == "relevance" and total:
-            # the packages that match by their own words come first: how many (from the
-            # packages' own index); when none or all do, the order is simply newest first
+        rows: Sequence[Any]
+        if sort == "relevance":
+            # the packages that match by their own words (title, identifier, description) come
+            # first, then those that match only by their files' words, each newest first: the
+            # first query takes the own matches up to the end of the page; only when they end
+            # before it does a second take the files' matches that follow (no count of either
+            # kind, no ranking of every match)
             own = _own_match(dialect, "all_words")
             and_ = " AND " if where else "WHERE "
-            if pg_words and not others:
-                # the own words are in the document too: the packages' own index alone
-                own_sql = (
-                    "SELECT count(*) FROM packages AS sp WHERE preserve_package_document("
-                    "sp.title, sp.external_identifier, sp.description, sp.id) @@ "
-                    "CAST(:all_words AS tsquery)"
-                )
-            else:
-                count_from = "FROM packages AS p" + documents
-                own_sql = f"SELECT count(*) {count_from} {condition}{and_}{own}"
-            own_count = session.execute(statement(own_sql), params).scalar_one()
-        if sort == "relevance" and 0 < own_count < total:
-            # both kinds: two ordered, limited queries (own words first, then files' words,
-            # each newest first) instead of ranking every match
-            sql = (
-                f"SELECT * FROM (SELECT 0 AS rank, r0.* FROM ({columns} {condition}{and_}{own} "
-                f"ORDER BY {newest} LIMIT :upto) AS r0 UNION ALL "
-                f"SELECT 1 AS rank, r1.* FROM ({columns} {condition}{and_}NOT {own} "
-                f"ORDER BY {newest} LIMIT :upto) AS r1) AS r "
-                "ORDER BY rank, created_at DESC, id LIMIT :limit OFFSET :offset"
-            )
-            ranked = session.execute(
-                statement(sql), {**params, **limits, "upto": limits["offset"] + query.per_page}
+            upto = offset + query.per_page
+            first = session.execute(
+                statement(f"{columns} {condition}{and_}{own} ORDER BY {newest} LIMIT :upto"),
+                {**params, "upto": upto},
             ).all()
-            rows: Sequence[Any] = [r[1:] for r in ranked]
+            rows = list(first[offset:])
+            if len(first) < upto:
+                rows += session.execute(
+                    statement(
+                        f"{columns} {condition}{and_}NOT {own} ORDER BY {newest} "
+                        "LIMIT :limit OFFSET :offset"
+                    ),
+                    {
+                        **params,
+                        "limit": query.per_page - len(rows),
+                        "offset": max(0, offset - len(first)),
+                    },
+                ).all()
         else:
             rows = session.execute(
                 statement(f"{columns} {condition} ORDER BY {order} LIMIT :limit OFFSET :offset"),
-                {**params, **limits},
+                {**params, "limit": query.per_page, "offset": offset},
             ).all()
     items = tuple(
         PackageHit(
@@ -520,7 +548,7 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
         )
         for r in rows
     )
-    return PackagePage(items, int(total), query.page, query.per_page, sort)
+    return PackagePage(items, int(total), query.page, query.per_page, sort, exact)
 
 
 def _aware(value: Any) -> datetime:

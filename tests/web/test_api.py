@@ -9,7 +9,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from preserve.services import tokens
+import pytest
+
+from preserve.services import search, tokens
 from preserve.services.accounts import principal_for
 from tests.web.api_support import api_site, assert_problem
 from tests.web.conftest import Site
@@ -64,7 +66,7 @@ def test_me_and_collections_show_only_ones_own_organisations(site: Site, tmp_pat
 
 
 def test_packages_list_detail_and_downloads_for_own_and_other_organisations(
-    site_any: Site, tmp_path: Path
+    site_any: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = api_site(site_any, tmp_path)
     ours, theirs = api.packages["ours"]["id"], api.packages["theirs"]["id"]
@@ -77,6 +79,14 @@ def test_packages_list_detail_and_downloads_for_own_and_other_organisations(
     assert api.get("/api/v1/packages", "root").get_json()["total"] == 2
     assert api.get("/api/v1/packages?q=harbour").get_json()["total"] == 1
     assert api.get("/api/v1/packages?q=letters").get_json()["total"] == 0  # theirs: not shown
+    assert api.get("/api/v1/packages", "root").get_json()["total_exact"] is True
+    monkeypatch.setattr(search, "COUNT_LIMIT", 1)  # more than 1: a lower bound, said so
+    capped = api.get("/api/v1/packages?per_page=1", "root").get_json()
+    assert (capped["total"], capped["total_exact"], bool(capped["next"])) == (1, False, True)
+    every = api.get("/api/v1/packages?per_page=1&exact_count=true", "root").get_json()
+    assert (every["total"], every["total_exact"]) == (2, True)
+    assert_problem(api.get("/api/v1/packages?exact_count=maybe"), 400, "exact_count")
+    monkeypatch.undo()
     # pages: one per page, a next link in the body and the Link header
     first = api.get("/api/v1/packages?per_page=1", "root")
     assert first.get_json()["next"] and 'rel="next"' in first.headers["Link"]

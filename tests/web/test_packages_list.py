@@ -7,6 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from preserve.services import search
 from tests.web.search_support import ingest
 
 
@@ -42,6 +45,26 @@ def test_list_search_and_pages(site_any, tmp_path: Path) -> None:
     filtered = client.get("/packages?collection=ours/photos&sort=title").get_data(as_text=True)
     assert "3 packages" in filtered
     assert client.get("/packages?collection=theirs/letters").status_code == 400
+
+
+def test_more_than_the_count_limit_says_so_and_counts_all_on_request(
+    site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "COUNT_LIMIT", 2)
+    for n in range(4):
+        ingest(site, tmp_path, f"kaart-{n}", title=f"Kaart van Brussel {n}")
+    client = site.client(site.user("vera", role="viewer"))
+    page = client.get("/packages?q=kaart&per_page=1").get_data(as_text=True)
+    assert "More than 2 packages" in page and "showing 1 to 1" in page
+    link = re.search(r'<a href="([^"]+)">count them all</a>', page).group(1)
+    assert "count=exact" in link and "q=kaart" in link and "per_page=1" in link
+    assert re.search(r'<a rel="next" href="[^"]*page=2', page)
+    counted = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert "4 packages" in counted and "count them all" not in counted
+    assert re.search(r'aria-label="Page 4"[^>]*>4</a>|href="[^"]*page=4[^"]*"', counted)
+    assert "4 packages" in client.get("/packages?q=kaart").get_data(as_text=True)  # 25 a page
+    bad = client.get("/packages?count=all")
+    assert bad.status_code == 400 and "give count=exact" in bad.get_data(as_text=True)
 
 
 def test_bad_input_gets_a_400_with_the_reason(site) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from preserve.errors import InvalidInput
-from preserve.services import accounts
+from preserve.services import accounts, search
 from preserve.services.search import PackageQuery, search_packages
 from tests.web.search_support import delivery, ingest
 
@@ -226,3 +226,43 @@ def test_the_index_follows_describe_and_new_versions(site_any, tmp_path: Path) -
     site.repo.run("ingest", folder, "--new-version-of", package["id"])
     assert _ids(site, viewer, text="extra.txt") == [package["id"]]
     assert _ids(site, viewer, text="nieuwe") == [package["id"]]
+
+
+def test_counts_stop_at_the_limit_and_relevance_pages_cross_from_own_words_to_files(
+    site_any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting stops after COUNT_LIMIT matches (or the end of the page asked for): the page
+    then says "at least" (exact False) and that another page follows; exact_count counts them
+    all. Relevance: the packages with the word in their own description first, then those with
+    it only in a file name, each newest first, across page boundaries."""
+    monkeypatch.setattr(search, "COUNT_LIMIT", 3)
+    d = tmp_path / "deliveries"
+    own = [ingest(site_any, d, f"own-{n}", title=f"Kaart {n}")["id"] for n in range(3)]
+    files = [
+        ingest(site_any, d, f"file-{n}", title=f"Plan {n}", files={f"kaart-{n}.txt": "x"})["id"]
+        for n in range(3)
+    ]
+    viewer = _principal(site_any, "vera", role="viewer")
+    app = site_any.application
+
+    def page(n: int, **kw) -> search.PackagePage:
+        return search_packages(app, viewer, PackageQuery(text="kaart", per_page=2, page=n, **kw))
+
+    first = page(1)
+    assert (first.total, first.exact, first.has_next) == (3, False, True)
+    assert [h.id for h in first.items] == own[::-1][:2]
+    second = page(2)  # counted to the end of the page and one more: more than 4
+    assert (second.total, second.exact, second.has_next) == (4, False, True)
+    assert [h.id for h in second.items] == [own[0], files[2]]
+    third = page(3)  # the last page: counted to its end, so exactly
+    assert (third.total, third.exact, third.has_next) == (6, True, False)
+    assert [h.id for h in third.items] == [files[1], files[0]]
+    assert (page(4).total, page(4).items, page(4).has_next) == (6, (), False)
+    every = page(1, exact_count=True)
+    assert (every.total, every.exact, every.pages) == (6, True, 3)
+    assert [h.id for h in every.items] == own[::-1][:2]
+    # the same without words: newest first, counted the same way
+    plain = search_packages(app, viewer, PackageQuery(per_page=2))
+    assert (plain.total, plain.exact) == (3, False)
+    assert [h.id for h in plain.items] == files[::-1][:2]
+    assert search_packages(app, viewer, PackageQuery(text="plan", per_page=5)).exact

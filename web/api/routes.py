@@ -171,15 +171,17 @@ def packages(args: dict[str, Any]) -> Any:
             page=args["page"],
             per_page=args["per_page"],
             sort=args.get("sort"),
+            exact_count=args["exact_count"],
         ),
     )
     body = {
         "items": [{**vars(h), "url": _package_url(h.id)} for h in found.items],
         "total": found.total,
+        "total_exact": found.exact,
         "page": found.page,
         "per_page": found.per_page,
     }
-    return paginated(body, "api.packages", found.page, found.page < found.pages)
+    return paginated(body, "api.packages", found.page, found.has_next)
 
 
 @bp.route("/packages/<package_id>", methods=["GET"])

@@ -119,6 +119,14 @@ class PackageSearchArgs(PageArgs):
         validate=ma.validate.OneOf(("relevance", "newest", "oldest", "title", "size")),
         metadata={"description": "Default: relevance with q, else newest."},
     )
+    exact_count = f.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Count every match. By default counting stops after 1,000 "
+            "matches (and after the page asked for): total is then a lower bound and "
+            "total_exact is false."
+        },
+    )
 
 
 class PackageHitSchema(ma.Schema):
@@ -139,7 +147,14 @@ class PackageHitSchema(ma.Schema):
 
 class PackageListSchema(LinksMixin):
     items = f.List(f.Nested(PackageHitSchema), required=True)
-    total = f.Integer(required=True, metadata={"description": "Packages that match, exactly."})
+    total = f.Integer(
+        required=True,
+        metadata={
+            "description": "Packages that match: exactly when total_exact, else at least "
+            "this many (ask with exact_count=true for every match counted)."
+        },
+    )
+    total_exact = f.Boolean(required=True, metadata={"description": "Whether total is exact."})
     page = f.Integer(required=True)
     per_page = f.Integer(required=True)
 

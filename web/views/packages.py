@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from preserve.web.context import application, principal
@@ -56,7 +56,22 @@ def _query(args: Any) -> PackageQuery:
         ingested_to=parse_day(args.get("ingested_to"), _("ingested to")),
         page=parse_int(args.get("page"), "page", 1),
         per_page=parse_int(args.get("per_page"), "per_page", DEFAULT_PER_PAGE),
+        exact_count=_exact_count(args.get("count")),
     )
+
+
+def _exact_count(value: str | None) -> bool:
+    """``count=exact``: count every match (else counting stops at a thousand)."""
+    if not value:
+        return False
+    if value != "exact":
+        raise InvalidInput(
+            _(
+                "there is no count %(value)s: give count=exact to count every match",
+                value=repr(value[:50]),
+            )
+        )
+    return True
 
 
 @bp.route("/packages")
@@ -78,6 +93,7 @@ def index() -> Any:
         error=error,
         args=args,
         form=request.args,
+        count_all_url=url_for("packages.index", **{**args, "count": "exact"}),
         collections=collections,
         statuses=STATUSES,
         sorts=SORTS,
