@@ -805,3 +805,6 @@ class Derivative(Base):
     size: Mapped[int | None] = mapped_column(sa.BigInteger)
     error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+from preserve.catalogue import holds as _holds  # noqa: E402,F401 (models of holds)
