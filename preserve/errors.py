@@ -77,6 +77,13 @@ class PermissionDenied(PreserveError):
     exit_code = 77  # EX_NOPERM
 
 
+class OnHold(PermissionDenied):
+    """A package is under an active hold (legal, audit ...): no disposal or deletion until it
+    is lifted; the message names each hold, its kind and title."""
+
+    code = "on-hold"
+
+
 class SignInRefused(PreserveError):
     """Wrong name or password, a locked or deactivated account (one message for all)."""
 
