@@ -808,3 +808,4 @@ class Derivative(Base):
 
 
 from preserve.catalogue import holds as _holds  # noqa: E402,F401 (models of holds)
+from preserve.catalogue import agreements as _agreements  # noqa: E402,F401 (models of agreements)
