@@ -84,6 +84,19 @@ class OnHold(PermissionDenied):
     code = "on-hold"
 
 
+class Conflict(PreserveError):
+    """The request cannot be done in the object's current state (a refused lifecycle
+    transition, an edit of a signed agreement version): HTTP 409. The message names the guard
+    that failed; ``problems`` lists every item when there are several (what a proposal lacks)."""
+
+    exit_code = 4
+    code = "conflict"
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+
+
 class SignInRefused(PreserveError):
     """Wrong name or password, a locked or deactivated account (one message for all)."""
 
