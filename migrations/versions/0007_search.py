@@ -15,9 +15,10 @@ under one GIN index over the packages, not the files: a word found in 350,000 fi
 packages reads at most 100,000 index entries. Statement-level triggers with transition tables
 keep it: inserted files add their words to their packages' documents (a 100,000-file ingest in
 batches of rows never reads the earlier files again); deleted or changed files, a new current
-version, a new title, identifier or description make the package's document again; a deleted package's document goes with it (foreign key, cascade). A GIN
-index over the package's own words (``ix_search_packages``) tells relevance which packages
-match themselves. At most ``MAX_FILE_WORDS`` distinct file words per package (a tsvector holds
+version, a new title, identifier or description make the package's document again; a deleted
+package's document goes with it (foreign key, cascade). Beside the document, ``own`` holds the
+package's own words alone, under a GIN index of its own (``ix_search_documents_own``): relevance
+puts the packages that match themselves first. At most ``MAX_FILE_WORDS`` distinct file words per package (a tsvector holds
 at most 1 MB).
 
 Both: B-tree indexes on ``packages.created_at`` ("newest first") and on ``files.puid`` and
@@ -112,6 +113,7 @@ def _pg_documents(schema: str) -> list[str]:
     return [
         f"""CREATE TABLE {s}.search_documents (
     package_id varchar(36) NOT NULL,
+    own tsvector NOT NULL,
     document tsvector NOT NULL,
     CONSTRAINT pk_search_documents PRIMARY KEY (package_id),
     CONSTRAINT fk_search_documents_package_id_packages FOREIGN KEY (package_id)
@@ -136,11 +138,11 @@ $$ SELECT w.package_id, array_agg(w.word ORDER BY w.kind, w.word)
         # the documents of these packages made again from their rows and files
         f"""CREATE FUNCTION {s}.preserve_search_refresh(ids text[]) RETURNS void
 LANGUAGE sql AS
-$$ INSERT INTO {s}.search_documents AS d (package_id, document)
-   SELECT p.id, pg_catalog.strip({s}.preserve_package_document(
-              p.title, p.external_identifier, p.description, p.id))
-          || coalesce(w.files, ''::tsvector)
+$$ INSERT INTO {s}.search_documents AS d (package_id, own, document)
+   SELECT p.id, o.own, o.own || coalesce(w.files, ''::tsvector)
    FROM {s}.packages AS p
+   CROSS JOIN LATERAL (SELECT pg_catalog.strip({s}.preserve_package_document(
+              p.title, p.external_identifier, p.description, p.id)) AS own) AS o
    LEFT JOIN (
        SELECT fw.package_id, pg_catalog.array_to_tsvector(fw.words[1:{MAX_FILE_WORDS}]) AS files
        FROM (SELECT array_agg(f.path) AS path, array_agg(f.puid) AS puid,
@@ -153,7 +155,7 @@ $$ INSERT INTO {s}.search_documents AS d (package_id, document)
            a.path, a.puid, a.format_name, a.mime, a.package_id) AS fw
    ) AS w ON w.package_id = p.id
    WHERE p.id = ANY (ids)
-   ON CONFLICT (package_id) DO UPDATE SET document = excluded.document
+   ON CONFLICT (package_id) DO UPDATE SET own = excluded.own, document = excluded.document
 $$""",
         f"""CREATE FUNCTION {s}.preserve_search_packages_changed() RETURNS trigger
 LANGUAGE plpgsql AS
@@ -220,9 +222,10 @@ EXECUTE FUNCTION {s}.preserve_search_files_changed()""",
         # the rows there already
         f"SELECT {s}.preserve_search_refresh(ARRAY(SELECT id FROM {s}.packages))",
         f"CREATE INDEX ix_search_documents ON {s}.search_documents USING gin (document)",
-        # the package's own words: relevance puts packages that match themselves first
-        f"""CREATE INDEX ix_search_packages ON {s}.packages USING gin (
-    {s}.preserve_package_document(title, external_identifier, description, id))""",
+        # the package's own words alone: relevance puts packages that match themselves first
+        # (kept beside the document, so that checking a package costs no new parse of its title
+        # and description: 0.18 ms a package, the most of a search's time before)
+        f"CREATE INDEX ix_search_documents_own ON {s}.search_documents USING gin (own)",
     ]
 
 
@@ -232,7 +235,6 @@ PG_DOWN = [
     "DROP TRIGGER IF EXISTS search_files_insert ON files",
     "DROP TRIGGER IF EXISTS search_packages_update ON packages",
     "DROP TRIGGER IF EXISTS search_packages_insert ON packages",
-    "DROP INDEX IF EXISTS ix_search_packages",
     "DROP TABLE IF EXISTS search_documents",
 ]
 

@@ -255,14 +255,10 @@ def _word_condition(dialect: str, param: str) -> str:
 
 
 def _own_match(dialect: str, param: str) -> str:
-    """SQL: the package's own description (not only a file) matches every word (answered by
-    the index, not by computing each matching package's document again)."""
+    """SQL: the package's own description (not only a file) matches every word (PostgreSQL: the
+    own words kept beside its search document ``sd``, migration 0007)."""
     if dialect == "postgresql":
-        return (
-            "p.id IN (SELECT sp.id FROM packages AS sp WHERE preserve_package_document("
-            "sp.title, sp.external_identifier, sp.description, sp.id) @@ "
-            f"CAST(:{param} AS tsquery))"
-        )
+        return f"sd.own @@ CAST(:{param} AS tsquery)"
     return f"p.id IN (SELECT package_id FROM search_packages WHERE search_packages MATCH :{param})"
 
 
@@ -490,7 +486,7 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
             condition = condition.replace(match, "TRUE")
             joins = joins.replace(
                 " JOIN search_documents AS sd ON sd.package_id = p.id",
-                " JOIN (SELECT package_id FROM search_documents WHERE document @@ "
+                " JOIN (SELECT package_id, own FROM search_documents WHERE document @@ "
                 "CAST(:all_words AS tsquery) OFFSET 0) AS sd ON sd.package_id = p.id",
             )
         columns = (
@@ -509,8 +505,15 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
             own = _own_match(dialect, "all_words")
             and_ = " AND " if where else "WHERE "
             upto = offset + query.per_page
+            if match in condition:
+                # own words are in the document too: asking both would make PostgreSQL take
+                # them as independent and expect 441 packages where "zoë" has 6,664 (and sort
+                # them all instead of walking the newest: 45 ms instead of a few)
+                own_condition = condition.replace(match, own)
+            else:
+                own_condition = f"{condition}{and_}{own}"
             first = session.execute(
-                statement(f"{columns} {condition}{and_}{own} ORDER BY {newest} LIMIT :upto"),
+                statement(f"{columns} {own_condition} ORDER BY {newest} LIMIT :upto"),
                 {**params, "upto": upto},
             ).all()
             rows = list(first[offset:])

@@ -21,13 +21,14 @@ def _ids(site, principal, text: str) -> list[str]:
     return [h.id for h in page.items]
 
 
-def _documents(site) -> dict[str, str]:
-    """PostgreSQL: package id -> its search document (as text); None on SQLite."""
+def _documents(site, column: str = "document") -> dict[str, str]:
+    """PostgreSQL: package id -> its search document, or its own words alone (``own``), as
+    text; empty on SQLite."""
     with site.application.uow() as uow:
         if uow.session.get_bind().dialect.name != "postgresql":
             return {}
         rows = uow.session.execute(
-            sa.text("SELECT package_id, document::text FROM search_documents")
+            sa.text(f"SELECT package_id, {column}::text FROM search_documents")
         ).all()
     return {r[0]: r[1] for r in rows}
 
@@ -55,12 +56,19 @@ def test_the_document_follows_ingest_versions_describe_and_deletion(
         # 31 text files, one "x-fmt/111": each word once in the package's document
         assert documents[pid].count("'111'") == 1
         assert documents[pid].count("'plain'") == 1
+        # beside it, the package's own words alone (relevance): no file's words
+        own = _documents(site, "own")
+        assert "'oude'" in own[pid] and "'haven'" in own[pid]
+        assert "'kladblok'" not in own[pid] and "'plain'" not in own[pid]
 
     # describe: the package's own words change, its files' words stay
     site.repo.run("describe", pid, "--title", "Nieuwe kaai")
     assert _ids(site, viewer, "oude") == []
     assert _ids(site, viewer, "nieuwe kaai") == [pid]
     assert _ids(site, viewer, "kladblok") == [pid]
+    if documents:
+        own = _documents(site, "own")
+        assert "'kaai'" in own[pid] and "'oude'" not in own[pid]
 
     # a new version: kladblok.txt removed, extra.txt added; the current version's files count
     kept = {k: v for k, v in files.items() if not k.startswith("notes/")}
