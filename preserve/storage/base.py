@@ -14,12 +14,13 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from preserve.checksums import CHUNK_SIZE, bagit_token, is_supported
-from preserve.errors import ConfigError, VerificationFailed
+from preserve.errors import ConfigError, InvalidInput, StorageError, VerificationFailed
 from preserve.values import ObjectStat, StoredObject
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,44 @@ class PutItem:
     #: the source was flushed to the device and read back from it, and matched ``digests``
     #: (crc64nvme): a local location that hard-links it stores those very blocks, verified
     durable: bool = False
+
+
+#: S3 Object Lock's retention modes: COMPLIANCE cannot be shortened or removed by anyone (not
+#: even the account's root user) before its date; GOVERNANCE can, by someone holding
+#: ``s3:BypassGovernanceRetention``.
+RETENTION_MODES: tuple[str, ...] = ("COMPLIANCE", "GOVERNANCE")
+
+
+@dataclass(frozen=True)
+class ObjectRetention:
+    """An object's S3 Object Lock retention: its mode and the UTC time it holds until."""
+
+    mode: str
+    until: datetime
+
+
+class ObjectLockUnsupported(StorageError):
+    """The location cannot lock objects (a local folder; a bucket without Object Lock)."""
+
+    code = "object-lock-unsupported"
+
+
+class ObjectLocked(StorageError):
+    """The location refused to delete or overwrite an object its object lock protects
+    (a retention date not yet reached, or a legal hold)."""
+
+    code = "object-locked"
+
+
+class RetentionNotExtended(StorageError):
+    """A retention was asked that would end sooner than (or be weaker than) the object's
+    current one: retention is only ever extended. ``current`` is the object's retention."""
+
+    code = "retention-not-extended"
+
+    def __init__(self, message: str, current: ObjectRetention | None = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 @runtime_checkable
@@ -134,6 +173,33 @@ class Storage(Protocol):
         :class:`~preserve.errors.ObjectNotFound` when ``src_key`` does not exist."""
         ...
 
+    # Object lock (S3 Object Lock): objects a location itself refuses to delete before a date
+    # (retention) or while a legal hold is on, whatever credentials ask.
+
+    def supports_object_lock(self) -> bool:
+        """Whether this location can lock objects (asked of the location once, then cached)."""
+        ...
+
+    def set_retention(self, key: str, until: datetime, mode: str = "COMPLIANCE") -> bool:
+        """Keep the object ``key`` until ``until`` (timezone-aware) in ``mode``; only ever
+        extends: True when set, False when the object already holds that date or a later one in
+        the same or a stronger mode; :class:`RetentionNotExtended` when ``until`` is sooner than
+        its current date, or the mode weaker; :class:`ObjectLockUnsupported` on a location
+        without object lock."""
+        ...
+
+    def get_retention(self, key: str) -> ObjectRetention | None:
+        """The object's retention (None: none set); :class:`ObjectNotFound` when missing."""
+        ...
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        """Put the object under a legal hold (``on``) or lift it."""
+        ...
+
+    def get_legal_hold(self, key: str) -> bool:
+        """Whether the object is under a legal hold."""
+        ...
+
 
 def open_location(
     url: str,
@@ -196,6 +262,30 @@ def _scheme(url: str) -> str:
 
 
 # --------------------------------------------------------------------------- shared by backends
+
+
+def retention_request(
+    until: datetime, mode: str, *, location: str, now: datetime | None = None
+) -> tuple[datetime, str]:
+    """``until`` as UTC to the second (S3 keeps no fractions) and ``mode`` upper-cased, or
+    :class:`~preserve.errors.InvalidInput` naming what is wrong: a naive time, a time not in
+    the future, an unknown mode."""
+    if not isinstance(until, datetime) or until.tzinfo is None or until.utcoffset() is None:
+        raise InvalidInput(
+            f"{location}: a retention date must be a timezone-aware time, not {until!r}"
+        )
+    wanted = str(mode).upper()
+    if wanted not in RETENTION_MODES:
+        raise InvalidInput(
+            f"{location}: retention mode must be one of {', '.join(RETENTION_MODES)}, not {mode!r}"
+        )
+    until = until.astimezone(UTC).replace(microsecond=0)
+    current = (now or datetime.now(UTC)).astimezone(UTC)
+    if until <= current:
+        raise InvalidInput(
+            f"{location}: a retention date must be in the future, not {until:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    return until, wanted
 
 
 def put_algorithms(digests: Mapping[str, str] | None) -> tuple[str, ...]:

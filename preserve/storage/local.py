@@ -49,7 +49,9 @@ from preserve.fsio import NO_SPACE, drop_cache, prefetch, read_sequentially, syn
 from preserve.processes import process_alive, process_start_time
 from preserve.storage.base import (
     REREAD_ALGORITHM,
+    ObjectLockUnsupported,
     ObjectReader,
+    ObjectRetention,
     PutItem,
     check_digests,
     moved_object_problem,
@@ -958,6 +960,33 @@ class LocalStorage:
         _fsync_dir(os.path.dirname(src))
         log.debug("moved %s to %s on %s", src_key, dst_key, self.url)
         return size
+
+    # ------------------------------------------------------------------ object lock
+
+    # A folder cannot refuse its own administrator (or a stolen account) a deletion, so a local
+    # location says it cannot lock objects and every lock request is refused, rather than
+    # quietly doing nothing: a caller must never record a protection that is not there.
+
+    def supports_object_lock(self) -> bool:
+        return False
+
+    def _no_object_lock(self) -> ObjectLockUnsupported:
+        return ObjectLockUnsupported(
+            f"{self.url}: object lock is not supported by this location (a local folder cannot "
+            "refuse a deletion); only an S3 bucket with Object Lock enabled can"
+        )
+
+    def set_retention(self, key: str, until: datetime, mode: str = "COMPLIANCE") -> bool:
+        raise self._no_object_lock()
+
+    def get_retention(self, key: str) -> ObjectRetention | None:
+        raise self._no_object_lock()
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        raise self._no_object_lock()
+
+    def get_legal_hold(self, key: str) -> bool:
+        raise self._no_object_lock()
 
     # ------------------------------------------------------------------ deleting
 

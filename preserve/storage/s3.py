@@ -51,6 +51,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -75,11 +76,16 @@ from preserve.storage.base import (
     DEFAULT_MULTIPART_THRESHOLD,
     DEFAULT_PART_SIZE,
     REREAD_ALGORITHM,
+    ObjectLocked,
+    ObjectLockUnsupported,
     ObjectReader,
+    ObjectRetention,
     PutItem,
+    RetentionNotExtended,
     check_digests,
     moved_object_problem,
     put_algorithms,
+    retention_request,
 )
 from preserve.storage.keys import MAX_KEY_BYTES, validate_key, validate_prefix
 from preserve.text import plural
@@ -150,6 +156,12 @@ _DENIED_CODES = frozenset(
 _DIGEST_CODES = frozenset(
     {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
 )
+# answers meaning "this bucket (or server) has no Object Lock"
+_NO_LOCK_CODES = frozenset(
+    {"ObjectLockConfigurationNotFoundError", "NotImplemented", "MethodNotAllowed"}
+)
+# answers to Get/PutObjectLegalHold and PutObjectRetention when the bucket has no Object Lock
+_LOCK_NOT_ENABLED = "InvalidRequest"
 _NETWORK_ERRORS = (bce.ConnectionError, bce.HTTPClientError)
 _TIMEOUTS = (bce.ConnectTimeoutError, bce.ReadTimeoutError)
 # XML 1.0 cannot carry these: a DeleteObjects request naming such a key is refused (HTTP 500 by
@@ -495,6 +507,8 @@ class S3Storage:
         self.endpoint = self._circuit.endpoint = loc.endpoint_url or str(
             self._client.meta.endpoint_url
         )
+        #: whether the bucket has Object Lock (asked once: it cannot be turned off)
+        self._object_lock: bool | None = None
 
     def __repr__(self) -> str:
         return f"S3Storage({self.url!r})"
@@ -876,10 +890,202 @@ class S3Storage:
                 log.warning("%s: could not abort the copy to %s: %s", self.url, dst, exc)
             raise
 
+    # ------------------------------------------------------------------ object lock
+
+    def supports_object_lock(self) -> bool:
+        """Whether the bucket has Object Lock enabled (GetObjectLockConfiguration, asked once:
+        S3 cannot turn it off again). A bucket without it, or a server that does not know the
+        request, cannot lock objects."""
+        if self._object_lock is None:
+            try:
+                answer = self._client.get_object_lock_configuration(Bucket=self.bucket)
+            except bce.ClientError as exc:
+                if _code(exc) not in _NO_LOCK_CODES:
+                    raise self._error(exc, "cannot ask whether the bucket has Object Lock") from exc
+                self._object_lock = False
+            except bce.BotoCoreError as exc:
+                raise self._error(exc, "cannot ask whether the bucket has Object Lock") from exc
+            else:
+                config = answer.get("ObjectLockConfiguration") or {}
+                self._object_lock = config.get("ObjectLockEnabled") == "Enabled"
+            log.debug("%s: object lock %s", self.url, "on" if self._object_lock else "off")
+        return self._object_lock
+
+    def _require_object_lock(self) -> None:
+        if not self.supports_object_lock():
+            raise self._no_object_lock()
+
+    def _no_object_lock(self) -> ObjectLockUnsupported:
+        self._object_lock = False
+        return ObjectLockUnsupported(
+            f"{self.url}: object lock is not supported by this location: bucket {self.bucket!r} "
+            "does not have S3 Object Lock enabled (it can only be enabled on the bucket, by its "
+            "owner)"
+        )
+
+    def get_retention(self, key: str) -> ObjectRetention | None:
+        """The current version's retention, from HEAD (the same fields GetObjectRetention gives,
+        under the same permission, s3:GetObjectRetention; moto has no GetObjectRetention)."""
+        key = validate_key(key)
+        self._require_object_lock()
+        head = self._head(key, self._full_key(key))
+        return _retention(head)
+
+    def set_retention(self, key: str, until: datetime, mode: str = "COMPLIANCE") -> bool:
+        key = validate_key(key)
+        until, mode = retention_request(until, mode, location=f"{self.url}: {key}")
+        current = self.get_retention(key)  # ObjectLockUnsupported, ObjectNotFound
+        now = datetime.now(UTC)
+        if current is not None and current.until > now:
+            problem = _weaker(current, until, mode)
+            if problem is not None:
+                raise RetentionNotExtended(
+                    f"{self.url}: {key}: refusing to shorten or weaken its retention: {problem}; "
+                    "retention is only ever extended",
+                    current=current,
+                )
+            if current.until == until and current.mode == mode:
+                return False
+        full = self._full_key(key)
+        try:
+            # PutObjectRetention requires Content-MD5 or a flexible checksum (the model's
+            # httpChecksum.requestChecksumRequired): botocore adds its CRC32 even under
+            # request_checksum_calculation=when_required
+            self._client.put_object_retention(
+                Bucket=self.bucket, Key=full, Retention={"Mode": mode, "RetainUntilDate": until}
+            )
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            if isinstance(exc, bce.ClientError):
+                if _code(exc) == _LOCK_NOT_ENABLED and "ObjectLock" in _message(exc):
+                    raise self._no_object_lock() from None
+                if _code(exc) in _DENIED_CODES:
+                    again = _retention(self._head(key, full))
+                    if again is not None and _weaker(again, until, mode) is not None:
+                        raise RetentionNotExtended(
+                            f"{self.url}: {key}: S3 refused to shorten or weaken its retention: "
+                            f"{_weaker(again, until, mode)}",
+                            current=again,
+                        ) from None
+            raise self._error(exc, "cannot set the retention of", key, reading=True) from exc
+        log.info(
+            "%s: %s retained in %s mode until %s",
+            self.url,
+            key,
+            mode,
+            f"{until:%Y-%m-%dT%H:%M:%SZ}",
+        )
+        return True
+
+    def get_legal_hold(self, key: str) -> bool:
+        key = validate_key(key)
+        self._require_object_lock()
+        try:
+            answer = self._client.get_object_legal_hold(Bucket=self.bucket, Key=self._full_key(key))
+        except bce.ClientError as exc:
+            code = _code(exc)
+            if code == "NoSuchObjectLockConfiguration":  # AWS: no legal hold was ever set
+                return False
+            if code == _LOCK_NOT_ENABLED and "ObjectLock" in _message(exc):
+                raise self._no_object_lock() from None
+            raise self._error(exc, "cannot read the legal hold of", key, reading=True) from exc
+        except bce.BotoCoreError as exc:
+            raise self._error(exc, "cannot read the legal hold of", key, reading=True) from exc
+        return (answer.get("LegalHold") or {}).get("Status") == "ON"
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        key = validate_key(key)
+        self._require_object_lock()
+        full = self._full_key(key)
+        if not self.exists(key):  # S3 would answer 404 for the key; say it as a missing object
+            raise ObjectNotFound(f"{self.url}: {key}: no such object")
+        try:
+            # requires Content-MD5 or a flexible checksum, like PutObjectRetention
+            self._client.put_object_legal_hold(
+                Bucket=self.bucket, Key=full, LegalHold={"Status": "ON" if on else "OFF"}
+            )
+        except bce.ClientError as exc:
+            if _code(exc) == _LOCK_NOT_ENABLED and "ObjectLock" in _message(exc):
+                raise self._no_object_lock() from None
+            raise self._error(exc, "cannot set the legal hold of", key, reading=True) from exc
+        except bce.BotoCoreError as exc:
+            raise self._error(exc, "cannot set the legal hold of", key, reading=True) from exc
+        log.info("%s: %s legal hold %s", self.url, key, "on" if on else "off")
+
+    def _lock_on(self, full: str, version_id: str | None) -> str | None:
+        """What keeps one version of an object (a retention not yet over, a legal hold), in
+        words; None when nothing does (or it cannot be told)."""
+        try:
+            head = self._client.head_object(
+                Bucket=self.bucket, Key=full, **({"VersionId": version_id} if version_id else {})
+            )
+        except (bce.ClientError, bce.BotoCoreError):
+            return None
+        what = []
+        retention = _retention(head)
+        if retention is not None and retention.until > datetime.now(UTC):
+            what.append(
+                f"retained in {retention.mode} mode until {retention.until:%Y-%m-%dT%H:%M:%SZ}"
+            )
+        if head.get("ObjectLockLegalHoldStatus") == "ON":
+            what.append("under a legal hold")
+        return " and ".join(what) or None
+
+    def _deletes_versions(self) -> bool:
+        """Whether deleting removes an object's versions (a bucket with Object Lock, which is
+        always versioned) rather than hiding them behind a delete marker. A bucket whose lock
+        configuration may not be read is deleted from as before."""
+        try:
+            return self.supports_object_lock()
+        except StorageUnavailable:
+            raise
+        except StorageError as exc:
+            log.warning("%s: deleting as from a bucket without object lock: %s", self.url, exc)
+            self._object_lock = False
+            return False
+
+    def _delete_versions(self, key: str, full: str) -> None:
+        """Delete every version (and delete marker) of ``full``, the oldest first, so that the
+        object reads as before until its last version goes; :class:`ObjectLocked` when S3
+        refuses one because its object lock protects it."""
+        found: list[dict[str, Any]] = []
+        try:
+            paginator = self._client.get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for item in [*page.get("Versions", ()), *page.get("DeleteMarkers", ())]:
+                    if item.get("Key") == full:
+                        found.append(item)
+        except (bce.ClientError, bce.BotoCoreError) as exc:
+            raise self._error(exc, "cannot list the versions of", key) from exc
+        found.sort(key=lambda v: (bool(v.get("IsLatest")), v.get("LastModified") or 0))
+        for item in found:
+            version = item.get("VersionId")
+            try:
+                self._client.delete_object(
+                    Bucket=self.bucket,
+                    Key=full,
+                    **({"VersionId": version} if version and version != "null" else {}),
+                )
+            except bce.ClientError as exc:
+                lock = self._lock_on(full, version) if _code(exc) in _DENIED_CODES else None
+                if lock is not None:
+                    raise ObjectLocked(
+                        f"{self.url}: {key}: cannot delete it: S3 Object Lock protects it ({lock})"
+                    ) from None
+                raise self._error(exc, "cannot delete", key) from exc
+            except bce.BotoCoreError as exc:
+                raise self._error(exc, "cannot delete", key) from exc
+
     # ------------------------------------------------------------------ deleting
 
     def delete(self, key: str) -> None:
+        """Remove the object. In a bucket with Object Lock every version of it is deleted (a
+        delete marker would only hide the bytes), and a version its lock protects is refused
+        with :class:`ObjectLocked`."""
         key = validate_key(key)
+        if self._deletes_versions():
+            self._delete_versions(key, self._full_key(key))
+            log.debug("deleted %s (every version) from %s", key, self.url)
+            return
         try:
             self._client.delete_object(Bucket=self.bucket, Key=self._full_key(key))
         except (bce.ClientError, bce.BotoCoreError) as exc:
@@ -899,8 +1105,26 @@ class S3Storage:
         return count
 
     def _delete_keys(self, keys: Iterable[str]) -> int:
-        """Delete ``keys`` in batches of DeleteObjects' 1,000; a key XML cannot carry, alone."""
+        """Delete ``keys`` in batches of DeleteObjects' 1,000; a key XML cannot carry, alone.
+        In a bucket with Object Lock, one at a time with every version (see :meth:`delete`):
+        those its lock protects are named in one :class:`ObjectLocked` at the end."""
         count = 0
+        if self._deletes_versions():
+            locked: list[str] = []
+            for key in keys:
+                try:
+                    self.delete(key)
+                except ObjectLocked as exc:
+                    locked.append(str(exc))
+                    continue
+                count += 1
+            if locked:
+                more = f" (and {len(locked) - 3} more)" if len(locked) > 3 else ""
+                raise ObjectLocked(
+                    f"{self.url}: {plural(len(locked), 'object')} could not be deleted, "
+                    f"{count} were: " + "; ".join(locked[:3]) + more
+                )
+            return count
         batch: list[str] = []
         for key in keys:
             if _NOT_XML.search(self._full_key(key)):
@@ -1012,6 +1236,36 @@ class S3Storage:
 
 def _code(exc: bce.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _message(exc: bce.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", ""))
+
+
+def _retention(head: Mapping[str, Any]) -> ObjectRetention | None:
+    """The retention a HEAD answer reports (None: none)."""
+    mode, until = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+    if not mode or not isinstance(until, datetime):
+        return None
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    return ObjectRetention(str(mode).upper(), until.astimezone(UTC))
+
+
+def _weaker(current: ObjectRetention, until: datetime, mode: str) -> str | None:
+    """Why retaining until ``until`` in ``mode`` would shorten or weaken ``current`` (None:
+    it would not)."""
+    if until < current.until.replace(microsecond=0):
+        return (
+            f"it is retained until {current.until:%Y-%m-%dT%H:%M:%SZ} ({current.mode}), later "
+            f"than {until:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    if current.mode == "COMPLIANCE" and mode == "GOVERNANCE":
+        return (
+            "it is retained in COMPLIANCE mode, which cannot become GOVERNANCE (that could be "
+            "bypassed)"
+        )
+    return None
 
 
 __all__ = ["S3Location", "S3Storage", "describe_s3_url", "make_s3_client", "parse_s3_url"]
