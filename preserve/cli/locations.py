@@ -1,7 +1,8 @@
 """``preserve locations sync`` and ``preserve locations retire`` (issue 10): every package on
 the locations its collection requires, and a location taken out of use only once its packages
-are safe elsewhere. (``locations add`` and ``list`` are in :mod:`preserve.cli.collections`,
-with the group.)"""
+are safe elsewhere; ``preserve locations show``: one location, and whether it can lock objects
+(issue 12). (``locations add`` and ``list`` are in :mod:`preserve.cli.collections`, with the
+group.)"""
 
 from __future__ import annotations
 
@@ -202,3 +203,40 @@ def locations_retire(location: str, as_json: bool) -> None:
         f"{plural(result.copies_kept, 'copy', 'copies')} kept on it, no longer counted "
         "(no byte deleted)"
     )
+
+
+@locations.command("show")
+@click.argument("location", metavar="NAME", type=GIVEN)  # "location": names complete
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def locations_show(location: str, as_json: bool) -> None:
+    """Show storage location NAME, and whether it can lock objects (S3 Object Lock, asked of
+    the bucket): only then are kept packages' retention and holds applied there as object
+    retention and legal holds.
+
+    \b
+    Examples:
+      preserve locations show offsite
+      preserve locations show offsite --json
+    """
+    from preserve.services.object_lock import location_object_lock
+
+    loc = location_object_lock(app(), location)
+    if as_json:
+        emit_json(loc.as_json())
+        return
+    flags = [
+        f
+        for f, on in (
+            ("default", loc.is_default),
+            ("offline", loc.offline),
+            ("retired", loc.retired_at is not None),
+        )
+        if on
+    ]
+    lock = {True: "yes", False: "no", None: "unknown"}[loc.supported]
+    say(f"location:     {loc.name}")
+    say(f"url:          {loc.url}")
+    say(f"provider:     {loc.provider} ({loc.storage_type})")
+    say(f"region:       {loc.region or '-'}")
+    say(f"flags:        {', '.join(flags) or '-'}")
+    say(f"object lock:  {lock} ({loc.reason})")

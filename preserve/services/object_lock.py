@@ -23,7 +23,7 @@ from typing import Any
 from preserve import __version__, premis
 from preserve.bootstrap import Application
 from preserve.errors import NotFound, ObjectNotFound, StorageError
-from preserve.services.admin import link_actor_and_owner
+from preserve.services.admin import link_actor_and_owner, require_location
 from preserve.services.journal import flush_events, package_folder
 from preserve.storage import Storage
 from preserve.storage.base import (
@@ -173,14 +173,69 @@ def apply_legal_hold(app: Application, package_id: str, on: bool) -> LockReport:
     )
 
 
+@dataclass(frozen=True)
+class LocationLock:
+    """A registered location and whether it can lock objects: ``supported`` is None when the
+    location could not be asked (``reason`` says why)."""
+
+    name: str
+    url: str
+    provider: str
+    region: str | None
+    storage_type: str
+    is_default: bool
+    offline: bool
+    retired_at: datetime | None
+    supported: bool | None
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "provider": self.provider,
+            "region": self.region,
+            "storage_type": self.storage_type,
+            "is_default": self.is_default,
+            "offline": self.offline,
+            "retired_at": self.retired_at.isoformat() if self.retired_at else None,
+            "object_lock": self.supported,
+            "object_lock_reason": self.reason,
+        }
+
+
+def location_object_lock(app: Application, name: str) -> LocationLock:
+    """The registered location ``name`` and whether it can lock objects (asked of it: S3's
+    GetObjectLockConfiguration); :class:`NotFound` (with "did you mean") for an unknown name.
+    A location that cannot be asked is reported with ``supported=None``, not raised."""
+    with app.uow() as uow:
+        loc = require_location(uow, name)
+        fields = (
+            loc.name,
+            loc.url,
+            loc.provider,
+            loc.region,
+            loc.storage_type,
+            loc.is_default,
+            loc.offline,
+            loc.retired_at,
+        )
+    storage = app.storage(fields[1])
+    supported: bool | None
+    try:
+        supported = storage.supports_object_lock()
+    except StorageError as exc:
+        supported, reason = None, f"could not be asked: {exc}"
+    else:
+        reason = "the bucket has S3 Object Lock enabled" if supported else _kind(storage)
+    return LocationLock(*fields, supported=supported, reason=reason)
+
+
 def location_supports_object_lock(app: Application, name: str) -> bool:
     """Whether the registered location ``name`` can lock objects (asked of it);
-    :class:`NotFound` for an unknown name."""
+    :class:`NotFound` for an unknown name, a :class:`StorageError` when it cannot be asked."""
     with app.uow() as uow:
-        loc = uow.locations.get_by_name(name)
-        if loc is None:
-            raise NotFound(f"storage location {name!r} does not exist")
-        url = loc.url
+        url = require_location(uow, name).url
     return app.storage(url).supports_object_lock()
 
 
@@ -282,7 +337,7 @@ def _lock_target(
 def _kind(storage: Storage) -> str:
     if getattr(storage, "provider", "") == "s3":
         return "its bucket does not have S3 Object Lock enabled"
-    return "a local folder"
+    return "a local folder cannot lock objects"
 
 
 def _targets(app: Application, package_id: str) -> list[_Target]:
@@ -375,8 +430,10 @@ __all__ = [
     "RETENTION_MODES",
     "CopyLock",
     "KeyFailure",
+    "LocationLock",
     "LockReport",
     "apply_legal_hold",
     "apply_retention",
+    "location_object_lock",
     "location_supports_object_lock",
 ]

@@ -467,3 +467,32 @@ def test_location_capability_by_name(world: World) -> None:
     assert object_lock.location_supports_object_lock(world.app, "default") is False
     with pytest.raises(NotFound, match="nowhere"):
         object_lock.location_supports_object_lock(world.app, "nowhere")
+
+
+# ---------------------------------------------------------------------------- the command line
+
+
+def test_locations_show_says_whether_a_location_can_lock(
+    tmp_path: Path, locked_url: str, plain_url: str
+) -> None:
+    from tests.functional.cli import AWS_VARS, Repo
+
+    repo = Repo(tmp_path / "home", f"sqlite:///{tmp_path / 'catalogue.db'}")
+    repo.extra_env.update({k: os.environ[k] for k in AWS_VARS if k in os.environ})
+    repo.run("init")
+    repo.run("locations", "add", "vault", locked_url)
+    repo.run("locations", "add", "plain", plain_url)
+    shown = repo.run("locations", "show", "vault").stdout
+    assert "object lock:  yes (the bucket has S3 Object Lock enabled)" in shown
+    assert f"url:          {locked_url}" in shown
+    assert (
+        "object lock:  no (its bucket does not have S3 Object Lock enabled)"
+        in repo.run("locations", "show", "plain").stdout
+    )
+    local = repo.json("locations", "show", "default")
+    assert local["object_lock"] is False and local["provider"] == "local"
+    assert local["object_lock_reason"] == "a local folder cannot lock objects"
+    assert repo.json("locations", "show", "vault")["object_lock"] is True
+    unknown = repo.run("locations", "show", "vualt", ok=False)
+    assert unknown.exit_code == 3 and "Traceback" not in unknown.output
+    assert "vualt" in unknown.stderr and "vault" in unknown.stderr  # did you mean
