@@ -310,6 +310,42 @@ def test_lock_requests_carry_the_checksum_aws_requires(locked_url: str) -> None:
             assert "content-md5" in headers, (op, sorted(headers))
 
 
+def test_uploads_to_a_bucket_with_default_retention(
+    locked_url: str, s3_admin: Any, tmp_path: Path
+) -> None:
+    """A bucket whose owner set a default retention locks every new object; S3 then wants a
+    checksum header on each upload (moto checks this one): a single PUT and every part of a
+    multipart upload carry ours, and the objects come out retained."""
+    bucket = locked_url.split("/")[2]
+    s3_admin.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+        },
+    )
+    mib = 1024 * 1024
+    storage = open_location(locked_url, retries=1, multipart_threshold=5 * mib, part_size=5 * mib)
+    assert isinstance(storage, S3Storage)
+    seen = _requests(storage)
+    small = storage.put_bytes("d/small.txt", b"kept")
+    large_file = tmp_path / "large.bin"
+    large_file.write_bytes(os.urandom(6 * 1024 * 1024))
+    large = storage.put("d/large.bin", large_file)
+    assert small.verified_by == "server-sha256" and large.part_size
+    writes = [(op, r) for op, r in seen if op in ("PutObject", "UploadPart")]
+    assert [op for op, _ in writes] == ["PutObject", "UploadPart", "UploadPart"]
+    for op, request in writes:
+        headers = {k.lower() for k in request.headers}
+        assert "x-amz-sdk-checksum-algorithm" in headers or "content-md5" in headers, op
+        assert any(h.startswith("x-amz-checksum-") for h in headers), (op, sorted(headers))
+    # (moto gives a completed multipart upload no default retention; AWS does)
+    retention = storage.get_retention("d/small.txt")
+    assert retention is not None and retention.mode == "GOVERNANCE"
+    with pytest.raises(ObjectLocked, match="GOVERNANCE"):
+        storage.delete("d/small.txt")
+
+
 # ---------------------------------------------------------------------------- the service
 
 
