@@ -163,6 +163,24 @@ def _package(uow: Any, principal: Principal, package_id: str) -> Any:
     return p
 
 
+def short_id_target(app: Application, principal: Principal, text: str) -> str | None:
+    """The whole id of the one package the person sees whose id starts with ``text`` (the
+    short id that lists show, at least :data:`~preserve.services.packages.SHORT_ID` hex
+    digits, pasted into an address), else None: a whole UUID, anything else, or a prefix that
+    no visible package or several share (packages of other organisations are never counted, so
+    an answer says nothing about them)."""
+    digits = pk.hex_digits(text.strip())
+    if digits is None or not pk.SHORT_ID <= len(digits) < 32:
+        return None
+    with app.uow() as uow:
+        seen = [
+            p.id
+            for p in uow.packages.with_id_prefix(pk.hyphenated(digits))
+            if principal.can_view(p.collection.organisation_id)
+        ]
+    return seen[0] if len(seen) == 1 else None
+
+
 def _folder(text: str | None) -> str:
     """A folder of the file tree as asked for: "" (all) or "a/b/" (never absolute, no '..')."""
     if not text:

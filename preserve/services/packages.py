@@ -280,16 +280,16 @@ def resolve_package(uow: UnitOfWork, text: str) -> str:
     :class:`InvalidInput` when it fits several packages (the candidates are named),
     :class:`NotFound` when it fits none (the message says what was tried)."""
     given = text.strip()
-    hex_digits = _hex_digits(given)
-    if hex_digits is not None and len(hex_digits) == 32:
-        package = uow.packages.get(_hyphenated(hex_digits))
+    digits = hex_digits(given)
+    if digits is not None and len(digits) == 32:
+        package = uow.packages.get(hyphenated(digits))
         if package is not None:
             return package.id
     found: dict[str, Any] = {}
     prefix_too_short = False
-    if hex_digits is not None:
-        if len(hex_digits) >= MIN_PREFIX:
-            for p in uow.packages.with_id_prefix(_hyphenated(hex_digits)):
+    if digits is not None:
+        if len(digits) >= MIN_PREFIX:
+            for p in uow.packages.with_id_prefix(hyphenated(digits)):
                 found[p.id] = p
         else:
             prefix_too_short = True
@@ -305,18 +305,18 @@ def resolve_package(uow: UnitOfWork, text: str) -> str:
     if len(found) == 1:
         return next(iter(found))
     if not found:
-        raise NotFound(_nothing_found(given, hex_digits, prefix_too_short))
+        raise NotFound(_nothing_found(given, digits, prefix_too_short))
     raise InvalidInput(_ambiguous(given, list(found.values())))
 
 
 def uuid_of(text: str) -> str | None:
     """``text`` as a package id is stored, when it is a whole UUID (any case, with or without
     hyphens, or ``urn:uuid:...``); None otherwise."""
-    digits = _hex_digits(text.strip())
-    return _hyphenated(digits) if digits is not None and len(digits) == 32 else None
+    digits = hex_digits(text.strip())
+    return hyphenated(digits) if digits is not None and len(digits) == 32 else None
 
 
-def _hex_digits(text: str) -> str | None:
+def hex_digits(text: str) -> str | None:
     """The lowercase hex digits of ``text`` read as a UUID or a prefix of one (``urn:uuid:``
     and hyphens dropped), or None when it cannot be one."""
     bare = _URN.sub("", text, count=1) if _URN.match(text) else text
@@ -326,7 +326,7 @@ def _hex_digits(text: str) -> str | None:
     return digits if 0 < len(digits) <= 32 else None
 
 
-def _hyphenated(digits: str) -> str:
+def hyphenated(digits: str) -> str:
     """Hex digits (a whole UUID or a prefix) spelled as package ids are stored: 8-4-4-4-12."""
     parts = []
     for start, end in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)):

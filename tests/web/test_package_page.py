@@ -62,6 +62,21 @@ def test_another_organisation_sees_404_like_an_unknown_package(
     assert admin.get(f"/packages/{package['id']}").status_code == 200
 
 
+def test_a_short_id_in_the_address_leads_to_the_package_seen(site_any: Site, package: dict) -> None:
+    """Trial 11, F13: the 8 characters a list shows, pasted after /packages/, gave a 404."""
+    pid = package["id"]
+    client = site_any.client(site_any.user("vera", "viewer"))
+    for short in (pid[:8], pid[:8].upper(), pid[:13]):
+        answer = client.get(f"/packages/{short}?events=all")
+        assert answer.status_code == 302, short
+        assert answer.headers["Location"] == f"/packages/{pid}?events=all"
+    assert client.get(f"/packages/{pid[:7]}").status_code == 404  # shorter than a list shows
+    # another organisation's package: exactly as a prefix that names nothing
+    stranger = site_any.client(site_any.user("stranger", "admin", organisation="theirs"))
+    assert stranger.get(f"/packages/{pid[:8]}").status_code == 404
+    assert stranger.get("/packages/00000000").status_code == 404
+
+
 def test_anonymous_is_sent_to_sign_in(site: Site, tmp_path: Path) -> None:
     p = site.ingest(image_folder(tmp_path), "photos")
     answer = site.app.test_client().get(f"/packages/{p['id']}")

@@ -5,6 +5,7 @@ fixity now. Each view is one call of :mod:`preserve.services.package_view`,
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,11 @@ def _int_arg(name: str, default: int | None = None) -> int | None:
 @bp.route("/packages/<package_id>")
 @login_required
 def show(package_id: str) -> Any:
+    # a short id (the first 8 characters that lists show) pasted into the address: the package
+    # it names, if the person sees exactly one
+    whole = package_view.short_id_target(application(), principal(), package_id)
+    if whole is not None:
+        return redirect(url_for("package.show", package_id=whole, **request.args))
     detail = package_view.package_detail(
         application(),
         principal(),
@@ -216,7 +222,13 @@ def _placeholder() -> bytes:
     """The neutral picture shown where a thumbnail or preview is not made (yet)."""
     from flask import current_app
 
-    return (Path(str(current_app.static_folder)) / "img" / "no-thumbnail.svg").read_bytes()
+    return _read_placeholder(str(current_app.static_folder))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_placeholder(static_folder: str) -> bytes:
+    """Read once per static folder (a page of 100 images asks for it 100 times)."""
+    return (Path(static_folder) / "img" / "no-thumbnail.svg").read_bytes()
 
 
 @bp.route("/packages/<package_id>/describe", methods=["GET", "POST"])
