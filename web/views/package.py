@@ -58,7 +58,8 @@ def show(package_id: str) -> Any:
     # it names, if the person sees exactly one
     whole = package_view.short_id_target(application(), principal(), package_id)
     if whole is not None:
-        return redirect(url_for("package.show", package_id=whole, **request.args))
+        query: dict[str, Any] = request.args.to_dict()
+        return redirect(url_for("package.show", package_id=whole, **query))
     detail = package_view.package_detail(
         application(),
         principal(),
