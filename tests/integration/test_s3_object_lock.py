@@ -550,7 +550,10 @@ def test_repair_cannot_set_a_retained_object_aside(world: World) -> None:
     corrupt_object(w.locked_url, victim, lambda old: b"rot" + old[3:])
     with w.app.uow() as uow:
         loc = uow.locations.get_by_name("locked")
-        copy_id = uow.copies.get(w.package_id, loc.id, 1).id
+        assert loc is not None
+        copy = uow.copies.get(w.package_id, loc.id, 1)
+        assert copy is not None
+        copy_id = copy.id
     with pytest.raises(ObjectLocked) as caught:
         repair_copy(w.app, copy_id)
     message = str(caught.value)
