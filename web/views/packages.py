@@ -87,13 +87,14 @@ def index() -> Any:
         error = str(exc)
     collections = collections_view.list_collections(app, who, holdings=False)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
+    count_all: dict[str, Any] = {**args, "count": "exact"}
     body = render_template(
         "packages/index.html",
         result=result,
         error=error,
         args=args,
         form=request.args,
-        count_all_url=url_for("packages.index", **{**args, "count": "exact"}),
+        count_all_url=url_for("packages.index", **count_all),
         collections=collections,
         statuses=STATUSES,
         sorts=SORTS,
