@@ -13,13 +13,16 @@ so changing one needs a migration.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from preserve.catalogue.models import Base, Organisation, utcnow
+from preserve.errors import Conflict
 
 AGREEMENT_KINDS = (
     "collaboration",
@@ -81,6 +84,8 @@ RESTRICTIONS = ("allow", "disallow", "conditional")
 ACCESS_ACTIONS = ("consult", "download")
 ACCESS_GROUPS = ("public", "owner", "parties", "organisation")
 EXIT_ACTIONS = ("delete_with_certificate", "retain_until", "transfer")
+#: Versions whose terms may still change.
+EDITABLE = ("draft",)
 EXIT_FORMATS = ("bagit", "bagit_premis", "e_ark_aip")
 
 #: The 12 statements of RightsStatements.org, version 1.0 (source: rightsstatements/data-model,
@@ -508,3 +513,122 @@ class AgreementEvent(Base):
     party: Mapped[str | None] = mapped_column(sa.String(100))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     comment: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+# ---------------------------------------------------------------------------- the frozen guard
+# Registered here, beside the models, so that whatever code changes a version's terms (a
+# service, a web form, a script) is refused at flush once the version is no longer a draft.
+
+#: Agreement columns that record the lifecycle, not the terms: they change after signing.
+_LIFECYCLE_COLUMNS = frozenset(
+    {
+        "state",
+        "proposal_round",
+        "updated_by",
+        "updated_at",
+        "signed_at",
+        "activated_at",
+        "notice_given_on",
+        "content_hash",
+        "next_review_on",
+    }
+)
+_TERM_CLASSES = (
+    AgreementScope,
+    RetentionRule,
+    ServiceLevel,
+    FormatPolicy,
+    RightsGrant,
+    AccessCondition,
+    ExitTerms,
+    AgreementParty,
+    PartyRole,
+)
+
+
+_CHILDREN = ("parties", "scopes", "formats", "rights_grants", "access_conditions")
+_CHILD = ("retention_rule", "service_level", "exit_terms")
+
+
+def _owners(session: Session) -> dict[int, Agreement]:
+    """Term rows not flushed yet (no foreign key set) -> the agreement whose loaded
+    relationships hold them; read from ``__dict__`` so nothing is loaded here."""
+    owners: dict[int, Agreement] = {}
+    agreements = [
+        o for o in (*session.identity_map.values(), *session.new) if isinstance(o, Agreement)
+    ]
+    for a in agreements:
+        for name in _CHILDREN:
+            for child in a.__dict__.get(name, ()):
+                owners[id(child)] = a
+                for role in child.__dict__.get("roles", ()) if name == "parties" else ():
+                    owners[id(role)] = a
+        for name in _CHILD:
+            child = a.__dict__.get(name)
+            if child is not None:
+                owners[id(child)] = a
+    return owners
+
+
+def _owning_agreement(
+    session: Session, obj: Any, owners: Mapping[int, Agreement]
+) -> Agreement | None:
+    found = owners.get(id(obj))
+    if found is not None:
+        return found
+    if isinstance(obj, PartyRole):
+        party = session.get(AgreementParty, obj.party_id) if obj.party_id is not None else None
+        if party is None:
+            return None
+        return party.__dict__.get("agreement") or session.get(Agreement, party.agreement_id)
+    if isinstance(obj, AgreementParty) and obj.__dict__.get("agreement") is not None:
+        return obj.agreement
+    agreement_id = getattr(obj, "agreement_id", None)
+    return None if agreement_id is None else session.get(Agreement, agreement_id)
+
+
+def _frozen_guard(session: Session, flush_context: Any, instances: Any) -> None:
+    """Refuse, at flush, any change to the terms of a version that is not a draft."""
+    with session.no_autoflush:
+        owners: dict[int, Agreement] | None = None
+        for obj in [*session.new, *session.dirty, *session.deleted]:
+            if isinstance(obj, Agreement):
+                if obj in session.new or obj in session.deleted:
+                    continue
+                state = sa.inspect(obj)
+                changed = {
+                    attr.key
+                    for attr in state.attrs
+                    if attr.key in Agreement.__table__.c and attr.history.has_changes()
+                }
+                was = state.attrs.state.history.deleted
+                previous = was[0] if was else obj.state
+                if changed - _LIFECYCLE_COLUMNS and previous not in EDITABLE:
+                    raise Conflict(frozen_message(obj, previous))
+            elif isinstance(obj, _TERM_CLASSES):
+                if obj in session.dirty and not session.is_modified(obj, include_collections=False):
+                    continue
+                if owners is None:
+                    owners = _owners(session)
+                agreement = _owning_agreement(session, obj, owners)
+                if agreement is None or agreement in session.new or agreement in session.deleted:
+                    continue
+                if agreement.state not in EDITABLE:
+                    raise Conflict(frozen_message(agreement, agreement.state))
+
+
+def frozen_message(a: Agreement, state: str) -> str:
+    """Why the terms of ``a`` (in ``state``) cannot change."""
+    label = f"{a.reference} v{a.version_no}"
+    if state in ("proposed", "pending_signature"):
+        return (
+            f"{label} is {state.replace('_', ' ')}: its terms can change only as a draft "
+            "(a party sends it back first)"
+        )
+    return (
+        f"{label} is {state.replace('_', ' ')}: a version that is not a draft is frozen; "
+        f"amend it (preserve agreements amend {a.reference}) to make a new draft version"
+    )
+
+
+event.listen(Session, "before_flush", _frozen_guard)
