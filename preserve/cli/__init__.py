@@ -37,6 +37,7 @@ from preserve.cli import (  # noqa: F401 (commands)
     collections,
     derivatives,
     fixity,
+    holds,
     ingest,
     jobs,
     locations,
