@@ -271,7 +271,7 @@ def _apply(
                     target.version,
                     target.prefix,
                     NOT_SUPPORTED,
-                    reason=f"location {target.location} cannot lock objects ({_kind(storage)})",
+                    reason=f"location {target.location}: {_kind(storage)}",
                 )
             )
             continue
@@ -393,7 +393,7 @@ def _record(app: Application, report: LockReport) -> LockReport:
     locked_on = sorted({c.location for c in copies if c.status == APPLIED})
     outcome = "failure" if failed else "warning" if unsupported or not copies else "success"
     detail = (
-        f"S3 Object Lock {report.what} on every object of the package's copies "
+        f"S3 Object Lock {report.what}: every object of the package's copies "
         f"on {', '.join(locked_on) or 'no location'}"
     )
     parts = [f"{plural(applied, 'object')} set, {already} already so"]

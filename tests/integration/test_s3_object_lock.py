@@ -462,7 +462,7 @@ def test_legal_hold_applied_and_lifted(world: World) -> None:
     lifted = object_lock.apply_legal_hold(w.app, w.package_id, False)
     assert lifted.ok and lifted.what == "legal hold off"
     assert not any(storage.get_legal_hold(k) for k in keys)
-    assert [e.detail.split(" on every")[0] for e in _policy_events(w)] == [
+    assert [e.detail.split(":")[0] for e in _policy_events(w)] == [
         "S3 Object Lock legal hold on",
         "S3 Object Lock legal hold off",
     ]
