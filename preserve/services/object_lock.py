@@ -6,13 +6,16 @@ The objects of a copy are those the catalogue says its version's folder holds (t
 version it stored itself and its tag files, as fixity reads them) and the package's event files
 (``<package>/events/``) on that location. A location that cannot lock objects (a local folder,
 a bucket without Object Lock) is reported as such per copy, never silently skipped. Each
-application is one PREMIS ``policy assignment`` event on the package.
+application is one PREMIS ``policy assignment`` event on the package; the event file it is
+written into is then locked too, so the record of a retention or hold is kept with the package
+(event files written later are covered by the next application, or a bucket default retention).
 
 The agreements and holds services decide *when* to call these; this module only does it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -287,8 +290,55 @@ def _apply(
             )
             continue
         results.append(_lock_target(storage, target, one))
-    report = LockReport(package_id, action, what, tuple(results))
-    return _record(app, report)
+    report = _record(app, LockReport(package_id, action, what, tuple(results)))
+    return _lock_own_record(app, report, targets, supported, one)
+
+
+def _lock_own_record(
+    app: Application,
+    report: LockReport,
+    targets: list[_Target],
+    supported: dict[str, bool | str],
+    one: Callable[[Storage, str], bool],
+) -> LockReport:
+    """Lock the event files the application's own event was just written into (on each
+    location that locks), so that the record of a retention or hold is kept with it; their
+    counts join the location's event-file row."""
+    with app.uow() as uow:
+        events = [e.path for e in uow.journal.files_of(report.package_id)]
+    folders: dict[tuple[str, str], str] = {}
+    done: set[tuple[str, str]] = set()
+    for t in targets:
+        if t.version is not None:
+            folders.setdefault((t.location, t.url), package_folder(t.prefix))
+        else:
+            done.update((t.url, key) for key in t.keys)
+    rows = list(report.copies)
+    for (name, url), folder in folders.items():
+        fresh = tuple(folder + p for p in events if (url, folder + p) not in done)
+        if supported.get(url) is not True or not fresh:
+            continue
+        late = _lock_target(
+            app.storage(url), _Target(name, url, None, folder + "events/", fresh, True), one
+        )
+        at = next((i for i, c in enumerate(rows) if c.location == name and c.version is None), None)
+        if at is None:
+            rows.append(late)
+            continue
+        was = rows[at]
+        failures = was.failures + late.failures
+        rows[at] = CopyLock(
+            name,
+            None,
+            was.prefix,
+            FAILED if failures else APPLIED,
+            applied=was.applied + late.applied,
+            already=was.already + late.already,
+            missing=was.missing + late.missing,
+            failures=failures,
+            reason=was.reason or late.reason,
+        )
+    return dataclasses.replace(report, copies=tuple(rows))
 
 
 def _lock_target(

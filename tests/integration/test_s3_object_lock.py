@@ -413,8 +413,11 @@ def test_retention_applied_to_every_object_of_a_package(world: World) -> None:
     assert by[("default", 1)].status == by[("default", 2)].status == object_lock.NOT_SUPPORTED
     assert "a local folder" in by[("default", 1)].reason
     locked = [c for c in report.copies if c.location == "locked"]
-    # both versions (ingest wrote its events into the bags: no event files yet)
-    assert {c.version for c in locked} == {1, 2}
+    # both versions, and the package's event files: none before (ingest wrote its events into
+    # the bags), then the one recording this application, locked right after it is written
+    assert {c.version for c in locked} == {1, 2, None}
+    own = next(c for c in locked if c.version is None)
+    assert (own.applied, own.already, own.prefix) == (1, 0, f"{keys[0].split('/v1/')[0]}/events/")
     assert all(c.status == object_lock.APPLIED and not c.failures for c in locked)
     assert report.ok and report.outcome == "warning"  # one location cannot lock
     # every object the catalogue names on the location is retained (event files written
@@ -437,13 +440,13 @@ def test_retention_applied_to_every_object_of_a_package(world: World) -> None:
     for key in keys:
         assert storage.get_retention(key) == ObjectRetention("COMPLIANCE", until), key
     # the event file written for the first application is now retained too
+    # the first application's event file is kept longer already; this one's is locked now
     events_row = [c for c in again.copies if c.location == "locked" and c.version is None]
-    assert len(events_row) == 1 and events_row[0].applied >= 1 and events_row[0].status == "applied"
-    assert events_row[0].prefix.endswith("/events/")
-    # ... and the one recording this second application is written after it: the next one
+    assert len(events_row) == 1 and events_row[0].status == "applied"
+    assert (events_row[0].applied, events_row[0].already) == (1, 1)
     event_keys = sorted(k for k in storage.iter_keys() if "/events/" in k)
-    retained = [k for k in event_keys if storage.get_retention(k) is not None]
-    assert len(retained) == events_row[0].applied and len(event_keys) == len(retained) + 1
+    assert len(event_keys) == 2
+    assert [storage.get_retention(k) is not None for k in event_keys] == [True, True]
     assert len(_policy_events(w)) == 2
 
 
@@ -455,7 +458,9 @@ def test_legal_hold_applied_and_lifted(world: World) -> None:
     # the package's objects (the organisation's and collection's descriptors beside them,
     # written by the event journal, are not the package's)
     keys = sorted(k for k in storage.iter_keys() if f"/{w.package_id}/v" in k)
-    assert len(keys) == sum(c.applied for c in report.copies)
+    assert len(keys) == sum(c.applied for c in report.copies if c.version is not None)
+    event_keys = [k for k in storage.iter_keys() if "/events/" in k]
+    assert event_keys and all(storage.get_legal_hold(k) for k in event_keys)  # its own record
     assert all(storage.get_legal_hold(k) for k in keys)
     with pytest.raises(ObjectLocked, match="legal hold"):
         storage.delete(keys[-1])
