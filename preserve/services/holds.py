@@ -32,9 +32,12 @@ So whichever comes second waits for the first to commit: a disposal that checked
 the package and the hold then finds it gone (``NotFound``); a hold committed first is seen by
 the disposal's check (read committed reads it after the lock is granted), which refuses with
 :class:`~preserve.errors.OnHold`. Two disposals in one collection share its lock; an ingest
-(its foreign-key check takes ``FOR KEY SHARE``) is never blocked by a hold being placed. On
-SQLite (WAL) a write transaction that read before another one committed cannot commit its own
-write (``SQLITE_BUSY_SNAPSHOT``), so the check-then-delete fails rather than deleting.
+(its foreign-key check takes ``FOR KEY SHARE``) is never blocked by a hold being placed.
+
+SQLite has no row locks and the driver starts a transaction only at the first write, so reads
+before it see no lock at all. Both sides therefore begin with a write that changes nothing
+(``UPDATE holds SET id = id WHERE 0``): it takes the database's one write lock until the
+transaction ends, and the other side waits for it (``busy_timeout``) before reading.
 """
 
 from __future__ import annotations
@@ -189,7 +192,9 @@ def require_no_hold(session: Session, package_id: str) -> None:
     Call it in the transaction that deletes the package, before deleting: on PostgreSQL it
     locks the package's collection ``FOR SHARE`` and the package ``FOR UPDATE`` (until that
     transaction ends), so a hold placed meanwhile waits for the deletion, and a hold committed
-    before is seen here (see the module's documentation)."""
+    before is seen here; on SQLite it takes the database's write lock (see the module's
+    documentation)."""
+    _write_lock(session)
     collection_id = session.scalar(sa.select(Package.collection_id).where(Package.id == package_id))
     if collection_id is None:
         raise NotFound(f"no package {package_id!r}")
@@ -210,6 +215,13 @@ def require_no_hold(session: Session, package_id: str) -> None:
             + ("that hold is" if len(refs) == 1 else "those holds are")
             + " lifted: preserve holds lift HOLD_ID --reason ...)"
         )
+
+
+def _write_lock(session: Session) -> None:
+    """SQLite: take the database's write lock now (a write that changes nothing), so that what
+    is read next cannot change before this transaction ends. PostgreSQL locks rows instead."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.text("UPDATE holds SET id = id WHERE 0"))
 
 
 # ----------------------------------------------------------------------------- reading
@@ -363,6 +375,7 @@ def place(
 def _lock_targets(s: Session, collection_ids: list[int], package_ids: list[str]) -> None:
     """Lock the targets against a concurrent deletion, collections first (the order
     :func:`require_no_hold` takes them in), and check they still exist."""
+    _write_lock(s)
     for cid in collection_ids:
         got = s.scalar(
             sa.select(Collection.id).where(Collection.id == cid).with_for_update(key_share=True)

@@ -1,8 +1,8 @@
 """Holds (issue 12): placing on packages and collections, listing, showing, lifting a whole hold
 or one target, the permissions of each role, the PREMIS events and audit entries they leave,
-and the guard every deletion calls (``require_no_hold``), on SQLite and PostgreSQL; on
-PostgreSQL, that a hold and a deletion racing each other are ordered by their row locks,
-whichever comes first."""
+and the guard every deletion calls (``require_no_hold``), on SQLite and PostgreSQL; and that
+a hold and a deletion racing each other in two threads are ordered by their locks (row locks
+on PostgreSQL, the write lock on SQLite), whichever comes first."""
 
 from __future__ import annotations
 
@@ -417,16 +417,11 @@ def _delete_after_guard(w: World, package_id: str, guarded: threading.Event, go:
         uow.commit()
 
 
-@pytest.mark.postgres
 @pytest.mark.parametrize("target", ["package", "collection"])
-def test_a_deletion_that_checked_first_makes_a_hold_wait(
-    world: World, database_url: str, target: str
-) -> None:
+def test_a_deletion_that_checked_first_makes_a_hold_wait(world: World, target: str) -> None:
     """Disposal first: the guard's locks make a hold placed meanwhile wait until the deletion
     has committed; a hold on the package then finds it gone, one on its collection is placed
     (over the packages left)."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("row locks: PostgreSQL")
     w = world
     doomed = w.photos[0]
     guarded, go = threading.Event(), threading.Event()
@@ -454,15 +449,12 @@ def test_a_deletion_that_checked_first_makes_a_hold_wait(
         assert uow.session.scalar(left.where(HoldTarget.package_id == doomed)) == 0
 
 
-@pytest.mark.postgres
 @pytest.mark.parametrize("target", ["package", "collection"])
 def test_a_hold_placed_first_makes_a_deletion_wait_and_refuse(
-    world: World, database_url: str, target: str, monkeypatch: pytest.MonkeyPatch
+    world: World, target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Hold first: while its transaction is open (paused after its rows are written), a
     disposal's guard waits; once the hold commits the guard sees it and refuses."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("row locks: PostgreSQL")
     w = world
     doomed = w.photos[0]
     written, go = threading.Event(), threading.Event()
