@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 from preserve.cli import (  # noqa: F401 (commands)
     admin,
+    agreements,
     alerts,
     bags,
     catalogue,

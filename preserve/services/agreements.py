@@ -553,7 +553,7 @@ def _detail(session: Session, a: Agreement) -> AgreementDetail:
         ),
         retention=_retention_info(a.retention_rule) if a.retention_rule else None,
         service_level=_service_info(a.service_level) if a.service_level else None,
-        accepted_formats=tuple(f.puid for f in a.formats if f.level == "accepted"),
+        accepted_formats=tuple(f.puid for f in a.formats),
         preferred_formats=tuple(f.puid for f in a.formats if f.level == "preferred"),
         rights=tuple(_grant_info(g) for g in a.rights_grants),
         access=tuple(_access_info(session, c) for c in a.access_conditions),
@@ -1040,12 +1040,14 @@ def _apply_parties(
         else:
             by_slug[slug].represented_by = representative
     if not p.items:
-        if a.exit_terms is not None:
-            old_recipient = a.exit_terms.recipient
-            a.exit_terms.recipient = (
-                by_slug.get(old_recipient.organisation.slug) if old_recipient is not None else None
-            )
+        # the exit terms keep their recipient by organisation, across the new party rows
+        exit_terms = a.exit_terms
+        recipient = exit_terms.recipient if exit_terms is not None else None
+        if exit_terms is not None:
+            exit_terms.recipient = None
         _replace(a, "parties", new)
+        if exit_terms is not None and recipient is not None:
+            exit_terms.recipient = by_slug.get(recipient.organisation.slug)
     return by_slug
 
 
