@@ -946,6 +946,20 @@ def _apply_spec(session: Session, a: Agreement, spec: Mapping[str, Any], *, crea
         )
     parties_by_slug = {party.organisation.slug: party for party in a.parties}
     if "parties" in spec:
+        recipient = a.exit_terms.recipient if a.exit_terms is not None else None
+        given = spec["parties"] if isinstance(spec["parties"], list) else []
+        if (
+            "exit" not in spec
+            and recipient is not None
+            and not any(
+                isinstance(x, Mapping) and x.get("organisation") == recipient.organisation.slug
+                for x in given
+            )
+        ):
+            p.add(
+                f"exit.recipient: {recipient.organisation.slug} would no longer be a party; "
+                "give the exit terms again with another recipient"
+            )
         parties_by_slug = _apply_parties(p, session, a, spec["parties"])
     if "scope" in spec:
         _apply_scope(p, session, a, spec["scope"])
@@ -961,13 +975,6 @@ def _apply_spec(session: Session, a: Agreement, spec: Mapping[str, Any], *, crea
         _apply_access(p, session, a, spec["access"])
     if "exit" in spec:
         _apply_exit(p, a, spec["exit"], parties_by_slug)
-    elif (
-        "parties" in spec
-        and a.exit_terms is not None
-        and a.exit_terms.recipient is not None
-        and a.exit_terms.recipient not in a.parties
-    ):
-        p.add("exit.recipient: the recipient is no longer a party; give the exit terms again")
     p.raise_if_any(f"agreement {a.reference or '(new)'}")
 
 

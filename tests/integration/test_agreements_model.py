@@ -916,3 +916,25 @@ def test_an_annex_needs_only_its_parties_and_parent(app: Application) -> None:
         service.create_draft(
             app, mia, {"reference": "X-1", "kind": "service", "title": "x", "parent": "CRA-404"}
         )
+
+
+def test_editing_the_parties_of_a_draft_keeps_its_exit_recipient(app: Application) -> None:
+    mia = person(app, "mia")
+    service.create_draft(app, mia, full_spec(), now=T0)
+    parties = [*full_spec()["parties"], {"organisation": "city", "roles": ["successor"]}]
+    edited = service.edit_draft(app, mia, "CRA-2026-001", {"parties": parties}, now=T0)
+    assert [p.organisation for p in edited.parties] == ["museum", "artist", "archive", "city"]
+    assert edited.exit is not None and edited.exit.recipient == "museum"
+    without_museum = [p for p in parties if p["organisation"] != "museum"]
+    with pytest.raises(InvalidInput, match=r"exit\.recipient: museum would no longer be a party"):
+        service.edit_draft(app, mia, "CRA-2026-001", {"parties": without_museum}, now=T0)
+    moved = service.edit_draft(
+        app,
+        mia,
+        "CRA-2026-001",
+        {"parties": without_museum, "exit": dict(full_spec()["exit"], recipient="city")},
+        now=T0,
+    )
+    assert moved.exit is not None and moved.exit.recipient == "city"
+    assert moved.accepted_formats == ("fmt/353", "fmt/43")
+    assert moved.preferred_formats == ("fmt/353",)
