@@ -264,7 +264,7 @@ def _echo_detail(d: Any) -> None:
         line = f"  {p.organisation} ({p.organisation_name}): {', '.join(p.roles) or 'no role'}"
         echo(line)
         if p.authorities:
-            echo(f"    may {', '.join(a.replace('approve_', 'approve ') for a in p.authorities)}")
+            echo(f"    may {', '.join(a.replace('_', ' ') for a in p.authorities)}")
         if p.represented_by:
             echo(f"    represented by {p.represented_by}")
         status = f"    decision: {decision}" + (f" by {p.decided_by}" if p.decided_by else "")
@@ -342,7 +342,11 @@ def _echo_detail(d: Any) -> None:
             echo(f"  {item}")
     echo("history:")
     for e in d.history:
-        moved = f"{e.from_state} -> {e.to_state}" if e.from_state != e.to_state else e.to_state
+        moved = (
+            f"{e.from_state} -> {e.to_state}"
+            if e.from_state is not None and e.from_state != e.to_state
+            else e.to_state
+        )
         party = f" for {e.party}" if e.party else ""
         comment = f": {e.comment}" if e.comment else ""
         echo(f"  {_when(e.occurred_at)} {e.action} by {e.actor}{party} ({moved}){comment}")
@@ -498,7 +502,8 @@ def agreements_edit(
     if not spec:
         raise click.UsageError("nothing to change: give --from FILE or a field option")
     detail = service.edit_draft(app(), who, ident, spec)
-    _report(detail, as_json, f"{detail.label} changed: {', '.join(sorted(spec))}")
+    changed = sorted(k for k in spec if not (k == "reference" and spec[k] == detail.reference))
+    _report(detail, as_json, f"{detail.label} changed: {', '.join(changed)}")
     if not as_json and detail.missing:
         click.echo(f"before it can be proposed it needs: {'; '.join(detail.missing)}")
 
