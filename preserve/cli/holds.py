@@ -69,15 +69,17 @@ def _when(value: Any) -> str:
 
 
 def _targets(h: Any) -> str:
+    """What the hold covers now ("1 package, 2 collections"); a lifted hold, what it did."""
     active = [t for t in h.targets if t.active]
-    packages = sum(1 for t in active if t.type == "package")
-    collections = len(active) - packages
+    chosen = active if active or h.state == "active" else list(h.targets)
+    packages = sum(1 for t in chosen if t.type == "package")
+    collections = len(chosen) - packages
     parts = []
     if packages:
         parts.append(count(packages, "package"))
     if collections:
         parts.append(count(collections, "collection"))
-    return ", ".join(parts) or "none active"
+    return ", ".join(parts) or "nothing you may see"
 
 
 def _show(h: Any) -> None:
@@ -247,7 +249,8 @@ def holds_lift(
     if h.state == "lifted":
         say(f"hold {h.id} ({h.kind}) {h.title!r} lifted")
     else:
-        lifted = package or collection
+        done = [(t.lifted_at, t.id, t.label) for t in h.targets if t.lifted_at is not None]
+        lifted = max(done)[2] if done else package or collection
         say(f"hold {h.id} lifted from {lifted}; it still covers {_targets(h)}")
 
 

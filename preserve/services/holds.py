@@ -213,7 +213,9 @@ def require_no_hold(session: Session, package_id: str) -> None:
             + "; ".join(r.describe() for r in refs)
             + " (it cannot be disposed of or deleted until "
             + ("that hold is" if len(refs) == 1 else "those holds are")
-            + " lifted: preserve holds lift HOLD_ID --reason ...)"
+            + " lifted: preserve holds lift "
+            + (str(refs[0].hold_id) if len({r.hold_id for r in refs}) == 1 else "HOLD_ID")
+            + " --reason ...)"
         )
 
 

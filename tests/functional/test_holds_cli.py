@@ -127,7 +127,9 @@ def test_add_show_list_lift(repo: Repo, tmp_path: Path) -> None:
     # lift one target, then the rest
     one = repo.run("holds", "lift", "1", "--reason", "not in the case", "--collection",
                    "ours/films", "--as", "ann")  # fmt: skip
-    assert one.stdout.strip() == "hold 1 lifted from ours/films; it still covers 1 package"
+    assert one.stdout.strip() == (
+        "hold 1 lifted from collection ours/films; it still covers 1 package"
+    )
     _guard(repo, film)
     with pytest.raises(OnHold):
         _guard(repo, photo)

@@ -134,6 +134,9 @@ def test_place_on_a_package_blocks_it_and_lifting_frees_it(world: World) -> None
         w.guard(first)
     message = str(refused.value)
     assert f"package {first} is on hold: hold {info.id} (legal) 'Court case 2026/17'" in message
+    assert message.endswith(
+        f"until that hold is lifted: preserve holds lift {info.id} --reason ...)"
+    )
     assert "\n" not in message
     w.guard(second)  # the other package of the collection is free
     assert w.held([first, second]) == {
@@ -173,7 +176,7 @@ def test_several_holds_are_all_named(world: World) -> None:
     text = str(refused.value)
     assert f"hold {one.id} (legal) 'Court case 2026/17'" in text
     assert f"hold {two.id} (gdpr_request) 'Erasure request 12' on collection ours/photos" in text
-    assert "those holds are lifted" in text
+    assert text.endswith("those holds are lifted: preserve holds lift HOLD_ID --reason ...)")
 
 
 def test_lifting_one_target_keeps_the_others(world: World) -> None:
