@@ -118,6 +118,15 @@ def _field_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for flag, name, kind, text in reversed(_FIELD_OPTIONS):
         f = click.option(flag, name, type=kind, default=None, help=text)(f)
     f = click.option(
+        "--min-copies", type=click.IntRange(min=1), default=None, help="Service level: copies."
+    )(f)
+    f = click.option(
+        "--fixity-interval-days",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Service level: days between fixity checks of each copy.",
+    )(f)
+    f = click.option(
         "--add-collection",
         "add_collections",
         multiple=True,
@@ -177,9 +186,20 @@ def _compose(
     add_collections: tuple[str, ...],
 ) -> dict[str, Any]:
     spec: dict[str, Any] = _read_spec(from_file) if from_file else {}
+    level = {k: fields.pop(k) for k in ("min_copies", "fixity_interval_days") if k in fields}
     for name, value in fields.items():
         if value is not None:
             spec[name] = value
+    if any(v is not None for v in level.values()):
+        service_level = spec.get("service_level")
+        if service_level is None:
+            sl = current.service_level if current else None
+            service_level = as_dict(sl) if sl is not None else {}
+            service_level.pop("agreement", None)
+        if not isinstance(service_level, dict):
+            raise InvalidInput("service_level: must be a mapping")
+        service_level.update({k: v for k, v in level.items() if v is not None})
+        spec["service_level"] = service_level
     if add_parties or remove_parties:
         parties = spec.get("parties")
         if parties is None:
@@ -490,14 +510,14 @@ def agreements_edit(
       preserve agreements edit CRA-2026-001 --effective-from 2027-01-01 --as mia
       preserve agreements edit CRA-2026-001 --from terms.json --as mia
       preserve agreements edit CRA-2026-001 --add-party artist=creator_rights_holder --as mia
+      preserve agreements edit CRA-2026-001 --min-copies 3 --fixity-interval-days 90 --as mia
     """
     who = _who(username)
     service = _service()
-    current = (
-        service.show(app(), ident, who)
-        if (add_parties or remove_parties or add_collections)
-        else None
+    needs_current = bool(add_parties or remove_parties or add_collections) or any(
+        fields.get(k) is not None for k in ("min_copies", "fixity_interval_days")
     )
+    current = service.show(app(), ident, who) if needs_current else None
     spec = _compose(current, from_file, fields, add_parties, remove_parties, add_collections)
     if not spec:
         raise click.UsageError("nothing to change: give --from FILE or a field option")
@@ -761,7 +781,7 @@ def agreements_attach(ident: str, path: Path, kind: str, username: str, as_json:
 def agreements_advance(on: datetime | None, as_json: bool) -> None:
     """Move what is due: signed versions become active at their start date, active ones go
     under review at their review date and expire after their end date, notices end in exit.
-    The workers run this daily.
+    Meant to run daily (cron, or the workers once they schedule it).
 
     \b
     Examples:

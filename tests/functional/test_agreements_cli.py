@@ -34,6 +34,8 @@ EDIT_OPTIONS = (
     ("--add-party", "other=successor"),
     ("--remove-party", "artist"),
     ("--add-collection", "museum/films"),
+    ("--min-copies", "1"),
+    ("--fixity-interval-days", "7"),
 )
 
 
@@ -413,6 +415,24 @@ def test_refusals_and_bad_input(repo: Repo, tmp_path: Path) -> None:
     ):
         assert part in err
     assert "scope" not in err
+    err = fails(repo, 2, "agreements", "edit", "CRA-2026-002", "--min-copies", "2", "--as", "mia")
+    assert "service_level.fixity_interval_days: required" in err
+    level = repo.json(
+        "agreements",
+        "edit",
+        "CRA-2026-002",
+        "--min-copies",
+        "2",
+        "--fixity-interval-days",
+        "30",
+        "--as",
+        "mia",
+    )["service_level"]
+    assert (level["min_copies"], level["fixity_interval_days"]) == (2, 30)
+    changed = repo.json("agreements", "edit", "CRA-2026-002", "--min-copies", "3", "--as", "mia")[
+        "service_level"
+    ]
+    assert (changed["min_copies"], changed["fixity_interval_days"]) == (3, 30)
     err = fails(
         repo, 2, "agreements", "edit", "CRA-2026-002", "--add-party", "archive", "--as", "mia"
     )
