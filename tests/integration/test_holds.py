@@ -374,6 +374,29 @@ def test_bad_input_to_lift(world: World) -> None:
         holds.lift(w.app, w.people["ann"], two.id, reason="x", package=w.photos[0])
 
 
+def test_a_shared_prefix_counts_only_what_the_person_may_see(world: World) -> None:
+    """Two packages of two organisations whose ids share 8 characters: for ann the prefix
+    names hers alone (the other is neither used nor named); for a repository admin it names
+    both, and is refused as ambiguous."""
+    w = world
+    ours, theirs = (f"abcdef01-0000-4000-8000-00000000000{i}" for i in (1, 2))
+    with w.app.uow() as uow:
+        for package_id, org, slug in ((ours, "ours", "photos"), (theirs, "theirs", "letters")):
+            c = uow.collections.get(org, slug)
+            assert c is not None
+            uow.packages.add(Package(id=package_id, collection_id=c.id, title="t", status="stored"))
+        uow.commit()
+    info = _place(w, "ann", packages=["abcdef01", ours])  # the same package twice: one target
+    assert [t.package_id for t in info.targets] == [ours]
+    with pytest.raises(InvalidInput, match="names more than one package") as ambiguous:
+        _place(w, "root", packages=["abcdef01"])
+    assert ours in str(ambiguous.value) and theirs in str(ambiguous.value)
+    assert [h.id for h in holds.list_holds(w.app, w.people["vic"], package="abcdef01")] == [info.id]
+    assert holds.list_holds(w.app, w.people["bob"], package="abcdef01") == []  # theirs
+    with pytest.raises(NotFound, match=r"^no package 'abcdef02' that you may see$"):
+        holds.list_holds(w.app, w.people["bob"], package="abcdef02")
+
+
 def test_guard_of_an_unknown_package(world: World) -> None:
     with pytest.raises(NotFound, match="no package 'nope'"):
         world.guard("nope")
