@@ -546,7 +546,7 @@ _TERM_CLASSES = (
 )
 
 
-_CHILDREN = ("parties", "scopes", "formats", "rights_grants", "access_conditions")
+_CHILDREN = ("parties", "scopes", "formats", "rights_grants", "access_conditions", "documents")
 _CHILD = ("retention_rule", "service_level", "exit_terms")
 
 
@@ -587,34 +587,81 @@ def _owning_agreement(
     return None if agreement_id is None else session.get(Agreement, agreement_id)
 
 
+#: Relationships of an agreement that hold its terms (a change to them is a change of terms).
+_TERM_RELATIONSHIPS = tuple(n for n in (*_CHILDREN, *_CHILD) if n != "documents")
+#: Rows that record what happened: added, never changed or removed on their own.
+_HISTORY_CLASSES = (Signature, PartyDecision, AgreementEvent)
+
+
+def _previous_state(obj: Agreement) -> str:
+    was = sa.inspect(obj).attrs.state.history.deleted
+    return str(was[0]) if was else obj.state
+
+
+def _terms_changed(obj: Agreement) -> bool:
+    state = sa.inspect(obj)
+    for attr in state.attrs:
+        if attr.key in Agreement.__table__.c:
+            if attr.key not in _LIFECYCLE_COLUMNS and attr.history.has_changes():
+                return True
+        elif attr.key in _TERM_RELATIONSHIPS and attr.history.has_changes():
+            return True
+    documents = state.attrs.documents.history
+    # a signed copy may be added to a version past drafting; nothing else, and none removed
+    return bool(documents.deleted) or any(d.kind != "signed_copy" for d in documents.added)
+
+
+def _check_history(session: Session, obj: Any) -> None:
+    if obj in session.dirty and session.is_modified(obj, include_collections=False):
+        raise Conflict(f"{type(obj).__name__} {obj.id}: agreement history is never changed")
+    if obj in session.deleted:
+        parent: Any
+        if isinstance(obj, AgreementEvent):
+            parent = session.get(Agreement, obj.agreement_id)
+        else:
+            parent = session.get(AgreementParty, obj.party_id)
+        if parent is not None and parent not in session.deleted:
+            raise Conflict(f"{type(obj).__name__} {obj.id}: agreement history is never removed")
+
+
+def _touches_terms(session: Session, obj: Any) -> bool:
+    """Whether a pending ``obj`` adds, changes or removes a row of an agreement's terms."""
+    if isinstance(obj, AgreementDocument):
+        return not (obj in session.new and obj.kind == "signed_copy")
+    if not isinstance(obj, _TERM_CLASSES):
+        return False
+    if obj not in session.dirty:
+        return True
+    if session.is_modified(obj, include_collections=False):
+        return True
+    return isinstance(obj, AgreementParty) and sa.inspect(obj).attrs.roles.history.has_changes()
+
+
 def _frozen_guard(session: Session, flush_context: Any, instances: Any) -> None:
-    """Refuse, at flush, any change to the terms of a version that is not a draft."""
+    """Refuse, at flush, any change to the terms of a version that is not a draft, and any
+    change or removal of its history (decisions, signatures, events)."""
     with session.no_autoflush:
         owners: dict[int, Agreement] | None = None
         for obj in [*session.new, *session.dirty, *session.deleted]:
             if isinstance(obj, Agreement):
                 if obj in session.new or obj in session.deleted:
                     continue
-                state = sa.inspect(obj)
-                changed = {
-                    attr.key
-                    for attr in state.attrs
-                    if attr.key in Agreement.__table__.c and attr.history.has_changes()
-                }
-                was = state.attrs.state.history.deleted
-                previous = was[0] if was else obj.state
-                if changed - _LIFECYCLE_COLUMNS and previous not in EDITABLE:
+                previous = _previous_state(obj)
+                if previous not in EDITABLE and _terms_changed(obj):
                     raise Conflict(frozen_message(obj, previous))
-            elif isinstance(obj, _TERM_CLASSES):
-                if obj in session.dirty and not session.is_modified(obj, include_collections=False):
-                    continue
-                if owners is None:
-                    owners = _owners(session)
-                agreement = _owning_agreement(session, obj, owners)
-                if agreement is None or agreement in session.new or agreement in session.deleted:
-                    continue
-                if agreement.state not in EDITABLE:
-                    raise Conflict(frozen_message(agreement, agreement.state))
+                continue
+            if isinstance(obj, _HISTORY_CLASSES):
+                _check_history(session, obj)
+                continue
+            if not _touches_terms(session, obj):
+                continue
+            if owners is None:
+                owners = _owners(session)
+            agreement = _owning_agreement(session, obj, owners)
+            if agreement is None or agreement in session.new or agreement in session.deleted:
+                continue
+            if _previous_state(agreement) not in EDITABLE:
+                raise Conflict(frozen_message(agreement, agreement.state))
 
 
 def frozen_message(a: Agreement, state: str) -> str:

@@ -991,13 +991,23 @@ def _replace(a: Agreement, name: str, value: Any) -> None:
 _PARTY_KEYS = {"organisation", "roles", "authorities", "required_signatures", "represented_by"}
 
 
+@dataclass
+class _PartyTerms:
+    organisation: Organisation
+    position: int
+    roles: list[str]
+    authorities: set[str]
+    required_signatures: int
+    represented_by: str | None
+
+
 def _apply_parties(
     p: _Problems, session: Session, a: Agreement, value: Any
 ) -> dict[str, AgreementParty]:
+    """Parties as given: a party already on the draft is updated in place (its decisions stay
+    with it), a new one is added, one left out is removed."""
     items = _list(p, "parties", value)
-    new: list[AgreementParty] = []
-    by_slug: dict[str, AgreementParty] = {}
-    umbrella: dict[str, str] = {}
+    wanted: dict[str, _PartyTerms] = {}
     for i, raw in enumerate(items, 1):
         field = f"parties[{i}]"
         item = _mapping(p, field, raw)
@@ -1020,41 +1030,48 @@ def _apply_parties(
         )
         if org is None:
             continue
-        if org.slug in by_slug:
+        if org.slug in wanted:
             p.add(f"{field}.organisation: {org.slug} is already a party")
             continue
-        party = AgreementParty(
+        represented = item.get("represented_by")
+        wanted[org.slug] = _PartyTerms(
             organisation=org,
             position=i,
+            roles=list(dict.fromkeys(r for r in roles if r)),
+            authorities={x for x in authorities if x},
             required_signatures=1 if required is None else required,
-            roles=[PartyRole(role=r) for r in dict.fromkeys(r for r in roles if r)],
+            represented_by=str(represented) if represented else None,
         )
-        for x in authorities:
-            if x:
-                setattr(party, x, True)
-        if item.get("represented_by"):
-            umbrella[org.slug] = str(item["represented_by"])
-        by_slug[org.slug] = party
-        new.append(party)
-    for slug, rep in umbrella.items():
-        representative = by_slug.get(rep)
-        if representative is None:
+    for slug, terms in wanted.items():
+        rep = terms.represented_by
+        if rep is None:
+            continue
+        if rep not in wanted:
             p.add(f"party {slug}: represented_by {rep!r} is not a party of this agreement")
-        elif "umbrella_representative" not in representative.role_names:
+        elif "umbrella_representative" not in wanted[rep].roles:
             p.add(f"party {slug}: represented_by {rep!r} lacks the umbrella_representative role")
         elif rep == slug:
             p.add(f"party {slug}: cannot represent itself")
-        else:
-            by_slug[slug].represented_by = representative
-    if not p.items:
-        # the exit terms keep their recipient by organisation, across the new party rows
-        exit_terms = a.exit_terms
-        recipient = exit_terms.recipient if exit_terms is not None else None
-        if exit_terms is not None:
-            exit_terms.recipient = None
-        _replace(a, "parties", new)
-        if exit_terms is not None and recipient is not None:
-            exit_terms.recipient = by_slug.get(recipient.organisation.slug)
+    existing = {party.organisation.slug: party for party in a.parties}
+    if p.items:
+        return existing
+    by_slug: dict[str, AgreementParty] = {}
+    for slug, terms in wanted.items():
+        party = existing.get(slug) or AgreementParty(organisation=terms.organisation, roles=[])
+        party.position = terms.position
+        party.required_signatures = terms.required_signatures
+        for x in AUTHORITIES:
+            setattr(party, x, x in terms.authorities)
+        for role in [r for r in party.roles if r.role not in terms.roles]:
+            party.roles.remove(role)
+        held = set(party.role_names)
+        party.roles.extend(PartyRole(role=r) for r in terms.roles if r not in held)
+        by_slug[slug] = party
+    for slug, terms in wanted.items():
+        by_slug[slug].represented_by = (
+            by_slug[terms.represented_by] if terms.represented_by else None
+        )
+    a.parties[:] = list(by_slug.values())
     return by_slug
 
 

@@ -21,14 +21,18 @@ from preserve.bootstrap import Application, bootstrap
 from preserve.catalogue.agreements import (
     AccessCondition,
     Agreement,
+    AgreementDocument,
+    AgreementEvent,
     AgreementParty,
     AgreementScope,
     ExitTerms,
     FormatPolicy,
+    PartyDecision,
     PartyRole,
     RetentionRule,
     RightsGrant,
     ServiceLevel,
+    Signature,
 )
 from preserve.catalogue.database import upgrade
 from preserve.catalogue.models import Collection, Membership, Organisation, Package, User
@@ -380,6 +384,36 @@ ORM_EDITS: dict[str, Callable[[sa.orm.Session, Agreement], None]] = {
     "exit deadline": lambda s, a: setattr(
         s.scalars(sa.select(ExitTerms)).one(), "deadline_days", 1
     ),
+    "scope taken out of the collection": lambda s, a: a.scopes.remove(a.scopes[0]),
+    "role taken out of the collection": lambda s, a: a.parties[0].roles.clear(),
+    "party taken out of the collection": lambda s, a: a.parties.remove(a.parties[-1]),
+    "retention rule dropped": lambda s, a: setattr(a, "retention_rule", None),
+    "service level replaced": lambda s, a: setattr(
+        a,
+        "service_level",
+        ServiceLevel(min_copies=1, fixity_interval_days=1, allowed_regions=[]),
+    ),
+    "annex document appended": lambda s, a: a.documents.append(
+        AgreementDocument(
+            name="x.txt",
+            kind="annex",
+            media_type="text/plain",
+            size=1,
+            sha256="0" * 64,
+            storage_key="agreements/x",
+        )
+    ),
+}
+HISTORY_EDITS: dict[str, Callable[[sa.orm.Session, Agreement], None]] = {
+    "signature changed": lambda s, a: setattr(
+        s.scalars(sa.select(Signature)).first(), "capacity", "forged"
+    ),
+    "signature removed": lambda s, a: s.delete(s.scalars(sa.select(Signature)).first()),
+    "decision removed": lambda s, a: s.delete(s.scalars(sa.select(PartyDecision)).first()),
+    "event changed": lambda s, a: setattr(
+        s.scalars(sa.select(AgreementEvent)).first(), "comment", "rewritten"
+    ),
+    "event removed": lambda s, a: s.delete(s.scalars(sa.select(AgreementEvent)).first()),
 }
 
 
@@ -414,7 +448,16 @@ def test_a_signed_version_is_frozen_for_every_field_and_path(
             uow.rollback()
         assert service.verify_frozen(app, "CRA-2026-001"), name
 
+    for edit in HISTORY_EDITS.values():
+        with app.uow() as uow:
+            a = uow.session.scalars(sa.select(Agreement)).one()
+            edit(uow.session, a)
+            with pytest.raises(Conflict, match="agreement history is never"):
+                uow.commit()
+            uow.rollback()
+
     after = service.show(app, "CRA-2026-001")
+    assert after.history == before.history
     assert after.content_hash == before.content_hash and after.parties == before.parties
     assert after.retention == before.retention and after.service_level == before.service_level
 
