@@ -1,6 +1,9 @@
 """``python -m bench.web_folder --quick`` runs end to end (200 files chosen through the ingest
 page's folder input in Chromium, uploaded to ``preserve serve``) and merges its section; no
-timing is asserted. Skipped, loudly, without /usr/bin/chromium (as every browser test)."""
+timing is asserted. And what the benchmark made the ingest page do: add a big choice in
+slices (a dropped folder too), stop when the list is cleared, upload it whole when Upload is
+pressed before the last slice. Skipped, loudly, without /usr/bin/chromium (as every browser
+test)."""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from bench import web_folder
-from tests.browser.conftest import require_chromium
+from tests.browser.conftest import require_chromium, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,3 +94,80 @@ def test_quick_run_uploads_the_folder_and_merges_its_section(tmp_path: Path) -> 
     assert "**Verdict**: the page does not freeze:" in section
     assert "not supported by this Chromium" not in section  # long tasks were observed
     assert [p.name for p in tmp_path.iterdir()] == ["benchmarks.md"]  # the repository went
+
+
+# --- the ingest page adds a big choice in slices (web/static/js/ingest.js, addInSlices)
+
+#: Chooses ``count`` made-up files through the folder input, as a change event would, then
+#: runs ``then`` ("clear": press Clear the list after the first slice, returning what the list
+#: said then; "submit": press Upload and ingest at once, before the slices are added).
+CHOOSE = """async ([count, then]) => {
+  const input = document.getElementById("pick-folder");
+  const chosen = new DataTransfer();
+  for (let i = 0; i < count; i++) {
+    chosen.items.add(new File([`file ${i} ${Math.random()}`], `f-${i}.txt`, {type: "text/plain"}));
+  }
+  input.files = chosen.files;
+  input.dispatchEvent(new Event("change", {bubbles: true}));
+  if (then === "submit") document.getElementById("upload-form").requestSubmit();
+  if (then === "clear") {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const listed = document.getElementById("picked").textContent;
+    document.getElementById("clear-button").click();
+    return listed;
+  }
+  return null;
+}"""
+
+
+def _ingest_page(served: Any, page: Any, name: str) -> None:
+    served.user(name)
+    sign_in(page, name)
+    page.goto("/ingest")
+    page.locator("#collection").select_option(label="Photographs (Our Museum)")
+
+
+def test_a_dropped_folder_is_listed_like_a_chosen_one(served: Any, page: Any) -> None:
+    _ingest_page(served, page, "drop")
+    page.evaluate(
+        """() => {
+          const dropped = new DataTransfer();
+          for (const name of ["a.txt", "b.txt", "c.txt"]) {
+            dropped.items.add(new File([name], name, {type: "text/plain"}));
+          }
+          const zone = document.getElementById("drop-zone");
+          zone.dispatchEvent(new DragEvent("drop", {dataTransfer: dropped, bubbles: true,
+                                                   cancelable: true}));
+        }"""
+    )
+    expect(page.locator("#picked")).to_contain_text(re.compile(r"^3 files, "))
+    expect(page.locator("#picked-list li")).to_have_text(["a.txt", "b.txt", "c.txt"])
+
+
+def test_clear_the_list_while_a_big_choice_is_being_added_stops_adding(
+    served: Any, page: Any
+) -> None:
+    _ingest_page(served, page, "clearer")
+    listed = page.evaluate(CHOOSE, [3000, "clear"])
+    # when Clear was pressed, the first slice was listed and the rest still to come
+    assert re.match(r"^[\d,]+ files, ", listed) and not listed.startswith("3,000 files"), listed
+    page.wait_for_timeout(2000)  # the slices that were still to come would have run by now
+    expect(page.locator("#picked")).to_have_text("")
+    assert page.evaluate("document.querySelectorAll('#picked-list li').length") == 0
+
+
+def test_upload_pressed_while_files_are_being_added_uploads_them_all(
+    served: Any, page: Any
+) -> None:
+    _ingest_page(served, page, "eager")
+    created: list[str] = []
+    page.on(
+        "request",
+        lambda r: created.append(r.url) if r.method == "POST" and "/uploads/" in r.url else None,
+    )
+    page.evaluate(CHOOSE, [300, "submit"])
+    expect(page.locator("#upload-message")).to_have_text(
+        re.compile(r"^(Waiting for a worker|Ingesting|Ingested)")
+    )
+    expect(page.locator("#picked")).to_contain_text(re.compile(r"^300 files, "))
+    assert len(created) == 300

@@ -5,7 +5,9 @@
 // the problems per file.
 //
 // Uppy core + Tus + StatusBar + DropTarget, with our own compact file list instead of the
-// Dashboard (which freezes with ~10,000 files: transloadit/uppy#4389). Not GoldenRetriever: it
+// Dashboard (which freezes with ~10,000 files: transloadit/uppy#4389). Chosen and dropped files
+// are added in slices, each in its own task (addInSlices), so a 5,000-file folder never
+// freezes the page (bench/web_folder.py). Not GoldenRetriever: it
 // keeps only files under 5 MiB, and the "ghost" files it restored after a reload made Uppy
 // skip the re-chosen large files (found in Chromium); resuming rests on the server's list of
 // unfinished transfers and on tus-js-client's fingerprints in localStorage instead.
@@ -125,9 +127,12 @@ function payloadFiles() {
   return uppy.getFiles().filter((f) => f.meta.role !== "metadata");
 }
 
+// while a folder is being added: the count grows, the name checks wait for the last slice
+let addingFiles = false;
+
 function showPicked() {
   const files = payloadFiles();
-  showNameWarnings(files);
+  if (!addingFiles) showNameWarnings(files);
   const total = files.reduce((sum, f) => sum + (f.size || 0), 0);
   picked.textContent = files.length
     ? format(plural(strings.picked, files.length), {
@@ -242,6 +247,48 @@ uppy.on("progress", (percent) => {
   bar.value = percent;
 });
 
+// Uppy's addFiles copies its whole list of files once per file it adds (quadratic: one call
+// with 5,000 files was a 5 s task, the page frozen meanwhile). So files are added in slices,
+// each in its own task, the slice sized to take about SLICE_MS; the page paints and answers
+// between them. Slices of later choices wait for the earlier ones; "Clear the list" stops them.
+const SLICE_MS = 50;
+let adding = Promise.resolve();
+let addingRound = 0; // a new round (Clear the list) drops the slices not yet added
+
+function nextTask() {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+async function addSlices(descriptors, round) {
+  let size = 100;
+  for (let done = 0; done < descriptors.length && round === addingRound; ) {
+    const started = performance.now();
+    const slice = descriptors.slice(done, done + size);
+    done += slice.length;
+    addingFiles = done < descriptors.length;
+    try {
+      uppy.addFiles(slice);
+    } catch (error) {
+      say(`${strings.error} ${error.message}`);
+      break;
+    }
+    const took = performance.now() - started;
+    // each file costs more as the list grows: the next slice at most twice this one
+    size = Math.max(10, Math.min(2 * size, 1000, Math.round((size * SLICE_MS) / Math.max(took, 1))));
+    if (done < descriptors.length) await nextTask();
+  }
+  addingFiles = false;
+  showPicked();
+}
+
+function addInSlices(descriptors) {
+  const round = addingRound;
+  adding = adding
+    .then(() => addSlices(descriptors, round))
+    .catch((error) => say(`${strings.error} ${error.message}`));
+  return adding;
+}
+
 function addPicked(input) {
   const descriptors = Array.from(input.files, (file) => ({
     source: "picker",
@@ -250,17 +297,26 @@ function addPicked(input) {
     data: file,
     meta: { relativePath: file.webkitRelativePath || file.name },
   }));
-  try {
-    uppy.addFiles(descriptors);
-  } catch (error) {
-    say(`${strings.error} ${error.message}`);
-  }
   input.value = "";
+  addInSlices(descriptors);
 }
+
+// dropped files and folders go through the same slices (DropTarget calls its own addFiles)
+uppy.getPlugin("DropTarget").addFiles = (files) =>
+  addInSlices(
+    files.map((file) => ({
+      source: "DropTarget",
+      name: file.name,
+      type: file.type,
+      data: file,
+      meta: { relativePath: file.relativePath || null },
+    })),
+  );
 
 document.getElementById("pick-folder").addEventListener("change", (e) => addPicked(e.target));
 document.getElementById("pick-files").addEventListener("change", (e) => addPicked(e.target));
 document.getElementById("clear-button").addEventListener("click", () => {
+  addingRound += 1;
   uppy.cancelAll();
   skipped = 0;
   if (!current) requestId = null;
@@ -355,6 +411,7 @@ form.addEventListener("submit", async (event) => {
 async function submit() {
   result.replaceChildren();
   refused.clear();
+  await adding; // a folder still being added is uploaded whole
   const files = payloadFiles();
   if (!files.length && !(current && current.id)) {
     say(strings.choose);
