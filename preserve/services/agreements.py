@@ -392,8 +392,18 @@ def parse_identifier(ident: str) -> tuple[str, int | None]:
     return match.group(1), int(match.group(2)) if match.group(2) else None
 
 
+def _write_lock(session: Session) -> None:
+    """On SQLite, take the database's write lock before reading what a transition depends on
+    (PostgreSQL locks the row with FOR UPDATE instead): two people agreeing at the same moment
+    then see each other's decision instead of both reading 'not everyone agreed yet'."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("UPDATE agreements SET id = id WHERE 0")
+
+
 def _find(session: Session, ident: str, *, for_update: bool = False) -> Agreement:
     reference, version = parse_identifier(ident)
+    if for_update:
+        _write_lock(session)
     query = _load(session).where(Agreement.reference == reference)
     if version is not None:
         query = query.where(Agreement.version_no == version)
@@ -2181,6 +2191,7 @@ def advance(app: Application, now: datetime | None = None) -> list[Transition]:
     moved: list[Transition] = []
     with app.uow() as uow:
         s = uow.session
+        _write_lock(s)
         due = list(
             s.scalars(
                 _load(s)

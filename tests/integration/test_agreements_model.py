@@ -981,3 +981,35 @@ def test_editing_the_parties_of_a_draft_keeps_its_exit_recipient(app: Applicatio
     assert moved.exit is not None and moved.exit.recipient == "city"
     assert moved.accepted_formats == ("fmt/353", "fmt/43")
     assert moved.preferred_formats == ("fmt/353",)
+
+
+def test_parties_agreeing_at_the_same_moment_are_all_counted(app: Application) -> None:
+    import threading
+
+    mia = person(app, "mia")
+    service.create_draft(app, mia, full_spec(), now=T0)
+    service.propose(app, mia, "CRA-2026-001", now=T0)
+    service.agree(app, mia, "CRA-2026-001", "museum", now=T0)
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def agree(username: str, party: str) -> None:
+        who = person(app, username)
+        start.wait()
+        try:
+            service.agree(app, who, "CRA-2026-001", party, now=T0)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=agree, args=("arno", "artist")),
+        threading.Thread(target=agree, args=("cas", "archive")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    shown = service.show(app, "CRA-2026-001")
+    assert shown.state == "pending_signature"
+    assert [p.decision for p in shown.parties] == ["agree", "agree", "agree"]
