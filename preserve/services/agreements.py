@@ -86,6 +86,7 @@ from preserve.catalogue.agreements import (
 from preserve.catalogue.models import Collection, Organisation, Package
 from preserve.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from preserve.services.access import Principal
+from preserve.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -1523,6 +1524,15 @@ def _require_draft(a: Agreement) -> None:
         raise Conflict(frozen_message(a, a.state))
 
 
+def _commit_new(uow: UnitOfWork, clash: str) -> None:
+    """Commit a new version; another one made with the same reference and number at the same
+    moment (the unique constraint) is a Conflict, not a crash."""
+    try:
+        uow.commit()
+    except sa.exc.IntegrityError:
+        raise Conflict(clash) from None
+
+
 def create_draft(
     app: Application, who: Principal, spec: Mapping[str, Any], *, now: datetime | None = None
 ) -> AgreementDetail:
@@ -1542,6 +1552,7 @@ def create_draft(
             updated_by=who.username,
             updated_at=at,
         )
+        _write_lock(s)
         with s.no_autoflush:
             _apply_spec(s, a, spec, creating=True)
         if s.scalar(sa.select(Agreement.id).where(Agreement.reference == a.reference).limit(1)):
@@ -1551,7 +1562,9 @@ def create_draft(
         _may_create(who, a)
         _event(a, "create", "draft", who, at)
         s.add(a)
-        uow.commit()
+        _commit_new(
+            uow, f"agreement {a.reference} exists already; amend it or choose another reference"
+        )
         return show(app, f"{a.reference}/v{a.version_no}")
 
 
@@ -2169,7 +2182,7 @@ def amend(
             from_state=old.state,
             comment=f"{_label(new)} drafted",
         )
-        uow.commit()
+        _commit_new(uow, f"{_label(new)} was made by someone else at the same time; try again")
         return show(app, f"{new.reference}/v{new.version_no}")
 
 

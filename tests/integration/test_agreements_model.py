@@ -1013,3 +1013,30 @@ def test_parties_agreeing_at_the_same_moment_are_all_counted(app: Application) -
     shown = service.show(app, "CRA-2026-001")
     assert shown.state == "pending_signature"
     assert [p.decision for p in shown.parties] == ["agree", "agree", "agree"]
+
+
+def test_the_same_reference_created_twice_at_once_is_a_conflict(app: Application) -> None:
+    import threading
+
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def create(username: str) -> None:
+        who = person(app, username)
+        start.wait()
+        try:
+            service.create_draft(app, who, full_spec(), now=T0)
+            outcomes.append("created")
+        except Conflict as refused:
+            outcomes.append(str(refused))
+
+    threads = [threading.Thread(target=create, args=(u,)) for u in ("mia", "cas")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == [
+        "agreement CRA-2026-001 exists already; amend it or choose another reference",
+        "created",
+    ]
+    assert len(service.list_agreements(app, all_versions=True)) == 1
