@@ -43,7 +43,7 @@ transaction ends, and the other side waits for it (``busy_timeout``) before read
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -193,30 +193,86 @@ def require_no_hold(session: Session, package_id: str) -> None:
     locks the package's collection ``FOR SHARE`` and the package ``FOR UPDATE`` (until that
     transaction ends), so a hold placed meanwhile waits for the deletion, and a hold committed
     before is seen here; on SQLite it takes the database's write lock (see the module's
-    documentation)."""
+    documentation). A transaction that deletes several packages calls
+    :func:`require_no_holds` once, with all of them."""
+    require_no_holds(session, [package_id])
+
+
+def require_no_holds(session: Session, package_ids: Iterable[str]) -> None:
+    """:func:`require_no_hold` for several packages at once (a disposal of many): every
+    collection concerned is locked before any package, each in ascending order, so that it
+    cannot deadlock with :func:`place`; :class:`~preserve.errors.OnHold` names the packages
+    on hold (the first few) and their holds."""
+    ids = sorted(set(package_ids))
+    if not ids:
+        return
     _write_lock(session)
-    collection_id = session.scalar(sa.select(Package.collection_id).where(Package.id == package_id))
-    if collection_id is None:
-        raise NotFound(f"no package {package_id!r}")
-    session.execute(
-        sa.select(Collection.id).where(Collection.id == collection_id).with_for_update(read=True)
+    collection_of: dict[str, int] = {}
+    for chunk in _chunks(ids):
+        for pid, cid in session.execute(
+            sa.select(Package.id, Package.collection_id).where(Package.id.in_(chunk))
+        ):
+            collection_of[pid] = cid
+    missing = [i for i in ids if i not in collection_of]
+    if missing:
+        raise NotFound(f"no package {missing[0]!r}")
+    for chunk in _chunks(sorted(set(collection_of.values()))):
+        session.execute(
+            sa.select(Collection.id)
+            .where(Collection.id.in_(chunk))
+            .order_by(Collection.id)
+            .with_for_update(read=True)
+        )
+    locked: set[str] = set()
+    for chunk in _chunks(ids):
+        locked.update(
+            session.scalars(
+                sa.select(Package.id)
+                .where(Package.id.in_(chunk))
+                .order_by(Package.id)
+                .with_for_update(of=Package)
+            )
+        )
+    gone = [i for i in ids if i not in locked]
+    if gone:
+        raise NotFound(f"no package {gone[0]!r} (it was deleted meanwhile)")
+    held = holds_on(session, ids)
+    if held:
+        raise OnHold(_on_hold_message(held))
+
+
+#: Packages an OnHold message names (the rest are counted).
+_NAMED = 5
+
+
+def _on_hold_message(held: dict[str, list[HoldRef]]) -> str:
+    hold_ids = {r.hold_id for refs in held.values() for r in refs}
+    lift = (
+        ("that hold is" if len(hold_ids) == 1 else "those holds are")
+        + " lifted: preserve holds lift "
+        + (str(next(iter(hold_ids))) if len(hold_ids) == 1 else "HOLD_ID")
+        + " --reason ...)"
     )
-    locked = session.scalar(
-        sa.select(Package.id).where(Package.id == package_id).with_for_update(of=Package)
-    )
-    if locked is None:
-        raise NotFound(f"no package {package_id!r}")
-    refs = holds_on(session, [package_id]).get(package_id)
-    if refs:
-        raise OnHold(
+    if len(held) == 1:
+        [(package_id, refs)] = held.items()
+        return (
             f"package {package_id} is on hold: "
             + "; ".join(r.describe() for r in refs)
-            + " (it cannot be disposed of or deleted until "
-            + ("that hold is" if len(refs) == 1 else "those holds are")
-            + " lifted: preserve holds lift "
-            + (str(refs[0].hold_id) if len({r.hold_id for r in refs}) == 1 else "HOLD_ID")
-            + " --reason ...)"
+            + f" (it cannot be disposed of or deleted until {lift}"
         )
+    named = sorted(held)[:_NAMED]
+    more = len(held) - len(named)
+    return (
+        f"{len(held)} packages are on hold: "
+        + "; ".join(f"package {p}: " + ", ".join(r.describe() for r in held[p]) for p in named)
+        + (f"; and {more} more" if more else "")
+        + f" (they cannot be disposed of or deleted until {lift}"
+    )
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _BATCH):
+        yield values[start : start + _BATCH]
 
 
 def _write_lock(session: Session) -> None:
@@ -811,5 +867,6 @@ __all__ = [
     "place",
     "principal_for_cli",
     "require_no_hold",
+    "require_no_holds",
     "show",
 ]

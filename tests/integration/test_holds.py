@@ -400,6 +400,38 @@ def test_a_shared_prefix_counts_only_what_the_person_may_see(world: World) -> No
 def test_guard_of_an_unknown_package(world: World) -> None:
     with pytest.raises(NotFound, match="no package 'nope'"):
         world.guard("nope")
+    with world.app.uow() as uow:
+        with pytest.raises(NotFound, match="no package 'nope'"):
+            holds.require_no_holds(uow.session, [world.film, "nope"])
+        holds.require_no_holds(uow.session, [])
+
+
+def test_the_guard_of_several_packages_names_those_on_hold(world: World) -> None:
+    w = world
+    extra = [w.add_package("ours/films", f"Reel {i}") for i in range(6)]
+    films = _place(w, kind="audit", title="Audit", collections=["ours/films"])
+    with w.app.uow() as uow:
+        holds.require_no_holds(uow.session, [*w.photos, w.letter])  # none on hold
+    with w.app.uow() as uow, pytest.raises(OnHold) as refused:
+        holds.require_no_holds(uow.session, [*w.photos, w.film, *extra])
+    text = str(refused.value)
+    first = sorted([w.film, *extra])[0]
+    assert text.startswith(
+        f"7 packages are on hold: package {first}: hold {films.id} (audit) 'Audit' on "
+        "collection ours/films; package "
+    )
+    assert text.endswith(
+        f"; and 2 more (they cannot be disposed of or deleted until that hold is lifted: "
+        f"preserve holds lift {films.id} --reason ...)"
+    )
+    assert not any(p in text for p in w.photos)
+    legal = _place(w, packages=[w.photos[0]])
+    with w.app.uow() as uow, pytest.raises(OnHold) as refused:
+        holds.require_no_holds(uow.session, [w.photos[0], w.film])
+    assert str(refused.value).endswith(
+        "until those holds are lifted: preserve holds lift HOLD_ID --reason ...)"
+    )
+    assert f"hold {legal.id} (legal)" in str(refused.value)
 
 
 def test_principal_for_cli(world: World) -> None:
@@ -432,14 +464,19 @@ def _in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any
     return thread, out
 
 
-def _delete_after_guard(w: World, package_id: str, guarded: threading.Event, go: threading.Event
-                        ) -> None:  # fmt: skip
+def _delete_after_guard(
+    w: World, package_id: str | list[str], guarded: threading.Event, go: threading.Event
+) -> None:
     """A disposal: the guard, then (once told to go) the deletion, in one transaction."""
+    ids = [package_id] if isinstance(package_id, str) else package_id
     with w.app.uow() as uow:
-        holds.require_no_hold(uow.session, package_id)
+        if len(ids) == 1:
+            holds.require_no_hold(uow.session, ids[0])
+        else:
+            holds.require_no_holds(uow.session, ids)
         guarded.set()
         assert go.wait(30)
-        uow.session.execute(sa.delete(Package).where(Package.id == package_id))
+        uow.session.execute(sa.delete(Package).where(Package.id.in_(ids)))
         uow.commit()
 
 
@@ -509,3 +546,37 @@ def test_a_hold_placed_first_makes_a_deletion_wait_and_refuse(
     assert isinstance(disposal_out.get("error"), OnHold), disposal_out
     with w.app.uow() as uow:
         assert uow.packages.get(doomed) is not None
+
+
+def test_a_hold_and_a_disposal_of_several_packages_do_not_deadlock(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold on a collection and a package of another collection, paused before it commits;
+    a disposal of a package of each: the disposal locks every collection before any package,
+    waits, and refuses once the hold is committed (no deadlock, whatever the order of ids)."""
+    w = world
+    doomed = [w.photos[0], w.film]
+    written, go = threading.Event(), threading.Event()
+    record = holds._record
+
+    def paused(*args: Any, **kw: Any) -> Any:
+        out = record(*args, **kw)
+        written.set()
+        assert go.wait(30)
+        return out
+
+    monkeypatch.setattr(holds, "_record", paused)
+    hold, hold_out = _in_thread(
+        lambda: _place(w, collections=["ours/films"], packages=[w.photos[0]])
+    )
+    assert written.wait(30)
+    checked = threading.Event()
+    disposal, disposal_out = _in_thread(lambda: _delete_after_guard(w, doomed, checked, checked))
+    disposal.join(1.0)
+    assert disposal.is_alive(), "the deletion's guard did not wait for the hold"
+    go.set()
+    hold.join(30)
+    disposal.join(30)
+    assert "error" not in hold_out, hold_out
+    assert isinstance(disposal_out.get("error"), OnHold), disposal_out
+    assert str(disposal_out["error"]).startswith("2 packages are on hold")
