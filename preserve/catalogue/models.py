@@ -153,6 +153,14 @@ class StorageLocation(Base):
     #: When the location was retired (every package on it had its required copies elsewhere):
     #: nothing new is stored on it and its copies are no longer scheduled.
     retired_at: Mapped[datetime | None] = mapped_column()
+    #: The site (building, data centre) it is at: one site counts once towards an agreement's
+    #: distinct sites (None: not known, counts as no site).
+    site: Mapped[str | None] = mapped_column(sa.String(100))
+    #: Where it is for an agreement's allowed regions: ISO 3166-1 alpha-2 or ``EU`` (None: not
+    #: known, so outside any restricted set). ``region`` is the S3 region or free text.
+    jurisdiction: Mapped[str | None] = mapped_column(sa.String(2))
+    #: Who runs it: ``own`` (the archive service) or ``storage_node`` (a third party).
+    operator: Mapped[str | None] = mapped_column(sa.String(20))
 
     def __repr__(self) -> str:
         return f"<StorageLocation {self.name} {self.url}>"
