@@ -67,6 +67,22 @@ def _who(username: str | None) -> Any:
     return _service().principal_for_cli(app(), username)
 
 
+def _audit(who: Any, action: str, label: str, **detail: Any) -> None:
+    """The change in the audit log too (channel "cli"), beside the agreement's own history."""
+    from preserve.services import audit
+
+    audit.record(
+        app(),
+        who,
+        f"agreement.{action}",
+        object_type="agreement",
+        object_id=label,
+        remote_addr="cli",
+        channel="cli",
+        detail=detail,
+    )
+
+
 def _read_spec(path: Path) -> dict[str, Any]:
     """A JSON (or, with PyYAML installed, YAML) description of a draft."""
     try:
@@ -481,7 +497,9 @@ def agreements_create(
     if remove_parties:
         raise click.UsageError("--remove-party is for `preserve agreements edit`")
     spec = _compose(None, from_file, fields, add_parties, (), add_collections)
-    detail = _service().create_draft(app(), _who(username), spec)
+    who = _who(username)
+    detail = _service().create_draft(app(), who, spec)
+    _audit(who, "create", detail.label, state=detail.state)
     _report(detail, as_json, f"{detail.label} created as a draft: {detail.title}")
     if not as_json and detail.missing:
         click.echo(f"before it can be proposed it needs: {'; '.join(detail.missing)}")
@@ -522,6 +540,7 @@ def agreements_edit(
     if not spec:
         raise click.UsageError("nothing to change: give --from FILE or a field option")
     detail = service.edit_draft(app(), who, ident, spec)
+    _audit(who, "edit", detail.label, sections=sorted(spec))
     changed = sorted(k for k in spec if not (k == "reference" and spec[k] == detail.reference))
     _report(detail, as_json, f"{detail.label} changed: {', '.join(changed)}")
     if not as_json and detail.missing:
@@ -536,7 +555,9 @@ def _simple(
     *extra: Callable[[Callable[..., Any]], Callable[..., Any]],
 ) -> None:
     def command(ident: str, username: str, as_json: bool, **kwargs: Any) -> None:
-        detail = call(_service())(app(), _who(username), ident, **kwargs)
+        who = _who(username)
+        detail = call(_service())(app(), who, ident, **kwargs)
+        _audit(who, name.replace("-", "_"), detail.label, state=detail.state, **kwargs)
         _report(detail, as_json, message(detail))
 
     command.__doc__ = doc
@@ -762,7 +783,9 @@ def agreements_attach(ident: str, path: Path, kind: str, username: str, as_json:
       preserve agreements attach CRA-2026-001 agreement.pdf --as mia
       preserve agreements attach CRA-2026-001 signed.pdf --kind signed_copy --as cas
     """
-    doc = _service().attach_document(app(), _who(username), ident, path, kind=kind)
+    who = _who(username)
+    doc = _service().attach_document(app(), who, ident, path, kind=kind)
+    _audit(who, "attach", ident, name=doc.name, kind=doc.kind, sha256=doc.sha256)
     if as_json:
         emit_json(as_dict(doc))
     else:

@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from preserve.config.settings import Settings
 
+from preserve.bootstrap import bootstrap
+from preserve.catalogue.models import AuditEntry
 from tests.functional.cli import Repo
 
 #: A start date after any day these tests run on (activation is refused before it).
@@ -261,6 +265,21 @@ def test_three_parties_from_draft_to_active(repo: Repo, tmp_path: Path) -> None:
     assert repo.json("agreements", "list", "--as", "otto") == []
     assert repo.json("agreements", "list", "--as", "vera")[0]["reference"] == "CRA-2026-001"
     assert repo.json("agreements", "list", "--state", "draft") == []
+
+    # each change is in the audit log too, with who did it
+    app = bootstrap(Settings.from_env(repo.env))
+    try:
+        with app.uow() as uow:
+            logged = uow.session.execute(
+                sa.select(AuditEntry.username, AuditEntry.action, AuditEntry.channel)
+                .where(AuditEntry.object_type == "agreement")
+                .order_by(AuditEntry.id)
+            ).all()
+    finally:
+        app.close()
+    assert logged[0] == ("mia", "agreement.create", "cli")
+    assert ("an", "agreement.send_back", "cli") in logged
+    assert ("cas", "agreement.sign", "cli") in logged
 
 
 def _signed(repo: Repo, tmp_path: Path, start: str = START) -> None:
