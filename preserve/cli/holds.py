@@ -12,14 +12,40 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
-from preserve.cli.base import GIVEN, app, cli, say
+from preserve.cli.base import GIVEN, GivenText, app, cli, say
 from preserve.cli.output import as_dict, count, emit_json, table
 
 #: The kinds of hold (preserve.catalogue.holds.HOLD_KINDS, which imports SQLAlchemy).
 KINDS = ("legal", "dispute", "audit", "gdpr_request", "rights_challenge", "other")
 
 HOLD_ID = click.IntRange(min=1)
+
+
+class CollectionPath(GivenText):
+    """ORG/SLUG; shell completion offers the organisations, then their collections."""
+
+    name = "org/slug"
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        from preserve.cli import completion
+
+        org, sep, slug = incomplete.partition("/")
+        if not sep:
+            return [
+                CompletionItem(f"{o.value}/")
+                for o in completion.complete("organisations", incomplete)
+            ]
+        return [
+            CompletionItem(f"{org}/{c.value}")
+            for c in completion.complete("collections", slug, organisation=org)
+        ]
+
+
+COLLECTION = CollectionPath()
 
 
 def _as(required: bool) -> Any:
@@ -132,7 +158,7 @@ def _show(h: Any) -> None:
 )
 @click.option(
     "--package",
-    "packages",
+    "package_id",
     type=GIVEN,
     multiple=True,
     metavar="ID",
@@ -141,7 +167,7 @@ def _show(h: Any) -> None:
 @click.option(
     "--collection",
     "collections",
-    type=GIVEN,
+    type=COLLECTION,
     multiple=True,
     metavar="ORG/SLUG",
     help="A whole collection to hold, also its later packages; repeatable.",
@@ -153,7 +179,7 @@ def holds_add(
     title: str,
     reason: str,
     mandate: str | None,
-    packages: tuple[str, ...],
+    package_id: tuple[str, ...],
     collections: tuple[str, ...],
     username: str,
     as_json: bool,
@@ -180,7 +206,7 @@ def holds_add(
         title=title,
         reason=reason,
         mandate=mandate,
-        packages=packages,
+        packages=package_id,
         collections=collections,
         channel="cli",
         remote_addr="cli",
@@ -198,6 +224,7 @@ def holds_add(
 @click.option("--reason", type=str, required=True, help="Why the packages may go now.")
 @click.option(
     "--package",
+    "package_id",
     type=GIVEN,
     default=None,
     metavar="ID",
@@ -205,7 +232,7 @@ def holds_add(
 )
 @click.option(
     "--collection",
-    type=GIVEN,
+    type=COLLECTION,
     default=None,
     metavar="ORG/SLUG",
     help="Lift the hold from this collection only.",
@@ -215,7 +242,7 @@ def holds_add(
 def holds_lift(
     hold_id: int,
     reason: str,
-    package: str | None,
+    package_id: str | None,
     collection: str | None,
     username: str,
     as_json: bool,
@@ -238,7 +265,7 @@ def holds_lift(
         who,
         hold_id,
         reason=reason,
-        package=package,
+        package=package_id,
         collection=collection,
         channel="cli",
         remote_addr="cli",
@@ -250,7 +277,7 @@ def holds_lift(
         say(f"hold {h.id} ({h.kind}) {h.title!r} lifted")
     else:
         done = [(t.lifted_at, t.id, t.label) for t in h.targets if t.lifted_at is not None]
-        lifted = max(done)[2] if done else package or collection
+        lifted = max(done)[2] if done else package_id or collection
         say(f"hold {h.id} lifted from {lifted}; it still covers {_targets(h)}")
 
 
@@ -261,11 +288,16 @@ def holds_lift(
 @click.option("--lifted", "state", flag_value="lifted", help="Lifted holds only.")
 @click.option("--all", "state", flag_value="all", help="Active and lifted holds.")
 @click.option(
-    "--package", type=GIVEN, default=None, metavar="ID", help="The holds covering this package."
+    "--package",
+    "package_id",
+    type=GIVEN,
+    default=None,
+    metavar="ID",
+    help="The holds covering this package.",
 )
 @click.option(
     "--collection",
-    type=GIVEN,
+    type=COLLECTION,
     default=None,
     metavar="ORG/SLUG",
     help="The holds on this collection or on packages in it.",
@@ -275,7 +307,7 @@ def holds_lift(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def holds_list(
     state: str,
-    package: str | None,
+    package_id: str | None,
     collection: str | None,
     organisation: str | None,
     username: str | None,
@@ -297,7 +329,7 @@ def holds_list(
         application,
         _principal(application, username),
         state=state,
-        package=package,
+        package=package_id,
         collection=collection,
         organisation=organisation,
     )

@@ -245,3 +245,18 @@ def test_the_kinds_agree_with_the_catalogue() -> None:
 def test_json_of_an_empty_list(repo: Repo) -> None:
     result: Any = repo.json("holds", "list", "--all")
     assert result == []
+
+
+def test_shell_completion_of_collections_and_packages(repo: Repo, tmp_path: Path) -> None:
+    from tests.functional.test_completion import complete
+
+    photo = _ingest(repo, tmp_path, "harbour", "photos", "ours")
+    assert complete(repo, "preserve holds add --collection o") == ["ours/"]
+    assert sorted(complete(repo, "preserve holds add --collection ours/")) == [
+        "ours/films",
+        "ours/photos",
+    ]
+    assert complete(repo, "preserve holds list --collection theirs/l") == ["theirs/letters"]
+    assert complete(repo, f"preserve holds add --package {photo[:5]}") == [photo]
+    assert complete(repo, f"preserve holds lift 1 --package {photo[:5]}") == [photo]
+    assert complete(repo, "preserve holds list --organisation th") == ["theirs"]
