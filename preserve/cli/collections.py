@@ -238,10 +238,21 @@ def locations() -> None:
 @locations.command("add", epilog=EXAMPLES["locations add"])
 @click.argument("name", type=GIVEN)
 @click.argument("url", type=GIVEN)
-@click.option("--region", default=None, help="Geographic region (for the NDSA levels).")
+@click.option(
+    "--region",
+    default=None,
+    help="Geographic region; an ISO 3166-1 code (BE, NL) or EU is what agreements' allowed "
+    "regions are judged against.",
+)
 @click.option("--storage-type", default=None, help="e.g. filesystem, object, tape.")
 @click.option("--offline", is_flag=True, help="Offline or cold storage.")
 @click.option("--default", "is_default", is_flag=True, help="Use for collections naming none.")
+@click.option("--site", default=None, help="The site it is at (distinct sites of agreements).")
+@click.option(
+    "--operator",
+    default=None,
+    help="own (the archive service) or storage-node (a third party: needs a replicate grant).",
+)
 def locations_add(
     name: str,
     url: str,
@@ -249,6 +260,8 @@ def locations_add(
     storage_type: str | None,
     offline: bool,
     is_default: bool,
+    site: str | None,
+    operator: str | None,
 ) -> None:
     """Register storage location NAME at URL (file:///path or s3://bucket/prefix?endpoint_url=...)."""
     from preserve.services.admin import add_location
@@ -264,6 +277,8 @@ def locations_add(
         storage_type=storage_type,
         offline=offline,
         default=is_default,
+        site=site,
+        operator=operator,
     )
     click.echo(f"location {loc.name}: {loc.url} ({loc.provider}, {loc.storage_type})")
 

@@ -233,10 +233,70 @@ def locations_show(location: str, as_json: bool) -> None:
         )
         if on
     ]
+    from preserve.services.placement import location_facts
+
+    facts = location_facts(app(), location)
     lock = {True: "yes", False: "no", None: "unknown"}[loc.supported]
     say(f"location:     {loc.name}")
     say(f"url:          {loc.url}")
     say(f"provider:     {loc.provider} ({loc.storage_type})")
     say(f"region:       {loc.region or '-'}")
+    say(f"jurisdiction: {facts.jurisdiction or '- (not an ISO 3166-1 code or EU)'}")
+    say(f"site:         {facts.site or '-'}")
+    say(f"operator:     {(facts.operator or '-').replace('_', '-')}")
     say(f"flags:        {', '.join(flags) or '-'}")
     say(f"object lock:  {lock} ({loc.reason})")
+
+
+@locations.command("edit")
+@click.argument("location", metavar="NAME", type=GIVEN)
+@click.option("--site", default=None, help="The site it is at ('' clears it).")
+@click.option(
+    "--region",
+    default=None,
+    help="Its region; an ISO 3166-1 code (BE, NL) or EU is judged against agreements' "
+    "allowed regions ('' clears it).",
+)
+@click.option("--offline/--online", default=None, help="Offline (cold) storage, or not.")
+@click.option(
+    "--operator",
+    default=None,
+    help="own (the archive service) or storage-node (a third party) ('' clears it).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def locations_edit(
+    location: str,
+    site: str | None,
+    region: str | None,
+    offline: bool | None,
+    operator: str | None,
+    as_json: bool,
+) -> None:
+    """Say where storage location NAME is and who runs it, so an agreement's service level
+    (distinct sites, allowed regions, an offline copy) and rights (no copy to a third party's
+    storage node without a replicate grant) can judge it.
+
+    \b
+    Examples:
+      preserve locations edit offsite --site antwerp-dc2 --region BE --operator own
+      preserve locations edit tape --offline
+      preserve locations edit partner --operator storage-node --region NL
+    """
+    from preserve.services.placement import UNSET, set_facts
+
+    facts = set_facts(
+        app(),
+        location,
+        site=UNSET if site is None else site,
+        region=UNSET if region is None else region,
+        offline=offline,
+        operator=UNSET if operator is None else operator,
+    )
+    if as_json:
+        emit_json(facts)
+        return
+    say(
+        f"location {facts.name}: site {facts.site or '-'}, region {facts.region or '-'} "
+        f"(jurisdiction {facts.jurisdiction or '-'}), {'offline' if facts.offline else 'online'}, "
+        f"operator {(facts.operator or '-').replace('_', '-')}"
+    )

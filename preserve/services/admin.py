@@ -426,9 +426,18 @@ def add_location(
     storage_type: str | None = None,
     offline: bool = False,
     default: bool = False,
+    site: str | None = None,
+    operator: str | None = None,
 ) -> LocationSummary:
-    """Register a storage location after checking it can be reached (local root created)."""
+    """Register a storage location after checking it can be reached (local root created).
+    ``region`` as an ISO 3166-1 alpha-2 code or ``EU`` is also its jurisdiction for agreements'
+    allowed regions; ``site`` and ``operator`` (own, storage_node) are what agreements judge
+    too (:mod:`preserve.services.placement`)."""
+    from preserve.services import placement
+
     _check_slug("location", name)
+    site = placement.check_site(site) if site else None
+    operator = placement.check_operator(operator) if operator else None
     described = describe_location(url)  # ConfigError for a malformed URL
     storage = app.storage(url)
     storage.ensure()  # StorageUnavailable / StorageError when it cannot be reached
@@ -447,6 +456,9 @@ def add_location(
                 or ("filesystem" if described.get("provider") == "local" else "object"),
                 offline=offline,
                 is_default=default,
+                site=site,
+                jurisdiction=placement.jurisdiction_of(region),
+                operator=operator,
             )
         )
         uow.commit()

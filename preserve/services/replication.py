@@ -55,6 +55,7 @@ from preserve.errors import (
     InvalidInput,
     NotFound,
     ObjectNotFound,
+    PermissionDenied,
     PreserveError,
     StorageError,
     StorageUnavailable,
@@ -103,6 +104,20 @@ class Shortfall:
     size_bytes: int
     #: the copy row there is (None: none): a damaged one (:data:`DAMAGED`) is repaired
     copy_id: int | None = None
+    #: why the copy is needed when the collection does not name the location: the agreement's
+    #: service level (copies, sites, offline copy); "" for a location the collection requires
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Unmet:
+    """What an agreement asks of a package version that no eligible location can give."""
+
+    package_id: str
+    version: int
+    collection: str
+    requirement: Any  # placement.Requirement
+    unmet: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -185,7 +200,13 @@ def _shortfalls(
     location_ids: Iterable[int] | None = None,
     package_ids: Iterable[str] | None = None,
     excluded_location_ids: Iterable[int] = (),
+    unmet: list[Unmet] | None = None,
 ) -> list[Shortfall]:
+    """The shortfalls on the locations each collection requires, then those the service level
+    of the agreement over it asks for (:mod:`preserve.services.placement`); what it asks that
+    no eligible location can give is appended to ``unmet``."""
+    from preserve.services import placement
+
     session = uow.session
     excluded = set(excluded_location_ids)
     wanted_locations = set(location_ids) if location_ids is not None else None
@@ -195,14 +216,22 @@ def _shortfalls(
     if organisation is not None:
         stmt = stmt.where(Organisation.slug == organisation)
     out: list[Shortfall] = []
+    everywhere: list[StorageLocation] | None = None
     for coll in session.scalars(stmt.order_by(Organisation.slug, Collection.slug)).all():
+        req = placement.requirement_for(session, coll.id)
+        named = [loc for loc in required_locations(uow, coll) if loc.id not in excluded]
+        refused = {loc.id: why for loc in named if req and (why := req.refusal(loc))}
         required = [
             loc
-            for loc in required_locations(uow, coll)
-            if loc.id not in excluded and (wanted_locations is None or loc.id in wanted_locations)
+            for loc in named
+            if loc.id not in refused and (wanted_locations is None or loc.id in wanted_locations)
         ]
-        if not required:
+        if not required and req is None:
             continue
+        # the locations the collection names that will get a copy (its shortfalls below)
+        prospective = {loc.id for loc in named if loc.id not in refused}
+        if req is not None and everywhere is None:
+            everywhere = [loc for loc in placement.all_locations(session) if loc.id not in excluded]
         versions = sa.select(
             PackageVersion.package_id, PackageVersion.number, PackageVersion.size
         ).join(Package, Package.id == PackageVersion.package_id)
@@ -219,6 +248,7 @@ def _shortfalls(
         if not rows:
             continue
         have: dict[tuple[str, int, int], tuple[str, int]] = {}
+        verified: dict[tuple[str, int], set[int]] = {}
         copies = (
             sa.select(Copy.package_id, Copy.version, Copy.location_id, Copy.status, Copy.id)
             .join(Package, Package.id == Copy.package_id)
@@ -226,7 +256,39 @@ def _shortfalls(
         )
         for pid, ver, loc_id, status, copy_id in session.execute(copies):
             have[(pid, ver, loc_id)] = (status, copy_id)
+            if status == "verified":
+                verified.setdefault((pid, ver), set()).add(loc_id)
+        label = f"{coll.organisation.slug}/{coll.slug}"
         for pid, number, size in rows:
+            if req is not None and everywhere is not None:
+                on = verified.get((pid, number), set())
+                counted = [loc for loc in everywhere if loc.id in on or loc.id in prospective]
+                plan = placement.plan_version(
+                    req,
+                    counted,
+                    [loc for loc in everywhere if loc.id not in on],
+                    preferred=[loc.id for loc in named],
+                )
+                for loc in plan.targets:
+                    if wanted_locations is not None and loc.id not in wanted_locations:
+                        continue
+                    status, copy_id = have.get((pid, number, loc.id), ("none", None))
+                    out.append(
+                        Shortfall(
+                            pid,
+                            number,
+                            coll.organisation.slug,
+                            coll.slug,
+                            loc.name,
+                            status,
+                            size or 0,
+                            copy_id,
+                            reason=f"agreement {req.agreement}",
+                        )
+                    )
+                problems = plan.unmet + tuple(refused.values())
+                if problems and unmet is not None:
+                    unmet.append(Unmet(pid, number, label, req, problems))
             for loc in required:
                 status, copy_id = have.get((pid, number, loc.id), ("none", None))
                 if status != "verified":
@@ -254,28 +316,52 @@ def shortfalls(
 ) -> list[Shortfall]:
     """Every stored package version lacking a verified copy on a location its collection
     requires (retired locations excluded), of one collection (in ``organisation``, by default
-    PRESERVE_ORGANISATION), of one organisation, or on one location."""
+    PRESERVE_ORGANISATION), of one organisation, or on one location; and the copies the
+    service level of the agreement over a collection asks for (``reason`` names it)."""
+    with app.uow() as uow:
+        return _filtered(app, uow, collection, organisation, location)
+
+
+def unmet_requirements(
+    app: Application, *, collection: str | None = None, organisation: str | None = None
+) -> list[Unmet]:
+    """What the agreements over the collections ask of their package versions that no eligible
+    location can give (nothing is recorded)."""
+    found: list[Unmet] = []
+    with app.uow() as uow:
+        _filtered(app, uow, collection, organisation, None, found)
+    return found
+
+
+def _filtered(
+    app: Application,
+    uow: Any,
+    collection: str | None,
+    organisation: str | None,
+    location: str | None,
+    unmet: list[Unmet] | None = None,
+) -> list[Shortfall]:
     from preserve.services.admin import require_collection, require_location, require_organisation
 
-    with app.uow() as uow:
-        collection_ids = None
-        if collection is not None:
-            org = organisation or app.settings.organisation
-            collection_ids = [require_collection(uow, org, collection).id]
-        elif organisation is not None:
-            require_organisation(uow, organisation)
-        location_ids = None
-        if location is not None:
-            loc = require_location(uow, location)
-            if loc.retired_at is not None:
-                raise InvalidInput(f"location {location!r} is retired: nothing is required there")
-            location_ids = [loc.id]
-        return _shortfalls(
-            uow,
-            collection_ids=collection_ids,
-            organisation=organisation,
-            location_ids=location_ids,
-        )
+    collection_ids = None
+    if collection is not None:
+        org = organisation or app.settings.organisation
+        collection_ids = [require_collection(uow, org, collection).id]
+    elif organisation is not None:
+        require_organisation(uow, organisation)
+    location_ids = None
+    if location is not None:
+        loc = require_location(uow, location)
+        if loc.retired_at is not None:
+            raise InvalidInput(f"location {location!r} is retired: nothing is required there")
+        location_ids = [loc.id]
+    return _shortfalls(
+        uow,
+        collection_ids=collection_ids,
+        organisation=organisation,
+        location_ids=location_ids,
+        unmet=unmet,
+    )
 
 
 # --------------------------------------------------------------------------- queueing
@@ -346,11 +432,20 @@ def queue_sync(
     publish: Callable[[str], None] | None = None,
     now: datetime | None = None,
 ) -> list[Queued]:
-    """Queue a replicate job for every shortfall (:func:`shortfalls` with the same filters)."""
-    found = shortfalls(app, collection=collection, organisation=organisation, location=location)
+    """Queue a replicate job for every shortfall (:func:`shortfalls` with the same filters),
+    and record an alert for each requirement of an agreement that no eligible location can
+    meet (once per package version and requirement)."""
+    from preserve.services import placement
+
     if publish is None:
         publish = _publisher(app)
     with app.uow() as uow:
+        unmet: list[Unmet] = []
+        found = _filtered(app, uow, collection, organisation, location, unmet)
+        for u in unmet:
+            placement.record_unmet(
+                uow, u.package_id, u.version, u.collection, u.requirement, u.unmet
+            )
         queued = enqueue_replications(uow, found, requested_by=app.actor, publish=publish, now=now)
         uow.commit()
     return queued
@@ -377,6 +472,12 @@ def _plan(app: Application, package_id: str, version: int, location: str, at: da
                 f"location {target.name!r} is retired (since {target.retired_at:%Y-%m-%d}): "
                 "nothing new is stored there"
             )
+        from preserve.services.placement import requirement_for
+
+        req = requirement_for(uow.session, package.collection_id, at.date())
+        refusal = req.refusal(target) if req is not None else None
+        if refusal is not None:
+            raise PermissionDenied(f"package {package_id} is not copied: {refusal}")
         copies = list(uow.copies.for_package(package_id, version))
         mine = next((c for c in copies if c.location_id == target.id), None)
         others = [c for c in copies if c.location_id != target.id and c.status == "verified"]

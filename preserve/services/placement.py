@@ -1,0 +1,362 @@
+"""Placement (issue 12, retention-agreements.md 5.1 E3 and E8): the service level of the agreement
+that governs a collection becomes replication targets.
+
+A storage location says where it is and who runs it (``site``, ``jurisdiction``: ISO 3166-1
+alpha-2 or ``EU``, ``offline``, ``operator``: ``own`` or ``storage_node``; :func:`set_facts`).
+For each stored package version of a collection under an agreement, :func:`plan_version` counts
+the verified copies (and the copies the collection's own locations are about to get) that the
+agreement accepts: on a location in an allowed region, and not on a third party's storage node
+unless the agreement grants ``replicate`` (allow). When they give fewer copies, fewer distinct
+sites or no offline copy, it picks eligible locations for the missing copies: in an allowed
+region, on a site not yet used when sites are short, offline when an offline copy is needed,
+those the collection names first. What cannot be met is said per requirement, so the caller
+can raise an alert (:func:`record_unmet`).
+
+Locations without a site count as no site; locations without a jurisdiction are outside any
+restricted set of regions. Only the governing agreement's service level counts (the oldest
+activated one in force over the collection; retention-agreements.md 5.1 E3's "strictest of
+several" is left out: one agreement governs a package).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from preserve.catalogue.models import StorageLocation
+from preserve.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from preserve.bootstrap import Application
+    from preserve.uow import UnitOfWork
+
+OPERATORS = ("own", "storage_node")
+#: The member states of the European Union (ISO 3166-1 alpha-2): ``EU`` in an agreement's
+#: allowed regions admits a location in any of them (or one whose jurisdiction is ``EU``).
+EU_MEMBERS = frozenset(
+    {
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+    }
+)
+_JURISDICTION = re.compile(r"^([A-Z]{2})$")
+_SITE = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
+
+
+# ---------------------------------------------------------------------------- location facts
+
+
+@dataclass(frozen=True)
+class LocationFacts:
+    name: str
+    region: str | None
+    site: str | None
+    jurisdiction: str | None
+    offline: bool
+    operator: str | None
+
+
+def check_jurisdiction(value: str) -> str:
+    """An ISO 3166-1 alpha-2 code or ``EU``, upper-cased; anything else is InvalidInput."""
+    code = value.strip().upper()
+    if not _JURISDICTION.match(code):
+        raise InvalidInput(
+            f"region {value!r} is not an ISO 3166-1 alpha-2 country code (BE, NL, ...) or EU"
+        )
+    return code
+
+
+def jurisdiction_of(region: str | None) -> str | None:
+    """The jurisdiction a location's ``--region`` gives: an ISO 3166-1 alpha-2 code or ``EU``
+    (upper-cased); None for anything else (an S3 region name such as ``eu-west-1``)."""
+    code = (region or "").strip().upper()
+    return code if _JURISDICTION.match(code) else None
+
+
+def check_operator(value: str) -> str:
+    op = value.strip().lower().replace("-", "_")
+    if op not in OPERATORS:
+        raise InvalidInput(
+            f"operator {value!r} is not one of own, storage-node (a third party's storage node)"
+        )
+    return op
+
+
+def check_site(value: str) -> str:
+    site = value.strip()
+    if not _SITE.match(site):
+        raise InvalidInput(f"site {value!r} must be 1 to 100 printable characters")
+    return site
+
+
+UNSET: Any = object()
+
+
+def set_facts(
+    app: Application,
+    name: str,
+    *,
+    site: str | None = UNSET,
+    region: str | None = UNSET,
+    offline: bool | None = None,
+    operator: str | None = UNSET,
+) -> LocationFacts:
+    """Set what an agreement needs to know of location ``name`` (an argument left out keeps its
+    value; ``""`` clears a text fact). ``region`` sets the location's region and, when it is an
+    ISO 3166-1 alpha-2 code or ``EU``, its jurisdiction (else none)."""
+    from preserve.services.admin import require_location
+
+    if site is UNSET and region is UNSET and offline is None and operator is UNSET:
+        raise InvalidInput(
+            "nothing to change: give --site, --region, --offline/--online or --operator"
+        )
+    if site is not UNSET and site:
+        site = check_site(site)
+    if region is not UNSET and region and len(region) > 100:
+        raise InvalidInput(f"region {region[:20]!r}... is longer than 100 characters")
+    if operator is not UNSET and operator:
+        operator = check_operator(operator)
+    with app.uow() as uow:
+        loc = require_location(uow, name)
+        if site is not UNSET:
+            loc.site = site or None
+        if region is not UNSET:
+            loc.region = (region or "").strip() or None
+            loc.jurisdiction = jurisdiction_of(region)
+        if operator is not UNSET:
+            loc.operator = operator or None
+        if offline is not None:
+            loc.offline = offline
+        uow.commit()
+        return facts_of(loc)
+
+
+def facts_of(loc: StorageLocation) -> LocationFacts:
+    return LocationFacts(
+        loc.name, loc.region, loc.site, loc.jurisdiction, bool(loc.offline), loc.operator
+    )
+
+
+def location_facts(app: Application, name: str) -> LocationFacts:
+    from preserve.services.admin import require_location
+
+    with app.uow() as uow:
+        return facts_of(require_location(uow, name))
+
+
+def region_allowed(jurisdiction: str | None, allowed: Iterable[str]) -> bool:
+    """Whether a location in ``jurisdiction`` is in ``allowed`` (empty: any region)."""
+    wanted = {a.upper() for a in allowed}
+    if not wanted:
+        return True
+    if jurisdiction is None:
+        return False
+    code = jurisdiction.upper()
+    return code in wanted or ("EU" in wanted and code in EU_MEMBERS)
+
+
+# ---------------------------------------------------------------------------- requirements
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What the agreement over a collection asks of its copies."""
+
+    agreement: str
+    min_copies: int
+    min_sites: int
+    allowed_regions: tuple[str, ...]
+    offline: bool
+    #: the agreement grants ``replicate`` (allow) today: copies may go to storage nodes
+    replicate_granted: bool
+
+    def eligible(self, loc: StorageLocation) -> bool:
+        return self.refusal(loc) is None
+
+    def refusal(self, loc: StorageLocation) -> str | None:
+        """Why the agreement does not allow a copy on ``loc`` (None: it does)."""
+        if loc.operator == "storage_node" and not self.replicate_granted:
+            return (
+                f"agreement {self.agreement} does not grant 'replicate' (allow), so no copy "
+                f"goes to {loc.name}, a third party's storage node"
+            )
+        if not region_allowed(loc.jurisdiction, self.allowed_regions):
+            return (
+                f"location {loc.name} is in region {loc.jurisdiction or 'unknown'}, outside "
+                f"the regions agreement {self.agreement} allows "
+                f"({', '.join(self.allowed_regions)})"
+            )
+        return None
+
+
+def requirement_for(
+    session: Session, collection_id: int, today: date | None = None
+) -> Requirement | None:
+    """The requirement of the agreement in force over the collection (None: none governs it,
+    or it has no service level)."""
+    from preserve.services.agreements import rights_for, service_level_for
+
+    level = service_level_for(session, collection_id)
+    if level is None:
+        return None
+    rights = rights_for(session, collection_id=collection_id)
+    granted = rights is not None and rights.act("replicate", today or date.today()) == "allow"
+    return Requirement(
+        agreement=level.agreement,
+        min_copies=level.min_copies,
+        min_sites=level.min_distinct_sites,
+        allowed_regions=tuple(r.upper() for r in level.allowed_regions),
+        offline=level.offline_copy_required,
+        replicate_granted=granted,
+    )
+
+
+@dataclass(frozen=True)
+class VersionPlan:
+    """For one package version: the extra locations to copy it to, and what stays unmet."""
+
+    targets: tuple[StorageLocation, ...]
+    unmet: tuple[str, ...]
+
+
+def plan_version(
+    req: Requirement,
+    counted: Sequence[StorageLocation],
+    candidates: Sequence[StorageLocation],
+    preferred: Iterable[int] = (),
+) -> VersionPlan:
+    """Which of ``candidates`` (locations without a verified copy of the version) to add to
+    ``counted`` (locations with one, or about to get one) so the requirement is met."""
+    have = [loc for loc in counted if req.eligible(loc)]
+    held = {loc.id for loc in counted}
+    sites = {loc.site for loc in have if loc.site}
+    offline = any(loc.offline for loc in have)
+    copies = len(have)
+    liked = set(preferred)
+    pool = sorted(
+        (loc for loc in candidates if loc.id not in held and req.eligible(loc)),
+        key=lambda loc: (loc.id not in liked, loc.name),
+    )
+    targets: list[StorageLocation] = []
+    while pool:
+        need_copies = copies < req.min_copies
+        need_sites = len(sites) < req.min_sites
+        need_offline = req.offline and not offline
+        if not (need_copies or need_sites or need_offline):
+            break
+
+        gains = [
+            int(need_offline and loc.offline)
+            + int(need_sites and bool(loc.site) and loc.site not in sites)
+            for loc in pool
+        ]
+        best = pool[gains.index(max(gains))]  # the first (preferred) among equals
+        if max(gains) == 0 and not need_copies:
+            break
+        pool.remove(best)
+        targets.append(best)
+        copies += 1
+        offline = offline or best.offline
+        if best.site:
+            sites.add(best.site)
+    unmet: list[str] = []
+    if copies < req.min_copies:
+        unmet.append(f"{req.min_copies} copies (only {copies} possible on eligible locations)")
+    if len(sites) < req.min_sites:
+        unmet.append(
+            f"{req.min_sites} distinct sites (only {len(sites)} possible: locations without a "
+            "site do not count; preserve locations edit NAME --site ...)"
+        )
+    if req.offline and not offline:
+        unmet.append("an offline copy (no eligible offline location)")
+    return VersionPlan(tuple(targets), tuple(unmet))
+
+
+def record_unmet(
+    uow: UnitOfWork,
+    package_id: str,
+    version: int,
+    collection: str,
+    req: Requirement,
+    unmet: Sequence[str],
+) -> None:
+    """One replication alert per package version and unmet requirement (found again: none)."""
+    from preserve.services import alerts
+
+    for what in unmet:
+        key = what.split(" (")[0]
+        alerts.record(
+            uow,
+            "replication",
+            f"agreement {req.agreement} cannot be met for package {package_id} v{version}: {key}",
+            f"Collection {collection} is under agreement {req.agreement}, which asks for "
+            f"{what}. Add or describe locations (site, region, offline, operator) so that an "
+            "eligible one exists, then run: preserve locations sync",
+            dedup_key=f"agreement-unmet:{req.agreement}:{package_id}:v{version}:{key}"[:255],
+            package_id=package_id,
+            details={"agreement": req.agreement, "requirement": what, "version": version},
+        )
+
+
+def all_locations(session: Session) -> list[StorageLocation]:
+    """Every location in use (not retired), by name."""
+    return list(
+        session.scalars(
+            sa.select(StorageLocation)
+            .where(StorageLocation.retired_at.is_(None))
+            .order_by(StorageLocation.name)
+        )
+    )
+
+
+__all__ = [
+    "EU_MEMBERS",
+    "OPERATORS",
+    "LocationFacts",
+    "Requirement",
+    "VersionPlan",
+    "all_locations",
+    "check_jurisdiction",
+    "check_operator",
+    "check_site",
+    "facts_of",
+    "jurisdiction_of",
+    "location_facts",
+    "plan_version",
+    "record_unmet",
+    "region_allowed",
+    "requirement_for",
+    "set_facts",
+]

@@ -1,0 +1,239 @@
+"""The agreement's service level drives replication (issue 12, retention-agreements.md 5.1 E3 and
+E8): real replicate jobs run by the runner onto local folders and the S3 test endpoint, on
+SQLite and PostgreSQL. Three copies in two regions are made on eligible locations, a region the
+agreement does not allow is never used, a requirement no location can meet raises an alert, and
+no copy goes to a third party's storage node without a replicate grant."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from preserve.config.settings import Settings
+
+from preserve.bootstrap import Application, bootstrap
+from preserve.catalogue.models import Alert, Copy, Job, StorageLocation
+from preserve.errors import InvalidInput, PermissionDenied
+from preserve.ingest import ingest
+from preserve.services import admin, placement, replication, runner
+from preserve.services.fixity import check_fixity
+from tests.agreement_setup import add_people, make_active, spec
+
+
+@dataclass
+class World:
+    app: Application
+    package_id: str
+    tmp: Path
+
+    def location(self, name: str, url: str | None = None, **facts: object) -> None:
+        if url is None:
+            root = self.tmp / name
+            root.mkdir()
+            url = root.as_uri()
+        admin.add_location(self.app, name, url)
+        placement.set_facts(self.app, name, **facts)  # type: ignore[arg-type]
+
+    def verified_on(self) -> list[str]:
+        with self.app.uow() as uow:
+            return sorted(
+                uow.session.scalars(
+                    sa.select(StorageLocation.name)
+                    .join(Copy, Copy.location_id == StorageLocation.id)
+                    .where(Copy.package_id == self.package_id, Copy.status == "verified")
+                )
+            )
+
+    def run_sync(self) -> list[str]:
+        """Queue the replications (as the sync job does) and run each job as a worker."""
+        queued = replication.queue_sync(self.app, publish=lambda _id: None)
+        outcomes = [runner.run_job(self.app, q.job_id, "worker-1") for q in queued]
+        assert set(outcomes) <= {"succeeded"}, outcomes
+        return sorted(q.location for q in queued)
+
+    def alerts(self) -> list[str]:
+        with self.app.uow() as uow:
+            return list(
+                uow.session.scalars(
+                    sa.select(Alert.subject).where(Alert.kind == "replication").order_by(Alert.id)
+                )
+            )
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    """Collection museum/photos on 'default' (Belgium, site 'ghent') with one package."""
+    app = bootstrap(
+        Settings.from_env(
+            {
+                "PRESERVE_HOME": str(tmp_path / "home"),
+                "PRESERVE_DATABASE_URL": database_url,
+                "PRESERVE_STORAGE_RETRIES": "1",
+                "PRESERVE_STORAGE_BACKOFF": "0.01",
+            }
+        ),
+        actor="archivist",
+    )
+    admin.initialise(app)
+    add_people(app)
+    placement.set_facts(app, "default", site="ghent", region="BE", operator="own")
+    admin.add_collection(app, "photos", organisation="museum", locations=("default",))
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    (delivery / "a.bin").write_bytes(os.urandom(50_000))
+    (delivery / "b.txt").write_text("bee\n")
+    report = ingest(app, [delivery], collection="photos", organisation="museum")
+    assert not report.failures, report.failures
+    yield World(app, report.results[0].package_id, tmp_path)
+    app.close()
+
+
+def test_three_copies_in_two_regions_on_eligible_locations(world: World, storage_url: str) -> None:
+    w = world
+    w.location("ghent2", site="ghent", region="BE")
+    w.location("amsterdam", storage_url, site="amsterdam", region="NL")
+    w.location("virginia", site="virginia", region="US")
+    assert replication.shortfalls(w.app) == []  # no agreement yet: only 'default' is required
+    make_active(
+        w.app,
+        spec(
+            service_level={
+                "min_copies": 3,
+                "min_distinct_sites": 2,
+                "allowed_regions": ["BE", "NL"],
+            }
+        ),
+    )
+    gaps = replication.shortfalls(w.app)
+    assert sorted((s.location, s.reason) for s in gaps) == [
+        ("amsterdam", "agreement ENF-2026-001 v1"),
+        ("ghent2", "agreement ENF-2026-001 v1"),
+    ]
+    assert w.run_sync() == ["amsterdam", "ghent2"]
+    assert w.verified_on() == ["amsterdam", "default", "ghent2"]
+    assert replication.shortfalls(w.app) == []
+    assert w.alerts() == []
+    report = check_fixity(w.app, package_id=w.package_id)
+    assert report.ok and len(report.checks) == 3
+    # a region the agreement does not allow is never used, even named directly
+    with pytest.raises(PermissionDenied, match="outside the regions"):
+        replication.replicate(w.app, w.package_id, 1, "virginia")
+    assert "virginia" not in w.verified_on()
+
+
+def test_eu_admits_member_states_only(world: World) -> None:
+    w = world
+    w.location("paris", site="paris", region="FR")
+    w.location("zurich", site="zurich", region="CH")
+    make_active(
+        w.app,
+        spec(service_level={"min_copies": 2, "min_distinct_sites": 2, "allowed_regions": ["EU"]}),
+    )
+    assert [s.location for s in replication.shortfalls(w.app)] == ["paris"]
+    assert w.run_sync() == ["paris"]
+    assert w.verified_on() == ["default", "paris"]
+
+
+def test_the_collections_own_locations_are_preferred_and_offline_is_placed(world: World) -> None:
+    w = world
+    w.location("aaa", site="brussels", region="BE")
+    w.location("tape", site="vault", region="BE", offline=True)
+    admin.edit_collection(w.app, "photos", organisation="museum", add_locations=("tape",))
+    with w.app.uow() as uow:  # the job that edit queued is left for the sync
+        uow.session.execute(sa.delete(Job))
+        uow.commit()
+    make_active(
+        w.app,
+        spec(service_level={"min_copies": 2, "offline_copy_required": True}),
+    )
+    # 'tape' is named by the collection and offline: no copy on 'aaa' is needed
+    assert w.run_sync() == ["tape"]
+    assert w.verified_on() == ["default", "tape"]
+
+
+def test_a_requirement_no_location_can_meet_raises_one_alert_each(world: World) -> None:
+    w = world
+    w.location("ghent2", site="ghent", region="BE")
+    make_active(
+        w.app,
+        spec(
+            service_level={
+                "min_copies": 3,
+                "min_distinct_sites": 2,
+                "offline_copy_required": True,
+            }
+        ),
+    )
+    [unmet] = replication.unmet_requirements(w.app)
+    assert unmet.package_id == w.package_id
+    assert [u.split(" (")[0] for u in unmet.unmet] == [
+        "3 copies",
+        "2 distinct sites",
+        "an offline copy",
+    ]
+    assert w.run_sync() == ["ghent2"]  # what can be placed is placed
+    subjects = w.alerts()
+    assert len(subjects) == 3
+    assert all("agreement ENF-2026-001 v1 cannot be met" in s for s in subjects)
+    assert any(s.endswith("an offline copy") for s in subjects)
+    replication.queue_sync(w.app, publish=lambda _id: None)  # found again: no new alert
+    assert len(w.alerts()) == 3
+
+
+def test_no_copy_to_a_storage_node_without_a_replicate_grant(world: World) -> None:
+    w = world
+    w.location("partner", site="partner", region="BE", operator="storage_node")
+    make_active(
+        w.app,
+        spec(
+            service_level={"min_copies": 2},
+            rights=[{"act": "replicate", "restriction": "disallow"}],
+        ),
+    )
+    assert replication.shortfalls(w.app) == []
+    assert w.run_sync() == []
+    assert w.verified_on() == ["default"]
+    [alert] = w.alerts()
+    assert "2 copies" in alert
+    with pytest.raises(PermissionDenied, match="does not grant 'replicate'"):
+        replication.replicate(w.app, w.package_id, 1, "partner")
+    # the collection naming the node does not get round it either
+    admin.edit_collection(w.app, "photos", organisation="museum", add_locations=("partner",))
+    assert replication.shortfalls(w.app) == []
+    assert w.verified_on() == ["default"]
+
+
+def test_a_storage_node_is_used_with_a_replicate_grant(world: World) -> None:
+    w = world
+    w.location("partner", site="partner", region="BE", operator="storage-node")
+    make_active(w.app, spec(service_level={"min_copies": 2}))
+    assert w.run_sync() == ["partner"]
+    assert w.verified_on() == ["default", "partner"]
+
+
+@pytest.mark.parametrize(
+    ("facts", "message"),
+    [
+        ({"operator": "cloud"}, "operator 'cloud' is not one of own, storage-node"),
+        ({"site": "a\tb"}, "must be 1 to 100 printable characters"),
+        ({"region": "x" * 101}, "longer than 100 characters"),
+        ({}, "nothing to change"),
+    ],
+)
+def test_bad_location_facts(world: World, facts: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        placement.set_facts(world.app, "default", **facts)  # type: ignore[arg-type]
+
+
+def test_region_and_jurisdiction() -> None:
+    assert placement.jurisdiction_of("be") == "BE"
+    assert placement.jurisdiction_of("EU") == "EU"
+    assert placement.jurisdiction_of("eu-west-1") is None
+    assert placement.region_allowed("BE", ["EU"])
+    assert not placement.region_allowed("CH", ["EU"])
+    assert not placement.region_allowed(None, ["BE"])
+    assert placement.region_allowed(None, [])
