@@ -439,13 +439,10 @@ def _lock_targets(s: Session, collection_ids: list[int], package_ids: list[str])
             sa.select(Collection.id).where(Collection.id == cid).with_for_update(key_share=True)
         )
         if got is None:
-            raise NotFound(f"collection {cid} no longer exists")
+            raise NotFound(f"collection {cid} was deleted meanwhile")
     for pid in package_ids:
         locked = s.scalar(
-            sa.select(Package.id)
-            .where(Package.id == pid)
-            .with_for_update(read=True, of=Package)
-            .execution_options(populate_existing=True)
+            sa.select(Package.id).where(Package.id == pid).with_for_update(read=True, of=Package)
         )
         if locked is None:
             raise NotFound(f"no package {pid!r} (it was deleted meanwhile)")
