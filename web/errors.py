@@ -22,6 +22,8 @@ STATUS: dict[type[e.PreserveError], int] = {
     e.PermissionDenied: 403,
     e.SignInRefused: 401,
     e.AlreadyExists: 409,
+    e.OnHold: 409,  # a hold blocks it for now: the state of the package, not who asks
+    e.Conflict: 409,
     e.InvalidInput: 400,
     e.InvalidBag: 422,
     e.ConfigError: 500,
