@@ -39,6 +39,7 @@ RUN_JOB = "preserve.run_job"
 REAP = "preserve.reap"
 DISPATCH_FIXITY = "preserve.dispatch_fixity"
 DAILY_REPORT = "preserve.daily_report"
+AGREEMENTS_DAILY = "preserve.agreements_daily"
 
 #: Seconds between two looks of a worker in the embedded broker's queue folder.
 EMBEDDED_POLLING_INTERVAL = 0.2

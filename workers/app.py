@@ -5,7 +5,7 @@ doorbell (``preserve/broker.py``). The options below make every broker do its be
 acks late and reject on a lost worker (a message is redelivered where the broker can), one
 message prefetched per process (no job waits behind a long one on a busy worker), no result
 backend (the job row is the result), and on Redis a visibility timeout longer than any task.
-Beat has three static entries; the schedule of fixity checks is data in the catalogue.
+Beat has four static entries; the schedule of fixity checks is data in the catalogue.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from celery.signals import worker_process_init
 from preserve.config.settings import Settings
 
 from preserve.broker import (
+    AGREEMENTS_DAILY,
     DAILY_REPORT,
     DISPATCH_FIXITY,
     REAP,
@@ -33,6 +34,8 @@ from preserve.broker import (
 DISPATCH_FIXITY_EVERY = timedelta(minutes=5)
 #: When the daily report is made (UTC).
 DAILY_REPORT_AT = crontab(hour=6, minute=0)
+#: When agreements advance (start dates, reviews, expiry, notice) and due packages are marked.
+AGREEMENTS_DAILY_AT = crontab(hour=5, minute=30)
 
 
 def reap_every(settings: Settings) -> timedelta:
@@ -45,6 +48,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "reap": {"task": REAP, "schedule": reap_every(settings)},
         "dispatch-fixity": {"task": DISPATCH_FIXITY, "schedule": DISPATCH_FIXITY_EVERY},
         "daily-report": {"task": DAILY_REPORT, "schedule": DAILY_REPORT_AT},
+        "agreements-daily": {"task": AGREEMENTS_DAILY, "schedule": AGREEMENTS_DAILY_AT},
     }
 
 

@@ -10,7 +10,7 @@ from celery import Celery
 from preserve.config.settings import Settings
 
 from preserve.bootstrap import Application, bootstrap
-from preserve.broker import DAILY_REPORT, DISPATCH_FIXITY, REAP, RUN_JOB
+from preserve.broker import AGREEMENTS_DAILY, DAILY_REPORT, DISPATCH_FIXITY, REAP, RUN_JOB
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,23 @@ def daily_report() -> str:
     return job.id
 
 
+def agreements_daily() -> dict[str, int]:
+    """Daily: agreements move on their dates (signed -> active, reviews, expiry, the end of a
+    notice), then packages whose retention is reached become due (under review for the action
+    review) and those of an expired agreement are flagged for review (never deleted). Both
+    are idempotent: a second scheduler, or this tick delivered twice, changes nothing more."""
+    from preserve.services import agreements, retention
+
+    app = application()
+    moved = agreements.advance(app)
+    marked = retention.mark_due(app)
+    return {"agreements": len(moved), "packages": len(marked)}
+
+
 def register(app: Celery) -> None:
     """Register the tasks on ``app`` under their names in :mod:`preserve.broker`."""
     app.task(name=RUN_JOB, ignore_result=True, acks_late=True)(run_job)
     app.task(name=REAP, ignore_result=True)(reap)
     app.task(name=DISPATCH_FIXITY, ignore_result=True)(dispatch_fixity)
     app.task(name=DAILY_REPORT, ignore_result=True)(daily_report)
+    app.task(name=AGREEMENTS_DAILY, ignore_result=True)(agreements_daily)

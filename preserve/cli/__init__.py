@@ -44,6 +44,7 @@ from preserve.cli import (  # noqa: F401 (commands)
     locations,
     organisations,
     packages,
+    retention,
     serve,
     settings,
     tokens,

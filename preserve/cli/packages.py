@@ -198,6 +198,7 @@ def show_lines(d: Any, summary: bool) -> list[str]:
     ]
     if d.source:
         rows.append(("source", d.source))
+    rows += _retention_rows(d.retention)
     shown = next((v for v in d.versions if v.number == s.version), None)
     if shown is not None and shown.delivery_kind:  # what the producer delivered, and its profile
         rows.append(("delivered as", shown.delivery_profile or shown.delivery_kind))
@@ -236,6 +237,25 @@ def show_lines(d: Any, summary: bool) -> list[str]:
         lines += _file_lines([f for f in d.files if f.role == "payload"])
     lines += _event_lines(d.events, summary, several)
     return lines
+
+
+def _retention_rows(r: Any) -> list[tuple[str, str]]:
+    """The agreement the package was ingested under and its retention (none: no rows)."""
+    if r is None:
+        return []
+    basis = {"rule": "its collection's agreement", "manual": "assigned by hand"}.get(
+        r.basis, f"named by the SIP ({r.sip_reference})"
+    )
+    rows = [("agreement", f"{r.agreement} ({basis})"), ("retention", f"{r.state}: {r.rule}")]
+    if r.state == "retention_error":
+        rows.append(("", f"{r.error}; correct it (preserve describe), then it is recomputed"))
+    elif r.retention_start is not None:
+        due = "" if r.retention_due is None else f", due {r.retention_due.isoformat()}"
+        by = " (to be disposed of by then)" if r.bound == "maximum" and r.retention_due else ""
+        rows.append(("", f"from {r.retention_start.isoformat()}{due}{by}"))
+    for w in r.format_warnings:
+        rows.append(("format", f"{w.get('path')}: {w.get('message')}"))
+    return rows
 
 
 def _damage_rows(s: Any) -> list[tuple[str, str]]:

@@ -82,6 +82,12 @@ from preserve.ingest.versions import (
 )
 from preserve.progress import NoProgress, Prefixed, Progress
 from preserve.services.admin import collection_locations, require_collection
+from preserve.services.retention import (
+    format_warnings,
+    link_package,
+    require_ingest_open,
+    schedule,
+)
 from preserve.text import plural
 from preserve.uow import UnitOfWork
 from preserve.values import Problem
@@ -232,6 +238,8 @@ def check_request(
         raise InvalidInput("give the collection to ingest into (--collection)")
     with app.uow() as uow:
         coll = require_collection(uow, org, collection)  # NotFound: "did you mean ...?"
+        # the collection's agreement must accept new packages (refused with its reason)
+        require_ingest_open(uow.session, coll.id)
         location_count = len(collection_locations(uow, coll))
         if not location_count:
             raise InvalidInput(
@@ -775,6 +783,16 @@ def ingest_one(
             )
         locations, owner = claim
         registered = True
+        # the agreement is checked again now the package is claimed, before anything is
+        # stored, and the package linked to the version in force (named in bag-info)
+        mets = getattr(getattr(delivery.sip, "detected", None), "mets", None)
+        link, link_warnings = link_package(
+            app,
+            package_id,
+            sip_reference=getattr(mets, "submission_agreement", "") or None,
+            actor=app.actor,
+        )
+        delivery.warnings.extend(link_warnings)
         if base is None:  # a new package: say when it looks like a new version of another
             _hint_new_version(
                 app,
@@ -803,11 +821,32 @@ def ingest_one(
         # ... then the formats are known and the tag files can be written and stored
         identification.collect(delivery, progress, stages.stage(3))
         timer.lap("collect the identification")
+        # formats the agreement does not accept: a warning per file, never a refusal
+        not_accepted = (
+            format_warnings(
+                app,
+                link,
+                [
+                    (
+                        f.bag_path,
+                        f.fmt.puid if f.fmt else "UNKNOWN",
+                        f.fmt.format_name if f.fmt else "",
+                    )
+                    for f in delivery.files
+                    if f.fmt is not None or base is None  # held files were identified before
+                ],
+            )
+            if link is not None
+            else []
+        )
+        delivery.warnings.extend(not_accepted)
         # the first External-Identifier is the catalogue's (a rebuilt catalogue reads it)
         named = base.external_identifier if base is not None else None
         info = bag_info(
             delivery, fields, owner, collection, package_id, named or external_identifier
         )
+        if link is not None:
+            info.extend(link.bag_info())
         if base is not None and changes is not None:
             info.append(("Package-Version", str(version)))
             info.append(
@@ -875,6 +914,20 @@ def ingest_one(
             fetched={p: (b.stored_version, b.stored_path) for p, b in fetched.items()},
         )
         timer.lap("register")
+        if link is not None:  # stored: a failure here loses nothing (retention recompute)
+            try:
+                schedule(app, package_id, warnings=not_accepted)
+            except Exception:
+                log.exception("package %s: retention not computed", package_id)
+                delivery.warnings.append(
+                    Problem(
+                        "retention-not-computed",
+                        "",
+                        "the retention dates could not be computed now: run preserve "
+                        "retention recompute",
+                        "warning",
+                    )
+                )
         shutil.rmtree(staging, ignore_errors=True)
         timer.lap("remove staging")
         log.info(

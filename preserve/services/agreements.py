@@ -1868,6 +1868,9 @@ def _activate(session: Session, a: Agreement, who: Principal | None, at: datetim
         old = session.get(Agreement, a.supersedes_id)
         if old is not None and old.state in (*IN_FORCE, "expired"):
             _move(old, "superseded", "supersede", who, at, comment=f"superseded by {_label(a)}")
+    from preserve.services.retention import backfill
+
+    backfill(session, a, at)  # the packages already in its collections are linked and scheduled
 
 
 def activate(

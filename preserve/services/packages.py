@@ -185,6 +185,9 @@ class PackageDetail:
     versions: tuple[VersionDetail, ...] = ()
     #: the package's current version
     current_version: int = 1
+    #: the agreement it was ingested under and its retention
+    #: (:class:`preserve.services.retention.RetentionStatus`); None: under no agreement
+    retention: Any = None
 
 
 def _summary(uow: Any, p: Any, shown: Any = None) -> PackageSummary:
@@ -620,6 +623,8 @@ def show_package(
         copies = copy_details(uow, p.id)
         events = event_details(uow, p.id)
         versions = tuple(_version_detail(v) for v in records)
+        from preserve.services.retention import status_of
+
         return PackageDetail(
             summary=_summary(uow, p, shown),
             external_identifier=p.external_identifier,
@@ -635,6 +640,7 @@ def show_package(
             files_with_problems=with_problems,
             versions=versions,
             current_version=p.version,
+            retention=status_of(uow.session, p.id),
         )
 
 

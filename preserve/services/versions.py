@@ -136,7 +136,11 @@ def describe(
     changed = description_changes(base.description, after)
     if not changed:
         return DescribeResult(package_id, "unchanged", base.number, base.title, {})
-    return _make_version(app, base, after, changed, progress)
+    result = _make_version(app, base, after, changed, progress)
+    from preserve.services.retention import schedule
+
+    schedule(app, package_id)  # the retention trigger may be in the description
+    return result
 
 
 def _other_tag_files(app: Application, base: Base) -> list[tuple[str, bytes]]:

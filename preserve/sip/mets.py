@@ -2,7 +2,8 @@
 
 What is read: the root ``<mets>`` attributes (``@OBJID``, ``@TYPE``, ``@PROFILE``,
 ``@csip:CONTENTINFORMATIONTYPE``, ``@csip:OTHERCONTENTINFORMATIONTYPE``, ``@LABEL``) and
-``metsHdr/@csip:OAISPACKAGETYPE``; every file reference with what it promises: ``fileSec``
+``metsHdr/@csip:OAISPACKAGETYPE`` and ``metsHdr/altRecordID[@TYPE="SUBMISSIONAGREEMENT"]`` (the
+agreement a meemoo SIP is delivered under); every file reference with what it promises: ``fileSec``
 ``file/FLocat/@xlink:href`` (CSIP79) with ``@SIZE`` (CSIP69), ``@CHECKSUM`` (CSIP71) and
 ``@CHECKSUMTYPE`` (CSIP72), ``dmdSec``/``amdSec`` ``mdRef/@xlink:href`` (CSIP24) with the same
 attributes, and ``structMap`` ``mptr/@xlink:href`` (CSIP110), the representation METS files.
@@ -55,6 +56,8 @@ class Mets:
     other_content_information_type: str
     oais_package_type: str
     references: tuple[FileRef, ...]
+    #: ``metsHdr/altRecordID[@TYPE="SUBMISSIONAGREEMENT"]`` ("" when absent)
+    submission_agreement: str = ""
 
     @property
     def files(self) -> tuple[FileRef, ...]:
@@ -167,4 +170,18 @@ def mets_from(root: ET.Element, rel: str) -> Mets:
         other_content_information_type=_csip_attribute(root, "OTHERCONTENTINFORMATIONTYPE"),
         oais_package_type=_csip_attribute(header, "OAISPACKAGETYPE") if header is not None else "",
         references=tuple(refs),
+        submission_agreement=_submission_agreement(header, m),
     )
+
+
+def _submission_agreement(header: ET.Element | None, m: str) -> str:
+    """The first ``altRecordID`` of the header whose ``@TYPE`` is SUBMISSIONAGREEMENT."""
+    if header is None:
+        return ""
+    for alt in header.findall(f"{m}altRecordID"):
+        if (
+            alt.get("TYPE", "").strip().upper() == "SUBMISSIONAGREEMENT"
+            and (alt.text or "").strip()
+        ):
+            return (alt.text or "").strip()
+    return ""

@@ -76,7 +76,12 @@ def test_the_celery_app_is_set_for_reliability(url: str, options: set[str], tmp_
     assert (queue.queue_arguments or {}).get("x-queue-type") == (
         "quorum" if url.startswith("amqp") else None
     )
-    assert sorted(conf.beat_schedule) == ["daily-report", "dispatch-fixity", "reap"]
+    assert sorted(conf.beat_schedule) == [
+        "agreements-daily",
+        "daily-report",
+        "dispatch-fixity",
+        "reap",
+    ]
     if not url:
         assert (tmp_path / "broker" / "queue").is_dir()
 

@@ -1,0 +1,658 @@
+"""The agreement drives ingest and retention (issue 12; retention-agreements.md 5.1 E1, E2, E10).
+
+- **Ingest gate** (:func:`require_ingest_open`): no new package enters a collection whose
+  agreement is suspended, under notice, exiting, expired or closed; the reason is the one
+  :func:`preserve.services.agreements.ingest_allowed` gives. The ingest pipeline asks before
+  any work (``check_request``, which the CLI, ``--async`` jobs and web transfers all go
+  through) and again right after the package row is claimed, before anything is stored.
+- **Link** (:func:`link_package`): a package ingested under an agreement in force is linked to
+  that version (``package_retention``): the AIP's bag-info names it (``Agreement-Identifier``,
+  ``Agreement-Version``). A meemoo SIP's ``altRecordID TYPE="SUBMISSIONAGREEMENT"`` naming the
+  governing agreement makes the basis ``sip_reference``; naming another or an unknown one is a
+  warning, never a refusal.
+- **Formats** (:func:`format_warnings`): a file whose PUID the agreement does not list among its
+  accepted (or preferred) formats is warned about; an agreement without a list accepts all.
+- **Retention** (:func:`schedule`, :func:`recompute`, :func:`mark_due`): the start is the
+  trigger's date (``ingest_date``, ``creation_date``: ``dcterms:created`` else ``date``,
+  ``metadata_field:<element>``, ``event:<type>``: the package's first PREMIS event of that
+  type), the due date start + period (for a ``minimum`` bound the earliest disposal, for a
+  ``maximum`` bound the date by which it must be disposed of). A missing or unparsable trigger
+  value is a ``retention_error`` with the reason, never a guessed date. ``keep_permanently``
+  has no due date. ``mark_due`` (daily) moves ``in_retention -> due`` when the due date is
+  reached, and ``due -> under_review`` for the action ``review``; the packages of an expired
+  agreement are flagged ``under_review`` (never deleted).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from preserve.bootstrap import Application
+from preserve.catalogue.agreements import Agreement, AgreementScope, FormatPolicy, RetentionRule
+from preserve.catalogue.models import Collection, Event, Organisation, Package
+from preserve.catalogue.retention import PackageRetention
+from preserve.errors import Conflict, InvalidInput, NotFound
+from preserve.services.agreements import (
+    IN_FORCE,
+    add_months,
+    governing_agreement,
+    ingest_allowed,
+    parse_identifier,
+)
+from preserve.values import Problem
+
+log = logging.getLogger(__name__)
+
+#: bag-info.txt labels naming the agreement (preserve-aip-1.0.json lists them as optional)
+AGREEMENT_IDENTIFIER = "Agreement-Identifier"
+AGREEMENT_VERSION = "Agreement-Version"
+#: states recompute leaves alone: a person decides what happens next
+DECIDED = ("under_review", "disposal_proposed")
+#: the states ``preserve retention due`` lists
+LISTED_DUE = ("due", "under_review", "retention_error")
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class AgreementLink:
+    """The agreement version a package was ingested under."""
+
+    agreement_id: int
+    reference: str
+    version_no: int
+    basis: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.reference} v{self.version_no}"
+
+    def bag_info(self) -> list[tuple[str, str]]:
+        return [(AGREEMENT_IDENTIFIER, self.reference), (AGREEMENT_VERSION, str(self.version_no))]
+
+
+@dataclass(frozen=True)
+class RetentionStatus:
+    """A package's agreement and retention, as ``preserve show`` and ``retention due`` list it."""
+
+    package_id: str
+    title: str
+    collection: str  # ORG/SLUG
+    agreement: str  # "REF vN"
+    reference: str
+    version_no: int
+    basis: str
+    state: str
+    retention_start: date | None
+    retention_due: date | None
+    error: str | None
+    rule: str  # "destroy 10 years after ingest_date (minimum)"
+    action: str | None
+    bound: str | None
+    sip_reference: str | None
+    format_warnings: tuple[Mapping[str, str], ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "package_id": self.package_id,
+            "title": self.title,
+            "collection": self.collection,
+            "agreement": self.agreement,
+            "reference": self.reference,
+            "version_no": self.version_no,
+            "basis": self.basis,
+            "state": self.state,
+            "retention_start": self.retention_start.isoformat() if self.retention_start else None,
+            "retention_due": self.retention_due.isoformat() if self.retention_due else None,
+            "error": self.error,
+            "rule": self.rule,
+            "action": self.action,
+            "bound": self.bound,
+            "sip_reference": self.sip_reference,
+            "format_warnings": [dict(w) for w in self.format_warnings],
+        }
+
+
+# ------------------------------------------------------------------------------ ingest gate
+
+
+def require_ingest_open(session: Session, collection_id: int) -> None:
+    """Raise Conflict (with the agreement's reason) when no new package may enter the
+    collection."""
+    allowed, why = ingest_allowed(session, collection_id)
+    if not allowed:
+        raise Conflict(f"ingest refused: {why}")
+
+
+def _known_reference(session: Session, text: str) -> str | None:
+    """The agreement reference ``text`` names ("REF", "REF/v2", "REF v2"), if it is known."""
+    try:
+        reference, _ = parse_identifier(text.strip().replace(" v", "/v"))
+    except InvalidInput:
+        return None
+    found = session.scalar(
+        sa.select(Agreement.reference)
+        .where(sa.func.lower(Agreement.reference) == reference.lower())
+        .limit(1)
+    )
+    return found
+
+
+def link_package(
+    app: Application, package_id: str, *, sip_reference: str | None = None, actor: str = ""
+) -> tuple[AgreementLink | None, list[Problem]]:
+    """Check the gate again and link the package (claimed, nothing stored yet) to the agreement
+    version that governs it; an already linked package (a new version) keeps its link.
+    Returns the link (None: no agreement governs it) and warnings about the SIP's reference."""
+    warnings: list[Problem] = []
+    with app.uow() as uow:
+        s = uow.session
+        package = s.get(Package, package_id)
+        if package is None:
+            raise NotFound(f"no package {package_id}")
+        require_ingest_open(s, package.collection_id)
+        row = s.get(PackageRetention, package_id)
+        if row is not None:
+            return _link(row), warnings
+        ref = governing_agreement(s, package_id=package_id)
+        sip = (sip_reference or "").strip() or None
+        basis = "rule"
+        if sip is not None:
+            known = _known_reference(s, sip)
+            if ref is not None and known == ref.reference:
+                basis = "sip_reference"
+            elif known is None:
+                warnings.append(
+                    Problem(
+                        "submission-agreement-unknown",
+                        "",
+                        f"the SIP names submission agreement {sip!r}, which is not known here"
+                        + (f"; linked to {ref.label}, which governs the collection" if ref else ""),
+                        "warning",
+                    )
+                )
+            else:
+                warnings.append(
+                    Problem(
+                        "submission-agreement-other",
+                        "",
+                        f"the SIP names submission agreement {known}, which does not govern "
+                        "this collection"
+                        + (f"; linked to {ref.label}" if ref else ": not linked to it"),
+                        "warning",
+                    )
+                )
+        if ref is None:
+            return None, warnings
+        row = PackageRetention(
+            package_id=package_id,
+            agreement_id=ref.id,
+            reference=ref.reference,
+            version_no=ref.version_no,
+            basis=basis,
+            sip_reference=sip[:255] if sip else None,
+            assigned_by=actor,
+            assigned_at=_now(None),
+            state="unscheduled",
+            format_warnings=[],
+        )
+        s.add(row)
+        uow.commit()
+        return _link(row), warnings
+
+
+def _link(row: PackageRetention) -> AgreementLink:
+    return AgreementLink(row.agreement_id, row.reference, row.version_no, row.basis)
+
+
+def accepted_formats(session: Session, agreement_id: int) -> set[str] | None:
+    """The PUIDs the agreement accepts (accepted and preferred); None when it lists none."""
+    puids = set(
+        session.scalars(
+            sa.select(FormatPolicy.puid).where(FormatPolicy.agreement_id == agreement_id)
+        )
+    )
+    return puids or None
+
+
+def format_warnings(
+    app: Application, link: AgreementLink, files: Iterable[tuple[str, str, str]]
+) -> list[Problem]:
+    """A warning for each file (path, PUID, format name) whose PUID the agreement does not
+    accept; none when it accepts all."""
+    with app.uow() as uow:
+        accepted = accepted_formats(uow.session, link.agreement_id)
+    if accepted is None:
+        return []
+    return [
+        Problem(
+            "format-not-accepted",
+            path,
+            f"format {puid}{f' ({name})' if name else ''} is not among the formats agreement "
+            f"{link.label} accepts",
+            "warning",
+        )
+        for path, puid, name in files
+        if puid not in accepted
+    ]
+
+
+# ---------------------------------------------------------------------------- calculation
+
+
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?$")
+
+
+def parse_trigger_date(text: str) -> date:
+    """A full date (``YYYY-MM-DD``, optionally followed by a time); anything less (a year, a
+    month, free text) is refused with ValueError: a retention date is never guessed."""
+    value = text.strip()
+    m = _DATE.match(value)
+    if m is None:
+        raise ValueError(f"{value!r} is not a full date (YYYY-MM-DD)")
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid date") from None
+
+
+def _values(description: Mapping[str, Any], element: str) -> list[str]:
+    for key in (element, f"dcterms:{element}", element.removeprefix("dcterms:")):
+        values = description.get(key)
+        if isinstance(values, str):
+            values = [values]
+        if values:
+            return [str(v) for v in values]
+    return []
+
+
+def trigger_date(session: Session, package: Package, trigger: str) -> date:
+    """The date the rule's trigger gives for the package; ValueError with the reason when the
+    value is missing or not a date."""
+    description = package.description or {}
+    if trigger == "ingest_date":
+        return package.created_at.astimezone(UTC).date()
+    if trigger == "creation_date":
+        values = _values(description, "dcterms:created") or _values(description, "date")
+        if not values:
+            raise ValueError("the description has no creation date (dcterms:created or date)")
+        return parse_trigger_date(values[0])
+    kind, _, name = trigger.partition(":")
+    if kind == "metadata_field" and name:
+        values = _values(description, name)
+        if not values:
+            raise ValueError(f"the description has no {name}")
+        try:
+            return parse_trigger_date(values[0])
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    if kind == "event" and name:
+        first = session.scalar(
+            sa.select(sa.func.min(Event.occurred_at)).where(
+                Event.package_id == package.id,
+                sa.func.lower(Event.event_type) == name.lower(),
+            )
+        )
+        if first is None:
+            raise ValueError(f"the package has no {name!r} event")
+        if isinstance(first, str):  # SQLite aggregates return text
+            first = datetime.fromisoformat(first)
+        if first.tzinfo is None:
+            first = first.replace(tzinfo=UTC)
+        return first.astimezone(UTC).date()
+    raise ValueError(f"unknown retention trigger {trigger!r}")
+
+
+def add_period(start: date, value: int, unit: str) -> date:
+    if unit == "days":
+        return start + timedelta(days=value)
+    if unit == "weeks":
+        return start + timedelta(weeks=value)
+    if unit == "months":
+        return add_months(start, value)
+    if unit == "years":
+        return add_months(start, 12 * value)
+    raise ValueError(f"unknown period unit {unit!r}")
+
+
+def rule_text(rule: RetentionRule | None) -> str:
+    if rule is None:
+        return "no retention rule"
+    if rule.action == "keep_permanently":
+        return "keep permanently"
+    unit = rule.period_unit if rule.period_value != 1 else rule.period_unit.rstrip("s")
+    return (
+        f"{rule.action.replace('_', ' ')} {rule.period_value} {unit} after {rule.trigger} "
+        f"({rule.bound})"
+    )
+
+
+def _rule(session: Session, agreement_id: int) -> RetentionRule | None:
+    return session.scalar(
+        sa.select(RetentionRule).where(RetentionRule.agreement_id == agreement_id)
+    )
+
+
+def _compute(session: Session, row: PackageRetention, today: date, at: datetime) -> None:
+    """Set the row's start, due date and state from its agreement's rule (not for the states a
+    person decides next)."""
+    if row.state in DECIDED:
+        return
+    package = session.get(Package, row.package_id)
+    assert package is not None
+    rule = _rule(session, row.agreement_id)
+    row.computed_at = at
+    try:
+        if rule is None:
+            raise ValueError(f"agreement {row.reference} v{row.version_no} has no retention rule")
+        start = trigger_date(session, package, rule.trigger)
+    except ValueError as exc:
+        row.state, row.error = "retention_error", str(exc)
+        row.retention_start = row.retention_due = None
+        return
+    row.error = None
+    row.retention_start = start
+    if rule.action == "keep_permanently":
+        row.retention_due, row.state = None, "in_retention"
+        return
+    row.retention_due = add_period(start, rule.period_value, rule.period_unit)
+    row.state = "in_retention"
+    _advance(row, rule.action, today)
+
+
+def _advance(row: PackageRetention, action: str | None, today: date) -> bool:
+    """in_retention -> due once the due date is reached; due -> under_review for ``review``."""
+    moved = False
+    if row.state == "in_retention" and row.retention_due is not None and row.retention_due <= today:
+        row.state, moved = "due", True
+    if row.state == "due" and action == "review":
+        row.state, moved = "under_review", True
+    return moved
+
+
+def _collection_label(session: Session, collection_id: int) -> str:
+    row = session.execute(
+        sa.select(Organisation.slug, Collection.slug)
+        .join(Collection, Collection.organisation_id == Organisation.id)
+        .where(Collection.id == collection_id)
+    ).one()
+    return f"{row[0]}/{row[1]}"
+
+
+def _status(session: Session, row: PackageRetention) -> RetentionStatus:
+    package = session.get(Package, row.package_id)
+    assert package is not None
+    rule = _rule(session, row.agreement_id)
+    return RetentionStatus(
+        package_id=row.package_id,
+        title=package.title,
+        collection=_collection_label(session, package.collection_id),
+        agreement=f"{row.reference} v{row.version_no}",
+        reference=row.reference,
+        version_no=row.version_no,
+        basis=row.basis,
+        state=row.state,
+        retention_start=row.retention_start,
+        retention_due=row.retention_due,
+        error=row.error,
+        rule=rule_text(rule),
+        action=rule.action if rule else None,
+        bound=rule.bound if rule else None,
+        sip_reference=row.sip_reference,
+        format_warnings=tuple(row.format_warnings or ()),
+    )
+
+
+def status_of(session: Session, package_id: str) -> RetentionStatus | None:
+    """The package's agreement and retention, or None when it is under no agreement."""
+    row = session.get(PackageRetention, package_id)
+    return None if row is None else _status(session, row)
+
+
+def schedule(
+    app: Application,
+    package_id: str,
+    *,
+    warnings: Sequence[Problem] | None = None,
+    now: datetime | None = None,
+) -> RetentionStatus | None:
+    """Compute the retention of a linked package (after its ingest or a change of its
+    description), recording ``warnings`` (format warnings) when given."""
+    at = _now(now)
+    with app.uow() as uow:
+        s = uow.session
+        row = s.get(PackageRetention, package_id, with_for_update=True)
+        if row is None:
+            return None
+        if warnings is not None:
+            row.format_warnings = [
+                {"path": w.path, "message": w.message, "code": w.code} for w in warnings
+            ]
+        _compute(s, row, at.date(), at)
+        status = _status(s, row)
+        uow.commit()
+    return status
+
+
+def _link_unlinked(session: Session, collection_ids: Iterable[int], at: datetime) -> int:
+    """Link the stored packages of the collections that no agreement was linked to yet (an
+    agreement activated for a collection that already holds packages); returns how many."""
+    linked = 0
+    for collection_id in collection_ids:
+        ids = session.scalars(
+            sa.select(Package.id)
+            .outerjoin(PackageRetention, PackageRetention.package_id == Package.id)
+            .where(
+                Package.collection_id == collection_id,
+                Package.status == "stored",
+                PackageRetention.package_id.is_(None),
+            )
+            .order_by(Package.id)
+        ).all()
+        for pid in ids:
+            ref = governing_agreement(session, package_id=pid)
+            if ref is None:
+                continue
+            row = PackageRetention(
+                package_id=pid,
+                agreement_id=ref.id,
+                reference=ref.reference,
+                version_no=ref.version_no,
+                basis="rule",
+                assigned_by="",
+                assigned_at=at,
+                state="unscheduled",
+                format_warnings=[],
+            )
+            session.add(row)
+            session.flush()
+            _compute(session, row, at.date(), at)
+            linked += 1
+    return linked
+
+
+def backfill(session: Session, agreement: Agreement, at: datetime) -> int:
+    """Called when ``agreement`` becomes active: link (basis ``rule``) and schedule the packages
+    already in its collections that no agreement governed yet. The caller commits."""
+    session.flush()  # its new state, so that it governs
+    collection_ids = [
+        s.collection_id
+        for s in session.scalars(
+            sa.select(AgreementScope).where(
+                AgreementScope.agreement_id == agreement.id,
+                AgreementScope.selector == "collection",
+            )
+        )
+        if s.collection_id is not None
+    ]
+    count = _link_unlinked(session, collection_ids, at)
+    if count:
+        log.info(
+            "agreement %s v%s: %d existing packages linked",
+            agreement.reference,
+            agreement.version_no,
+            count,
+        )
+    return count
+
+
+def _collection_id(session: Session, text: str) -> int:
+    org, sep, slug = text.partition("/")
+    if not sep or not org or not slug:
+        raise InvalidInput(f"collection {text!r}: give it as ORGANISATION/COLLECTION")
+    cid = session.scalar(
+        sa.select(Collection.id)
+        .join(Organisation, Organisation.id == Collection.organisation_id)
+        .where(Organisation.slug == org, Collection.slug == slug)
+    )
+    if cid is None:
+        raise NotFound(f"no collection {text}")
+    return cid
+
+
+def recompute(
+    app: Application, *, collection: str | None = None, now: datetime | None = None
+) -> list[RetentionStatus]:
+    """Link what an agreement in force governs but was not linked yet, and compute the
+    retention of every linked package (of one collection, ``ORG/SLUG``) again."""
+    at = _now(now)
+    with app.uow() as uow:
+        s = uow.session
+        if collection is not None:
+            collection_ids = [_collection_id(s, collection)]
+        else:
+            collection_ids = list(
+                s.scalars(
+                    sa.select(AgreementScope.collection_id)
+                    .join(Agreement, Agreement.id == AgreementScope.agreement_id)
+                    .where(
+                        AgreementScope.selector == "collection",
+                        Agreement.state.in_(IN_FORCE),
+                        AgreementScope.collection_id.is_not(None),
+                    )
+                    .distinct()
+                )
+            )
+        _link_unlinked(s, collection_ids, at)
+        query = sa.select(PackageRetention).order_by(PackageRetention.package_id)
+        if collection is not None:
+            query = query.join(Package, Package.id == PackageRetention.package_id).where(
+                Package.collection_id.in_(collection_ids)
+            )
+        out = []
+        for row in s.scalars(query).all():
+            _compute(s, row, at.date(), at)
+            out.append(_status(s, row))
+        uow.commit()
+    return out
+
+
+def _latest_states(session: Session) -> dict[str, str]:
+    """Each reference's latest version that took effect, by state."""
+    latest: dict[str, tuple[int, str]] = {}
+    for reference, version_no, state in session.execute(
+        sa.select(Agreement.reference, Agreement.version_no, Agreement.state).where(
+            Agreement.component == "main",
+            Agreement.state.not_in(("draft", "proposed", "pending_signature", "withdrawn")),
+        )
+    ):
+        if reference not in latest or version_no > latest[reference][0]:
+            latest[reference] = (version_no, state)
+    return {ref: state for ref, (_, state) in latest.items()}
+
+
+def mark_due(app: Application, now: datetime | None = None) -> list[RetentionStatus]:
+    """Daily: packages whose due date is reached become ``due`` (``under_review`` for the
+    action ``review``); those of an expired agreement are flagged ``under_review`` (never
+    deleted). Returns the packages that moved."""
+    at = _now(now)
+    today = at.date()
+    moved: list[RetentionStatus] = []
+    with app.uow() as uow:
+        s = uow.session
+        expired = {ref for ref, state in _latest_states(s).items() if state == "expired"}
+        rows = s.scalars(
+            sa.select(PackageRetention)
+            .where(
+                sa.or_(
+                    sa.and_(
+                        PackageRetention.state == "in_retention",
+                        PackageRetention.retention_due <= today,
+                    ),
+                    PackageRetention.state == "due",
+                    sa.and_(
+                        PackageRetention.reference.in_(expired),
+                        PackageRetention.state.in_(("unscheduled", "scheduled", "in_retention")),
+                    ),
+                )
+            )
+            .order_by(PackageRetention.package_id)
+        ).all()
+        for row in rows:
+            rule = _rule(s, row.agreement_id)
+            changed = _advance(row, rule.action if rule else None, today)
+            if row.reference in expired and row.state in (
+                "unscheduled",
+                "scheduled",
+                "in_retention",
+                "due",
+            ):
+                row.state, changed = "under_review", True
+            if changed:
+                row.computed_at = at
+                moved.append(_status(s, row))
+        uow.commit()
+    for m in moved:
+        log.info("package %s: retention %s (%s)", m.package_id, m.state, m.agreement)
+    return moved
+
+
+def due(
+    app: Application, *, within_days: int | None = None, now: datetime | None = None
+) -> list[RetentionStatus]:
+    """Packages due, under review or in error, and with ``within_days`` also those whose due
+    date falls within that many days; by due date."""
+    if within_days is not None and within_days < 0:
+        raise InvalidInput(f"--within {within_days}: give a number of days, 0 or more")
+    today = _now(now).date()
+    with app.uow() as uow:
+        s = uow.session
+        cond: sa.ColumnElement[bool] = PackageRetention.state.in_(LISTED_DUE)
+        if within_days is not None:
+            cond = sa.or_(
+                cond,
+                sa.and_(
+                    PackageRetention.state == "in_retention",
+                    PackageRetention.retention_due <= today + timedelta(days=within_days),
+                ),
+            )
+        rows = s.scalars(sa.select(PackageRetention).where(cond)).all()
+        out = [_status(s, r) for r in rows]
+    return sorted(out, key=lambda r: (r.retention_due or date.max, r.package_id))
+
+
+__all__ = [
+    "AGREEMENT_IDENTIFIER",
+    "AGREEMENT_VERSION",
+    "AgreementLink",
+    "RetentionStatus",
+    "backfill",
+    "due",
+    "format_warnings",
+    "link_package",
+    "mark_due",
+    "recompute",
+    "require_ingest_open",
+    "schedule",
+    "status_of",
+]
