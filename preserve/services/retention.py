@@ -300,7 +300,8 @@ def trigger_date(session: Session, package: Package, trigger: str) -> date:
         first = session.scalar(
             sa.select(sa.func.min(Event.occurred_at)).where(
                 Event.package_id == package.id,
-                sa.func.lower(Event.event_type) == name.lower(),
+                # event:message_digest_calculation names "message digest calculation"
+                sa.func.lower(Event.event_type).in_({name.lower(), name.lower().replace("_", " ")}),
             )
         )
         if first is None:
