@@ -451,9 +451,11 @@ def report(result: Result, workers: str, argv: Sequence[str]) -> list[str]:
         + ("" if result.longtask_supported else " (**not supported by this Chromium**)")
         + f"; frame gaps from a requestAnimationFrame loop ({result.frames:,} frames). A task "
         "or gap that straddles the input's change event is split at it: the part before is "
-        "Chromium turning the folder into the input's files, the part after the page's own "
-        "change handler (its first slice of files). The ingest itself (a job for the "
-        "workers) is not part of these figures.",
+        "Chromium turning the folder into the input's files, before any script of the page "
+        "runs (a Chromium trace showed Blink handling the file chooser's reply, one File per "
+        "file, each asking the browser for its MIME type by extension); the part after, the "
+        "page's own change handler (its first slice of files). The ingest itself (a job for "
+        "the workers) is not part of these figures.",
         "",
     ]
 
