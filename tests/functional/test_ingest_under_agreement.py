@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from preserve.config.settings import Settings
 
@@ -330,3 +331,27 @@ def test_recompute_links_packages_ingested_before_the_agreement(repo: Repo, tmp_
     assert "ORGANISATION/COLLECTION" in err
     with _app(repo) as app, app.uow() as uow:
         assert uow.session.scalar(sa.select(sa.func.count()).select_from(Package)) == 1
+
+
+def test_the_daily_beat_task_activates_and_links(
+    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """workers.tasks.agreements_daily (beat's agreements-daily entry) as a worker runs it: a
+    signed agreement whose start date has come is activated, the package already in its
+    collection linked; a second tick changes nothing."""
+    from preserve.workers import tasks
+
+    for name, value in repo.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(tasks, "_application", None)
+    try:
+        _signed(repo, tmp_path, PAST)  # signed, not yet active
+        result = _ingest(repo, _delivery(tmp_path))
+        assert repo.json("show", result["package_id"])["retention"] is None
+        assert tasks.agreements_daily() == {"agreements": 1, "packages": 0}
+        shown = repo.json("show", result["package_id"])["retention"]
+        assert (shown["agreement"], shown["state"]) == ("CRA-2026-001 v1", "in_retention")
+        assert tasks.agreements_daily() == {"agreements": 0, "packages": 0}
+    finally:
+        if tasks._application is not None:
+            tasks._application[1].close()
