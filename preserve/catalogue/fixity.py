@@ -56,31 +56,49 @@ class CopyRow:
     #: no later stored version of the package has a copy on this location: this copy's check
     #: also checks the package's event files there (``<package>/events/``)
     latest_here: bool = True
-    #: the shortest of the collection's and the location's fixity intervals, in days (None:
-    #: neither sets one, so the PRESERVE_FIXITY_INTERVAL_DAYS setting applies)
+    #: the shortest of the collection's, its agreements' and the location's fixity intervals,
+    #: in days (None: none sets one, so the PRESERVE_FIXITY_INTERVAL_DAYS setting applies)
     interval_days: int | None = None
     #: the fixity job that holds the copy's claim (None: not claimed)
     claimed_by: str | None = None
 
 
-_COPIES = """
+#: The states of an agreement in force (``preserve.services.agreements.IN_FORCE``).
+AGREEMENT_IN_FORCE = ("active", "under_review", "suspended", "notice_given", "exiting")
+#: Per collection, the shortest fixity interval of the agreements in force over it (issue 12:
+#: the service level's interval is each copy's interval too), joined as ``ag``.
+AGREEMENT_INTERVALS = f"""(SELECT s.collection_id AS collection_id,
+        MIN(sl.fixity_interval_days) AS days
+ FROM agreement_scopes s
+ JOIN agreements a ON a.id = s.agreement_id
+ JOIN agreement_service_levels sl ON sl.agreement_id = a.id
+ WHERE s.selector = 'collection' AND a.component = 'main'
+ AND a.state IN ({", ".join(f"'{state}'" for state in AGREEMENT_IN_FORCE)})
+ GROUP BY s.collection_id)"""  # noqa: S608 (constants only)
+#: A collection's interval: the shorter of its own and its agreements' (None: neither).
+COLLECTION_DAYS = """CASE WHEN ag.days IS NULL THEN co.fixity_interval_days
+     WHEN co.fixity_interval_days IS NULL OR ag.days < co.fixity_interval_days THEN ag.days
+     ELSE co.fixity_interval_days END"""
+
+_COPIES = f"""
 SELECT c.id, c.package_id, l.name, l.url, c.key_prefix, c.version, p.version,
        NOT EXISTS (SELECT 1 FROM copies n WHERE n.package_id = c.package_id
                    AND n.location_id = c.location_id AND n.version > c.version
                    AND NOT EXISTS (SELECT 1 FROM package_versions w
                                    WHERE w.package_id = n.package_id AND w.number = n.version
                                    AND w.status <> 'stored')),
-       co.fixity_interval_days, l.fixity_interval_days, c.fixity_job_id
+       {COLLECTION_DAYS}, l.fixity_interval_days, c.fixity_job_id
 FROM copies c
 JOIN packages p ON p.id = c.package_id
 JOIN storage_locations l ON l.id = c.location_id
 JOIN collections co ON co.id = p.collection_id
 JOIN organisations o ON o.id = co.organisation_id
-WHERE {where}
+LEFT JOIN {AGREEMENT_INTERVALS} ag ON ag.collection_id = co.id
+WHERE {{where}}
 AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = c.package_id
                 AND v.number = c.version AND v.status <> 'stored')
-ORDER BY {order}
-"""
+ORDER BY {{order}}
+"""  # noqa: S608 (constants only)
 #: a run's usual order: package by package, as they were ingested, each version in turn
 _BY_PACKAGE = "p.created_at, p.id, c.version, c.id"
 #: when copies are chosen by age: never checked first, then the least recently checked

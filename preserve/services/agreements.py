@@ -1868,9 +1868,18 @@ def _activate(session: Session, a: Agreement, who: Principal | None, at: datetim
         old = session.get(Agreement, a.supersedes_id)
         if old is not None and old.state in (*IN_FORCE, "expired"):
             _move(old, "superseded", "supersede", who, at, comment=f"superseded by {_label(a)}")
+    _reschedule_fixity(session, a)
     from preserve.services.retention import backfill
 
     backfill(session, a, at)  # the packages already in its collections are linked and scheduled
+
+
+def _reschedule_fixity(session: Session, a: Agreement) -> None:
+    """The copies of the collections in scope are next due by the fixity interval now in force
+    (the shortest of the collection's, its agreements' and the location's)."""
+    from preserve.services.schedule import reschedule
+
+    reschedule(session, [s.collection_id for s in a.scopes if s.collection_id is not None])
 
 
 def activate(

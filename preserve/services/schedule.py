@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from preserve.catalogue.fixity import AGREEMENT_INTERVALS, COLLECTION_DAYS
 from preserve.errors import InvalidInput, NotFound
 from preserve.services import jobs
 from preserve.text import plural
@@ -68,23 +69,26 @@ JOB_COPIES = 100
 CLAIM = timedelta(hours=12)
 
 # the copies on schedule: of stored versions of stored packages, on locations not retired
-_SCHEDULED = """
+_SCHEDULED = f"""
 FROM copies c
 JOIN packages p ON p.id = c.package_id
 JOIN collections co ON co.id = p.collection_id
 JOIN storage_locations l ON l.id = c.location_id
+LEFT JOIN {AGREEMENT_INTERVALS} ag ON ag.collection_id = co.id
 WHERE l.retired_at IS NULL AND p.status = 'stored'
 AND c.status NOT IN ('pending', 'quarantined')
 AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = c.package_id
                 AND v.number = c.version AND v.status <> 'stored')
-"""
-# the copy's interval: the shorter of its collection's and its location's, else the setting
+"""  # noqa: S608 (constants only)
+_ANY_AGREEMENT_INTERVAL = f"SELECT 1 FROM {AGREEMENT_INTERVALS} x LIMIT 1"  # noqa: S608
+# the copy's interval: the shortest of its collection's (or its agreements': ag), and its
+# location's, else the setting
 _INTERVAL = """
 CASE WHEN co.fixity_interval_days IS NULL THEN COALESCE(l.fixity_interval_days, :default_days)
      WHEN l.fixity_interval_days IS NULL THEN co.fixity_interval_days
      WHEN co.fixity_interval_days < l.fixity_interval_days THEN co.fixity_interval_days
      ELSE l.fixity_interval_days END
-"""
+""".replace("co.fixity_interval_days", f"({COLLECTION_DAYS})")
 # per location and interval: the bytes, the bytes overdue, read recently and claimed now,
 # and the earliest start of the copies never checked
 _SUMS = """
@@ -253,9 +257,12 @@ def _loads(
         for row in locations
     }  # fmt: skip
     params = {"default_days": default_days, "now": now, "window_start": now - max(WINDOW, tick)}
-    by_collection = session.execute(
-        sa.text("SELECT 1 FROM collections WHERE fixity_interval_days IS NOT NULL LIMIT 1")
-    ).first()
+    by_collection = (
+        session.execute(
+            sa.text("SELECT 1 FROM collections WHERE fixity_interval_days IS NOT NULL LIMIT 1")
+        ).first()
+        or session.execute(sa.text(_ANY_AGREEMENT_INTERVAL)).first()
+    )
     load = _LOAD if by_collection is not None else _LOAD_BY_LOCATION
     for row in session.execute(_sql(load, "now", "window_start"), params):
         location_id, days, count, size, overdue_bytes, overdue, used, never_since = row
@@ -638,6 +645,7 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
 
     now = _utc(now)
     default = app.settings.fixity_interval_days
+    agreed = agreement_intervals()
     pending = sa.exists().where(
         PackageVersion.package_id == Copy.package_id,
         PackageVersion.number == Copy.version,
@@ -657,9 +665,11 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
             Organisation.slug,
             Collection.slug,
             Collection.fixity_interval_days,
+            agreed.c.days,
         )
         .join(Package, Package.id == Copy.package_id)
         .join(Collection, Collection.id == Package.collection_id)
+        .outerjoin(agreed, agreed.c.collection_id == Collection.id)
         .join(Organisation, Organisation.id == Collection.organisation_id)
         .join(StorageLocation, StorageLocation.id == Copy.location_id)
         .where(
@@ -682,8 +692,8 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
             locations[name] = dict.fromkeys(keys, 0)
         for row in uow.session.execute(stmt):
             size, created, last, due, outcome, claimed, status, location, loc_days = row[:9]
-            org, coll, coll_days = row[9:]
-            given = [d for d in (coll_days, loc_days) if d is not None]
+            org, coll, coll_days, agreed_days = row[9:]
+            given = [d for d in (coll_days, loc_days, agreed_days) if d is not None]
             interval = timedelta(days=min(given) if given else default)
             size = size or 0
             damaged = status in ("failed", "quarantined")
@@ -717,6 +727,76 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
 
 
 # ----------------------------------------------------------------------------- settings
+
+
+def agreement_intervals() -> Any:
+    """Per collection (``collection_id``), the shortest fixity interval (``days``) of the
+    agreements in force over it: :data:`preserve.catalogue.fixity.AGREEMENT_INTERVALS` as a
+    subquery."""
+    from preserve.catalogue.agreements import Agreement, AgreementScope, ServiceLevel
+    from preserve.catalogue.fixity import AGREEMENT_IN_FORCE
+
+    return (
+        sa.select(
+            AgreementScope.collection_id.label("collection_id"),
+            sa.func.min(ServiceLevel.fixity_interval_days).label("days"),
+        )
+        .join(Agreement, Agreement.id == AgreementScope.agreement_id)
+        .join(ServiceLevel, ServiceLevel.agreement_id == Agreement.id)
+        .where(
+            AgreementScope.selector == "collection",
+            Agreement.component == "main",
+            Agreement.state.in_(AGREEMENT_IN_FORCE),
+        )
+        .group_by(AgreementScope.collection_id)
+        .subquery("ag")
+    )
+
+
+def reschedule(session: Any, collection_ids: Sequence[int], default_days: int | None = None) -> int:
+    """Set ``next_check_at`` of the checked copies of the collections' packages again from
+    their last check and their interval as it is now (the shortest of the collection's, its
+    agreements' and the location's; else ``default_days``; copies with none of them and no
+    default keep theirs), after an interval changed. Copies never checked stay first in line
+    (NULL). Returns how many copies changed. Runs in the caller's transaction."""
+    from preserve.catalogue.models import Collection, Copy, Package, StorageLocation
+
+    ids = sorted(set(collection_ids))
+    if not ids:
+        return 0
+    session.flush()
+    agreed = agreement_intervals()
+    rows = session.execute(
+        sa.select(
+            Copy.id,
+            Copy.last_checked_at,
+            Copy.next_check_at,
+            Collection.fixity_interval_days,
+            StorageLocation.fixity_interval_days,
+            agreed.c.days,
+        )
+        .join(Package, Package.id == Copy.package_id)
+        .join(Collection, Collection.id == Package.collection_id)
+        .join(StorageLocation, StorageLocation.id == Copy.location_id)
+        .outerjoin(agreed, agreed.c.collection_id == Collection.id)
+        .where(
+            Collection.id.in_(ids),
+            Copy.last_checked_at.is_not(None),
+            Copy.status.not_in(("pending", "quarantined")),
+        )
+    ).all()
+    changes = []
+    for copy_id, last, due, *days in rows:
+        given = [d for d in days if d is not None]
+        interval = min(given) if given else default_days
+        if interval is None:
+            continue
+        wanted = _as_utc(last) + timedelta(days=interval)
+        if due is None or _as_utc(due) != wanted:
+            changes.append({"id": copy_id, "next_check_at": wanted})
+    if changes:
+        session.execute(sa.update(Copy), changes)
+    return len(changes)
 
 
 @dataclass(frozen=True)
@@ -813,6 +893,7 @@ def set_collection_schedule(
             ).all()
             raise collection_not_found(slug, org_slug, list(names), list(elsewhere))
         coll.fixity_interval_days = interval_days
+        reschedule(uow.session, [coll.id], app.settings.fixity_interval_days)
         uow.commit()
         return ScheduleSetting("collection", f"{org_slug}/{slug}", coll.fixity_interval_days)
 
