@@ -598,6 +598,8 @@ def mark_due(app: Application, now: datetime | None = None) -> list[RetentionSta
                 )
             )
             .order_by(PackageRetention.package_id)
+            # two schedulers at once (PostgreSQL): each row is moved by one of them
+            .with_for_update(skip_locked=True)
         ).all()
         for row in rows:
             rule = _rule(s, row.agreement_id)
