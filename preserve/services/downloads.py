@@ -38,6 +38,7 @@ from preserve.errors import (
 )
 from preserve.services import packages as pk
 from preserve.services.access import Principal, require_view
+from preserve.services.dissemination import require_download
 from preserve.services.export import EVENTS_FOLDER, _Piece, _pieces
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,8 @@ def _package(uow: Any, principal: Principal, package_id: str) -> Any:
     require_view(principal, p.collection.organisation_id, f"package {package_id}")
     if p.status != "stored":
         raise InvalidInput(f"package {p.id} is not stored (status {p.status})")
+    # the agreement's rights: disseminate granted, no embargo running for this person
+    require_download(uow.session, principal, p.id, p.collection.organisation_id)
     return p
 
 
