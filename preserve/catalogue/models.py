@@ -815,6 +815,6 @@ class Derivative(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-from preserve.catalogue import holds as _holds  # noqa: E402,F401 (models of holds)
 from preserve.catalogue import agreements as _agreements  # noqa: E402,F401 (models of agreements)
+from preserve.catalogue import holds as _holds  # noqa: E402,F401 (models of holds)
 from preserve.catalogue import retention as _retention  # noqa: E402,F401 (models of package retention)
