@@ -141,6 +141,7 @@ def _shortfall_line(s: Any) -> str:
         f"{s.package_id} v{s.version}  "
         f"{s.organisation}/{s.collection}  "
         f"on {s.location}: {what} ({human_bytes(s.size_bytes)})"
+        + (f" [{s.reason}]" if getattr(s, "reason", "") else "")
     )
 
 

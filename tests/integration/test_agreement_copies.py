@@ -237,3 +237,36 @@ def test_region_and_jurisdiction() -> None:
     assert not placement.region_allowed("CH", ["EU"])
     assert not placement.region_allowed(None, ["BE"])
     assert placement.region_allowed(None, [])
+
+
+def test_locations_add_edit_and_show_on_the_command_line(tmp_path: Path) -> None:
+    from tests.functional.cli import Repo
+
+    repo = Repo(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    repo.run("init")
+    (tmp_path / "nl").mkdir()
+    repo.run(
+        "locations", "add", "nl", (tmp_path / "nl").as_uri(),
+        "--region", "nl", "--site", "amsterdam", "--operator", "storage-node",
+    )  # fmt: skip
+    shown = repo.run("locations", "show", "nl").stdout
+    assert "jurisdiction: NL" in shown and "site:         amsterdam" in shown
+    assert "operator:     storage-node" in shown
+    edited = repo.json("locations", "edit", "nl", "--offline", "--region", "eu-west-1")
+    assert edited["offline"] is True and edited["jurisdiction"] is None
+    assert edited["region"] == "eu-west-1" and edited["site"] == "amsterdam"
+    cleared = repo.json("locations", "edit", "nl", "--site", "", "--online")
+    assert cleared["site"] is None and cleared["offline"] is False
+    for args, message in (
+        (("--operator", "cloud"), "operator 'cloud' is not one of own, storage-node"),
+        ((), "nothing to change"),
+    ):
+        result = repo.run("locations", "edit", "nl", *args, ok=False)
+        assert result.exit_code == 2 and message in result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    bad = repo.run("locations", "edit", "nowhere", "--site", "x", ok=False)
+    assert bad.exit_code != 0 and "nowhere" in bad.stderr
+    bad = repo.run(
+        "locations", "add", "x", (tmp_path / "x").as_uri(), "--operator", "cloud", ok=False
+    )
+    assert bad.exit_code == 2 and "operator 'cloud'" in bad.stderr
