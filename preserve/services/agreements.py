@@ -1868,18 +1868,51 @@ def _activate(session: Session, a: Agreement, who: Principal | None, at: datetim
         old = session.get(Agreement, a.supersedes_id)
         if old is not None and old.state in (*IN_FORCE, "expired"):
             _move(old, "superseded", "supersede", who, at, comment=f"superseded by {_label(a)}")
-    _reschedule_fixity(session, a)
+    _enforce_service_level(session, a, at)
     from preserve.services.retention import backfill
 
     backfill(session, a, at)  # the packages already in its collections are linked and scheduled
 
 
-def _reschedule_fixity(session: Session, a: Agreement) -> None:
-    """The copies of the collections in scope are next due by the fixity interval now in force
-    (the shortest of the collection's, its agreements' and the location's)."""
+def _enforce_service_level(session: Session, a: Agreement, at: datetime) -> None:
+    """Its service level takes effect: the copies of the collections in scope are next due by
+    the fixity interval now in force (the shortest of the collection's, its agreements' and
+    the location's), and a ``sync`` job per collection with stored packages places the copies
+    it asks for (queued with the activation; a worker's reaper tick picks it up)."""
+    from preserve.catalogue.models import Job
     from preserve.services.schedule import reschedule
 
-    reschedule(session, [s.collection_id for s in a.scopes if s.collection_id is not None])
+    ids = [s.collection_id for s in a.scopes if s.collection_id is not None]
+    reschedule(session, ids)
+    for collection_id in ids:
+        coll = session.get(Collection, collection_id)
+        key = f"agreement-sync:{a.reference}:v{a.version_no}:{collection_id}"
+        stored = session.scalar(
+            sa.select(Package.id)
+            .where(Package.collection_id == collection_id, Package.status == "stored")
+            .limit(1)
+        )
+        if (
+            coll is None
+            or stored is None  # nothing to place yet
+            or session.scalar(sa.select(Job.id).where(Job.idempotency_key == key))
+        ):
+            continue
+        session.add(
+            Job(
+                kind="sync",
+                state="queued",
+                payload={"collection": coll.slug, "organisation": coll.organisation.slug},
+                requested_by=f"agreement {_label(a)}",
+                idempotency_key=key,
+                attempts=0,
+                max_attempts=5,
+                cancel_requested=False,
+                files_done=0,
+                bytes_done=0,
+                created_at=at,
+            )
+        )
 
 
 def activate(

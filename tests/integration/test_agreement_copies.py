@@ -125,6 +125,25 @@ def test_three_copies_in_two_regions_on_eligible_locations(world: World, storage
     assert "virginia" not in w.verified_on()
 
 
+def test_activation_queues_the_placement_for_the_workers(world: World) -> None:
+    """Activating the agreement queues a sync job for its collection; run as a worker runs it,
+    it queues the replications, which the worker runs in turn."""
+    w = world
+    w.location("ghent2", site="ghent", region="BE")
+    make_active(w.app, spec(service_level={"min_copies": 2}))
+    with w.app.uow() as uow:
+        [sync] = uow.session.scalars(sa.select(Job).where(Job.kind == "sync")).all()
+        assert sync.payload == {"collection": "photos", "organisation": "museum"}
+        assert sync.requested_by == "agreement ENF-2026-001 v1"
+        sync_id = sync.id
+    assert runner.run_job(w.app, sync_id, "worker-1") == "succeeded"
+    with w.app.uow() as uow:
+        [job] = uow.session.scalars(sa.select(Job).where(Job.kind == "replicate")).all()
+        job_id = job.id
+    assert runner.run_job(w.app, job_id, "worker-1") == "succeeded"
+    assert w.verified_on() == ["default", "ghent2"]
+
+
 def test_eu_admits_member_states_only(world: World) -> None:
     w = world
     w.location("paris", site="paris", region="FR")
