@@ -160,6 +160,10 @@ def test_an_embargo_blocks_downloads_through_the_api(embargoed: tuple[Site, str]
         assert response.status_code == 200, (url, response.get_data(as_text=True))
         response.get_data()
     assert _disseminations(site, pid) == 2
+    # the OpenAPI document says these operations may answer 403
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path in ("/api/v1/packages/{package_id}/bag", "/api/v1/packages/{package_id}/files/{path}"):
+        assert "403" in paths[path]["get"]["responses"], path
 
 
 @pytest.mark.parametrize(

@@ -301,7 +301,7 @@ BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "b
         }
     }
 )
-@problems(400, 404, 503)
+@problems(400, 403, 404, 503)
 def package_bag(args: dict[str, Any], package_id: str) -> Any:
     """Download (export) a version of the package as a bag; a PREMIS dissemination event."""
     found = downloads.download_bag(
@@ -320,7 +320,7 @@ def package_bag(args: dict[str, Any], package_id: str) -> Any:
 @bp.arguments(FileArgs, location="query")
 @bp.response(200, description=FILE, content_type="application/octet-stream")
 @bp.doc(responses={"200": {"description": FILE, "content": BINARY}})
-@problems(400, 404, 503)
+@problems(400, 403, 404, 503)
 def package_file(args: dict[str, Any], path: str, package_id: str) -> Any:
     """Download one file of a version of the package by its path in the bag (e.g.
     ``data/photo.tif``); a PREMIS dissemination event."""
