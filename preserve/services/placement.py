@@ -13,9 +13,9 @@ those the collection names first. What cannot be met is said per requirement, so
 can raise an alert (:func:`record_unmet`).
 
 Locations without a site count as no site; locations without a jurisdiction are outside any
-restricted set of regions. Only the governing agreement's service level counts (the oldest
-activated one in force over the collection; retention-agreements.md 5.1 E3's "strictest of
-several" is left out: one agreement governs a package).
+restricted set of regions. When several agreements in force have the collection in scope, the
+strictest applies per dimension (retention-agreements.md 5.1 E3). Agreements that select
+packages by a metadata rule are not considered here (collections only).
 """
 
 from __future__ import annotations
@@ -192,8 +192,11 @@ def region_allowed(jurisdiction: str | None, allowed: Iterable[str]) -> bool:
 
 @dataclass(frozen=True)
 class Requirement:
-    """What the agreement over a collection asks of its copies."""
+    """What the agreements in force over a collection ask of its copies: the strictest of
+    them per dimension (most copies and sites, every list of regions, an offline copy if any
+    asks; ``replicate`` granted only if every one grants it)."""
 
+    #: the agreement(s), e.g. ``CRA-2026-001 v2`` or ``A v1 + B v1``
     agreement: str
     min_copies: int
     min_sites: int
@@ -201,6 +204,11 @@ class Requirement:
     offline: bool
     #: the agreement grants ``replicate`` (allow) today: copies may go to storage nodes
     replicate_granted: bool
+    #: per agreement that restricts regions: its label and its regions (all must admit a
+    #: location); empty: ``allowed_regions`` under ``agreement``
+    region_rules: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: the agreement that withholds ``replicate`` (for the message)
+    withheld_by: str = ""
 
     def eligible(self, loc: StorageLocation) -> bool:
         return self.refusal(loc) is None
@@ -209,37 +217,59 @@ class Requirement:
         """Why the agreement does not allow a copy on ``loc`` (None: it does)."""
         if loc.operator == "storage_node" and not self.replicate_granted:
             return (
-                f"agreement {self.agreement} does not grant 'replicate' (allow), so no copy "
-                f"goes to {loc.name}, a third party's storage node"
+                f"agreement {self.withheld_by or self.agreement} does not grant 'replicate' "
+                f"(allow), so no copy goes to {loc.name}, a third party's storage node"
             )
-        if not region_allowed(loc.jurisdiction, self.allowed_regions):
-            return (
-                f"location {loc.name} is in region {loc.jurisdiction or 'unknown'}, outside "
-                f"the regions agreement {self.agreement} allows "
-                f"({', '.join(self.allowed_regions)})"
-            )
+        rules = self.region_rules or ((self.agreement, self.allowed_regions),)
+        for label, regions in rules:
+            if not region_allowed(loc.jurisdiction, regions):
+                return (
+                    f"location {loc.name} is in region {loc.jurisdiction or 'unknown'}, outside "
+                    f"the regions agreement {label} allows ({', '.join(regions)})"
+                )
         return None
 
 
 def requirement_for(
     session: Session, collection_id: int, today: date | None = None
 ) -> Requirement | None:
-    """The requirement of the agreement in force over the collection (None: none governs it,
-    or it has no service level)."""
-    from preserve.services.agreements import rights_for, service_level_for
+    """The requirement of the agreements in force over the collection with a service level,
+    the strictest per dimension when there are several (retention-agreements.md 5.1 E3); None
+    when there is none. The governing one (the oldest activated) comes first."""
+    from preserve.services.agreements import IN_FORCE, _covering
 
-    level = service_level_for(session, collection_id)
-    if level is None:
+    day = today or date.today()
+    found = sorted(
+        (a for a in _covering(session, collection_id) if a.state in IN_FORCE),
+        key=lambda a: (a.activated_at is None, a.activated_at, a.id),
+    )
+    levels = [(a, a.service_level) for a in found if a.service_level is not None]
+    if not levels:
         return None
-    rights = rights_for(session, collection_id=collection_id)
-    granted = rights is not None and rights.act("replicate", today or date.today()) == "allow"
+    withheld = ""
+    for a, _level in levels:
+        grant = next((g for g in a.rights_grants if g.act == "replicate"), None)
+        in_term = grant is not None and not (
+            (grant.start_date and day < grant.start_date)
+            or (grant.end_date and day > grant.end_date)
+        )
+        if not (in_term and grant is not None and grant.restriction == "allow"):
+            withheld = withheld or f"{a.reference} v{a.version_no}"
+    rules = tuple(
+        (f"{a.reference} v{a.version_no}", tuple(str(r).upper() for r in level.allowed_regions))
+        for a, level in levels
+        if level.allowed_regions
+    )
+    first = levels[0][1]
     return Requirement(
-        agreement=level.agreement,
-        min_copies=level.min_copies,
-        min_sites=level.min_distinct_sites,
-        allowed_regions=tuple(r.upper() for r in level.allowed_regions),
-        offline=level.offline_copy_required,
-        replicate_granted=granted,
+        agreement=" + ".join(f"{a.reference} v{a.version_no}" for a, _level in levels),
+        min_copies=max(level.min_copies for _a, level in levels),
+        min_sites=max(level.min_distinct_sites for _a, level in levels),
+        allowed_regions=tuple(str(r).upper() for r in first.allowed_regions),
+        offline=any(level.offline_copy_required for _a, level in levels),
+        replicate_granted=not withheld,
+        region_rules=rules,
+        withheld_by=withheld,
     )
 
 

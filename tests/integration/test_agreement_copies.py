@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from preserve.config.settings import Settings
 
 from preserve.bootstrap import Application, bootstrap
-from preserve.catalogue.models import Alert, Copy, Job, StorageLocation
+from preserve.catalogue.models import Alert, Copy, Job, Package, StorageLocation
 from preserve.errors import InvalidInput, PermissionDenied
 from preserve.ingest import ingest
 from preserve.services import admin, placement, replication, runner
@@ -142,6 +142,43 @@ def test_activation_queues_the_placement_for_the_workers(world: World) -> None:
         job_id = job.id
     assert runner.run_job(w.app, job_id, "worker-1") == "succeeded"
     assert w.verified_on() == ["default", "ghent2"]
+
+
+def test_the_strictest_of_several_agreements_applies(world: World) -> None:
+    """Two agreements over the collection: the most copies, both lists of regions, and a
+    replicate grant withheld by either keeps copies off the storage node."""
+    w = world
+    w.location("paris", site="paris", region="FR")  # in the EU, not in the second's list
+    w.location("zurich", site="zurich", region="CH")  # in the second's list, not in the EU
+    w.location("amsterdam", site="amsterdam", region="NL")
+    w.location("ghent2", site="ghent", region="BE")
+    w.location("partner", site="partner", region="BE", operator="storage_node")
+    make_active(w.app, spec(service_level={"min_copies": 2, "allowed_regions": ["EU"]}))
+    make_active(
+        w.app,
+        spec(
+            reference="ENF-2026-002",
+            service_level={"min_copies": 3, "allowed_regions": ["BE", "NL", "CH"]},
+            rights=[{"act": "replicate", "restriction": "disallow"}],
+        ),
+    )
+    with w.app.uow() as uow:
+        package = uow.session.get(Package, w.package_id)
+        assert package is not None
+        req = placement.requirement_for(uow.session, package.collection_id)
+    assert req is not None
+    assert req.agreement == "ENF-2026-001 v1 + ENF-2026-002 v1"
+    assert (req.min_copies, req.replicate_granted, req.withheld_by) == (
+        3,
+        False,
+        "ENF-2026-002 v1",
+    )
+    assert w.run_sync() == ["amsterdam", "ghent2"]
+    assert w.verified_on() == ["amsterdam", "default", "ghent2"]
+    with pytest.raises(PermissionDenied, match="outside the regions agreement ENF-2026-002 v1"):
+        replication.replicate(w.app, w.package_id, 1, "paris")
+    with pytest.raises(PermissionDenied, match="agreement ENF-2026-002 v1 does not grant"):
+        replication.replicate(w.app, w.package_id, 1, "partner")
 
 
 def test_eu_admits_member_states_only(world: World) -> None:
