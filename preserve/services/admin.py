@@ -35,6 +35,10 @@ class LocationSummary:
     is_default: bool
     #: when the location was retired (nothing new is stored there); None: in use
     retired_at: datetime | None = None
+    #: what agreements judge it by (:mod:`preserve.services.placement`)
+    site: str | None = None
+    jurisdiction: str | None = None
+    operator: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,9 @@ def _location_summary(loc: object) -> LocationSummary:
         offline=loc.offline,  # type: ignore[attr-defined]
         is_default=loc.is_default,  # type: ignore[attr-defined]
         retired_at=loc.retired_at,  # type: ignore[attr-defined]
+        site=loc.site,  # type: ignore[attr-defined]
+        jurisdiction=loc.jurisdiction,  # type: ignore[attr-defined]
+        operator=loc.operator,  # type: ignore[attr-defined]
     )
 
 

@@ -308,6 +308,12 @@ def test_locations_add_edit_and_show_on_the_command_line(tmp_path: Path) -> None
     shown = repo.run("locations", "show", "nl").stdout
     assert "jurisdiction: NL" in shown and "site:         amsterdam" in shown
     assert "operator:     storage-node" in shown
+    [listed] = [loc for loc in repo.json("locations", "list") if loc["name"] == "nl"]
+    assert (listed["site"], listed["jurisdiction"], listed["operator"]) == (
+        "amsterdam",
+        "NL",
+        "storage_node",
+    )
     edited = repo.json("locations", "edit", "nl", "--offline", "--region", "eu-west-1")
     assert edited["offline"] is True and edited["jurisdiction"] is None
     assert edited["region"] == "eu-west-1" and edited["site"] == "amsterdam"
