@@ -451,6 +451,40 @@ def queue_sync(
     return queued
 
 
+def queue_package_copies(
+    app: Application,
+    package_id: str,
+    *,
+    publish: Callable[[str], None] | None = None,
+    now: datetime | None = None,
+) -> list[Queued]:
+    """Queue the replications one package lacks (its collection's locations and its agreement's
+    service level), and record the agreement's requirements no eligible location can meet; for
+    a package just stored under an agreement (the ingest's last step may call it)."""
+    from preserve.services import placement
+
+    if publish is None:
+        publish = _publisher(app)
+    with app.uow() as uow:
+        package = uow.packages.get(package_id)
+        if package is None:
+            raise NotFound(f"no package {package_id}")
+        unmet: list[Unmet] = []
+        found = _shortfalls(
+            uow,
+            collection_ids=[package.collection_id],
+            package_ids=[package_id],
+            unmet=unmet,
+        )
+        for u in unmet:
+            placement.record_unmet(
+                uow, u.package_id, u.version, u.collection, u.requirement, u.unmet
+            )
+        queued = enqueue_replications(uow, found, requested_by=app.actor, publish=publish, now=now)
+        uow.commit()
+    return queued
+
+
 # --------------------------------------------------------------------------- replicate
 
 

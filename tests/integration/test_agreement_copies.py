@@ -17,7 +17,7 @@ from preserve.config.settings import Settings
 
 from preserve.bootstrap import Application, bootstrap
 from preserve.catalogue.models import Alert, Copy, Job, Package, StorageLocation
-from preserve.errors import InvalidInput, PermissionDenied
+from preserve.errors import InvalidInput, NotFound, PermissionDenied
 from preserve.ingest import ingest
 from preserve.services import admin, placement, replication, runner
 from preserve.services.fixity import check_fixity
@@ -179,6 +179,25 @@ def test_the_strictest_of_several_agreements_applies(world: World) -> None:
         replication.replicate(w.app, w.package_id, 1, "paris")
     with pytest.raises(PermissionDenied, match="agreement ENF-2026-002 v1 does not grant"):
         replication.replicate(w.app, w.package_id, 1, "partner")
+
+
+def test_a_package_ingested_later_gets_its_copies_queued(world: World, tmp_path: Path) -> None:
+    w = world
+    w.location("ghent2", site="ghent", region="BE")
+    make_active(w.app, spec(service_level={"min_copies": 2, "offline_copy_required": True}))
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "c.txt").write_text("later\n")
+    report = ingest(w.app, [later], collection="photos", organisation="museum")
+    assert not report.failures, report.failures
+    new_id = report.results[0].package_id
+    queued = replication.queue_package_copies(w.app, new_id, publish=lambda _id: None)
+    assert [(q.package_id, q.location) for q in queued] == [(new_id, "ghent2")]
+    assert runner.run_job(w.app, queued[0].job_id, "worker-1") == "succeeded"
+    assert any(new_id in subject and "offline copy" in subject for subject in w.alerts())
+    assert replication.queue_package_copies(w.app, new_id, publish=lambda _id: None) == []
+    with pytest.raises(NotFound):
+        replication.queue_package_copies(w.app, "no-such-package")
 
 
 def test_eu_admits_member_states_only(world: World) -> None:
