@@ -597,6 +597,9 @@ def run(args: argparse.Namespace) -> list[str]:
         cat = Catalogue(args.postgres, home, url=saved["url"])
         facts = saved["facts"]
         log(f"bench: reusing catalogue {cat.url.rsplit('/', 1)[-1]} under {home}")
+        # kept from an earlier run: migrated to this code's schema first (pages read the tables
+        # of later migrations; without them every package page failed)
+        cat.preserve("db", "upgrade")
     else:
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
