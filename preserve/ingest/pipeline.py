@@ -928,6 +928,17 @@ def ingest_one(
                         "warning",
                     )
                 )
+            # the copies its agreement's service level asks for beyond the collection's
+            # locations (sites, regions, an offline copy): queued for the workers now, never
+            # failing the ingest (preserve locations sync queues them too)
+            try:
+                from preserve.services.replication import queue_package_copies
+
+                queue_package_copies(app, package_id)
+            except Exception:
+                log.warning(
+                    "package %s: its agreement's copies not queued", package_id, exc_info=True
+                )
         shutil.rmtree(staging, ignore_errors=True)
         timer.lap("remove staging")
         log.info(

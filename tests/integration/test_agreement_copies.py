@@ -191,7 +191,14 @@ def test_a_package_ingested_later_gets_its_copies_queued(world: World, tmp_path:
     report = ingest(w.app, [later], collection="photos", organisation="museum")
     assert not report.failures, report.failures
     new_id = report.results[0].package_id
+    # the ingest itself queued the copy its agreement asks for (the one job asked again below)
+    with w.app.uow() as uow:
+        jobs = uow.session.scalars(
+            sa.select(Job.id).where(Job.kind == "replicate", Job.package_id == new_id)
+        ).all()
+    assert len(jobs) == 1
     queued = replication.queue_package_copies(w.app, new_id, publish=lambda _id: None)
+    assert [q.job_id for q in queued] == list(jobs)
     assert [(q.package_id, q.location) for q in queued] == [(new_id, "ghent2")]
     assert runner.run_job(w.app, queued[0].job_id, "worker-1") == "succeeded"
     assert any(new_id in subject and "offline copy" in subject for subject in w.alerts())
