@@ -404,7 +404,7 @@ def test_what_a_killed_ingest_left_is_cleaned_even_if_its_pid_was_reused(
 def test_ctrl_c_stops_cleanly_without_tracebacks(repo: Repo, tmp_path: Path, delay: float) -> None:
     """Ctrl-C reaches the whole process group, identification helpers included: the ingest
     exits 130 with one line, no helper prints a traceback, and nothing is left behind."""
-    d = _many_files(tmp_path / "many", 400, 20_000)
+    d = _many_files(tmp_path / "many", 1_500, 20_000)  # more than a second of work
     proc = _cli_subprocess(repo, "ingest", d, "--collection", "photos", start_new_session=True)
     try:
         out, err = proc.communicate(timeout=delay)
@@ -431,7 +431,7 @@ def test_ctrl_c_stops_cleanly_without_tracebacks(repo: Repo, tmp_path: Path, del
 def test_sigterm_stops_cleanly_like_ctrl_c(repo: Repo, tmp_path: Path, delay: float) -> None:
     """SIGTERM (what systemd, docker stop and Kubernetes send) rolls back like Ctrl-C: exit 143,
     one line, nothing left behind; the next run has nothing to recover."""
-    d = _many_files(tmp_path / "many", 400, 20_000)
+    d = _many_files(tmp_path / "many", 1_500, 20_000)  # more than a second of work
     proc = _cli_subprocess(repo, "ingest", d, "--collection", "photos")
     try:
         out, err = proc.communicate(timeout=delay)
