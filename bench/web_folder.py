@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.web_upload import free_port, log, preserve, wait_for
+from bench.web_upload import free_port, log, preserve, stop_server, wait_for
 
 SECTION = "## Upload of a 5,000-file folder"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -364,12 +364,7 @@ def measure(args: argparse.Namespace) -> tuple[Result, str]:
             wait_for(port, server)
             result = drive(f"http://127.0.0.1:{port}", folder, args.patience)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, 9)
-                server.wait()
+            stop_server(server)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -109,6 +109,17 @@ def wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -
     raise RuntimeError("preserve serve did not answer")
 
 
+def stop_server(server: subprocess.Popen[bytes], patience: float = 60) -> None:
+    """Stop a ``preserve serve`` started in its own session: SIGTERM, then, after ``patience``
+    seconds, SIGKILL to its whole process group (the gunicorn workers too)."""
+    server.terminate()
+    try:
+        server.wait(timeout=patience)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, 9)
+        server.wait()
+
+
 def server_pids(root: int) -> list[int]:
     """The server process and its children (gunicorn's master and worker)."""
     found = [root]
@@ -212,12 +223,7 @@ def measure(args: argparse.Namespace) -> list[str]:
             pids = server_pids(server.pid)
             peaks = {pid: peak_rss(pid) for pid in pids}
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, 9)
-                server.wait()
+            stop_server(server)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
