@@ -816,5 +816,6 @@ class Derivative(Base):
 
 
 from preserve.catalogue import agreements as _agreements  # noqa: E402,F401 (models of agreements)
+from preserve.catalogue import exits as _exits  # noqa: E402,F401 (models of exits, restore tests)
 from preserve.catalogue import holds as _holds  # noqa: E402,F401 (models of holds)
 from preserve.catalogue import retention as _retention  # noqa: E402,F401 (models of package retention)
