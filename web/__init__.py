@@ -30,6 +30,8 @@ BLUEPRINTS = (
     "preserve.web.tus",
     "preserve.web.views.jobs",
     "preserve.web.views.locations",
+    "preserve.web.views.agreements",
+    "preserve.web.views.holds",
     "preserve.web.views.admin",
     "preserve.web.views.tokens",
     "preserve.web.api",
