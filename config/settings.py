@@ -145,6 +145,10 @@ class Settings:
     login_attempts: int = 5
     #: PRESERVE_LOCKOUT_MINUTES: how long a locked account refuses sign-in.
     lockout_minutes: int = 15
+    #: PRESERVE_DISPOSAL_RESTORE_DAYS: how many days a disposed package's objects wait in the
+    #: restore bin (``preserve disposal restore`` puts them back) before the daily task deletes
+    #: them for good.
+    disposal_restore_days: int = 30
     #: PRESERVE_ENV: "development" (embedded defaults allowed) or "production".
     env: str = "development"
     #: Where each setting came from: "environment", "file" or "default" (by field name).
@@ -630,6 +634,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "upload_expiry_hours": _whole,
     "login_attempts": _whole,
     "lockout_minutes": _whole,
+    "disposal_restore_days": _whole,
     "upload_dir": _path,
     "derivatives_dir": _path,
     "web_bind": _bind,

@@ -82,7 +82,10 @@ def agreements_daily() -> dict[str, int]:
     app = application()
     moved = agreements.advance(app)
     marked = retention.mark_due(app)
-    return {"agreements": len(moved), "packages": len(marked)}
+    from preserve.services import disposal  # restore windows that ended: delete for good
+
+    purged = disposal.purge_expired(app)
+    return {"agreements": len(moved), "packages": len(marked), "purged": len(purged)}
 
 
 def register(app: Celery) -> None:

@@ -27,6 +27,9 @@ NAMING_CONVENTION: dict[str, str] = {
 # The vocabularies below are enforced by CHECK constraints; changing one needs a migration.
 PROVIDERS = ("local", "s3")
 PACKAGE_STATUSES = ("ingesting", "stored", "failed")
+#: A package (not a version) may also be ``disposed``: its objects are gone (to the restore bin
+#: of preserve.services.disposal, then for good) and the row is its tombstone.
+PACKAGE_ROW_STATUSES = (*PACKAGE_STATUSES, "disposed")
 #: A version made from a changed delivery, or one that corrects the description only.
 VERSION_KINDS = ("content", "metadata")
 FILE_ROLES = ("payload", "tag")
@@ -193,7 +196,7 @@ class Package(Base):
             sqlite_where=sa.text(LIVE_STATUSES),
             postgresql_where=sa.text(LIVE_STATUSES),
         ),
-        sa.CheckConstraint(_in("status", PACKAGE_STATUSES), name="status"),
+        sa.CheckConstraint(_in("status", PACKAGE_ROW_STATUSES), name="status"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_uuid)
@@ -489,6 +492,8 @@ JOB_KINDS = (
     # issue 11: thumbnails and previews of a package's images; a bag exported to a server folder
     "derive",
     "export",
+    # issue 12: a disposal request's execution (preserve.services.disposal)
+    "dispose",
 )
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 
@@ -816,6 +821,7 @@ class Derivative(Base):
 
 
 from preserve.catalogue import agreements as _agreements  # noqa: E402,F401 (models of agreements)
+from preserve.catalogue import disposal as _disposal  # noqa: E402,F401 (models of disposal)
 from preserve.catalogue import exits as _exits  # noqa: E402,F401 (models of exits, restore tests)
 from preserve.catalogue import holds as _holds  # noqa: E402,F401 (models of holds)
 from preserve.catalogue import retention as _retention  # noqa: E402,F401 (models of package retention)

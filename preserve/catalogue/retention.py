@@ -10,7 +10,9 @@ package's retention state (retention-agreements.md 4.2):
 ``unscheduled -> scheduled -> in_retention -> due -> under_review`` (action ``review``), with
 ``retention_error`` when the rule's trigger value is missing or unparsable (``error`` says why;
 never a guessed date) and ``disposal_proposed`` reserved for the disposal requests that follow a
-due package whose action is to destroy, transfer, return or sample it.
+due package whose action is to destroy, transfer, return or sample it, followed by the disposal
+states (``disposal_approved``, ``disposing``, ``disposed``, ``disposal_failed``, ``restored``,
+``permanently_deleted``) that preserve.services.disposal sets.
 
 Files whose format the agreement does not accept are listed in ``format_warnings`` (never a
 refusal). Migration ``0010`` creates the table.
@@ -28,8 +30,8 @@ from preserve.catalogue.models import Base, _in, utcnow
 
 #: How a package came under its agreement.
 RETENTION_BASES = ("rule", "manual", "sip_reference")
-#: The retention states of retention-agreements.md 4.2 implemented so far (the disposal states
-#: after ``disposal_proposed`` come with disposal execution).
+#: The retention states of retention-agreements.md 4.2; those from ``disposal_proposed`` on are
+#: set by preserve.services.disposal (migration 0012 widens the CHECK constraint).
 RETENTION_STATES = (
     "unscheduled",
     "scheduled",
@@ -38,6 +40,12 @@ RETENTION_STATES = (
     "due",
     "under_review",
     "disposal_proposed",
+    "disposal_approved",
+    "disposing",
+    "disposed",
+    "disposal_failed",
+    "restored",
+    "permanently_deleted",
 )
 
 

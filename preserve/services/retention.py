@@ -55,7 +55,17 @@ log = logging.getLogger(__name__)
 AGREEMENT_IDENTIFIER = "Agreement-Identifier"
 AGREEMENT_VERSION = "Agreement-Version"
 #: states recompute leaves alone: a person decides what happens next
-DECIDED = ("under_review", "disposal_proposed")
+DECIDED = (
+    "under_review",
+    "disposal_proposed",
+    # the disposal's states (preserve.services.disposal): a recompute never undoes a disposal
+    "disposal_approved",
+    "disposing",
+    "disposed",
+    "disposal_failed",
+    "restored",
+    "permanently_deleted",
+)
 #: the states ``preserve retention due`` lists
 LISTED_DUE = ("due", "under_review", "retention_error")
 

@@ -49,6 +49,7 @@ HANDLER_MODULES = (
     "preserve.services.alerts",  # report
     "preserve.services.derivatives",  # derive (thumbnails and previews)
     "preserve.services.transfers",  # what a browser upload's ingest needs
+    "preserve.services.disposal",  # dispose (a disposal request's execution)
 )
 
 #: The longest countdown a retry's message is published with (seconds): a worker holds such a

@@ -218,7 +218,7 @@ def test_unknown_keys_and_bad_values_in_the_file_are_reported_at_once(tmp_path: 
         "smtp_url, alert_from, alert_to, webhook_url, web_bind, web_threads, public_url, "
         "secure_cookies, upload_dir, upload_max_size, transfer_max_size, upload_expiry_hours, "
         "ingest_folders, derivatives_dir, ratelimit_storage_url, login_attempts, "
-        "lockout_minutes, env); "
+        "lockout_minutes, disposal_restore_days, env); "
         f"{file}: algorithms = 5 is not a comma-separated string or a list of strings; "
         "PRESERVE_STORAGE_RETRIES='many' is not a whole number >= 0; "
         f"{file}: storage_backoff = True is not a number; "

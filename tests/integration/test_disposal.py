@@ -1,0 +1,321 @@
+"""Disposal (issue 12; retention-agreements.md 4.2-4.4, 5.1 E11/E12, 5.2): proposals of due
+packages and ad-hoc deletions, approvals per party and their guards, rejection, execution
+with its re-checks (holds, the agreement, rights), the soft deletion on local folders and S3,
+the tombstone, PREMIS deletion events, the declaration, restore within the window and the
+permanent deletion after it; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from preserve.catalogue.disposal import DisposalApproval
+from preserve.catalogue.models import Agent, Event, EventAgent, File, Package
+from preserve.errors import Conflict, InvalidInput, NotFound, OnHold, PermissionDenied
+from preserve.services import accounts, agreements, disposal, holds, replication
+from preserve.services.fixity import check_fixity
+from tests.integration.disposal_world import LATER, World, make_world
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    w = make_world(tmp_path, database_url)
+    yield w
+    w.app.close()
+
+
+def _propose(w: World, who: str = "cas") -> disposal.DisposalInfo:
+    [info] = disposal.propose_due(w.app, w.who(who), now=LATER)
+    return info
+
+
+# ----------------------------------------------------------------------------- the whole way
+
+
+def test_a_due_package_is_proposed_approved_disposed_restored_and_disposed_again(
+    world: World, storage_url: str
+) -> None:
+    w = world
+    w.location("second", storage_url)
+    pid = w.ingest("harbour")
+    other = w.ingest("kept")
+    replication.replicate(w.app, pid, 1, "second")
+    assert w.copies(pid) == [("default", 1), ("second", 1)]
+    w.due()
+    assert w.retention_state(pid) == "due"
+
+    info = _propose(w)
+    assert info.kind == "scheduled" and info.state == "pending"
+    assert sorted(i.package_id for i in info.items) == sorted([pid, other])
+    assert info.waiting_for == ("museum", "archive")
+    assert info.agreement == "ENF-2026-001 v1" and info.rule["action"] == "destroy"
+    assert w.retention_state(pid) == "disposal_proposed"
+
+    # one approval is not enough: nothing runs
+    disposal.approve(w.app, w.who("mia"), info.id, "museum", comment="agreed")
+    with pytest.raises(Conflict, match=r"is pending .*every party must approve it first: archive"):
+        disposal.execute(w.app, w.who("cas"), info.id)
+    assert w.status(pid) == "stored" and w.package_keys("default", pid)
+
+    approved = disposal.approve(w.app, w.who("root"), info.id, "archive")
+    assert approved.state == "approved" and approved.waiting_for == ()
+    assert w.retention_state(pid) == "disposal_approved"
+
+    before = w.package_keys("second", pid)
+    done = disposal.execute(w.app, w.who("cas"), info.id, now=LATER)
+    assert done.state == "executed"
+    assert {i.state for i in done.items} == {"disposed"}
+    assert done.restore_until == LATER + timedelta(days=30)
+    # soft: the objects wait under disposed/ on each location; nothing left where they were
+    assert w.package_keys("default", pid) == [
+        k for k in w.keys("default", "disposed/") if f"/{pid}/" in k
+    ]
+    assert all(k.startswith("disposed/") for k in w.package_keys("default", pid))
+    assert sorted(w.package_keys("second", pid)) == sorted("disposed/" + k for k in before)
+    # the tombstone: the row, disposed; no copies for fixity, replication, repair
+    assert w.status(pid) == "disposed" and w.retention_state(pid) == "disposed"
+    assert w.copies(pid) == []
+    assert not check_fixity(w.app, package_id=pid).checks
+    assert all(s.package_id != pid for s in replication.shortfalls(w.app))
+    # a PREMIS deletion event names the requester, the approvers and the owner
+    with w.app.uow() as uow:
+        event = uow.session.scalars(
+            sa.select(Event).where(Event.package_id == pid, Event.event_type == "deletion")
+        ).one()
+        detail = event.detail
+        agents = sorted(
+            (role, name)
+            for role, name in uow.session.execute(
+                sa.select(EventAgent.role, Agent.name)
+                .join(Agent, Agent.id == EventAgent.agent_id)
+                .where(EventAgent.event_id == event.id)
+            )
+        )
+    assert agents == [
+        ("approver", "mia"),
+        ("approver", "root"),
+        ("implementer", "cas"),
+        ("owner", "The Museum"),
+        ("requester", "cas"),
+    ]
+    assert "rule destroy 1 years after ingest_date" in detail
+
+    # the declaration
+    doc = disposal.declaration(w.app, w.who("mia"), info.id)
+    body = json.loads(doc.json)
+    assert body["date"] == LATER.date().isoformat()
+    assert body["agreement"] == {"reference": "ENF-2026-001", "version": 1}
+    assert body["rule"]["legal_basis"] == "Selection list item 12"
+    assert [a["party"] for a in body["approvals"]] == ["museum", "archive"]
+    assert body["requested_by"] == "cas"
+    [harbour] = [p for p in body["packages"] if p["id"] == pid]
+    assert harbour["title"] == "harbour"
+    assert [f["path"] for f in harbour["files"] if f["path"].startswith("data/")] == [
+        "data/file0.bin",
+        "data/file1.bin",
+    ]
+    import hashlib
+
+    assert hashlib.sha256(doc.json.encode()).hexdigest() == doc.sha256 == done.declaration_sha256
+    assert f"SHA-256 of the JSON declaration: {doc.sha256}" in doc.text
+    assert "Legal basis: Selection list item 12" in doc.text
+    assert "- museum: mia on" in doc.text
+
+    # restore within the window: everything back
+    restored = disposal.restore(w.app, w.who("cas"), info.id, now=LATER + timedelta(days=29))
+    assert restored.state == "restored"
+    assert w.status(pid) == "stored" and w.retention_state(pid) == "restored"
+    assert w.copies(pid) == [("default", 1), ("second", 1)]
+    after = w.package_keys("second", pid)
+    # everything back, and the deletion and recovery events written beside the others
+    assert set(before) < set(after) and all("/events/" in k for k in set(after) - set(before))
+    assert not w.keys("second", "disposed/")
+    assert check_fixity(w.app, package_id=pid).ok
+
+
+def test_permanent_deletion_after_the_window_is_idempotent(world: World) -> None:
+    w = world
+    pid = w.ingest("harbour")
+    w.due()
+    info = _propose(w)
+    w.approve_all(info.id)
+    disposal.execute(w.app, w.who("cas"), info.id, now=LATER)
+    assert disposal.purge_expired(w.app, now=LATER + timedelta(days=29)) == []
+    with pytest.raises(Conflict, match="restore window ended"):
+        disposal.restore(w.app, w.who("cas"), info.id, now=LATER + timedelta(days=31))
+    assert w.keys("default", "disposed/")
+    assert disposal.purge_expired(w.app, now=LATER + timedelta(days=31)) == [pid]
+    assert w.keys("default", "disposed/") == [] and w.package_keys("default", pid) == []
+    assert disposal.purge_expired(w.app, now=LATER + timedelta(days=32)) == []
+    final = disposal.show(w.app, None, info.id)
+    assert final.state == "permanently_deleted"
+    assert w.retention_state(pid) == "permanently_deleted" and w.status(pid) == "disposed"
+    with w.app.uow() as uow:
+        s = uow.session
+        assert s.scalar(sa.select(sa.func.count()).where(File.package_id == pid)) == 0
+        assert s.get_one(Package, pid).title == "harbour"  # the tombstone
+        kinds = list(
+            s.scalars(
+                sa.select(Event.outcome_detail).where(
+                    Event.package_id == pid, Event.event_type == "deletion"
+                )
+            )
+        )
+    assert len(kinds) == 2 and any("deleted for good" in k for k in kinds)
+    # the declaration still lists the files
+    body = json.loads(disposal.declaration(w.app, None, info.id).json)
+    assert len(body["packages"][0]["files"]) >= 2
+
+
+# ----------------------------------------------------------------------------- guards
+
+
+def test_who_may_decide(world: World) -> None:
+    w = world
+    w.ingest("harbour")
+    w.due()
+    info = _propose(w, "mia")
+    with pytest.raises(PermissionDenied, match=r"asked for disposal .* may not approve"):
+        disposal.approve(w.app, w.who("mia"), info.id, "museum")
+    with pytest.raises(PermissionDenied, match="viewer in museum"):
+        disposal.approve(w.app, w.who("vera"), info.id, "museum")
+    with pytest.raises(PermissionDenied, match="repository administrator"):
+        disposal.approve(w.app, w.who("root"), info.id, "museum")
+    with pytest.raises(PermissionDenied, match="may not approve or reject the disposal for arch"):
+        disposal.approve(w.app, w.who("max"), info.id, "archive")
+    with pytest.raises(InvalidInput, match="'artist' does not decide"):
+        disposal.approve(w.app, w.who("arno"), info.id, "artist")
+    disposal.approve(w.app, w.who("max"), info.id, "museum")
+    with pytest.raises(Conflict, match=r"museum has already decided .* approve by max"):
+        disposal.approve(w.app, w.who("max"), info.id, "museum")
+    with pytest.raises(NotFound):
+        disposal.approve(w.app, w.who("max"), 999, "museum")
+
+
+def test_reject_needs_a_comment_and_puts_the_packages_back(world: World) -> None:
+    w = world
+    pid = w.ingest("harbour")
+    w.due()
+    info = _propose(w)
+    with pytest.raises(InvalidInput, match="needs a comment"):
+        disposal.reject(w.app, w.who("mia"), info.id, "museum", "  ")
+    done = disposal.reject(w.app, w.who("mia"), info.id, "museum", "still exhibited")
+    assert done.state == "rejected" and w.retention_state(pid) == "due"
+    assert done.parties[0].comment == "still exhibited"
+    with pytest.raises(Conflict, match="it is rejected, not pending"):
+        disposal.approve(w.app, w.who("root"), info.id, "archive")
+    # proposed again: a rejected request no longer holds the package
+    assert _propose(w).items[0].package_id == pid
+
+
+def test_nothing_due_and_bad_proposals(world: World) -> None:
+    w = world
+    pid = w.ingest("harbour")
+    with pytest.raises(NotFound, match="no package is due"):
+        disposal.propose_due(w.app, w.who("cas"), now=LATER)
+    with pytest.raises(Conflict, match=r"is not due for disposal .*in_retention"):
+        disposal.propose(w.app, w.who("mia"), [pid], kind="scheduled")
+    with pytest.raises(InvalidInput, match="needs a motivation"):
+        disposal.propose(w.app, w.who("mia"), [pid], kind="adhoc")
+    with pytest.raises(InvalidInput, match="unknown kind"):
+        disposal.propose(w.app, w.who("mia"), [pid], kind="burn", reason="x")
+    with pytest.raises(NotFound):
+        disposal.propose(w.app, w.who("mia"), ["ffffffff"], reason="x")
+    with pytest.raises(PermissionDenied, match="archivist or admin role"):
+        disposal.propose(w.app, w.who("vera"), [pid], reason="duplicate")
+    w.due()
+    _propose(w)
+    with pytest.raises(Conflict, match="already in disposal"):
+        disposal.propose(w.app, w.who("mia"), [pid], reason="duplicate")
+
+
+def test_adhoc_deletion_needs_the_owner_and_never_the_operator(world: World) -> None:
+    w = world
+    pid = w.ingest("harbour")
+    info = disposal.propose(w.app, w.who("mia"), [pid], reason="a duplicate of another package")
+    assert info.kind == "adhoc" and info.waiting_for == ("museum", "archive")
+    assert w.retention_state(pid) == "disposal_proposed"
+    with pytest.raises(PermissionDenied, match="operator staff never approve a deletion"):
+        disposal.approve(w.app, w.who("root"), info.id, "museum")
+    with pytest.raises(PermissionDenied, match="asked for"):
+        disposal.approve(w.app, w.who("mia"), info.id, "museum")
+    disposal.approve(w.app, w.who("max"), info.id, "museum")
+    disposal.approve(w.app, w.who("cas"), info.id, "archive")
+    done = disposal.execute(w.app, w.who("cas"), info.id, now=LATER)
+    assert done.state == "executed" and w.status(pid) == "disposed"
+    assert "a duplicate of another package" in disposal.declaration(w.app, None, info.id).text
+
+
+def test_a_hold_placed_after_approval_blocks_execution(world: World) -> None:
+    w = world
+    pid = w.ingest("harbour")
+    w.due()
+    info = _propose(w)
+    w.approve_all(info.id)
+    hold = holds.place(
+        w.app, w.who("mia"), kind="legal", title="Court case", reason="seized", packages=[pid]
+    )
+    with pytest.raises(OnHold, match=f"package {pid} is on hold"):
+        disposal.execute(w.app, w.who("cas"), info.id, now=LATER)
+    with pytest.raises(OnHold):
+        disposal.queue_execution(w.app, w.who("cas"), info.id, publish=lambda _id: None)
+    assert disposal.show(w.app, None, info.id).state == "approved"
+    assert w.status(pid) == "stored" and w.copies(pid) == [("default", 1)]
+    assert not w.keys("default", "disposed/")
+    holds.lift(w.app, w.who("mia"), hold.id, reason="case closed")
+    assert disposal.execute(w.app, w.who("cas"), info.id, now=LATER).state == "executed"
+
+
+def test_a_hold_on_a_proposal_blocks_approval(world: World) -> None:
+    w = world
+    pid = w.ingest("harbour")
+    w.due()
+    info = _propose(w)
+    holds.place(w.app, w.who("mia"), kind="audit", title="Audit", reason="r", packages=[pid])
+    with pytest.raises(OnHold):
+        disposal.approve(w.app, w.who("mia"), info.id, "museum")
+    with w.app.uow() as uow:
+        assert uow.session.scalar(sa.select(sa.func.count()).select_from(DisposalApproval)) == 0
+
+
+def test_a_suspended_agreement_or_a_disallowed_delete_blocks_execution(world: World) -> None:
+    w = world
+    pid = w.ingest("harbour")
+    w.due()
+    info = _propose(w)
+    w.approve_all(info.id)
+    agreements.suspend(w.app, w.who("cas"), "ENF-2026-001", reason="rights challenge")
+    with pytest.raises(Conflict, match="agreement ENF-2026-001 is suspended"):
+        disposal.execute(w.app, w.who("cas"), info.id, now=LATER)
+    assert w.status(pid) == "stored"
+    agreements.resume(w.app, w.who("cas"), "ENF-2026-001")
+    with pytest.raises(PermissionDenied, match="custodian"):
+        disposal.execute(w.app, w.who("mia"), info.id, now=LATER)
+    assert disposal.execute(w.app, w.who("cas"), info.id, now=LATER).state == "executed"
+    with pytest.raises(Conflict, match="it is executed"):
+        disposal.execute(w.app, w.who("cas"), info.id, now=LATER)
+
+
+def test_list_and_show_respect_visibility(world: World) -> None:
+    w = world
+    w.ingest("harbour")
+    w.due()
+    info = _propose(w)
+    assert [d.id for d in disposal.list_requests(w.app, w.who("vera"))] == [info.id]
+    assert [d.id for d in disposal.list_requests(w.app, w.who("cas"), state="open")] == [info.id]
+    # the artist is a party of the agreement: it sees the disposal, without deciding on it
+    assert [d.id for d in disposal.list_requests(w.app, w.who("arno"))] == [info.id]
+    assert disposal.list_requests(w.app, None, state="executed") == []
+    accounts.create_user(w.app, "stranger", memberships={})
+    assert disposal.list_requests(w.app, w.who("stranger")) == []
+    with pytest.raises(NotFound):
+        disposal.show(w.app, w.who("stranger"), info.id)
+    with pytest.raises(InvalidInput, match="unknown state"):
+        disposal.list_requests(w.app, None, state="done")
+    with pytest.raises(NotFound, match="has no declaration"):
+        disposal.declaration(w.app, None, info.id)
