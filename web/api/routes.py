@@ -5,13 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request, url_for
+from marshmallow import INCLUDE
 from preserve.web.api import bp
 from preserve.web.api.base import LINK_HEADER, page_link, paginated, problems
 from preserve.web.api.schemas import (
+    AgreementListArgs,
+    AgreementListSchema,
+    AgreementSchema,
+    AgreementSpecSchema,
+    AgreementStepSchema,
+    AwaitingListSchema,
     BagArgs,
     CollectionArgs,
     CollectionListSchema,
+    DocumentSchema,
+    DocumentUploadSchema,
     FileArgs,
+    HoldArgs,
+    HoldCreateSchema,
+    HoldLiftSchema,
+    HoldListSchema,
+    HoldSchema,
     IngestRequestSchema,
     JobArgs,
     JobListSchema,
@@ -452,6 +466,434 @@ def ingest(args: dict[str, Any]) -> Any:
             request_id=request_id,
         )
         job_id = job.id
-        audit("ingest", object_type="folder", object_id=f"{args['folder']}:{args['path']}",
-              job=job_id)  # fmt: skip
+        audit(
+            "ingest", object_type="folder", object_id=f"{args['folder']}:{args['path']}", job=job_id
+        )
     return queued(job_view.get_job(app, who, job_id))
+
+
+# ------------------------------------------------------------------ agreements and holds (issue 12)
+# Each route is one call of preserve.services.agreements or .holds (and agreement_view for what a
+# page shows); a refused step is 409 naming the guard (a refused proposal lists every missing
+# item in ``problems``), refused input 422, no right 403, an agreement one may not see 404.
+
+
+def _agreement_ident(reference: str, version: int | None = None) -> str:
+    return reference if version is None else f"{reference}/v{version}"
+
+
+def _agreement_url(reference: str, version: int) -> str:
+    return url_for("api.agreement_version", reference=reference, version=version, _external=True)
+
+
+def agreement_body(detail: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from preserve.services import agreement_view
+
+    app, who = application(), principal()
+    name = _agreement_ident(detail.reference, detail.version_no)
+    steps = agreement_view.actions(app, who, name)
+    body = asdict(detail)
+    body["label"] = detail.label
+    body["packages"] = agreement_view.packages_under(app, who, name, limit=0).total
+    body["your_steps"] = {
+        "steps": sorted(steps.steps),
+        "agree": list(steps.agree),
+        "sign": list(steps.sign),
+        "give_notice": list(steps.give_notice),
+    }
+    for doc in body["documents"]:
+        doc["url"] = url_for(
+            "api.agreement_document",
+            reference=detail.reference,
+            version=detail.version_no,
+            document_id=doc["id"],
+            _external=True,
+        )
+    body["url"] = _agreement_url(detail.reference, detail.version_no)
+    return body
+
+
+def _audit_agreement(action: str, detail: Any, **extra: Any) -> None:
+    audit(f"agreement.{action}", object_type="agreement", object_id=detail.label, **extra)
+
+
+@bp.route("/agreements", methods=["GET"])
+@bp.arguments(AgreementListArgs, location="query")
+@bp.response(200, AgreementListSchema)
+@problems(400)
+def agreements(args: dict[str, Any]) -> Any:
+    """The agreements whose parties include one of your organisations (a repository admin:
+    all), the newest version of each unless ``all_versions``."""
+    from preserve.services import agreements as service
+
+    found = service.list_agreements(
+        application(),
+        principal(),
+        state=args.get("state"),
+        organisation=args.get("organisation"),
+        all_versions=args["all_versions"],
+    )
+    items = [
+        {
+            **vars(a),
+            "parties": list(a.parties),
+            "label": a.label,
+            "url": _agreement_url(a.reference, a.version_no),
+        }
+        for a in found
+    ]
+    return {"items": items}
+
+
+@bp.route("/agreements/awaiting", methods=["GET"])
+@bp.response(200, AwaitingListSchema)
+@problems()
+def agreements_awaiting() -> Any:
+    """The agreement versions where a party you may act for still has to agree (proposed) or
+    sign (pending signature)."""
+    from preserve.services import agreement_view
+
+    found = agreement_view.awaiting(application(), principal())
+    return {"items": [{**vars(w), "parties": list(w.parties)} for w in found]}
+
+
+@bp.route("/agreements", methods=["POST"])
+@bp.arguments(AgreementSpecSchema, unknown=INCLUDE)
+@bp.response(201, AgreementSchema, headers={"Location": {"schema": {"type": "string"}}})
+@problems(400, 403, 409, 415, 422)
+def agreement_create(spec: dict[str, Any]) -> Any:
+    """Create a draft (version 1) from its description (``reference``, ``kind``, ``title`` and
+    any sections); you need the archivist or admin role in one of its parties (or in an
+    organisation while it names none), or to be a repository admin."""
+    from preserve.services import agreements as service
+
+    detail = service.create_draft(application(), principal(), spec)
+    _audit_agreement("create", detail, state=detail.state)
+    body = agreement_body(detail)
+    return body, 201, {"Location": body["url"]}
+
+
+@bp.route("/agreements/<reference>", methods=["GET"])
+@bp.response(200, AgreementSchema)
+@problems(404)
+def agreement(reference: str) -> Any:
+    """The newest version of an agreement: parties with decisions and signatures, terms,
+    documents, history, the number of packages under it and the steps you may take."""
+    from preserve.services import agreements as service
+
+    return agreement_body(service.show(application(), reference, principal()))
+
+
+@bp.route("/agreements/<reference>/versions/<int:version>", methods=["GET"])
+@bp.response(200, AgreementSchema)
+@problems(404)
+def agreement_version(reference: str, version: int) -> Any:
+    """One version of an agreement (superseded and amended versions are kept)."""
+    from preserve.services import agreements as service
+
+    ident = _agreement_ident(reference, version)
+    return agreement_body(service.show(application(), ident, principal()))
+
+
+@bp.route("/agreements/<reference>/versions/<int:version>", methods=["PATCH"])
+@bp.arguments(AgreementSpecSchema, unknown=INCLUDE)
+@bp.response(200, AgreementSchema)
+@problems(400, 403, 404, 409, 415, 422)
+def agreement_edit(spec: dict[str, Any], reference: str, version: int) -> Any:
+    """Change a draft: each section given replaces the draft's. Any other state is refused
+    with 409 (a signed version is frozen: amend it)."""
+    from preserve.services import agreements as service
+
+    if not spec:
+        from preserve.errors import InvalidInput
+
+        raise InvalidInput("nothing to change: give at least one section of the agreement")
+    ident = _agreement_ident(reference, version)
+    detail = service.edit_draft(application(), principal(), ident, spec)
+    _audit_agreement("edit", detail, sections=sorted(spec))
+    return agreement_body(detail)
+
+
+#: step -> (the fields it reads, the service call)
+_STEPS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "propose": ((), lambda s, app, who, i, a: s.propose(app, who, i)),
+    "agree": (
+        ("party", "comment"),
+        lambda s, app, who, i, a: s.agree(
+            app, who, i, a.get("party", ""), comment=a.get("comment", "")
+        ),
+    ),
+    "send-back": (
+        ("party", "comment"),
+        lambda s, app, who, i, a: s.send_back(
+            app, who, i, a.get("party", ""), a.get("comment", "")
+        ),
+    ),
+    "sign": (
+        ("party", "capacity", "method", "document_sha256"),
+        lambda s, app, who, i, a: s.sign(
+            app,
+            who,
+            i,
+            a.get("party", ""),
+            capacity=a.get("capacity", ""),
+            method=a.get("method", "digital"),
+            document_sha256=a.get("document_sha256"),
+        ),
+    ),
+    "activate": ((), lambda s, app, who, i, a: s.activate(app, who, i)),
+    "suspend": (("reason",), lambda s, app, who, i, a: s.suspend(app, who, i, a.get("reason", ""))),
+    "resume": (
+        ("comment",),
+        lambda s, app, who, i, a: s.resume(app, who, i, comment=a.get("comment", "")),
+    ),
+    "amend": (("reason",), lambda s, app, who, i, a: s.amend(app, who, i, a.get("reason", ""))),
+    "give-notice": (
+        ("party", "reason"),
+        lambda s, app, who, i, a: s.give_notice(
+            app, who, i, a.get("party", ""), a.get("reason", "")
+        ),
+    ),
+    "start-exit": ((), lambda s, app, who, i, a: s.start_exit(app, who, i)),
+    "close": (("evidence",), lambda s, app, who, i, a: s.close(app, who, i, a.get("evidence", ""))),
+    "withdraw": (
+        ("reason",),
+        lambda s, app, who, i, a: s.withdraw(app, who, i, a.get("reason", "")),
+    ),
+    "confirm-review": ((), lambda s, app, who, i, a: s.confirm_review(app, who, i)),
+}
+_STEP_TEXT = {
+    "propose": "Propose a complete draft to its parties (409 listing every missing item).",
+    "agree": "Agree to a proposal for ``party``; when every party agreed it awaits signatures.",
+    "send-back": "Send a proposal back to draft for ``party``, with a ``comment`` (required).",
+    "sign": "Sign for ``party`` in ``capacity``; the last signature freezes the version.",
+    "activate": "Put a signed version in force (custodian staff; not before its start date).",
+    "suspend": "Suspend an active version (``reason``): new ingest is refused.",
+    "resume": "Resume a suspended version.",
+    "amend": "Start an amendment: a new draft version with the current terms (201).",
+    "give-notice": "Give notice of termination for ``party`` (``reason``).",
+    "start-exit": "Start the exit of an expired version, or one whose notice period is over.",
+    "close": "Close an exiting version (``evidence`` of the exit).",
+    "withdraw": "Withdraw a draft or proposed version.",
+    "confirm-review": "Confirm the review of a version under review.",
+}
+
+
+def _step_route(step: str) -> None:
+    fields, call = _STEPS[step]
+
+    def view(args: dict[str, Any], reference: str, version: int) -> Any:
+        from preserve.errors import InvalidInput
+        from preserve.services import agreements as service
+
+        extra = sorted(set(args) - set(fields))
+        if extra:
+            raise InvalidInput(
+                f"{step} does not take {', '.join(extra)} (it takes: {', '.join(fields) or '-'})"
+            )
+        ident = _agreement_ident(reference, version)
+        detail = call(service, application(), principal(), ident, args)
+        _audit_agreement(
+            step.replace("-", "_"),
+            detail,
+            state=detail.state,
+            **{k: args[k] for k in ("party", "capacity") if k in args},
+        )
+        if step == "amend":
+            body = agreement_body(detail)
+            return body, 201, {"Location": body["url"]}
+        return agreement_body(detail)
+
+    endpoint = "agreement_" + step.replace("-", "_")
+    view.__name__ = endpoint
+    view.__doc__ = _STEP_TEXT[step]
+    decorated: Any = view
+    decorated = problems(400, 403, 404, 409, 415, 422)(decorated)
+    if step == "amend":
+        decorated = bp.response(
+            201, AgreementSchema, headers={"Location": {"schema": {"type": "string"}}}
+        )(decorated)
+    else:
+        decorated = bp.response(200, AgreementSchema)(decorated)
+    decorated = bp.arguments(AgreementStepSchema, required=False)(decorated)
+    bp.route(
+        f"/agreements/<reference>/versions/<int:version>/{step}",
+        methods=["POST"],
+        endpoint=endpoint,
+    )(decorated)
+
+
+for _step in _STEPS:
+    _step_route(_step)
+
+
+@bp.route("/agreements/<reference>/versions/<int:version>/documents", methods=["POST"])
+@bp.arguments(DocumentUploadSchema)
+@bp.response(201, DocumentSchema, headers={"Location": {"schema": {"type": "string"}}})
+@problems(400, 403, 404, 409, 415, 422)
+def agreement_attach(args: dict[str, Any], reference: str, version: int) -> Any:
+    """Attach a document to a draft (any kind) or a signed copy to a version past drafting:
+    PDF, plain text, ODT or DOCX, at most 25 MiB; its SHA-256 is recorded. HTML, SVG, XML and
+    macros are refused (422)."""
+    import base64
+    import binascii
+    import tempfile
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from preserve.errors import InvalidInput
+    from preserve.services import agreements as service
+
+    try:
+        data = base64.b64decode(args["content_base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("content_base64: not valid base64") from None
+    name = Path(args["name"].replace("\\", "/")).name
+    if not name:
+        raise InvalidInput("name: give the document's file name, e.g. agreement.pdf")
+    ident = _agreement_ident(reference, version)
+    with tempfile.TemporaryDirectory(prefix="preserve-agreement-") as folder:
+        target = Path(folder) / "upload"
+        target.write_bytes(data)
+        doc = service.attach_document(
+            application(), principal(), ident, target, kind=args["kind"], name=name
+        )
+    audit(
+        "agreement.attach",
+        object_type="agreement",
+        object_id=ident,
+        name=doc.name,
+        kind=doc.kind,
+        sha256=doc.sha256,
+    )
+    body = asdict(doc)
+    body["url"] = url_for(
+        "api.agreement_document",
+        reference=reference,
+        version=version,
+        document_id=doc.id,
+        _external=True,
+    )
+    return body, 201, {"Location": body["url"]}
+
+
+@bp.route("/agreements/<reference>/versions/<int:version>/documents/<int:document_id>")
+@bp.response(200, description="The document, as an attachment.", content_type="application/pdf")
+@bp.doc(
+    responses={
+        "200": {
+            "description": "The document (PDF, plain text, ODT or DOCX), as an attachment.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    }
+)
+@problems(404)
+def agreement_document(reference: str, version: int, document_id: int) -> Any:
+    """Download a document of an agreement version (always an attachment, never rendered)."""
+    from preserve.web.views.agreements import document_response
+
+    from preserve.services import agreement_view
+
+    found = agreement_view.document_file(
+        application(), principal(), _agreement_ident(reference, version), document_id
+    )
+    return document_response(found)
+
+
+def hold_body(info: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    body = asdict(info)
+    body["url"] = url_for("api.hold", hold_id=info.id, _external=True)
+    return body
+
+
+@bp.route("/holds", methods=["GET"])
+@bp.arguments(HoldArgs, location="query")
+@bp.response(200, HoldListSchema)
+@problems(400, 404, 422)
+def holds(args: dict[str, Any]) -> Any:
+    """Holds with a target in one of your organisations, newest first (``state`` active,
+    lifted or all)."""
+    from preserve.services import holds as service
+
+    found = service.list_holds(
+        application(),
+        principal(),
+        state=args["state"],
+        package=args.get("package"),
+        collection=args.get("collection"),
+        organisation=args.get("organisation"),
+    )
+    return {"items": [hold_body(h) for h in found]}
+
+
+@bp.route("/holds", methods=["POST"])
+@bp.arguments(HoldCreateSchema)
+@bp.response(201, HoldSchema, headers={"Location": {"schema": {"type": "string"}}})
+@problems(400, 403, 404, 415, 422)
+def hold_place(args: dict[str, Any]) -> Any:
+    """Place a hold on packages and collections (the archivist role in each target's
+    organisation): no disposal or deletion of what it covers until it is lifted."""
+    from flask import request as req
+
+    from preserve.services import holds as service
+
+    made = service.place(
+        application(),
+        principal(),
+        kind=args["kind"],
+        title=args["title"],
+        reason=args["reason"],
+        mandate=args.get("mandate"),
+        packages=args["packages"],
+        collections=args["collections"],
+        channel="api",
+        remote_addr=req.remote_addr,
+    )
+    audit("hold.place", object_type="hold", object_id=str(made.id), kind=made.kind)
+    body = hold_body(made)
+    return body, 201, {"Location": body["url"]}
+
+
+@bp.route("/holds/<int:hold_id>", methods=["GET"])
+@bp.response(200, HoldSchema)
+@problems(404)
+def hold(hold_id: int) -> Any:
+    """A hold with the targets you may see."""
+    from preserve.services import holds as service
+
+    return hold_body(service.show(application(), principal(), hold_id))
+
+
+@bp.route("/holds/<int:hold_id>/lift", methods=["POST"])
+@bp.arguments(HoldLiftSchema)
+@bp.response(200, HoldSchema)
+@problems(400, 403, 404, 415, 422)
+def hold_lift(args: dict[str, Any], hold_id: int) -> Any:
+    """Lift a whole hold, or one target (``package`` or ``collection``), with a reason."""
+    from flask import request as req
+
+    from preserve.services import holds as service
+
+    lifted = service.lift(
+        application(),
+        principal(),
+        hold_id,
+        reason=args["reason"],
+        package=args.get("package"),
+        collection=args.get("collection"),
+        channel="api",
+        remote_addr=req.remote_addr,
+    )
+    audit(
+        "hold.lift",
+        object_type="hold",
+        object_id=str(hold_id),
+        target=args.get("package") or args.get("collection") or "all",
+    )
+    return hold_body(lifted)

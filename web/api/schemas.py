@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from preserve.web.api.base import PageArgs
 
+from preserve.catalogue.agreements import STATES as AGREEMENT_STATES
 from preserve.catalogue.models import JOB_KINDS, JOB_STATES
 
 f = ma.fields
@@ -374,3 +375,323 @@ class IngestRequestSchema(ma.Schema):
             for name in ("path", "collection"):
                 if not data.get(name):
                     raise ma.ValidationError(f"{name} is needed with folder", name)
+
+
+# ------------------------------------------------------------------ agreements and holds (issue 12)
+
+
+class AgreementListArgs(ma.Schema):
+    state = f.String(
+        validate=ma.validate.OneOf(AGREEMENT_STATES), metadata={"description": "Only this state."}
+    )
+    organisation = f.String(metadata={"description": "Only agreements with this party (slug)."})
+    all_versions = f.Boolean(
+        load_default=False, metadata={"description": "Every version, not only the newest."}
+    )
+
+
+class AgreementSummarySchema(ma.Schema):
+    reference = f.String(required=True)
+    version_no = f.Integer(required=True)
+    label = f.String(required=True, metadata={"description": "REFERENCE vN"})
+    kind = f.String(required=True)
+    component = f.String(required=True)
+    title = f.String(required=True)
+    state = f.String(required=True, validate=ma.validate.OneOf(AGREEMENT_STATES))
+    effective_from = f.Date(required=True, allow_none=True)
+    effective_until = f.Date(required=True, allow_none=True)
+    parties = f.List(f.String(), required=True)
+    url = f.String(required=True)
+
+
+class AgreementListSchema(ma.Schema):
+    items = f.List(f.Nested(AgreementSummarySchema), required=True)
+
+
+class AwaitingSchema(ma.Schema):
+    reference = f.String(required=True)
+    version_no = f.Integer(required=True)
+    title = f.String(required=True)
+    state = f.String(required=True)
+    step = f.String(required=True, validate=ma.validate.OneOf(("agree", "sign")))
+    parties = f.List(f.String(), required=True)
+
+
+class AwaitingListSchema(ma.Schema):
+    items = f.List(f.Nested(AwaitingSchema), required=True)
+
+
+class SignatureSchema(ma.Schema):
+    signatory = f.String(required=True)
+    capacity = f.String(required=True)
+    method = f.String(required=True)
+    signed_at = f.DateTime(required=True)
+    document_sha256 = f.String(required=True)
+
+
+class PartySchema(ma.Schema):
+    organisation = f.String(required=True)
+    organisation_name = f.String(required=True)
+    roles = f.List(f.String(), required=True)
+    authorities = f.List(f.String(), required=True)
+    required_signatures = f.Integer(required=True)
+    represented_by = f.String(required=True, allow_none=True)
+    decision = f.String(required=True, allow_none=True)
+    decided_by = f.String(required=True, allow_none=True)
+    decided_at = f.DateTime(required=True, allow_none=True)
+    decision_comment = f.String(required=True)
+    signatures = f.List(f.Nested(SignatureSchema), required=True)
+
+
+class ScopeSchema(ma.Schema):
+    selector = f.String(required=True)
+    collection = f.String(required=True, allow_none=True)
+    element = f.String(required=True, allow_none=True)
+    operator = f.String(required=True, allow_none=True)
+    value = f.String(required=True, allow_none=True)
+
+
+class RetentionRuleSchema(ma.Schema):
+    action = f.String(required=True)
+    trigger = f.String(required=True)
+    period_value = f.Integer(required=True)
+    period_unit = f.String(required=True)
+    bound = f.String(required=True)
+    motivation = f.String(required=True)
+    legal_basis = f.String(required=True)
+
+
+class ServiceLevelSchema(ma.Schema):
+    min_copies = f.Integer(required=True)
+    min_distinct_sites = f.Integer(required=True)
+    allowed_regions = f.List(f.String(), required=True)
+    offline_copy_required = f.Boolean(required=True)
+    fixity_interval_days = f.Integer(required=True)
+    restore_test_interval_days = f.Integer(required=True, allow_none=True)
+
+
+class RightsGrantSchema(ma.Schema):
+    act = f.String(required=True)
+    restriction = f.String(required=True)
+    start_date = f.Date(required=True, allow_none=True)
+    end_date = f.Date(required=True, allow_none=True)
+    note = f.String(required=True)
+
+
+class AccessConditionSchema(ma.Schema):
+    action = f.String(required=True)
+    group = f.String(required=True)
+    organisation = f.String(required=True, allow_none=True)
+    embargo_until = f.Date(required=True, allow_none=True)
+    note = f.String(required=True)
+
+
+class ExitTermsSchema(ma.Schema):
+    recipient = f.String(required=True, allow_none=True)
+    package_format = f.String(required=True)
+    deadline_days = f.Integer(required=True)
+    post_exit_action = f.String(required=True)
+    retain_until = f.Date(required=True, allow_none=True)
+
+
+class DocumentSchema(ma.Schema):
+    id = f.Integer(required=True)
+    name = f.String(required=True)
+    kind = f.String(required=True)
+    media_type = f.String(required=True)
+    size = f.Integer(required=True)
+    sha256 = f.String(required=True)
+    uploaded_by = f.String(required=True)
+    uploaded_at = f.DateTime(required=True)
+    url = f.String(required=True, metadata={"description": "Where to download it."})
+
+
+class AgreementEventSchema(ma.Schema):
+    action = f.String(required=True)
+    from_state = f.String(required=True, allow_none=True)
+    to_state = f.String(required=True)
+    actor = f.String(required=True)
+    party = f.String(required=True, allow_none=True)
+    occurred_at = f.DateTime(required=True)
+    comment = f.String(required=True)
+
+
+class AgreementStepsSchema(ma.Schema):
+    steps = f.List(f.String(), required=True, metadata={"description": "Steps you may take."})
+    agree = f.List(
+        f.String(),
+        required=True,
+        metadata={"description": "Parties you may agree or send back for."},
+    )
+    sign = f.List(f.String(), required=True, metadata={"description": "Parties you may sign for."})
+    give_notice = f.List(f.String(), required=True)
+
+
+class AgreementSchema(ma.Schema):
+    reference = f.String(required=True)
+    version_no = f.Integer(required=True)
+    label = f.String(required=True)
+    kind = f.String(required=True)
+    component = f.String(required=True)
+    title = f.String(required=True)
+    summary = f.String(required=True)
+    state = f.String(required=True, validate=ma.validate.OneOf(AGREEMENT_STATES))
+    parent = f.String(required=True, allow_none=True)
+    supersedes = f.String(required=True, allow_none=True)
+    effective_from = f.Date(required=True, allow_none=True)
+    effective_until = f.Date(required=True, allow_none=True)
+    review_interval_months = f.Integer(required=True, allow_none=True)
+    next_review_on = f.Date(required=True, allow_none=True)
+    notice_period_days = f.Integer(required=True, allow_none=True)
+    notice_given_on = f.Date(required=True, allow_none=True)
+    legal_basis = f.String(required=True)
+    rights_statement = f.String(required=True, allow_none=True)
+    licence = f.String(required=True, allow_none=True)
+    parties = f.List(f.Nested(PartySchema), required=True)
+    scope = f.List(f.Nested(ScopeSchema), required=True)
+    retention = f.Nested(RetentionRuleSchema, required=True, allow_none=True)
+    service_level = f.Nested(ServiceLevelSchema, required=True, allow_none=True)
+    accepted_formats = f.List(f.String(), required=True)
+    preferred_formats = f.List(f.String(), required=True)
+    rights = f.List(f.Nested(RightsGrantSchema), required=True)
+    access = f.List(f.Nested(AccessConditionSchema), required=True)
+    exit = f.Nested(ExitTermsSchema, required=True, allow_none=True)
+    documents = f.List(f.Nested(DocumentSchema), required=True)
+    history = f.List(f.Nested(AgreementEventSchema), required=True)
+    created_by = f.String(required=True)
+    created_at = f.DateTime(required=True)
+    updated_by = f.String(required=True)
+    updated_at = f.DateTime(required=True)
+    signed_at = f.DateTime(required=True, allow_none=True)
+    content_hash = f.String(required=True, allow_none=True)
+    missing = f.List(
+        f.String(), required=True, metadata={"description": "What a draft lacks to be proposed."}
+    )
+    packages = f.Integer(required=True, metadata={"description": "Packages under this version."})
+    your_steps = f.Nested(AgreementStepsSchema, required=True)
+    url = f.String(required=True)
+
+
+_SPEC_SECTIONS = {
+    "reference": "Shared by the versions, e.g. CRA-2026-001 (creating only).",
+    "kind": "collaboration, service, management, deposit, submission, data_processing, escrow.",
+    "title": "Title.",
+    "summary": "A short summary.",
+    "component": "main, annex or addendum.",
+    "parent": "The main agreement of an annex or addendum.",
+    "effective_from": "Start date (YYYY-MM-DD).",
+    "effective_until": "End date (YYYY-MM-DD) or null.",
+    "review_interval_months": "Months between reviews.",
+    "next_review_on": "Next review date.",
+    "notice_period_days": "Notice period in days.",
+    "legal_basis": "Legal basis or mandate.",
+    "rights_statement": "A RightsStatements.org URI.",
+    "licence": "A Creative Commons licence or tool URI.",
+    "parties": "[{organisation, roles, authorities, required_signatures, represented_by}]",
+    "scope": "[{collection: ORG/SLUG} or {metadata: {element, operator, value}}]",
+    "retention": "{action, trigger, period: {value, unit}, bound, motivation, legal_basis}",
+    "service_level": "{min_copies, min_distinct_sites, allowed_regions, offline_copy_required, "
+    "fixity_interval_days, restore_test_interval_days}",
+    "formats": "{accepted: [PUID], preferred: [PUID]}",
+    "rights": "[{act, restriction, start, end, note}]",
+    "access": "[{action, group, organisation, embargo_until, note}]",
+    "exit": "{recipient, package_format, deadline_days, post_exit_action, retain_until}",
+}
+
+
+class AgreementSpecSchema(ma.Schema):
+    """A draft's description as ``preserve agreements create --from FILE`` reads it; the
+    sections given replace those of the draft. The service checks every value (422 naming
+    each field at fault)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+
+for _name, _text in _SPEC_SECTIONS.items():
+    AgreementSpecSchema._declared_fields[_name] = f.Raw(
+        allow_none=True, metadata={"description": _text}
+    )
+
+
+class AgreementStepSchema(ma.Schema):
+    """What a step takes (each step reads only its own fields; the others are refused)."""
+
+    party = f.String(metadata={"description": "agree, send_back, sign, give_notice: the party."})
+    comment = f.String(metadata={"description": "agree, resume; send_back (required)."})
+    capacity = f.String(metadata={"description": "sign: the capacity signed in (required)."})
+    method = f.String(metadata={"description": "sign: digital (default) or paper."})
+    document_sha256 = f.String(metadata={"description": "sign: the document signed."})
+    reason = f.String(metadata={"description": "suspend, give_notice (required); amend, withdraw."})
+    evidence = f.String(metadata={"description": "close: how the exit was fulfilled (required)."})
+
+
+class DocumentUploadSchema(ma.Schema):
+    name = f.String(required=True, metadata={"description": "The file name, e.g. agreement.pdf."})
+    kind = f.String(
+        load_default="main_text",
+        metadata={"description": "main_text, annex, addendum, signed_copy or other."},
+    )
+    content_base64 = f.String(
+        required=True, metadata={"description": "The file, base64 (PDF, text, ODT, DOCX; 25 MiB)."}
+    )
+
+
+class HoldArgs(ma.Schema):
+    state = f.String(load_default="active", validate=ma.validate.OneOf(("active", "lifted", "all")))
+    package = f.String(metadata={"description": "The holds covering this package."})
+    collection = f.String(metadata={"description": "ORG/SLUG: holds on it or its packages."})
+    organisation = f.String(metadata={"description": "Holds with a target in it."})
+
+
+class HoldTargetSchema(ma.Schema):
+    id = f.Integer(required=True)
+    type = f.String(required=True, validate=ma.validate.OneOf(("package", "collection")))
+    package_id = f.String(required=True, allow_none=True)
+    collection = f.String(required=True)
+    organisation = f.String(required=True)
+    package_title = f.String(required=True, allow_none=True)
+    added_by = f.String(required=True)
+    added_at = f.DateTime(required=True)
+    lifted_by = f.String(required=True, allow_none=True)
+    lifted_at = f.DateTime(required=True, allow_none=True)
+    lift_reason = f.String(required=True, allow_none=True)
+
+
+class HoldSchema(ma.Schema):
+    id = f.Integer(required=True)
+    kind = f.String(required=True)
+    title = f.String(required=True)
+    reason = f.String(required=True)
+    mandate = f.String(required=True, allow_none=True)
+    state = f.String(required=True, validate=ma.validate.OneOf(("active", "lifted")))
+    created_by = f.String(required=True)
+    created_at = f.DateTime(required=True)
+    lifted_by = f.String(required=True, allow_none=True)
+    lifted_at = f.DateTime(required=True, allow_none=True)
+    lift_reason = f.String(required=True, allow_none=True)
+    targets = f.List(f.Nested(HoldTargetSchema), required=True)
+    hidden_targets = f.Integer(required=True)
+    url = f.String(required=True)
+
+
+class HoldListSchema(ma.Schema):
+    items = f.List(f.Nested(HoldSchema), required=True)
+
+
+class HoldCreateSchema(ma.Schema):
+    kind = f.String(
+        required=True,
+        metadata={"description": "legal, dispute, audit, gdpr_request, rights_challenge or other."},
+    )
+    title = f.String(required=True)
+    reason = f.String(required=True)
+    mandate = f.String(allow_none=True)
+    packages = f.List(f.String(), load_default=list)
+    collections = f.List(f.String(), load_default=list, metadata={"description": "ORG/SLUG"})
+
+
+class HoldLiftSchema(ma.Schema):
+    reason = f.String(required=True)
+    package = f.String(metadata={"description": "Lift only this target."})
+    collection = f.String(metadata={"description": "Lift only this target (ORG/SLUG)."})

@@ -11,6 +11,7 @@ what and refuses with its reason, shown as it is (409 for a refused step, 422 fo
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -492,12 +493,10 @@ def document(reference: str, version: int, document_id: int) -> Response:
 
 def document_response(found: agreement_view.DocumentFile) -> Response:
     """The document as a download: always an attachment, never rendered by the browser."""
-    mime = found.info.media_type
-    if mime == "text/plain":
-        mime = "text/plain; charset=utf-8"
+    # read at once (at most 25 MiB): no file left open when a client drops the response
     response = send_file(
-        found.path,
-        mimetype=mime,
+        io.BytesIO(found.path.read_bytes()),
+        mimetype=found.info.media_type,  # text/plain gets "; charset=utf-8" from Flask
         as_attachment=True,
         download_name=found.info.name,
         etag=found.info.sha256,

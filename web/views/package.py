@@ -15,7 +15,7 @@ from flask_login import login_required
 from preserve.web.context import application, audit, principal
 
 from preserve.errors import InvalidInput
-from preserve.services import derivatives, downloads, package_view
+from preserve.services import agreement_view, derivatives, downloads, package_view
 
 bp = Blueprint("package", __name__)
 
@@ -77,6 +77,7 @@ def show(package_id: str) -> Any:
         args=request.args,
         event_labels=event_labels(),
         agent_words=agent_words(),
+        governance=agreement_view.governance(application(), principal(), detail.id),
     )
 
 
@@ -156,7 +157,10 @@ def agent_words() -> dict[str, str]:
 @login_required
 def file(package_id: str, file_id: int) -> Any:
     pid, version, entry = package_view.file_entry(application(), principal(), package_id, file_id)
-    return render_template("package/file.html", package_id=pid, version=version, f=entry)
+    governance = agreement_view.governance(application(), principal(), pid)
+    return render_template(
+        "package/file.html", package_id=pid, version=version, f=entry, governance=governance
+    )
 
 
 def _send(download: downloads.Download, what: str, package_id: str, **detail: Any) -> Response:
