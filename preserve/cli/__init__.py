@@ -37,6 +37,7 @@ from preserve.cli import (  # noqa: F401 (commands)
     catalogue,
     collections,
     derivatives,
+    disposal,
     fixity,
     holds,
     ingest,
