@@ -60,9 +60,12 @@ def test_the_list_shows_what_each_person_may_see_with_filters(world: Site) -> No
     service.create_draft(
         world.application,
         person(world.application, "cas"),
-        spec(reference="CRA-ARCHIVE", exit=None, parties=[
-            {"organisation": "archive", "roles": ["custodian"]}]),
-    )  # fmt: skip
+        spec(
+            reference="CRA-ARCHIVE",
+            exit=None,
+            parties=[{"organisation": "archive", "roles": ["custodian"]}],
+        ),
+    )
     mia = text(world.client("mia").get("/agreements"))
     assert REF in mia and "CRA-ARCHIVE" not in mia  # only agreements her museum is party to
     root = text(world.client("root").get("/agreements"))
@@ -79,10 +82,24 @@ def test_a_version_page_shows_parties_terms_history_and_versions(world: Site) ->
     make_active(world.application, spec(reference=REF))
     service.amend(world.application, person(world.application, "mia"), REF, "three sites")
     page = text(world.client("vera").get(V1))
-    for expected in ("The Museum", "Studio An Artist", "The Archive Service", "custodian",
-                     "active", "collection museum/photos", "keep permanently", "2 copies on 1 sites",
-                     "fixity every 90 days", "replicate: allow", "delete with a certificate",
-                     "v2 (draft)", "director", "content SHA-256", "all signed", "Packages under"):  # fmt: skip
+    for expected in (
+        "The Museum",
+        "Studio An Artist",
+        "The Archive Service",
+        "custodian",
+        "active",
+        "collection museum/photos",
+        "keep permanently",
+        "2 copies on 1 sites",
+        "fixity every 90 days",
+        "replicate: allow",
+        "delete with a certificate",
+        "v2 (draft)",
+        "director",
+        "content SHA-256",
+        "all signed",
+        "Packages under",
+    ):
         assert expected in page, expected
     # a viewer takes no step: no buttons
     assert "Your steps" not in page
@@ -105,38 +122,75 @@ def test_an_agreement_of_other_organisations_is_not_found(world: Site) -> None:
 
 def test_a_draft_is_created_and_every_section_edited_through_forms(world: Site) -> None:
     client = world.client("mia")
-    made = form(client, "/agreements/new", {
-        "reference": REF, "title": "Photos of the museum", "kind": "deposit",
-        "effective_from": "2026-11-29"})  # fmt: skip
+    made = form(
+        client,
+        "/agreements/new",
+        {
+            "reference": REF,
+            "title": "Photos of the museum",
+            "kind": "deposit",
+            "effective_from": "2026-11-29",
+        },
+    )
     assert made.status_code == 302 and made.headers["Location"].endswith(f"{V1}/edit")
     sections = {
         "parties": {
-            "p1_organisation": "museum", "p1_roles": "owner_depositor",
-            "p1_authorities": "approve_disposal", "p1_required_signatures": "1",
-            "p2_organisation": "artist", "p2_roles": "creator_rights_holder",
+            "p1_organisation": "museum",
+            "p1_roles": "owner_depositor",
+            "p1_authorities": "approve_disposal",
+            "p1_required_signatures": "1",
+            "p2_organisation": "artist",
+            "p2_roles": "creator_rights_holder",
             "p2_required_signatures": "1",
-            "p3_organisation": "archive", "p3_roles": "custodian", "p3_required_signatures": "1",
+            "p3_organisation": "archive",
+            "p3_roles": "custodian",
+            "p3_required_signatures": "1",
         },
-        "scope": {"collections": "museum/photos\n", "m1_element": "subject",
-                  "m1_operator": "contains", "m1_value": "harbour"},
-        "retention": {"action": "destroy", "trigger": "ingest_date", "period_value": "10",
-                      "period_unit": "years", "bound": "minimum", "motivation": "Useful 10 years",
-                      "legal_basis": "Archives Decree"},
-        "service_level": {"min_copies": "3", "min_distinct_sites": "2",
-                          "allowed_regions": "BE, NL", "fixity_interval_days": "60",
-                          "restore_test_interval_days": "365"},
+        "scope": {
+            "collections": "museum/photos\n",
+            "m1_element": "subject",
+            "m1_operator": "contains",
+            "m1_value": "harbour",
+        },
+        "retention": {
+            "action": "destroy",
+            "trigger": "ingest_date",
+            "period_value": "10",
+            "period_unit": "years",
+            "bound": "minimum",
+            "motivation": "Useful 10 years",
+            "legal_basis": "Archives Decree",
+        },
+        "service_level": {
+            "min_copies": "3",
+            "min_distinct_sites": "2",
+            "allowed_regions": "BE, NL",
+            "fixity_interval_days": "60",
+            "restore_test_interval_days": "365",
+        },
         "formats": {"accepted": "fmt/353 fmt/43", "preferred": "fmt/353"},
-        "rights": {"r_replicate_restriction": "allow", "r_disseminate_restriction": "conditional",
-                   "r_disseminate_note": "on request"},
-        "access": {"a1_action": "download", "a1_group": "owner",
-                   "a1_embargo_until": "2030-01-01"},
-        "exit": {"recipient": "museum", "package_format": "bagit", "deadline_days": "30",
-                 "post_exit_action": "delete_with_certificate"},
-        "general": {"title": "Photos of the museum", "kind": "deposit",
-                    "component": "main", "effective_from": "2026-11-29",
-                    "review_interval_months": "60", "notice_period_days": "90",
-                    "licence": "https://creativecommons.org/licenses/by/4.0"},
-    }  # fmt: skip
+        "rights": {
+            "r_replicate_restriction": "allow",
+            "r_disseminate_restriction": "conditional",
+            "r_disseminate_note": "on request",
+        },
+        "access": {"a1_action": "download", "a1_group": "owner", "a1_embargo_until": "2030-01-01"},
+        "exit": {
+            "recipient": "museum",
+            "package_format": "bagit",
+            "deadline_days": "30",
+            "post_exit_action": "delete_with_certificate",
+        },
+        "general": {
+            "title": "Photos of the museum",
+            "kind": "deposit",
+            "component": "main",
+            "effective_from": "2026-11-29",
+            "review_interval_months": "60",
+            "notice_period_days": "90",
+            "licence": "https://creativecommons.org/licenses/by/4.0",
+        },
+    }
     for section, data in sections.items():
         saved = form(client, f"{V1}/edit/{section}", data)
         assert saved.status_code == 302, (section, text(saved)[-800:])
@@ -144,14 +198,20 @@ def test_a_draft_is_created_and_every_section_edited_through_forms(world: Site) 
     assert [p.organisation for p in d.parties] == ["museum", "artist", "archive"]
     assert d.parties[0].authorities == ("approve_disposal",)
     assert [(s.selector, s.collection, s.value) for s in d.scope] == [
-        ("collection", "museum/photos", None), ("metadata", None, "harbour")]  # fmt: skip
+        ("collection", "museum/photos", None),
+        ("metadata", None, "harbour"),
+    ]
     assert d.retention is not None and (d.retention.action, d.retention.period_value) == (
-        "destroy", 10)  # fmt: skip
+        "destroy",
+        10,
+    )
     assert d.service_level is not None and d.service_level.allowed_regions == ("BE", "NL")
     assert d.service_level.restore_test_interval_days == 365
     assert set(d.accepted_formats) == {"fmt/353", "fmt/43"} and d.preferred_formats == ("fmt/353",)
     assert {(g.act, g.restriction) for g in d.rights} == {
-        ("replicate", "allow"), ("disseminate", "conditional")}  # fmt: skip
+        ("replicate", "allow"),
+        ("disseminate", "conditional"),
+    }
     assert d.access[0].group == "owner" and str(d.access[0].embargo_until) == "2030-01-01"
     assert d.exit is not None and d.exit.package_format == "bagit"
     assert d.licence == "http://creativecommons.org/licenses/by/4.0/"
@@ -168,18 +228,28 @@ def test_refused_input_in_the_editor_is_a_422_form_error_and_nothing_changes(
     client = world.client("mia")
     before = service.show(world.application, REF)
     cases = {
-        "service_level": ({"min_copies": "0", "fixity_interval_days": "abc"},
-                          ["service_level.min_copies: must be at least 1",
-                           "service_level.fixity_interval_days: 'abc' is not a whole number"]),
-        "general": ({"title": "", "effective_from": "2026-13-01"},
-                    ["title: must not be empty", "is not a date"]),
-        "parties": ({"p1_organisation": "nobody", "p1_roles": "custodian"},
-                    ["no organisation 'nobody'"]),
+        "service_level": (
+            {"min_copies": "0", "fixity_interval_days": "abc"},
+            [
+                "service_level.min_copies: must be at least 1",
+                "service_level.fixity_interval_days: 'abc' is not a whole number",
+            ],
+        ),
+        "general": (
+            {"title": "", "effective_from": "2026-13-01"},
+            ["title: must not be empty", "is not a date"],
+        ),
+        "parties": (
+            {"p1_organisation": "nobody", "p1_roles": "custodian"},
+            ["no organisation 'nobody'"],
+        ),
         "formats": ({"accepted": "tiff"}, ["'tiff' is not a PRONOM PUID"]),
-        "exit": ({"recipient": "museum", "deadline_days": "30",
-                  "post_exit_action": "retain_until"}, ["exit.retain_until: required"]),
+        "exit": (
+            {"recipient": "museum", "deadline_days": "30", "post_exit_action": "retain_until"},
+            ["exit.retain_until: required"],
+        ),
         "rights": ({"r_use_restriction": "conditional"}, ["a conditional grant says"]),
-    }  # fmt: skip
+    }
     for section, (data, messages) in cases.items():
         refused = form(client, f"{V1}/edit/{section}", data)
         page = text(refused)
@@ -214,9 +284,16 @@ def test_a_viewer_may_not_edit_and_an_unknown_section_is_not_found(world: Site) 
 def test_documents_are_checked_and_downloaded_as_attachments(world: Site) -> None:
     draft(world)
     client = world.client("mia")
-    ok = form(client, f"{V1}/documents", {"kind": "main_text", "back": "edit",
-              "document": (__import__("io").BytesIO(b"The terms.\n"), "terms.txt")},
-              content_type="multipart/form-data")  # fmt: skip
+    ok = form(
+        client,
+        f"{V1}/documents",
+        {
+            "kind": "main_text",
+            "back": "edit",
+            "document": (__import__("io").BytesIO(b"The terms.\n"), "terms.txt"),
+        },
+        content_type="multipart/form-data",
+    )
     assert ok.status_code == 302
     doc = service.show(world.application, REF).documents[0]
     got = client.get(f"{V1}/documents/{doc.id}")
@@ -231,9 +308,12 @@ def test_documents_are_checked_and_downloaded_as_attachments(world: Site) -> Non
         ("terms.pdf", b"plain words", "the content is text/plain but the name ends in .pdf"),
         ("empty.txt", b"", "the file is empty"),
     ):
-        refused = form(client, f"{V1}/documents", {"kind": "annex", "back": "edit",
-                       "document": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data")  # fmt: skip
+        refused = form(
+            client,
+            f"{V1}/documents",
+            {"kind": "annex", "back": "edit", "document": (io.BytesIO(data), name)},
+            content_type="multipart/form-data",
+        )
         assert refused.status_code == 422, name
         assert message in text(refused) and 'id="documents-error"' in text(refused)
     nothing = form(client, f"{V1}/documents", {"kind": "annex"})
@@ -247,8 +327,9 @@ def test_documents_are_checked_and_downloaded_as_attachments(world: Site) -> Non
 
 def test_each_button_is_shown_only_to_whom_it_applies(world: Site) -> None:
     proposed(world)
-    mia, arno, cas, vera, root = (text(world.client(n).get(V1)) for n in
-                                  ("mia", "arno", "cas", "vera", "root"))  # fmt: skip
+    mia, arno, cas, vera, root = (
+        text(world.client(n).get(V1)) for n in ("mia", "arno", "cas", "vera", "root")
+    )
     assert "Agree for museum" in mia and "Agree for artist" not in mia
     assert "Agree for artist" in arno and "Send back for artist" in arno
     assert "Agree for archive" in cas
@@ -269,9 +350,12 @@ def test_refusals_show_the_services_reason_with_their_status(world: Site) -> Non
     page = text(incomplete)
     assert incomplete.status_code == 409
     assert "scope: no collection or metadata rule" in page and "exit: no exit terms" in page
-    service.edit_draft(world.application, person(world.application, "mia"), REF,
-                       {"scope": [{"collection": "museum/photos"}],
-                        "exit": spec()["exit"]})  # fmt: skip
+    service.edit_draft(
+        world.application,
+        person(world.application, "mia"),
+        REF,
+        {"scope": [{"collection": "museum/photos"}], "exit": spec()["exit"]},
+    )
     assert form(mia, f"{V1}/propose").status_code == 302
     wrong_party = form(world.client("arno"), f"{V1}/agree", {"party": "museum"})
     assert wrong_party.status_code == 403 and "may not agree for museum" in text(wrong_party)
@@ -281,8 +365,11 @@ def test_refusals_show_the_services_reason_with_their_status(world: Site) -> Non
     assert no_comment.status_code == 422 and "needs a comment" in text(no_comment)
     too_early = form(world.client("cas"), f"{V1}/activate")
     assert too_early.status_code == 409 and "it is proposed, not signed" in text(too_early)
-    back = form(world.client("arno"), f"{V1}/send-back", {"party": "artist",
-                "comment": "Name the portrait rights"})  # fmt: skip
+    back = form(
+        world.client("arno"),
+        f"{V1}/send-back",
+        {"party": "artist", "comment": "Name the portrait rights"},
+    )
     assert back.status_code == 302
     page = text(world.client("mia").get(V1))
     assert "Name the portrait rights" in page and "draft" in page
@@ -297,14 +384,26 @@ def test_a_signed_version_cannot_be_changed_by_any_route(world: Site) -> None:
     assert before.state == "signed"
     assert "Edit the draft" not in text(mia.get(V1))
     assert mia.get(f"{V1}/edit").status_code == 409
-    for section in ("general", "parties", "scope", "retention", "service_level", "formats",
-                    "rights", "access", "exit"):  # fmt: skip
+    for section in (
+        "general",
+        "parties",
+        "scope",
+        "retention",
+        "service_level",
+        "formats",
+        "rights",
+        "access",
+        "exit",
+    ):
         refused = form(mia, f"{V1}/edit/{section}", {"title": "Changed", "min_copies": "9"})
         assert refused.status_code == 409, section
         assert "signed: a version that is not a draft is frozen" in text(refused)
-    annex = form(mia, f"{V1}/documents", {"kind": "annex",
-                 "document": (io.BytesIO(b"more terms"), "annex.txt")},
-                 content_type="multipart/form-data")  # fmt: skip
+    annex = form(
+        mia,
+        f"{V1}/documents",
+        {"kind": "annex", "document": (io.BytesIO(b"more terms"), "annex.txt")},
+        content_type="multipart/form-data",
+    )
     assert annex.status_code == 409
     for step in ("propose", "withdraw", "agree", "send-back"):
         assert form(mia, f"{V1}/{step}", {"party": "museum", "comment": "x"}).status_code == 409
@@ -321,8 +420,11 @@ def test_the_whole_lifecycle_through_the_pages(world: Site) -> None:
     panel = text(world.client("arno").get("/agreements")).split("Awaiting you")[1][:600]
     assert "sign for artist" in panel
     for who, party in (("mia", "museum"), ("arno", "artist"), ("cas", "archive")):
-        done = form(world.client(who), f"{V1}/sign",
-                    {"party": party, "capacity": "director", "method": "digital"})  # fmt: skip
+        done = form(
+            world.client(who),
+            f"{V1}/sign",
+            {"party": party, "capacity": "director", "method": "digital"},
+        )
         assert done.status_code == 302
     cas = world.client("cas")
     assert "Activate" in text(cas.get(V1)) and "Activate" not in text(world.client("arno").get(V1))

@@ -46,6 +46,13 @@ class ProblemSchema(ma.Schema):
         values=ma.fields.List(ma.fields.String()),
         metadata={"description": "Bad parameters: each field at fault and its messages."},
     )
+    problems = ma.fields.List(
+        ma.fields.String(),
+        metadata={
+            "description": "A refused step with several reasons: each of them (what an "
+            "agreement lacks before it can be proposed)."
+        },
+    )
 
 
 def problems(*statuses: int) -> Callable[[F], F]:
