@@ -77,15 +77,23 @@ def agreements_daily() -> dict[str, int]:
     notice), then packages whose retention is reached become due (under review for the action
     review) and those of an expired agreement are flagged for review (never deleted). Both
     are idempotent: a second scheduler, or this tick delivered twice, changes nothing more."""
-    from preserve.services import agreements, retention
+    from preserve.services import agreements, retention, retention_locks
 
     app = application()
     moved = agreements.advance(app)
     marked = retention.mark_due(app)
+    # S3 Object Lock: rolling retentions renewed, what failed before applied (idempotent)
+    locks = retention_locks.sweep(app)
     from preserve.services import disposal  # restore windows that ended: delete for good
 
     purged = disposal.purge_expired(app)
-    return {"agreements": len(moved), "packages": len(marked), "purged": len(purged)}
+    return {
+        "purged": len(purged),
+        "agreements": len(moved),
+        "packages": len(marked),
+        "object_locks": len(locks.packages),
+        "object_locks_failed": len(locks.failed),
+    }
 
 
 def register(app: Celery) -> None:

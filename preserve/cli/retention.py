@@ -109,3 +109,74 @@ def recompute(collection: str | None, as_json: bool) -> None:
     )
     for line in _lines(rows) if rows else []:
         say(line)
+
+
+def _stamp(value: Any) -> str:
+    return f"{value:%Y-%m-%d}" if value is not None else "-"
+
+
+@retention.command("locks")
+@click.option("--pending", "pending_only", is_flag=True, help="Only what is still to apply.")
+@click.option(
+    "--apply",
+    "apply_now",
+    is_flag=True,
+    help="Record again what every package needs and apply what is pending now (what the "
+    "daily task does).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def locks(pending_only: bool, apply_now: bool, as_json: bool) -> None:
+    """S3 Object Lock that retention and holds ask for: per package the retention date (the
+    due date of a minimum retention, a rolling year for keep permanently) and the legal hold
+    (a hold covers it), what was applied to its copies on locations that can lock objects,
+    and what is pending (a location that did not answer; retried daily). Exit status 1 when
+    --apply left failures.
+
+    \b
+    Examples:
+      preserve retention locks
+      preserve retention locks --pending
+      preserve retention locks --apply --json
+    """
+    from preserve.services import retention_locks as service
+
+    if apply_now:
+        run = service.sweep(app())
+        if as_json:
+            emit_json(run.as_json())
+        else:
+            for p in run.packages:
+                what = ", ".join(p.done) or p.status
+                say(f"{p.package_id}  {p.error if p.error else what}")
+            say(
+                f"{len(run.packages)} package(s) applied"
+                + (f", {len(run.failed)} failed (kept pending)" if run.failed else "")
+            )
+        if run.failed:
+            raise SystemExit(1)
+        return
+    rows = service.intents(app(), pending_only=pending_only)
+    if as_json:
+        emit_json([r.as_json() for r in rows])
+        return
+    if not rows:
+        say("no package needs an object lock" + (" still to apply" if pending_only else ""))
+        return
+    for line in table(
+        ("PACKAGE", "RETAIN UNTIL", "HOLD", "APPLIED UNTIL", "HOLD SET", "STATE", "WHY"),
+        (
+            (
+                r.package_id[:8],
+                _stamp(r.retain_until),
+                "yes" if r.legal_hold else "no",
+                _stamp(r.applied_until),
+                "-" if r.applied_hold is None else ("yes" if r.applied_hold else "no"),
+                f"pending ({r.last_error})"
+                if r.pending and r.last_error
+                else ("pending" if r.pending else "applied"),
+                r.retain_reason,
+            )
+            for r in rows
+        ),
+    ):
+        say(line)

@@ -939,6 +939,11 @@ def ingest_one(
                 log.warning(
                     "package %s: its agreement's copies not queued", package_id, exc_info=True
                 )
+        # S3 Object Lock: its minimum retention, and the legal hold of a hold on its
+        # collection, on every object of its copies (what fails is retried daily)
+        from preserve.services.retention_locks import protect
+
+        protect(app, [package_id], new_objects=True)
         shutil.rmtree(staging, ignore_errors=True)
         timer.lap("remove staging")
         log.info(

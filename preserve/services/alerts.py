@@ -71,6 +71,7 @@ KIND_LABELS = {
     "job_failed": "job failed",
     "backlog": "fixity backlog",
     "replication": "replication",
+    "object_lock": "object lock not applied",
 }
 
 #: What people should do, by kind of alert.
@@ -102,6 +103,11 @@ ADVICE = {
     "replication": (
         "A package lacks a verified copy on a location its collection requires. See which "
         "packages fall short and make the copies:"
+    ),
+    "object_lock": (
+        "S3 Object Lock could not be applied to the package's copies (its location did not "
+        "answer, or an object is missing): the catalogue still keeps it, and the daily task "
+        "tries again. Once the location is back, apply what is pending now:"
     ),
 }
 
@@ -323,6 +329,8 @@ def commands(alert: AlertRecord) -> list[tuple[str, str]]:
         )
     if alert.kind == "replication":
         out.append(("preserve locations sync", "see and make the missing copies"))
+    if alert.kind == "object_lock":
+        out.append(("preserve retention locks --apply", "apply the pending object locks now"))
     out.append((f"preserve alerts show {alert.id}", "see this alert"))
     out.append(
         (

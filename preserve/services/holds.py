@@ -423,9 +423,11 @@ def place(
             channel=channel,
             remote_addr=remote_addr,
         )
+        locks = _note_locks(s, affected, when)
         info = _info(s, hold, principal)
         uow.commit()
     _flush(app, affected)
+    _apply_locks(app, locks)
     log.info("hold %s placed by %s on %d package(s)", info.id, principal.label, len(affected))
     return info
 
@@ -526,9 +528,11 @@ def lift(
             channel=channel,
             remote_addr=remote_addr,
         )
+        locks = _note_locks(s, affected, when)
         info = _info(s, hold, principal)
         uow.commit()
     _flush(app, affected)
+    _apply_locks(app, locks)
     log.info("hold %s lifted%s by %s", hold_id, what, principal.label)
     return info
 
@@ -840,6 +844,22 @@ def _record(
             )
         )
     return sorted(affected)
+
+
+def _note_locks(s: Session, package_ids: list[str], when: datetime) -> list[str]:
+    """Record, with the hold, the S3 legal hold its packages now need (set or cleared), so that
+    a location that does not answer loses nothing (the daily task applies what is pending)."""
+    from preserve.services.retention_locks import note
+
+    return note(s, package_ids, now=when)
+
+
+def _apply_locks(app: Application, package_ids: list[str]) -> None:
+    """Set or clear the legal hold on the objects of the packages' copies now (never raises)."""
+    if package_ids:
+        from preserve.services.retention_locks import apply_after_commit
+
+        apply_after_commit(app, package_ids)
 
 
 def _flush(app: Application, package_ids: list[str]) -> None:

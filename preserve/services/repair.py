@@ -234,6 +234,10 @@ def repair_copy(
     run.events.extend(_new_check_event(app, copy))
     _conclude(app, run, check, clock())
     _flush(app, copy)
+    if expected:  # objects written again: the package's retention and legal hold on them
+        from preserve.services.retention_locks import protect
+
+        protect(app, [copy.package_id], new_objects=True)
     return _result(run, check, outcome_before)
 
 

@@ -868,6 +868,10 @@ def replicate(
     )
     _verify(app, plan, progress)
     event_id = _record(app, plan, total, copied, at, sorted(used))
+    if event_id is not None:  # a new copy: the package's retention and legal hold on it too
+        from preserve.services.retention_locks import protect
+
+        protect(app, [package_id], new_objects=True)
     if plan.bad:
         _alert_bad_sources(app, plan, at)
         key, why = next(iter(plan.bad.items()))

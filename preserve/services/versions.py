@@ -140,6 +140,9 @@ def describe(
     from preserve.services.retention import schedule
 
     schedule(app, package_id)  # the retention trigger may be in the description
+    from preserve.services.retention_locks import protect
+
+    protect(app, [package_id], new_objects=True)  # the new version's objects are locked too
     return result
 
 
