@@ -1049,6 +1049,7 @@ def _start(
     at: datetime,
     *,
     job_id: str | None = None,
+    on_behalf_of: str | None = None,
     channel: str = "cli",
     remote_addr: str | None = None,
 ) -> list[str]:
@@ -1073,7 +1074,7 @@ def _start(
         holds.require_no_holds(s, todo)  # locks collections, then packages; OnHold refuses
         if r.state == "approved":
             r.state = "executing"
-            r.executed_by = who.username if who is not None else r.executed_by or "system"
+            r.executed_by = who.username if who is not None else on_behalf_of or "system"
             if job_id is not None:
                 r.job_id = job_id
             for pid in todo:
@@ -1089,6 +1090,7 @@ def execute(
     request_id: int,
     *,
     job_id: str | None = None,
+    on_behalf_of: str | None = None,
     channel: str = "cli",
     remote_addr: str | None = None,
     now: datetime | None = None,
@@ -1098,7 +1100,16 @@ def execute(
     execution. Raises :class:`OnHold` when a package is on hold, :class:`Conflict` when
     an approval is missing or the agreement no longer allows it."""
     at = _now(now)
-    todo = _start(app, who, request_id, at, job_id=job_id, channel=channel, remote_addr=remote_addr)
+    todo = _start(
+        app,
+        who,
+        request_id,
+        at,
+        job_id=job_id,
+        on_behalf_of=on_behalf_of,
+        channel=channel,
+        remote_addr=remote_addr,
+    )
     for pid in todo:
         _dispose_package(app, request_id, pid, at)
     return _finish(app, request_id, _now(None) if now is None else at)
@@ -1156,7 +1167,10 @@ def queue_execution(
 def dispose_job(app: Application, job: jobs.JobRecord, work: jobs.Work) -> Mapping[str, Any]:
     """The worker's side of :func:`queue_execution`."""
     request_id = int(job.payload["request_id"])
-    info = execute(app, None, request_id, job_id=job.id)
+    by = job.payload.get("by")
+    info = execute(
+        app, None, request_id, job_id=job.id, on_behalf_of=str(by) if by else None, channel="worker"
+    )
     work.check()
     return {
         "request_id": info.id,
