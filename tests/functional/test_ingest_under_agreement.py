@@ -348,10 +348,12 @@ def test_the_daily_beat_task_activates_and_links(
         _signed(repo, tmp_path, PAST)  # signed, not yet active
         result = _ingest(repo, _delivery(tmp_path))
         assert repo.json("show", result["package_id"])["retention"] is None
-        assert tasks.agreements_daily() == {"agreements": 1, "packages": 0}
+        first = tasks.agreements_daily()
+        assert (first["agreements"], first["packages"], first["purged"]) == (1, 0, 0)
         shown = repo.json("show", result["package_id"])["retention"]
         assert (shown["agreement"], shown["state"]) == ("CRA-2026-001 v1", "in_retention")
-        assert tasks.agreements_daily() == {"agreements": 0, "packages": 0}
+        again = tasks.agreements_daily()
+        assert (again["agreements"], again["packages"], again["purged"]) == (0, 0, 0)
     finally:
         if tasks._application is not None:
             tasks._application[1].close()
