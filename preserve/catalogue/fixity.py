@@ -75,10 +75,37 @@ AGREEMENT_INTERVALS = f"""(SELECT s.collection_id AS collection_id,
  WHERE s.selector = 'collection' AND a.component = 'main'
  AND a.state IN ({", ".join(f"'{state}'" for state in AGREEMENT_IN_FORCE)})
  GROUP BY s.collection_id)"""  # noqa: S608 (constants only)
-#: A collection's interval: the shorter of its own and its agreements' (None: neither).
-COLLECTION_DAYS = """CASE WHEN ag.days IS NULL THEN co.fixity_interval_days
-     WHEN co.fixity_interval_days IS NULL OR ag.days < co.fixity_interval_days THEN ag.days
-     ELSE co.fixity_interval_days END"""
+#: Per package, the shortest fixity interval of the agreement in force it is linked to
+#: (``package_retention``: the version it was ingested under, or the version of the same
+#: reference in force now) when that agreement selects packages by a metadata rule (issue 12:
+#: collection scopes are in :data:`AGREEMENT_INTERVALS`), joined as ``pag``.
+PACKAGE_AGREEMENT_INTERVALS = f"""(SELECT pr.package_id AS package_id,
+        MIN(sl.fixity_interval_days) AS days
+ FROM package_retention pr
+ JOIN agreements a ON a.reference = pr.reference
+ JOIN agreement_service_levels sl ON sl.agreement_id = a.id
+ WHERE a.component = 'main'
+ AND a.state IN ({", ".join(f"'{state}'" for state in AGREEMENT_IN_FORCE)})
+ AND EXISTS (SELECT 1 FROM agreement_scopes ms WHERE ms.agreement_id = a.id
+             AND ms.selector = 'metadata')
+ GROUP BY pr.package_id)"""  # noqa: S608 (constants only)
+
+
+def shorter_sql(a: str, b: str) -> str:
+    """SQL for the shorter of two intervals in days, either of which may be NULL."""
+    return (
+        f"CASE WHEN ({b}) IS NULL THEN ({a}) "
+        f"WHEN ({a}) IS NULL OR ({b}) < ({a}) THEN ({b}) ELSE ({a}) END"
+    )
+
+
+#: A package's interval from its collection and agreements: the shortest of the collection's
+#: own, its collection's agreements' (``ag``) and its own metadata-rule agreement's (``pag``;
+#: None: none of them), for queries that join ``co``, ``ag`` and ``pag``.
+COLLECTION_DAYS = shorter_sql(shorter_sql("co.fixity_interval_days", "ag.days"), "pag.days")
+#: The joins :data:`COLLECTION_DAYS` needs, after ``packages p`` and ``collections co``.
+AGREEMENT_JOINS = f"""LEFT JOIN {AGREEMENT_INTERVALS} ag ON ag.collection_id = co.id
+LEFT JOIN {PACKAGE_AGREEMENT_INTERVALS} pag ON pag.package_id = p.id"""
 
 _COPIES = f"""
 SELECT c.id, c.package_id, l.name, l.url, c.key_prefix, c.version, p.version,
@@ -93,7 +120,7 @@ JOIN packages p ON p.id = c.package_id
 JOIN storage_locations l ON l.id = c.location_id
 JOIN collections co ON co.id = p.collection_id
 JOIN organisations o ON o.id = co.organisation_id
-LEFT JOIN {AGREEMENT_INTERVALS} ag ON ag.collection_id = co.id
+{AGREEMENT_JOINS}
 WHERE {{where}}
 AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = c.package_id
                 AND v.number = c.version AND v.status <> 'stored')

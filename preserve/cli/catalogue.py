@@ -65,6 +65,8 @@ def rebuild(location: str, as_json: bool) -> None:
                 "copies": report.copies,
                 "events": report.events,
                 "event_files": report.event_files,
+                "agreement_links": report.agreement_links,
+                "holds": report.holds,
                 "not_recovered": [
                     {"kind": f.kind, "subject": f.subject, "message": f.message}
                     for f in report.findings
@@ -80,7 +82,9 @@ def rebuild(location: str, as_json: bool) -> None:
             f"{count(report.collections, 'collection')}, "
             f"{count(report.packages, 'package')} ({count(report.versions, 'version')}), "
             f"{count(report.files, 'file')}, {count(report.copies, 'copy', 'copies')}, "
-            f"{count(report.events, 'event')} ({count(report.event_files, 'event file')})"
+            f"{count(report.events, 'event')} ({count(report.event_files, 'event file')}), "
+            f"{count(report.agreement_links, 'package')} linked to its agreement, "
+            f"{count(report.holds, 'hold')}"
         )
         if report.findings:
             say("not recovered:")

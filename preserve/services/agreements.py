@@ -1859,7 +1859,13 @@ def sign(
         return show(app, f"{a.reference}/v{a.version_no}")
 
 
-def _activate(session: Session, a: Agreement, who: Principal | None, at: datetime) -> None:
+def _activate(
+    session: Session,
+    a: Agreement,
+    who: Principal | None,
+    at: datetime,
+    default_days: int | None = None,
+) -> None:
     a.activated_at = at
     if a.next_review_on is None and a.review_interval_months and a.effective_from:
         a.next_review_on = add_months(a.effective_from, a.review_interval_months)
@@ -1868,10 +1874,61 @@ def _activate(session: Session, a: Agreement, who: Principal | None, at: datetim
         old = session.get(Agreement, a.supersedes_id)
         if old is not None and old.state in (*IN_FORCE, "expired"):
             _move(old, "superseded", "supersede", who, at, comment=f"superseded by {_label(a)}")
+            # what the old version governed and the new one does not falls back
+            _release_schedule(session, old, default_days)
     _enforce_service_level(session, a, at)
     from preserve.services.retention import backfill
 
     backfill(session, a, at)  # the packages already in its collections are linked and scheduled
+    _enforce_rule_scopes(session, a, at, default_days)
+
+
+def _rule_packages(session: Session, a: Agreement) -> list[str]:
+    """The stored packages linked to a version of ``a``'s reference (``package_retention``),
+    when ``a`` selects packages by a metadata rule: those it governs by that rule."""
+    from preserve.catalogue.retention import PackageRetention
+
+    if not any(s.selector == "metadata" for s in a.scopes):
+        return []
+    return list(
+        session.scalars(
+            sa.select(PackageRetention.package_id)
+            .join(Package, Package.id == PackageRetention.package_id)
+            .where(PackageRetention.reference == a.reference, Package.status == "stored")
+            .order_by(PackageRetention.package_id)
+        )
+    )
+
+
+def _enforce_rule_scopes(
+    session: Session, a: Agreement, at: datetime, default_days: int | None
+) -> None:
+    """The service level of an agreement with a metadata-rule scope takes effect for the
+    packages it governs (linked by :func:`preserve.services.retention.backfill`): their copies
+    are next due by its fixity interval, and a ``sync`` job per collection holding them places
+    the copies it asks for."""
+    from preserve.services.schedule import reschedule
+
+    packages = _rule_packages(session, a)
+    if not packages:
+        return
+    reschedule(session, [], default_days, package_ids=packages)
+    collection_ids = sorted(
+        set(session.scalars(sa.select(Package.collection_id).where(Package.id.in_(packages))))
+    )
+    for collection_id in collection_ids:
+        _queue_sync(session, a, collection_id, at)
+
+
+def _release_schedule(session: Session, a: Agreement, default_days: int | None) -> None:
+    """``a`` stopped governing (expired, superseded, closed): the copies of its collections and
+    of the packages its metadata rule governed are next due by the interval in force without
+    it (another agreement's, the collection's, the location's, else ``default_days``)."""
+    from preserve.services.schedule import reschedule
+
+    session.flush()  # its new state, so that its interval no longer counts
+    ids = [s.collection_id for s in a.scopes if s.collection_id is not None]
+    reschedule(session, ids, default_days, package_ids=_rule_packages(session, a))
 
 
 def _enforce_service_level(session: Session, a: Agreement, at: datetime) -> None:
@@ -1879,40 +1936,47 @@ def _enforce_service_level(session: Session, a: Agreement, at: datetime) -> None
     the fixity interval now in force (the shortest of the collection's, its agreements' and
     the location's), and a ``sync`` job per collection with stored packages places the copies
     it asks for (queued with the activation; a worker's reaper tick picks it up)."""
-    from preserve.catalogue.models import Job
     from preserve.services.schedule import reschedule
 
     ids = [s.collection_id for s in a.scopes if s.collection_id is not None]
     reschedule(session, ids)
     for collection_id in ids:
-        coll = session.get(Collection, collection_id)
-        key = f"agreement-sync:{a.reference}:v{a.version_no}:{collection_id}"
-        stored = session.scalar(
-            sa.select(Package.id)
-            .where(Package.collection_id == collection_id, Package.status == "stored")
-            .limit(1)
+        _queue_sync(session, a, collection_id, at)
+
+
+def _queue_sync(session: Session, a: Agreement, collection_id: int, at: datetime) -> None:
+    """A ``sync`` job for the collection with ``a``'s activation (once per version and
+    collection; none while it holds no stored package)."""
+    from preserve.catalogue.models import Job
+
+    coll = session.get(Collection, collection_id)
+    key = f"agreement-sync:{a.reference}:v{a.version_no}:{collection_id}"
+    stored = session.scalar(
+        sa.select(Package.id)
+        .where(Package.collection_id == collection_id, Package.status == "stored")
+        .limit(1)
+    )
+    if (
+        coll is None
+        or stored is None  # nothing to place yet
+        or session.scalar(sa.select(Job.id).where(Job.idempotency_key == key))
+    ):
+        return
+    session.add(
+        Job(
+            kind="sync",
+            state="queued",
+            payload={"collection": coll.slug, "organisation": coll.organisation.slug},
+            requested_by=f"agreement {_label(a)}",
+            idempotency_key=key,
+            attempts=0,
+            max_attempts=5,
+            cancel_requested=False,
+            files_done=0,
+            bytes_done=0,
+            created_at=at,
         )
-        if (
-            coll is None
-            or stored is None  # nothing to place yet
-            or session.scalar(sa.select(Job.id).where(Job.idempotency_key == key))
-        ):
-            continue
-        session.add(
-            Job(
-                kind="sync",
-                state="queued",
-                payload={"collection": coll.slug, "organisation": coll.organisation.slug},
-                requested_by=f"agreement {_label(a)}",
-                idempotency_key=key,
-                attempts=0,
-                max_attempts=5,
-                cancel_requested=False,
-                files_done=0,
-                bytes_done=0,
-                created_at=at,
-            )
-        )
+    )
 
 
 def activate(
@@ -1927,7 +1991,7 @@ def activate(
         _custodian_staff(who, a, "activate")
         if a.effective_from is None or a.effective_from > at.date():
             raise Conflict(f"cannot activate {_label(a)} before its start date {a.effective_from}")
-        _activate(uow.session, a, who, at)
+        _activate(uow.session, a, who, at, app.settings.fixity_interval_days)
         uow.commit()
         return show(app, f"{a.reference}/v{a.version_no}")
 
@@ -2044,6 +2108,7 @@ def close(
         _require(a, ("exiting",), "close")
         _custodian_staff(who, a, "close")
         _move(a, "closed", "close", who, at, comment=evidence.strip())
+        _release_schedule(uow.session, a, app.settings.fixity_interval_days)
         uow.commit()
         return show(app, f"{a.reference}/v{a.version_no}")
 
@@ -2261,7 +2326,7 @@ def advance(app: Application, now: datetime | None = None) -> list[Transition]:
         for a in due:
             before = a.state
             if a.state == "signed" and a.effective_from is not None and a.effective_from <= today:
-                _activate(s, a, None, at)
+                _activate(s, a, None, at, app.settings.fixity_interval_days)
             if (
                 a.state in ("active", "under_review")
                 and a.effective_until is not None
@@ -2270,6 +2335,7 @@ def advance(app: Application, now: datetime | None = None) -> list[Transition]:
                 _move(
                     a, "expired", "expire", None, at, comment=f"end date {a.effective_until} passed"
                 )
+                _release_schedule(s, a, app.settings.fixity_interval_days)
             elif a.state == "active" and a.next_review_on is not None and a.next_review_on <= today:
                 _move(
                     a,

@@ -14,8 +14,9 @@ can raise an alert (:func:`record_unmet`).
 
 Locations without a site count as no site; locations without a jurisdiction are outside any
 restricted set of regions. When several agreements in force have the collection in scope, the
-strictest applies per dimension (retention-agreements.md 5.1 E3). Agreements that select
-packages by a metadata rule are not considered here (collections only).
+strictest applies per dimension (retention-agreements.md 5.1 E3). An agreement in force that
+selects packages by a metadata rule counts for the packages whose description its rule matches
+(:func:`requirement_for` with ``description``), like a collection's agreement does.
 """
 
 from __future__ import annotations
@@ -230,17 +231,64 @@ class Requirement:
         return None
 
 
+def rule_agreements(session: Session) -> list[Any]:
+    """The main agreements in force that select packages by a metadata rule (with their
+    scopes), oldest activated first: what :func:`requirement_for` matches descriptions
+    against."""
+    from sqlalchemy.orm import selectinload
+
+    from preserve.catalogue.agreements import Agreement, AgreementScope
+    from preserve.services.agreements import IN_FORCE
+
+    return list(
+        session.scalars(
+            sa.select(Agreement)
+            .join(AgreementScope, AgreementScope.agreement_id == Agreement.id)
+            .where(
+                AgreementScope.selector == "metadata",
+                Agreement.component == "main",
+                Agreement.state.in_(IN_FORCE),
+            )
+            .options(selectinload(Agreement.scopes))
+            .order_by(Agreement.activated_at, Agreement.id)
+        ).unique()
+    )
+
+
+def matching_rules(agreements: Iterable[Any], description: Any) -> list[Any]:
+    """Those of ``agreements`` (:func:`rule_agreements`) whose metadata rule matches a
+    package's description."""
+    from preserve.services.agreements import _matches
+
+    return [
+        a
+        for a in agreements
+        if any(s.selector == "metadata" and _matches(s, description or {}) for s in a.scopes)
+    ]
+
+
 def requirement_for(
-    session: Session, collection_id: int, today: date | None = None
+    session: Session,
+    collection_id: int,
+    today: date | None = None,
+    *,
+    description: Any = None,
+    rules: Sequence[Any] | None = None,
 ) -> Requirement | None:
     """The requirement of the agreements in force over the collection with a service level,
-    the strictest per dimension when there are several (retention-agreements.md 5.1 E3); None
-    when there is none. The governing one (the oldest activated) comes first."""
+    and, given a package's ``description``, of the agreements in force whose metadata rule
+    matches it (``rules``: :func:`rule_agreements`, read when not given); the strictest per
+    dimension when there are several (retention-agreements.md 5.1 E3); None when there is
+    none. The governing one (the oldest activated) comes first."""
     from preserve.services.agreements import IN_FORCE, _covering
 
     day = today or date.today()
+    covering = [a for a in _covering(session, collection_id) if a.state in IN_FORCE]
+    if description is not None:
+        chosen = matching_rules(rule_agreements(session) if rules is None else rules, description)
+        covering += [a for a in chosen if a.id not in {c.id for c in covering}]
     found = sorted(
-        (a for a in _covering(session, collection_id) if a.state in IN_FORCE),
+        covering,
         key=lambda a: (a.activated_at is None, a.activated_at, a.id),
     )
     levels = [(a, a.service_level) for a in found if a.service_level is not None]
@@ -360,6 +408,37 @@ def record_unmet(
         )
 
 
+def ingest_locations(
+    session: Session,
+    collection_id: int,
+    locations: Sequence[StorageLocation],
+    *,
+    description: Any = None,
+    collection: str = "",
+) -> list[StorageLocation]:
+    """Of ``locations`` (the collection's, where an ingest stores a package's first copies),
+    those the agreements over the collection (and, given the package's ``description``, those
+    whose metadata rule selects it) allow; :class:`~preserve.errors.Conflict` naming each
+    refusal when none is left, before anything is stored. The other copies the service level
+    asks for are made by replication after the ingest."""
+    from preserve.errors import Conflict
+
+    req = requirement_for(session, collection_id, description=description)
+    if req is None:
+        return list(locations)
+    allowed = [loc for loc in locations if req.eligible(loc)]
+    if not allowed and locations:
+        refusals = "; ".join(str(req.refusal(loc)) for loc in locations)
+        where = f"collection {collection}" if collection else "the collection"
+        raise Conflict(
+            f"ingest refused: agreement {req.agreement} allows none of the storage locations of "
+            f"{where}: {refusals}; add a location it allows to the collection (preserve "
+            "collections edit --add-location) or describe the locations (preserve locations "
+            "edit NAME --region ... --operator ...)"
+        )
+    return allowed
+
+
 def all_locations(session: Session) -> list[StorageLocation]:
     """Every location in use (not retired), by name."""
     return list(
@@ -382,11 +461,14 @@ __all__ = [
     "check_operator",
     "check_site",
     "facts_of",
+    "ingest_locations",
     "jurisdiction_of",
     "location_facts",
+    "matching_rules",
     "plan_version",
     "record_unmet",
     "region_allowed",
     "requirement_for",
+    "rule_agreements",
     "set_facts",
 ]

@@ -83,6 +83,11 @@ _IMAGE_FIELDS = tuple(f.name for f in dataclasses.fields(ImageInfo))
 #: what a copy's last check outcome makes of its status (an error leaves it verified)
 _COPY_STATUS = {"ok": "verified", "mismatch": "failed", "missing": "missing"}
 _VERIFIED_BY = re.compile(r"every object verified \(([^)]*)\)")
+#: a hold's policy assignment events (preserve.services.holds): placed and lifted
+_HOLD_PLACED = re.compile(r"hold ([0-9]+) placed \(([a-z_]+)\): (.*)", re.DOTALL)
+_HOLD_PLACED_BY = re.compile(r"placed by (.*?): (.*?)(?: \(mandate: (.*)\))?", re.DOTALL)
+_HOLD_LIFTED = re.compile(r"hold ([0-9]+) \(([a-z_]+)\) .* lifted(?: from .*)?", re.DOTALL)
+_HOLD_LIFTED_BY = re.compile(r"lifted by (.*?): (.*)", re.DOTALL)
 
 #: Listed in every report: what the catalogue held that storage does not keep.
 NOT_IN_STORAGE = (
@@ -96,13 +101,25 @@ NOT_IN_STORAGE = (
     "when rows were made (created_at of packages, versions and copies): taken from the first "
     "event of the version; event files' from their names (to the second)",
     "organisations and collections that hold no package: nothing of them is on storage",
+    "agreements (issue 12): they live only in the catalogue; a package's bag-info names the "
+    "agreement version it was ingested under, and once that version is entered again "
+    "(preserve agreements ...) and in force, its activation or preserve retention recompute "
+    "links the packages to it and computes their retention again",
+    "holds placed on a whole collection, and who may see them: a hold's PREMIS policy "
+    "assignment events, kept with each package it covered, restore it as a hold on those "
+    "packages (one target each); a package ingested later into a held collection is not "
+    "covered, nor is a collection that held no package; the audit log of holds is not kept",
+    "the fixity schedule of copies only ingested (never checked by a fixity run): they are "
+    "first in line again",
 )
 
 
 @dataclass(frozen=True)
 class Finding:
     """Something the rebuild could not recover, or found damaged: ``kind`` is one of
-    ``other-location``, ``damaged``, ``incomplete``, ``no-descriptor``, ``ignored``."""
+    ``other-location``, ``damaged``, ``incomplete``, ``no-descriptor``, ``ignored``,
+    ``agreement`` (packages name an agreement the catalogue does not have), ``hold`` (a hold
+    restored from its events, with what of it is lost)."""
 
     kind: str
     subject: str
@@ -125,6 +142,10 @@ class RebuildReport:
     events: int
     event_files: int
     findings: tuple[Finding, ...] = ()
+    #: packages linked again to the agreement version their bag-info names (issue 12)
+    agreement_links: int = 0
+    #: holds restored from their policy assignment events (active or lifted)
+    holds: int = 0
     not_in_storage: tuple[str, ...] = NOT_IN_STORAGE
 
     @property
@@ -184,6 +205,7 @@ def rebuild_catalogue(app: Application, location: str) -> RebuildReport:
         builder = _Builder(app, uow, storage, target)
         for folder, keys in _package_folders(storage, builder):
             builder.package(folder, keys)
+        builder.finish()
         report = builder.report()
         uow.commit()
     log.info(
@@ -423,6 +445,12 @@ class _Builder:
         self.ignored_keys: list[str] = []
         self.ignored_count = 0
         self.started = datetime.now(UTC)
+        #: the copies whose last check was a fixity run's (their next check is scheduled)
+        self.fixity_checked: list[int] = []
+        #: (package id, policy assignment event) of every package, for the holds
+        self.policy_events: dict[str, tuple[str, premis.EventRecord]] = {}
+        self.agreement_links = 0
+        self.holds = 0
 
     # -- findings
 
@@ -471,7 +499,130 @@ class _Builder:
             c["events"],
             c["event_files"],
             tuple(findings),
+            self.agreement_links,
+            self.holds,
         )
+
+    # -- what issue 12 added: agreement links, holds; and the fixity schedule
+
+    def finish(self) -> None:
+        """After every package: link the packages to the agreement versions their bag-info
+        names, restore the holds from their events, and schedule the copies a fixity run had
+        checked."""
+        from preserve.services.retention import relink_named
+        from preserve.services.schedule import reschedule
+
+        session = self.uow.session
+        session.flush()
+        linked, missing = relink_named(session, self.started)
+        self.agreement_links = linked
+        for label, packages in sorted(missing.items()):
+            shown = ", ".join(packages[:5]) + (
+                f" and {len(packages) - 5} more" if len(packages) > 5 else ""
+            )
+            self.note(
+                "agreement",
+                f"agreement {label}",
+                f"named by the bag-info of {plural(len(packages), 'package')} ({shown}) but "
+                "not in this catalogue: agreements are kept only in the catalogue; enter it "
+                "again (preserve agreements create ... activate), then preserve retention "
+                "recompute links these packages to it (their bag-info keeps its name)",
+            )
+        self._restore_holds()
+        if self.fixity_checked:
+            reschedule(
+                session,
+                [c.id for c in self.collections.values()],
+                self.app.settings.fixity_interval_days,
+                copy_ids=self.fixity_checked,
+            )
+        session.flush()
+
+    def _restore_holds(self) -> None:
+        """One hold per hold the policy assignment events name, with a target per package
+        it covered (lifted where a lift event says so)."""
+        from preserve.catalogue.holds import HOLD_KINDS, Hold, HoldTarget
+
+        placed: dict[str, dict[str, Any]] = {}
+        for package_id, e in sorted(
+            self.policy_events.values(), key=lambda pe: (pe[1].occurred_at, pe[0])
+        ):
+            who = next(
+                (a.name for a, role in e.linked_agents if role == premis.IMPLEMENTER),
+                "",
+            )
+            m = _HOLD_PLACED.fullmatch(e.outcome_detail)
+            if m is not None:
+                number, kind, title = m.groups()
+                d = _HOLD_PLACED_BY.fullmatch(e.detail)
+                hold = placed.setdefault(
+                    number,
+                    {
+                        "kind": kind,
+                        "title": title,
+                        "reason": d.group(2) if d else e.detail,
+                        "mandate": d.group(3) if d else None,
+                        "created_by": (d.group(1) if d else who)[:100],
+                        "created_at": e.occurred_at,
+                        "targets": {},
+                    },
+                )
+                hold["targets"].setdefault(package_id, [who[:100], e.occurred_at, None])
+                continue
+            m = _HOLD_LIFTED.fullmatch(e.outcome_detail)
+            if m is not None and m.group(1) in placed:
+                target = placed[m.group(1)]["targets"].get(package_id)
+                if target is not None:
+                    d = _HOLD_LIFTED_BY.fullmatch(e.detail)
+                    target[2] = (
+                        (d.group(1) if d else who)[:100],
+                        e.occurred_at,
+                        d.group(2) if d else e.detail,
+                    )
+        session = self.uow.session
+        for number, h in sorted(placed.items(), key=lambda item: int(item[0])):
+            if h["kind"] not in HOLD_KINDS:
+                self.note("damaged", f"hold {number}", f"unknown kind {h['kind']!r}: not restored")
+                continue
+            targets = h["targets"]
+            lifts = [t[2] for t in targets.values()]
+            whole = all(lift is not None for lift in lifts)
+            last = max(lifts, key=lambda lift: lift[1]) if whole else None
+            hold = Hold(
+                kind=h["kind"],
+                title=h["title"][:255],
+                reason=h["reason"],
+                mandate=h["mandate"],
+                state="lifted" if whole else "active",
+                created_by=h["created_by"],
+                created_at=h["created_at"],
+                lifted_by=last[0] if last else None,
+                lifted_at=last[1] if last else None,
+                lift_reason=last[2] if last else None,
+            )
+            session.add(hold)
+            session.flush()
+            for package_id, (who, when, lift) in sorted(targets.items()):
+                session.add(
+                    HoldTarget(
+                        hold_id=hold.id,
+                        package_id=package_id,
+                        added_by=who or h["created_by"],
+                        added_at=when,
+                        lifted_by=lift[0] if lift else None,
+                        lifted_at=lift[1] if lift else None,
+                        lift_reason=lift[2] if lift else None,
+                    )
+                )
+            self.holds += 1
+            self.note(
+                "hold",
+                f"hold {number}",
+                f"restored from its events as hold {hold.id} ({hold.state}) on "
+                f"{plural(len(targets), 'package')}: whether it was placed on their collection "
+                "is not kept (a package ingested into that collection later is not held); "
+                "check it with preserve holds show",
+            )
 
     # -- organisations and collections
 
@@ -894,6 +1045,8 @@ class _Builder:
             self.counts["files"] += uow.files.add_many(package_id, self._file_rows(v))
         copies: dict[int, Copy] = {}
         for v in versions:
+            state = self._copy_state(package_id, v, versions, file_events)
+            fixity_checked = state.pop("fixity_checked")
             copy = uow.copies.add(
                 Copy(
                     package_id=package_id,
@@ -901,11 +1054,19 @@ class _Builder:
                     version=v.number,
                     key_prefix=f"{folder}v{v.number}/",
                     created_at=rows[v.number].created_at,
-                    **self._copy_state(package_id, v, versions, file_events),
+                    # what a check reads: the payload files the version stores and its tag files
+                    size_bytes=sum(self._size(v, p) or 0 for p in v.payload if p in v.present)
+                    + sum(size for size, _sha512, _sha256 in v.tags.values()),
+                    **state,
                 )
             )
             copies[v.number] = copy
+            if fixity_checked:
+                self.fixity_checked.append(copy.id)
             self.counts["copies"] += 1
+        for e in (*(e for v in versions for e in v.events), *file_events):
+            if e.event_type == premis.POLICY_ASSIGNMENT:
+                self.policy_events.setdefault(f"{package_id} {e.identifier}", (package_id, e))
         for v in versions:
             for e in v.events:
                 self._event(package_id, e, v.number, f"v{v.number}/metadata/premis.xml", {})
@@ -1009,6 +1170,7 @@ class _Builder:
         mine = journal.copy_object(self.loc.name, v.number)
         state: dict[str, Any] = {"status": "verified", "verified_by": "", "last_outcome": None}
         checks: list[tuple[datetime, str]] = []
+        fixity: list[datetime] = []
         for e in events:
             if journal.version_object(v.number) not in e.objects and mine not in e.objects:
                 continue
@@ -1025,6 +1187,7 @@ class _Builder:
             elif e.event_type == premis.FIXITY_CHECK:
                 outcome = e.outcome_detail.split(":", 1)[0].strip()
                 checks.append((e.occurred_at, outcome if outcome in _OUTCOMES else "error"))
+                fixity.append(e.occurred_at)
         if checks:
             checks.sort()
             last_at, last = checks[-1]
@@ -1032,6 +1195,11 @@ class _Builder:
             good = [at for at, outcome in checks if outcome == "ok"]
             state["verified_at"] = good[-1] if good else None
             state["status"] = _COPY_STATUS.get(last, "verified")
+        # a fixity run set when the copy is next due (an ingest or a replication leaves it
+        # first in line)
+        state["fixity_checked"] = bool(fixity) and max(fixity) >= state.get(
+            "last_checked_at", max(fixity)
+        )
         by_number = {x.number: x for x in versions}
         absent = [p for p in v.payload if p not in v.present and p not in v.fetched]
         for path, (held, stored_path, _length) in v.fetched.items():
@@ -1044,6 +1212,7 @@ class _Builder:
             state["status"] = _COPY_STATUS[found]
             state["last_outcome"] = found
             state["last_checked_at"] = self.started
+            state["fixity_checked"] = False
         return state
 
     def _event(

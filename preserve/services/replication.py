@@ -217,23 +217,36 @@ def _shortfalls(
         stmt = stmt.where(Organisation.slug == organisation)
     out: list[Shortfall] = []
     everywhere: list[StorageLocation] | None = None
+    # agreements selecting packages by a metadata rule: they count for the packages they match
+    rules = placement.rule_agreements(session)
     for coll in session.scalars(stmt.order_by(Organisation.slug, Collection.slug)).all():
-        req = placement.requirement_for(session, coll.id)
+        collection_req = placement.requirement_for(session, coll.id)
         named = [loc for loc in required_locations(uow, coll) if loc.id not in excluded]
-        refused = {loc.id: why for loc in named if req and (why := req.refusal(loc))}
-        required = [
-            loc
-            for loc in named
-            if loc.id not in refused and (wanted_locations is None or loc.id in wanted_locations)
-        ]
-        if not required and req is None:
+
+        def placing(
+            req: Any, named: list[StorageLocation] = named
+        ) -> tuple[dict[int, str], list[StorageLocation], set[int]]:
+            """What ``req`` refuses of the locations the collection names, those that are
+            required, and those that will get a copy (their shortfalls below)."""
+            refused = {loc.id: why for loc in named if req and (why := req.refusal(loc))}
+            required = [
+                loc
+                for loc in named
+                if loc.id not in refused
+                and (wanted_locations is None or loc.id in wanted_locations)
+            ]
+            return refused, required, {loc.id for loc in named if loc.id not in refused}
+
+        collection_placing = placing(collection_req)
+        if not collection_placing[1] and collection_req is None and not rules:
             continue
-        # the locations the collection names that will get a copy (its shortfalls below)
-        prospective = {loc.id for loc in named if loc.id not in refused}
-        if req is not None and everywhere is None:
+        if (collection_req is not None or rules) and everywhere is None:
             everywhere = [loc for loc in placement.all_locations(session) if loc.id not in excluded]
         versions = sa.select(
-            PackageVersion.package_id, PackageVersion.number, PackageVersion.size
+            PackageVersion.package_id,
+            PackageVersion.number,
+            PackageVersion.size,
+            Package.description,
         ).join(Package, Package.id == PackageVersion.package_id)
         versions = versions.where(
             Package.collection_id == coll.id,
@@ -259,7 +272,18 @@ def _shortfalls(
             if status == "verified":
                 verified.setdefault((pid, ver), set()).add(loc_id)
         label = f"{coll.organisation.slug}/{coll.slug}"
-        for pid, number, size in rows:
+        by_package: dict[str, tuple[Any, tuple[dict[int, str], list[StorageLocation], set[int]]]]
+        by_package = {}
+        for pid, number, size, description in rows:
+            if pid not in by_package:
+                if rules and placement.matching_rules(rules, description):
+                    own = placement.requirement_for(
+                        session, coll.id, description=description or {}, rules=rules
+                    )
+                    by_package[pid] = (own, placing(own))
+                else:
+                    by_package[pid] = (collection_req, collection_placing)
+            req, (refused, required, prospective) = by_package[pid]
             if req is not None and everywhere is not None:
                 on = verified.get((pid, number), set())
                 counted = [loc for loc in everywhere if loc.id in on or loc.id in prospective]
@@ -508,7 +532,9 @@ def _plan(app: Application, package_id: str, version: int, location: str, at: da
             )
         from preserve.services.placement import requirement_for
 
-        req = requirement_for(uow.session, package.collection_id, at.date())
+        req = requirement_for(
+            uow.session, package.collection_id, at.date(), description=package.description or {}
+        )
         refusal = req.refusal(target) if req is not None else None
         if refusal is not None:
             raise PermissionDenied(f"package {package_id} is not copied: {refusal}")

@@ -492,6 +492,120 @@ def _link_unlinked(session: Session, collection_ids: Iterable[int], at: datetime
     return linked
 
 
+def _link_matching(session: Session, agreement: Agreement, at: datetime) -> int:
+    """Link the stored packages no agreement was linked to yet that ``agreement`` (in force,
+    with a metadata-rule scope) governs now: those whose description its rule matches and
+    whose collection no agreement covers (:func:`governing_agreement`)."""
+    ids = session.scalars(
+        sa.select(Package.id)
+        .outerjoin(PackageRetention, PackageRetention.package_id == Package.id)
+        .where(Package.status == "stored", PackageRetention.package_id.is_(None))
+        .order_by(Package.id)
+    ).all()
+    linked = 0
+    for pid in ids:
+        ref = governing_agreement(session, package_id=pid)
+        if ref is None or ref.id != agreement.id:
+            continue
+        row = PackageRetention(
+            package_id=pid,
+            agreement_id=ref.id,
+            reference=ref.reference,
+            version_no=ref.version_no,
+            basis="rule",
+            assigned_by="",
+            assigned_at=at,
+            state="unscheduled",
+            format_warnings=[],
+        )
+        session.add(row)
+        session.flush()
+        _compute(session, row, at.date(), at)
+        linked += 1
+    return linked
+
+
+def named_agreement(bag_info: Iterable[Sequence[str]] | None) -> tuple[str, int | None] | None:
+    """The agreement a package's bag-info names (``Agreement-Identifier``, and
+    ``Agreement-Version`` when it is a number), or None."""
+    reference: str | None = None
+    version: int | None = None
+    for item in bag_info or ():
+        if len(item) != 2:
+            continue
+        label, value = str(item[0]).lower(), str(item[1]).strip()
+        if label == AGREEMENT_IDENTIFIER.lower() and reference is None and value:
+            reference = value
+        elif label == AGREEMENT_VERSION.lower() and version is None and value.isdigit():
+            version = int(value)
+    return None if reference is None else (reference, version)
+
+
+def relink_named(
+    session: Session, at: datetime, *, package_ids: Iterable[str] | None = None
+) -> tuple[int, dict[str, list[str]]]:
+    """Link the stored packages that have no link but whose bag-info names an agreement
+    version (a catalogue rebuilt from storage, where agreements are not kept; an agreement
+    entered again afterwards) to that version, when the catalogue has it and it took effect,
+    and compute their retention. Returns how many were linked and, per agreement the
+    catalogue does not have (``REF vN``), the packages that name it. The caller commits."""
+    from preserve.services.agreements import TOOK_EFFECT
+
+    query = (
+        sa.select(Package.id, Package.bag_info)
+        .outerjoin(PackageRetention, PackageRetention.package_id == Package.id)
+        .where(
+            Package.status == "stored",
+            PackageRetention.package_id.is_(None),
+            sa.cast(Package.bag_info, sa.Text).like(f"%{AGREEMENT_IDENTIFIER}%"),
+        )
+        .order_by(Package.id)
+    )
+    if package_ids is not None:
+        query = query.where(Package.id.in_(list(package_ids)))
+    linked = 0
+    missing: dict[str, list[str]] = {}
+    versions: dict[tuple[str, int | None], Agreement | None] = {}
+    for pid, bag_info in session.execute(query).all():
+        named = named_agreement(bag_info)
+        if named is None:
+            continue
+        if named not in versions:
+            reference, number = named
+            versions[named] = session.scalar(
+                sa.select(Agreement)
+                .where(
+                    sa.func.lower(Agreement.reference) == reference.lower(),
+                    Agreement.component == "main",
+                    Agreement.state.in_((*TOOK_EFFECT, "superseded")),
+                    *([Agreement.version_no == number] if number is not None else []),
+                )
+                .order_by(Agreement.version_no.desc())
+                .limit(1)
+            )
+        found = versions[named]
+        if found is None:
+            label = f"{named[0]} v{named[1]}" if named[1] is not None else named[0]
+            missing.setdefault(label, []).append(pid)
+            continue
+        row = PackageRetention(
+            package_id=pid,
+            agreement_id=found.id,
+            reference=found.reference,
+            version_no=found.version_no,
+            basis="rule",
+            assigned_by="",
+            assigned_at=at,
+            state="unscheduled",
+            format_warnings=[],
+        )
+        session.add(row)
+        session.flush()
+        _compute(session, row, at.date(), at)
+        linked += 1
+    return linked, missing
+
+
 def backfill(session: Session, agreement: Agreement, at: datetime) -> int:
     """Called when ``agreement`` becomes active: link (basis ``rule``) and schedule the packages
     already in its collections that no agreement governed yet. The caller commits."""
@@ -507,6 +621,11 @@ def backfill(session: Session, agreement: Agreement, at: datetime) -> int:
         if s.collection_id is not None
     ]
     count = _link_unlinked(session, collection_ids, at)
+    if any(s.selector == "metadata" for s in agreement.scopes):
+        count += _link_matching(session, agreement, at)
+    # packages whose bag-info names it (a catalogue rebuilt from storage before it was entered
+    # again)
+    count += relink_named(session, at)[0]
     if count:
         log.info(
             "agreement %s v%s: %d existing packages linked",
@@ -555,6 +674,21 @@ def recompute(
                 )
             )
         _link_unlinked(s, collection_ids, at)
+        if collection is None:
+            for a in s.scalars(
+                sa.select(Agreement)
+                .join(AgreementScope, AgreementScope.agreement_id == Agreement.id)
+                .where(AgreementScope.selector == "metadata", Agreement.state.in_(IN_FORCE))
+                .order_by(Agreement.activated_at, Agreement.id)
+            ).unique():
+                _link_matching(s, a, at)
+        relink_named(
+            s,
+            at,
+            package_ids=None
+            if collection is None
+            else s.scalars(sa.select(Package.id).where(Package.collection_id.in_(collection_ids))),
+        )
         query = sa.select(PackageRetention).order_by(PackageRetention.package_id)
         if collection is not None:
             query = query.join(Package, Package.id == PackageRetention.package_id).where(

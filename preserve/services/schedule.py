@@ -41,7 +41,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from preserve.catalogue.fixity import AGREEMENT_INTERVALS, COLLECTION_DAYS
+from preserve.catalogue.fixity import (
+    AGREEMENT_INTERVALS,
+    AGREEMENT_JOINS,
+    COLLECTION_DAYS,
+    PACKAGE_AGREEMENT_INTERVALS,
+)
 from preserve.errors import InvalidInput, NotFound
 from preserve.services import jobs
 from preserve.text import plural
@@ -74,13 +79,14 @@ FROM copies c
 JOIN packages p ON p.id = c.package_id
 JOIN collections co ON co.id = p.collection_id
 JOIN storage_locations l ON l.id = c.location_id
-LEFT JOIN {AGREEMENT_INTERVALS} ag ON ag.collection_id = co.id
+{AGREEMENT_JOINS}
 WHERE l.retired_at IS NULL AND p.status = 'stored'
 AND c.status NOT IN ('pending', 'quarantined')
 AND NOT EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = c.package_id
                 AND v.number = c.version AND v.status <> 'stored')
 """  # noqa: S608 (constants only)
 _ANY_AGREEMENT_INTERVAL = f"SELECT 1 FROM {AGREEMENT_INTERVALS} x LIMIT 1"  # noqa: S608
+_ANY_PACKAGE_INTERVAL = f"SELECT 1 FROM {PACKAGE_AGREEMENT_INTERVALS} x LIMIT 1"  # noqa: S608
 # the copy's interval: the shortest of its collection's (or its agreements': ag), and its
 # location's, else the setting
 _INTERVAL = """
@@ -272,6 +278,7 @@ def _loads(
             sa.text("SELECT 1 FROM collections WHERE fixity_interval_days IS NOT NULL LIMIT 1")
         ).first()
         or session.execute(sa.text(_ANY_AGREEMENT_INTERVAL)).first()
+        or session.execute(sa.text(_ANY_PACKAGE_INTERVAL)).first()
     )
     load = _LOAD if by_collection is not None else _LOAD_BY_LOCATION
     for row in session.execute(_sql(load, "now", "window_start"), params):
@@ -656,6 +663,7 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
     now = _utc(now)
     default = app.settings.fixity_interval_days
     agreed = agreement_intervals()
+    own = package_agreement_intervals()
     pending = sa.exists().where(
         PackageVersion.package_id == Copy.package_id,
         PackageVersion.number == Copy.version,
@@ -676,10 +684,12 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
             Collection.slug,
             Collection.fixity_interval_days,
             agreed.c.days,
+            own.c.days,
         )
         .join(Package, Package.id == Copy.package_id)
         .join(Collection, Collection.id == Package.collection_id)
         .outerjoin(agreed, agreed.c.collection_id == Collection.id)
+        .outerjoin(own, own.c.package_id == Package.id)
         .join(Organisation, Organisation.id == Collection.organisation_id)
         .join(StorageLocation, StorageLocation.id == Copy.location_id)
         .where(
@@ -702,8 +712,8 @@ def fixity_report(app: Application, *, now: datetime | None = None) -> ScheduleR
             locations[name] = dict.fromkeys(keys, 0)
         for row in uow.session.execute(stmt):
             size, created, last, due, outcome, claimed, status, location, loc_days = row[:9]
-            org, coll, coll_days, agreed_days = row[9:]
-            given = [d for d in (coll_days, loc_days, agreed_days) if d is not None]
+            org, coll, coll_days, agreed_days, own_days = row[9:]
+            given = [d for d in (coll_days, loc_days, agreed_days, own_days) if d is not None]
             interval = timedelta(days=min(given) if given else default)
             size = size or 0
             damaged = status in ("failed", "quarantined")
@@ -763,20 +773,63 @@ def agreement_intervals() -> Any:
     )
 
 
-def reschedule(session: Any, collection_ids: Sequence[int], default_days: int | None = None) -> int:
-    """Set ``next_check_at`` of the checked copies of the collections' packages again from
-    their last check and their interval as it is now (the shortest of the collection's, its
-    agreements' and the location's; else ``default_days``; copies with none of them and no
-    default keep theirs), after an interval changed. Copies never checked stay first in line
-    (NULL). Returns how many copies changed. Runs in the caller's transaction."""
+def package_agreement_intervals() -> Any:
+    """Per package (``package_id``), the shortest fixity interval (``days``) of the agreement
+    in force it is linked to when that agreement selects packages by a metadata rule:
+    :data:`preserve.catalogue.fixity.PACKAGE_AGREEMENT_INTERVALS` as a subquery."""
+    from preserve.catalogue.agreements import Agreement, AgreementScope, ServiceLevel
+    from preserve.catalogue.fixity import AGREEMENT_IN_FORCE
+    from preserve.catalogue.retention import PackageRetention
+
+    by_rule = (
+        sa.select(AgreementScope.id)
+        .where(AgreementScope.agreement_id == Agreement.id, AgreementScope.selector == "metadata")
+        .exists()
+    )
+    return (
+        sa.select(
+            PackageRetention.package_id.label("package_id"),
+            sa.func.min(ServiceLevel.fixity_interval_days).label("days"),
+        )
+        .join(Agreement, Agreement.reference == PackageRetention.reference)
+        .join(ServiceLevel, ServiceLevel.agreement_id == Agreement.id)
+        .where(
+            Agreement.component == "main",
+            Agreement.state.in_(AGREEMENT_IN_FORCE),
+            by_rule,
+        )
+        .group_by(PackageRetention.package_id)
+        .subquery("pag")
+    )
+
+
+def reschedule(
+    session: Any,
+    collection_ids: Sequence[int],
+    default_days: int | None = None,
+    *,
+    package_ids: Sequence[str] = (),
+    copy_ids: Sequence[int] | None = None,
+) -> int:
+    """Set ``next_check_at`` of the checked copies of the collections' packages (and of
+    ``package_ids``; of those only ``copy_ids`` when given) again from their last check and
+    their interval as it is now (the shortest of the collection's, its agreements', the
+    package's metadata-rule agreement's and the location's; else ``default_days``; copies with
+    none of them and no default keep theirs), after an interval changed or an agreement
+    stopped governing them. Copies never checked stay first in line (NULL). Returns how many
+    copies changed. Runs in the caller's transaction."""
     from preserve.catalogue.models import Collection, Copy, Package, StorageLocation
 
     ids = sorted(set(collection_ids))
-    if not ids:
+    packages = sorted(set(package_ids))
+    if not ids and not packages:
         return 0
     session.flush()
     agreed = agreement_intervals()
-    rows = session.execute(
+    own = package_agreement_intervals()
+    chosen = [Collection.id.in_(ids)] if ids else []
+    chosen += [Package.id.in_(packages)] if packages else []
+    query = (
         sa.select(
             Copy.id,
             Copy.last_checked_at,
@@ -784,17 +837,22 @@ def reschedule(session: Any, collection_ids: Sequence[int], default_days: int | 
             Collection.fixity_interval_days,
             StorageLocation.fixity_interval_days,
             agreed.c.days,
+            own.c.days,
         )
         .join(Package, Package.id == Copy.package_id)
         .join(Collection, Collection.id == Package.collection_id)
         .join(StorageLocation, StorageLocation.id == Copy.location_id)
         .outerjoin(agreed, agreed.c.collection_id == Collection.id)
+        .outerjoin(own, own.c.package_id == Package.id)
         .where(
-            Collection.id.in_(ids),
+            sa.or_(*chosen),
             Copy.last_checked_at.is_not(None),
             Copy.status.not_in(("pending", "quarantined")),
         )
-    ).all()
+    )
+    if copy_ids is not None:
+        query = query.where(Copy.id.in_(sorted(set(copy_ids))))
+    rows = session.execute(query).all()
     changes = []
     for copy_id, last, due, *days in rows:
         given = [d for d in days if d is not None]

@@ -57,9 +57,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     "digests are checked below)",
     ("organisations", "created_at"): "when the row was made: the rebuild's time",
     ("collections", "created_at"): "when the row was made: the rebuild's time",
-    ("copies", "next_check_at"): "the fixity schedule is not kept in storage: a rebuilt copy "
-    "counts as never checked, so the scheduler checks it first",
-    ("copies", "size_bytes"): "recorded by ingest; the fixity scheduler fills it in from the files",
 }
 #: Times recovered from the events rather than kept: equal within this much.
 CLOSE: dict[tuple[str, str], timedelta] = {
