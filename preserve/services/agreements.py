@@ -2095,7 +2095,9 @@ def start_exit(
 def close(
     app: Application, who: Principal, ident: str, evidence: str, *, now: datetime | None = None
 ) -> AgreementDetail:
-    """exiting -> closed, with what shows that the exit obligations were met."""
+    """exiting -> closed, with what shows that the exit obligations were met; refused while
+    packages in scope wait for their export, the receiving party's confirmation or the post-exit
+    action (:func:`preserve.services.exits.close_refusal`)."""
     at = _now(now)
     if not evidence or not evidence.strip():
         raise InvalidInput(
@@ -2107,6 +2109,11 @@ def close(
         _check_visible(who, a)
         _require(a, ("exiting",), "close")
         _custodian_staff(who, a, "close")
+        from preserve.services.exits import close_refusal
+
+        refusal = close_refusal(uow.session, a)
+        if refusal is not None:
+            raise Conflict(f"cannot close {_label(a)}: {refusal}")
         _move(a, "closed", "close", who, at, comment=evidence.strip())
         _release_schedule(uow.session, a, app.settings.fixity_interval_days)
         uow.commit()

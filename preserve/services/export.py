@@ -144,6 +144,9 @@ def export_package(
     destination: Path,
     format: str | None = None,
     version: int | None = None,
+    *,
+    location: str | None = None,
+    record: bool = True,
 ) -> ExportResult:
     """Write ``version`` of the package (by default its current one) out as a complete bag at
     ``destination`` from verified copies on one location, checking every file against the
@@ -163,7 +166,11 @@ def export_package(
     object) is recorded as a failed fixity check on that copy (of the version whose folder held
     the file) and the next location is tried. The bag
     is written into a temporary folder next to ``destination`` whose name says which process
-    owns it; those left by killed exports are removed first."""
+    owns it; those left by killed exports are removed first.
+
+    ``location`` reads from that location's copies only (a restore test of one location: no
+    other location stands in for a damaged copy there); ``record`` False leaves out the PREMIS
+    dissemination event (the caller records its own)."""
     destination = Path(destination)
     fmt = choose_format(destination, format)
     name = bag_name(destination, fmt)
@@ -202,6 +209,8 @@ def export_package(
         ]
         needed = sorted({f.stored_version for f in files} | {number})
         all_copies = uow.copies.for_package(p.id)
+        if location is not None:
+            all_copies = [c for c in all_copies if c.location.name == location]
         sources = _sources(all_copies, needed)
         pieces = _pieces(all_copies, needed)
         held = ", ".join(
@@ -218,7 +227,7 @@ def export_package(
     if not sources and not all(pieces.get(v) for v in needed):
         raise StorageError(f"{refusal[0]}; {refusal[1]}")
     created = make_parents(target.parent)
-    bag = _Bag(number, current, files, had_fetch, events)
+    bag = _Bag(number, current, files, had_fetch, events, record)
     try:
         return _export_from_copies(
             app,
@@ -249,6 +258,8 @@ class _Bag:
     files: list[ExportFile]
     had_fetch: bool
     events: list[EventFileRef]
+    #: record the PREMIS dissemination event once the bag is in place
+    record: bool = True
 
 
 def _sources(copies: Any, needed: list[int]) -> list[_Source]:
@@ -462,7 +473,8 @@ def _place(
     finally:
         with critical():
             shutil.rmtree(done.work, ignore_errors=True)
-    _record_dissemination(app, package_id, done.origin, destination, fmt, bag, done.event_files)
+    if bag.record:
+        _record_dissemination(app, package_id, done.origin, destination, fmt, bag, done.event_files)
     # the report names the bag where it now is, not the temporary folder it was checked in
     report = _as_exported(done.report, destination, "" if fmt == "folder" else name)
     advice = _repair_advice(package_id)

@@ -25,6 +25,7 @@ from preserve.bootstrap import Application, bootstrap
 from preserve.catalogue.models import Package
 from preserve.catalogue.retention import PackageRetention
 from preserve.services import agreements as agreements_service
+from preserve.services import exits
 from tests import sipbuilder
 from tests.functional.cli import Repo
 from tests.functional.test_agreements_cli import (  # noqa: F401 (the repo fixture)
@@ -198,7 +199,16 @@ def test_suspended_and_closed_agreements_refuse_ingest(repo: Repo, tmp_path: Pat
         agreements_service.give_notice(app, mia, "CRA-2026-001", "museum", "merger")
         later = datetime.now(UTC) + timedelta(days=120)
         agreements_service.start_exit(app, cas, "CRA-2026-001", now=later)
+        # the exit: exported, confirmed by the receiving party (the museum), transferred
+        out = tmp_path / "exit"
+        exits.export(app, cas, "CRA-2026-001", out)
+        receipt = "".join(
+            f"{item.sha256}  {item.path}\n"
+            for item in exits.status(app, cas, "CRA-2026-001").exports[0].items
+        )
+        exits.confirm(app, mia, "CRA-2026-001", receipt, "museum")
         agreements_service.close(app, cas, "CRA-2026-001", "bags received, checksums confirmed")
+    keys = repo.stored_keys()  # the exit's events were written beside the packages
     err = fails(
         repo, 4, "ingest", _delivery(tmp_path, "after-close"), "--collection", "photos",
         "--organisation", "museum",

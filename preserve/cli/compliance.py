@@ -1,0 +1,108 @@
+"""``preserve compliance``: compliance per agreement and per organisation (issue 12; the
+dashboards of retention-agreements.md 5.3) as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from preserve.cli.base import GIVEN, app, cli, say
+from preserve.cli.output import emit_json, table
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def _when(value: Any) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d}"
+
+
+@cli.command("compliance")
+@click.option(
+    "--organisation",
+    default=None,
+    type=GIVEN,
+    metavar="ORG",
+    help="One organisation: its row and those of the agreements in force it is a party to.",
+)
+@click.option("--agreement", default=None, type=GIVEN, metavar="AGREEMENT", help="One agreement.")
+@click.option(
+    "--as",
+    "username",
+    default=None,
+    type=GIVEN,
+    metavar="USER",
+    help="Show only what USER may see (default: everything, as the repository's operator).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one line per row).")
+def compliance(
+    organisation: str | None,
+    agreement: str | None,
+    username: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Compliance of every agreement in force and every organisation: packages, the share
+    meeting the copies, sites, regions and offline copy asked, the share checked for fixity
+    within its interval, open fixity incidents, the share in accepted formats, the last
+    restore test and the next one due, reviews and retention due dates in 30/90/365 days,
+    retention errors, pending disposals and packages on hold.
+
+    \b
+    Examples:
+      preserve compliance
+      preserve compliance --agreement CRA-2026-001 --json
+      preserve compliance --organisation museum --csv > museum.csv
+    """
+    from preserve.services import compliance as service
+
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
+    application = app()
+    who = None
+    if username is not None:
+        from preserve.services.agreements import principal_for_cli
+
+        who = principal_for_cli(application, username)
+    rep = service.report(application, who, organisation=organisation, agreement=agreement)
+    if as_json:
+        emit_json(service.to_json(rep))
+        return
+    if as_csv:
+        click.echo(service.to_csv(rep), nl=False)
+        return
+    headers = ("ROW", "PACKAGES", "COPIES", "FIXITY", "INCIDENTS", "FORMATS", "RESTORE TEST",
+               "NEXT TEST", "DUE 30/90/365", "ERRORS", "DISPOSALS", "HOLD")  # fmt: skip
+    rows = []
+    for r in rep.rows:
+        restore = (
+            f"{r.last_restore_test_outcome} {_when(r.last_restore_test_at)}"
+            if r.last_restore_test_outcome
+            else "never"
+        )
+        rows.append(
+            (
+                f"{r.kind} {r.name}",
+                str(r.packages),
+                _pct(r.placement_share),
+                _pct(r.fixity_share),
+                str(r.open_incidents),
+                _pct(r.formats_share),
+                restore,
+                _when(r.next_restore_test_due),
+                "/".join(str(n) for n in r.retention_due),
+                str(r.retention_errors),
+                "-" if r.pending_disposals is None else str(r.pending_disposals),
+                str(r.packages_on_hold),
+            )
+        )
+    if not rows:
+        say("no agreement in force and no organisation to show")
+    else:
+        for line in table(headers, rows, (1, 4, 9, 10, 11)):
+            say(line)
+    for note in rep.notes:
+        say(f"note: {note}")

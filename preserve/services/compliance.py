@@ -1,0 +1,757 @@
+"""Compliance per agreement and per organisation (issue 12; retention-agreements.md 5.3,
+dashboard 2 and the retention part of dashboard 3).
+
+One :class:`ComplianceRow` per agreement in force (the newest version of each reference) and
+per organisation, each computed by a handful of aggregate queries over the packages it covers
+(never a query per package):
+
+- *placement*: the share of packages whose current version's verified copies meet the copies,
+  distinct sites, allowed regions and offline copy the agreements in force over its collection
+  ask. Each package's set of locations is aggregated in SQL (a bit per location), and each
+  distinct set is judged once by :func:`preserve.services.placement.plan_version` against
+  :func:`preserve.services.placement.requirement_for` (the strictest requirement over the
+  collection: what the workers place copies for). Packages of a collection no agreement
+  governs, or under an agreement only by a metadata rule, are not assessed (as placement does
+  not place them).
+- *fixity*: the share of packages every copy of which was checked within its interval (the
+  interval of :mod:`preserve.services.schedule`: the shortest of the collection's, its
+  agreements' and the location's, else the setting), the copies overdue, and the open fixity
+  incidents (copies failed, quarantined, or whose last check was not ok).
+- *formats*: the share of packages every payload file of which has a PUID on the agreement's
+  accepted or preferred list (the list of the version the package was ingested under for an
+  organisation's row); not assessed without a list.
+- the last restore test and when the next is due; reviews in 30, 90 and 365 days; packages
+  whose retention is due in 30, 90 and 365 days (and due now); retention errors; pending
+  disposal requests (pending or approved: read from the disposal tables); packages under an
+  active hold; the exit's state.
+
+``packages`` counts stored packages only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from preserve.bootstrap import Application
+from preserve.catalogue.agreements import Agreement, FormatPolicy
+from preserve.catalogue.exits import AgreementExit, RestoreTest
+from preserve.catalogue.holds import Hold, HoldTarget
+from preserve.catalogue.models import (
+    Collection,
+    Copy,
+    File,
+    Organisation,
+    Package,
+    StorageLocation,
+    UTCDateTime,
+)
+from preserve.catalogue.retention import PackageRetention
+from preserve.errors import InvalidInput, NotFound
+from preserve.services import agreements as ag
+from preserve.services.access import Principal
+from preserve.services.exits import packages_in_scope
+from preserve.services.placement import Requirement, plan_version, requirement_for
+from preserve.services.restore_tests import next_due
+from preserve.services.schedule import agreement_intervals
+
+#: The horizons of the upcoming reviews and retention due dates, in days.
+HORIZONS = (30, 90, 365)
+#: Disposal requests still waiting (for approvals, or for their execution).
+OPEN_DISPOSALS = ("pending", "approved")
+_BITS = 62
+
+
+@dataclass(frozen=True)
+class ComplianceRow:
+    """The compliance figures of one agreement (``kind`` "agreement", ``name`` its label) or one
+    organisation (``kind`` "organisation", ``name`` its slug)."""
+
+    kind: str
+    name: str
+    title: str
+    state: str | None
+    packages: int
+    #: packages judged against a copies requirement, and those meeting it
+    placement_assessed: int
+    placement_met: int
+    #: packages with copies, and those every copy of which was checked within its interval
+    fixity_assessed: int
+    fixity_within: int
+    fixity_overdue_copies: int
+    open_incidents: int
+    #: packages judged against a list of formats (0: no list), and those every file of which
+    #: has an accepted PUID
+    formats_assessed: int
+    formats_accepted: int
+    last_restore_test_at: datetime | None
+    last_restore_test_outcome: str | None
+    last_restore_test_package: str | None
+    last_restore_test_location: str | None
+    next_restore_test_due: datetime | None
+    next_review_on: date | None
+    #: agreements whose review falls within 30, 90, 365 days
+    reviews_due: tuple[int, int, int]
+    #: packages whose retention is due now (state due), and within 30, 90, 365 days
+    retention_due_now: int
+    retention_due: tuple[int, int, int]
+    retention_errors: int
+    #: None: the disposal tables are not there
+    pending_disposals: int | None
+    packages_on_hold: int
+    #: the post-exit state of the latest exit export (None: no export)
+    exit_state: str | None = None
+    #: the agreements counted in an organisation's row
+    agreements: tuple[str, ...] = field(default=())
+
+    @property
+    def placement_share(self) -> float | None:
+        return _share(self.placement_met, self.placement_assessed)
+
+    @property
+    def fixity_share(self) -> float | None:
+        return _share(self.fixity_within, self.fixity_assessed)
+
+    @property
+    def formats_share(self) -> float | None:
+        return _share(self.formats_accepted, self.formats_assessed)
+
+
+@dataclass(frozen=True)
+class ComplianceReport:
+    generated_at: datetime
+    #: "all", "organisation ORG" or "agreement REF vN"
+    scope: str
+    agreements: tuple[ComplianceRow, ...]
+    organisations: tuple[ComplianceRow, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> tuple[ComplianceRow, ...]:
+        return (*self.agreements, *self.organisations)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def report(
+    app: Application,
+    who: Principal | None = None,
+    *,
+    organisation: str | None = None,
+    agreement: str | None = None,
+    now: datetime | None = None,
+) -> ComplianceReport:
+    """The compliance of one agreement, of one organisation (its row and those of the agreements
+    in force it is a party to), or of every agreement in force and every organisation ``who``
+    may see (None: the operator, who sees everything)."""
+    if organisation is not None and agreement is not None:
+        raise InvalidInput("give --organisation or --agreement, not both")
+    at = now if now is not None else datetime.now(UTC)
+    notes: list[str] = []
+    with app.uow() as uow:
+        s = uow.session
+        figures = _Figures(s, at, app.settings.fixity_interval_days)
+        if figures.disposal is None:
+            notes.append("pending disposals are not shown: the disposal tables are not there")
+        if agreement is not None:
+            a = ag._find(s, agreement)
+            ag._check_visible(who, a)
+            rows = (figures.agreement_row(a),)
+            return ComplianceReport(
+                at, f"agreement {a.reference} v{a.version_no}", rows, (), tuple(notes)
+            )
+        if organisation is not None:
+            org = s.scalar(sa.select(Organisation).where(Organisation.slug == organisation))
+            if org is None or (who is not None and not who.can_view(org.id)):
+                raise NotFound(f"no organisation {organisation!r}")
+            agreements = [
+                a for a in _in_force(s) if org.id in {p.organisation_id for p in a.parties}
+            ]
+            return ComplianceReport(
+                at,
+                f"organisation {org.slug}",
+                tuple(figures.agreement_row(a) for a in agreements),
+                (figures.organisation_row(org, agreements),),
+                tuple(notes),
+            )
+        agreements = [a for a in _in_force(s) if who is None or _visible(who, a)]
+        orgs = [
+            o
+            for o in s.scalars(sa.select(Organisation).order_by(Organisation.slug))
+            if who is None or who.can_view(o.id)
+        ]
+        return ComplianceReport(
+            at,
+            "all",
+            tuple(figures.agreement_row(a) for a in agreements),
+            tuple(
+                figures.organisation_row(
+                    o, [a for a in agreements if o.id in {p.organisation_id for p in a.parties}]
+                )
+                for o in orgs
+            ),
+            tuple(notes),
+        )
+
+
+def _visible(who: Principal, a: Agreement) -> bool:
+    try:
+        ag._check_visible(who, a)
+    except NotFound:
+        return False
+    return True
+
+
+def _in_force(session: Session) -> list[Agreement]:
+    """The newest version of each main agreement in force, by reference."""
+    found = session.scalars(
+        sa.select(Agreement)
+        .where(Agreement.component == "main", Agreement.state.in_(ag.IN_FORCE))
+        .options(
+            selectinload(Agreement.parties),
+            selectinload(Agreement.scopes),
+            selectinload(Agreement.formats),
+        )
+        .order_by(Agreement.reference, Agreement.version_no)
+    ).all()
+    latest: dict[str, Agreement] = {}
+    for a in found:
+        latest[a.reference] = a
+    return [latest[r] for r in sorted(latest)]
+
+
+class _Figures:
+    """The aggregate queries, for any set of packages (a condition on :class:`Package`)."""
+
+    def __init__(self, session: Session, now: datetime, default_days: int) -> None:
+        self.s = session
+        self.now = now
+        self.today = now.date()
+        self.default_days = default_days
+        self.locations = list(
+            session.scalars(
+                sa.select(StorageLocation)
+                .where(StorageLocation.retired_at.is_(None))
+                .order_by(StorageLocation.id)
+            )
+        )
+        self.requirements: dict[int, Requirement | None] = {}
+        try:
+            from preserve.catalogue.disposal import DisposalRequest
+        except ImportError:  # pragma: no cover - the disposal model comes with its own task
+            self.disposal: Any = None
+        else:
+            self.disposal = DisposalRequest
+
+    # ------------------------------------------------------------------ rows
+
+    def agreement_row(self, a: Agreement) -> ComplianceRow:
+        cond = packages_in_scope(a)
+        level = a.service_level
+        last = self.s.execute(
+            sa.select(
+                RestoreTest.started_at,
+                RestoreTest.outcome,
+                RestoreTest.package_id,
+                RestoreTest.location,
+            )
+            .where(RestoreTest.reference == a.reference)
+            .order_by(RestoreTest.started_at.desc(), RestoreTest.id.desc())
+            .limit(1)
+        ).first()
+        interval = level.restore_test_interval_days if level is not None else None
+        pending = None
+        if self.disposal is not None:
+            pending = self._count(
+                sa.select(sa.func.count())
+                .select_from(self.disposal)
+                .where(
+                    self.disposal.reference == a.reference,
+                    self.disposal.state.in_(OPEN_DISPOSALS),
+                )
+            )
+        exit_state = self.s.scalar(
+            sa.select(AgreementExit.post_exit_state)
+            .where(AgreementExit.agreement_id == a.id)
+            .order_by(AgreementExit.id.desc())
+            .limit(1)
+        )
+        accepted = sorted({f.puid for f in a.formats})
+        return self._row(
+            "agreement",
+            f"{a.reference} v{a.version_no}",
+            a.title,
+            a.state,
+            cond,
+            formats=self._formats_of(cond, accepted) if accepted else None,
+            last=tuple(last) if last is not None else None,
+            next_due=next_due(interval, last[0] if last is not None else None, self.now),
+            next_review_on=a.next_review_on,
+            reviews=self._reviews([a]),
+            pending=pending,
+            exit_state=exit_state,
+        )
+
+    def organisation_row(self, org: Organisation, agreements: Sequence[Agreement]) -> ComplianceRow:
+        cond = sa.and_(
+            Package.status == "stored",
+            Package.collection_id.in_(
+                sa.select(Collection.id).where(Collection.organisation_id == org.id)
+            ),
+        )
+        last = self.s.execute(
+            sa.select(
+                RestoreTest.started_at,
+                RestoreTest.outcome,
+                RestoreTest.package_id,
+                RestoreTest.location,
+            )
+            .where(RestoreTest.package_id.in_(sa.select(Package.id).where(cond)))
+            .order_by(RestoreTest.started_at.desc(), RestoreTest.id.desc())
+            .limit(1)
+        ).first()
+        pending = None
+        if self.disposal is not None:
+            pending = self._count(
+                sa.select(sa.func.count())
+                .select_from(self.disposal)
+                .where(
+                    self.disposal.organisation_id == org.id,
+                    self.disposal.state.in_(OPEN_DISPOSALS),
+                )
+            )
+        dues = [
+            next_due(
+                a.service_level.restore_test_interval_days if a.service_level else None,
+                self._last_test(a.reference),
+                self.now,
+            )
+            for a in agreements
+        ]
+        reviews = [a.next_review_on for a in agreements if a.next_review_on is not None]
+        return self._row(
+            "organisation",
+            org.slug,
+            org.name,
+            None,
+            cond,
+            formats=self._formats_linked(cond),
+            last=tuple(last) if last is not None else None,
+            next_due=min((d for d in dues if d is not None), default=None),
+            next_review_on=min(reviews, default=None),
+            reviews=self._reviews(agreements),
+            pending=pending,
+            exit_state=None,
+            agreements=tuple(f"{a.reference} v{a.version_no}" for a in agreements),
+        )
+
+    def _row(
+        self,
+        kind: str,
+        name: str,
+        title: str,
+        state: str | None,
+        cond: sa.ColumnElement[bool],
+        *,
+        formats: tuple[int, int] | None,
+        last: tuple[Any, ...] | None,
+        next_due: datetime | None,
+        next_review_on: date | None,
+        reviews: tuple[int, int, int],
+        pending: int | None,
+        exit_state: str | None,
+        agreements: tuple[str, ...] = (),
+    ) -> ComplianceRow:
+        packages = self._count(sa.select(sa.func.count()).select_from(Package).where(cond))
+        assessed, met = self._placement(cond)
+        checked, within, overdue, incidents = self._fixity(cond)
+        due_now, due, errors = self._retention(cond)
+        return ComplianceRow(
+            kind=kind,
+            name=name,
+            title=title,
+            state=state,
+            packages=packages,
+            placement_assessed=assessed,
+            placement_met=met,
+            fixity_assessed=checked,
+            fixity_within=within,
+            fixity_overdue_copies=overdue,
+            open_incidents=incidents,
+            formats_assessed=formats[0] if formats else 0,
+            formats_accepted=formats[1] if formats else 0,
+            last_restore_test_at=last[0] if last else None,
+            last_restore_test_outcome=last[1] if last else None,
+            last_restore_test_package=last[2] if last else None,
+            last_restore_test_location=last[3] if last else None,
+            next_restore_test_due=next_due,
+            next_review_on=next_review_on,
+            reviews_due=reviews,
+            retention_due_now=due_now,
+            retention_due=due,
+            retention_errors=errors,
+            pending_disposals=pending,
+            packages_on_hold=self._held(cond),
+            exit_state=exit_state,
+            agreements=agreements,
+        )
+
+    # ------------------------------------------------------------------ figures
+
+    def _count(self, query: Any) -> int:
+        return int(self.s.scalar(query) or 0)
+
+    def _last_test(self, reference: str) -> datetime | None:
+        return self.s.scalar(
+            sa.select(sa.func.max(RestoreTest.started_at)).where(RestoreTest.reference == reference)
+        )
+
+    def _requirement(self, collection_id: int) -> Requirement | None:
+        if collection_id not in self.requirements:
+            self.requirements[collection_id] = requirement_for(self.s, collection_id, self.today)
+        return self.requirements[collection_id]
+
+    def _placement(self, cond: sa.ColumnElement[bool]) -> tuple[int, int]:
+        """(packages assessed, packages meeting their collection's requirement)."""
+        bit = {loc.id: 1 << i for i, loc in enumerate(self.locations[:_BITS])}
+        by_bit = {b: loc for loc in self.locations[:_BITS] for b in (bit[loc.id],)}
+        mask = sa.func.coalesce(
+            sa.func.sum(sa.case(bit, value=Copy.location_id, else_=0) if bit else sa.literal(0)),
+            0,
+        )
+        per_package = (
+            sa.select(Package.collection_id.label("collection_id"), mask.label("mask"))
+            .select_from(Package)
+            .outerjoin(
+                Copy,
+                sa.and_(
+                    Copy.package_id == Package.id,
+                    Copy.version == Package.version,
+                    Copy.status == "verified",
+                ),
+            )
+            .where(cond)
+            .group_by(Package.id, Package.collection_id)
+            .subquery("pp")
+        )
+        rows = self.s.execute(
+            sa.select(per_package.c.collection_id, per_package.c.mask, sa.func.count()).group_by(
+                per_package.c.collection_id, per_package.c.mask
+            )
+        ).all()
+        assessed = met = 0
+        verdicts: dict[tuple[int, int], bool] = {}
+        for collection_id, value, n in rows:
+            req = self._requirement(int(collection_id))
+            if req is None:
+                continue
+            key = (int(collection_id), int(value or 0))
+            if key not in verdicts:
+                counted = [loc for b, loc in by_bit.items() if key[1] & b]
+                verdicts[key] = not plan_version(req, counted, ()).unmet
+            assessed += int(n)
+            met += int(n) if verdicts[key] else 0
+        return assessed, met
+
+    def _intervals(self) -> list[int]:
+        """Every fixity interval a copy can have (a few values)."""
+        values = {self.default_days}
+        values.update(
+            self.s.scalars(
+                sa.select(Collection.fixity_interval_days)
+                .where(Collection.fixity_interval_days.is_not(None))
+                .distinct()
+            )
+        )
+        values.update(
+            self.s.scalars(
+                sa.select(StorageLocation.fixity_interval_days)
+                .where(StorageLocation.fixity_interval_days.is_not(None))
+                .distinct()
+            )
+        )
+        agreed = agreement_intervals()
+        values.update(self.s.scalars(sa.select(agreed.c.days).distinct()))
+        return sorted(v for v in values if v is not None)
+
+    def _fixity(self, cond: sa.ColumnElement[bool]) -> tuple[int, int, int, int]:
+        """(packages with copies, packages every copy of which was checked within its
+        interval, copies overdue, open incidents)."""
+        agreed = agreement_intervals()
+        own = Collection.fixity_interval_days
+        collection_days = sa.case(
+            (agreed.c.days.is_(None), own),
+            (sa.or_(own.is_(None), agreed.c.days < own), agreed.c.days),
+            else_=own,
+        )
+        loc_days = StorageLocation.fixity_interval_days
+        interval = sa.case(
+            (collection_days.is_(None), sa.func.coalesce(loc_days, self.default_days)),
+            (loc_days.is_(None), collection_days),
+            (collection_days < loc_days, collection_days),
+            else_=loc_days,
+        )
+        cut = sa.case(
+            {d: sa.literal(self.now - timedelta(days=d), UTCDateTime()) for d in self._intervals()},
+            value=interval,
+        )
+        damaged = sa.or_(
+            Copy.status.in_(("failed", "quarantined")),
+            Copy.last_outcome.in_(("mismatch", "missing", "error")),
+        )
+        within = sa.and_(Copy.last_checked_at.is_not(None), Copy.last_checked_at >= cut)
+        one = sa.literal(1)
+        zero = sa.literal(0)
+        per_package = (
+            sa.select(
+                sa.func.count(Copy.id).label("copies"),
+                sa.func.sum(sa.case((within, zero), else_=one)).label("late"),
+                sa.func.sum(
+                    sa.case((sa.and_(sa.not_(within), sa.not_(damaged)), one), else_=zero)
+                ).label("overdue"),
+                sa.func.sum(sa.case((damaged, one), else_=zero)).label("incidents"),
+            )
+            .select_from(Package)
+            .join(Copy, Copy.package_id == Package.id)
+            .join(Collection, Collection.id == Package.collection_id)
+            .outerjoin(agreed, agreed.c.collection_id == Collection.id)
+            .join(StorageLocation, StorageLocation.id == Copy.location_id)
+            .where(cond, StorageLocation.retired_at.is_(None), Copy.status != "pending")
+            .group_by(Package.id)
+            .subquery("pf")
+        )
+        row = self.s.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(
+                    sa.func.sum(sa.case((per_package.c.late == 0, one), else_=zero)), 0
+                ),
+                sa.func.coalesce(sa.func.sum(per_package.c.overdue), 0),
+                sa.func.coalesce(sa.func.sum(per_package.c.incidents), 0),
+            )
+        ).one()
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+    def _formats_of(self, cond: sa.ColumnElement[bool], accepted: list[str]) -> tuple[int, int]:
+        """(packages, packages every payload file of which has a PUID in ``accepted``)."""
+        outside = sa.exists().where(
+            File.package_id == Package.id,
+            File.version == Package.version,
+            File.role == "payload",
+            sa.or_(File.puid.is_(None), File.puid.not_in(accepted)),
+        )
+        row = self.s.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(sa.case((outside, 0), else_=1)), 0),
+            ).where(cond)
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def _formats_linked(self, cond: sa.ColumnElement[bool]) -> tuple[int, int] | None:
+        """Like :meth:`_formats_of`, each package against the list of the agreement version it
+        was ingested under (packages linked to a version without a list are not assessed)."""
+        has_list = sa.exists().where(FormatPolicy.agreement_id == PackageRetention.agreement_id)
+        outside = sa.exists().where(
+            File.package_id == Package.id,
+            File.version == Package.version,
+            File.role == "payload",
+            sa.or_(
+                File.puid.is_(None),
+                ~sa.exists().where(
+                    FormatPolicy.agreement_id == PackageRetention.agreement_id,
+                    FormatPolicy.puid == File.puid,
+                ),
+            ),
+        )
+        row = self.s.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(sa.case((outside, 0), else_=1)), 0),
+            )
+            .select_from(Package)
+            .join(PackageRetention, PackageRetention.package_id == Package.id)
+            .where(cond, has_list)
+        ).one()
+        return (int(row[0]), int(row[1])) if row[0] else None
+
+    def _retention(self, cond: sa.ColumnElement[bool]) -> tuple[int, tuple[int, int, int], int]:
+        """(due now, due within each horizon, retention errors)."""
+        pr = PackageRetention
+        waiting = pr.state.in_(("scheduled", "in_retention"))
+        columns = [
+            sa.func.coalesce(sa.func.sum(sa.case((pr.state == "due", 1), else_=0)), 0),
+            *(
+                sa.func.coalesce(
+                    sa.func.sum(
+                        sa.case(
+                            (
+                                sa.and_(
+                                    waiting,
+                                    pr.retention_due.is_not(None),
+                                    pr.retention_due <= self.today + timedelta(days=h),
+                                ),
+                                1,
+                            ),
+                            else_=0,
+                        )
+                    ),
+                    0,
+                )
+                for h in HORIZONS
+            ),
+            sa.func.coalesce(sa.func.sum(sa.case((pr.state == "retention_error", 1), else_=0)), 0),
+        ]
+        row = self.s.execute(
+            sa.select(*columns)
+            .select_from(Package)
+            .join(pr, pr.package_id == Package.id)
+            .where(cond)
+        ).one()
+        return int(row[0]), (int(row[1]), int(row[2]), int(row[3])), int(row[4])
+
+    def _held(self, cond: sa.ColumnElement[bool]) -> int:
+        covered = sa.exists().where(
+            HoldTarget.hold_id == Hold.id,
+            Hold.state == "active",
+            HoldTarget.lifted_at.is_(None),
+            sa.or_(
+                HoldTarget.package_id == Package.id,
+                HoldTarget.collection_id == Package.collection_id,
+            ),
+        )
+        return self._count(sa.select(sa.func.count()).select_from(Package).where(cond, covered))
+
+    def _reviews(self, agreements: Iterable[Agreement]) -> tuple[int, int, int]:
+        days = [a.next_review_on for a in agreements if a.next_review_on is not None]
+        counts = [sum(1 for d in days if d <= self.today + timedelta(days=h)) for h in HORIZONS]
+        return counts[0], counts[1], counts[2]
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def _share_text(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.1f}"
+
+
+CSV_COLUMNS = (
+    "kind",
+    "name",
+    "title",
+    "state",
+    "packages",
+    "placement_assessed",
+    "placement_met",
+    "placement_pct",
+    "fixity_assessed",
+    "fixity_within",
+    "fixity_pct",
+    "fixity_overdue_copies",
+    "open_incidents",
+    "formats_assessed",
+    "formats_accepted",
+    "formats_pct",
+    "last_restore_test_at",
+    "last_restore_test_outcome",
+    "last_restore_test_package",
+    "last_restore_test_location",
+    "next_restore_test_due",
+    "next_review_on",
+    "reviews_30d",
+    "reviews_90d",
+    "reviews_365d",
+    "retention_due_now",
+    "retention_due_30d",
+    "retention_due_90d",
+    "retention_due_365d",
+    "retention_errors",
+    "pending_disposals",
+    "packages_on_hold",
+    "exit_state",
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def csv_row(r: ComplianceRow) -> list[str]:
+    values: dict[str, Any] = {f.name: getattr(r, f.name) for f in fields(r)}
+    values["placement_pct"] = _share_text(r.placement_share)
+    values["fixity_pct"] = _share_text(r.fixity_share)
+    values["formats_pct"] = _share_text(r.formats_share)
+    for i, h in enumerate(HORIZONS):
+        values[f"reviews_{h}d"] = r.reviews_due[i]
+        values[f"retention_due_{h}d"] = r.retention_due[i]
+    return [_cell(values[c]) for c in CSV_COLUMNS]
+
+
+def to_csv(rep: ComplianceReport) -> str:
+    """The report as CSV: a header, one line per agreement, then one per organisation."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rep.rows:
+        writer.writerow(csv_row(r))
+    return out.getvalue()
+
+
+def to_json(rep: ComplianceReport) -> dict[str, Any]:
+    """The report as plain JSON values (shares as fractions, None when not assessed)."""
+
+    def row(r: ComplianceRow) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(r):
+            value = getattr(r, f.name)
+            data[f.name] = list(value) if isinstance(value, tuple) else _json_value(value)
+        data["placement_share"] = r.placement_share
+        data["fixity_share"] = r.fixity_share
+        data["formats_share"] = r.formats_share
+        data["reviews_due"] = dict(zip((f"{h}d" for h in HORIZONS), r.reviews_due, strict=True))
+        data["retention_due"] = dict(zip((f"{h}d" for h in HORIZONS), r.retention_due, strict=True))
+        return data
+
+    return {
+        "generated_at": _cell(rep.generated_at),
+        "scope": rep.scope,
+        "agreements": [row(r) for r in rep.agreements],
+        "organisations": [row(r) for r in rep.organisations],
+        "notes": list(rep.notes),
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return _cell(value)
+    return value
+
+
+__all__ = [
+    "CSV_COLUMNS",
+    "HORIZONS",
+    "ComplianceReport",
+    "ComplianceRow",
+    "csv_row",
+    "report",
+    "to_csv",
+    "to_json",
+]
