@@ -27,6 +27,7 @@ from flask.testing import FlaskClient
 
 from preserve.services import jobs, tokens
 from preserve.services.access import ROLE_ORDER
+from tests.web import matrix_agreements as ma
 from tests.web.conftest import Site, csrf_token, make_site
 from tests.web.jobs_support import Objects, no_publish, seed
 
@@ -424,6 +425,179 @@ TABLE: dict[tuple[str, str], Row] = {
 }
 
 
+# --- agreements and holds (issue 12; objects from tests/web/matrix_agreements.py) ----------
+# A step is sent to a fresh agreement of the organisation in the state the step needs; the
+# person acts for their own organisation (the custodian party, for which a repository admin may
+# act as custodian staff). Viewers are refused (403) by the service's own guards.
+
+
+def agr(state: str = "draft", suffix: str = "") -> Callable[[World, str], str]:
+    return lambda w, org: f"/agreements/{ma.agreement(w, org, state)}/v1{suffix}"
+
+
+def api_agr(state: str = "draft", suffix: str = "") -> Callable[[World, str], str]:
+    return lambda w, org: f"/api/v1/agreements/{ma.agreement(w, org, state)}/versions/1{suffix}"
+
+
+def acting(**fields: str) -> Body:
+    """The body of a step: ``party`` is the person's own organisation."""
+    return lambda w, org, person: {
+        **fields,
+        **({"party": ma.party(org, person)} if "party" in fields else {}),
+    }
+
+
+#: step endpoint -> (state it needs, body fields)
+STEPS: dict[str, tuple[str, dict[str, str]]] = {
+    "propose": ("draft", {}),
+    "agree": ("proposed", {"party": ""}),
+    "send_back": ("proposed", {"party": "", "comment": "change it"}),
+    "sign": ("pending_signature", {"party": "", "capacity": "director"}),
+    "activate": ("signed", {}),
+    "suspend": ("active", {"reason": "matrix"}),
+    "resume": ("suspended", {}),
+    "amend": ("active", {"reason": "matrix"}),
+    "give_notice": ("active", {"party": "", "reason": "matrix"}),
+    "start_exit": ("notice_given", {}),
+    "close": ("exiting", {"evidence": "returned"}),
+    "withdraw": ("draft", {}),
+    "confirm_review": ("under_review", {}),
+}
+
+
+def _stepped(state: str, suffix: str, api: bool) -> Callable[[World, str], str]:
+    def make(w: World, org: str) -> str:
+        if state == "under_review":
+            ref = ma.under_review(w, org)
+        else:
+            ref = ma.agreement(w, org, "proposed" if state == "pending_signature" else state)
+            if state == "pending_signature":
+                import preserve.services.agreements as service
+
+                service.agree(w.app, ma.preparer(w, org), ref, org)
+                service.agree(w.app, w.principal(ma.NODE_KEEPER), ref, ma.NODE)
+        if api:
+            return f"/api/v1/agreements/{ref}/versions/1/{suffix}"
+        return f"/agreements/{ref}/v1/{suffix}"
+
+    return make
+
+
+TABLE.update(
+    {
+        ("agreements.index", "GET"): Row("signed_in", fixed("/agreements?state=draft")),
+        ("agreements.create", "GET"): Row("archivist", fixed("/agreements/new"), gated=True),
+        ("agreements.create", "POST"): Row(
+            "archivist",
+            fixed("/agreements/new"),
+            gated=True,
+            data=lambda w, org, person: {
+                "reference": f"NEW-{person}-{next(ma._numbers)}",
+                "title": f"New of {person}",
+                "kind": "deposit",
+            },
+        ),
+        ("agreements.newest", "GET"): scoped(
+            "viewer", lambda w, org: f"/agreements/{ma.agreement(w, org)}"
+        ),
+        ("agreements.show", "GET"): scoped("viewer", agr()),
+        ("agreements.edit", "GET"): scoped("archivist", agr(suffix="/edit")),
+        ("agreements.edit_section", "POST"): scoped(
+            "archivist",
+            agr(suffix="/edit/general"),
+            data=lambda w, org, person: {"title": "Edited in the matrix"},
+        ),
+        ("agreements.attach", "POST"): scoped(
+            "archivist",
+            agr(suffix="/documents"),
+            data=lambda w, org, person: {"kind": "annex", "document": ma.upload()},
+        ),
+        ("agreements.document", "GET"): scoped(
+            "viewer",
+            lambda w, org: "/agreements/{}/v1/documents/{}".format(*ma.document(w, org)),
+        ),
+        **{
+            (f"agreements.{step}", "POST"): scoped(
+                "archivist",
+                _stepped(state, step.replace("_", "-"), api=False),
+                data=acting(**fields),
+            )
+            for step, (state, fields) in STEPS.items()
+        },
+        ("holds.index", "GET"): Row("signed_in", fixed("/holds?state=all")),
+        ("holds.create", "GET"): Row("signed_in", fixed("/holds/new")),
+        ("holds.create", "POST"): scoped(
+            "archivist",
+            lambda w, org: "/holds/new",
+            data=lambda w, org, person: {
+                "kind": "audit",
+                "title": "matrix",
+                "reason": "matrix",
+                "collections": ma.held_collection(w, org or "ours"),
+            },
+        ),
+        ("holds.show", "GET"): scoped("viewer", lambda w, org: f"/holds/{ma.hold(w, org)}"),
+        ("holds.lift", "POST"): scoped(
+            "archivist",
+            lambda w, org: f"/holds/{ma.hold(w, org)}/lift",
+            data=lambda w, org, person: {"reason": "matrix"},
+        ),
+        # the API
+        ("api.agreements", "GET"): Row("signed_in", fixed("/api/v1/agreements")),
+        ("api.agreements_awaiting", "GET"): Row("signed_in", fixed("/api/v1/agreements/awaiting")),
+        ("api.agreement_create", "POST"): Row(
+            "archivist",
+            fixed("/api/v1/agreements"),
+            gated=True,
+            json=lambda w, org, person: ma.spec(PEOPLE[person][1] or "ours", parties=[], exit=None),
+        ),
+        ("api.agreement", "GET"): scoped(
+            "viewer", lambda w, org: f"/api/v1/agreements/{ma.agreement(w, org)}"
+        ),
+        ("api.agreement_version", "GET"): scoped("viewer", api_agr()),
+        ("api.agreement_edit", "PATCH"): scoped(
+            "archivist", api_agr(), json=lambda w, org, person: {"title": "Edited"}
+        ),
+        ("api.agreement_attach", "POST"): scoped(
+            "archivist",
+            api_agr(suffix="/documents"),
+            json=lambda w, org, person: {"name": "terms.txt", "content_base64": "dGVybXMK"},
+        ),
+        ("api.agreement_document", "GET"): scoped(
+            "viewer",
+            lambda w, org: "/api/v1/agreements/{}/versions/1/documents/{}".format(
+                *ma.document(w, org)
+            ),
+        ),
+        **{
+            (f"api.agreement_{step}", "POST"): scoped(
+                "archivist",
+                _stepped(state, step.replace("_", "-"), api=True),
+                json=acting(**fields),
+            )
+            for step, (state, fields) in STEPS.items()
+        },
+        ("api.holds", "GET"): Row("signed_in", fixed("/api/v1/holds")),
+        ("api.hold_place", "POST"): scoped(
+            "archivist",
+            lambda w, org: "/api/v1/holds",
+            json=lambda w, org, person: {
+                "kind": "audit",
+                "title": "matrix",
+                "reason": "matrix",
+                "collections": [ma.held_collection(w, org or "ours")],
+            },
+        ),
+        ("api.hold", "GET"): scoped("viewer", lambda w, org: f"/api/v1/holds/{ma.hold(w, org)}"),
+        ("api.hold_lift", "POST"): scoped(
+            "archivist",
+            lambda w, org: f"/api/v1/holds/{ma.hold(w, org)}/lift",
+            json=lambda w, org, person: {"reason": "matrix"},
+        ),
+    }
+)
+
+
 def rules(site: Site) -> Iterator[tuple[str, str, str]]:
     """(endpoint, method, rule) of every route but static files: HEAD and OPTIONS only where a
     route declares them itself (Flask and werkzeug add them to every route)."""
@@ -534,7 +708,7 @@ def send(world: World, row: Row, person: str, method: str, org: str | None) -> t
         headers["Upload-Metadata"] = (
             f"transfer_id {b64(transfer)},relativePath {b64('scans/b.txt')}"
         )
-    if method == "PATCH":
+    if method == "PATCH" and row.json is None:  # a tus chunk (a JSON PATCH edits an agreement)
         headers["Upload-Offset"] = "0"
         headers["Content-Type"] = "application/offset+octet-stream"
         return path, client.open(path, method=method, data=b"hello", headers=headers)

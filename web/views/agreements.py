@@ -397,12 +397,22 @@ def _render_edit(
 @login_required
 def edit(reference: str, version: int) -> Any:
     app, who = application(), principal()
-    detail = service.show(app, ident(reference, version), who)
+    name = ident(reference, version)
+    detail = service.show(app, name, who)
     if detail.state != "draft":
         from preserve.catalogue.agreements import frozen_message
         from preserve.errors import Conflict
 
         raise Conflict(frozen_message(cast(Any, detail), detail.state))
+    if not agreement_view.actions(app, who, name).can("edit"):
+        from preserve.errors import PermissionDenied
+
+        raise PermissionDenied(
+            _(
+                "Editing %(label)s needs the archivist or admin role in one of its parties.",
+                label=detail.label,
+            )
+        )
     return _render_edit(detail)
 
 
