@@ -32,6 +32,7 @@ BLUEPRINTS = (
     "preserve.web.views.locations",
     "preserve.web.views.agreements",
     "preserve.web.views.holds",
+    "preserve.web.views.disposal",
     "preserve.web.views.admin",
     "preserve.web.views.tokens",
     "preserve.web.api",

@@ -36,7 +36,14 @@ STATUS: dict[type[e.PreserveError], int] = {
 #: Endpoints (prefixes) whose refused input is 422 Unprocessable Content, as issue 12 asks of
 #: the agreements and holds (pages and API): the request was understood but its values are
 #: refused. Other routes keep 400, which their clients already expect.
-UNPROCESSABLE_ENDPOINTS = ("agreements.", "holds.", "api.agreement", "api.hold")
+UNPROCESSABLE_ENDPOINTS = (
+    "agreements.",
+    "holds.",
+    "disposal.",
+    "api.agreement",
+    "api.hold",
+    "api.disposal",
+)
 
 
 def status_of(error: e.PreserveError) -> int:

@@ -178,9 +178,11 @@ class DisposalInfo:
         """The parties that have not decided yet."""
         return tuple(p.party for p in self.parties if p.decision is None)
 
-    def as_json(self) -> dict[str, Any]:
-        def when(value: datetime | None) -> str | None:
-            return value.isoformat() if value is not None else None
+    def as_json(self, *, iso: bool = True) -> dict[str, Any]:
+        """Plain JSON; ``iso`` False keeps the times as datetimes (for a schema to write)."""
+
+        def when(value: datetime | None) -> str | datetime | None:
+            return value.isoformat() if iso and value is not None else value
 
         return {
             "id": self.id,
@@ -1057,7 +1059,7 @@ def _start(
     to dispose of."""
     with app.uow() as uow:
         s = uow.session
-        r = _request(s, request_id, for_update=True)
+        r = _visible(s, who, request_id, for_update=True)
         if r.state not in ("approved", "executing"):
             raise Conflict(
                 f"cannot execute {_label(r)}: it is {r.state.replace('_', ' ')}"

@@ -28,6 +28,7 @@ from flask.testing import FlaskClient
 from preserve.services import jobs, tokens
 from preserve.services.access import ROLE_ORDER
 from tests.web import matrix_agreements as ma
+from tests.web import matrix_disposal as md
 from tests.web.conftest import Site, csrf_token, make_site
 from tests.web.jobs_support import Objects, no_publish, seed
 
@@ -593,6 +594,77 @@ TABLE.update(
             "archivist",
             lambda w, org: f"/api/v1/holds/{ma.hold(w, org)}/lift",
             json=lambda w, org, person: {"reason": "matrix"},
+        ),
+    }
+)
+
+
+# --- disposal (issue 12; objects from tests/web/matrix_disposal.py) ------------------------
+# Each step is sent to a fresh disposal of the organisation in the state it needs, asked for by
+# someone outside the matrix; the person decides for their own organisation (owner and
+# custodian of its agreement, so a repository admin may act as custodian staff).
+
+
+def dsp(state: str, suffix: str = "", api: bool = False) -> Callable[[World, str], str]:
+    prefix = "/api/v1/disposals" if api else "/disposal"
+    return lambda w, org: f"{prefix}/{md.request(w, org, state)}{suffix}"
+
+
+def _decision(comment: str = "") -> Body:
+    return lambda w, org, person: {"party": org or "ours", "comment": comment or "matrix"}
+
+
+TABLE.update(
+    {
+        ("disposal.index", "GET"): Row("signed_in", fixed("/disposal?state=all")),
+        ("disposal.create", "GET"): Row("signed_in", fixed("/disposal/new")),
+        ("disposal.create", "POST"): scoped(
+            "archivist",
+            lambda w, org: "/disposal/new",
+            data=lambda w, org, person: {
+                "kind": "adhoc",
+                "packages": md.package(w, org or "ours"),
+                "reason": "matrix",
+            },
+        ),
+        ("disposal.show", "GET"): scoped("viewer", dsp("pending")),
+        ("disposal.approve", "POST"): scoped(
+            "archivist", dsp("pending", "/approve"), data=_decision()
+        ),
+        ("disposal.reject", "POST"): scoped(
+            "archivist", dsp("pending", "/reject"), data=_decision("keep")
+        ),
+        ("disposal.execute", "POST"): scoped(
+            "archivist", dsp("approved", "/execute"), data=lambda w, org, person: {"mode": "now"}
+        ),
+        ("disposal.restore", "POST"): scoped("archivist", dsp("executed", "/restore")),
+        ("disposal.declaration", "GET"): scoped("viewer", dsp("executed", "/declaration")),
+        ("api.disposals", "GET"): Row("signed_in", fixed("/api/v1/disposals")),
+        ("api.disposal_propose", "POST"): scoped(
+            "archivist",
+            lambda w, org: "/api/v1/disposals",
+            json=lambda w, org, person: {
+                "packages": [md.package(w, org or "ours")],
+                "reason": "matrix",
+            },
+        ),
+        ("api.disposal", "GET"): scoped("viewer", dsp("pending", api=True)),
+        ("api.disposal_approve", "POST"): scoped(
+            "archivist", dsp("pending", "/approve", api=True), json=_decision()
+        ),
+        ("api.disposal_reject", "POST"): scoped(
+            "archivist", dsp("pending", "/reject", api=True), json=_decision("keep")
+        ),
+        ("api.disposal_execute", "POST"): scoped(
+            "archivist",
+            dsp("approved", "/execute", api=True),
+            json=lambda w, org, person: {"wait": True},
+        ),
+        ("api.disposal_restore", "POST"): scoped(
+            "archivist", dsp("executed", "/restore", api=True)
+        ),
+        ("api.disposal_declaration", "GET"): scoped(
+            "viewer", dsp("executed", "/declaration", api=True)
         ),
     }
 )

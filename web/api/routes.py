@@ -18,6 +18,13 @@ from preserve.web.api.schemas import (
     BagArgs,
     CollectionArgs,
     CollectionListSchema,
+    DeclarationArgs,
+    DisposalArgs,
+    DisposalDecisionSchema,
+    DisposalExecuteSchema,
+    DisposalListSchema,
+    DisposalProposeSchema,
+    DisposalSchema,
     DocumentSchema,
     DocumentUploadSchema,
     FileArgs,
@@ -897,3 +904,180 @@ def hold_lift(args: dict[str, Any], hold_id: int) -> Any:
         target=args.get("package") or args.get("collection") or "all",
     )
     return hold_body(lifted)
+
+
+# ------------------------------------------------------------------ disposal (issue 12)
+# Each route is one call of preserve.services.disposal: a refused step is 409 with the reason (a
+# missing approval, the request's state, a suspended agreement, a hold), refused input 422, no
+# right 403, a request one may not see 404. The service writes the audit log (channel "api").
+
+
+def disposal_body(info: Any) -> dict[str, Any]:
+    body = info.as_json(iso=False)
+    body["url"] = url_for("api.disposal", request_id=info.id, _external=True)
+    return body
+
+
+@bp.route("/disposals", methods=["GET"])
+@bp.arguments(DisposalArgs, location="query")
+@bp.response(200, DisposalListSchema)
+@problems(400, 422)
+def disposals(args: dict[str, Any]) -> Any:
+    """Disposal requests of your organisations and of the agreements you are a party to,
+    newest first, each with the parties that still have to approve it (``waiting_for``)."""
+    from preserve.services import disposal as service
+
+    found = service.list_requests(application(), principal(), state=args.get("state"))
+    return {"items": [disposal_body(d) for d in found]}
+
+
+@bp.route("/disposals", methods=["POST"])
+@bp.arguments(DisposalProposeSchema)
+@bp.response(201, DisposalListSchema, headers={"Location": {"schema": {"type": "string"}}})
+@problems(400, 403, 404, 409, 415, 422)
+def disposal_propose(args: dict[str, Any]) -> Any:
+    """Propose a disposal: ``due`` (every due package whose rule disposes of it; one request
+    per agreement and organisation) or ``packages`` with a ``reason`` (an ad-hoc deletion)."""
+    from preserve.errors import InvalidInput
+    from preserve.services import disposal as service
+
+    app, who = application(), principal()
+    if args["due"] == bool(args["packages"]):
+        raise InvalidInput("give either due: true, or packages (with a reason)")
+    if args["due"]:
+        made = service.propose_due(
+            app,
+            who,
+            agreement=args.get("agreement"),
+            channel="api",
+            remote_addr=request.remote_addr,
+        )
+    else:
+        made = [
+            service.propose(
+                app,
+                who,
+                args["packages"],
+                kind="adhoc",
+                reason=args["reason"],
+                channel="api",
+                remote_addr=request.remote_addr,
+            )
+        ]
+    items = [disposal_body(d) for d in made]
+    return {"items": items}, 201, {"Location": items[0]["url"]}
+
+
+@bp.route("/disposals/<int:request_id>", methods=["GET"])
+@bp.response(200, DisposalSchema)
+@problems(404)
+def disposal(request_id: int) -> Any:
+    """A disposal request: its agreement and rule, each party's decision, its packages."""
+    from preserve.services import disposal as service
+
+    return disposal_body(service.show(application(), principal(), request_id))
+
+
+@bp.route("/disposals/<int:request_id>/approve", methods=["POST"])
+@bp.arguments(DisposalDecisionSchema)
+@bp.response(200, DisposalSchema)
+@problems(400, 403, 404, 409, 415, 422)
+def disposal_approve(args: dict[str, Any], request_id: int) -> Any:
+    """Approve for ``party`` (one of its own people; not whoever asked for the disposal)."""
+    from preserve.services import disposal as service
+
+    return disposal_body(
+        service.approve(
+            application(),
+            principal(),
+            request_id,
+            args["party"],
+            comment=args["comment"],
+            channel="api",
+            remote_addr=request.remote_addr,
+        )
+    )
+
+
+@bp.route("/disposals/<int:request_id>/reject", methods=["POST"])
+@bp.arguments(DisposalDecisionSchema)
+@bp.response(200, DisposalSchema)
+@problems(400, 403, 404, 409, 415, 422)
+def disposal_reject(args: dict[str, Any], request_id: int) -> Any:
+    """Reject for ``party`` with a ``comment``: the packages go back to their retention state."""
+    from preserve.services import disposal as service
+
+    return disposal_body(
+        service.reject(
+            application(),
+            principal(),
+            request_id,
+            args["party"],
+            args["comment"],
+            channel="api",
+            remote_addr=request.remote_addr,
+        )
+    )
+
+
+@bp.route("/disposals/<int:request_id>/execute", methods=["POST"])
+@bp.arguments(DisposalExecuteSchema)
+@bp.response(202, DisposalSchema)
+@bp.alt_response(200, schema=DisposalSchema, description="Executed (with wait: true).")
+@problems(400, 403, 404, 409, 415, 422)
+def disposal_execute(args: dict[str, Any], request_id: int) -> Any:
+    """Execute an approved disposal: queued as a ``dispose`` job (202, ``job_id``), or within
+    the request with ``wait``. Holds, the agreement and its rights are checked again."""
+    from preserve.services import disposal as service
+
+    app, who = application(), principal()
+    if args["wait"]:
+        done = service.execute(app, who, request_id, channel="api", remote_addr=request.remote_addr)
+        return disposal_body(done), 200
+    queued = service.queue_execution(
+        app, who, request_id, channel="api", remote_addr=request.remote_addr
+    )
+    return disposal_body(queued), 202
+
+
+@bp.route("/disposals/<int:request_id>/restore", methods=["POST"])
+@bp.response(200, DisposalSchema)
+@problems(403, 404, 409)
+def disposal_restore(request_id: int) -> Any:
+    """Put every package of an executed disposal back, within its restore window."""
+    from preserve.services import disposal as service
+
+    return disposal_body(
+        service.restore(
+            application(), principal(), request_id, channel="api", remote_addr=request.remote_addr
+        )
+    )
+
+
+@bp.route("/disposals/<int:request_id>/declaration", methods=["GET"])
+@bp.arguments(DeclarationArgs, location="query")
+@bp.response(200, description="The dated disposal declaration.", content_type="application/json")
+@bp.doc(
+    responses={
+        "200": {
+            "description": "The declaration: its JSON (whose SHA-256 is in the "
+            "X-Declaration-SHA256 header and the disposal's declaration_sha256) or, with "
+            "format=text, its Markdown rendering.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/markdown": {"schema": {"type": "string"}},
+            },
+        }
+    }
+)
+@problems(400, 404, 422)
+def disposal_declaration(args: dict[str, Any], request_id: int) -> Any:
+    """The declaration of an executed disposal (404 before it was executed)."""
+    from preserve.services import disposal as service
+
+    doc = service.declaration(application(), principal(), request_id)
+    if args["format"] == "text":
+        body, mime = doc.text, "text/markdown; charset=utf-8"
+    else:
+        body, mime = doc.json + "\n", "application/json"
+    return Response(body, mimetype=mime, headers={"X-Declaration-SHA256": doc.sha256})

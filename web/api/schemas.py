@@ -6,6 +6,7 @@ import marshmallow as ma
 from preserve.web.api.base import PageArgs
 
 from preserve.catalogue.agreements import STATES as AGREEMENT_STATES
+from preserve.catalogue.disposal import DISPOSAL_KINDS, DISPOSAL_STATES
 from preserve.catalogue.models import JOB_KINDS, JOB_STATES
 
 f = ma.fields
@@ -695,3 +696,96 @@ class HoldLiftSchema(ma.Schema):
     reason = f.String(required=True)
     package = f.String(metadata={"description": "Lift only this target."})
     collection = f.String(metadata={"description": "Lift only this target (ORG/SLUG)."})
+
+
+# ------------------------------------------------------------------ disposal (issue 12)
+
+
+class DisposalArgs(ma.Schema):
+    state = f.String(
+        validate=ma.validate.OneOf(("open", *DISPOSAL_STATES)),
+        metadata={"description": "open (pending, approved, executing, executed) or one state."},
+    )
+
+
+class DisposalPartySchema(ma.Schema):
+    party = f.String(required=True)
+    name = f.String(required=True)
+    decision = f.String(required=True, allow_none=True)
+    decided_by = f.String(required=True, allow_none=True)
+    decided_at = f.DateTime(required=True, allow_none=True)
+    comment = f.String(required=True)
+
+
+class DisposalPackageSchema(ma.Schema):
+    id = f.String(required=True)
+    title = f.String(required=True)
+    collection = f.String(required=True)
+    state = f.String(required=True)
+    previous_state = f.String(required=True, allow_none=True)
+    failure = f.String(required=True, allow_none=True)
+    size = f.Integer(required=True)
+    file_count = f.Integer(required=True)
+    identifiers = f.List(f.String(), required=True)
+    disposed_at = f.DateTime(required=True, allow_none=True)
+
+
+class DisposalSchema(ma.Schema):
+    id = f.Integer(required=True)
+    kind = f.String(required=True, validate=ma.validate.OneOf(DISPOSAL_KINDS))
+    state = f.String(required=True, validate=ma.validate.OneOf(DISPOSAL_STATES))
+    organisation = f.String(required=True)
+    agreement = f.String(required=True, allow_none=True)
+    rule = f.Dict(required=True)
+    reason = f.String(required=True)
+    requested_by = f.String(required=True)
+    requested_at = f.DateTime(required=True)
+    decided_at = f.DateTime(required=True, allow_none=True)
+    executed_by = f.String(required=True, allow_none=True)
+    executed_at = f.DateTime(required=True, allow_none=True)
+    job_id = f.String(required=True, allow_none=True)
+    failure = f.String(required=True, allow_none=True)
+    restore_until = f.DateTime(required=True, allow_none=True)
+    restored_at = f.DateTime(required=True, allow_none=True)
+    restored_by = f.String(required=True, allow_none=True)
+    permanently_deleted_at = f.DateTime(required=True, allow_none=True)
+    declaration_sha256 = f.String(required=True, allow_none=True)
+    waiting_for = f.List(f.String(), required=True)
+    parties = f.List(f.Nested(DisposalPartySchema), required=True)
+    packages = f.List(f.Nested(DisposalPackageSchema), required=True)
+    url = f.String(required=True)
+
+
+class DisposalListSchema(ma.Schema):
+    items = f.List(f.Nested(DisposalSchema), required=True)
+
+
+class DisposalProposeSchema(ma.Schema):
+    due = f.Boolean(
+        load_default=False,
+        metadata={"description": "Propose every due package (one request per agreement)."},
+    )
+    agreement = f.String(metadata={"description": "With due: only this agreement's packages."})
+    packages = f.List(
+        f.String(), load_default=list, metadata={"description": "An ad-hoc deletion of these."}
+    )
+    reason = f.String(load_default="", metadata={"description": "Required for an ad-hoc one."})
+
+
+class DisposalDecisionSchema(ma.Schema):
+    party = f.String(required=True, metadata={"description": "The organisation deciding."})
+    comment = f.String(load_default="", metadata={"description": "Required to reject."})
+
+
+class DisposalExecuteSchema(ma.Schema):
+    wait = f.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Execute within the request (200) instead of queueing a dispose "
+            "job for the workers (202)."
+        },
+    )
+
+
+class DeclarationArgs(ma.Schema):
+    format = f.String(load_default="json", validate=ma.validate.OneOf(("json", "text")))
