@@ -87,8 +87,13 @@ def agreements_daily() -> dict[str, int]:
     from preserve.services import disposal  # restore windows that ended: delete for good
 
     purged = disposal.purge_expired(app)
+    # restore tests due at the agreements' intervals: a package each, read back and validated
+    from preserve.services import restore_tests
+
+    tested = restore_tests.run_due(app)
     return {
         "purged": len(purged),
+        "restore_tests": sum(1 for t in tested if t.result is not None),
         "agreements": len(moved),
         "packages": len(marked),
         "object_locks": len(locks.packages),

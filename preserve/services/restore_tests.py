@@ -161,7 +161,7 @@ def _choose_location(
     )
     if reference is not None:
         used = used.where(RestoreTest.reference == reference)
-    last = dict(session.execute(used).tuples().all())
+    last = dict(session.execute(used).all())
     never = datetime.min.replace(tzinfo=UTC)
     return min(holding, key=lambda loc: (loc.id in last, last.get(loc.id) or never, loc.name))
 
@@ -314,7 +314,7 @@ def _labels(session: Session, ids: list[int | None]) -> dict[int, str]:
             sa.select(Agreement.id, Agreement.reference, Agreement.version_no).where(
                 Agreement.id.in_(wanted)
             )
-        ).tuples()
+        )
     }
 
 
@@ -343,7 +343,7 @@ def due_agreements(session: Session, now: datetime) -> list[tuple[Agreement, int
             sa.select(RestoreTest.reference, sa.func.max(RestoreTest.started_at)).group_by(
                 RestoreTest.reference
             )
-        ).tuples()
+        ).all()
     )
     due = []
     for ref, a in sorted(latest.items()):
