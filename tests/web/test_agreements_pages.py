@@ -153,7 +153,7 @@ def test_a_draft_is_created_and_every_section_edited_through_forms(world: Site) 
             "m1_value": "harbour",
         },
         "retention": {
-            "action": "destroy",
+            "retention_action": "destroy",
             "trigger": "ingest_date",
             "period_value": "10",
             "period_unit": "years",
@@ -423,7 +423,7 @@ def test_the_whole_lifecycle_through_the_pages(world: Site) -> None:
         done = form(
             world.client(who),
             f"{V1}/sign",
-            {"party": party, "capacity": "director", "method": "digital"},
+            {"party": party, "capacity": "director", "signature_method": "paper"},
         )
         assert done.status_code == 302
     cas = world.client("cas")

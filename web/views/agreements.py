@@ -61,7 +61,7 @@ SECTIONS = (
     "exit",
 )
 #: Empty rows offered below the filled ones (parties, metadata rules, access conditions).
-SPARE_ROWS = 2
+SPARE_ROWS = 3
 
 
 def ident(reference: str, version: int) -> str:
@@ -158,10 +158,10 @@ def scope_spec(form: MultiDict[str, str]) -> list[dict[str, Any]]:
 
 
 def retention_spec(form: MultiDict[str, str]) -> dict[str, Any] | None:
-    names = ("action", "trigger", "period_value", "motivation", "legal_basis")
+    names = ("retention_action", "trigger", "period_value", "motivation", "legal_basis")
     if not any(_blank(form.get(n)) for n in names):
         return None
-    action = _blank(form.get("action"))
+    action = _blank(form.get("retention_action"))
     period_value = _blank(form.get("period_value"))
     spec: dict[str, Any] = {
         "action": action,
@@ -540,7 +540,7 @@ STEP_CALLS: dict[str, Callable[[Any, Any, str], service.AgreementDetail]] = {
         name,
         _text("party"),
         capacity=_text("capacity"),
-        method=_text("method") or "digital",
+        method=_text("signature_method") or "digital",
         document_sha256=_blank(_text("document_sha256")),
     ),
     "activate": lambda app, who, name: service.activate(app, who, name),
@@ -602,7 +602,7 @@ def _step_view(step: str) -> Callable[..., Any]:
             detail = STEP_CALLS[step](app, who, name)
         except InvalidInput as exc:
             return _render_show(service.show(app, name, who), error=str(exc), status=422)
-        extra = {k: request.form[k] for k in ("party", "capacity", "method") if request.form.get(k)}
+        extra = {k: request.form[k] for k in ("party", "capacity") if request.form.get(k)}
         _audit(step, detail, state=detail.state, **extra)
         flash(step_message(step, detail), "success")
         if step == "amend":
