@@ -44,7 +44,35 @@ def reap() -> list[str]:
     app = application()
     published = tick_reaper(app)
     alerts.deliver_pending(app)
+    _remind(app)
     return published
+
+
+#: How often the reaper also tells the parties what awaits them (a proposal, a signature, a
+#: disposal to approve), so that they need not wait for the daily run.
+REMIND_EVERY_SECONDS = 15 * 60
+_last_reminded: float | None = None
+
+
+def _remind(app: Application, *, force: bool = False) -> int:
+    """Send the notifications owed now (at most every REMIND_EVERY_SECONDS per process, unless
+    ``force``); never raises: what could not be sent is tried again the next time."""
+    import time
+
+    global _last_reminded
+    if not app.settings.smtp_url:
+        return 0
+    recent = _last_reminded is not None and time.monotonic() - _last_reminded < REMIND_EVERY_SECONDS
+    if recent and not force:
+        return 0
+    _last_reminded = time.monotonic()
+    from preserve.services import notifications
+
+    try:
+        return len(notifications.send_due(app).recorded)
+    except Exception:
+        log.exception("notifications not sent (tried again later)")
+        return 0
 
 
 def dispatch_fixity() -> list[str]:
@@ -91,7 +119,10 @@ def agreements_daily() -> dict[str, int]:
     from preserve.services import restore_tests
 
     tested = restore_tests.run_due(app)
+    # the parties told what awaits them: reviews, end dates and embargoes coming
+    reminded = _remind(app, force=True)
     return {
+        "notifications": reminded,
         "purged": len(purged),
         "restore_tests": sum(1 for t in tested if t.result is not None),
         "agreements": len(moved),

@@ -832,5 +832,6 @@ from preserve.catalogue import agreements as _agreements  # noqa: E402,F401 (mod
 from preserve.catalogue import disposal as _disposal  # noqa: E402,F401 (models of disposal)
 from preserve.catalogue import exits as _exits  # noqa: E402,F401 (models of exits, restore tests)
 from preserve.catalogue import holds as _holds  # noqa: E402,F401 (models of holds)
+from preserve.catalogue import notifications as _notifications  # noqa: E402,F401 (notifications)
 from preserve.catalogue import object_locks as _object_locks  # noqa: E402,F401 (S3 Object Lock)
 from preserve.catalogue import retention as _retention  # noqa: E402,F401 (models of package retention)

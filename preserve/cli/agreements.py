@@ -820,3 +820,68 @@ def agreements_advance(on: datetime | None, as_json: bool) -> None:
         click.echo("nothing due")
     for t in moved:
         click.echo(f"{t.reference} v{t.version_no}: {t.from_state} -> {t.to_state}")
+
+
+@agreements.command("reminders")
+@click.option(
+    "--date",
+    "on",
+    default=None,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Act as on this day (default: today).",
+)
+@click.option(
+    "--days",
+    "days",
+    default=None,
+    metavar="N[,N...]",
+    help="Remind this many days before a review, an end date or an embargo's end (default: 30,7).",
+)
+@click.option("--dry-run", is_flag=True, help="Only say who would be told what.")
+@_JSON
+def agreements_reminders(
+    on: datetime | None, days: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Tell the parties' people (archivists and admins, by e-mail) what awaits them: an
+    agreement to agree on or sign, one sent back (to its proposer), activated, suspended or
+    given notice, a review, an end date or an embargo's end coming (30 and 7 days before),
+    a disposal request to approve. Each person is told each thing once: running it again
+    sends nothing twice; e-mails that failed are tried again. The workers run it daily.
+    Needs PRESERVE_SMTP_URL (exit status 2 without it, except with --dry-run).
+
+    \b
+    Examples:
+      preserve agreements reminders --dry-run
+      preserve agreements reminders --json
+      preserve agreements reminders --days 60,14,1
+    """
+    from preserve.services import notifications
+
+    reminder_days = notifications.REMINDER_DAYS
+    if days is not None:
+        try:
+            reminder_days = tuple(int(d) for d in days.split(",") if d.strip())
+        except ValueError:
+            raise InvalidInput(f"--days {days!r}: give numbers of days, such as 30,7") from None
+    now = datetime.combine(on.date(), time(12), tzinfo=UTC) if on else None
+    report = notifications.send_due(app(), now=now, reminder_days=reminder_days, dry_run=dry_run)
+    if as_json:
+        emit_json(report.as_json())
+    else:
+        verb = "would tell" if dry_run else "told"
+        for n in report.recorded:
+            click.echo(f"{verb} {n.username} <{n.email}>: {n.subject}")
+        for name in report.no_address:
+            click.echo(f"warning: {name} has no e-mail address: not told", err=True)
+        for error in report.errors:
+            click.echo(f"warning: {error}", err=True)
+        if not report.recorded:
+            click.echo("nothing new to tell anyone")
+        if not dry_run:
+            click.echo(
+                f"{report.sent} e-mail(s) sent"
+                + (f", {report.retrying} to retry" if report.retrying else "")
+                + (f", {report.failed} failed" if report.failed else "")
+            )
+    if report.failed or report.retrying:
+        raise SystemExit(1)

@@ -14,6 +14,7 @@ from flask_login import current_user
 from preserve.web.context import application, principal
 
 from preserve.services import dashboard as dashboard_service
+from preserve.services import notifications
 from preserve.services.runner import no_worker_running
 
 bp = Blueprint("dashboard", __name__)
@@ -63,4 +64,5 @@ def index() -> Any:
         charts=_charts(data.summary),
         ttl=int(dashboard_service.SUMMARY_TTL),
         no_worker=no_worker_running(application()),
+        awaiting=notifications.awaiting(application(), principal()),
     )
