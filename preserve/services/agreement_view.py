@@ -26,7 +26,8 @@ from preserve.catalogue.models import Collection, Organisation, Package
 from preserve.catalogue.retention import PackageRetention
 from preserve.errors import NotFound, PermissionDenied
 from preserve.services import agreements as service
-from preserve.services.access import Principal, require_view
+from preserve.services.access import Principal
+from preserve.services.sharing import require_package_view
 
 if TYPE_CHECKING:
     from preserve.services.holds import HoldRef
@@ -98,6 +99,12 @@ class PackageUnder:
 class PackagesUnder:
     total: int
     shown: tuple[PackageUnder, ...]
+    page: int = 1
+    per_page: int = PACKAGES_SHOWN
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.per_page < self.total
 
 
 @dataclass(frozen=True)
@@ -226,10 +233,11 @@ def awaiting(app: Application, who: Principal) -> list[Awaiting]:
 
 
 def packages_under(
-    app: Application, who: Principal, ident: str, *, limit: int = PACKAGES_SHOWN
+    app: Application, who: Principal, ident: str, *, limit: int = PACKAGES_SHOWN, page: int = 1
 ) -> PackagesUnder:
     """The packages linked to the version (ingested under it or linked when it took effect)
-    that the person may see: how many, and the first ``limit`` of them."""
+    that the person may see: how many, and page ``page`` of ``limit`` of them (by title)."""
+    page = max(1, page)
     with app.uow() as uow:
         s = uow.session
         a = service._find(s, ident)
@@ -245,8 +253,12 @@ def packages_under(
         if visible is not None:
             query = query.where(Collection.organisation_id.in_(visible))
         total = s.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-        rows = s.execute(query.order_by(Package.title, Package.id).limit(limit)).all()
+        rows = s.execute(
+            query.order_by(Package.title, Package.id).offset((page - 1) * limit).limit(limit)
+        ).all()
         return PackagesUnder(
+            page=page,
+            per_page=limit,
             total=total,
             shown=tuple(
                 PackageUnder(p.id, p.title, f"{org}/{coll}", r.state, r.retention_due)
@@ -301,7 +313,8 @@ def governance(app: Application, who: Principal, package_id: str) -> Governance:
         if p is None:
             raise NotFound(f"package {package_id} not found")
         owner = p.collection.organisation_id
-        require_view(who, owner, f"package {package_id}")
+        # its owner's members and the parties of an agreement in force over it
+        require_package_view(s, who, p, f"package {package_id}")
         return Governance(
             agreement=service.governing_agreement(s, package_id=p.id),
             retention=retention.status_of(s, p.id),

@@ -142,4 +142,10 @@ def test_the_package_page_shows_its_agreement_and_gates_downloads(
     staff = text(site.client("mia").get(f"/packages/{pid}"))
     assert "Download the bag" in staff and "Downloads are not open" not in staff
     assert "Place a hold on this package" in staff
+    # the agreement's page counts and lists its packages, a page at a time
+    under = text(viewer.get("/agreements/PKG-2026-001/v1"))
+    assert "1 package" in under and f'href="/packages/{pid}"' in under
+    second = text(viewer.get("/agreements/PKG-2026-001/v1?page=2"))
+    assert f'href="/packages/{pid}"' not in second and 'rel="prev"' in second
+    assert viewer.get("/agreements/PKG-2026-001/v1?page=0").status_code == 422
     person(site.application, "mia")  # the people of the agreement exist

@@ -338,9 +338,16 @@ def show(reference: str, version: int) -> Any:
         a=detail,
         versions=service.versions(app, reference, who),
         actions=agreement_view.actions(app, who, name),
-        packages=agreement_view.packages_under(app, who, name),
+        packages=agreement_view.packages_under(app, who, name, page=_page()),
         v=vocabulary(),
     )
+
+
+def _page() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(_("page must be a whole number from 1"))
+    return int(raw)
 
 
 def _render_new(values: MultiDict[str, str], error: str = "", status: int = 200) -> Any:
