@@ -129,16 +129,19 @@ def _choose_location(
     session: Session, p: Package, given: str | None, reference: str | None
 ) -> StorageLocation:
     """The location given (holding a copy of the package's current version), else the one of
-    those with a verified copy that this reference's tests used least recently."""
-    holding = list(
-        session.scalars(
-            sa.select(StorageLocation)
+    those with a verified copy that this reference's tests used least recently (with no
+    verified copy left, of those with a copy found damaged: the test then says it fails)."""
+    copies = list(
+        session.execute(
+            sa.select(StorageLocation, Copy.status)
             .join(Copy, Copy.location_id == StorageLocation.id)
             .where(Copy.package_id == p.id, Copy.version == p.version)
-            .where(sa.true() if given is not None else Copy.status == "verified")
             .order_by(StorageLocation.name)
-        )
+        ).all()
     )
+    holding = [loc for loc, status in copies if given is not None or status == "verified"]
+    if not holding:
+        holding = [loc for loc, status in copies if status != "pending"]
     if given is not None:
         for loc in holding:
             if loc.name == given:
@@ -155,7 +158,7 @@ def _choose_location(
             f"its copies are on: {held}"
         )
     if not holding:
-        raise InvalidInput(f"package {p.id} has no verified copy to read back")
+        raise InvalidInput(f"package {p.id} has no stored copy to read back")
     used = sa.select(RestoreTest.location_id, sa.func.max(RestoreTest.started_at)).group_by(
         RestoreTest.location_id
     )

@@ -1,0 +1,74 @@
+"""``preserve compliance`` through the real command line (issue 12, dashboard 2): the table,
+JSON and CSV parsed, one agreement and one organisation, what a person may see; bad input one
+line with its exit code. SQLite and PostgreSQL."""
+
+# ruff: noqa: F811 - ``repo`` is the fixture of test_agreements_cli, imported, not redefined
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from tests.functional.cli import Repo
+from tests.functional.test_agreements_cli import fails, repo  # noqa: F401 (the repo fixture)
+from tests.functional.test_ingest_under_agreement import _active, _delivery, _ingest
+
+REF = "CRA-2026-001"
+
+
+def test_compliance_table_json_and_csv(repo: Repo, tmp_path: Path) -> None:
+    _active(repo, tmp_path)
+    repo.run("locations", "edit", "default", "--region", "BE", "--site", "Gent")
+    _ingest(repo, _delivery(tmp_path))
+    data = json.loads(repo.run("compliance", "--json").stdout)
+    [agreement] = data["agreements"]
+    assert (agreement["name"], agreement["packages"], agreement["state"]) == (
+        f"{REF} v1",
+        1,
+        "active",
+    )
+    # three copies in two sites are asked; the one location has one copy: not met
+    assert (agreement["placement_assessed"], agreement["placement_met"]) == (1, 0)
+    # the notes are text (x-fmt/111), the agreement accepts fmt/43 only
+    assert (agreement["formats_assessed"], agreement["formats_accepted"]) == (1, 0)
+    assert agreement["last_restore_test_outcome"] is None
+    assert [o["name"] for o in data["organisations"]] == [
+        "archive",
+        "artist",
+        "default",
+        "museum",
+        "other",
+    ]
+
+    rows = list(csv.DictReader(io.StringIO(repo.run("compliance", "--csv").stdout)))
+    assert [(r["kind"], r["name"]) for r in rows][:2] == [
+        ("agreement", f"{REF} v1"),
+        ("organisation", "archive"),
+    ]
+    museum = next(r for r in rows if r["name"] == "museum")
+    assert (museum["packages"], museum["placement_pct"], museum["formats_pct"]) == (
+        "1",
+        "0.0",
+        "0.0",
+    )
+
+    text = repo.run("compliance", "--agreement", REF).stdout
+    assert f"agreement {REF} v1" in text and "never" in text
+    mine = json.loads(
+        repo.run("compliance", "--organisation", "museum", "--as", "mia", "--json").stdout
+    )
+    assert [r["name"] for r in mine["organisations"]] == ["museum"]
+    seen = json.loads(repo.run("compliance", "--as", "otto", "--json").stdout)
+    assert seen["agreements"] == [] and [o["name"] for o in seen["organisations"]] == ["other"]
+
+
+def test_bad_input(repo: Repo, tmp_path: Path) -> None:
+    fails(repo, 2, "compliance", "--json", "--csv")
+    fails(repo, 2, "compliance", "--agreement", REF, "--organisation", "museum")
+    fails(repo, 3, "compliance", "--agreement", "NOPE-1")
+    fails(repo, 3, "compliance", "--organisation", "nowhere")
+    fails(repo, 3, "compliance", "--organisation", "museum", "--as", "otto")
+    fails(repo, 3, "compliance", "--as", "nobody")
+    fails(repo, 2, "compliance", "--organisation", "")
+    assert "no agreement in force" not in repo.run("compliance").stdout  # organisations listed

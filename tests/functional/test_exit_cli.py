@@ -1,0 +1,128 @@
+"""``preserve exit export|confirm|status`` through the real command line (issue 12, E13): the
+export checked with sha256sum, a wrong receipt refused (exit 4, one line listing the problems,
+nothing recorded), the receiving party's confirmation, ``agreements close`` refused before and
+accepted after; every bad input one line with its exit code. SQLite and PostgreSQL."""
+
+# ruff: noqa: F811 - ``repo`` is the fixture of test_agreements_cli, imported, not redefined
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from preserve.services import agreements as agreements_service
+from tests.functional.cli import Repo
+from tests.functional.test_agreements_cli import fails, repo  # noqa: F401 (the repo fixture)
+from tests.functional.test_ingest_under_agreement import _active, _app, _delivery, _ingest
+
+REF = "CRA-2026-001"
+
+
+def _exiting(repo: Repo, tmp_path: Path) -> list[str]:
+    """CRA-2026-001 active over museum/photos with two packages, then exiting."""
+    _active(repo, tmp_path)
+    repo.run("locations", "edit", "default", "--region", "BE", "--site", "Gent")
+    ids = [_ingest(repo, _delivery(tmp_path, name))["package_id"] for name in ("one", "two")]
+    with _app(repo) as app:
+        mia = agreements_service.principal_for_cli(app, "mia")
+        cas = agreements_service.principal_for_cli(app, "cas")
+        agreements_service.give_notice(app, mia, REF, "museum", "the museum merges")
+        later = datetime.now(UTC) + timedelta(days=120)
+        agreements_service.start_exit(app, cas, REF, now=later)
+    return ids
+
+
+def _receipt(folder: Path, target: Path) -> Path:
+    done = subprocess.run(
+        "sha256sum bags/*/tagmanifest-sha256.txt documents/*/*",
+        shell=True,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    target.write_text(done.stdout)  # (no documents: sha256sum says so on stderr)
+    return target
+
+
+def test_export_confirm_close(repo: Repo, tmp_path: Path) -> None:
+    ids = _exiting(repo, tmp_path)
+    out = tmp_path / "exit"
+    err = fails(repo, 4, "agreements", "close", REF, "--evidence", "returned", "--as", "cas")
+    assert "2 packages in its scope were not exported for the exit" in err
+
+    made = repo.json("exit", "export", REF, "--to", out, "--as", "cas")
+    assert (made["packages"], made["documents"], made["post_exit_state"]) == (2, 0, "waiting")
+    assert sorted(i["package_id"] for i in made["items"]) == sorted(ids)
+    assert (
+        subprocess.run(["sha256sum", "-c", "--quiet", "manifest-sha256.txt"], cwd=out).returncode
+        == 0
+    )
+    status = repo.json("exit", "status", REF)
+    assert status["exports"][0]["id"] == made["id"]
+    assert "has not confirmed the checksums" in status["close_refusal"]
+    text = repo.run("exit", "status", REF).stdout
+    assert "waiting for the receiving party's confirmation" in text
+
+    # a wrong receipt: one line naming every problem, exit 4, nothing recorded
+    good = _receipt(out, tmp_path / "receipt.txt")
+    lines = good.read_text().splitlines()
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0" * 64 + "  " + lines[0].split("  ", 1)[1] + "\n")
+    err = fails(
+        repo, 4, "exit", "confirm", REF, "--receipt", bad, "--party", "museum", "--as", "mia"
+    )
+    assert "2 problems" in err and "receipt says 0000" in err and "not in the receipt" in err
+    assert repo.json("exit", "status", REF)["exports"][0]["confirmed_at"] is None
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_text("this is not a receipt\n")
+    err = fails(
+        repo, 2, "exit", "confirm", REF, "--receipt", garbage, "--party", "museum", "--as", "mia"
+    )
+    assert "receipt line 1" in err
+    fails(repo, 77, "exit", "confirm", REF, "--receipt", good, "--party", "archive", "--as", "cas")
+    fails(repo, 77, "exit", "confirm", REF, "--receipt", good, "--party", "museum", "--as", "vera")
+
+    confirmed = repo.run(
+        "exit", "confirm", REF, "--receipt", good, "--party", "museum", "--as", "mia"
+    )
+    assert f"exit of {REF} v1 confirmed by mia for museum: 2 checksums match" in confirmed.stdout
+    assert "post-exit action transfer: done, 2 packages transferred to museum" in confirmed.stdout
+    closed = repo.json("agreements", "close", REF, "--evidence", "bags confirmed", "--as", "cas")
+    assert closed["state"] == "closed"
+    assert repo.json("exit", "status", REF)["close_refusal"] == "it is closed"
+
+
+def test_bad_input(repo: Repo, tmp_path: Path) -> None:
+    _exiting(repo, tmp_path)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "file").write_text("x")
+    assert "not an empty folder" in fails(
+        repo, 2, "exit", "export", REF, "--to", busy, "--as", "cas"
+    )
+    fails(repo, 77, "exit", "export", REF, "--to", tmp_path / "x", "--as", "mia")
+    fails(repo, 3, "exit", "export", "NOPE-1", "--to", tmp_path / "x", "--as", "cas")
+    fails(repo, 3, "exit", "export", REF, "--to", tmp_path / "x", "--as", "nobody")
+    fails(repo, 2, "exit", "export", REF, "--as", "cas")  # no --to
+    fails(repo, 2, "exit", "export", REF, "--to", "", "--as", "cas")
+    fails(
+        repo,
+        2,
+        "exit",
+        "confirm",
+        REF,
+        "--receipt",
+        tmp_path / "none.txt",
+        "--party",
+        "museum",
+        "--as",
+        "mia",
+    )
+    receipt = tmp_path / "r.txt"
+    receipt.write_text("0" * 64 + "  x\n")
+    err = fails(
+        repo, 4, "exit", "confirm", REF, "--receipt", receipt, "--party", "museum", "--as", "mia"
+    )
+    assert "nothing was exported" in err
+    fails(repo, 3, "exit", "status", "NOPE-1")
+    assert not (tmp_path / "x").exists()
