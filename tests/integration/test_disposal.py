@@ -138,9 +138,11 @@ def test_a_due_package_is_proposed_approved_disposed_restored_and_disposed_again
     assert check_fixity(w.app, package_id=pid).ok
 
 
-def test_permanent_deletion_after_the_window_is_idempotent(world: World) -> None:
+def test_permanent_deletion_after_the_window_is_idempotent(world: World, storage_url: str) -> None:
     w = world
+    w.location("second", storage_url)
     pid = w.ingest("harbour")
+    replication.replicate(w.app, pid, 1, "second")
     w.due()
     info = _propose(w)
     w.approve_all(info.id)
@@ -151,6 +153,7 @@ def test_permanent_deletion_after_the_window_is_idempotent(world: World) -> None
     assert w.keys("default", "disposed/")
     assert disposal.purge_expired(w.app, now=LATER + timedelta(days=31)) == [pid]
     assert w.keys("default", "disposed/") == [] and w.package_keys("default", pid) == []
+    assert w.keys("second", "disposed/") == [] and w.package_keys("second", pid) == []
     assert disposal.purge_expired(w.app, now=LATER + timedelta(days=32)) == []
     final = disposal.show(w.app, None, info.id)
     assert final.state == "permanently_deleted"

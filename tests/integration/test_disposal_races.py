@@ -134,6 +134,33 @@ def test_a_hold_after_execution_keeps_the_package_from_permanent_deletion(world:
     assert disposal.show(w.app, None, request_id).state == "permanently_deleted"
 
 
+def test_two_approvals_at_once_are_both_counted(world: World) -> None:
+    """The owner and the custodian approve at the same moment: both decisions are kept and
+    the request is approved (each reads the other's decision after the request's lock)."""
+    w = world
+    w.ingest("harbour")
+    w.due()
+    [info] = disposal.propose_due(w.app, w.who("cas"), now=LATER)
+    barrier = threading.Barrier(2)
+
+    def approve(name: str, party: str) -> disposal.DisposalInfo:
+        who = w.who(name)
+        barrier.wait(10)
+        return disposal.approve(w.app, who, info.id, party)
+
+    threads = [
+        _in_thread(lambda: approve("mia", "museum")),
+        _in_thread(lambda: approve("root", "archive")),
+    ]
+    for t, _ in threads:
+        t.join(60)
+    outs = [out for _, out in threads]
+    assert all("error" not in o for o in outs), outs
+    final = disposal.show(w.app, None, info.id)
+    assert final.state == "approved" and final.waiting_for == ()
+    assert sorted(p.decided_by or "" for p in final.parties) == ["mia", "root"]
+
+
 def test_two_permanent_deletions_at_once_delete_once(world: World) -> None:
     w = world
     pid, request_id = _approved(w)
