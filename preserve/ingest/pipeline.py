@@ -82,6 +82,7 @@ from preserve.ingest.versions import (
 )
 from preserve.progress import NoProgress, Prefixed, Progress
 from preserve.services.admin import collection_locations, require_collection
+from preserve.services.placement import ingest_locations
 from preserve.services.retention import (
     format_warnings,
     link_package,
@@ -240,12 +241,16 @@ def check_request(
         coll = require_collection(uow, org, collection)  # NotFound: "did you mean ...?"
         # the collection's agreement must accept new packages (refused with its reason)
         require_ingest_open(uow.session, coll.id)
-        location_count = len(collection_locations(uow, coll))
-        if not location_count:
+        named = collection_locations(uow, coll)
+        if not named:
             raise InvalidInput(
                 f"collection {collection!r} has no storage location and there is no default "
                 "location (run: preserve init, or preserve locations add)"
             )
+        # only the locations its agreement allows (refused with the reasons when none is)
+        location_count = len(
+            ingest_locations(uow.session, coll.id, named, collection=f"{org}/{collection}")
+        )
     resolved = _check_sources(sources)
     table = read_metadata(metadata_csv, encoding=metadata_encoding) if metadata_csv else None
     metadata = table.rows if table else {}
@@ -505,11 +510,18 @@ def _claim(
             coll = _collection(uow, organisation, collection)
             holder = uow.packages.find_live_by_fingerprint(coll.id, fingerprint)
             if holder is None:
-                locations = [
-                    Location(loc.id, loc.name, loc.url) for loc in collection_locations(uow, coll)
-                ]
+                new = record(coll)
+                # the first copies go where the package's agreements allow (none: refused)
+                allowed = ingest_locations(
+                    uow.session,
+                    coll.id,
+                    collection_locations(uow, coll),
+                    description=new.description or {},
+                    collection=f"{organisation}/{collection}",
+                )
+                locations = [Location(loc.id, loc.name, loc.url) for loc in allowed]
                 try:
-                    package = uow.packages.add(record(coll))  # flushes: the insert is here
+                    package = uow.packages.add(new)  # flushes: the insert is here
                     uow.flush()
                     uow.versions.add(first_version(package))
                     uow.flush()

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from preserve.catalogue.fixity import AGREEMENT_JOINS, COLLECTION_DAYS, shorter_sql
+
 if TYPE_CHECKING:
     from preserve.bootstrap import Application
     from preserve.services.access import Principal
@@ -168,15 +170,11 @@ def compute_summary(
             ),
             params,
         ).all()
-        # a copy's interval: the shorter of its collection's and its location's, else the
+        # a copy's interval: the shortest of its collection's, its agreements' (over the
+        # collection, or selecting the package by a metadata rule) and its location's, else the
         # setting's (as services/schedule.py reckons it)
-        days = (
-            "CASE WHEN c.fixity_interval_days IS NULL "
-            "THEN coalesce(l.fixity_interval_days, :default_days) "
-            "WHEN l.fixity_interval_days IS NULL THEN c.fixity_interval_days "
-            "WHEN c.fixity_interval_days < l.fixity_interval_days "
-            "THEN c.fixity_interval_days ELSE l.fixity_interval_days END"
-        )
+        days = shorter_sql(COLLECTION_DAYS.replace("co.", "c."), "l.fixity_interval_days")
+        days = f"coalesce({days}, :default_days)"
         if dialect == "postgresql":
             threshold = f"CAST(:now AS timestamptz) - ({days}) * interval '1 day'"
             month = "to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM')"
@@ -196,6 +194,7 @@ def compute_summary(
                 "FROM copies AS cp JOIN packages AS p ON p.id = cp.package_id "
                 "JOIN collections AS c ON c.id = p.collection_id "
                 "JOIN storage_locations AS l ON l.id = cp.location_id "
+                f"{AGREEMENT_JOINS.replace('co.id', 'c.id')} "
                 f"WHERE {scope} AND l.retired_at IS NULL AND p.status = 'stored' "
                 "AND cp.status <> 'pending' GROUP BY l.name ORDER BY l.name",
                 params,

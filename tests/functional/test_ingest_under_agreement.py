@@ -50,7 +50,9 @@ def _app(repo: Repo) -> Iterator[Application]:
 
 
 def _active(repo: Repo, tmp_path: Path, **changes: Any) -> None:
-    """CRA-2026-001 over museum/photos, signed by the three parties and active."""
+    """CRA-2026-001 over museum/photos, signed by the three parties and active; the default
+    location is in Belgium, which the agreement allows (an ingest stores nowhere else)."""
+    repo.run("locations", "edit", "default", "--region", "BE")
     if changes:
         spec = description(effective_from=PAST, **changes)
         repo.run("agreements", "create", "--from", write(tmp_path, spec), "--as", "mia")
