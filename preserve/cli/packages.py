@@ -109,7 +109,8 @@ def export(
 
 @cli.command(
     epilog="\b\nExamples:\n  preserve show 3f2a9c1e\n  preserve show MUS-2024-0017 --summary\n"
-    "  preserve show 3f2a9c1e --version 1\n  preserve show urn:uuid:3f2a9c1e-... --json"
+    "  preserve show 3f2a9c1e --version 1\n  preserve show urn:uuid:3f2a9c1e-... --json\n"
+    "  preserve show 3f2a9c1e --as vera"
 )
 @click.argument("package_id", metavar="PACKAGE", type=GIVEN)
 @click.option(
@@ -125,8 +126,19 @@ def export(
     metavar="N",
     help="Show the title, description and files of version N (default: the current version).",
 )
+@click.option(
+    "--as",
+    "username",
+    type=GIVEN,
+    default=None,
+    metavar="USER",
+    help="Show it as this catalogue user sees it: a package they may not see (of another "
+    "organisation, not shared with theirs through an agreement in force) is not found.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def show(package_id: str, summary: bool, version: int | None, as_json: bool) -> None:
+def show(
+    package_id: str, summary: bool, version: int | None, username: str | None, as_json: bool
+) -> None:
     """Show a package: description, versions, files with formats and problems, copies and
     PREMIS events.
 
@@ -144,6 +156,11 @@ def show(package_id: str, summary: bool, version: int | None, as_json: bool) -> 
     """
     from preserve.services.packages import show_package
 
+    if username is not None:
+        from preserve.services.holds import principal_for_cli
+        from preserve.services.sharing import visible_package
+
+        package_id = visible_package(app(), principal_for_cli(app(), username), package_id)
     d = show_package(app(), package_id, files=not summary, version=version)
     if as_json:
         emit_json(d)

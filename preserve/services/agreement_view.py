@@ -27,7 +27,7 @@ from preserve.catalogue.retention import PackageRetention
 from preserve.errors import NotFound, PermissionDenied
 from preserve.services import agreements as service
 from preserve.services.access import Principal
-from preserve.services.sharing import require_package_view
+from preserve.services.sharing import require_package_view, shared_agreements
 
 if TYPE_CHECKING:
     from preserve.services.holds import HoldRef
@@ -250,7 +250,8 @@ def packages_under(
             .where(PackageRetention.agreement_id == a.id)
         )
         visible = who.visible_organisations()
-        if visible is not None:
+        # a party of the version in force sees every package under it (shared with it)
+        if visible is not None and a.id not in shared_agreements(s, who):
             query = query.where(Collection.organisation_id.in_(visible))
         total = s.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
         rows = s.execute(

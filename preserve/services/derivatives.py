@@ -26,7 +26,8 @@ from preserve.bootstrap import Application
 from preserve.errors import NotFound, StorageError
 from preserve.progress import NoProgress, Progress
 from preserve.services import jobs
-from preserve.services.access import Principal, require_view
+from preserve.services.access import Principal
+from preserve.services.sharing import require_package_view
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +325,7 @@ def derivative_file(
         p = uow.packages.get(wanted) if wanted else None
         if p is None:
             raise NotFound(f"package {package_id} not found")
-        require_view(principal, p.collection.organisation_id, f"package {package_id}")
+        require_package_view(uow.session, principal, p, f"package {package_id}")
         f = uow.files.get(file_id)
         if f is None or f.package_id != p.id:
             raise NotFound(f"package {package_id} has no file {file_id}")

@@ -37,9 +37,10 @@ from preserve.errors import (
     StorageUnavailable,
 )
 from preserve.services import packages as pk
-from preserve.services.access import Principal, require_view
+from preserve.services.access import Principal
 from preserve.services.dissemination import require_download
 from preserve.services.export import EVENTS_FOLDER, _Piece, _pieces
+from preserve.services.sharing import require_package_view
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,9 @@ def _package(uow: Any, principal: Principal, package_id: str) -> Any:
     p = uow.packages.get(wanted) if wanted else None
     if p is None:
         raise NotFound(f"package {package_id} not found")
-    require_view(principal, p.collection.organisation_id, f"package {package_id}")
+    # its owner's members and the parties of an agreement over it; the agreement's rights
+    # decide the download itself (below)
+    require_package_view(uow.session, principal, p, f"package {package_id}")
     if p.status != "stored":
         raise InvalidInput(f"package {p.id} is not stored (status {p.status})")
     # the agreement's rights: disseminate granted, no embargo running for this person

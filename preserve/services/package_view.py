@@ -24,7 +24,8 @@ from preserve.bootstrap import Application
 from preserve.descriptive import DC_ELEMENTS, LANG_KEY
 from preserve.errors import InvalidInput, NotFound
 from preserve.services import packages as pk
-from preserve.services.access import Principal, require_role, require_view
+from preserve.services.access import Principal
+from preserve.services.sharing import can_see, require_owner_role, require_package_view
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,8 @@ def _package(uow: Any, principal: Principal, package_id: str) -> Any:
     p = uow.packages.get(wanted) if wanted else None
     if p is None:
         raise NotFound(f"package {package_id} not found")
-    require_view(principal, p.collection.organisation_id, f"package {package_id}")
+    # its owner's members, and the parties of an agreement in force over it (read-only)
+    require_package_view(uow.session, principal, p, f"package {package_id}")
     return p
 
 
@@ -176,7 +178,7 @@ def short_id_target(app: Application, principal: Principal, text: str) -> str | 
         seen = [
             p.id
             for p in uow.packages.with_id_prefix(pk.hyphenated(digits))
-            if principal.can_view(p.collection.organisation_id)
+            if can_see(uow.session, principal, p)
         ]
     return seen[0] if len(seen) == 1 else None
 
@@ -417,7 +419,7 @@ def edit_description(
         raise FormErrors(errors)
     with app.uow() as uow:
         p = _package(uow, principal, package_id)
-        require_role(principal, p.collection.organisation_id, "archivist", f"package {p.id}")
+        require_owner_role(uow.session, principal, p, "archivist", f"package {p.id}")
         current = dict(p.description or {})
         pid, number = p.id, p.version
     langs = current.get(LANG_KEY) or {}
@@ -474,7 +476,7 @@ def run_fixity(
 
     with app.uow() as uow:
         p = _package(uow, principal, package_id)
-        require_role(principal, p.collection.organisation_id, "archivist", f"package {p.id}")
+        require_owner_role(uow.session, principal, p, "archivist", f"package {p.id}")
         if p.status != "stored":
             raise InvalidInput(
                 f"package {p.id} is not stored (status {p.status}): nothing to check"

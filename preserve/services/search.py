@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from preserve.catalogue.folding import fold
 from preserve.errors import InvalidInput
+from preserve.services.sharing import shared_agreements
 
 if TYPE_CHECKING:
     from preserve.bootstrap import Application
@@ -355,8 +356,13 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
         params: dict[str, Any] = {}
         expanding: list[str] = []
         if orgs is not None:
-            if not orgs:
-                return PackagePage((), 0, query.page, query.per_page, sort)
+            # packages of other organisations shared with the person's through an agreement in
+            # force (its parties see them): the versions' ids, a short list
+            shared = (
+                []
+                if query.organisation or query.collection
+                else shared_agreements(session, principal)
+            )
             # the collections of those organisations (a short list), so that the packages are
             # filtered by their own column, without a join
             place_ids = (
@@ -368,10 +374,21 @@ def search_packages(app: Application, principal: Principal, query: PackageQuery)
                 )
                 .scalars()
                 .all()
+                if orgs
+                else []
             )
-            if not place_ids:
+            if not place_ids and not shared:
                 return PackagePage((), 0, query.page, query.per_page, sort)
-            where.append("p.collection_id IN :places")
+            if shared:
+                # an EXISTS on package_retention's primary key per package
+                where.append(
+                    "(p.collection_id IN :places OR EXISTS (SELECT 1 FROM package_retention "
+                    "AS pr WHERE pr.package_id = p.id AND pr.agreement_id IN :shared))"
+                )
+                params["shared"] = shared
+                expanding.append("shared")
+            else:
+                where.append("p.collection_id IN :places")
             params["places"] = list(place_ids)
             expanding.append("places")
         if collection_id is not None:
