@@ -33,6 +33,7 @@ BLUEPRINTS = (
     "preserve.web.views.agreements",
     "preserve.web.views.holds",
     "preserve.web.views.disposal",
+    "preserve.web.views.compliance",
     "preserve.web.views.admin",
     "preserve.web.views.tokens",
     "preserve.web.api",

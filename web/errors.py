@@ -43,6 +43,8 @@ UNPROCESSABLE_ENDPOINTS = (
     "api.agreement",
     "api.hold",
     "api.disposal",
+    "compliance.",
+    "api.compliance",
 )
 
 

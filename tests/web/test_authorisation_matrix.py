@@ -670,6 +670,31 @@ TABLE.update(
 )
 
 
+# --- compliance, exit status, restore tests (issue 12) --------------------------------------
+# Read-only: the overview shows what the person sees; an agreement's page needs it to be visible
+# (a party of theirs), an organisation's page a role in it.
+TABLE.update(
+    {
+        ("compliance.index", "GET"): Row("signed_in", fixed("/compliance")),
+        ("compliance.agreement", "GET"): scoped(
+            "viewer", lambda w, org: f"/compliance/agreements/{ma.agreement(w, org)}"
+        ),
+        ("compliance.organisation", "GET"): scoped(
+            "viewer", lambda w, org: f"/compliance/organisations/{org}"
+        ),
+        ("compliance.export_csv", "GET"): Row("signed_in", fixed("/compliance.csv")),
+        ("compliance.printable", "GET"): Row("signed_in", fixed("/compliance/print")),
+        ("api.compliance", "GET"): Row("signed_in", fixed("/api/v1/compliance")),
+        ("api.agreement_exit", "GET"): scoped(
+            "viewer", lambda w, org: f"/api/v1/agreements/{ma.agreement(w, org)}/exit"
+        ),
+        ("api.agreement_restore_tests", "GET"): scoped(
+            "viewer", lambda w, org: f"/api/v1/agreements/{ma.agreement(w, org)}/restore-tests"
+        ),
+    }
+)
+
+
 def rules(site: Site) -> Iterator[tuple[str, str, str]]:
     """(endpoint, method, rule) of every route but static files: HEAD and OPTIONS only where a
     route declares them itself (Flask and werkzeug add them to every route)."""

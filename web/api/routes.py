@@ -18,6 +18,8 @@ from preserve.web.api.schemas import (
     BagArgs,
     CollectionArgs,
     CollectionListSchema,
+    ComplianceArgs,
+    ComplianceSchema,
     DeclarationArgs,
     DisposalArgs,
     DisposalDecisionSchema,
@@ -27,6 +29,7 @@ from preserve.web.api.schemas import (
     DisposalSchema,
     DocumentSchema,
     DocumentUploadSchema,
+    ExitStatusSchema,
     FileArgs,
     HoldArgs,
     HoldCreateSchema,
@@ -42,6 +45,7 @@ from preserve.web.api.schemas import (
     PackageListSchema,
     PackageSchema,
     PackageSearchArgs,
+    RestoreTestListSchema,
     TransferCreateSchema,
     TransferSchema,
 )
@@ -1081,3 +1085,51 @@ def disposal_declaration(args: dict[str, Any], request_id: int) -> Any:
     else:
         body, mime = doc.json + "\n", "application/json"
     return Response(body, mimetype=mime, headers={"X-Declaration-SHA256": doc.sha256})
+
+
+# ------------------------------------------------------- compliance, exit, restore tests (issue 12)
+# Each route is one call of preserve.services.compliance, .exits or .restore_tests; what the
+# person may not see is 404, a bad parameter 422.
+
+
+@bp.route("/compliance", methods=["GET"])
+@bp.arguments(ComplianceArgs, location="query")
+@bp.response(200, ComplianceSchema)
+@problems(404, 422)
+def compliance(args: dict[str, Any]) -> Any:
+    """Compliance per agreement in force and per organisation (what you may see), or of one
+    agreement or one organisation: packages, the shares meeting copies/sites/regions, fixity
+    within interval and accepted formats, open incidents, restore tests, retention due within
+    30/90/365 days, retention errors, pending disposals, packages on hold."""
+    from preserve.services import compliance as service
+
+    return service.report(
+        application(),
+        principal(),
+        agreement=args.get("agreement"),
+        organisation=args.get("organisation"),
+    )
+
+
+@bp.route("/agreements/<reference>/exit", methods=["GET"])
+@bp.response(200, ExitStatusSchema)
+@problems(404)
+def agreement_exit(reference: str) -> Any:
+    """Where the exit of an agreement stands: its exports (each item with the SHA-256 the
+    receiving party confirms), the confirmation, the post-exit action, and why it cannot be
+    closed yet."""
+    from preserve.services import exits
+
+    return exits.status(application(), principal(), reference)
+
+
+@bp.route("/agreements/<reference>/restore-tests", methods=["GET"])
+@bp.response(200, RestoreTestListSchema)
+@problems(404)
+def agreement_restore_tests(reference: str) -> Any:
+    """The latest restore tests of an agreement's packages, newest first."""
+    from preserve.services import agreements as agreements_service
+    from preserve.services import restore_tests
+
+    agreements_service.show(application(), reference, principal())  # 404 unless you see it
+    return {"items": restore_tests.history(application(), agreement=reference)}

@@ -789,3 +789,134 @@ class DisposalExecuteSchema(ma.Schema):
 
 class DeclarationArgs(ma.Schema):
     format = f.String(load_default="json", validate=ma.validate.OneOf(("json", "text")))
+
+
+# ------------------------------------------------------------ compliance, exit, restore tests
+# (issue 12: preserve.services.compliance, .exits and .restore_tests)
+
+
+class ComplianceArgs(ma.Schema):
+    agreement = f.String(metadata={"description": "One agreement (its reference)."})
+    organisation = f.String(
+        metadata={"description": "One organisation: its row and its agreements in force."}
+    )
+
+
+class ComplianceRowSchema(ma.Schema):
+    kind = f.String(required=True, validate=ma.validate.OneOf(("agreement", "organisation")))
+    name = f.String(required=True, metadata={"description": "REF vN, or the organisation."})
+    title = f.String(required=True)
+    state = f.String(required=True, allow_none=True)
+    packages = f.Integer(required=True)
+    placement_assessed = f.Integer(required=True)
+    placement_met = f.Integer(required=True)
+    placement_share = f.Float(required=True, allow_none=True)
+    fixity_assessed = f.Integer(required=True)
+    fixity_within = f.Integer(required=True)
+    fixity_share = f.Float(required=True, allow_none=True)
+    fixity_overdue_copies = f.Integer(required=True)
+    open_incidents = f.Integer(required=True)
+    formats_assessed = f.Integer(required=True)
+    formats_accepted = f.Integer(required=True)
+    formats_share = f.Float(required=True, allow_none=True)
+    last_restore_test_at = f.DateTime(required=True, allow_none=True)
+    last_restore_test_outcome = f.String(required=True, allow_none=True)
+    last_restore_test_package = f.String(required=True, allow_none=True)
+    last_restore_test_location = f.String(required=True, allow_none=True)
+    next_restore_test_due = f.DateTime(required=True, allow_none=True)
+    next_review_on = f.Date(required=True, allow_none=True)
+    reviews_due = f.List(
+        f.Integer(), required=True, metadata={"description": "Within 30, 90, 365 days."}
+    )
+    retention_due_now = f.Integer(required=True)
+    retention_due = f.List(
+        f.Integer(), required=True, metadata={"description": "Within 30, 90, 365 days."}
+    )
+    retention_errors = f.Integer(required=True)
+    pending_disposals = f.Integer(required=True, allow_none=True)
+    packages_on_hold = f.Integer(required=True)
+    exit_state = f.String(required=True, allow_none=True)
+    agreements = f.List(f.String(), required=True)
+
+
+class ComplianceSchema(ma.Schema):
+    generated_at = f.DateTime(required=True)
+    scope = f.String(required=True)
+    agreements = f.List(f.Nested(ComplianceRowSchema), required=True)
+    organisations = f.List(f.Nested(ComplianceRowSchema), required=True)
+    notes = f.List(f.String(), required=True)
+
+
+class ExitItemSchema(ma.Schema):
+    kind = f.String(required=True, validate=ma.validate.OneOf(("bag", "document")))
+    package_id = f.String(required=True, allow_none=True)
+    name = f.String(required=True)
+    path = f.String(required=True)
+    sha256 = f.String(required=True)
+    size = f.Integer(required=True)
+
+
+class ExitExportSchema(ma.Schema):
+    id = f.Integer(required=True)
+    agreement = f.String(required=True)
+    destination = f.String(required=True)
+    exported_by = f.String(required=True)
+    exported_at = f.DateTime(required=True)
+    packages = f.Integer(required=True)
+    documents = f.Integer(required=True)
+    files = f.Integer(required=True)
+    bytes = f.Integer(required=True)
+    manifest_sha256 = f.String(required=True)
+    confirmed_party = f.String(required=True, allow_none=True)
+    confirmed_by = f.String(required=True, allow_none=True)
+    confirmed_at = f.DateTime(required=True, allow_none=True)
+    receipt_sha256 = f.String(required=True, allow_none=True)
+    post_exit_action = f.String(required=True)
+    post_exit_state = f.String(
+        required=True, validate=ma.validate.OneOf(("waiting", "pending", "done"))
+    )
+    post_exit_at = f.DateTime(required=True, allow_none=True)
+    post_exit_detail = f.String(required=True)
+    retain_until = f.Date(required=True, allow_none=True)
+    items = f.List(f.Nested(ExitItemSchema), required=True)
+
+
+class ExitStatusSchema(ma.Schema):
+    agreement = f.String(required=True)
+    reference = f.String(required=True)
+    version_no = f.Integer(required=True)
+    state = f.String(required=True)
+    recipient = f.String(required=True, allow_none=True)
+    post_exit_action = f.String(required=True, allow_none=True)
+    exiting_since = f.DateTime(required=True, allow_none=True)
+    deadline = f.Date(required=True, allow_none=True)
+    packages_in_scope = f.Integer(required=True)
+    exports = f.List(f.Nested(ExitExportSchema), required=True)
+    close_refusal = f.String(
+        required=True, allow_none=True, metadata={"description": "Why it cannot be closed yet."}
+    )
+
+
+class RestoreProblemSchema(ma.Schema):
+    code = f.String(required=True)
+    path = f.String(required=True)
+    message = f.String(required=True)
+
+
+class RestoreTestSchema(ma.Schema):
+    id = f.Integer(required=True)
+    package_id = f.String(required=True)
+    version = f.Integer(required=True)
+    agreement = f.String(required=True, allow_none=True)
+    location = f.String(required=True)
+    started_at = f.DateTime(required=True)
+    ended_at = f.DateTime(required=True)
+    files = f.Integer(required=True)
+    bytes = f.Integer(required=True)
+    outcome = f.String(required=True, validate=ma.validate.OneOf(("ok", "failed")))
+    problems = f.List(f.Nested(RestoreProblemSchema), required=True)
+    actor = f.String(required=True)
+
+
+class RestoreTestListSchema(ma.Schema):
+    items = f.List(f.Nested(RestoreTestSchema), required=True)

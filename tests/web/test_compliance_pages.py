@@ -1,0 +1,126 @@
+"""The compliance dashboard (issue 12, retention-agreements.md 5.3): the overview, one agreement
+(its figures, its exit and its restore tests) and one organisation as tables, the CSV export
+(parsed) and the printable page (with its print stylesheet); /api/v1 compliance, exit status and
+restore tests; who may see what (404 otherwise); refused parameters 422. SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preserve.services import agreements as agreements_service
+from preserve.services import exits, restore_tests
+from tests.agreement_setup import make_active
+from tests.web.agreements_support import add_parties, person, spec, token
+from tests.web.api_support import delivery
+from tests.web.conftest import Site
+
+REF = "ENF-2026-001"
+
+
+def text(response: Any) -> str:
+    return html.unescape(re.sub(r"\s+", " ", response.get_data(as_text=True)))
+
+
+@pytest.fixture
+def world(site_any: Site, tmp_path: Path) -> tuple[Site, str]:
+    add_parties(site_any)
+    make_active(site_any.application, spec(service_level={"restore_test_interval_days": 30}))
+    site_any.repo.run(
+        "ingest", delivery(tmp_path / "d", "Harbour"), "--collection", "photos",
+        "--organisation", "museum",
+    )  # fmt: skip
+    package = str(site_any.repo.packages()[0]["id"])
+    restore_tests.run(site_any.application, package=package)
+    return site_any, package
+
+
+def test_the_dashboard_its_csv_and_its_printable_page(world: tuple[Site, str]) -> None:
+    site, pid = world
+    mia = site.client("mia")
+    page = text(mia.get("/compliance"))
+    assert "Agreements in force" in page and f"{REF} v1" in page and "museum" in page
+    assert 'href="/compliance/agreements/ENF-2026-001"' in mia.get("/compliance").get_data(
+        as_text=True
+    )
+
+    one = mia.get(f"/compliance/agreements/{REF}")
+    assert one.status_code == 200
+    shown = text(one)
+    assert "Restore tests" in shown and pid[:8] in shown and "Nothing was exported" in shown
+    assert "May be closed" in shown
+
+    exported = mia.get(f"/compliance.csv?agreement={REF}")
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    assert "attachment" in exported.headers["Content-Disposition"]
+    [row] = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert (row["name"], row["packages"], row["last_restore_test_outcome"]) == (
+        f"{REF} v1",
+        "1",
+        "ok",
+    )
+
+    printable = mia.get("/compliance/print?organisation=museum")
+    assert printable.status_code == 200
+    body = printable.get_data(as_text=True)
+    assert "css/compliance.css" in body and "Compliance report" in body
+    stylesheet = mia.get("/static/css/compliance.css")
+    assert "@media print" in stylesheet.get_data(as_text=True)
+    stylesheet.close()
+
+    museum = text(mia.get("/compliance/organisations/museum"))
+    assert "Compliance of museum" in museum
+
+
+def test_exit_status_on_the_page(world: tuple[Site, str], tmp_path: Path) -> None:
+    site, _pid = world
+    app = site.application
+    mia, cas = person(app, "mia"), person(app, "cas")
+    agreements_service.give_notice(app, mia, REF, "museum", "merger")
+    agreements_service.start_exit(app, cas, REF, now=datetime.now(UTC) + timedelta(days=120))
+    exits.export(app, cas, REF, tmp_path / "exit")
+    shown = text(site.client("mia").get(f"/compliance/agreements/{REF}"))
+    assert "waiting for the receiving party's confirmation" in shown
+    assert "has not confirmed the checksums" in shown
+
+
+def test_who_may_see_what_and_refused_parameters(world: tuple[Site, str]) -> None:
+    site, _pid = world
+    arno = site.client("arno")  # admin of the artist: a party, not the owner
+    assert arno.get(f"/compliance/agreements/{REF}").status_code == 200
+    assert arno.get("/compliance/organisations/museum").status_code == 404
+    assert arno.get("/compliance/agreements/NOPE-1").status_code == 404
+    both = arno.get(f"/compliance.csv?agreement={REF}&organisation=artist")
+    assert both.status_code == 422
+    assert site.app.test_client().get("/compliance").status_code == 302  # sign in first
+
+
+def test_the_api(world: tuple[Site, str]) -> None:
+    site, pid = world
+    client = site.app.test_client()
+    headers = token(site, "mia")
+    report = client.get("/api/v1/compliance", headers=headers)
+    assert report.status_code == 200
+    data = report.get_json()
+    [agreement] = data["agreements"]
+    assert (agreement["name"], agreement["packages"]) == (f"{REF} v1", 1)
+    assert agreement["last_restore_test_outcome"] == "ok"
+    assert [o["name"] for o in data["organisations"]] == ["museum"]
+    status = client.get(f"/api/v1/agreements/{REF}/exit", headers=headers).get_json()
+    assert (status["state"], status["recipient"], status["exports"]) == ("active", "museum", [])
+    tests = client.get(f"/api/v1/agreements/{REF}/restore-tests", headers=headers).get_json()
+    assert [(t["package_id"], t["outcome"]) for t in tests["items"]] == [(pid, "ok")]
+    bad = client.get(f"/api/v1/compliance?agreement={REF}&organisation=museum", headers=headers)
+    assert bad.status_code == 422 and bad.mimetype == "application/problem+json"
+    other = token(site, "arno")
+    assert client.get("/api/v1/compliance?organisation=museum", headers=other).status_code == 404
+    assert client.get("/api/v1/agreements/NOPE-1/exit", headers=other).status_code == 404
+    assert client.get("/api/v1/agreements/NOPE-1/restore-tests", headers=other).status_code == 404
