@@ -253,6 +253,9 @@ class PackageRepository(_Repository):
                     "damaged"
                 ),
             )
+            # a copy on a retired location is kept, no longer one of the package's copies
+            .join(StorageLocation, StorageLocation.id == Copy.location_id)
+            .where(StorageLocation.retired_at.is_(None))
             .group_by(Copy.package_id, Copy.version)
             .subquery()
         )

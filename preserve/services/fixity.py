@@ -277,28 +277,29 @@ def report_failure(
     check_key = f"job {job_id}" if job_id is not None else when.isoformat()
     listing = problem_listing(check.problems)
     with app.uow() as uow:
-        alerts.record(
-            uow,
-            "fixity_failure",
-            f"fixity {check.outcome}: package {check.name} on {copy.location}",
-            f"The copy of package {check.name} on location {copy.location} ({copy.url}, "
-            f"{copy.key_prefix}) failed its fixity check: {listing}",
-            severity="critical",
-            dedup_key=f"fixity_failure copy {copy.copy_id} {check_key}",
-            package_id=copy.package_id,
-            job_id=job_id,
-            details={
-                "copy_id": copy.copy_id,
-                "version": copy.version,
-                "location": copy.location,
-                "outcome": check.outcome,
-                "problems": [
-                    {"path": p.path, "outcome": p.outcome, "message": p.message}
-                    for p in check.problems[:100]
-                ],
-            },
-            now=when,
-        )
+        if not _alerted(uow, copy.copy_id):
+            alerts.record(
+                uow,
+                "fixity_failure",
+                f"fixity {check.outcome}: package {check.name} on {copy.location}",
+                f"The copy of package {check.name} on location {copy.location} ({copy.url}, "
+                f"{copy.key_prefix}) failed its fixity check: {listing}",
+                severity="critical",
+                dedup_key=f"fixity_failure copy {copy.copy_id} {check_key}",
+                package_id=copy.package_id,
+                job_id=job_id,
+                details={
+                    "copy_id": copy.copy_id,
+                    "version": copy.version,
+                    "location": copy.location,
+                    "outcome": check.outcome,
+                    "problems": [
+                        {"path": p.path, "outcome": p.outcome, "message": p.message}
+                        for p in check.problems[:100]
+                    ],
+                },
+                now=when,
+            )
         if job_id is not None:  # in workers, repair always follows
             jobs.enqueue(
                 uow,
@@ -311,6 +312,25 @@ def report_failure(
                 now=when,
             )
         uow.commit()
+
+
+def _alerted(uow: Any, copy_id: int) -> bool:
+    """Whether an alert for the copy's damage is open already: a ``fixity_failure`` alert not
+    acknowledged and made since the copy was last verified (a repair's re-check of a copy a
+    fixity run found damaged finds the same damage, not a new one)."""
+    import sqlalchemy as sa
+
+    from preserve.catalogue.models import Alert, Copy
+
+    verified_at = uow.session.scalar(sa.select(Copy.verified_at).where(Copy.id == copy_id))
+    query = sa.select(Alert.id).where(
+        Alert.kind == "fixity_failure",
+        Alert.acknowledged_at.is_(None),
+        Alert.dedup_key.like(f"fixity_failure copy {copy_id} %"),
+    )
+    if verified_at is not None:
+        query = query.where(Alert.created_at > verified_at)
+    return uow.session.scalar(query.limit(1)) is not None
 
 
 def _publisher(app: Application) -> Callable[[str], None] | None:

@@ -98,7 +98,8 @@ def overview(app: Application, principal: Principal) -> Locations:
                     fixity_bytes_per_hour=loc.fixity_bytes_per_hour,
                     copies=int(copies or 0),
                     bytes=int(nbytes or 0),
-                    verified=int(verified or 0),
+                    # a retired location's copies are kept, no longer verified by any check
+                    verified=0 if loc.retired_at is not None else int(verified or 0),
                     failed=int(bad or 0),
                     last_checked_at=_utc(last),
                     fixity=None if loc.retired_at is not None else lines.get(loc.name),

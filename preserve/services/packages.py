@@ -205,8 +205,11 @@ def _summary(uow: Any, p: Any, shown: Any = None) -> PackageSummary:
         version=number,
         files=p.file_count if shown is None else shown.file_count,
         bytes=p.size if shown is None else shown.size,
-        copies=len(copies),
-        verified_copies=sum(c.status == "verified" for c in copies),
+        # a copy on a retired location is kept, no longer one of the package's copies
+        copies=sum(c.location.retired_at is None for c in copies),
+        verified_copies=sum(
+            c.status == "verified" and c.location.retired_at is None for c in copies
+        ),
         created_at=p.created_at,
         stored_at=p.stored_at,
         external_identifier=p.external_identifier,
