@@ -588,7 +588,7 @@ class _Builder:
             lifts = [t[2] for t in targets.values()]
             whole = all(lift is not None for lift in lifts)
             last = max(lifts, key=lambda lift: lift[1]) if whole else None
-            hold = Hold(
+            row = Hold(
                 kind=h["kind"],
                 title=h["title"][:255],
                 reason=h["reason"],
@@ -600,12 +600,12 @@ class _Builder:
                 lifted_at=last[1] if last else None,
                 lift_reason=last[2] if last else None,
             )
-            session.add(hold)
+            session.add(row)
             session.flush()
             for package_id, (who, when, lift) in sorted(targets.items()):
                 session.add(
                     HoldTarget(
-                        hold_id=hold.id,
+                        hold_id=row.id,
                         package_id=package_id,
                         added_by=who or h["created_by"],
                         added_at=when,
@@ -618,7 +618,7 @@ class _Builder:
             self.note(
                 "hold",
                 f"hold {number}",
-                f"restored from its events as hold {hold.id} ({hold.state}) on "
+                f"restored from its events as hold {row.id} ({row.state}) on "
                 f"{plural(len(targets), 'package')}: whether it was placed on their collection "
                 "is not kept (a package ingested into that collection later is not held); "
                 "check it with preserve holds show",
