@@ -46,9 +46,22 @@ NEW_KINDS = OLD_KINDS + ", 'dispose'"
 
 
 def _set_check(table: str, name: str, condition: str) -> None:
+    """SQLite: copy the table with the new CHECK. Copying drops the table's triggers (those of
+    ``packages`` keep the search index, migration 0007), so they are read first and made again."""
+    triggers = (
+        op.get_bind()
+        .execute(
+            sa.text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
+            {"t": table},
+        )
+        .scalars()
+        .all()
+    )
     with op.batch_alter_table(table, recreate="always") as batch:
         batch.drop_constraint(name, type_="check")
         batch.create_check_constraint(name, condition)
+    for sql in triggers:
+        op.execute(sql)
 
 
 def _set_check_in_place(table: str, name: str, condition: str) -> None:

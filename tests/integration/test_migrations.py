@@ -316,3 +316,33 @@ def test_0004_makes_every_package_its_version_1(database_url: str) -> None:
             }
     finally:
         engine.dispose()
+
+
+def _triggers(url: str) -> set[tuple[str, str]]:
+    """The database's triggers: (table, name)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            if engine.dialect.name == "sqlite":
+                sql = "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'"
+            else:
+                sql = (
+                    "SELECT c.relname, t.tgname FROM pg_trigger AS t JOIN pg_class AS c "
+                    "ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"
+                )
+            return {(str(r[0]), str(r[1])) for r in c.execute(sa.text(sql))}
+    finally:
+        engine.dispose()
+
+
+def test_later_migrations_keep_the_search_triggers(database_url: str) -> None:
+    """On SQLite a migration that changes a CHECK copies the table (batch mode), which drops
+    its triggers: 0012 did so to ``packages`` and every search by words found nothing. The
+    triggers that keep the search index (0007) must all be there at head."""
+    upgrade(database_url, "0007")
+    search_triggers = _triggers(database_url)
+    assert search_triggers, "0007 makes the search index's triggers"
+
+    upgrade(database_url)
+
+    assert search_triggers <= _triggers(database_url)
