@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -183,6 +186,8 @@ def ingest(
         raise click.exceptions.Exit(143 if isinstance(exc, Terminated) else 130) from None
     # the replication and ingestion-end events, recorded after the bags: to storage too
     flush_events(app(), [r.package_id for r in report.results])
+    for line in not_accepted_summary(w for r in report.results for w in r.warnings):
+        warn(line)
     summary = ingest_summary(report)
     if as_json:
         emit_json(ingest_json(report, metadata))
@@ -355,6 +360,37 @@ def interruption_message(exc: KeyboardInterrupt) -> str:
     if what.remaining:
         parts.append(f"{count(what.remaining, 'delivery', 'deliveries')} not started")
     return f"{word}: {'; '.join(parts)}"
+
+
+#: The message :func:`preserve.services.retention.format_warnings` gives a file whose format the
+#: agreement does not accept: the PUID and the agreement's label are read back from it.
+_NOT_ACCEPTED = re.compile(
+    r"^format (?P<puid>\S+)(?: \(.*\))? is not among the formats agreement (?P<agreement>.+) "
+    r"accepts$",
+    re.DOTALL,
+)
+
+
+def not_accepted_summary(problems: Iterable[Problem]) -> list[str]:
+    """One closing line after the per-file warnings of formats an agreement does not accept
+    (``61 files in 2 formats agreement CRA-2026-001 v1 does not accept: fmt/18 ×60, x-fmt/111
+    ×1``), most frequent first, one line per agreement; none for fewer than two such files."""
+    counts: dict[str, Counter[str]] = {}
+    for problem in problems:
+        m = _NOT_ACCEPTED.match(problem.message) if problem.code == "format-not-accepted" else None
+        if m is not None:
+            counts.setdefault(m["agreement"], Counter())[m["puid"]] += 1
+    lines = []
+    for agreement, puids in counts.items():
+        files = sum(puids.values())
+        if files < 2:
+            continue
+        shown = ", ".join(f"{puid} \u00d7{n}" for puid, n in puids.most_common())
+        lines.append(
+            f"{count(files, 'file')} in {count(len(puids), 'format')} agreement {agreement} "
+            f"does not accept: {shown}"
+        )
+    return lines
 
 
 def delivery_warning(source: str, problem: Problem) -> str:

@@ -9,8 +9,11 @@ it is left at 1. Names must be valid UTF-8; others go through a temporary alias.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import tempfile
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -125,3 +128,32 @@ def _utf8_alias(path: Path) -> Iterator[str]:
         alias = os.path.join(tmp, "file" + suffix)
         os.symlink(os.fsencode(path.absolute()), os.fsencode(alias))
         yield alias
+
+
+#: siegfried's signature file header (``sf``, 0x00, 0xFF, then a version byte and the minor
+#: version), followed by the raw-deflated signature data.
+_SIGNATURE_MAGIC = b"sf\x00\xff"
+_PUID_BYTES = re.compile(rb"(?:x-)?fmt/\d+")
+
+
+@functools.cache
+def known_puids() -> frozenset[str] | None:
+    """Every PUID in the PRONOM signature file pygfried embeds (the ones it can identify; about
+    2,600), read from the extension module itself since pygfried offers no listing; None when the
+    embedded signature file cannot be found (a pygfried built differently), so callers skip the
+    check rather than refuse every PUID."""
+    try:
+        data = Path(pygfried.__file__ or "").read_bytes()
+    except OSError:
+        return None
+    start = data.find(_SIGNATURE_MAGIC + b"\x01")
+    while start != -1:
+        try:
+            inflated = zlib.decompressobj(-15).decompress(data[start + 6 :], 16 * 1024 * 1024)
+        except zlib.error:
+            inflated = b""
+        puids = {m.decode() for m in _PUID_BYTES.findall(inflated)}
+        if len(puids) > 100:
+            return frozenset(puids)
+        start = data.find(_SIGNATURE_MAGIC + b"\x01", start + 1)
+    return None

@@ -445,6 +445,8 @@ def add_location(
     _check_slug("location", name)
     site = placement.check_site(site) if site else None
     operator = placement.check_operator(operator) if operator else None
+    if region:
+        placement.check_region(region)
     described = describe_location(url)  # ConfigError for a malformed URL
     storage = app.storage(url)
     storage.ensure()  # StorageUnavailable / StorageError when it cannot be reached

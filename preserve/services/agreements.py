@@ -85,7 +85,10 @@ from preserve.catalogue.agreements import (
 )
 from preserve.catalogue.models import Collection, Organisation, Package
 from preserve.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from preserve.formats.siegfried import known_puids
+from preserve.names import suggestions
 from preserve.services.access import Principal
+from preserve.territories import is_region
 from preserve.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -758,7 +761,9 @@ def _choice(
             p.add(f"{field}: required, one of {', '.join(allowed)}")
         return None
     if not isinstance(value, str) or value not in allowed:
-        p.add(f"{field}: {value!r} is not one of {', '.join(allowed)}")
+        close = suggestions(value, allowed) if isinstance(value, str) else []
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        p.add(f"{field}: {value!r} is not one of {', '.join(allowed)}{hint}")
         return None
     return value
 
@@ -837,7 +842,13 @@ def _organisation(p: _Problems, session: Session, field: str, value: Any) -> Org
         return None
     org = session.scalar(sa.select(Organisation).where(Organisation.slug == slug))
     if org is None:
-        p.add(f"{field}: no organisation {slug!r} (see preserve organisations list)")
+        close = suggestions(slug, session.scalars(sa.select(Organisation.slug)))
+        hint = (
+            f"did you mean {' or '.join(repr(c) for c in close)}?"
+            if close
+            else "see preserve organisations list"
+        )
+        p.add(f"{field}: no organisation {slug!r} ({hint})")
     return org
 
 
@@ -854,7 +865,14 @@ def _collection(p: _Problems, session: Session, field: str, value: Any) -> Colle
     else:
         found = list(session.scalars(query.where(Collection.slug == text)))
     if not found:
-        p.add(f"{field}: no collection {text!r} (give ORGANISATION/COLLECTION)")
+        names = session.execute(sa.select(Organisation.slug, Collection.slug).join(Organisation))
+        close = suggestions(text, [f"{o}/{c}" if "/" in text else c for o, c in names])
+        hint = (
+            f"did you mean {' or '.join(repr(c) for c in close)}?"
+            if close
+            else "give ORGANISATION/COLLECTION"
+        )
+        p.add(f"{field}: no collection {text!r} ({hint})")
         return None
     if len(found) > 1:
         p.add(
@@ -1211,8 +1229,11 @@ def _apply_service_level(p: _Problems, a: Agreement, value: Any) -> None:
     regions: list[str] = []
     for r in _list(p, "service_level.allowed_regions", item.get("allowed_regions")):
         code = r.strip().upper() if isinstance(r, str) else None
-        if code is None or not _REGION.match(code):
-            p.add(f"service_level.allowed_regions: {r!r} is not an ISO 3166-1 alpha-2 code or EU")
+        if code is None or not _REGION.match(code) or not is_region(code):
+            p.add(
+                f"service_level.allowed_regions: {r!r} is not an assigned ISO 3166-1 alpha-2 "
+                "code or EU"
+            )
         elif code not in regions:
             regions.append(code)
     offline = _bool(
@@ -1257,6 +1278,13 @@ def _apply_formats(p: _Problems, a: Agreement, value: Any) -> None:
         for puid in _list(p, f"formats.{level}", item.get(level)):
             if not isinstance(puid, str) or not _PUID.match(puid.strip()):
                 p.add(f"formats.{level}: {puid!r} is not a PRONOM PUID (fmt/NNN or x-fmt/NNN)")
+                continue
+            known = known_puids()
+            if known is not None and puid.strip() not in known:
+                p.add(
+                    f"formats.{level}: {puid.strip()!r} is not in the PRONOM signatures this "
+                    "repository identifies formats with"
+                )
                 continue
             # a preferred format is accepted too; one row with the stronger level
             chosen[puid.strip()] = (

@@ -62,6 +62,7 @@ from preserve.catalogue.models import (
     User,
 )
 from preserve.errors import InvalidInput, NotFound, OnHold, PermissionDenied
+from preserve.names import suggestions
 from preserve.services import packages as pk
 from preserve.services.access import Principal, require_role
 
@@ -600,7 +601,9 @@ def principal_for_cli(app: Application, username: str) -> Principal:
 def _check_kind(kind: str) -> str:
     value = kind.strip().lower().replace("-", "_")
     if value not in HOLD_KINDS:
-        raise InvalidInput(f"unknown kind of hold {kind!r}: one of {', '.join(HOLD_KINDS)}")
+        close = suggestions(value, HOLD_KINDS)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise InvalidInput(f"unknown kind of hold {kind!r}: one of {', '.join(HOLD_KINDS)}{hint}")
     return value
 
 

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from preserve.catalogue.models import StorageLocation
 from preserve.errors import InvalidInput
+from preserve.territories import is_region
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -92,18 +93,32 @@ class LocationFacts:
 def check_jurisdiction(value: str) -> str:
     """An ISO 3166-1 alpha-2 code or ``EU``, upper-cased; anything else is InvalidInput."""
     code = value.strip().upper()
-    if not _JURISDICTION.match(code):
+    if not _JURISDICTION.match(code) or not is_region(code):
         raise InvalidInput(
-            f"region {value!r} is not an ISO 3166-1 alpha-2 country code (BE, NL, ...) or EU"
+            f"region {value!r} is not an assigned ISO 3166-1 alpha-2 country code (BE, NL, ...) "
+            "or EU"
         )
     return code
+
+
+def check_region(value: str) -> str:
+    """A location's ``--region``: free text (a provider's region name such as ``eu-west-1``),
+    except that two letters must be an assigned ISO 3166-1 alpha-2 code or ``EU`` (``XX`` would
+    otherwise be taken for a jurisdiction no agreement can name)."""
+    code = value.strip().upper()
+    if _JURISDICTION.match(code) and not is_region(code):
+        raise InvalidInput(
+            f"region {value!r} is not an assigned ISO 3166-1 alpha-2 country code (BE, NL, ...) "
+            "or EU"
+        )
+    return value
 
 
 def jurisdiction_of(region: str | None) -> str | None:
     """The jurisdiction a location's ``--region`` gives: an ISO 3166-1 alpha-2 code or ``EU``
     (upper-cased); None for anything else (an S3 region name such as ``eu-west-1``)."""
     code = (region or "").strip().upper()
-    return code if _JURISDICTION.match(code) else None
+    return code if _JURISDICTION.match(code) and is_region(code) else None
 
 
 def check_operator(value: str) -> str:
@@ -147,6 +162,8 @@ def set_facts(
         site = check_site(site)
     if region is not UNSET and region and len(region) > 100:
         raise InvalidInput(f"region {region[:20]!r}... is longer than 100 characters")
+    if region is not UNSET and region:
+        check_region(region)
     if operator is not UNSET and operator:
         operator = check_operator(operator)
     with app.uow() as uow:
@@ -459,6 +476,7 @@ __all__ = [
     "all_locations",
     "check_jurisdiction",
     "check_operator",
+    "check_region",
     "check_site",
     "facts_of",
     "ingest_locations",

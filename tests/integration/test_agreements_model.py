@@ -745,7 +745,7 @@ def test_every_bad_field_is_named(app: Application) -> None:
         "retention.trigger: 'yesterday' is not ingest_date",
         "retention.motivation: must not be empty",
         "service_level.min_copies: must be at least 1 (got 0)",
-        "service_level.allowed_regions: 'Belgium' is not an ISO 3166-1 alpha-2 code or EU",
+        "service_level.allowed_regions: 'Belgium' is not an assigned ISO 3166-1 alpha-2 code",
         "formats.accepted: 'PDF' is not a PRONOM PUID",
         "rights[1].act: 'sell' is not one of replicate",
         "rights[2].note: a conditional grant says its condition in the note",
