@@ -263,6 +263,13 @@ def _retention_rows(r: Any) -> list[tuple[str, str]]:
     basis = {"rule": "its collection's agreement", "manual": "assigned by hand"}.get(
         r.basis, f"named by the SIP ({r.sip_reference})"
     )
+    if r.agreement_state == "superseded":
+        # a superseded version is never "its collection's agreement" (the version in force is)
+        basis = "superseded" + (f" by {r.superseded_by}" if r.superseded_by else "")
+        if r.state == "under_review":
+            basis += ", which does not cover this package: under review"
+        elif r.superseded_by:
+            basis += f"; preserve retention recompute puts it under {r.superseded_by}"
     rows = [("agreement", f"{r.agreement} ({basis})"), ("retention", f"{r.state}: {r.rule}")]
     if r.state == "retention_error":
         rows.append(("", f"{r.error}; correct it (preserve describe), then it is recomputed"))

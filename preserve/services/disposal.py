@@ -94,6 +94,7 @@ from preserve.errors import (
 )
 from preserve.services import agreements as ag
 from preserve.services import holds, jobs
+from preserve.services import retention as schedule
 from preserve.services.access import Principal
 from preserve.storage.base import ObjectLocked, Storage
 
@@ -589,6 +590,14 @@ def _new_request(
     return r
 
 
+def _marked_on(row: PackageRetention, at: datetime) -> Any:
+    """The day a ``due`` package is judged on when it is proposed: today, or the day it was
+    marked due as of (``preserve agreements advance --date`` rehearses a later day), so a
+    rehearsal can propose; the execution judges on the real today."""
+    today = at.date()
+    return max(today, row.retention_due) if row.retention_due is not None else today
+
+
 def _tombstone(p: Package) -> dict[str, Any]:
     """What is kept of a package in its request: enough to say what it was."""
     return {
@@ -652,6 +661,7 @@ def propose(
         owner = s.get_one(Organisation, owners.pop())
         links = {p.id: s.get(PackageRetention, p.id) for p in chosen}
         references = {row.reference for row in links.values() if row is not None}
+        versions = {row.agreement_id for row in links.values() if row is not None}
         if agreement is not None:
             a = ag._find(s, agreement)
             wrong = [
@@ -666,10 +676,18 @@ def propose(
                 + "): propose one disposal per agreement"
             )
         elif references:
-            a_now = _agreement_now(s, references.pop())
-            if a_now is None:
+            if _agreement_now(s, references.pop()) is None:
                 raise Conflict("the packages' agreement is no longer in force")
-            a = a_now
+            if len(versions) > 1:
+                raise InvalidInput(
+                    "the packages are under several versions of their agreement ("
+                    + ", ".join(
+                        sorted({f"{r.reference} v{r.version_no}" for r in links.values() if r})
+                    )
+                    + "): propose one disposal per version"
+                )
+            # the version the packages are under: its rule made them due, its parties approve
+            a = s.get_one(Agreement, versions.pop())
         else:
             a = None
         if kind != "adhoc" and a is None:
@@ -685,6 +703,9 @@ def propose(
                         f"package {p.id} is not due for disposal (its retention is "
                         f"{row.state if row else 'not under an agreement'})"
                     )
+                why = schedule.not_due_reason(s, p.id, _marked_on(row, at))
+                if why is not None:
+                    raise Conflict(f"package {p.id} is not due for disposal: {why}")
         if kind == "exit" and a is not None and a.state not in ("exiting", "closed", "expired"):
             raise Conflict(
                 f"agreement {a.reference} v{a.version_no} is {a.state}: the exit's deletion "
@@ -750,23 +771,40 @@ def propose_due(
         ids = [row.package_id for row in rows]
         busy = _spoken_for(s, ids)
         held = holds.holds_on(s, ids)
-        groups: dict[tuple[str, int], list[Package]] = {}
+        groups: dict[tuple[int, int], list[Package]] = {}
+        not_due: list[str] = []
         for row in rows:
             if row.package_id in busy or row.package_id in held:
                 continue
+            # still due with the rule and description as they are now (recomputed dates count)
+            why = schedule.not_due_reason(s, row.package_id, _marked_on(row, at))
+            if why is not None:
+                not_due.append(f"package {row.package_id}: {why}")
+                schedule.reschedule_package(s, row.package_id, at)
+                continue
             p = s.get_one(Package, row.package_id)
-            groups.setdefault((row.reference, p.collection.organisation_id), []).append(p)
+            # one request per version the packages are under (its rule made them due)
+            groups.setdefault((row.agreement_id, p.collection.organisation_id), []).append(p)
         if not groups:
+            uow.commit()  # the packages found not due go back under their retention
             raise NotFound(
                 "no package is due for disposal"
                 + (f" under agreement {agreement}" if agreement else "")
                 + (f" ({len(held)} due on hold)" if held else "")
+                + (
+                    f"; {len(not_due)} marked due are not due by their rule as it is now: "
+                    + "; ".join(not_due[:3])
+                    + ("; ..." if len(not_due) > 3 else "")
+                    if not_due
+                    else ""
+                )
             )
         requests = []
-        for (reference, owner_id), chosen in sorted(groups.items()):
-            a_now = _agreement_now(s, reference)
-            if a_now is None:
+        for (version_id, owner_id), chosen in sorted(groups.items()):
+            version = s.get_one(Agreement, version_id)
+            if _agreement_now(s, version.reference) is None:
                 continue
+            a_now = version
             try:
                 _may_propose(who, owner_id, a_now, "scheduled")
             except PermissionDenied:
@@ -1273,6 +1311,16 @@ def _dispose_package(app: Application, request_id: int, package_id: str, at: dat
             ).one()
             if item.state != "proposed":
                 return  # done by an earlier attempt
+            not_due = _not_due(s, item.request, package_id, at)
+            if not_due is not None:
+                # not disposed of: listed with the reason, its retention back as it is now
+                item.state, item.failure = "failed", not_due
+                schedule.reschedule_package(s, package_id, at)
+                uow.commit()
+                log.warning(
+                    "disposal %s: package %s not disposed of: %s", request_id, package_id, not_due
+                )
+                return
             failure = _soft_delete(app, uow, item, at)
             if failure is None:
                 uow.commit()
@@ -1280,6 +1328,23 @@ def _dispose_package(app: Application, request_id: int, package_id: str, at: dat
         _fail_item(app, request_id, package_id, failure)
         return
     _remove_derivatives(app, package_id)
+
+
+def _not_due(session: Session, r: DisposalRequest, package_id: str, at: datetime) -> str | None:
+    """Why a package of a scheduled disposal may not be disposed of now (None: it may): it
+    must still be under the version the request cites (an amendment since the proposal put it
+    under the new version's rule) and, under a ``minimum`` bound, its due date (computed
+    again from its rule and description) must be reached on the real day of execution."""
+    if r.kind != "scheduled":
+        return None
+    row = session.get(PackageRetention, package_id)
+    if row is not None and r.agreement_id is not None and row.agreement_id != r.agreement_id:
+        return (
+            f"it is now under {row.reference} v{row.version_no}, not {r.reference} "
+            f"v{r.version_no} (its agreement was amended since the proposal); its retention "
+            "is computed again under that version: propose it again when it is due"
+        )
+    return schedule.not_due_reason(session, package_id, at.date())
 
 
 def _soft_delete(app: Application, uow: Any, item: DisposalPackage, at: datetime) -> str | None:

@@ -21,6 +21,15 @@
   has no due date. ``mark_due`` (daily) moves ``in_retention -> due`` when the due date is
   reached, and ``due -> under_review`` for the action ``review``; the packages of an expired
   agreement are flagged ``under_review`` (never deleted).
+- **Amendment** (:func:`relink_superseded`): the version in force governs. When a version
+  supersedes another, the packages linked to the old one are linked to the new one (a PREMIS
+  ``policy assignment`` event keeps the history) and their retention is computed again with
+  its rule; a package the new version's scope no longer covers keeps its old link, flagged
+  ``under_review`` (never deleted). A package in an open disposal keeps its state: the
+  execution finds it under another version and leaves it out.
+- **Still due** (:func:`not_due_reason`): a disposal re-checks each package when it is
+  proposed and when it runs: the due date is computed again from the rule and description in
+  force, and under a ``minimum`` bound a package is not disposed of before it.
 """
 
 from __future__ import annotations
@@ -35,13 +44,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from preserve import __version__, premis
 from preserve.bootstrap import Application
 from preserve.catalogue.agreements import Agreement, AgreementScope, FormatPolicy, RetentionRule
 from preserve.catalogue.models import Collection, Event, Organisation, Package
+from preserve.catalogue.repositories import AgentRepository, EventRepository
 from preserve.catalogue.retention import PackageRetention
 from preserve.errors import Conflict, InvalidInput, NotFound
 from preserve.services.agreements import (
     IN_FORCE,
+    _matches,
     add_months,
     governing_agreement,
     ingest_allowed,
@@ -68,6 +80,10 @@ DECIDED = (
 )
 #: the states ``preserve retention due`` lists
 LISTED_DUE = ("due", "under_review", "retention_error")
+#: a package in an open disposal request: the request decides what happens to it
+IN_DISPOSAL = ("disposal_proposed", "disposal_approved", "disposing")
+#: a package disposed of (in the restore bin or gone): its link is history
+DISPOSED = ("disposed", "permanently_deleted")
 
 
 def _now(now: datetime | None) -> datetime:
@@ -111,6 +127,10 @@ class RetentionStatus:
     bound: str | None
     sip_reference: str | None
     format_warnings: tuple[Mapping[str, str], ...]
+    #: the state of the linked version ("superseded": a newer version no longer covers it)
+    agreement_state: str = "active"
+    #: the version in force of the same agreement when the linked one is superseded
+    superseded_by: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +150,8 @@ class RetentionStatus:
             "bound": self.bound,
             "sip_reference": self.sip_reference,
             "format_warnings": [dict(w) for w in self.format_warnings],
+            "agreement_state": self.agreement_state,
+            "superseded_by": self.superseded_by,
         }
 
 
@@ -391,6 +413,65 @@ def _advance(row: PackageRetention, action: str | None, today: date) -> bool:
     return moved
 
 
+def not_due_reason(session: Session, package_id: str, today: date) -> str | None:
+    """Why the package may not be disposed of on ``today`` under its retention (None: it may):
+    its due date is computed again from the rule of the version it is linked to and its
+    description as they are now; under a ``minimum`` bound it must have been reached."""
+    row = session.get(PackageRetention, package_id)
+    if row is None:
+        return "it is not under an agreement"
+    label = f"{row.reference} v{row.version_no}"
+    rule = _rule(session, row.agreement_id)
+    if rule is None:
+        return f"agreement {label} has no retention rule"
+    if rule.action == "keep_permanently":
+        return f"agreement {label} keeps it permanently"
+    package = session.get_one(Package, package_id)
+    try:
+        start = trigger_date(session, package, rule.trigger)
+    except ValueError as exc:
+        return f"its retention cannot be computed: {exc}"
+    due_on = add_period(start, rule.period_value, rule.period_unit)
+    if rule.bound == "minimum" and today < due_on:
+        return f"due on {due_on.isoformat()}, not yet ({label}: {rule_text(rule)})"
+    return None
+
+
+def reschedule_package(session: Session, package_id: str, at: datetime) -> None:
+    """Put a package a disposal left out back under its retention (computed again, so a
+    package not due yet is ``in_retention`` with its due date). The caller commits."""
+    row = session.get(PackageRetention, package_id)
+    if row is None:
+        return
+    row.state = "scheduled"
+    _compute(session, row, at.date(), at)
+
+
+def _version_in_force(session: Session, reference: str) -> Agreement | None:
+    """The latest main version of ``reference`` that is in force, if any."""
+    return session.scalars(
+        sa.select(Agreement)
+        .where(
+            Agreement.reference == reference,
+            Agreement.component == "main",
+            Agreement.state.in_(IN_FORCE),
+        )
+        .order_by(Agreement.version_no.desc())
+        .limit(1)
+    ).first()
+
+
+def _covers(agreement: Agreement, package: Package) -> bool:
+    """Whether ``agreement``'s scope takes in the package (its collection, or a metadata rule
+    matching its description)."""
+    description = package.description or {}
+    return any(
+        (s.selector == "collection" and s.collection_id == package.collection_id)
+        or (s.selector == "metadata" and _matches(s, description))
+        for s in agreement.scopes
+    )
+
+
 def _collection_label(session: Session, collection_id: int) -> str:
     row = session.execute(
         sa.select(Organisation.slug, Collection.slug)
@@ -404,6 +485,9 @@ def _status(session: Session, row: PackageRetention) -> RetentionStatus:
     package = session.get(Package, row.package_id)
     assert package is not None
     rule = _rule(session, row.agreement_id)
+    version = session.get(Agreement, row.agreement_id)
+    state = version.state if version is not None else "unknown"
+    newer = _version_in_force(session, row.reference) if state == "superseded" else None
     return RetentionStatus(
         package_id=row.package_id,
         title=package.title,
@@ -421,6 +505,8 @@ def _status(session: Session, row: PackageRetention) -> RetentionStatus:
         bound=rule.bound if rule else None,
         sip_reference=row.sip_reference,
         format_warnings=tuple(row.format_warnings or ()),
+        agreement_state=state,
+        superseded_by=f"{newer.reference} v{newer.version_no}" if newer is not None else None,
     )
 
 
@@ -608,8 +694,11 @@ def relink_named(
 
 def backfill(session: Session, agreement: Agreement, at: datetime) -> int:
     """Called when ``agreement`` becomes active: link (basis ``rule``) and schedule the packages
-    already in its collections that no agreement governed yet. The caller commits."""
+    already in its collections that no agreement governed yet, and those of the version it
+    supersedes (:func:`relink_superseded`: the version in force governs). The caller commits."""
     session.flush()  # its new state, so that it governs
+    if agreement.supersedes_id is not None:
+        relink_superseded(session, at, agreement_id=agreement.supersedes_id)
     collection_ids = [
         s.collection_id
         for s in session.scalars(
@@ -634,6 +723,80 @@ def backfill(session: Session, agreement: Agreement, at: datetime) -> int:
             count,
         )
     return count
+
+
+def relink_superseded(session: Session, at: datetime, *, agreement_id: int | None = None) -> int:
+    """The version in force governs (retention-agreements.md 4.1: "new version becomes
+    active, old one superseded"): the stored packages linked to a superseded version (that one
+    only, with ``agreement_id``) are linked to the version of the same agreement now in force,
+    and their retention is computed again with its rule (a package under review is scheduled
+    again: the amendment, signed by every party, is its new rule). A package the new version's
+    scope no longer covers keeps its link and is flagged ``under_review`` (never deleted). A
+    package in an open disposal is linked to the new version but keeps its state: the
+    disposal's execution leaves it out. Each change is a PREMIS ``policy assignment`` event.
+    Returns how many packages changed. The caller commits."""
+    session.flush()
+    query = (
+        sa.select(PackageRetention)
+        .join(Agreement, Agreement.id == PackageRetention.agreement_id)
+        .join(Package, Package.id == PackageRetention.package_id)
+        .where(
+            Agreement.state == "superseded",
+            Package.status == "stored",
+            PackageRetention.state.not_in(DISPOSED),
+        )
+        .order_by(PackageRetention.package_id)
+    )
+    if agreement_id is not None:
+        query = query.where(PackageRetention.agreement_id == agreement_id)
+    rows = session.scalars(query).all()
+    if not rows:
+        return 0
+    agents, events = AgentRepository(session), EventRepository(session)
+    software = agents.get_or_create("preserve", __version__, "software")
+    changed = 0
+    for row in rows:
+        package = session.get_one(Package, row.package_id)
+        old = f"{row.reference} v{row.version_no}"
+        new = _version_in_force(session, row.reference)
+        if new is None or new.id == row.agreement_id or not _covers(new, package):
+            if row.state in (*IN_DISPOSAL, "under_review"):
+                continue
+            row.state, row.computed_at = "under_review", at
+            detail = (
+                f"agreement {old} was superseded"
+                + (f" by {new.reference} v{new.version_no}, whose scope" if new else "; no version")
+                + " no longer covers this package: flagged for review (never deleted)"
+            )
+        else:
+            row.agreement_id, row.version_no = new.id, new.version_no
+            row.assigned_at = at
+            if row.state not in IN_DISPOSAL:
+                if row.state == "under_review":
+                    row.state = "scheduled"
+                _compute(session, row, at.date(), at)
+            detail = (
+                f"agreement {old} superseded by {new.reference} v{new.version_no}: the "
+                f"package is now under {new.reference} v{new.version_no}, retention "
+                f"{rule_text(_rule(session, new.id))}"
+                + (
+                    f", due {row.retention_due.isoformat()}"
+                    if row.retention_due and row.state not in IN_DISPOSAL
+                    else ""
+                )
+            )
+        events.add(
+            premis.POLICY_ASSIGNMENT,
+            "success",
+            agent=software,
+            package_id=row.package_id,
+            detail=detail,
+            occurred_at=at,
+        )
+        changed += 1
+    if changed:
+        log.info("%d packages moved off superseded agreement versions", changed)
+    return changed
 
 
 def _collection_id(session: Session, text: str) -> int:
@@ -673,6 +836,7 @@ def recompute(
                     .distinct()
                 )
             )
+        relink_superseded(s, at)  # the version in force governs
         _link_unlinked(s, collection_ids, at)
         if collection is None:
             for a in s.scalars(
@@ -765,22 +929,28 @@ def mark_due(app: Application, now: datetime | None = None) -> list[RetentionSta
 
 
 def due(
-    app: Application, *, within_days: int | None = None, now: datetime | None = None
+    app: Application,
+    *,
+    within_days: int | None = None,
+    on: date | None = None,
+    now: datetime | None = None,
 ) -> list[RetentionStatus]:
     """Packages due, under review or in error, and with ``within_days`` also those whose due
-    date falls within that many days; by due date."""
+    date falls within that many days (from ``on`` when given, else today); with ``on`` also
+    those whose due date is reached by then (what the daily task will mark due that day); by
+    due date."""
     if within_days is not None and within_days < 0:
         raise InvalidInput(f"--within {within_days}: give a number of days, 0 or more")
-    today = _now(now).date()
+    today = on if on is not None else _now(now).date()
     with app.uow() as uow:
         s = uow.session
         cond: sa.ColumnElement[bool] = PackageRetention.state.in_(LISTED_DUE)
-        if within_days is not None:
+        if within_days is not None or on is not None:
             cond = sa.or_(
                 cond,
                 sa.and_(
                     PackageRetention.state == "in_retention",
-                    PackageRetention.retention_due <= today + timedelta(days=within_days),
+                    PackageRetention.retention_due <= today + timedelta(days=within_days or 0),
                 ),
             )
         rows = s.scalars(sa.select(PackageRetention).where(cond)).all()
@@ -798,8 +968,11 @@ __all__ = [
     "format_warnings",
     "link_package",
     "mark_due",
+    "not_due_reason",
     "recompute",
+    "relink_superseded",
     "require_ingest_open",
+    "reschedule_package",
     "schedule",
     "status_of",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD, Served, axe_violations, sign_in
+from tests.integration.disposal_world import make_due
 
 REF = "DSP-WEB-001"
 #: people of this test: user name -> (organisation, role)
@@ -30,7 +31,7 @@ LATER = datetime(2099, 1, 1, 9, tzinfo=UTC)
 def _setup(served: Served, tmp: Path) -> str:
     """People, an active agreement over ours/doomed whose rule destroys after a year, approved
     by ours (owner) and theirs (custodian), and a package in it that is due."""
-    from preserve.services import accounts, agreements, retention
+    from preserve.services import accounts, agreements
     from preserve.services.accounts import principal_for
 
     app = served.site.application
@@ -97,7 +98,7 @@ def _setup(served: Served, tmp: Path) -> str:
         "--title", "Working copy of plate 7",
     )  # fmt: skip
     [package_id] = [p["id"] for p in served.repo.packages() if p["id"] not in before]
-    retention.mark_due(app, now=LATER)
+    make_due(app)
     return str(package_id)
 
 

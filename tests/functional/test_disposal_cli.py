@@ -15,10 +15,10 @@ from click.testing import Result
 from preserve.config.settings import Settings
 
 from preserve.bootstrap import Application, bootstrap
-from preserve.services import holds, retention
+from preserve.services import holds
 from tests.agreement_setup import add_people, make_active, person, spec
 from tests.functional.cli import Repo
-from tests.integration.disposal_world import DESTROY, LATER, PARTIES
+from tests.integration.disposal_world import DESTROY, PARTIES, make_due
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_due_package_from_proposal_to_declaration_and_back(
 ) -> None:
     r, app = repo
     pid = _ingest(r, tmp_path, "harbour")
-    retention.mark_due(app, now=LATER)
+    make_due(app)
 
     out = r.run("disposal", "propose", "--due", "--as", "cas").stdout
     assert out.startswith("disposal 1 proposed (scheduled, 1 package, agreement ENF-2026-001 v1)")
@@ -181,7 +181,7 @@ def test_bad_input(repo: tuple[Repo, Application], tmp_path: Path) -> None:
         77,
         "is on hold",
     )
-    retention.mark_due(app, now=LATER)
+    make_due(app)
     _fails(r.run("disposal", "propose", "--due", "--as", "cas", ok=False), 3, "1 due on hold")
     assert r.json("disposal", "list") == []
     # a declaration before execution; a file in a folder that does not exist

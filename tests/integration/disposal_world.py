@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,24 @@ DESTROY: dict[str, Any] = {
     "motivation": "Working copies are kept one year.",
     "legal_basis": "Selection list item 12",
 }
+
+
+def make_due(app: Application) -> None:
+    """Make every stored package under an agreement due today for real: its ingest is moved
+    two years back (the rules here destroy a year after ingest), its retention computed again
+    and marked due as the daily task does. A disposal executes only once the due date has
+    really come (marking due as of a later day only rehearses)."""
+    with app.uow() as uow:
+        s = uow.session
+        for p in s.scalars(
+            sa.select(Package)
+            .join(PackageRetention, PackageRetention.package_id == Package.id)
+            .where(Package.status == "stored")
+        ):
+            p.created_at = p.created_at - timedelta(days=731)
+        uow.commit()
+    retention.recompute(app)
+    retention.mark_due(app)
 
 
 @dataclass

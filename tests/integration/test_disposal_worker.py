@@ -11,10 +11,9 @@ import pytest
 from preserve.config.settings import Settings
 
 from preserve.bootstrap import bootstrap
-from preserve.services import retention
 from tests.agreement_setup import add_people, make_active, spec
 from tests.functional.cli import Repo
-from tests.integration.disposal_world import DESTROY, LATER, PARTIES
+from tests.integration.disposal_world import DESTROY, PARTIES, make_due
 from tests.workers.conftest import (  # noqa: F401 (the broker fixture)
     Broker,
     Workers,
@@ -43,7 +42,7 @@ def repo(tmp_path: Path, broker: Broker) -> Iterator[Repo]:  # noqa: F811
     delivery.mkdir()
     (delivery / "note.txt").write_text("a note\n", encoding="utf-8")
     r.run("ingest", delivery, "--collection", "photos", "--organisation", "museum")
-    retention.mark_due(app, now=LATER)
+    make_due(app)
     app.close()
     yield r
 

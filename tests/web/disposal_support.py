@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from preserve.services import agreements, retention
+from preserve.services import agreements
 from preserve.services.accounts import principal_for
+from tests.integration.disposal_world import make_due
 from tests.web.conftest import Site
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
@@ -82,7 +83,7 @@ def due_package(site: Site, root: Path, title: str = "Harbour") -> str:
     folder.mkdir(parents=True)
     (folder / "photo.txt").write_text(f"{title}\n", encoding="utf-8")
     made = site.ingest(folder)
-    retention.mark_due(site.application, now=LATER)
+    make_due(site.application)
     return str(made["id"])
 
 
