@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from preserve.cli.base import GIVEN, GivenPath, app, cli
-from preserve.cli.output import as_dict, emit_json, table
+from preserve.cli.output import as_dict, count, emit_json, table
 from preserve.errors import InvalidInput
 
 _AS = click.option(
@@ -328,7 +328,8 @@ def _echo_detail(d: Any) -> None:
         echo("service level: (none)")
     else:
         echo(
-            f"service level: {sl.min_copies} copies on {sl.min_distinct_sites} sites"
+            f"service level: {count(sl.min_copies, 'copy', 'copies')} on "
+            f"{count(sl.min_distinct_sites, 'site')}"
             f" in {', '.join(sl.allowed_regions) or 'any region'}"
             + (", an offline copy" if sl.offline_copy_required else "")
             + f"; fixity every {sl.fixity_interval_days} days"

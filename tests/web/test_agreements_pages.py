@@ -90,7 +90,7 @@ def test_a_version_page_shows_parties_terms_history_and_versions(world: Site) ->
         "active",
         "collection museum/photos",
         "keep permanently",
-        "2 copies on 1 sites",
+        "2 copies on 1 site",
         "fixity every 90 days",
         "replicate: allow",
         "delete with a certificate",

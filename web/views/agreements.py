@@ -12,6 +12,7 @@ what and refuses with its reason, shown as it is (409 for a refused step, 422 fo
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -19,6 +20,7 @@ from typing import Any, cast
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import login_required
 from preserve.web.context import application, audit, principal
 from werkzeug.datastructures import MultiDict
@@ -643,6 +645,199 @@ def vocab(value: str | None) -> str:
     if value is None:
         return "–"
     return vocabulary_labels().get(value, value.replace("_", " "))
+
+
+@bp.app_template_filter("history_action")
+def history_action(action: str) -> str:
+    """An agreement history step (stored in English, as the CLI shows it) in the person's
+    language."""
+    return history_labels().get(action, action.replace("_", " "))
+
+
+def history_labels() -> dict[str, str]:
+    return {
+        "create": _("created"),
+        "edit": _("edited"),
+        "attach": _("document attached"),
+        "propose": _("proposed"),
+        "agree": _("agreed"),
+        "send_back": _("sent back"),
+        "all_agreed": _("all agreed"),
+        "sign": _("signed"),
+        "all_signed": _("all signed"),
+        "activate": _("activated"),
+        "suspend": _("suspended"),
+        "resume": _("resumed"),
+        "amend": _("amended"),
+        "amendment_started": _("amendment started"),
+        "supersede": _("superseded"),
+        "review_due": _("review due"),
+        "review_confirmed": _("review confirmed"),
+        "give_notice": _("notice given"),
+        "notice_ended": _("notice period ended"),
+        "start_exit": _("exit started"),
+        "exit_export": _("exit export"),
+        "exit_confirm": _("exit confirmed"),
+        "expire": _("expired"),
+        "close": _("closed"),
+        "withdraw": _("withdrawn"),
+    }
+
+
+#: :func:`preserve.services.retention.rule_text` and :func:`preserve.services.disposal.rule_text`
+#: ("destroy 10 years after ingest_date (minimum)"), read back to be said in the person's language.
+_RULE_TEXT = re.compile(
+    r"^(?P<action>[a-z_ ]+?) (?P<value>\d+) (?P<unit>day|week|month|year)s? after "
+    r"(?P<trigger>\S+) \((?P<bound>minimum|maximum)\)$"
+)
+
+
+@bp.app_template_filter("period")
+def period(value: int, unit: str) -> str:
+    """A rule's period (``10``, ``years``) in the person's language, singular or plural."""
+    units = {
+        "day": ngettext("%(num)s day", "%(num)s days", value),
+        "week": ngettext("%(num)s week", "%(num)s weeks", value),
+        "month": ngettext("%(num)s month", "%(num)s months", value),
+        "year": ngettext("%(num)s year", "%(num)s years", value),
+    }
+    return units.get(unit.removesuffix("s"), f"{value} {unit}")
+
+
+@bp.app_template_filter("rule_words")
+def rule_words(text: str | None) -> str:
+    """A retention rule's one-line text in the person's language (the text as it is when it is
+    not one of the shapes the services write)."""
+    if not text:
+        return "–"
+    if text == "keep permanently":
+        return _("keep permanently")
+    m = _RULE_TEXT.match(text)
+    if m is None:
+        return text
+    return _(
+        "%(action)s %(period)s after %(trigger)s (%(bound)s)",
+        action=vocab(m["action"].replace(" ", "_")),
+        period=period(int(m["value"]), m["unit"]),
+        trigger=vocab(m["trigger"]),
+        bound=vocab(m["bound"]),
+    )
+
+
+#: Event texts the services write from known parts (preserve.services.disposal and exits), read
+#: back so that a page says them in the person's language; anything else (free text a person
+#: typed, a shape not listed) is shown as stored.
+_EVENT_TEXTS = (
+    (
+        "deleted",
+        re.compile(
+            r"^disposed of by disposal (?P<id>\d+) \((?P<kind>\w+)\): (?P<objects>\d+) objects "
+            r"on (?P<locations>\d+) locations moved to the restore bin \((?P<bin>[^)]*)\) until "
+            r"the restore window ends$"
+        ),
+    ),
+    (
+        "restored",
+        re.compile(r"^disposal (?P<id>\d+) restored within its restore window$"),
+    ),
+    ("moved_back", re.compile(r"^(?P<objects>\d+) objects moved back from the restore bin$")),
+    (
+        "deletion",
+        re.compile(
+            r"^disposal (?P<id>\d+): agreement (?P<agreement>\S+ v\d+), rule (?P<rule>.+?)"
+            r"(?:; reason: (?P<reason>.*))?$",
+            re.DOTALL,
+        ),
+    ),
+    (
+        "deletion_no_agreement",
+        re.compile(r"^disposal (?P<id>\d+): no agreement(?:; reason: (?P<reason>.*))?$", re.DOTALL),
+    ),
+    (
+        "exported",
+        re.compile(
+            r"^(?P<packages>\d+) packages? and (?P<documents>\d+) documents? exported to "
+            r"(?P<target>.+); (?P<manifest>\S+) sha256 (?P<sha>[0-9a-f]+)$",
+            re.DOTALL,
+        ),
+    ),
+)
+
+
+@bp.app_template_filter("event_words")
+def event_words(text: str | None) -> str:
+    """An event's detail, or an agreement history comment, in the person's language when the
+    services built it from known parts; else as stored."""
+    if not text:
+        return ""
+    for shape, pattern in _EVENT_TEXTS:
+        m = pattern.match(text)
+        if m is not None:
+            return _event_text(shape, m)
+    return text
+
+
+def _event_text(shape: str, m: re.Match[str]) -> str:
+    kinds = {"scheduled": _("scheduled"), "adhoc": _("ad hoc"), "exit": _("exit")}
+    reason = _("; reason: %(reason)s", reason=m["reason"]) if m.groupdict().get("reason") else ""
+    if shape == "deleted":
+        return _(
+            "disposed of by disposal %(id)s (%(kind)s): %(objects)s on %(locations)s moved to "
+            "the restore bin (%(bin)s) until the restore window ends",
+            id=m["id"],
+            kind=kinds.get(m["kind"], m["kind"]),
+            objects=ngettext("%(num)s object", "%(num)s objects", int(m["objects"])),
+            locations=ngettext("%(num)s location", "%(num)s locations", int(m["locations"])),
+            bin=m["bin"],
+        )
+    if shape == "restored":
+        return _("disposal %(id)s restored within its restore window", id=m["id"])
+    if shape == "moved_back":
+        return ngettext(
+            "%(num)s object moved back from the restore bin",
+            "%(num)s objects moved back from the restore bin",
+            int(m["objects"]),
+        )
+    if shape == "deletion":
+        return (
+            _(
+                "disposal %(id)s: agreement %(agreement)s, rule %(rule)s",
+                id=m["id"],
+                agreement=m["agreement"],
+                rule=rule_words(m["rule"]),
+            )
+            + reason
+        )
+    if shape == "deletion_no_agreement":
+        return _("disposal %(id)s: no agreement", id=m["id"]) + reason
+    return _(
+        "%(packages)s and %(documents)s exported to %(target)s; %(manifest)s sha256 %(sha)s",
+        packages=ngettext("%(num)s package", "%(num)s packages", int(m["packages"])),
+        documents=ngettext("%(num)s document", "%(num)s documents", int(m["documents"])),
+        target=m["target"],
+        manifest=m["manifest"],
+        sha=m["sha"],
+    )
+
+
+@bp.app_template_filter("retention_state")
+def retention_state(state: str) -> str:
+    """A package's retention state in the person's language."""
+    return {
+        "unscheduled": _("unscheduled"),
+        "scheduled": _("scheduled"),
+        "retention_error": _("retention error"),
+        "in_retention": _("in retention"),
+        "due": _("due"),
+        "under_review": _("under review"),
+        "disposal_proposed": _("disposal proposed"),
+        "disposal_approved": _("disposal approved"),
+        "disposing": _("being disposed of"),
+        "disposed": _("disposed of"),
+        "disposal_failed": _("disposal failed"),
+        "restored": _("restored"),
+        "permanently_deleted": _("permanently deleted"),
+    }.get(state, state.replace("_", " "))
 
 
 def vocabulary_labels() -> dict[str, str]:

@@ -150,6 +150,9 @@ def agent_words() -> dict[str, str]:
         "executing program": _("executing program"),
         "validator": _("validator"),
         "authorizer": _("authorizer"),
+        # the roles of a disposal's deletion event (preserve.services.disposal)
+        "requester": _("requester"),
+        "approver": _("approver"),
     }
 
 
