@@ -803,24 +803,46 @@ def agreements_attach(ident: str, path: Path, kind: str, username: str, as_json:
 )
 @_JSON
 def agreements_advance(on: datetime | None, as_json: bool) -> None:
-    """Move what is due: signed versions become active at their start date, active ones go
-    under review at their review date and expire after their end date, notices end in exit.
-    Meant to run daily (cron, or the workers once they schedule it).
+    """Move what is due, as the workers' daily task does: signed versions become active at
+    their start date, active ones go under review at their review date and expire after their
+    end date, notices end in exit; then packages whose retention is reached become due (under
+    review for the action review) and those of an expired agreement are flagged for review.
+    With --date you rehearse a later day: packages are marked due as of it, so a disposal can
+    be proposed, but a disposal is only executed once the real day has come.
 
     \b
     Examples:
       preserve agreements advance
       preserve agreements advance --date 2027-01-01 --json
     """
+    from preserve.services import retention
+
     now = datetime.combine(on.date(), time(12), tzinfo=UTC) if on else None
     moved = _service().advance(app(), now)
+    marked = retention.mark_due(app(), now)
     if as_json:
-        emit_json([as_dict(t) for t in moved])
+        emit_json(
+            {
+                "agreements": [as_dict(t) for t in moved],
+                "packages": [m.as_json() for m in marked],
+            }
+        )
         return
-    if not moved:
-        click.echo("nothing due")
     for t in moved:
         click.echo(f"{t.reference} v{t.version_no}: {t.from_state} -> {t.to_state}")
+    for m in marked:
+        click.echo(
+            f"package {m.package_id[:8]} ({m.agreement}): {m.state}"
+            + (f", due {m.retention_due.isoformat()}" if m.retention_due else "")
+        )
+    due = sum(m.state == "due" for m in marked)
+    review = sum(m.state == "under_review" for m in marked)
+    click.echo(
+        ("no agreement moved" if not moved else f"{len(moved)} agreement(s) moved")
+        + f", {due} package{'' if due == 1 else 's'} due"
+        + (f", {review} under review" if review else "")
+        + (f" (as of {on.date().isoformat()})" if on else "")
+    )
 
 
 @agreements.command("reminders")

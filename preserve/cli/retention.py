@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -53,25 +54,38 @@ def _lines(rows: list[Any]) -> list[str]:
     metavar="DAYS",
     help="Also the packages whose due date falls within DAYS days from today.",
 )
+@click.option(
+    "--date",
+    "on",
+    default=None,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="What is due by this day (default: today); --within counts from it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def due(within_days: int | None, as_json: bool) -> None:
+def due(within_days: int | None, on: datetime | None, as_json: bool) -> None:
     """List the packages that are due, under review or in retention_error, each with its
-    agreement and rule (the earliest due date first).
+    agreement and rule (the earliest due date first). With --date, also those whose due date
+    is reached by that day (preserve agreements advance --date marks them due).
 
     \b
     Examples:
       preserve retention due
       preserve retention due --within 90
-      preserve retention due --json
+      preserve retention due --date 2027-01-05 --json
     """
     from preserve.services import retention as service
 
-    rows = service.due(app(), within_days=within_days)
+    day = on.date() if on else None
+    rows = service.due(app(), within_days=within_days, on=day)
     if as_json:
         emit_json([r.as_json() for r in rows])
         return
     if not rows:
-        say("no package is due" + (f" within {within_days} days" if within_days else ""))
+        say(
+            "no package is due"
+            + (f" by {day.isoformat()}" if day else "")
+            + (f" within {within_days} days" if within_days else "")
+        )
         return
     for line in _lines(rows):
         say(line)

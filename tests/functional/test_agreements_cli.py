@@ -231,8 +231,11 @@ def test_three_parties_from_draft_to_active(repo: Repo, tmp_path: Path) -> None:
     # before the start date: refused with the date; the daily advance activates it
     err = fails(repo, 4, "agreements", "activate", "CRA-2026-001", "--as", "cas")
     assert "before its start date 2099-12-01" in err
-    assert repo.json("agreements", "advance", "--date", "2099-11-30") == []
-    moved = repo.json("agreements", "advance", "--date", START)
+    assert repo.json("agreements", "advance", "--date", "2099-11-30") == {
+        "agreements": [],
+        "packages": [],
+    }
+    moved = repo.json("agreements", "advance", "--date", START)["agreements"]
     assert moved == [
         {"reference": "CRA-2026-001", "version_no": 1, "from_state": "signed", "to_state": "active"}
     ]
