@@ -61,9 +61,11 @@ from preserve.catalogue.models import (
     Package,
     User,
 )
+from preserve.catalogue.retention import PackageRetention
 from preserve.errors import InvalidInput, NotFound, OnHold, PermissionDenied
 from preserve.names import suggestions
 from preserve.services import packages as pk
+from preserve.services import sharing
 from preserve.services.access import Principal, require_role
 
 log = logging.getLogger(__name__)
@@ -332,7 +334,20 @@ def list_holds(
             stmt = stmt.where(Hold.id.in_(_holds_in_organisations([org.id])))
         visible = principal.visible_organisations() if principal is not None else None
         if visible is not None:
-            stmt = stmt.where(Hold.id.in_(_holds_in_organisations(visible)))
+            assert principal is not None
+            shared = sharing.shared_agreements(s, principal)
+            # and the holds on packages shared with the person through an agreement
+            extra = (
+                [
+                    sa.select(HoldTarget.hold_id)
+                    .join(PackageRetention, PackageRetention.package_id == HoldTarget.package_id)
+                    .where(PackageRetention.agreement_id.in_(shared))
+                ]
+                if shared
+                else []
+            )
+            seen = _holds_in_organisations(visible, *extra)
+            stmt = stmt.where(Hold.id.in_(seen))
         hold_ids = list(s.scalars(stmt))
         return [_info(s, s.get_one(Hold, i), principal) for i in hold_ids]
 
@@ -384,7 +399,7 @@ def place(
         pkgs: dict[str, Package] = {}
         for text in packages:
             p = _package(uow, principal, text)
-            require_role(principal, p.collection.organisation_id, "archivist", f"package {p.id}")
+            _require_package_role(s, principal, p)
             pkgs[p.id] = p
         _lock_targets(s, sorted(colls), sorted(pkgs))
         hold = Hold(
@@ -496,6 +511,8 @@ def lift(
         else:
             chosen = [t for t in targets if t.lifted_at is None]
             for t in chosen:
+                if t.package_id is not None and sharing.custodian_staff(s, principal, t.package_id):
+                    continue
                 org_id = _target_organisation(s, t)
                 if principal.role_in(org_id) is None:
                     raise PermissionDenied(
@@ -549,8 +566,10 @@ def _one_target(
     if package is not None:
         p = _package(uow, principal, package)
         match = [t for t in targets if t.package_id == p.id]
-        label = f"package {p.id}"
-        org_id = p.collection.organisation_id
+        if not match:
+            raise NotFound(f"hold {hold.id} is not on package {p.id}")
+        _require_package_role(uow.session, principal, p)
+        label, org_id = f"package {p.id}", None
     else:
         assert collection is not None
         c = _collection(uow, principal, collection)
@@ -559,7 +578,8 @@ def _one_target(
         org_id = c.organisation_id
     if not match:
         raise NotFound(f"hold {hold.id} is not on {label}")
-    require_role(principal, org_id, "archivist", label)
+    if org_id is not None:
+        require_role(principal, org_id, "archivist", label)
     target = match[0]
     if target.lifted_at is not None:
         raise InvalidInput(
@@ -644,7 +664,7 @@ def _package(uow: Any, principal: Principal | None, text: str) -> Package:
         seen = [
             p
             for p in uow.packages.with_id_prefix(given.lower())
-            if principal.can_view(p.collection.organisation_id)
+            if sharing.can_see(uow.session, principal, p)
         ]
         if not seen:
             raise NotFound(_no_package(given)) from None
@@ -657,10 +677,27 @@ def _package(uow: Any, principal: Principal | None, text: str) -> Package:
         package_id = seen[0].id
     found = uow.packages.get(package_id)
     if found is None or (
-        principal is not None and not principal.can_view(found.collection.organisation_id)
+        principal is not None
+        and not principal.is_admin
+        and not sharing.can_see(uow.session, principal, found)
     ):
         raise NotFound(_no_package(given))
     return found
+
+
+def _require_package_role(s: Session, principal: Principal, package: Package) -> None:
+    """Placing or lifting a hold on a package needs the archivist role in its organisation, or
+    in the custodian party of the agreement in force over it (the archive service keeps it)."""
+    org_id = package.collection.organisation_id
+    if principal.can(org_id, "archivist") or sharing.custodian_staff(s, principal, package.id):
+        return
+    if principal.can_view(org_id):
+        require_role(principal, org_id, "archivist", f"package {package.id}")
+    # a party that sees the package through an agreement, without the custodian's archivists
+    raise PermissionDenied(
+        f"you need the archivist role in the organisation that owns package {package.id}, or "
+        "in the custodian party of the agreement over it, to place or lift a hold on it"
+    )
 
 
 def _no_package(given: str) -> str:
@@ -694,13 +731,17 @@ def _visible_hold(s: Session, principal: Principal | None, hold_id: int) -> Hold
         raise NotFound(f"no hold {hold_id}")
     if principal is not None and not principal.is_admin:
         orgs = {_target_organisation(s, t) for t in hold.targets}
-        if not any(principal.can_view(o) for o in orgs):
+        if not any(principal.can_view(o) for o in orgs) and not any(
+            t.package_id is not None and sharing.shares(s, principal, t.package_id)
+            for t in hold.targets
+        ):
             raise NotFound(f"no hold {hold_id}")
     return hold
 
 
-def _holds_in_organisations(org_ids: Iterable[int]) -> Any:
-    """The ids of the holds with a target (package or collection) in these organisations."""
+def _holds_in_organisations(org_ids: Iterable[int], *more: Any) -> Any:
+    """The ids of the holds with a target (package or collection) in these organisations (and
+    those ``more`` selects of hold ids give: one flat UNION, as SQLite wants it)."""
     ids = list(org_ids)
     by_collection = (
         sa.select(HoldTarget.hold_id)
@@ -713,7 +754,7 @@ def _holds_in_organisations(org_ids: Iterable[int]) -> Any:
         .join(Collection, Collection.id == Package.collection_id)
         .where(Collection.organisation_id.in_(ids))
     )
-    return sa.union(by_collection, by_package)
+    return sa.union(by_collection, by_package, *more)
 
 
 def _target_organisation(s: Session, t: HoldTarget) -> int:
@@ -739,7 +780,11 @@ def _info(s: Session, hold: Hold, principal: Principal | None) -> HoldInfo:
             p = s.get_one(Package, t.package_id)
             c = p.collection
             package_id, title = p.id, p.title
-        if principal is not None and not principal.can_view(c.organisation_id):
+        if (
+            principal is not None
+            and not principal.can_view(c.organisation_id)
+            and not (package_id is not None and sharing.shares(s, principal, package_id))
+        ):
             hidden += 1
             continue
         shown.append(

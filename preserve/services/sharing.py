@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from preserve.catalogue.agreements import Agreement, AgreementParty
+from preserve.catalogue.agreements import Agreement, AgreementParty, PartyRole
 from preserve.catalogue.retention import PackageRetention
 from preserve.errors import NotFound, PermissionDenied
 from preserve.services.access import Principal
@@ -63,6 +63,34 @@ def shares(session: Session, principal: Principal, package_id: str) -> bool:
         )
         is not None
     )
+
+
+def custodian_staff(
+    session: Session, principal: Principal, package_id: str, role: str = "archivist"
+) -> bool:
+    """Whether ``principal`` holds ``role`` in an organisation that is the custodian party of
+    the agreement version in force over the package: the archive service's staff, who keep it
+    and may place (and lift) holds on it, as a GDPR request or a court order often reaches
+    them first."""
+    from preserve.services.agreements import IN_FORCE
+
+    orgs = sorted(o for o in principal.roles if principal.can(o, role))
+    if not orgs:
+        return False
+    found = session.scalar(
+        sa.select(PackageRetention.package_id)
+        .join(Agreement, Agreement.id == PackageRetention.agreement_id)
+        .join(AgreementParty, AgreementParty.agreement_id == Agreement.id)
+        .join(PartyRole, PartyRole.party_id == AgreementParty.id)
+        .where(
+            PackageRetention.package_id == package_id,
+            Agreement.state.in_(IN_FORCE),
+            AgreementParty.organisation_id.in_(orgs),
+            PartyRole.role == "custodian",
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def can_see(session: Session, principal: Principal, package: Any) -> bool:
