@@ -12,7 +12,7 @@ the routes' guards, not storage, are what the matrix checks."""
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from preserve.catalogue.agreements import AgreementParty
 from preserve.catalogue.disposal import DisposalApproval, DisposalPackage, DisposalRequest
 from preserve.catalogue.models import Collection, Organisation, Package, User
+from preserve.catalogue.retention import PackageRetention
 from preserve.services import accounts, agreements, disposal
 
 NODE = "node"
@@ -108,24 +109,50 @@ def _agreement(w: Any, org: str) -> tuple[int, dict[str, Any]]:
     return _agreements[key]
 
 
-def package(w: Any, org: str) -> str:
-    """A fresh stored package row of ``org`` (no objects)."""
+def package(w: Any, org: str, agreement_id: int | None = None) -> str:
+    """A fresh stored package row of ``org`` (no objects), ingested two years ago: under the
+    agreement ``agreement_id`` (its rule destroys a year after ingest) it is really due, as
+    execution checks on the real day."""
     with w.app.uow() as uow:
         coll = uow.session.scalars(
             sa.select(Collection)
             .join(Organisation, Organisation.id == Collection.organisation_id)
             .where(Organisation.slug == org, Collection.slug == COLLECTIONS[org])
         ).one()
-        made = Package(collection_id=coll.id, title=f"Doomed {org}", status="stored")
+        ingested = datetime.now(UTC) - timedelta(days=730)
+        made = Package(
+            collection_id=coll.id, title=f"Doomed {org}", status="stored", created_at=ingested
+        )
         uow.session.add(made)
+        uow.session.flush()
+        if agreement_id is not None:
+            ref, _, number = _reference(uow.session, agreement_id)
+            uow.session.add(
+                PackageRetention(
+                    package_id=made.id,
+                    agreement_id=agreement_id,
+                    reference=ref,
+                    version_no=number,
+                    state="disposal_proposed",
+                    retention_start=ingested.date(),
+                    retention_due=ingested.date() + timedelta(days=365),
+                )
+            )
         uow.commit()
         return str(made.id)
+
+
+def _reference(session: Any, agreement_id: int) -> tuple[str, str, int]:
+    from preserve.catalogue.agreements import Agreement
+
+    a = session.get(Agreement, agreement_id)
+    return a.reference, "v", a.version_no
 
 
 def request(w: Any, org: str, state: str = "pending") -> int:
     """A fresh disposal of ``org`` in ``state`` (pending, approved or executed)."""
     agreement_id, entry = _agreement(w, org)
-    pid = package(w, org)
+    pid = package(w, org, agreement_id)
     node = _principal(w.app, NODE_KEEPER)
     with w.app.uow() as uow:
         r = DisposalRequest(

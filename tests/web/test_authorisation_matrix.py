@@ -391,7 +391,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("admin.organisation", "POST"): admin(
         lambda w, org: f"/admin/organisations/{w.organisation_ids[org]}",
-        data=lambda w, org, person: {"name": TITLES[org or "ours"] + " org"},
+        # not a package title: organisation names are no secret (an agreement's editor offers
+        # every organisation as a party), titles are
+        data=lambda w, org, person: {"name": f"Organisation {org or 'ours'}, renamed"},
     ),
     ("admin.audit", "GET"): Row("admin", fixed("/admin/audit")),
     # --- the JSON API (bearer tokens) -----------------------------------------------------
