@@ -364,8 +364,11 @@ def disposal_execute(request_id: int, run_async: bool, username: str, as_json: b
             say(f"disposal {d.id} queued as job {d.job_id}")
         return
     d = service.execute(application, who, request_id)
+    left_out = any(i.state == "failed" for i in d.items)
     if as_json:
         emit_json(d.as_json())
+        if left_out:
+            raise SystemExit(1)
         return
     disposed = sum(1 for i in d.items if i.state == "disposed")
     say(f"{_summary(d)}: {count(disposed, 'package')} disposed of")
@@ -376,6 +379,10 @@ def disposal_execute(request_id: int, run_async: bool, username: str, as_json: b
         say(f"restorable until {_when(d.restore_until)} (preserve disposal restore {d.id})")
     if d.declaration_sha256:
         say(f"declaration sha256 {d.declaration_sha256} (preserve disposal declaration {d.id})")
+    if left_out:
+        # some packages were not disposed of (a lock, not due yet, moved by an amendment):
+        # a script must not take the disposal for done
+        raise SystemExit(1)
 
 
 @disposal.command("restore")

@@ -560,22 +560,28 @@ def _link_unlinked(session: Session, collection_ids: Iterable[int], at: datetime
             ref = governing_agreement(session, package_id=pid)
             if ref is None:
                 continue
-            row = PackageRetention(
-                package_id=pid,
-                agreement_id=ref.id,
-                reference=ref.reference,
-                version_no=ref.version_no,
-                basis="rule",
-                assigned_by="",
-                assigned_at=at,
-                state="unscheduled",
-                format_warnings=[],
-            )
-            session.add(row)
-            session.flush()
-            _compute(session, row, at.date(), at)
+            _link_new(session, pid, ref, at)
             linked += 1
     return linked
+
+
+def _link_new(session: Session, package_id: str, ref: Any, at: datetime) -> None:
+    """Link a stored package no agreement was linked to yet to the version ``ref`` that
+    governs it (basis ``rule``) and compute its retention."""
+    row = PackageRetention(
+        package_id=package_id,
+        agreement_id=ref.id,
+        reference=ref.reference,
+        version_no=ref.version_no,
+        basis="rule",
+        assigned_by="",
+        assigned_at=at,
+        state="unscheduled",
+        format_warnings=[],
+    )
+    session.add(row)
+    session.flush()
+    _compute(session, row, at.date(), at)
 
 
 def _link_matching(session: Session, agreement: Agreement, at: datetime) -> int:
@@ -593,20 +599,7 @@ def _link_matching(session: Session, agreement: Agreement, at: datetime) -> int:
         ref = governing_agreement(session, package_id=pid)
         if ref is None or ref.id != agreement.id:
             continue
-        row = PackageRetention(
-            package_id=pid,
-            agreement_id=ref.id,
-            reference=ref.reference,
-            version_no=ref.version_no,
-            basis="rule",
-            assigned_by="",
-            assigned_at=at,
-            state="unscheduled",
-            format_warnings=[],
-        )
-        session.add(row)
-        session.flush()
-        _compute(session, row, at.date(), at)
+        _link_new(session, pid, ref, at)
         linked += 1
     return linked
 

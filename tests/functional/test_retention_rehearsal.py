@@ -85,7 +85,9 @@ def test_rehearse_a_year_ahead_propose_but_not_execute(
     r.run("disposal", "approve", "1", "--party", "museum", "--as", "mia")
     r.run("disposal", "approve", "1", "--party", "archive", "--as", "root")
     # ... but the execution checks the real day: not disposed of, with the reason
-    out = r.run("disposal", "execute", "1", "--as", "cas").stdout
+    done = r.run("disposal", "execute", "1", "--as", "cas", ok=False)
+    assert done.exit_code == 1  # not everything was disposed of: a script must not go on
+    out = done.stdout
     assert "0 packages disposed of" in out
     assert f"not disposed of: {pid}: due on {due_on.isoformat()}, not yet" in out
     assert [k for k in r.stored_keys() if f"/{pid}/" in k and not k.startswith("disposed/")]
