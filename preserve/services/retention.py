@@ -667,20 +667,7 @@ def relink_named(
             label = f"{named[0]} v{named[1]}" if named[1] is not None else named[0]
             missing.setdefault(label, []).append(pid)
             continue
-        row = PackageRetention(
-            package_id=pid,
-            agreement_id=found.id,
-            reference=found.reference,
-            version_no=found.version_no,
-            basis="rule",
-            assigned_by="",
-            assigned_at=at,
-            state="unscheduled",
-            format_warnings=[],
-        )
-        session.add(row)
-        session.flush()
-        _compute(session, row, at.date(), at)
+        _link_new(session, pid, found, at)
         linked += 1
     return linked, missing
 
