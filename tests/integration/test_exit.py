@@ -253,10 +253,10 @@ def test_delete_with_certificate_waits_for_the_disposal(tmp_path: Path, database
         exits.export(w.app, cas, REF, out)
         done = exits.confirm(w.app, mia, REF, w.receipt(out), "museum")
         assert done.post_exit_state == "pending"
-        # proposed by the confirming person (the custodian's exporter does not see the
-        # museum's packages); another person of the owner and the custodian approve
+        # proposed by the custodian's person who exported (custodian staff see the packages
+        # they keep); then a person of the owner and another of the custodian approve
         [request] = disposal.list_requests(w.app, None)
-        assert (request.kind, request.requested_by) == ("exit", "mia")
+        assert (request.kind, request.requested_by) == ("exit", "cas")
         assert done.post_exit_detail == f"disposal {request.id} pending"
         with pytest.raises(Conflict, match=r"post-exit action \(delete_with_certificate\)"):
             service.close(w.app, cas, REF, "deleted", now=EXITING)
