@@ -558,10 +558,15 @@ class FileRepository(_Repository):
         """
         count = 0
         for batch in _batches(rows, FILE_BATCH_SIZE):
-            self.session.execute(
-                insert(_FILES_TABLE), [_file_row(package_id, row) for row in batch]
+            # RETURNING makes SQLAlchemy send each batch as multi-row INSERTs ("insertmanyvalues",
+            # 1,000 rows a statement) on every driver. Without it psycopg's executemany sends a
+            # statement per row, and PostgreSQL's statement-level search trigger on files then
+            # rewrites the package's search document once per file: 20,000 files took 226 s.
+            inserted = self.session.execute(
+                insert(_FILES_TABLE).returning(_FILES_TABLE.c.id),
+                [_file_row(package_id, row) for row in batch],
             )
-            count += len(batch)
+            count += len(inserted.all())
         return count
 
     def get(self, file_id: int) -> File | None:
