@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.s3server", "tests.dbfixtures", "tests.smtpserver"]
+pytest_plugins = [
+    "tests.s3server",
+    "tests.dbfixtures",
+    "tests.migration_replay",
+    "tests.smtpserver",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 TESTDATA = REPO / "tests" / "data"
@@ -25,12 +30,44 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in list(os.environ):
         if name.startswith("PRESERVE_") and not name.startswith(kept):
             del os.environ[name]
+    _light_password_hashing(config)
     if not hasattr(config, "workerinput"):  # xdist workers inherit the controller's folders
         import tempfile
 
         # nor their data folder (the default PRESERVE_HOME)
         os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="preserve-tests-config-")
         os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="preserve-tests-data-")
+
+
+#: argon2id at its lowest cost, for the people the suite makes by the thousand: at argon2-cffi's
+#: recommended parameters each password costs 0.19 s of CPU (60 % of a test that makes three
+#: people). The hashes stay argon2id and are checked the same way; tests marked
+#: ``real_password_hashing`` (the re-hash on sign-in) use the recommended parameters.
+LIGHT_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+
+
+def _light_password_hashing(config: pytest.Config) -> None:
+    from argon2 import PasswordHasher
+
+    from preserve.services import accounts
+
+    config.addinivalue_line(
+        "markers", "real_password_hashing: argon2id at its recommended parameters, as in use"
+    )
+    light = PasswordHasher(**LIGHT_ARGON2)  # type: ignore[arg-type]
+    accounts._hasher = lambda: light  # type: ignore[assignment]
+
+
+@pytest.fixture(autouse=True)
+def _real_password_hashing_when_marked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.node.get_closest_marker("real_password_hashing") is not None:
+        from argon2 import PasswordHasher
+
+        from preserve.services import accounts
+
+        monkeypatch.setattr(accounts, "_hasher", PasswordHasher)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,9 @@ from preserve.catalogue.database import (
 )
 from preserve.catalogue.models import Base
 
+#: what these tests check is Alembic's work: never the suite's replay (tests/migration_replay.py)
+pytestmark = pytest.mark.real_migrations
+
 #: The search index (migration 0007): functions of the database (PostgreSQL) or FTS5 tables and
 #: triggers (SQLite), not models; left out of the comparison.
 SEARCH_PREFIXES = ("search_", "ix_search_")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
@@ -279,6 +280,7 @@ def test_post_without_csrf_token_is_refused(site: Site) -> None:
     assert signed_in.get("/account").status_code == 200  # still signed in
 
 
+@pytest.mark.real_password_hashing
 def test_argon2_hash_is_upgraded_on_sign_in(site: Site) -> None:
     from argon2 import PasswordHasher
 
