@@ -10,6 +10,25 @@ import click
 from preserve.cli.base import GIVEN, app, cli, say
 from preserve.cli.output import emit_json, table
 
+#: What each column of the table means, printed under it (``--help`` explains OWN/KEPT and FORMATS).
+LEGEND = (
+    "PACKAGES: stored packages; an agreement's: those in its scope; an organisation's: those it"
+    " owns (its collections) and those it keeps as the custodian of an agreement in force, each"
+    " once (OWN/KEPT: the two counts)",
+    "COPIES: share meeting the copies, distinct sites, allowed regions and offline copy the"
+    " agreements ask",
+    "FIXITY: share whose every copy was checked within its fixity interval;"
+    " INCIDENTS: open fixity incidents (copies failed, quarantined or whose last check failed)",
+    "FORMATS: share whose every payload file has a PRONOM format identifier (PUID) on the"
+    " agreement's list of accepted or preferred formats (an organisation: the list of the"
+    " agreement each package was ingested under); - when there is no list",
+    "RESTORE TEST: the outcome and date of the last restore test; NEXT TEST: when the next is due",
+    "DUE 30/90/365: packages whose retention falls due within 30, 90 and 365 days;"
+    " ERRORS: retention errors",
+    "DISPOSALS: pending or approved disposal requests; HOLD: packages under an active hold",
+    "-: nothing assessed (or not applicable)",
+)
+
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
@@ -49,7 +68,13 @@ def compliance(
     meeting the copies, sites, regions and offline copy asked, the share checked for fixity
     within its interval, open fixity incidents, the share in accepted formats, the last
     restore test and the next one due, reviews and retention due dates in 30/90/365 days,
-    retention errors, pending disposals and packages on hold.
+    retention errors, pending disposals and packages on hold. The table is followed by a
+    legend of its columns.
+
+    An organisation's row covers the packages it owns (its collections) and those it keeps as
+    the custodian of an agreement in force (OWN/KEPT; packages_owned and packages_kept in JSON
+    and CSV). FORMATS is the share of packages every payload file of which has a PRONOM format
+    identifier (PUID) on the agreement's list of accepted or preferred formats.
 
     \b
     Examples:
@@ -74,8 +99,9 @@ def compliance(
     if as_csv:
         click.echo(service.to_csv(rep), nl=False)
         return
-    headers = ("ROW", "PACKAGES", "COPIES", "FIXITY", "INCIDENTS", "FORMATS", "RESTORE TEST",
-               "NEXT TEST", "DUE 30/90/365", "ERRORS", "DISPOSALS", "HOLD")  # fmt: skip
+    headers = ("ROW", "PACKAGES", "OWN/KEPT", "COPIES", "FIXITY", "INCIDENTS", "FORMATS",
+               "RESTORE TEST", "NEXT TEST", "DUE 30/90/365", "ERRORS", "DISPOSALS",
+               "HOLD")  # fmt: skip
     rows = []
     for r in rep.rows:
         restore = (
@@ -87,6 +113,7 @@ def compliance(
             (
                 f"{r.kind} {r.name}",
                 str(r.packages),
+                "-" if r.packages_owned is None else f"{r.packages_owned}/{r.packages_kept}",
                 _pct(r.placement_share),
                 _pct(r.fixity_share),
                 str(r.open_incidents),
@@ -102,7 +129,10 @@ def compliance(
     if not rows:
         say("no agreement in force and no organisation to show")
     else:
-        for line in table(headers, rows, (1, 4, 9, 10, 11)):
+        for line in table(headers, rows, (1, 2, 5, 10, 11, 12)):
+            say(line)
+        say("")
+        for line in LEGEND:
             say(line)
     for note in rep.notes:
         say(f"note: {note}")

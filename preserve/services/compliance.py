@@ -25,7 +25,13 @@ per organisation, each computed by a handful of aggregate queries over the packa
   disposal requests (pending or approved: read from the disposal tables); packages under an
   active hold; the exit's state.
 
-``packages`` counts stored packages only.
+``packages`` counts stored packages only. An agreement's row covers the packages in its scope
+(:func:`preserve.services.exits.packages_in_scope`). An organisation's row covers the packages
+it is answerable for: those it *owns* (of its collections) and those it *keeps* as the custodian
+of an agreement in force (the packages in that agreement's scope, whoever owns them); a package
+it both owns and keeps counts once. ``packages_owned`` and ``packages_kept`` give the split (None
+on an agreement's row); every other figure of the row is over the union. A party in another role
+only (a creator, a submitting agent) owns and keeps nothing: its row counts 0 packages.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from preserve.bootstrap import Application
-from preserve.catalogue.agreements import Agreement, FormatPolicy
+from preserve.catalogue.agreements import Agreement, AgreementParty, FormatPolicy
 from preserve.catalogue.exits import AgreementExit, RestoreTest
 from preserve.catalogue.holds import Hold, HoldTarget
 from preserve.catalogue.models import (
@@ -110,6 +116,10 @@ class ComplianceRow:
     exit_state: str | None = None
     #: the agreements counted in an organisation's row
     agreements: tuple[str, ...] = field(default=())
+    #: an organisation's row: the packages of its own collections, and those it keeps as the
+    #: custodian of an agreement in force (``packages`` is their union); None for an agreement
+    packages_owned: int | None = None
+    packages_kept: int | None = None
 
     @property
     def placement_share(self) -> float | None:
@@ -206,6 +216,12 @@ def report(
         )
 
 
+def _is_custodian(a: Agreement, organisation_id: int) -> bool:
+    return any(
+        p.organisation_id == organisation_id and "custodian" in p.role_names for p in a.parties
+    )
+
+
 def _visible(who: Principal, a: Agreement) -> bool:
     try:
         ag._check_visible(who, a)
@@ -220,7 +236,7 @@ def _in_force(session: Session) -> list[Agreement]:
         sa.select(Agreement)
         .where(Agreement.component == "main", Agreement.state.in_(ag.IN_FORCE))
         .options(
-            selectinload(Agreement.parties),
+            selectinload(Agreement.parties).selectinload(AgreementParty.roles),
             selectinload(Agreement.scopes),
             selectinload(Agreement.formats),
         )
@@ -305,12 +321,17 @@ class _Figures:
         )
 
     def organisation_row(self, org: Organisation, agreements: Sequence[Agreement]) -> ComplianceRow:
-        cond = sa.and_(
+        owned = sa.and_(
             Package.status == "stored",
             Package.collection_id.in_(
                 sa.select(Collection.id).where(Collection.organisation_id == org.id)
             ),
         )
+        keeps = [a for a in agreements if _is_custodian(a, org.id)]
+        kept: sa.ColumnElement[bool] = (
+            sa.or_(*(packages_in_scope(a) for a in keeps)) if keeps else sa.false()
+        )
+        cond = sa.or_(owned, kept)
         last = self.s.execute(
             sa.select(
                 RestoreTest.started_at,
@@ -328,7 +349,10 @@ class _Figures:
                 sa.select(sa.func.count())
                 .select_from(self.disposal)
                 .where(
-                    self.disposal.organisation_id == org.id,
+                    sa.or_(
+                        self.disposal.organisation_id == org.id,
+                        self.disposal.reference.in_([a.reference for a in keeps]),
+                    ),
                     self.disposal.state.in_(OPEN_DISPOSALS),
                 )
             )
@@ -355,6 +379,10 @@ class _Figures:
             pending=pending,
             exit_state=None,
             agreements=tuple(f"{a.reference} v{a.version_no}" for a in agreements),
+            owned=self._count(sa.select(sa.func.count()).select_from(Package).where(owned)),
+            kept=self._count(sa.select(sa.func.count()).select_from(Package).where(kept))
+            if keeps
+            else 0,
         )
 
     def _row(
@@ -373,6 +401,8 @@ class _Figures:
         pending: int | None,
         exit_state: str | None,
         agreements: tuple[str, ...] = (),
+        owned: int | None = None,
+        kept: int | None = None,
     ) -> ComplianceRow:
         packages = self._count(sa.select(sa.func.count()).select_from(Package).where(cond))
         assessed, met = self._placement(cond)
@@ -406,6 +436,8 @@ class _Figures:
             packages_on_hold=self._held(cond),
             exit_state=exit_state,
             agreements=agreements,
+            packages_owned=owned,
+            packages_kept=kept,
         )
 
     # ------------------------------------------------------------------ figures
@@ -684,6 +716,8 @@ CSV_COLUMNS = (
     "pending_disposals",
     "packages_on_hold",
     "exit_state",
+    "packages_owned",
+    "packages_kept",
 )
 
 

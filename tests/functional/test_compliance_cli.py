@@ -53,8 +53,44 @@ def test_compliance_table_json_and_csv(repo: Repo, tmp_path: Path) -> None:
         "0.0",
     )
 
+    archive = next(r for r in rows if r["name"] == "archive")  # the custodian keeps it
+    assert (archive["packages"], archive["packages_owned"], archive["packages_kept"]) == (
+        "1",
+        "0",
+        "1",
+    )
+
     text = repo.run("compliance", "--agreement", REF).stdout
     assert f"agreement {REF} v1" in text and "never" in text
+    # the table, then a legend of every column
+    whole = repo.run("compliance").stdout.splitlines()
+    header = whole[0].split()
+    assert header[:3] == ["ROW", "PACKAGES", "OWN/KEPT"]
+    archive_line = next(line for line in whole if line.startswith("organisation archive"))
+    assert archive_line.split()[2:4] == ["1", "0/1"]
+    museum_line = next(line for line in whole if line.startswith("organisation museum"))
+    assert museum_line.split()[2:4] == ["1", "1/0"]
+    agreement_line = next(line for line in whole if line.startswith(f"agreement {REF}"))
+    assert agreement_line.split()[3:5] == ["1", "-"]
+    legend = whole[whole.index("") + 1 :]
+    assert [line.split(":")[0] for line in legend] == [
+        "PACKAGES",
+        "COPIES",
+        "FIXITY",
+        "FORMATS",
+        "RESTORE TEST",
+        "DUE 30/90/365",
+        "DISPOSALS",
+        "-",
+    ]
+    formats = next(line for line in legend if line.startswith("FORMATS:"))
+    assert "PRONOM format identifier (PUID)" in formats and "accepted or preferred" in formats
+    assert "keeps as the custodian" in legend[0]
+    helped = " ".join(repo.run("compliance", "--help").stdout.split())
+    assert "FORMATS is the share of packages every payload file of which has a PRONOM" in helped
+    assert "those it keeps as the custodian of an agreement in force" in helped
+    # JSON and CSV carry no legend
+    assert "FORMATS:" not in repo.run("compliance", "--csv").stdout
     mine = json.loads(
         repo.run("compliance", "--organisation", "museum", "--as", "mia", "--json").stdout
     )

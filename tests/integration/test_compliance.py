@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from preserve.config.settings import Settings
 
 from preserve.bootstrap import Application, bootstrap
-from preserve.catalogue.models import Copy, StorageLocation
+from preserve.catalogue.agreements import Agreement, AgreementParty, PartyRole
+from preserve.catalogue.models import Copy, Organisation, StorageLocation
 from preserve.catalogue.retention import PackageRetention
 from preserve.errors import InvalidInput, NotFound
 from preserve.ingest import ingest
@@ -157,8 +158,62 @@ def test_the_figures_of_an_agreement_and_of_its_owner(world: World) -> None:
     assert (museum.formats_assessed, museum.formats_accepted) == (3, 2)
     assert museum.agreements == (f"{REF} v1",)
     assert (museum.pending_disposals, museum.packages_on_hold, museum.retention_errors) == (1, 1, 1)
+    assert (museum.packages_owned, museum.packages_kept) == (4, 0)
     [artist] = [r for r in rep.organisations if r.name == "artist"]
     assert artist.packages == 0 and artist.placement_share is None
+    assert (artist.packages_owned, artist.packages_kept) == (0, 0)
+    assert (row.packages_owned, row.packages_kept) == (None, None)  # an agreement's row
+
+
+def test_the_custodian_row_counts_the_packages_it_keeps(world: World, tmp_path: Path) -> None:
+    """The archive service is the custodian of the agreement over the museum's three photos: its
+    row covers those three (it owns none), with the agreement's figures; a package of its own
+    collection adds to it, each package counted once."""
+    w = world
+    rep = compliance.report(w.app, now=NOW)
+    [agreement] = [r for r in rep.agreements if r.name == f"{REF} v1"]
+    [archive] = [r for r in rep.organisations if r.name == "archive"]
+    assert (archive.packages, archive.packages_owned, archive.packages_kept) == (3, 0, 3)
+    assert archive.agreements == (f"{REF} v1",)
+    assert (archive.placement_assessed, archive.placement_met) == (3, 2)
+    assert (archive.fixity_assessed, archive.fixity_within, archive.fixity_overdue_copies) == (
+        3,
+        2,
+        1,
+    )
+    assert (archive.formats_assessed, archive.formats_accepted, archive.open_incidents) == (3, 2, 1)
+    assert (archive.retention_due, archive.retention_errors) == ((0, 1, 1), 1)
+    # the museum's disposal request is under the agreement the archive keeps the photos for
+    assert (archive.pending_disposals, archive.packages_on_hold) == (1, 1)
+    assert (archive.last_restore_test_outcome, archive.last_restore_test_package) == ("ok", w.ok)
+    for figure in ("packages", "placement_met", "fixity_within", "formats_accepted"):
+        assert getattr(archive, figure) == getattr(agreement, figure)
+    # the custodian's staff see the same row
+    cas = compliance.report(w.app, person(w.app, "cas"), organisation="archive", now=NOW)
+    [mine] = cas.organisations
+    assert (mine.packages, mine.packages_owned, mine.packages_kept) == (3, 0, 3)
+
+    admin.add_collection(w.app, "records", organisation="archive", locations=("default",))
+    folder = tmp_path / "records"
+    folder.mkdir()
+    (folder / "minutes.txt").write_bytes(b"minutes of the board\n" * 20)
+    done = ingest(w.app, [folder], collection="records", organisation="archive")
+    assert not done.failures, done.failures
+    [archive] = compliance.report(w.app, organisation="archive", now=NOW).organisations
+    assert (archive.packages, archive.packages_owned, archive.packages_kept) == (4, 1, 3)
+    # a package both owned and kept counts once: the museum keeping its own photos too
+    with w.app.uow() as uow:  # (an active agreement's parties are not edited: a direct row)
+        s = uow.session
+        museum_id = s.scalar(sa.select(Organisation.id).where(Organisation.slug == "museum"))
+        party_id = s.scalar(
+            sa.select(AgreementParty.id)
+            .join(Agreement, Agreement.id == AgreementParty.agreement_id)
+            .where(Agreement.reference == REF, AgreementParty.organisation_id == museum_id)
+        )
+        s.execute(sa.insert(PartyRole).values(party_id=party_id, role="custodian"))
+        uow.commit()
+    [museum] = compliance.report(w.app, organisation="museum", now=NOW).organisations
+    assert (museum.packages, museum.packages_owned, museum.packages_kept) == (4, 4, 3)
 
 
 def test_one_agreement_one_organisation_and_who_may_see(world: World) -> None:
@@ -190,6 +245,20 @@ def test_csv_and_json(world: World) -> None:
     assert rows[0]["name"] == f"{REF} v1" and rows[0]["placement_pct"] == "66.7"
     assert (rows[0]["formats_accepted"], rows[0]["retention_due_90d"]) == ("2", "1")
     assert rows[0]["pending_disposals"] == "1" and rows[0]["exit_state"] == ""
+    assert (rows[0]["packages_owned"], rows[0]["packages_kept"]) == ("", "")
+    everything = compliance.report(w.app, now=NOW)
+    lines = list(csv.DictReader(io.StringIO(compliance.to_csv(everything))))
+    assert list(lines[0])[: len(compliance.CSV_COLUMNS) - 2] == list(
+        compliance.CSV_COLUMNS[:-2]
+    )  # the columns added at the end: the others stay where they were
+    archive = next(r for r in lines if r["name"] == "archive")
+    assert (archive["packages"], archive["packages_owned"], archive["packages_kept"]) == (
+        "3",
+        "0",
+        "3",
+    )
+    [org] = [o for o in compliance.to_json(everything)["organisations"] if o["name"] == "archive"]
+    assert (org["packages_owned"], org["packages_kept"]) == (0, 3)
     data = json.loads(json.dumps(compliance.to_json(rep)))
     [agreement] = data["agreements"]
     assert agreement["fixity_share"] == pytest.approx(2 / 3)

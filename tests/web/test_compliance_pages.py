@@ -80,6 +80,38 @@ def test_the_dashboard_its_csv_and_its_printable_page(world: tuple[Site, str]) -
     assert "Compliance of museum" in museum
 
 
+def test_the_custodian_row_and_the_legend_of_the_columns(world: tuple[Site, str]) -> None:
+    """The archive service keeps the museum's package: its row says so (not 0 packages), and
+    every page of the report explains its columns, FORMATS included, in English and Dutch."""
+    site, _pid = world
+    cas = site.client("cas")
+    page = text(cas.get("/compliance"))
+    assert "archive" in page and "0 owned, 1 kept" in page
+    assert "What the columns mean" in page
+    assert (
+        "PRONOM format identifier (PUID) on the agreement's list of accepted or preferred" in page
+    )
+    assert "the packages it keeps as the custodian of an agreement in force" in page
+    museum = text(site.client("mia").get("/compliance"))
+    assert "1 owned, 0 kept" in museum
+    for url in (f"/compliance/agreements/{REF}", "/compliance/organisations/archive"):
+        assert "What the columns mean" in text(cas.get(url)), url
+    printable = cas.get("/compliance/print").get_data(as_text=True)
+    assert '<details class="compliance-legend" id="compliance-legend" open>' in printable
+
+    dutch = text(cas.get("/compliance", headers={"Accept-Language": "nl"}))
+    assert "Wat de kolommen betekenen" in dutch and "0 in eigendom, 1 in bewaring" in dutch
+    assert "PRONOM-formaatidentificatie (PUID)" in dutch
+    assert "What the columns mean" not in dutch and "0 owned" not in dutch
+    french = text(cas.get("/compliance", headers={"Accept-Language": "fr"}))
+    assert "Ce que signifient les colonnes" in french and "identifiant de format PRONOM" in french
+
+    api = site.app.test_client().get("/api/v1/compliance", headers=token(site, "cas"))
+    [archive] = api.get_json()["organisations"]
+    assert (archive["name"], archive["packages"]) == ("archive", 1)
+    assert (archive["packages_owned"], archive["packages_kept"]) == (0, 1)
+
+
 def test_exit_status_on_the_page(world: tuple[Site, str], tmp_path: Path) -> None:
     site, _pid = world
     app = site.application

@@ -837,6 +837,19 @@ class ComplianceRowSchema(ma.Schema):
     packages_on_hold = f.Integer(required=True)
     exit_state = f.String(required=True, allow_none=True)
     agreements = f.List(f.String(), required=True)
+    packages_owned = f.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "An organisation's row: the packages of its own collections."},
+    )
+    packages_kept = f.Integer(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "An organisation's row: the packages it keeps as the custodian of an "
+            "agreement in force (packages counts the union of owned and kept)."
+        },
+    )
 
 
 class ComplianceSchema(ma.Schema):
