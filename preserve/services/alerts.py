@@ -94,7 +94,8 @@ ADVICE = {
     ),
     "job_failed": (
         "The job used all its attempts. Read its error, fix the cause (storage down, disk "
-        "full, bad input), then queue it again:"
+        "full, bad input), then queue it again (once it succeeds, this alert is resolved by "
+        "itself):"
     ),
     "backlog": (
         "Fixity checks are falling behind: some copies were not checked within their interval. "
@@ -157,6 +158,45 @@ def record(
     uow.session.add(alert)
     uow.session.flush()
     return alert
+
+
+#: Who closed an alert that closed itself (see :func:`resolve_job_failed`).
+RESOLVED_BY = "preserve"
+
+
+def resolve_job_failed(
+    uow: UnitOfWork, job_id: str, note: str, *, now: datetime | None = None
+) -> list[int]:
+    """Close the open ``job_failed`` alerts of job ``job_id`` in ``uow``'s transaction (the
+    one that ends the job as succeeded): each is acknowledged by ``preserve (job ...
+    succeeded)`` and keeps ``note`` in its details (``resolved``), so people see why it left
+    the open list. Alerts of other jobs, and those someone acknowledged already, are left as
+    they are. Returns the ids closed."""
+    at = _now(now)
+    found = uow.session.execute(
+        sa.select(Alert.id, Alert.details).where(
+            Alert.kind == "job_failed",
+            Alert.job_id == job_id,
+            Alert.acknowledged_at.is_(None),
+        )
+    ).all()
+    closed: list[int] = []
+    for alert_id, details in found:
+        done = uow.session.execute(
+            sa.update(Alert)
+            .where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
+            .values(
+                acknowledged_at=at,
+                acknowledged_by=f"{RESOLVED_BY} (job {job_id[:8]} succeeded)",
+                details={**(details or {}), "resolved": note},
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            closed.append(alert_id)
+    if closed:
+        log.info("job %s succeeded: alert(s) %s resolved", job_id, ", ".join(map(str, closed)))
+    return closed
 
 
 # ---------------------------------------------------------------------------- reading

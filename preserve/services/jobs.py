@@ -249,13 +249,28 @@ def succeed(
     *,
     now: datetime | None = None,
 ) -> bool:
-    """End the job as succeeded; False when ``owner`` no longer held it."""
+    """End the job as succeeded; False when ``owner`` no longer held it. The ``job_failed``
+    alerts of the job's earlier failures (it was retried) are resolved with it, in the same
+    transaction: the failure they report is fixed."""
+    at = _now(now)
     with app.uow() as uow:
         done = uow.jobs.finish(
-            job_id, owner, _now(now), "succeeded", result=dict(result or {}), error=None
+            job_id, owner, at, "succeeded", result=dict(result or {}), error=None
         )
+        if done:
+            _resolve_failed(uow, job_id, at)
         uow.commit()
     return done
+
+
+def _resolve_failed(uow: UnitOfWork, job_id: str, at: datetime) -> None:
+    """Close the open alerts of the job's earlier failures, saying which success closed them."""
+    from preserve.services import alerts
+
+    job = uow.jobs.get(job_id)
+    attempt = f", attempt {job.attempts}" if job is not None else ""
+    note = f"job {job_id} succeeded at {at:%Y-%m-%d %H:%M:%S} UTC (retried{attempt})"
+    alerts.resolve_job_failed(uow, job_id, note, now=at)
 
 
 def fail(

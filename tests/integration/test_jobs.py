@@ -139,6 +139,58 @@ def test_the_reaper_fails_a_job_whose_attempts_are_used(app: Application) -> Non
     assert _alerts(app) == [(job.id, "job_failed", f"job {job.id[:8]} (fixity) failed")]
 
 
+def test_a_retried_job_that_succeeds_resolves_its_failure_alerts(app: Application) -> None:
+    from preserve.services import alerts
+
+    job = _enqueue(app, max_attempts=1)
+    other = _enqueue(app, max_attempts=1)
+    for j in (job, other):
+        assert jobs.claim(app, j.id, "w", LEASE, now=T0) is not None
+        assert jobs.fail(app, j.id, "w", "storage down", retryable=False, now=T0) is not None
+    # retried, it fails once more: a second alert of the same job
+    jobs.retry(app, job.id)
+    at = T0 + timedelta(minutes=5)
+    assert jobs.claim(app, job.id, "w", LEASE, now=at) is not None
+    assert jobs.fail(app, job.id, "w", "storage down", retryable=False, now=at) is not None
+    opened = {a.id: a.job_id for a in alerts.list_alerts(app, kind="job_failed")}
+    assert sorted(opened.values()) == sorted([job.id, job.id, other.id])
+    # someone acknowledges the other job's alert meanwhile
+    (others,) = [i for i, j in opened.items() if j == other.id]
+    alerts.acknowledge(app, others, "ann", now=at)
+    # retried again, it succeeds: both alerts of the job are resolved, saying by what
+    jobs.retry(app, job.id)
+    done_at = T0 + timedelta(minutes=10)
+    assert jobs.claim(app, job.id, "w", LEASE, now=done_at) is not None
+    assert jobs.succeed(app, job.id, "w", now=done_at)
+    assert alerts.list_alerts(app, kind="job_failed") == []
+    for alert_id in (i for i, j in opened.items() if j == job.id):
+        resolved = alerts.show(app, alert_id)
+        assert resolved.acknowledged_at == done_at
+        assert resolved.acknowledged_by == f"preserve (job {job.id[:8]} succeeded)"
+        assert resolved.details["resolved"] == (
+            f"job {job.id} succeeded at 2026-11-29 10:10:00 UTC (retried, attempt 1)"
+        )
+        assert resolved.details["error"] == "storage down"  # what it reported is kept
+    # the other job's alert: still the person's acknowledgement, untouched
+    kept = alerts.show(app, others)
+    assert (kept.acknowledged_by, kept.acknowledged_at) == ("ann", at)
+    assert "resolved" not in kept.details
+
+
+def test_a_success_leaves_the_failure_alerts_of_other_jobs_open(app: Application) -> None:
+    from preserve.services import alerts
+
+    failed = _enqueue(app, max_attempts=1)
+    jobs.claim(app, failed.id, "w", LEASE, now=T0)
+    jobs.fail(app, failed.id, "w", "no such collection", retryable=False, now=T0)
+    # another job of the same kind and payload succeeds: not the failed job, whose alert stays
+    fine = _enqueue(app)
+    jobs.claim(app, fine.id, "w", LEASE, now=T0)
+    assert jobs.succeed(app, fine.id, "w", now=T0 + timedelta(seconds=5))
+    (still,) = alerts.list_alerts(app, kind="job_failed")
+    assert still.job_id == failed.id and still.open and "resolved" not in still.details
+
+
 def _alerts(app: Application) -> list[tuple[str | None, str, str]]:
     from preserve.catalogue.models import Alert
 

@@ -157,6 +157,27 @@ def test_a_job_that_cannot_start_fails_for_good_with_an_alert(
     assert waited.exit_code == 1 and "no such file or folder" in waited.stderr
 
 
+def test_a_failed_job_retried_until_it_succeeds_resolves_its_alert(
+    worker_repo: Repo, workers: Workers, tmp_path: Path
+) -> None:
+    folder = tmp_path / "box-5"
+    job_id = _queue(worker_repo, _delivery(folder, files=2, size=100), "--collection", "photos")
+    kept = tmp_path / "kept"
+    folder.rename(kept)  # gone before a worker took it: the job fails for good
+    worker = workers.start()
+    assert wait_until(lambda: _ended(worker_repo, job_id), "the job to fail")["state"] == "failed"
+    opened = worker_repo.json("alerts", "list", "--kind", "job_failed")
+    assert [a["job_id"] for a in opened] == [job_id]
+    kept.rename(folder)  # the cause fixed, a person queues it again
+    assert f"queued job {job_id} again" in worker_repo.run("jobs", "retry", job_id).stdout
+    done = wait_until(lambda: _ended(worker_repo, job_id), "the retried job", worker=worker)
+    assert done["state"] == "succeeded"
+    assert worker_repo.json("alerts", "list", "--kind", "job_failed") == []
+    (resolved,) = worker_repo.json("alerts", "list", "--all", "--kind", "job_failed")
+    assert resolved["acknowledged_by"] == f"preserve (job {job_id[:8]} succeeded)"
+    assert resolved["details"]["resolved"].startswith(f"job {job_id} succeeded at ")
+
+
 def test_a_worker_stops_cleanly_on_sigterm(workers: Workers) -> None:
     worker = workers.start()
     os.kill(worker.pid, signal.SIGTERM)
