@@ -97,6 +97,39 @@ class Conflict(PreserveError):
         self.problems = tuple(problems)
 
 
+class FrozenVersion(Conflict):
+    """A change to the terms of an agreement version that is no longer a draft. The message
+    says why, the same for every adapter; where amending is the way to change the terms
+    (:attr:`amendable`), each adapter names its own way with :meth:`told` (the command line its
+    command, the API its route)."""
+
+    def __init__(self, reference: str, version: int, state: str, how: str = "") -> None:
+        self.reference = reference
+        self.version = version
+        self.state = state
+        label = f"{reference} v{version}"
+        if not self.amendable:
+            message = (
+                f"{label} is {state.replace('_', ' ')}: its terms can change only as a draft "
+                "(a party sends it back first)"
+            )
+        else:
+            message = (
+                f"{label} is {state.replace('_', ' ')}: a version that is not a draft is "
+                f"frozen; amend it{f' ({how})' if how else ''} to make a new draft version"
+            )
+        super().__init__(message)
+
+    @property
+    def amendable(self) -> bool:
+        """Whether the message tells to amend the version (a proposal is sent back instead)."""
+        return self.state not in ("proposed", "pending_signature")
+
+    def told(self, how: str) -> FrozenVersion:
+        """The same refusal naming ``how`` to amend (a command, a route)."""
+        return FrozenVersion(self.reference, self.version, self.state, how)
+
+
 class SignInRefused(PreserveError):
     """Wrong name or password, a locked or deactivated account (one message for all)."""
 

@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from preserve.catalogue.models import Base, Organisation, utcnow
-from preserve.errors import Conflict
+from preserve.errors import Conflict, FrozenVersion
 
 AGREEMENT_KINDS = (
     "collaboration",
@@ -648,7 +648,7 @@ def _frozen_guard(session: Session, flush_context: Any, instances: Any) -> None:
                     continue
                 previous = _previous_state(obj)
                 if previous not in EDITABLE and _terms_changed(obj):
-                    raise Conflict(frozen_message(obj, previous))
+                    raise frozen(obj, previous)
                 continue
             if isinstance(obj, _HISTORY_CLASSES):
                 _check_history(session, obj)
@@ -661,21 +661,18 @@ def _frozen_guard(session: Session, flush_context: Any, instances: Any) -> None:
             if agreement is None or agreement in session.new or agreement in session.deleted:
                 continue
             if _previous_state(agreement) not in EDITABLE:
-                raise Conflict(frozen_message(agreement, agreement.state))
+                raise frozen(agreement, agreement.state)
+
+
+def frozen(a: Agreement, state: str) -> FrozenVersion:
+    """The refusal to change the terms of ``a`` (in ``state``); its message names no adapter's
+    way to amend (each adds its own: :meth:`FrozenVersion.told`)."""
+    return FrozenVersion(a.reference, a.version_no, state)
 
 
 def frozen_message(a: Agreement, state: str) -> str:
     """Why the terms of ``a`` (in ``state``) cannot change."""
-    label = f"{a.reference} v{a.version_no}"
-    if state in ("proposed", "pending_signature"):
-        return (
-            f"{label} is {state.replace('_', ' ')}: its terms can change only as a draft "
-            "(a party sends it back first)"
-        )
-    return (
-        f"{label} is {state.replace('_', ' ')}: a version that is not a draft is frozen; "
-        f"amend it (preserve agreements amend {a.reference}) to make a new draft version"
-    )
+    return str(frozen(a, state))
 
 
 event.listen(Session, "before_flush", _frozen_guard)

@@ -16,7 +16,7 @@ from click.shell_completion import CompletionItem
 
 from preserve import __version__
 from preserve.config.settings import Settings
-from preserve.errors import InvalidBag, PreserveError
+from preserve.errors import FrozenVersion, InvalidBag, PreserveError
 from preserve.interrupts import Terminated
 
 log = logging.getLogger("preserve")
@@ -498,7 +498,10 @@ def say(text: str) -> None:
 
 def print_error(exc: PreserveError, prefix: str = "") -> None:
     """One ``error: ...`` line (also into the log file); the problems of an invalid bag that
-    its message does not already name follow, indented, each once."""
+    its message does not already name follow, indented, each once. A frozen agreement
+    version names the command that amends it."""
+    if isinstance(exc, FrozenVersion):
+        exc = exc.told(f"preserve agreements amend {exc.reference}")
     message = f"{prefix}{exc}".replace("\n", " ")
     log.error("%s", message, extra=_ECHOED)
     click.echo(f"error: {message}", err=True)

@@ -81,7 +81,7 @@ from preserve.catalogue.agreements import (
     RightsGrant,
     ServiceLevel,
     Signature,
-    frozen_message,
+    frozen,
 )
 from preserve.catalogue.models import Collection, Organisation, Package
 from preserve.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -1549,7 +1549,7 @@ def _require(a: Agreement, states: Sequence[str], doing: str) -> None:
 
 def _require_draft(a: Agreement) -> None:
     if a.state not in EDITABLE:
-        raise Conflict(frozen_message(a, a.state))
+        raise frozen(a, a.state)
 
 
 def _commit_new(uow: UnitOfWork, clash: str) -> None:

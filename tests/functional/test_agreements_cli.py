@@ -303,6 +303,8 @@ def test_a_signed_version_cannot_change_by_any_command(repo: Repo, tmp_path: Pat
     for option, value in EDIT_OPTIONS:
         err = fails(repo, 4, "agreements", "edit", "CRA-2026-001", option, value, "--as", "mia")
         assert "CRA-2026-001 v1 is signed: a version that is not a draft is frozen" in err, option
+        # the command line names its own way to amend it (the API names its route)
+        assert "amend it (preserve agreements amend CRA-2026-001) to make" in err, option
     whole = write(tmp_path, description(title="Other"), "other.json")
     fails(repo, 4, "agreements", "edit", "CRA-2026-001", "--from", whole, "--as", "mia")
     text = tmp_path / "annex.txt"

@@ -177,7 +177,11 @@ def test_a_signed_version_cannot_be_changed_through_the_api(api: Api) -> None:
     ):
         refused = api.call("PATCH", V1, "mia", VERSION, json=body)
         assert refused.status_code == 409
-        assert "a version that is not a draft is frozen" in refused.get_json()["detail"]
+        detail = refused.get_json()["detail"]
+        assert "a version that is not a draft is frozen" in detail
+        # the way to amend it through the API, not the command line's
+        assert f"amend it (POST {V1}/amend) to make a new draft version" in detail
+        assert "preserve agreements" not in detail
     text = base64.b64encode(b"annex").decode()
     annex = api.call(
         "POST",
@@ -190,6 +194,9 @@ def test_a_signed_version_cannot_be_changed_through_the_api(api: Api) -> None:
     for step in ("propose", "withdraw"):
         assert api.call("POST", f"{V1}/{step}", "mia", VERSION + "/" + step).status_code == 409
     assert service.show(api.site.application, REF) == before
+    # the route the 409 names makes the new draft version
+    amended = api.call("POST", f"{V1}/amend", "mia", VERSION + "/amend", json={"reason": "x"})
+    assert amended.status_code == 201 and amended.headers["Location"].endswith("/versions/2")
 
 
 def test_holds_through_the_api(api: Api) -> None:

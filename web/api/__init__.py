@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_smorest import Api
@@ -25,6 +25,7 @@ from preserve.web.errors import problem
 from preserve.web.security import csrf
 from werkzeug.exceptions import HTTPException
 
+from preserve.errors import FrozenVersion
 from preserve.services import tokens
 
 bp = ApiBlueprint(
@@ -153,6 +154,14 @@ def http_error(error: HTTPException) -> Response:
             fields["body" if field == "_schema" else field] = _flatten(found)
     detail = "; ".join(f"{f}: {' '.join(m)}" for f, m in fields.items())
     return problem(status, _("The request is not valid"), detail, errors=fields)
+
+
+@bp.errorhandler(FrozenVersion)
+def frozen_version(error: FrozenVersion) -> Response:
+    """A signed (or otherwise frozen) agreement version: 409, naming the route that amends it
+    (the service's message names no adapter's way; the command line names its command)."""
+    route = url_for("api.agreement_amend", reference=error.reference, version=error.version)
+    return problem(409, _("Not possible now"), str(error.told(f"POST {route}")))
 
 
 def _flatten(found: Any) -> list[str]:

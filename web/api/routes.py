@@ -614,7 +614,7 @@ def agreement_version(reference: str, version: int) -> Any:
 @problems(400, 403, 404, 409, 415, 422)
 def agreement_edit(spec: dict[str, Any], reference: str, version: int) -> Any:
     """Change a draft: each section given replaces the draft's. Any other state is refused
-    with 409 (a signed version is frozen: amend it)."""
+    with 409 (a signed version is frozen: amend it, with the ``amend`` step its detail names)."""
     from preserve.services import agreements as service
 
     if not spec:
