@@ -117,12 +117,14 @@ def exit_confirm(ident: str, receipt: Path, party: str, username: str, as_json: 
     """Record that the receiving party checked the export of AGREEMENT: every checksum in the
     receipt must match an item of exit-manifest.tsv and every item must be in it, otherwise
     nothing is recorded and every mismatch and missing item is listed (exit 4). Then the
-    post-exit action runs.
+    post-exit action runs. The receipt lists the SHA-256 of the file each line of
+    exit-manifest.tsv names (column 4: a bag's tag manifest, a document); the example below
+    writes it for any export, with or without documents.
 
     \b
     Examples:
-      cd /srv/exit/CRA-2026-001 && sha256sum -c manifest-sha256.txt && \\
-          sha256sum bags/*/tagmanifest-sha256.txt documents/*/* > /tmp/receipt.txt
+      cd /srv/exit/CRA-2026-001 && sha256sum -c --quiet manifest-sha256.txt
+      grep -v '^#' exit-manifest.tsv | cut -f4 | xargs -d '\\n' sha256sum > /tmp/receipt.txt
       preserve exit confirm CRA-2026-001 --receipt /tmp/receipt.txt --party museum --as mia
     """
     from preserve.services import exits as service

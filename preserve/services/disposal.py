@@ -14,8 +14,9 @@ transfers, returns or samples them; approved by every party holding ``approve_di
 by default the owner and the custodian), ``adhoc`` (a deletion outside any schedule, with a
 motivation: every party holding ``approve_deletion`` and always the owner, whose approval only
 its own archivists and admins may give) and ``exit`` (the post-exit "delete with certificate"
-of an agreement, once the receiving party confirmed the checksums: :func:`propose` with
-``kind="exit"``). A party's approval is given by one of its own people as
+of an agreement, once the receiving party confirmed the checksums: :func:`propose_what_can`
+with ``kind="exit"``, which leaves out the packages on hold or in another request and proposes
+the others; :func:`propose` refuses the whole list instead). A party's approval is given by one of its own people as
 :mod:`preserve.services.agreements` decides for agreeing and signing (its umbrella party may
 act for it; a repository administrator only for the custodian); whoever asked may not approve.
 
@@ -106,6 +107,8 @@ DISPOSING_ACTIONS = ("destroy", "transfer", "return_to_depositor", "keep_sample"
 IN_FORCE_FOR_DISPOSAL = ("active", "under_review", "notice_given", "exiting")
 #: Requests whose packages are still spoken for (a package is in at most one of these).
 OPEN_STATES = ("pending", "approved", "executing", "executed")
+#: A package's states within an open request that keep it spoken for.
+SPOKEN_FOR = ("proposed", "disposed")
 #: Where a disposed package's objects wait on their location until restored or purged.
 RESTORE_PREFIX = "disposed/"
 #: Quarantined objects of a package wait beside its folder's objects under this name.
@@ -243,6 +246,35 @@ class Declaration:
     sha256: str
     json: str
     text: str
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Why one package cannot be put in a new disposal now (:func:`blocked`)."""
+
+    package_id: str
+    #: The open request it is in already (None: none).
+    request_id: int | None
+    #: The active holds that cover it.
+    on_hold: tuple[holds.HoldRef, ...]
+
+    def describe(self) -> str:
+        reasons = []
+        if self.on_hold:
+            reasons.append("on hold: " + "; ".join(r.describe() for r in self.on_hold))
+        if self.request_id is not None:
+            reasons.append(f"already in disposal {self.request_id}")
+        return ", and ".join(reasons)
+
+
+@dataclass(frozen=True)
+class PartialProposal:
+    """What :func:`propose_what_can` proposed and what it left out."""
+
+    #: The request made (None: every package was left out).
+    request: DisposalInfo | None
+    #: Package id -> why it was left out.
+    left_out: Mapping[str, str]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -537,12 +569,27 @@ def _spoken_for(session: Session, package_ids: Sequence[str]) -> dict[str, int]:
             .join(DisposalRequest, DisposalRequest.id == DisposalPackage.request_id)
             .where(
                 DisposalPackage.package_id.in_(chunk),
-                DisposalPackage.state.in_(("proposed", "disposed")),
+                DisposalPackage.state.in_(SPOKEN_FOR),
                 DisposalRequest.state.in_(OPEN_STATES),
             )
         ):
             found[pid] = rid
     return found
+
+
+def blocked(session: Session, package_ids: Iterable[str]) -> dict[str, Blocked]:
+    """The packages of ``package_ids`` that cannot be put in a new disposal now, by id, each
+    with why: already in an open request, or under an active hold (directly or through its
+    collection). Packages not named are free of these per-package guards (the whole request
+    may still be refused: permission, the agreement ...). :func:`propose` refuses a list with
+    any of them; :func:`propose_what_can` and :func:`propose_due` leave them out."""
+    ids = sorted(set(package_ids))
+    busy = _spoken_for(session, ids)
+    held = holds.holds_on(session, ids)
+    return {
+        pid: Blocked(pid, busy.get(pid), tuple(held.get(pid, ())))
+        for pid in sorted(busy.keys() | held.keys())
+    }
 
 
 def _new_request(
@@ -627,7 +674,70 @@ def propose(
     """Propose the disposal of ``packages`` (ids, prefixes or identifiers, as ``preserve show``
     takes them), all of one organisation and one agreement: ``adhoc`` (needs ``reason``),
     ``scheduled`` (each must be due under a rule that disposes) or ``exit`` (the post-exit
-    deletion of ``agreement``, which must be exiting or closing)."""
+    deletion of ``agreement``, which must be exiting or closing). A package that is not
+    stored, already in an open request or on hold refuses the whole list."""
+    info, _left_out = _propose(
+        app,
+        who,
+        packages,
+        kind=kind,
+        reason=reason,
+        agreement=agreement,
+        channel=channel,
+        remote_addr=remote_addr,
+        now=now,
+        partial=False,
+    )
+    assert info is not None
+    return info
+
+
+def propose_what_can(
+    app: Application,
+    who: Principal,
+    packages: Sequence[str],
+    *,
+    kind: str = "adhoc",
+    reason: str = "",
+    agreement: str | None = None,
+    channel: str = "cli",
+    remote_addr: str | None = None,
+    now: datetime | None = None,
+) -> PartialProposal:
+    """As :func:`propose`, but the packages refused one by one (not stored, already in an open
+    request, on hold: :func:`blocked`) are left out and named with why, and the others are
+    proposed in one request (none when every package is left out). What is not about one
+    package (the person may not propose, several organisations or agreements, the agreement's
+    state ...) still refuses the whole list. A held package is never in the request."""
+    info, left_out = _propose(
+        app,
+        who,
+        packages,
+        kind=kind,
+        reason=reason,
+        agreement=agreement,
+        channel=channel,
+        remote_addr=remote_addr,
+        now=now,
+        partial=True,
+    )
+    return PartialProposal(info, left_out)
+
+
+def _propose(
+    app: Application,
+    who: Principal,
+    packages: Sequence[str],
+    *,
+    kind: str,
+    reason: str,
+    agreement: str | None,
+    channel: str,
+    remote_addr: str | None,
+    now: datetime | None,
+    partial: bool,
+) -> tuple[DisposalInfo | None, dict[str, str]]:
+    """:func:`propose` (``partial`` False) and :func:`propose_what_can` (True)."""
     at = _now(now)
     if kind not in DISPOSAL_KINDS:
         raise InvalidInput(f"unknown kind of disposal {kind!r}: one of {', '.join(DISPOSAL_KINDS)}")
@@ -647,11 +757,14 @@ def propose(
             found[p.id] = p
         chosen = [found[k] for k in sorted(found)]
         not_stored = [p for p in chosen if p.status != "stored"]
-        if not_stored:
+        if not_stored and not partial:
             p = not_stored[0]
             raise Conflict(
                 f"package {p.id} is {p.status}: only a stored package can be disposed of"
             )
+        left_out = {
+            p.id: f"it is {p.status}: only a stored package can be disposed of" for p in not_stored
+        }
         owners = {p.collection.organisation_id for p in chosen}
         if len(owners) > 1:
             raise InvalidInput(
@@ -697,6 +810,8 @@ def propose(
             )
         if kind == "scheduled":
             for p in chosen:
+                if p.id in left_out:
+                    continue
                 row = links[p.id]
                 if row is None or row.state != "due":
                     raise Conflict(
@@ -719,21 +834,38 @@ def propose(
                     "deleted outside their schedule"
                 )
         _may_propose(who, owner.id, a, kind)
-        busy = _spoken_for(s, [p.id for p in chosen])
-        if busy:
-            pid = sorted(busy)[0]
-            raise Conflict(f"package {pid} is already in disposal {busy[pid]}")
-        held = holds.holds_on(s, [p.id for p in chosen])
-        if held:
-            raise OnHold(holds._on_hold_message(held))
+        found_blocked = blocked(s, [p.id for p in chosen if p.id not in left_out])
+        if not partial:
+            busy = sorted(pid for pid, b in found_blocked.items() if b.request_id is not None)
+            if busy:
+                raise Conflict(
+                    f"package {busy[0]} is already in disposal {found_blocked[busy[0]].request_id}"
+                )
+            if found_blocked:
+                raise OnHold(
+                    holds._on_hold_message(
+                        {pid: list(b.on_hold) for pid, b in found_blocked.items()}
+                    )
+                )
+        left_out.update((pid, b.describe()) for pid, b in found_blocked.items())
+        chosen = [p for p in chosen if p.id not in left_out]
+        if not chosen:
+            return None, left_out
         r = _new_request(
             s, who, kind=kind, owner=owner, agreement=a, packages=chosen, reason=reason, at=at
         )
         _audit(s, who, r, "disposal.propose", at, channel=channel, remote_addr=remote_addr)
         info = _info(s, r)
         uow.commit()
-    log.info("disposal %s proposed (%s, %d packages) by %s", info.id, kind, len(chosen), who.label)
-    return info
+    log.info(
+        "disposal %s proposed (%s, %d packages%s) by %s",
+        info.id,
+        kind,
+        len(chosen),
+        f", {len(left_out)} left out" if left_out else "",
+        who.label,
+    )
+    return info, left_out
 
 
 def propose_due(
@@ -769,12 +901,12 @@ def propose_due(
             stmt = stmt.where(PackageRetention.reference == a.reference)
         rows = [row for row, _action in s.execute(stmt)]
         ids = [row.package_id for row in rows]
-        busy = _spoken_for(s, ids)
-        held = holds.holds_on(s, ids)
+        left_out = blocked(s, ids)
+        held = [pid for pid, b in left_out.items() if b.on_hold]
         groups: dict[tuple[int, int], list[Package]] = {}
         not_due: list[str] = []
         for row in rows:
-            if row.package_id in busy or row.package_id in held:
+            if row.package_id in left_out:
                 continue
             # still due with the rule and description as they are now (recomputed dates count)
             why = schedule.not_due_reason(s, row.package_id, _marked_on(row, at))
@@ -1849,16 +1981,20 @@ def _purge_package(app: Application, request_id: int, package_id: str, at: datet
 __all__ = [
     "DISPOSAL_KINDS",
     "DISPOSAL_STATES",
+    "Blocked",
     "Declaration",
     "DisposalInfo",
     "ItemInfo",
+    "PartialProposal",
     "PartyDecision",
     "approve",
+    "blocked",
     "declaration",
     "execute",
     "list_requests",
     "propose",
     "propose_due",
+    "propose_what_can",
     "purge_expired",
     "queue_execution",
     "reject",

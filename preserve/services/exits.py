@@ -23,8 +23,9 @@ exit terms (the owner, a successor, another archive)::
     manifest-sha256.txt       the SHA-256 of every other file, as ``sha256sum`` writes it
 
 so that the receiver checks the whole export with ``sha256sum -c manifest-sha256.txt`` and each
-bag with any BagIt validator, and writes the receipt with ``sha256sum`` of the lines of
-``exit-manifest.tsv`` (``sha256sum bags/*/tagmanifest-sha256.txt documents/*/*``). The export is
+bag with any BagIt validator, and writes the receipt with ``sha256sum`` of the files the lines of
+``exit-manifest.tsv`` name (:data:`RECEIPT_COMMAND`: it also holds for an export without
+documents, where a ``documents/*/*`` pattern matches nothing and fails). The export is
 written in a temporary folder next to the destination and renamed into place only when whole;
 nothing is recorded until then. It is recorded (who, when, where, counts, the manifest's
 SHA-256, each item) with a PREMIS ``exporting`` event per package.
@@ -41,6 +42,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -70,6 +72,9 @@ EXIT_MANIFEST = "exit-manifest.tsv"
 README = "README.txt"
 #: Disposal requests in these states have done their deletion (the certificate exists).
 DISPOSED = ("executed", "permanently_deleted")
+#: How the receiver writes the receipt, in the export's folder: ``sha256sum`` of every path of
+#: the exit manifest (column 4; no path has a tab or newline: :func:`_safe_name`).
+RECEIPT_COMMAND = f"grep -v '^#' {EXIT_MANIFEST} | cut -f4 | xargs -d '\\n' sha256sum > receipt.txt"
 _LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
 
 
@@ -319,6 +324,11 @@ def _versions(session: Session, reference: str) -> list[Agreement]:
     )
 
 
+def _one_line(text: str) -> str:
+    """``text`` as one field of one line of the exit manifest: no tab, no line break."""
+    return "".join(" " if ord(c) < 32 else c for c in text)
+
+
 def _safe_name(name: str) -> str:
     """A document's name as a file name: one path segment, no control characters."""
     cleaned = "".join("_" if ord(c) < 32 or c in "/\\" else c for c in name).strip()
@@ -386,7 +396,7 @@ def _write(
             }
         )
     lines = [
-        f"# Exit of agreement {label}: {title}",
+        f"# Exit of agreement {label}: {_one_line(title)}",
         f"# exported {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} by {who.username} with preserve "
         f"{__version__}",
         "# kind\tpackage\tname\tpath\tsha256",
@@ -394,7 +404,13 @@ def _write(
     for item in items:
         lines.append(
             "\t".join(
-                (item["kind"], item["package_id"] or "", item["name"], item["path"], item["sha256"])
+                (
+                    item["kind"],
+                    item["package_id"] or "",
+                    _one_line(item["name"]),
+                    item["path"],
+                    item["sha256"],
+                )
             )
         )
     (work / EXIT_MANIFEST).write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -424,7 +440,8 @@ documents/v<N>/      the agreement's documents, per version
 
 Check everything:     sha256sum -c {MANIFEST}
 Check one bag:        bagit.py --validate bags/<package id>   (or any BagIt validator)
-Make the receipt:     sha256sum bags/*/tagmanifest-sha256.txt documents/*/* > receipt.txt
+Make the receipt:     {RECEIPT_COMMAND}
+(the SHA-256 of every file {EXIT_MANIFEST} lists in its fourth column)
 and send receipt.txt back: the archive records the confirmation only if every checksum matches.
 """
 
@@ -577,13 +594,18 @@ def _propose_disposal(
     reference: str,
     *,
     now: datetime,
+    strict: bool = False,
 ) -> ExitExportInfo:
     """The post-exit deletion: one disposal of kind ``exit`` per organisation owning exported
-    packages (:func:`preserve.services.disposal.propose`, in the name of the first of
-    ``requesters`` who may propose it); the parties then
-    approve and execute it, and its declaration is the certificate. What cannot be
-    proposed (the person may not, a hold, a package in another disposal) is said in the exit's
-    post-exit detail and waits for someone who may propose it."""
+    packages (:func:`preserve.services.disposal.propose_what_can`, in the name of the first of
+    ``requesters`` who may propose it); the parties then approve and execute it, and its
+    declaration is the certificate. A package that cannot be proposed by itself (on hold,
+    already in another disposal) is left out and named with why in the exit's post-exit
+    detail; the others are proposed. What refuses an organisation's whole list (no one of
+    ``requesters`` may propose it) is said there too. Either waits for
+    :func:`propose_disposal` (``preserve exit dispose``). ``strict``: when there was something
+    to propose and nothing was, raise why (the whole refusal, or Conflict naming what was left
+    out) instead of recording it."""
     from preserve.catalogue.disposal import DisposalPackage, DisposalRequest
     from preserve.services import disposal
 
@@ -599,6 +621,7 @@ def _propose_disposal(
                     DisposalRequest.kind == "exit",
                     DisposalRequest.reference == reference,
                     DisposalRequest.state.in_(disposal.OPEN_STATES),
+                    DisposalPackage.state.in_(disposal.SPOKEN_FOR),
                 )
             )
         )
@@ -620,12 +643,15 @@ def _propose_disposal(
     notes: list[str] = []
     if proposed_before:
         notes.append(f"{plural(len(proposed_before), 'package')} proposed before")
+    left_out: dict[str, str] = {}
+    refusals: list[PreserveError] = []
+    proposed_any = False
     for _org, ids in sorted(by_org.items()):
         refused: PreserveError | None = None
-        proposed = None
+        made = None
         for who in requesters:
             try:
-                proposed = disposal.propose(
+                made = disposal.propose_what_can(
                     app,
                     who,
                     ids,
@@ -641,13 +667,28 @@ def _propose_disposal(
             except PreserveError as exc:
                 refused = exc
             break
-        if proposed is None:
+        if made is None:
+            assert refused is not None
+            refusals.append(refused)
             notes.append(
                 f"{plural(len(ids), 'package')} not proposed for disposal: {refused} (the "
                 f"custodian proposes it: preserve exit dispose {reference} --as USER)"
             )
-        else:
-            notes.append(f"disposal {proposed.id} proposed ({plural(len(ids), 'package')})")
+            continue
+        if made.request is not None:
+            proposed_any = True
+            notes.append(
+                f"disposal {made.request.id} proposed "
+                f"({plural(len(made.request.items), 'package')})"
+            )
+        left_out.update(made.left_out)
+    notes += _left_out_notes(reference, left_out)
+    if strict and by_org and not proposed_any:
+        if refusals and not left_out:
+            raise refusals[0]
+        raise Conflict(
+            f"nothing was proposed for the post-exit deletion of {reference}: " + "; ".join(notes)
+        )
     left = len(exported) - len(linked)
     if left:
         notes.append(f"{plural(left, 'package')} not linked to {reference} at ingest: not proposed")
@@ -659,6 +700,62 @@ def _propose_disposal(
         _refresh(s, a, row)
         uow.commit()
         return _info(row, _label(a))
+
+
+#: The post-exit detail names this many packages left out, one by one (the rest are counted).
+_NAMED = 10
+
+
+def _left_out_notes(reference: str, left_out: Mapping[str, str], waiting: int = 0) -> list[str]:
+    """The post-exit detail's words for the packages not in an exit disposal: those left out
+    (package id -> why: a hold, another disposal) and ``waiting`` more that nothing blocks."""
+    notes = [f"package {pid} not proposed: {why}" for pid, why in sorted(left_out.items())[:_NAMED]]
+    if len(left_out) > _NAMED:
+        notes.append(
+            f"{plural(len(left_out) - _NAMED, 'more package')} not proposed (on hold or in "
+            "another disposal)"
+        )
+    if left_out:
+        notes.append(
+            f"once nothing blocks {'it' if len(left_out) == 1 else 'them'}: "
+            f"preserve exit dispose {reference} --as USER"
+        )
+    if waiting:
+        notes.append(
+            f"{plural(waiting, 'package')} not proposed yet: "
+            f"preserve exit dispose {reference} --as USER"
+        )
+    return notes
+
+
+def _not_proposed(
+    session: Session, reference: str, exported: list[str], disposals: list[Any]
+) -> list[str]:
+    """The post-exit detail's words for the exported packages still stored that are in none of
+    ``disposals`` (the exit's) while it is open, with why (:func:`disposal.blocked`)."""
+    from preserve.services import disposal
+
+    spoken_for = {
+        i.package_id
+        for d in disposals
+        if d.state in disposal.OPEN_STATES
+        for i in d.items
+        if i.state in disposal.SPOKEN_FOR
+    }
+    stored = session.execute(
+        sa.select(Package.id, PackageRetention.reference)
+        .outerjoin(PackageRetention, PackageRetention.package_id == Package.id)
+        .where(Package.id.in_(exported), Package.status == "stored")
+    ).all()
+    rest = sorted(pid for pid, ref in stored if ref == reference and pid not in spoken_for)
+    unlinked = sum(1 for _pid, ref in stored if ref != reference)
+    found = {pid: b.describe() for pid, b in disposal.blocked(session, rest).items()}
+    notes = _left_out_notes(reference, found, len(rest) - len(found))
+    if unlinked:
+        notes.append(
+            f"{plural(unlinked, 'package')} not linked to {reference} at ingest: not proposed"
+        )
+    return notes
 
 
 def _post_exit(
@@ -722,7 +819,10 @@ def propose_disposal(
 ) -> ExitExportInfo:
     """Propose (again) the exit disposal of a confirmed exit whose post-exit action is
     delete_with_certificate and is still pending: for the packages not proposed yet (the
-    confirming person may not have been allowed to, or a hold was lifted since)."""
+    confirming person may not have been allowed to, or a hold was lifted since). Packages still
+    on hold or in another disposal are left out and named in the post-exit detail; when nothing
+    could be proposed, the refusal is raised (PermissionDenied when ``who`` may not, Conflict
+    naming every package left out and why)."""
     at = ag._now(now)
     with app.uow() as uow:
         s = uow.session
@@ -743,7 +843,7 @@ def propose_disposal(
         if row.post_exit_state == "done":
             raise Conflict(f"the post-exit deletion of {_label(a)} is done: {row.post_exit_detail}")
         row_id, reference = row.id, a.reference
-    return _propose_disposal(app, (who,), row_id, reference, now=at)
+    return _propose_disposal(app, (who,), row_id, reference, now=at, strict=True)
 
 
 def _disposals(session: Session, a: Agreement, since: datetime) -> list[Any] | None:
@@ -787,8 +887,11 @@ def _refresh(session: Session, a: Agreement, row: AgreementExit) -> None:
             f"disposal {d.id} (declaration sha256 {d.declaration_sha256})" for d in found
         )
     else:
-        row.post_exit_detail = "disposal " + ", ".join(
-            f"{d.id} {d.state.replace('_', ' ')}" for d in found
+        row.post_exit_detail = "; ".join(
+            [
+                "disposal " + ", ".join(f"{d.id} {d.state.replace('_', ' ')}" for d in found),
+                *_not_proposed(session, a.reference, exported, found),
+            ]
         )
 
 
@@ -925,6 +1028,7 @@ def _flush(app: Application, package_ids: list[str]) -> None:
 
 
 __all__ = [
+    "RECEIPT_COMMAND",
     "ExitExportInfo",
     "ExitItemInfo",
     "ExitStatus",

@@ -6,9 +6,11 @@ accepted after; every bad input one line with its exit code. SQLite and PostgreS
 # ruff: noqa: F811 - ``repo`` is the fixture of test_agreements_cli, imported, not redefined
 from __future__ import annotations
 
+import shlex
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from preserve.services import agreements as agreements_service
 from tests.functional.cli import Repo
@@ -18,9 +20,9 @@ from tests.functional.test_ingest_under_agreement import _active, _app, _deliver
 REF = "CRA-2026-001"
 
 
-def _exiting(repo: Repo, tmp_path: Path) -> list[str]:
+def _exiting(repo: Repo, tmp_path: Path, **changes: Any) -> list[str]:
     """CRA-2026-001 active over museum/photos with two packages, then exiting."""
-    _active(repo, tmp_path)
+    _active(repo, tmp_path, **changes)
     repo.run("locations", "edit", "default", "--region", "BE", "--site", "Gent")
     ids = [_ingest(repo, _delivery(tmp_path, name))["package_id"] for name in ("one", "two")]
     with _app(repo) as app:
@@ -126,3 +128,66 @@ def test_bad_input(repo: Repo, tmp_path: Path) -> None:
     assert "nothing was exported" in err
     fails(repo, 3, "exit", "status", "NOPE-1")
     assert not (tmp_path / "x").exists()
+
+
+def _examples(repo: Repo, *command: str) -> list[str]:
+    """The example lines of ``preserve COMMAND --help``."""
+    text = repo.run(*command, "--help").stdout
+    lines = text.split("Examples:", 1)[1].split("Options:", 1)[0].splitlines()
+    return [line.strip() for line in lines if line.strip()]
+
+
+def test_confirm_help_example_runs_as_written_and_a_held_package_waits(
+    repo: Repo, tmp_path: Path
+) -> None:
+    """The receipt command of `exit confirm --help`, run as written (set -e, pipefail) on an
+    export without documents, makes a receipt that confirms it; a held package is left out of
+    the exit disposal, named in the output, and `exit dispose` proposes it once lifted."""
+    terms = {
+        "recipient": "museum",
+        "deadline_days": 90,
+        "post_exit_action": "delete_with_certificate",
+    }
+    held, free = sorted(_exiting(repo, tmp_path, exit=terms))
+    hold = repo.json(
+        "holds", "add", "--kind", "legal", "--title", "Court case", "--reason", "seized",
+        "--package", held, "--as", "mia",
+    )  # fmt: skip
+    out = tmp_path / "exit"
+    assert repo.json("exit", "export", REF, "--to", out, "--as", "cas")["documents"] == 0
+    assert not (out / "documents").exists()
+
+    check, receipt, confirm = _examples(repo, "exit", "confirm")
+    receipt_file = tmp_path / "receipt.txt"
+    script = "\n".join((check, receipt)).replace("/srv/exit/CRA-2026-001", shlex.quote(str(out)))
+    script = script.replace("/tmp/receipt.txt", shlex.quote(str(receipt_file)))
+    done = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + script], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert len(receipt_file.read_text().splitlines()) == 2  # one line per bag
+    args = shlex.split(confirm.replace("/tmp/receipt.txt", str(receipt_file)))
+    assert args[:2] == ["preserve", "exit"]
+    confirmed = repo.run(*args[1:]).stdout
+    assert f"exit of {REF} v1 confirmed by mia for museum: 2 checksums match" in confirmed
+    named = f"package {held} not proposed: on hold: hold {hold['id']} (legal) 'Court case'"
+    assert (
+        "post-exit action delete_with_certificate: pending, disposal 1 pending; "
+        f"{named}; once nothing blocks it: preserve exit dispose {REF} --as USER"
+    ) in confirmed
+    assert named in repo.run("exit", "status", REF).stdout
+    [first] = repo.json("disposal", "list")
+    assert [i["id"] for i in first["packages"]] == [free]
+
+    # held: exit dispose proposes nothing and says why (exit 4, one line)
+    err = fails(repo, 4, "exit", "dispose", REF, "--as", "cas")
+    assert "nothing was proposed for the post-exit deletion" in err and named in err
+    fails(repo, 77, "exit", "dispose", REF, "--as", "vera")
+    repo.run("holds", "lift", str(hold["id"]), "--reason", "dismissed", "--as", "mia")
+    assert "1 package not proposed yet" in repo.run("exit", "status", REF).stdout
+    proposed = repo.run("exit", "dispose", REF, "--as", "cas").stdout
+    assert "post-exit action delete_with_certificate: pending, disposal 1 pending, 2 pending" in (
+        proposed
+    )
+    second = repo.json("disposal", "show", "2")
+    assert [i["id"] for i in second["packages"]] == [held]

@@ -6,6 +6,7 @@ run, and the agreement cannot be closed before. SQLite and PostgreSQL; one exit 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,9 +23,9 @@ from preserve.bagit import validate_bag
 from preserve.bootstrap import Application, bootstrap
 from preserve.catalogue.exits import AgreementExit
 from preserve.catalogue.models import Event, Membership, Organisation, User
-from preserve.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from preserve.errors import Conflict, InvalidInput, NotFound, OnHold, PermissionDenied
 from preserve.ingest import ingest
-from preserve.services import admin, disposal, exits
+from preserve.services import admin, disposal, exits, holds
 from preserve.services import agreements as service
 from tests.agreement_setup import T0, add_people, person, spec, walk_to_active
 
@@ -271,6 +272,154 @@ def test_delete_with_certificate_waits_for_the_disposal(tmp_path: Path, database
             f"deleted with certificate: disposal {request.id} (declaration sha256 "
         )
         assert service.close(w.app, cas, REF, "deleted, declaration", now=EXITING).state == "closed"
+    finally:
+        w.app.close()
+
+
+def _in_disposals(app: Application) -> dict[str, list[int]]:
+    """Every package in a disposal request (of any kind and state): package id -> requests,
+    newest first."""
+    found: dict[str, list[int]] = {}
+    for r in disposal.list_requests(app, None):
+        for item in r.items:
+            found.setdefault(item.package_id, []).append(r.id)
+    return found
+
+
+def test_a_held_package_is_left_out_and_the_others_proposed(
+    tmp_path: Path, database_url: str
+) -> None:
+    w = _world(tmp_path, database_url, _terms("delete_with_certificate"))
+    try:
+        cas, mia = person(w.app, "cas"), person(w.app, "mia")
+        held, free = w.packages
+        hold = holds.place(
+            w.app,
+            mia,
+            kind="legal",
+            title="Court case 2026/17",
+            reason="seized by order of the court",
+            packages=[held],
+        )
+        out = tmp_path / "exit"
+        exits.export(w.app, cas, REF, out)
+        done = exits.confirm(w.app, mia, REF, w.receipt(out), "museum")
+        # the free package is proposed in one disposal; the held one is left out, named
+        [first] = disposal.list_requests(w.app, None)
+        assert (first.kind, [i.package_id for i in first.items]) == ("exit", [free])
+        named = f"package {held} not proposed: on hold: hold {hold.id} (legal) 'Court case 2026/17'"
+        dispose = f"preserve exit dispose {REF} --as USER"
+        assert done.post_exit_state == "pending"
+        assert done.post_exit_detail == (
+            f"disposal {first.id} pending; {named}; once nothing blocks it: {dispose}"
+        )
+        assert exits.status(w.app, None, REF).exports[0].post_exit_detail == done.post_exit_detail
+        # while it is held, exit dispose proposes nothing, and says why
+        with pytest.raises(Conflict, match="nothing was proposed .*" + re.escape(named)):
+            exits.propose_disposal(w.app, cas, REF)
+        assert held not in _in_disposals(w.app)
+        # the first disposal runs; the exit is not done while the held package is kept
+        disposal.approve(w.app, person(w.app, "max"), first.id, "museum")
+        disposal.approve(w.app, person(w.app, "root"), first.id, "archive")
+        disposal.execute(w.app, cas, first.id)
+        st = exits.status(w.app, None, REF)
+        assert st.exports[0].post_exit_state == "pending"
+        assert st.exports[0].post_exit_detail == (
+            f"disposal {first.id} executed; {named}; once nothing blocks it: {dispose}"
+        )
+        with pytest.raises(Conflict, match=f"is not done: disposal {first.id} executed; "):
+            service.close(w.app, cas, REF, "deleted", now=EXITING)
+        assert held not in _in_disposals(w.app)
+
+        # the hold is lifted: the status says so, and exit dispose proposes the rest
+        holds.lift(w.app, mia, hold.id, reason="the case was dismissed")
+        st = exits.status(w.app, None, REF)
+        assert st.exports[0].post_exit_detail == (
+            f"disposal {first.id} executed; 1 package not proposed yet: {dispose}"
+        )
+        again = exits.propose_disposal(w.app, cas, REF)
+        [second] = _in_disposals(w.app)[held]
+        assert second != first.id
+        assert again.post_exit_detail == f"disposal {first.id} executed, {second} pending"
+        disposal.approve(w.app, person(w.app, "max"), second, "museum")
+        disposal.approve(w.app, person(w.app, "root"), second, "archive")
+        disposal.execute(w.app, cas, second)
+        st = exits.status(w.app, None, REF)
+        assert st.exports[0].post_exit_state == "done"
+        assert st.exports[0].post_exit_detail.startswith(
+            f"deleted with certificate: disposal {first.id} (declaration sha256 "
+        )
+        assert f"disposal {second} (declaration sha256 " in st.exports[0].post_exit_detail
+        assert service.close(w.app, cas, REF, "deleted, declarations", now=EXITING).state == (
+            "closed"
+        )
+    finally:
+        w.app.close()
+
+
+def test_a_package_in_another_disposal_is_left_out(tmp_path: Path, database_url: str) -> None:
+    w = _world(tmp_path, database_url, _terms("delete_with_certificate"))
+    try:
+        cas, mia = person(w.app, "cas"), person(w.app, "mia")
+        busy, free = w.packages
+        other = disposal.propose(w.app, mia, [busy], reason="a duplicate")
+        out = tmp_path / "exit"
+        exits.export(w.app, cas, REF, out)
+        done = exits.confirm(w.app, mia, REF, w.receipt(out), "museum")
+        exit_requests = [r for r in disposal.list_requests(w.app, None) if r.kind == "exit"]
+        assert [[i.package_id for i in r.items] for r in exit_requests] == [[free]]
+        assert (
+            f"package {busy} not proposed: already in disposal {other.id}" in done.post_exit_detail
+        )
+        # exit dispose refuses a person who may not propose it (not a line in the detail)
+        with pytest.raises(PermissionDenied):
+            exits.propose_disposal(w.app, person(w.app, "vera"), REF)
+        # the other disposal is rejected: exit dispose proposes the package
+        disposal.reject(w.app, person(w.app, "max"), other.id, "museum", "not a duplicate")
+        again = exits.propose_disposal(w.app, cas, REF)
+        assert "not proposed" not in again.post_exit_detail
+        exit_requests = [r for r in disposal.list_requests(w.app, None) if r.kind == "exit"]
+        assert [[i.package_id for i in r.items] for r in exit_requests] == [[busy], [free]]
+        # nothing left to propose: exit dispose changes nothing
+        exits.propose_disposal(w.app, cas, REF)
+        assert len([r for r in disposal.list_requests(w.app, None) if r.kind == "exit"]) == 2
+    finally:
+        w.app.close()
+
+
+def test_propose_still_refuses_a_list_with_a_held_package(
+    tmp_path: Path, database_url: str
+) -> None:
+    """disposal.propose is unchanged: one held package refuses the whole list (OnHold);
+    propose_what_can leaves it out, and a person who may not propose is refused whole."""
+    w = _world(tmp_path, database_url, _terms("delete_with_certificate"))
+    try:
+        mia = person(w.app, "mia")
+        held, free = w.packages
+        hold = holds.place(w.app, mia, kind="audit", title="Audit", reason="r", packages=[held])
+        with pytest.raises(OnHold, match=f"package {held} is on hold: hold {hold.id}"):
+            disposal.propose(w.app, mia, w.packages, reason="gone")
+        with w.app.uow() as uow:
+            found = disposal.blocked(uow.session, w.packages)
+        assert list(found) == [held]
+        assert (found[held].request_id, [r.hold_id for r in found[held].on_hold]) == (
+            None,
+            [hold.id],
+        )
+        with pytest.raises(PermissionDenied):
+            disposal.propose_what_can(w.app, person(w.app, "vera"), w.packages, reason="gone")
+        assert disposal.list_requests(w.app, None) == []
+        made = disposal.propose_what_can(w.app, mia, w.packages, reason="gone")
+        assert made.request is not None
+        assert [i.package_id for i in made.request.items] == [free]
+        assert list(made.left_out) == [held]
+        assert made.left_out[held].startswith(f"on hold: hold {hold.id} (audit) 'Audit'")
+        # everything left out: no request
+        again = disposal.propose_what_can(w.app, mia, w.packages, reason="gone")
+        assert again.request is None
+        assert again.left_out[free] == f"already in disposal {made.request.id}"
+        assert again.left_out[held].startswith("on hold: ")
+        assert len(disposal.list_requests(w.app, None)) == 1
     finally:
         w.app.close()
 
