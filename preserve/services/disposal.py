@@ -16,9 +16,10 @@ motivation: every party holding ``approve_deletion`` and always the owner, whose
 its own archivists and admins may give) and ``exit`` (the post-exit "delete with certificate"
 of an agreement, once the receiving party confirmed the checksums: :func:`propose_what_can`
 with ``kind="exit"``, which leaves out the packages on hold or in another request and proposes
-the others; :func:`propose` refuses the whole list instead). A party's approval is given by one of its own people as
-:mod:`preserve.services.agreements` decides for agreeing and signing (its umbrella party may
-act for it; a repository administrator only for the custodian); whoever asked may not approve.
+the others; :func:`propose` refuses the whole list instead). A party's approval is given by one
+of its own people as :mod:`preserve.services.agreements` decides for agreeing and signing (its
+umbrella party may act for it; a repository administrator only for the custodian); whoever
+asked may not approve.
 
 **Execution** re-checks everything under the locks of :func:`holds.require_no_holds` (so a
 hold and a disposal are ordered whatever comes first): the request is fully approved, the
