@@ -1203,7 +1203,11 @@ def _recheck(session: Session, r: DisposalRequest, today: Any) -> Agreement | No
             )
         )
     for item in r.items:
-        if item.state != "proposed":
+        if item.state != "proposed" or r.kind == "exit":
+            # an exit's deletion is the post-exit action the parties signed in the exit terms
+            # (delete with certificate): those terms, not the custodian's delete grant during
+            # custody, allow it; a grant that disallows delete would otherwise leave the exit
+            # unable to end (approved, then refused, and the agreement never closed)
             continue
         rights = ag.rights_for(session, package_id=item.package_id)
         if rights is not None and rights.act("delete", today) == "disallow":
