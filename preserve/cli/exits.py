@@ -218,7 +218,10 @@ def exit_dispose(ident: str, username: str, as_json: bool) -> None:
     """Propose the post-exit deletion (a disposal of kind exit) of the packages of AGREEMENT
     not proposed yet, when its exit was confirmed and its post-exit action is
     delete_with_certificate (the confirmation proposes it already; this is for what it could
-    not). The parties then approve and execute it with `preserve disposal`.
+    not). The parties then approve and execute it with `preserve disposal`. It says what this
+    run did (the disposal it proposed, or that there was nothing new to propose), then where
+    the post-exit action stands; when a hold keeps every package out, nothing is proposed
+    (exit 4) and it names the `preserve holds lift` to run first.
 
     \b
     Examples:
@@ -226,10 +229,47 @@ def exit_dispose(ident: str, username: str, as_json: bool) -> None:
     """
     from preserve.services import exits as service
 
-    info = service.propose_disposal(app(), _who(username), ident)
+    run = service.propose_disposal(app(), _who(username), ident)
+    info = run.export
     if as_json:
-        emit_json(as_dict(info))
+        emit_json(
+            {
+                **as_dict(info),
+                "proposed_now": [{"disposal": d, "packages": list(p)} for d, p in run.proposed],
+            }
+        )
         return
+    for disposal_id, packages in run.proposed:
+        say(f"disposal {disposal_id} proposed ({_packages(packages)})")
+    if not run.proposed:
+        say(f"nothing new to propose: {_nothing_new(run)}")
     say(
         f"post-exit action {info.post_exit_action}: {info.post_exit_state}, {info.post_exit_detail}"
     )
+
+
+#: ``exit dispose`` names this many proposed packages (short ids), then counts the rest.
+_NAMED = 10
+
+
+def _packages(ids: tuple[str, ...]) -> str:
+    named = ", ".join(pid[:8] for pid in ids[:_NAMED])
+    more = f" and {len(ids) - _NAMED} more" if len(ids) > _NAMED else ""
+    return f"{count(len(ids), 'package')}: {named}{more}"
+
+
+def _nothing_new(run: Any) -> str:
+    """Why this run of ``exit dispose`` proposed nothing (it was not refused): the exported
+    packages in an exit disposal already, and whether that is every one of them."""
+    which = ", ".join(str(d) for d in run.disposals_before)
+    if run.exported and run.in_disposal_before == run.exported:
+        return f"every exported package is in a disposal already (disposal {which})"
+    if run.in_disposal_before:
+        return (
+            f"{run.in_disposal_before} of the {count(run.exported, 'exported package')} "
+            f"{'is' if run.in_disposal_before == 1 else 'are'} in a disposal already "
+            f"(disposal {which}); none of the others can be proposed"
+        )
+    if run.exported == 1:
+        return "the exported package cannot be proposed"
+    return f"none of the {count(run.exported, 'exported package')} can be proposed"

@@ -117,6 +117,20 @@ class ExitExportInfo:
 
 
 @dataclass(frozen=True)
+class ExitDisposalRun:
+    """What one proposal of the post-exit deletion did (:func:`propose_disposal`)."""
+
+    export: ExitExportInfo
+    #: the disposals this run proposed: (request id, its package ids)
+    proposed: tuple[tuple[int, tuple[str, ...]], ...]
+    #: how many packages the export has, and how many of them were in an exit disposal of the
+    #: agreement before this run (pending to executed), with those disposals' ids
+    exported: int
+    in_disposal_before: int
+    disposals_before: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ExitStatus:
     agreement: str
     reference: str
@@ -569,7 +583,7 @@ def confirm(
         row_id, reference = row.id, a.reference
     _flush(app, package_ids)
     if info.post_exit_action == "delete_with_certificate":
-        info = _propose_disposal(app, _requesters(app, info, who), row_id, reference, now=at)
+        info = _propose_disposal(app, _requesters(app, info, who), row_id, reference, now=at).export
     return info
 
 
@@ -595,7 +609,7 @@ def _propose_disposal(
     *,
     now: datetime,
     strict: bool = False,
-) -> ExitExportInfo:
+) -> ExitDisposalRun:
     """The post-exit deletion: one disposal of kind ``exit`` per organisation owning exported
     packages (:func:`preserve.services.disposal.propose_what_can`, in the name of the first of
     ``requesters`` who may propose it); the parties then approve and execute it, and its
@@ -605,7 +619,7 @@ def _propose_disposal(
     ``requesters`` may propose it) is said there too. Either waits for
     :func:`propose_disposal` (``preserve exit dispose``). ``strict``: when there was something
     to propose and nothing was, raise why (the whole refusal, or Conflict naming what was left
-    out) instead of recording it."""
+    out and, for a hold, how to lift it) instead of recording it."""
     from preserve.catalogue.disposal import DisposalPackage, DisposalRequest
     from preserve.services import disposal
 
@@ -613,18 +627,18 @@ def _propose_disposal(
         s = uow.session
         row = s.get_one(AgreementExit, row_id)
         exported = [i.package_id for i in row.items if i.kind == "bag" and i.package_id]
-        proposed_before = set(
-            s.scalars(
-                sa.select(DisposalPackage.package_id)
-                .join(DisposalRequest, DisposalRequest.id == DisposalPackage.request_id)
-                .where(
-                    DisposalRequest.kind == "exit",
-                    DisposalRequest.reference == reference,
-                    DisposalRequest.state.in_(disposal.OPEN_STATES),
-                    DisposalPackage.state.in_(disposal.SPOKEN_FOR),
-                )
+        before = s.execute(
+            sa.select(DisposalPackage.package_id, DisposalRequest.id)
+            .join(DisposalRequest, DisposalRequest.id == DisposalPackage.request_id)
+            .where(
+                DisposalRequest.kind == "exit",
+                DisposalRequest.reference == reference,
+                DisposalRequest.state.in_(disposal.OPEN_STATES),
+                DisposalPackage.state.in_(disposal.SPOKEN_FOR),
             )
-        )
+        ).all()
+        proposed_before = {pid for pid, _rid in before}
+        covered = {rid for pid, rid in before if pid in exported}
         linked = s.execute(
             sa.select(Package.id, Collection.organisation_id)
             .join(Collection, Collection.id == Package.collection_id)
@@ -645,7 +659,7 @@ def _propose_disposal(
         notes.append(f"{plural(len(proposed_before), 'package')} proposed before")
     left_out: dict[str, str] = {}
     refusals: list[PreserveError] = []
-    proposed_any = False
+    proposed: list[tuple[int, tuple[str, ...]]] = []
     for _org, ids in sorted(by_org.items()):
         refused: PreserveError | None = None
         made = None
@@ -676,19 +690,30 @@ def _propose_disposal(
             )
             continue
         if made.request is not None:
-            proposed_any = True
+            proposed.append((made.request.id, tuple(i.package_id for i in made.request.items)))
             notes.append(
                 f"disposal {made.request.id} proposed "
                 f"({plural(len(made.request.items), 'package')})"
             )
         left_out.update(made.left_out)
-    notes += _left_out_notes(reference, left_out)
-    if strict and by_org and not proposed_any:
+    if strict and by_org and not proposed:
         if refusals and not left_out:
             raise refusals[0]
+        with app.uow() as uow:
+            held = sorted(
+                {
+                    h.hold_id
+                    for b in disposal.blocked(uow.session, list(left_out)).values()
+                    for h in b.on_hold
+                }
+            )
+        # for a hold, the hint is how to lift it (not the command just refused)
+        then = _lift_hint(reference, held) if held else None
         raise Conflict(
-            f"nothing was proposed for the post-exit deletion of {reference}: " + "; ".join(notes)
+            f"nothing was proposed for the post-exit deletion of {reference}: "
+            + "; ".join(notes + _left_out_notes(reference, left_out, then=then))
         )
+    notes += _left_out_notes(reference, left_out)
     left = len(exported) - len(linked)
     if left:
         notes.append(f"{plural(left, 'package')} not linked to {reference} at ingest: not proposed")
@@ -699,23 +724,49 @@ def _propose_disposal(
         row.post_exit_detail = "; ".join(notes) or row.post_exit_detail
         _refresh(s, a, row)
         uow.commit()
-        return _info(row, _label(a))
+        return ExitDisposalRun(
+            export=_info(row, _label(a)),
+            proposed=tuple(proposed),
+            exported=len(exported),
+            in_disposal_before=len(proposed_before & set(exported)),
+            disposals_before=tuple(sorted(covered)),
+        )
+
+
+def _lift_hint(reference: str, holds: list[int]) -> str:
+    """How to lift the holds ``holds`` (ids) that keep packages out of the exit disposal."""
+    which = (
+        f"hold {holds[0]}"
+        if len(holds) == 1
+        else "holds " + ", ".join(str(h) for h in holds[:-1]) + f" and {holds[-1]}"
+    )
+    first = holds[0] if len(holds) == 1 else "HOLD_ID"
+    return (
+        f"once {which} {'is' if len(holds) == 1 else 'are'} lifted "
+        f'(preserve holds lift {first} --reason "..." --as USER), '
+        f"then: preserve exit dispose {reference} --as USER"
+    )
 
 
 #: The post-exit detail names this many packages left out, one by one (the rest are counted).
 _NAMED = 10
 
 
-def _left_out_notes(reference: str, left_out: Mapping[str, str], waiting: int = 0) -> list[str]:
+def _left_out_notes(
+    reference: str, left_out: Mapping[str, str], waiting: int = 0, *, then: str | None = None
+) -> list[str]:
     """The post-exit detail's words for the packages not in an exit disposal: those left out
-    (package id -> why: a hold, another disposal) and ``waiting`` more that nothing blocks."""
+    (package id -> why: a hold, another disposal) and ``waiting`` more that nothing blocks;
+    ``then`` replaces the words on what to do once nothing blocks the ones left out."""
     notes = [f"package {pid} not proposed: {why}" for pid, why in sorted(left_out.items())[:_NAMED]]
     if len(left_out) > _NAMED:
         notes.append(
             f"{plural(len(left_out) - _NAMED, 'more package')} not proposed (on hold or in "
             "another disposal)"
         )
-    if left_out:
+    if left_out and then is not None:
+        notes.append(then)
+    elif left_out:
         notes.append(
             f"once nothing blocks {'it' if len(left_out) == 1 else 'them'}: "
             f"preserve exit dispose {reference} --as USER"
@@ -816,13 +867,14 @@ def _post_exit(
 
 def propose_disposal(
     app: Application, who: Principal, ident: str, *, now: datetime | None = None
-) -> ExitExportInfo:
+) -> ExitDisposalRun:
     """Propose (again) the exit disposal of a confirmed exit whose post-exit action is
     delete_with_certificate and is still pending: for the packages not proposed yet (the
     confirming person may not have been allowed to, or a hold was lifted since). Packages still
     on hold or in another disposal are left out and named in the post-exit detail; when nothing
     could be proposed, the refusal is raised (PermissionDenied when ``who`` may not, Conflict
-    naming every package left out and why)."""
+    naming every package left out and why). What this run proposed, if anything, is in the
+    result (nothing when every package was in an exit disposal already)."""
     at = ag._now(now)
     with app.uow() as uow:
         s = uow.session
@@ -1029,6 +1081,7 @@ def _flush(app: Application, package_ids: list[str]) -> None:
 
 __all__ = [
     "RECEIPT_COMMAND",
+    "ExitDisposalRun",
     "ExitExportInfo",
     "ExitItemInfo",
     "ExitStatus",

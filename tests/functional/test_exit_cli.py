@@ -179,15 +179,32 @@ def test_confirm_help_example_runs_as_written_and_a_held_package_waits(
     [first] = repo.json("disposal", "list")
     assert [i["id"] for i in first["packages"]] == [free]
 
-    # held: exit dispose proposes nothing and says why (exit 4, one line)
+    # held: exit dispose proposes nothing and says why and how to lift the hold (exit 4)
     err = fails(repo, 4, "exit", "dispose", REF, "--as", "cas")
-    assert "nothing was proposed for the post-exit deletion" in err and named in err
-    fails(repo, 77, "exit", "dispose", REF, "--as", "vera")
-    repo.run("holds", "lift", str(hold["id"]), "--reason", "dismissed", "--as", "mia")
-    assert "1 package not proposed yet" in repo.run("exit", "status", REF).stdout
-    proposed = repo.run("exit", "dispose", REF, "--as", "cas").stdout
-    assert "post-exit action delete_with_certificate: pending, disposal 1 pending, 2 pending" in (
-        proposed
+    assert err == (
+        f"error: nothing was proposed for the post-exit deletion of {REF}: 1 package proposed "
+        f"before; {named}; once hold {hold['id']} is lifted (preserve holds lift {hold['id']} "
+        f'--reason "..." --as USER), then: preserve exit dispose {REF} --as USER\n'
     )
+    fails(repo, 77, "exit", "dispose", REF, "--as", "vera")
+    # the hint, run as written (the reason filled in), lifts the hold
+    lift = err.split("is lifted (", 1)[1].split(")", 1)[0].replace("...", "dismissed")
+    lift = lift.replace("USER", "mia")
+    assert shlex.split(lift)[:3] == ["preserve", "holds", "lift"]
+    repo.run(*shlex.split(lift)[1:])
+    assert "1 package not proposed yet" in repo.run("exit", "status", REF).stdout
+
+    # each run says what it did: the first proposes disposal 2, the next nothing new
+    status = "post-exit action delete_with_certificate: pending, disposal 1 pending, 2 pending"
+    proposed = repo.run("exit", "dispose", REF, "--as", "cas").stdout
+    assert proposed == f"disposal 2 proposed (1 package: {held[:8]})\n{status}\n"
     second = repo.json("disposal", "show", "2")
     assert [i["id"] for i in second["packages"]] == [held]
+    again = repo.run("exit", "dispose", REF, "--as", "cas").stdout
+    assert again == (
+        "nothing new to propose: every exported package is in a disposal already "
+        f"(disposal 1, 2)\n{status}\n"
+    )
+    assert len(repo.json("disposal", "list")) == 2
+    as_json = repo.json("exit", "dispose", REF, "--as", "cas", "--json")
+    assert (as_json["proposed_now"], as_json["post_exit_state"]) == ([], "pending")

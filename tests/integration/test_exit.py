@@ -315,8 +315,13 @@ def test_a_held_package_is_left_out_and_the_others_proposed(
         )
         assert exits.status(w.app, None, REF).exports[0].post_exit_detail == done.post_exit_detail
         # while it is held, exit dispose proposes nothing, and says why
-        with pytest.raises(Conflict, match="nothing was proposed .*" + re.escape(named)):
+        lift = (
+            f'once hold {hold.id} is lifted (preserve holds lift {hold.id} --reason "..." '
+            f"--as USER), then: {dispose}"
+        )
+        with pytest.raises(Conflict, match="nothing was proposed .*" + re.escape(named)) as err:
             exits.propose_disposal(w.app, cas, REF)
+        assert str(err.value).endswith(f"{named}; {lift}")
         assert held not in _in_disposals(w.app)
         # the first disposal runs; the exit is not done while the held package is kept
         disposal.approve(w.app, person(w.app, "max"), first.id, "museum")
@@ -340,7 +345,13 @@ def test_a_held_package_is_left_out_and_the_others_proposed(
         again = exits.propose_disposal(w.app, cas, REF)
         [second] = _in_disposals(w.app)[held]
         assert second != first.id
-        assert again.post_exit_detail == f"disposal {first.id} executed, {second} pending"
+        assert again.proposed == ((second, (held,)),)
+        assert again.export.post_exit_detail == f"disposal {first.id} executed, {second} pending"
+        # nothing left to propose: this run proposes nothing and says what is in a disposal
+        nothing = exits.propose_disposal(w.app, cas, REF)
+        assert (nothing.proposed, nothing.exported, nothing.in_disposal_before) == ((), 2, 2)
+        assert nothing.disposals_before == (first.id, second)
+        assert nothing.export.post_exit_detail == again.export.post_exit_detail
         disposal.approve(w.app, person(w.app, "max"), second, "museum")
         disposal.approve(w.app, person(w.app, "root"), second, "archive")
         disposal.execute(w.app, cas, second)
@@ -377,11 +388,12 @@ def test_a_package_in_another_disposal_is_left_out(tmp_path: Path, database_url:
         # the other disposal is rejected: exit dispose proposes the package
         disposal.reject(w.app, person(w.app, "max"), other.id, "museum", "not a duplicate")
         again = exits.propose_disposal(w.app, cas, REF)
-        assert "not proposed" not in again.post_exit_detail
+        assert [pids for _rid, pids in again.proposed] == [(busy,)]
+        assert "not proposed" not in again.export.post_exit_detail
         exit_requests = [r for r in disposal.list_requests(w.app, None) if r.kind == "exit"]
         assert [[i.package_id for i in r.items] for r in exit_requests] == [[busy], [free]]
-        # nothing left to propose: exit dispose changes nothing
-        exits.propose_disposal(w.app, cas, REF)
+        # nothing left to propose: exit dispose changes nothing, and says so
+        assert exits.propose_disposal(w.app, cas, REF).proposed == ()
         assert len([r for r in disposal.list_requests(w.app, None) if r.kind == "exit"]) == 2
     finally:
         w.app.close()
