@@ -69,6 +69,7 @@ def locations_sync(
             emit_json({"shortfalls": found})
         elif not found:
             say("no shortfalls: every package version has a verified copy where required")
+            _say_unmet(collection, organisation)
         else:
             for s in found:
                 say(_shortfall_line(s))
@@ -125,6 +126,7 @@ def locations_sync(
         )
     elif not found:
         say("no shortfalls: every package version has a verified copy where required")
+        _say_unmet(collection, organisation)
     else:
         say(
             f"{plural(len(done), 'package version')} replicated"
@@ -132,6 +134,24 @@ def locations_sync(
         )
     if failed:
         raise SystemExit(1)
+
+
+def _say_unmet(collection: str | None, organisation: str | None) -> None:
+    """What no sync can fix: requirements of the agreements that no eligible location can give
+    (too few locations, sites, regions or no offline one). Said after "no shortfalls", so that
+    it is not read as "every requirement is met"."""
+    from preserve.services import replication
+
+    unmet = replication.unmet_requirements(app(), collection=collection, organisation=organisation)
+    if not unmet:
+        return
+    first = unmet[0]
+    say(
+        f"but {plural(len(unmet), 'package version')} cannot meet what their agreement asks with "
+        f"the locations there are, e.g. {first.package_id} v{first.version} "
+        f"({first.collection}): {'; '.join(first.unmet)}; add or describe locations "
+        "(preserve locations add|edit), then sync again; preserve alerts list names them all"
+    )
 
 
 def _shortfall_line(s: Any) -> str:

@@ -358,3 +358,30 @@ def test_locations_add_edit_and_show_on_the_command_line(tmp_path: Path) -> None
         "locations", "add", "x", (tmp_path / "x").as_uri(), "--operator", "cloud", ok=False
     )
     assert bad.exit_code == 2 and "operator 'cloud'" in bad.stderr
+
+
+def test_sync_with_nothing_to_copy_still_says_what_cannot_be_met(world: World) -> None:
+    """ "no shortfalls" alone read as "every requirement is met" while the agreement's alerts
+    said otherwise (a new-user trial): the command says what no sync can fix."""
+    from click.testing import CliRunner
+
+    from preserve.cli import cli
+
+    w = world
+    make_active(w.app, spec(service_level={"min_copies": 2, "offline_copy_required": True}))
+    env = {
+        "PRESERVE_HOME": str(w.app.settings.home),
+        "PRESERVE_DATABASE_URL": w.app.settings.database_url,
+    }
+    for args in (["--dry-run"], []):
+        result = CliRunner().invoke(cli, ["locations", "sync", *args], env=env)
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert lines[0] == "no shortfalls: every package version has a verified copy where required"
+        assert lines[1].startswith(
+            f"but 1 package version cannot meet what their agreement asks with the locations "
+            f"there are, e.g. {w.package_id} v1 (museum/photos): 2 copies"
+        ), lines
+        assert "an offline copy" in lines[1] and lines[1].endswith(
+            "preserve alerts list names them all"
+        )
