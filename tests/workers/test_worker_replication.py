@@ -15,6 +15,23 @@ from tests.workers.conftest import Workers, catalogue_rows, job, wait_until
 pytestmark = pytest.mark.slow
 
 
+def _payload_objects(root: Path) -> list[str]:
+    """The payload objects in place on a filesystem location, relative to its root.
+
+    ``os.walk`` rather than ``Path.rglob``: the worker removes its emptied ``.preserve-tmp``
+    folders while we look, and ``rglob`` raises ``FileNotFoundError`` for a folder that vanishes
+    under it (a CI run failed so); ``os.walk`` skips it. Folders under ``.preserve-tmp`` hold
+    writes not yet renamed into place, so they are not walked."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        if folder == str(root):
+            subfolders[:] = [d for d in subfolders if d != ".preserve-tmp"]
+        relative = Path(folder).relative_to(root)
+        if "data" in relative.parts:
+            found.extend((relative / name).as_posix() for name in files)
+    return found
+
+
 def test_a_worker_killed_mid_replication_leaves_a_job_a_new_worker_finishes_once(
     worker_repo: Repo, workers: Workers, tmp_path: Path
 ) -> None:
@@ -34,9 +51,7 @@ def test_a_worker_killed_mid_replication_leaves_a_job_a_new_worker_finishes_once
     first = workers.start()
     # mid-replication: the first payload objects are on the new location
     wait_until(
-        lambda: (
-            second.exists() and any(".preserve-tmp" not in p.parts for p in second.rglob("data/*"))
-        ),
+        lambda: bool(_payload_objects(second)),
         "the first replicated object",
         worker=first,
     )
@@ -64,11 +79,7 @@ def test_a_worker_killed_mid_replication_leaves_a_job_a_new_worker_finishes_once
     )
     # one replication event at ingest (the copy on default), one for the copy on second
     assert events == [(2,)]
-    payload = sorted(
-        p.relative_to(second).as_posix()
-        for p in second.rglob("data/*")
-        if ".preserve-tmp" not in p.parts
-    )
-    assert len(payload) == 300
+    payload = _payload_objects(second)
+    assert len(payload) == 300, sorted(payload)[:5]
     fixity = worker_repo.run("fixity", "--package", package["id"])
     assert "2 copies ok" in fixity.stdout, fixity.stdout
