@@ -91,8 +91,12 @@ def _show(d: Any) -> None:
         ("disposal", f"{d.id} ({d.kind}, {d.state.replace('_', ' ')})"),
         ("organisation", d.organisation),
         ("agreement", d.agreement or "none"),
-        ("rule", rule_text(d.rule)),
     ]
+    if d.exit is not None:
+        # an exit's deletion comes from the exit terms, not from the agreement's retention rule
+        rows.append(("cause", d.exit.describe()))
+    else:
+        rows.append(("rule", rule_text(d.rule)))
     if d.rule:
         rows += [("legal basis", d.rule["legal_basis"]), ("motivation", d.rule["motivation"])]
     if d.reason:
@@ -117,14 +121,18 @@ def _show(d: Any) -> None:
         say(f"{key:<{width}}  {value}".rstrip())
     say("")
     say("approvals:")
-    for p in d.parties:
-        if p.decision is None:
-            say(f"  {p.party}  waiting")
-        else:
-            say(
-                f"  {p.party}  {p.decision} by {p.decided_by} on {_when(p.decided_at)}"
-                + (f": {p.comment}" if p.comment else "")
-            )
+    decisions = [
+        (
+            p.party,
+            p.decision or "waiting",
+            p.decided_by or "-",
+            _when(p.decided_at),
+            p.comment or "",
+        )
+        for p in d.parties
+    ]
+    for line in table(("PARTY", "DECISION", "BY", "ON", "COMMENT"), decisions):
+        say(f"  {line}")
     say("")
     say(f"packages ({count(len(d.items), 'package')}):")
     for i in d.items:
@@ -184,8 +192,9 @@ def disposal_list(state: str | None, username: str | None, as_json: bool) -> Non
 @_as(required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def disposal_show(request_id: int, username: str | None, as_json: bool) -> None:
-    """Show disposal ID: its agreement and rule, who asked, each party's decision, its
-    packages and what happened to them.
+    """Show disposal ID: its agreement and what it comes from (the retention rule, the exit
+    terms of an exit, or the reason of an ad-hoc deletion), who asked, each party's decision,
+    its packages and what happened to them.
 
     \b
     Examples:

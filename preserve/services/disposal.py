@@ -151,6 +151,40 @@ class ItemInfo:
 
 
 @dataclass(frozen=True)
+class ExitCause:
+    """What an exit disposal comes from: the agreement's exit terms (its post-exit action) and
+    the exit whose export the receiving party confirmed, not the agreement's retention rule."""
+
+    post_exit_action: str
+    recipient: str | None
+    export_id: int | None
+    confirmed_by: str | None
+    confirmed_at: datetime | None
+
+    def as_json(self, *, iso: bool = True) -> dict[str, Any]:
+        at = self.confirmed_at
+        return {
+            "post_exit_action": self.post_exit_action,
+            "recipient": self.recipient,
+            "export": self.export_id,
+            "confirmed_by": self.confirmed_by,
+            "confirmed_at": at.isoformat() if iso and at is not None else at,
+        }
+
+    def describe(self) -> str:
+        """``exit terms: post-exit action delete_with_certificate, after export 1 to museum
+        (confirmed by mia on 2026-05-01)``."""
+        text = f"the agreement's exit terms: post-exit action {self.post_exit_action}"
+        if self.export_id is not None:
+            text += f", after export {self.export_id}"
+            if self.recipient:
+                text += f" to {self.recipient}"
+            if self.confirmed_at is not None:
+                text += f" (confirmed by {self.confirmed_by} on {self.confirmed_at:%Y-%m-%d})"
+        return text
+
+
+@dataclass(frozen=True)
 class DisposalInfo:
     id: int
     kind: str
@@ -173,10 +207,18 @@ class DisposalInfo:
     declaration_sha256: str | None
     parties: tuple[PartyDecision, ...]
     items: tuple[ItemInfo, ...]
+    #: Of an exit disposal: its exit terms and exit (its ``rule`` is then empty).
+    exit: ExitCause | None = None
 
     @property
     def label(self) -> str:
         return f"disposal {self.id}"
+
+    @property
+    def cause(self) -> str:
+        """What the disposal comes from: ``retention_rule`` (scheduled), ``exit_terms``
+        (exit) or ``adhoc`` (a deletion outside any schedule, with its reason)."""
+        return {"scheduled": "retention_rule", "exit": "exit_terms"}.get(self.kind, self.kind)
 
     @property
     def waiting_for(self) -> tuple[str, ...]:
@@ -195,7 +237,9 @@ class DisposalInfo:
             "state": self.state,
             "organisation": self.organisation,
             "agreement": self.agreement,
+            "cause": self.cause,
             "rule": self.rule,
+            "exit": None if self.exit is None else self.exit.as_json(iso=iso),
             "reason": self.reason,
             "requested_by": self.requested_by,
             "requested_at": when(self.requested_at),
@@ -374,6 +418,48 @@ def rule_text(rule: Mapping[str, Any]) -> str:
     )
 
 
+def _exit_cause(session: Session, r: DisposalRequest) -> ExitCause | None:
+    """Of an exit disposal: the exit terms' post-exit action and the latest confirmed export of
+    its agreement (once confirmed, no new export is made), else None."""
+    if r.kind != "exit" or r.reference is None:
+        return None
+    from preserve.catalogue.exits import AgreementExit
+
+    row = session.scalars(
+        sa.select(AgreementExit)
+        .where(AgreementExit.reference == r.reference, AgreementExit.confirmed_at.is_not(None))
+        .order_by(AgreementExit.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        a = session.get(Agreement, r.agreement_id) if r.agreement_id is not None else None
+        terms = a.exit_terms if a is not None else None
+        if terms is None:
+            return ExitCause("delete_with_certificate", None, None, None, None)
+        recipient = terms.recipient.organisation.slug if terms.recipient else None
+        return ExitCause(terms.post_exit_action, recipient, None, None, None)
+    return ExitCause(
+        row.post_exit_action, row.confirmed_party, row.id, row.confirmed_by, row.confirmed_at
+    )
+
+
+def _rule_of(r: DisposalRequest) -> dict[str, Any]:
+    """The retention rule a request comes from: none for an exit disposal (its exit terms are
+    the cause; requests made before this held the agreement's rule all the same)."""
+    return {} if r.kind == "exit" else dict(r.rule or {})
+
+
+def _cause_text(session: Session, r: DisposalRequest) -> str:
+    """``rule destroy 10 years after ...`` or, of an exit disposal, its exit terms."""
+    cause = _exit_cause(session, r)
+    return cause.describe() if cause is not None else f"rule {rule_text(r.rule)}"
+
+
+def _exit_json(session: Session, r: DisposalRequest) -> dict[str, Any] | None:
+    cause = _exit_cause(session, r)
+    return None if cause is None else cause.as_json()
+
+
 def _info(session: Session, r: DisposalRequest) -> DisposalInfo:
     org = session.get_one(Organisation, r.organisation_id)
     decided = {a.organisation_id: a for a in r.approvals}
@@ -413,7 +499,7 @@ def _info(session: Session, r: DisposalRequest) -> DisposalInfo:
         state=r.state,
         organisation=org.slug,
         agreement=f"{r.reference} v{r.version_no}" if r.reference else None,
-        rule=dict(r.rule or {}),
+        rule=_rule_of(r),
         reason=r.reason,
         requested_by=r.requested_by,
         requested_at=r.requested_at,
@@ -429,6 +515,7 @@ def _info(session: Session, r: DisposalRequest) -> DisposalInfo:
         declaration_sha256=r.declaration_sha256,
         parties=tuple(parties),
         items=tuple(items),
+        exit=_exit_cause(session, r),
     )
 
 
@@ -606,7 +693,7 @@ def _new_request(
 ) -> DisposalRequest:
     rule = (
         session.scalar(sa.select(RetentionRule).where(RetentionRule.agreement_id == agreement.id))
-        if agreement is not None
+        if agreement is not None and kind != "exit"  # an exit's deletion: its exit terms
         else None
     )
     r = DisposalRequest(
@@ -1580,7 +1667,7 @@ def _deletion_event(
         detail=(
             f"{_label(r)}: "
             + (
-                f"agreement {r.reference} v{r.version_no}, rule {rule_text(r.rule)}"
+                f"agreement {r.reference} v{r.version_no}, " + _cause_text(s, r)
                 if r.reference
                 else "no agreement"
             )
@@ -1689,7 +1776,8 @@ def _declaration(session: Session, r: DisposalRequest) -> Declaration:
         "executed_by": r.executed_by,
         "organisation": {"slug": org.slug, "name": org.name},
         "agreement": ({"reference": r.reference, "version": r.version_no} if r.reference else None),
-        "rule": r.rule or None,
+        "rule": _rule_of(r) or None,
+        "exit": _exit_json(session, r),
         "reason": r.reason or None,
         "requested_by": r.requested_by,
         "requested_at": r.requested_at.isoformat(),
@@ -1727,6 +1815,13 @@ def _markdown(doc: Mapping[str, Any], sha: str) -> str:
     else:
         lines.append("Agreement: none")
     lines.append(f"Kind: {doc['kind']}")
+    if doc.get("exit"):
+        e = doc["exit"]
+        lines.append(
+            f"Cause: the agreement's exit terms: post-exit action {e['post_exit_action']}"
+            + (f", after export {e['export']} to {e['recipient']}" if e["export"] else "")
+            + (f" (confirmed by {e['confirmed_by']} on {e['confirmed_at']})" if e["export"] else "")
+        )
     rule = doc["rule"]
     if rule:
         lines += [

@@ -87,7 +87,8 @@ def test_due_package_from_proposal_to_declaration_and_back(
     )
     r.run("disposal", "approve", "1", "--party", "archive", "--comment", "checked", "--as", "root")
     show = r.run("disposal", "show", "1").stdout
-    assert "archive  approve by root on" in show and "checked" in show
+    [archive] = [line for line in show.splitlines() if line.startswith("  archive ")]
+    assert archive.split()[1:3] == ["approve", "root"] and archive.endswith("UTC  checked")
 
     out = r.run("disposal", "execute", "1", "--as", "cas").stdout
     assert "disposal 1 (scheduled) is executed: 1 package disposed of" in out

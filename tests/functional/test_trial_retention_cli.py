@@ -1,0 +1,84 @@
+"""Rough edges of the retention-agreement commands a new-user trial found: an exit disposal
+shown with its cause (the exit terms, not the retention rule) and an aligned approvals table;
+"did you mean" for a misspelt agreement and hold kind; one message and exit code for an
+unknown or deactivated person; a disposal whose requester is the only one of a party who could
+approve it refused before it is proposed; every compliance column explained by --help. SQLite
+and PostgreSQL."""
+
+# ruff: noqa: F811 - ``repo`` is the fixture of test_agreements_cli, imported, not redefined
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.functional.cli import Repo
+from tests.functional.test_agreements_cli import fails, repo  # noqa: F401 (the repo fixture)
+from tests.functional.test_exit_cli import REF, _exiting, _receipt
+
+DELETE = {"recipient": "museum", "deadline_days": 90, "post_exit_action": "delete_with_certificate"}
+
+
+def _confirmed_exit(repo: Repo, tmp_path: Path) -> dict[str, Any]:
+    """CRA-2026-001 exiting with delete_with_certificate, exported by cas and confirmed by mia
+    (museum): the exit disposal is proposed by cas. Returns the export."""
+    _exiting(repo, tmp_path, exit=DELETE)
+    out = tmp_path / "exit"
+    made: dict[str, Any] = repo.json("exit", "export", REF, "--to", out, "--as", "cas")
+    receipt = _receipt(out, tmp_path / "receipt.txt")
+    repo.run("exit", "confirm", REF, "--receipt", receipt, "--party", "museum", "--as", "mia")
+    return made
+
+
+def test_exit_disposal_shows_its_exit_terms_and_aligned_approvals(
+    repo: Repo, tmp_path: Path
+) -> None:
+    export = _confirmed_exit(repo, tmp_path)
+    [listed] = repo.json("disposal", "list")
+    assert listed["kind"] == "exit"
+    text = repo.run("disposal", "show", str(listed["id"])).stdout
+    lines = text.splitlines()
+    # the cause is the exit terms and the exit, never the agreement's retention rule
+    cause = next(line for line in lines if line.startswith("cause "))
+    day = f"{listed['requested_at'][:10]}"
+    assert cause.split(None, 1)[1] == (
+        "the agreement's exit terms: post-exit action delete_with_certificate, after export "
+        f"{export['id']} to museum (confirmed by mia on {day})"
+    )
+    assert not any(line.startswith(("rule ", "legal basis", "motivation")) for line in lines)
+    assert "review 10 years" not in text
+    # the approvals: a table whose columns start at the same place on every line
+    start = lines.index("approvals:")
+    header, *rows = lines[start + 1 : lines.index("", start)]
+    assert header.split() == ["PARTY", "DECISION", "BY", "ON", "COMMENT"]
+    assert [r.split()[:2] for r in rows] == [["museum", "waiting"], ["archive", "waiting"]]
+    column = header.index("DECISION")
+    assert all(r[column - 2 : column] == "  " and r[column] != " " for r in rows)
+
+    shown = repo.json("disposal", "show", str(listed["id"]))
+    assert (shown["cause"], shown["rule"]) == ("exit_terms", {})
+    assert shown["exit"] == {
+        "post_exit_action": "delete_with_certificate",
+        "recipient": "museum",
+        "export": export["id"],
+        "confirmed_by": "mia",
+        "confirmed_at": shown["exit"]["confirmed_at"],
+    }
+    assert shown["exit"]["confirmed_at"].startswith(day)
+
+    # approved by both parties (not cas, who asked), executed: the declaration says so too
+    repo.run("disposal", "approve", str(listed["id"]), "--party", "museum", "--as", "mia")
+    repo.run("disposal", "approve", str(listed["id"]), "--party", "archive", "--as", "root")
+    text = repo.run("disposal", "show", str(listed["id"])).stdout
+    museum = next(line for line in text.splitlines() if line.startswith("  museum "))
+    archive = next(line for line in text.splitlines() if line.startswith("  archive "))
+    assert museum.split()[1:3] == ["approve", "mia"]
+    assert archive.split()[1:3] == ["approve", "root"]
+    assert museum.index("mia") == archive.index("root")  # the BY column lines up
+    repo.run("disposal", "execute", str(listed["id"]), "--as", "cas")
+    declaration = repo.run("disposal", "declaration", str(listed["id"])).stdout
+    assert "Cause: the agreement's exit terms: post-exit action delete_with_certificate" in (
+        declaration
+    )
+    assert "Rule:" not in declaration
+    as_json = repo.run("disposal", "declaration", str(listed["id"]), "--format", "json").stdout
+    assert '"rule": null' in as_json and '"post_exit_action": "delete_with_certificate"' in as_json
