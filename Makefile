@@ -91,6 +91,7 @@ bench-web: install ## web catalogue at 100k packages / 1M files on PostgreSQL (P
 	$(BIN)/python -m bench.web --merge docs/benchmarks.md $(BENCH_WEB_ARGS)
 	@if [ -f bench/web_upload.py ]; then $(BIN)/python -m bench.web_upload --merge docs/benchmarks.md; fi
 	@if [ -f bench/web_folder.py ]; then $(BIN)/python -m bench.web_folder --merge docs/benchmarks.md; fi
+	@if [ -f bench/compliance.py ]; then $(BIN)/python -m bench.compliance --merge docs/benchmarks.md; fi
 
 soak: install ## kill ingests at random moments, check each re-run; writes docs/reliability.md
 	$(BIN)/python -m bench.soak --iterations $(SOAK_ITERATIONS) $(SOAK_ARGS)

@@ -566,13 +566,13 @@ def render(
     return out
 
 
-def merge_section(document: str, lines: Sequence[str]) -> str:
-    """``document`` with its Web catalogue section replaced by ``lines`` (or inserted before
-    its "## Method" heading, else at the end)."""
+def merge_section(document: str, lines: Sequence[str], section: str = SECTION) -> str:
+    """``document`` with its ``section`` (default: Web catalogue) replaced by ``lines`` (or
+    inserted before its "## Method" heading, else at the end); other benchmarks share it."""
     text = "\n".join(lines).rstrip("\n") + "\n"
     parts = document.split("\n")
-    if SECTION in parts:
-        start = parts.index(SECTION)
+    if section in parts:
+        start = parts.index(section)
         end = next(
             (i for i in range(start + 1, len(parts)) if parts[i].startswith("## ")), len(parts)
         )
