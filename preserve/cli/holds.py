@@ -23,6 +23,29 @@ KINDS = ("legal", "dispute", "audit", "gdpr_request", "rights_challenge", "other
 HOLD_ID = click.IntRange(min=1)
 
 
+class _Kind(click.Choice):
+    """A kind of hold: ``gdpr-request`` and any case are taken; a misspelt one is refused with
+    every kind and the closest ("did you mean")."""
+
+    def __init__(self) -> None:
+        super().__init__(KINDS, case_sensitive=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = value.strip().replace("-", "_") if isinstance(value, str) else value
+        try:
+            return super().convert(text, param, ctx)
+        except click.BadParameter:
+            from preserve.names import suggestions
+
+            close = suggestions(str(text), KINDS)
+            self.fail(
+                f"{value!r} is not a kind of hold: one of {', '.join(KINDS)}"
+                + ("; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""),
+                param,
+                ctx,
+            )
+
+
 class CollectionPath(GivenText):
     """ORG/SLUG; shell completion offers the organisations, then their collections."""
 
@@ -147,7 +170,7 @@ def _show(h: Any) -> None:
 @holds.command("add")
 @click.option(
     "--kind",
-    type=click.Choice(KINDS, case_sensitive=False),
+    type=_Kind(),
     required=True,
     help="What kind of hold.",
 )

@@ -86,7 +86,7 @@ from preserve.catalogue.agreements import (
 from preserve.catalogue.models import Collection, Organisation, Package
 from preserve.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from preserve.formats.siegfried import known_puids
-from preserve.names import suggestions
+from preserve.names import suggestions, unknown
 from preserve.services.access import Principal
 from preserve.territories import is_region
 from preserve.uow import UnitOfWork
@@ -420,6 +420,52 @@ def _find(session: Session, ident: str, *, for_update: bool = False) -> Agreemen
     return found
 
 
+def _find_visible(
+    session: Session, ident: str, who: Principal | None, *, for_update: bool = False
+) -> Agreement:
+    """:func:`_find` for ``who``: an agreement they may not see is not found either, and a
+    reference not found is answered with the closest ones they may see ("did you mean")."""
+    try:
+        a = _find(session, ident, for_update=for_update)
+        _check_visible(who, a)
+    except NotFound:
+        raise _no_agreement(session, ident, who) from None
+    return a
+
+
+def _no_agreement(session: Session, ident: str, who: Principal | None) -> NotFound:
+    """No agreement ``ident`` (for ``who``): "did you mean" with the references they may see
+    (with the version asked for, when ``ident`` names one), or the versions there are."""
+    reference, version = parse_identifier(ident)
+    rows = session.execute(
+        sa.select(
+            Agreement.reference, Agreement.created_by, AgreementParty.organisation_id
+        ).outerjoin(AgreementParty, AgreementParty.agreement_id == Agreement.id)
+    )
+    seen: set[str] = set()
+    for ref, created_by, org in rows:
+        if (
+            who is None
+            or who.is_admin
+            or created_by == who.username
+            or (org is not None and who.can_view(org))
+        ):
+            seen.add(ref)
+    if version is not None and reference in seen:
+        numbers = session.scalars(
+            sa.select(Agreement.version_no)
+            .where(Agreement.reference == reference)
+            .order_by(Agreement.version_no)
+        )
+        return NotFound(
+            f"no agreement {ident!r}: {reference} has "
+            + ", ".join(f"{reference}/v{n}" for n in numbers)
+        )
+    if version is not None:
+        return unknown("agreement", ident, (f"{ref}/v{version}" for ref in seen))
+    return unknown("agreement", ident, seen)
+
+
 def _party_orgs(a: Agreement) -> set[int]:
     return {p.organisation_id for p in a.parties}
 
@@ -640,8 +686,7 @@ def list_agreements(
 
 def show(app: Application, ident: str, who: Principal | None = None) -> AgreementDetail:
     with app.uow() as uow:
-        a = _find(uow.session, ident)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who)
         return _detail(uow.session, a)
 
 
@@ -656,8 +701,11 @@ def versions(
             )
         )
         if not rows:
-            raise NotFound(f"no agreement {reference!r}")
-        _check_visible(who, rows[-1])
+            raise _no_agreement(s, reference, who)
+        try:
+            _check_visible(who, rows[-1])
+        except NotFound:
+            raise _no_agreement(s, reference, who) from None
         return [_summary(a) for a in rows]
 
 
@@ -1608,8 +1656,7 @@ def edit_draft(
     at = _now(now)
     with app.uow() as uow:
         s = uow.session
-        a = _find(s, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(s, ident, who, for_update=True)
         _require_draft(a)
         _may_prepare(who, a)
         with s.no_autoflush:
@@ -1625,8 +1672,7 @@ def propose(
 ) -> AgreementDetail:
     at = _now(now)
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("draft",), "propose")
         _may_prepare(who, a)
         missing = missing_for_proposal(a)
@@ -1653,8 +1699,7 @@ def agree(
     """``party`` agrees to the proposal; when every party has agreed: pending signature."""
     at = _now(now)
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("proposed",), "agree to")
         target = _party(a, party)
         _may_act_for(who, target, "agree")
@@ -1696,8 +1741,7 @@ def send_back(
             "comment: sending an agreement back needs a comment saying what to change"
         )
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("proposed",), "send back")
         target = _party(a, party)
         _may_act_for(who, target, "send back")
@@ -1832,8 +1876,7 @@ def sign(
         p.add(f"document_sha256: {document_sha256!r} is not a SHA-256 (64 hexadecimal digits)")
     p.raise_if_any("signature")
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("pending_signature",), "sign")
         target = _party(a, party)
         _may_act_for(who, target, "sign")
@@ -2013,8 +2056,7 @@ def activate(
     """signed -> active, from its start date on (refused before it, with the date)."""
     at = _now(now)
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("signed",), "activate")
         _custodian_staff(who, a, "activate")
         if a.effective_from is None or a.effective_from > at.date():
@@ -2030,8 +2072,7 @@ def confirm_review(
     """under_review -> active; the next review moves one review interval on from today."""
     at = _now(now)
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("under_review",), "confirm the review of")
         _custodian_staff(who, a, "confirm the review of")
         a.next_review_on = add_months(at.date(), a.review_interval_months or 60)
@@ -2050,8 +2091,7 @@ def suspend(
             "reason: say why the agreement is suspended (breach, rights challenge ...)"
         )
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("active", "under_review"), "suspend")
         _custodian_staff(who, a, "suspend")
         _move(a, "suspended", "suspend", who, at, comment=reason.strip())
@@ -2064,8 +2104,7 @@ def resume(
 ) -> AgreementDetail:
     at = _now(now)
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("suspended",), "resume")
         _custodian_staff(who, a, "resume")
         _move(a, "active", "resume", who, at, comment=comment.strip())
@@ -2087,8 +2126,7 @@ def give_notice(
     if not reason or not reason.strip():
         raise InvalidInput("reason: say why notice is given")
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("active", "under_review", "suspended"), "give notice on")
         target = _party(a, party)
         if not (who.is_admin and "custodian" in target.role_names):
@@ -2105,8 +2143,7 @@ def start_exit(
     """expired -> exiting (or notice_given -> exiting once the notice period is over)."""
     at = _now(now)
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("expired", "notice_given"), "start the exit of")
         _custodian_staff(who, a, "start the exit of")
         if a.state == "notice_given":
@@ -2133,8 +2170,7 @@ def close(
             "(return, transfer, deletion certificate)"
         )
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("exiting",), "close")
         _custodian_staff(who, a, "close")
         from preserve.services.exits import close_refusal
@@ -2153,8 +2189,7 @@ def withdraw(
 ) -> AgreementDetail:
     at = _now(now)
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         _require(a, ("draft", "proposed"), "withdraw")
         _may_prepare(who, a)
         _move(a, "withdrawn", "withdraw", who, at, comment=reason.strip())
@@ -2262,8 +2297,7 @@ def amend(
     at = _now(now)
     with app.uow() as uow:
         s = uow.session
-        old = _find(s, ident, for_update=True)
-        _check_visible(who, old)
+        old = _find_visible(s, ident, who, for_update=True)
         _require(old, ("active", "under_review", "suspended"), "amend")
         _may_prepare(who, old)
         pending = s.scalars(
@@ -2480,8 +2514,7 @@ def attach_document(
     media = _sniff(shown, data)
     digest = hashlib.sha256(data).hexdigest()
     with app.uow() as uow:
-        a = _find(uow.session, ident, for_update=True)
-        _check_visible(who, a)
+        a = _find_visible(uow.session, ident, who, for_update=True)
         if kind != "signed_copy":
             _require_draft(a)
         elif a.state in ("draft", "withdrawn"):

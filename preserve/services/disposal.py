@@ -984,8 +984,7 @@ def propose_due(
             .order_by(PackageRetention.package_id)
         )
         if agreement is not None:
-            a = ag._find(s, agreement)
-            ag._check_visible(who, a)
+            a = ag._find_visible(s, agreement, who)
             stmt = stmt.where(PackageRetention.reference == a.reference)
         rows = [row for row, _action in s.execute(stmt)]
         ids = [row.package_id for row in rows]

@@ -189,9 +189,7 @@ def packages_in_scope(a: Agreement) -> sa.ColumnElement[bool]:
 
 
 def _find(session: Session, ident: str, who: Principal | None, *, for_update: bool = False) -> Any:
-    a = ag._find(session, ident, for_update=for_update)
-    ag._check_visible(who, a)
-    return a
+    return ag._find_visible(session, ident, who, for_update=for_update)
 
 
 def _label(a: Agreement) -> str:

@@ -82,3 +82,34 @@ def test_exit_disposal_shows_its_exit_terms_and_aligned_approvals(
     assert "Rule:" not in declaration
     as_json = repo.run("disposal", "declaration", str(listed["id"]), "--format", "json").stdout
     assert '"rule": null' in as_json and '"post_exit_action": "delete_with_certificate"' in as_json
+
+
+def test_a_misspelt_agreement_or_hold_kind_gets_did_you_mean(repo: Repo, tmp_path: Path) -> None:
+    _exiting(repo, tmp_path)
+    err = fails(repo, 3, "agreements", "show", "CRA-2026-01")
+    assert err == "error: no agreement 'CRA-2026-01'; did you mean 'CRA-2026-001'?\n"
+    err = fails(repo, 3, "agreements", "show", "CRA-2026-01/v1")
+    assert "did you mean 'CRA-2026-001/v1'?" in err
+    assert "CRA-2026-001 has CRA-2026-001/v1" in fails(
+        repo, 3, "agreements", "show", "CRA-2026-001/v7"
+    )
+    assert "did you mean 'CRA-2026-001'?" in fails(repo, 3, "exit", "status", "cra-2026-01")
+    # nothing close: the references there are; none suggested to someone who may not see it
+    assert "(the agreement: CRA-2026-001)" in fails(repo, 3, "agreements", "show", "XYZ")
+    err = fails(repo, 3, "agreements", "show", "CRA-2026-01", "--as", "otto")
+    assert err == "error: no agreement 'CRA-2026-01' (there is no agreement yet)\n"
+    err = fails(repo, 3, "agreements", "show", REF, "--as", "otto")
+    assert err == f"error: no agreement {REF!r} (there is no agreement yet)\n"
+
+    photo = repo.packages()[0]["id"]
+    hold = ("holds", "add", "--title", "T", "--reason", "r", "--package", photo, "--as", "mia")
+    result = repo.run(*hold, "--kind", "legl", ok=False)
+    assert result.exit_code == 2
+    assert (
+        "'legl' is not a kind of hold: one of legal, dispute, audit, gdpr_request, "
+        "rights_challenge, other; did you mean 'legal'?"
+    ) in result.stderr
+    result = repo.run(*hold, "--kind", "foo", ok=False)
+    assert result.exit_code == 2 and "one of legal, dispute" in result.stderr
+    assert "did you mean" not in result.stderr
+    assert repo.json(*hold, "--kind", "GDPR-request")["kind"] == "gdpr_request"
