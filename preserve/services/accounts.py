@@ -167,7 +167,7 @@ def set_membership(app: Application, username: str, organisation: str, role: str
         s = uow.session
         user = s.scalar(sa.select(User).where(User.username == normalise_username(username)))
         if user is None:
-            raise NotFound(f"no user {username!r}")
+            raise no_such_user(username)
         org = uow.organisations.get_by_slug(organisation)
         if org is None:
             raise NotFound(f"no organisation {organisation!r}")
@@ -205,6 +205,40 @@ def principal_for(app: Application, user_id: int, *, epoch: int | None = None) -
             roles=roles,
             locale=user.locale,
         )
+
+
+def no_such_user(name: str) -> NotFound:
+    """The one error for a person named who does not exist (exit 3, HTTP 404)."""
+    return NotFound(f"no user {name!r} (people are made with: preserve users create)")
+
+
+def deactivated(name: str) -> PermissionDenied:
+    """The one error for a person named who exists but is deactivated (exit 77, HTTP 403)."""
+    return PermissionDenied(
+        f"user {name!r} is deactivated (an administrator reactivates them: "
+        f"preserve users reactivate {name})"
+    )
+
+
+def person_named(app: Application, username: str) -> Principal:
+    """The active person ``username`` names (``--as USER``): :func:`no_such_user` for nobody
+    (an invalid name too), :func:`deactivated` for a deactivated person."""
+    name = username.strip()
+    if not name:
+        raise InvalidInput("--as names nobody (an empty value: an unset variable in a script?)")
+    try:
+        name = normalise_username(name)
+    except InvalidInput:
+        raise no_such_user(name) from None
+    with app.uow() as uow:
+        user = uow.session.scalar(sa.select(User).where(User.username == name))
+        if user is None:
+            raise no_such_user(name)
+        user_id, active = user.id, user.active
+    found = principal_for(app, user_id) if active else None
+    if found is None:
+        raise deactivated(name)
+    return found
 
 
 def organisation_names(app: Application) -> dict[int, str]:
@@ -531,7 +565,7 @@ def find_user_id(app: Application, username: str) -> int:
     with app.uow() as uow:
         found = uow.session.scalar(sa.select(User.id).where(User.username == name))
         if found is None:
-            raise NotFound(f"no user {name!r}")
+            raise no_such_user(name)
         return found
 
 

@@ -59,7 +59,6 @@ from preserve.catalogue.models import (
     Collection,
     Organisation,
     Package,
-    User,
 )
 from preserve.catalogue.retention import PackageRetention
 from preserve.errors import InvalidInput, NotFound, OnHold, PermissionDenied
@@ -595,24 +594,9 @@ def _one_target(
 def principal_for_cli(app: Application, username: str) -> Principal:
     """The person named by ``--as USER`` on the command line: an existing, active catalogue
     user (``preserve users create``); their roles apply as on the web."""
-    from preserve.services.accounts import normalise_username, principal_for
+    from preserve.services.accounts import person_named
 
-    name = username.strip()
-    if not name:
-        raise InvalidInput("--as names nobody (an empty value: an unset variable in a script?)")
-    try:
-        name = normalise_username(name)
-    except InvalidInput:
-        raise NotFound(f"no user {name!r}") from None
-    with app.uow() as uow:
-        user = uow.session.scalar(sa.select(User).where(User.username == name))
-        if user is None:
-            raise NotFound(f"no user {name!r} (people are made with: preserve users create)")
-        user_id, active = user.id, user.active
-    found = principal_for(app, user_id) if active else None
-    if found is None:
-        raise PermissionDenied(f"user {name!r} is deactivated")
-    return found
+    return person_named(app, username)
 
 
 # ----------------------------------------------------------------------------- helpers

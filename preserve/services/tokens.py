@@ -21,7 +21,7 @@ from preserve.bootstrap import Application
 from preserve.catalogue.models import ApiToken, User
 from preserve.errors import InvalidInput, NotFound
 from preserve.services.access import Principal
-from preserve.services.accounts import normalise_username, principal_for
+from preserve.services.accounts import deactivated, no_such_user, person_named, principal_for
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,10 @@ def create_token(
     with app.uow() as uow:
         s = uow.session
         user = s.get(User, principal.user_id)
-        if user is None or not user.active:
-            raise NotFound(f"no active user {principal.username!r}")
+        if user is None:
+            raise no_such_user(principal.username)
+        if not user.active:
+            raise deactivated(principal.username)
         token = ApiToken(
             user_id=user.id,
             name=name,
@@ -194,11 +196,6 @@ def principal_for_token(
 
 
 def principal_for_username(app: Application, username: str) -> Principal:
-    """The active person named ``username`` (``preserve tokens ... --as NAME``)."""
-    name = normalise_username(username)
-    with app.uow() as uow:
-        user_id = uow.session.scalar(sa.select(User.id).where(User.username == name))
-    found = principal_for(app, user_id) if user_id is not None else None
-    if found is None:
-        raise NotFound(f"no active user {name!r}")
-    return found
+    """The active person named ``username`` (``preserve tokens ... --as NAME``):
+    :func:`preserve.services.accounts.person_named`."""
+    return person_named(app, username)

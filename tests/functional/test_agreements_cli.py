@@ -387,7 +387,7 @@ def test_amend_suspend_notice_close(repo: Repo, tmp_path: Path) -> None:
 
 def test_refusals_and_bad_input(repo: Repo, tmp_path: Path) -> None:
     path = write(tmp_path, description())
-    assert "no active user 'nobody'" in fails(
+    assert "no user 'nobody'" in fails(
         repo, 3, "agreements", "create", "--from", path, "--as", "nobody"
     )
     assert "otto may not prepare" in fails(

@@ -113,3 +113,29 @@ def test_a_misspelt_agreement_or_hold_kind_gets_did_you_mean(repo: Repo, tmp_pat
     assert result.exit_code == 2 and "one of legal, dispute" in result.stderr
     assert "did you mean" not in result.stderr
     assert repo.json(*hold, "--kind", "GDPR-request")["kind"] == "gdpr_request"
+
+
+def test_an_unknown_or_deactivated_person_is_told_the_same_everywhere(repo: Repo) -> None:
+    """One message and exit code for nobody (3) and for a deactivated person (77), whichever
+    command names them with --as."""
+    commands = (
+        ("agreements", "show", REF),
+        ("agreements", "list"),
+        ("exit", "status", REF),
+        ("holds", "list"),
+        ("disposal", "list"),
+        ("tokens", "list"),
+        ("compliance",),
+    )
+    nobody = "error: no user 'nobody' (people are made with: preserve users create)\n"
+    for command in commands:
+        assert fails(repo, 3, *command, "--as", "nobody") == nobody, command
+    repo.run("users", "deactivate", "vera")
+    gone = (
+        "error: user 'vera' is deactivated (an administrator reactivates them: "
+        "preserve users reactivate vera)\n"
+    )
+    for command in commands:
+        assert fails(repo, 77, *command, "--as", "vera") == gone, command
+    assert fails(repo, 77, "tokens", "create", "nightly", "--as", "vera") == gone
+    assert fails(repo, 3, "users", "set-role", "nobody", "museum", "viewer") == nobody

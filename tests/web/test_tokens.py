@@ -162,7 +162,7 @@ def test_the_cli_makes_lists_and_revokes_tokens(site: Site) -> None:
     site.repo.run("tokens", "revoke", str(listed[0]["id"]), "--as", "ann")
     assert tokens.principal_for_token(site.application, text) is None
     for args, message in (
-        (("create", "x", "--as", "nobody"), "no active user"),
+        (("create", "x", "--as", "nobody"), "no user 'nobody'"),
         (("create", "x", "--as", "ann", "--expires-days", "0"), "--expires-days"),
         (("create", "", "--as", "ann"), "empty"),
         (("revoke", "999", "--as", "ann"), "no token 999"),
