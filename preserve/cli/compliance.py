@@ -10,7 +10,7 @@ import click
 from preserve.cli.base import GIVEN, app, cli, say
 from preserve.cli.output import emit_json, table
 
-#: What each column of the table means, printed under it (``--help`` explains OWN/KEPT and FORMATS).
+#: What each column of the table means: printed under it, and in ``--help``.
 LEGEND = (
     "PACKAGES: stored packages; an agreement's: those in its scope; an organisation's: those it"
     " owns (its collections) and those it keeps as the custodian of an agreement in force, each"
@@ -38,7 +38,20 @@ def _when(value: Any) -> str:
     return "-" if value is None else f"{value:%Y-%m-%d}"
 
 
-@cli.command("compliance")
+#: ``preserve compliance --help``: what it shows, then the legend of every column (the
+#: same text as under the table: one source).
+HELP = (
+    "Compliance of every agreement in force and every organisation (ROW), as a table "
+    "(followed by the legend of its columns), JSON or CSV (packages_owned and packages_kept "
+    "are OWN/KEPT there).\n\nColumns:\n\n"
+    + "\n\n".join(LEGEND)
+    + "\n\n\b\nExamples:\n  preserve compliance\n"
+    "  preserve compliance --agreement CRA-2026-001 --json\n"
+    "  preserve compliance --organisation museum --csv > museum.csv"
+)
+
+
+@cli.command("compliance", help=HELP)
 @click.option(
     "--organisation",
     default=None,
@@ -64,24 +77,6 @@ def compliance(
     as_json: bool,
     as_csv: bool,
 ) -> None:
-    """Compliance of every agreement in force and every organisation: packages, the share
-    meeting the copies, sites, regions and offline copy asked, the share checked for fixity
-    within its interval, open fixity incidents, the share in accepted formats, the last
-    restore test and the next one due, reviews and retention due dates in 30/90/365 days,
-    retention errors, pending disposals and packages on hold. The table is followed by a
-    legend of its columns.
-
-    An organisation's row covers the packages it owns (its collections) and those it keeps as
-    the custodian of an agreement in force (OWN/KEPT; packages_owned and packages_kept in JSON
-    and CSV). FORMATS is the share of packages every payload file of which has a PRONOM format
-    identifier (PUID) on the agreement's list of accepted or preferred formats.
-
-    \b
-    Examples:
-      preserve compliance
-      preserve compliance --agreement CRA-2026-001 --json
-      preserve compliance --organisation museum --csv > museum.csv
-    """
     from preserve.services import compliance as service
 
     if as_json and as_csv:

@@ -87,7 +87,7 @@ def test_compliance_table_json_and_csv(repo: Repo, tmp_path: Path) -> None:
     assert "PRONOM format identifier (PUID)" in formats and "accepted or preferred" in formats
     assert "keeps as the custodian" in legend[0]
     helped = " ".join(repo.run("compliance", "--help").stdout.split())
-    assert "FORMATS is the share of packages every payload file of which has a PRONOM" in helped
+    assert "FORMATS: share whose every payload file has a PRONOM format identifier" in helped
     assert "those it keeps as the custodian of an agreement in force" in helped
     # JSON and CSV carry no legend
     assert "FORMATS:" not in repo.run("compliance", "--csv").stdout

@@ -139,3 +139,17 @@ def test_an_unknown_or_deactivated_person_is_told_the_same_everywhere(repo: Repo
         assert fails(repo, 77, *command, "--as", "vera") == gone, command
     assert fails(repo, 77, "tokens", "create", "nightly", "--as", "vera") == gone
     assert fails(repo, 3, "users", "set-role", "nobody", "museum", "viewer") == nobody
+
+
+def test_compliance_help_explains_every_column_with_the_legend_under_the_table(
+    repo: Repo,
+) -> None:
+    shown = repo.run("compliance").stdout.splitlines()
+    headers = [h.strip() for h in shown[0].split("  ") if h.strip()]
+    assert headers[:2] == ["ROW", "PACKAGES"] and len(headers) == 13
+    legend = shown[shown.index("") + 1 :]
+    help_text = " ".join(repo.run("compliance", "--help").stdout.split())
+    for header in headers:
+        assert f"{header}:" in help_text or f"({header})" in help_text, header
+    for line in legend:  # the same words, wrapped by click
+        assert " ".join(line.split()) in help_text, line
