@@ -295,6 +295,9 @@ class File(Base):
     __tablename__ = "files"
     __table_args__ = (
         sa.UniqueConstraint("package_id", "version", "path"),
+        # the compliance report's formats: each package version's PUIDs, read in order from
+        # the index alone (migration 0015)
+        sa.Index(None, "package_id", "version", "role", "puid"),
         sa.CheckConstraint(_in("role", FILE_ROLES), name="role"),
     )
 
@@ -617,7 +620,7 @@ class Alert(Base):
     dedup_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     package_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     location_id: Mapped[int | None] = mapped_column()
-    job_id: Mapped[str | None] = mapped_column(sa.String(36))
+    job_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     #: Structured facts for the webhook (files, copies, counts).
     details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
