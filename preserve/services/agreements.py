@@ -2625,6 +2625,42 @@ def _matches(scope: AgreementScope, description: Mapping[str, Any]) -> bool:
     return False
 
 
+def _oldest_activated(agreements: Iterable[Agreement]) -> Agreement | None:
+    """The one that governs among several that apply: the oldest activated."""
+    return min(
+        agreements,
+        key=lambda a: (a.activated_at or datetime.max.replace(tzinfo=UTC), a.id),
+        default=None,
+    )
+
+
+def _rule_candidates(session: Session) -> list[Agreement]:
+    """The main versions in force with a metadata-rule scope, oldest activated first."""
+    return list(
+        session.scalars(
+            sa.select(Agreement)
+            .join(AgreementScope, AgreementScope.agreement_id == Agreement.id)
+            .where(
+                AgreementScope.selector == "metadata",
+                Agreement.component == "main",
+                Agreement.state.in_(IN_FORCE),
+            )
+            .options(selectinload(Agreement.scopes))
+            .order_by(Agreement.activated_at, Agreement.id)
+        ).unique()
+    )
+
+
+def _first_matching(
+    candidates: Iterable[Agreement], description: Mapping[str, Any]
+) -> Agreement | None:
+    """The first of ``candidates`` whose metadata rule matches ``description``."""
+    for a in candidates:
+        if any(s.selector == "metadata" and _matches(s, description) for s in a.scopes):
+            return a
+    return None
+
+
 def _governing(
     session: Session, package_id: str | None, collection_id: int | None
 ) -> Agreement | None:
@@ -2635,32 +2671,43 @@ def _governing(
             raise NotFound(f"no package {package_id}")
         collection_id = package.collection_id
         description = package.description or {}
-    in_force = [
+    by_collection = _oldest_activated(
         a
         for a in (_covering(session, collection_id) if collection_id else [])
         if a.state in IN_FORCE
-    ]
-    if in_force:
-        return min(
-            in_force, key=lambda a: (a.activated_at or datetime.max.replace(tzinfo=UTC), a.id)
-        )
-    if package_id is None:
-        return None
-    candidates = session.scalars(
-        sa.select(Agreement)
-        .join(AgreementScope, AgreementScope.agreement_id == Agreement.id)
-        .where(
-            AgreementScope.selector == "metadata",
-            Agreement.component == "main",
-            Agreement.state.in_(IN_FORCE),
-        )
-        .options(selectinload(Agreement.scopes))
-        .order_by(Agreement.activated_at, Agreement.id)
-    ).unique()
-    for a in candidates:
-        if any(s.selector == "metadata" and _matches(s, description) for s in a.scopes):
-            return a
-    return None
+    )
+    if by_collection is not None or package_id is None:
+        return by_collection
+    return _first_matching(_rule_candidates(session), description)
+
+
+class GoverningLookup:
+    """:func:`governing_agreement` for many packages in one session, without a query per
+    package: each collection's agreement in force and the metadata-rule candidates are read
+    once. For a pass that does not change agreements (linking packages does not)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._by_collection: dict[int, Agreement | None] = {}
+        self._candidates: list[Agreement] | None = None
+
+    def package(
+        self, collection_id: int | None, description: Mapping[str, Any] | None
+    ) -> AgreementRef | None:
+        """The version in force that governs a package of ``collection_id`` with
+        ``description`` (the same answer as :func:`governing_agreement`)."""
+        a: Agreement | None = None
+        if collection_id is not None:
+            if collection_id not in self._by_collection:
+                self._by_collection[collection_id] = _oldest_activated(
+                    c for c in _covering(self._session, collection_id) if c.state in IN_FORCE
+                )
+            a = self._by_collection[collection_id]
+        if a is None:
+            if self._candidates is None:
+                self._candidates = _rule_candidates(self._session)
+            a = _first_matching(self._candidates, description or {})
+        return None if a is None else AgreementRef(a.id, a.reference, a.version_no, a.state)
 
 
 def governing_agreement(
@@ -2709,6 +2756,7 @@ __all__ = [
     "AgreementDetail",
     "AgreementRef",
     "AgreementSummary",
+    "GoverningLookup",
     "RightsInfo",
     "ServiceLevelInfo",
     "Transition",

@@ -53,6 +53,7 @@ from preserve.catalogue.retention import PackageRetention
 from preserve.errors import Conflict, InvalidInput, NotFound
 from preserve.services.agreements import (
     IN_FORCE,
+    GoverningLookup,
     _matches,
     add_months,
     governing_agreement,
@@ -544,25 +545,40 @@ def schedule(
 def _link_unlinked(session: Session, collection_ids: Iterable[int], at: datetime) -> int:
     """Link the stored packages of the collections that no agreement was linked to yet (an
     agreement activated for a collection that already holds packages); returns how many."""
-    linked = 0
-    for collection_id in collection_ids:
-        ids = session.scalars(
-            sa.select(Package.id)
-            .outerjoin(PackageRetention, PackageRetention.package_id == Package.id)
-            .where(
-                Package.collection_id == collection_id,
-                Package.status == "stored",
-                PackageRetention.package_id.is_(None),
-            )
-            .order_by(Package.id)
-        ).all()
-        for pid in ids:
-            ref = governing_agreement(session, package_id=pid)
-            if ref is None:
-                continue
-            _link_new(session, pid, ref, at)
-            linked += 1
-    return linked
+    unlinked = _unlinked().where(Package.collection_id.in_(list(collection_ids)))
+    return _link_governed(session, unlinked, at)
+
+
+def _unlinked() -> sa.Select[tuple[str, int, Any]]:
+    """The stored packages no agreement was linked to yet: id, collection, description."""
+    return (
+        sa.select(Package.id, Package.collection_id, Package.description)
+        .outerjoin(PackageRetention, PackageRetention.package_id == Package.id)
+        .where(Package.status == "stored", PackageRetention.package_id.is_(None))
+        .order_by(Package.id)
+    )
+
+
+def _link_governed(
+    session: Session,
+    unlinked: sa.Select[tuple[str, int, Any]],
+    at: datetime,
+    *,
+    agreement_id: int | None = None,
+) -> int:
+    """Link each package of ``unlinked`` that an agreement governs (only ``agreement_id``,
+    when given) to that version; returns how many. The governing agreement of every package is
+    found from agreements read once (:class:`GoverningLookup`): a query per package made an
+    activation over 20,000 packages take two minutes."""
+    lookup = GoverningLookup(session)
+    governed = []
+    for pid, collection_id, description in session.execute(unlinked):
+        ref = lookup.package(collection_id, description)
+        if ref is not None and (agreement_id is None or ref.id == agreement_id):
+            governed.append((pid, ref))
+    for pid, ref in governed:
+        _link_new(session, pid, ref, at)
+    return len(governed)
 
 
 def _link_new(session: Session, package_id: str, ref: Any, at: datetime) -> None:
@@ -588,20 +604,7 @@ def _link_matching(session: Session, agreement: Agreement, at: datetime) -> int:
     """Link the stored packages no agreement was linked to yet that ``agreement`` (in force,
     with a metadata-rule scope) governs now: those whose description its rule matches and
     whose collection no agreement covers (:func:`governing_agreement`)."""
-    ids = session.scalars(
-        sa.select(Package.id)
-        .outerjoin(PackageRetention, PackageRetention.package_id == Package.id)
-        .where(Package.status == "stored", PackageRetention.package_id.is_(None))
-        .order_by(Package.id)
-    ).all()
-    linked = 0
-    for pid in ids:
-        ref = governing_agreement(session, package_id=pid)
-        if ref is None or ref.id != agreement.id:
-            continue
-        _link_new(session, pid, ref, at)
-        linked += 1
-    return linked
+    return _link_governed(session, _unlinked(), at, agreement_id=agreement.id)
 
 
 def named_agreement(bag_info: Iterable[Sequence[str]] | None) -> tuple[str, int | None] | None:
@@ -801,31 +804,12 @@ def recompute(
     at = _now(now)
     with app.uow() as uow:
         s = uow.session
-        if collection is not None:
-            collection_ids = [_collection_id(s, collection)]
-        else:
-            collection_ids = list(
-                s.scalars(
-                    sa.select(AgreementScope.collection_id)
-                    .join(Agreement, Agreement.id == AgreementScope.agreement_id)
-                    .where(
-                        AgreementScope.selector == "collection",
-                        Agreement.state.in_(IN_FORCE),
-                        AgreementScope.collection_id.is_not(None),
-                    )
-                    .distinct()
-                )
-            )
+        collection_ids = [] if collection is None else [_collection_id(s, collection)]
         relink_superseded(s, at)  # the version in force governs
-        _link_unlinked(s, collection_ids, at)
-        if collection is None:
-            for a in s.scalars(
-                sa.select(Agreement)
-                .join(AgreementScope, AgreementScope.agreement_id == Agreement.id)
-                .where(AgreementScope.selector == "metadata", Agreement.state.in_(IN_FORCE))
-                .order_by(Agreement.activated_at, Agreement.id)
-            ).unique():
-                _link_matching(s, a, at)
+        if collection is None:  # by a collection's agreement or a metadata rule
+            _link_governed(s, _unlinked(), at)
+        else:
+            _link_unlinked(s, collection_ids, at)
         relink_named(
             s,
             at,
