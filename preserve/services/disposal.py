@@ -78,11 +78,13 @@ from preserve.catalogue.models import (
     Copy,
     Derivative,
     File,
+    Membership,
     Organisation,
     Package,
     PackageVersion,
     QuarantinedObject,
     StorageLocation,
+    User,
 )
 from preserve.catalogue.retention import PackageRetention
 from preserve.errors import (
@@ -91,6 +93,7 @@ from preserve.errors import (
     NotFound,
     OnHold,
     PermissionDenied,
+    PreserveError,
     StorageError,
     StorageUnavailable,
 )
@@ -647,6 +650,102 @@ def _may_propose(who: Principal, owner_id: int, a: Agreement | None, kind: str) 
     )
 
 
+class NoOtherApprover(Conflict):
+    """The requester is the only person who could approve for a party whose approval the
+    request needs (a requester never approves their own request): it could never be approved."""
+
+
+def _deciders(session: Session, entry: Mapping[str, Any], r_kind: str, owner_id: int) -> set[int]:
+    """The active people who may approve for the party ``entry`` of a request (as
+    :func:`_may_decide` allows): archivists and admins of its organisation or of the umbrella
+    party representing it, and repository administrators for the custodian (not for the owner
+    of an ad-hoc deletion)."""
+    orgs = {entry["organisation_id"]}
+    admins = False
+    party_id = entry.get("party_id")
+    party = session.get(AgreementParty, party_id) if party_id is not None else None
+    if party is not None and not (r_kind == "adhoc" and entry["organisation_id"] == owner_id):
+        if party.represented_by is not None:
+            orgs.add(party.represented_by.organisation_id)
+        admins = "custodian" in party.role_names
+    found = set(
+        session.scalars(
+            sa.select(Membership.user_id)
+            .join(User, User.id == Membership.user_id)
+            .where(
+                Membership.organisation_id.in_(orgs),
+                Membership.role.in_(("archivist", "admin")),
+                User.active.is_(True),
+            )
+        )
+    )
+    if admins:
+        found |= set(
+            session.scalars(
+                sa.select(User.id).where(User.is_admin.is_(True), User.active.is_(True))
+            )
+        )
+    return found
+
+
+def _check_approvable(
+    session: Session, who: Principal, kind: str, owner: Organisation, a: Agreement | None
+) -> None:
+    """Refuse (:class:`NoOtherApprover`, exit 4, HTTP 409) a request that could never be
+    approved: a party must approve it and nobody but the requester may approve for it (the
+    only archivist of the owner, say). Names who else may propose it."""
+    for entry in _required(a, kind, owner):
+        if _deciders(session, entry, kind, owner.id) != {who.user_id}:
+            continue  # others may approve for it (or no one at all: not the requester's doing)
+        org = entry["organisation"]
+        raise NoOtherApprover(
+            f"{who.username} may not propose this disposal: {org} must approve it and "
+            f"{who.username} is the only person who may approve for {org} (whoever proposes a "
+            f"disposal may not approve it); {_other_proposers(session, who, kind, owner, a)}"
+        )
+
+
+def _other_proposers(
+    session: Session, who: Principal, kind: str, owner: Organisation, a: Agreement | None
+) -> str:
+    """``it may be proposed by cas (archive) or carl (archive)``: people who may propose (as
+    :func:`_may_propose` allows), custodian staff first, other than ``who``."""
+    orgs = [p.organisation for p in (a.parties if a else []) if "custodian" in p.role_names]
+    if kind == "adhoc":
+        orgs = []
+    orgs.append(owner)
+    names: list[str] = []
+    for org in orgs:
+        for name in session.scalars(
+            sa.select(User.username)
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                Membership.organisation_id == org.id,
+                Membership.role.in_(("archivist", "admin")),
+                User.active.is_(True),
+                User.id != who.user_id,
+            )
+            .order_by(User.username)
+        ):
+            names.append(f"{name} ({org.slug})")
+    names += [
+        f"{name} (administrator)"
+        for name in session.scalars(
+            sa.select(User.username)
+            .where(User.is_admin.is_(True), User.active.is_(True), User.id != who.user_id)
+            .order_by(User.username)
+        )
+    ]
+    names = list(dict.fromkeys(names))
+    if not names:
+        return (
+            f"no one else may propose it: give another person the archivist role in "
+            f"{owner.slug} (preserve users set-role USER {owner.slug} archivist)"
+        )
+    shown = " or ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+    return f"it may be proposed by {shown}"
+
+
 def _spoken_for(session: Session, package_ids: Sequence[str]) -> dict[str, int]:
     """Packages already in an open request: package id -> request id."""
     found: dict[str, int] = {}
@@ -922,6 +1021,7 @@ def _propose(
                     "deleted outside their schedule"
                 )
         _may_propose(who, owner.id, a, kind)
+        _check_approvable(s, who, kind, owner, a)
         found_blocked = blocked(s, [p.id for p in chosen if p.id not in left_out])
         if not partial:
             busy = sorted(pid for pid, b in found_blocked.items() if b.request_id is not None)
@@ -1019,18 +1119,21 @@ def propose_due(
                 )
             )
         requests = []
+        refused: list[PreserveError] = []
         for (version_id, owner_id), chosen in sorted(groups.items()):
             version = s.get_one(Agreement, version_id)
             if _agreement_now(s, version.reference) is None:
                 continue
             a_now = version
+            owner = s.get_one(Organisation, owner_id)
             try:
                 _may_propose(who, owner_id, a_now, "scheduled")
-            except PermissionDenied:
+                _check_approvable(s, who, "scheduled", owner, a_now)
+            except (PermissionDenied, NoOtherApprover) as exc:
                 if len(groups) == 1:
                     raise
+                refused.append(exc)
                 continue
-            owner = s.get_one(Organisation, owner_id)
             r = _new_request(
                 s,
                 who,
@@ -1044,6 +1147,9 @@ def propose_due(
             _audit(s, who, r, "disposal.propose", at, channel=channel, remote_addr=remote_addr)
             requests.append(r)
         if not requests:
+            unapprovable = [e for e in refused if isinstance(e, NoOtherApprover)]
+            if unapprovable:
+                raise unapprovable[0]
             raise PermissionDenied(
                 f"{who.username} may not propose the disposal of any of the due packages"
             )
@@ -2084,6 +2190,7 @@ __all__ = [
     "Declaration",
     "DisposalInfo",
     "ItemInfo",
+    "NoOtherApprover",
     "PartialProposal",
     "PartyDecision",
     "approve",

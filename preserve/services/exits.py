@@ -673,8 +673,8 @@ def _propose_disposal(
                     "confirmed by the receiving party)",
                     now=now,
                 )
-            except (NotFound, PermissionDenied) as exc:
-                refused = exc  # this person may not: the next one
+            except (NotFound, PermissionDenied, disposal.NoOtherApprover) as exc:
+                refused = exc  # this person may not (or could not be approved): the next one
                 continue
             except PreserveError as exc:
                 refused = exc

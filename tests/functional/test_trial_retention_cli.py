@@ -153,3 +153,46 @@ def test_compliance_help_explains_every_column_with_the_legend_under_the_table(
         assert f"{header}:" in help_text or f"({header})" in help_text, header
     for line in legend:  # the same words, wrapped by click
         assert " ".join(line.split()) in help_text, line
+
+
+def test_a_disposal_only_its_requester_could_approve_is_refused_before_it_is_proposed(
+    repo: Repo, tmp_path: Path
+) -> None:
+    """mia is museum's only archivist: a disposal she proposes needs museum's approval, which
+    she may not give; it is refused (exit 4) naming museum and who else may propose it."""
+    _exiting(repo, tmp_path, exit=DELETE)
+    hold = repo.json(
+        "holds", "add", "--kind", "audit", "--title", "Audit", "--reason", "count",
+        "--collection", "museum/photos", "--as", "mia",
+    )  # fmt: skip
+    out = tmp_path / "exit"
+    repo.json("exit", "export", REF, "--to", out, "--as", "cas")
+    receipt = _receipt(out, tmp_path / "receipt.txt")
+    repo.run("exit", "confirm", REF, "--receipt", receipt, "--party", "museum", "--as", "mia")
+    assert repo.json("disposal", "list") == []  # on hold: nothing proposed
+    repo.run("holds", "lift", str(hold["id"]), "--reason", "done", "--as", "mia")
+
+    refused = (
+        "error: mia may not propose this disposal: museum must approve it and mia is the only "
+        "person who may approve for museum (whoever proposes a disposal may not approve it); "
+        "it may be proposed by cas (archive) or root (administrator)\n"
+    )
+    assert fails(repo, 4, "exit", "dispose", REF, "--as", "mia") == refused
+    assert repo.json("disposal", "list") == []
+
+    # outside any agreement: an ad-hoc deletion only the owner approves
+    repo.run("collections", "add", "loose", "--organisation", "museum")
+    (tmp_path / "loose").mkdir()
+    (tmp_path / "loose" / "a.txt").write_text("a\n")
+    [loose] = repo.json("ingest", tmp_path / "loose", "--collection", "loose",
+                        "--organisation", "museum")["packages"]  # fmt: skip
+    adhoc = ("disposal", "propose", loose["package_id"], "--adhoc", "--reason", "duplicate")
+    assert fails(repo, 4, *adhoc, "--as", "mia") == refused.replace(
+        "cas (archive) or root (administrator)", "root (administrator)"
+    )
+    assert repo.json("disposal", "list") == []
+
+    # a second archivist of museum may approve: both are proposed
+    repo.run("users", "create", "max", "--organisation", "museum", "--role", "archivist")
+    assert repo.run("exit", "dispose", REF, "--as", "mia").stdout.startswith("disposal 1 proposed")
+    assert repo.json(*adhoc, "--as", "mia")[0]["kind"] == "adhoc"

@@ -6,8 +6,10 @@ itself (owner and custodian, approving disposals) and ``node`` (a storage node n
 matrix's people belongs to, as in tests/web/matrix_agreements.py), so the organisation's
 archivists and admins may approve and execute, a repository admin may act as custodian staff,
 and no one of the other organisation sees it. Requests are asked for by ``node-keeper``, so no
-matrix person is refused as the requester. The packages are bare catalogue rows (no objects):
-the routes' guards, not storage, are what the matrix checks."""
+matrix person is refused as the requester, and each organisation has a second archivist, so a
+request a matrix person proposes is never refused for having no approver but them. The
+packages are bare catalogue rows (no objects): the routes' guards, not storage, are what the
+matrix checks."""
 
 from __future__ import annotations
 
@@ -38,10 +40,13 @@ def _principal(app: Any, username: str) -> Any:
 
 
 def _ensure_node(w: Any) -> None:
-    if NODE_KEEPER in w.site.users:
-        return
-    w.site.repo.run("organisations", "add", NODE, "--name", "Storage node")
-    w.site.user(NODE_KEEPER, "archivist", NODE)
+    if NODE_KEEPER not in w.site.users:
+        w.site.repo.run("organisations", "add", NODE, "--name", "Storage node")
+        w.site.user(NODE_KEEPER, "archivist", NODE)
+    # a second archivist of each organisation: a request a matrix person proposes can still be
+    # approved by someone else (one whose only approver is its requester is refused: 409)
+    for org in COLLECTIONS:
+        w.site.user(f"{org}-colleague", "archivist", org)
 
 
 def _agreement(w: Any, org: str) -> tuple[int, dict[str, Any]]:
@@ -113,6 +118,7 @@ def package(w: Any, org: str, agreement_id: int | None = None) -> str:
     """A fresh stored package row of ``org`` (no objects), ingested two years ago: under the
     agreement ``agreement_id`` (its rule destroys a year after ingest) it is really due, as
     execution checks on the real day."""
+    _ensure_node(w)  # (and the second archivists: a proposal of it can be approved)
     with w.app.uow() as uow:
         coll = uow.session.scalars(
             sa.select(Collection)
