@@ -117,6 +117,7 @@ def test_the_api(site: tuple[Site, str]) -> None:
     assert made.status_code == 201, made.json
     [d] = made.json["items"]
     assert made.headers["Location"] == d["url"] and d["waiting_for"] == ["ours", "theirs"]
+    assert (d["cause"], d["exit"], d["rule"]["action"]) == ("retention_rule", None, "destroy")
     listed = c.get("/api/v1/disposals?state=pending", headers=ann).json["items"]
     assert [x["id"] for x in listed] == [d["id"]]
     assert c.get("/api/v1/disposals?state=done", headers=ann).status_code == 400
@@ -198,3 +199,59 @@ def test_api_responses_validate_against_the_openapi_document(site: tuple[Site, s
         check(doc, path, method, response)
         seen.add((path, response.status_code))
     assert {s for _, s in seen} >= {200, 201, 202, 400, 403, 404, 409, 422}
+
+
+def test_an_exit_disposal_names_the_exit_terms_as_its_cause(
+    site: tuple[Site, str], tmp_path: Path
+) -> None:
+    """An exit disposal comes from the agreement's exit terms, not its retention rule: the page
+    says so (no rule, legal basis or motivation) and the API gives ``cause`` and ``exit``; a
+    scheduled one gives ``cause`` retention_rule and no ``exit`` (test_the_api)."""
+    import subprocess
+
+    from preserve.services import agreements, exits
+    from preserve.services.accounts import principal_for
+    from tests.web.disposal_support import LATER, T0
+
+    s, pid = site
+    app = s.application
+
+    def who(name: str) -> Any:
+        return principal_for(app, s.users[name])
+
+    agreements.give_notice(app, who("ann"), "DSP-2026-001", "ours", "ours merges", now=T0)
+    agreements.start_exit(app, who("carl"), "DSP-2026-001", now=LATER)
+    out = tmp_path / "exit"
+    exits.export(app, who("carl"), "DSP-2026-001", out)
+    receipt = subprocess.run(
+        "sha256sum bags/*/tagmanifest-sha256.txt",
+        shell=True,
+        cwd=out,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    done = exits.confirm(app, who("ann"), "DSP-2026-001", receipt, "ours")
+    assert done.post_exit_detail == "disposal 1 pending", done.post_exit_detail
+
+    page = s.client("ann").get("/disposal/1").get_data(as_text=True)
+    assert "Cause" in page and "exit terms: post-exit action delete with a certificate" in page
+    assert "after export 1 to ours (confirmed by ann on " in page
+    assert "Selection list item 12" not in page and "Motivation" not in page
+    c = s.app.test_client()
+    body = c.get("/api/v1/disposals/1", headers=_api(s, "ann")).json
+    assert (body["kind"], body["cause"], body["rule"]) == ("exit", "exit_terms", {})
+    assert body["exit"]["post_exit_action"] == "delete_with_certificate"
+    assert (body["exit"]["recipient"], body["exit"]["export"]) == ("ours", 1)
+    assert body["exit"]["confirmed_by"] == "ann" and body["exit"]["confirmed_at"]
+    assert [p["id"] for p in body["packages"]] == [pid]
+
+    # approved by both parties and executed: the declaration names the same cause
+    ann, carl = s.client("ann"), s.client("carl")
+    assert _post(ann, "/disposal/1/approve", party="ours").status_code == 302
+    assert _post(s.client("root"), "/disposal/1/approve", party="theirs").status_code == 302
+    assert _post(carl, "/disposal/1/execute", mode="now").status_code == 302
+    declaration = ann.get("/disposal/1/declaration").get_data(as_text=True)
+    assert "exit terms: post-exit action delete with a certificate" in declaration
+    assert "after export 1 to ours (confirmed by ann on " in declaration
+    assert "Selection list item 12" not in declaration

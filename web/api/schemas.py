@@ -730,13 +730,31 @@ class DisposalPackageSchema(ma.Schema):
     disposed_at = f.DateTime(required=True, allow_none=True)
 
 
+class DisposalExitSchema(ma.Schema):
+    post_exit_action = f.String(required=True)
+    recipient = f.String(required=True, allow_none=True)
+    export = f.Integer(required=True, allow_none=True)
+    confirmed_by = f.String(required=True, allow_none=True)
+    confirmed_at = f.DateTime(required=True, allow_none=True)
+
+
 class DisposalSchema(ma.Schema):
     id = f.Integer(required=True)
     kind = f.String(required=True, validate=ma.validate.OneOf(DISPOSAL_KINDS))
     state = f.String(required=True, validate=ma.validate.OneOf(DISPOSAL_STATES))
     organisation = f.String(required=True)
     agreement = f.String(required=True, allow_none=True)
+    cause = f.String(
+        required=True,
+        validate=ma.validate.OneOf(("retention_rule", "exit_terms", "adhoc")),
+        metadata={
+            "description": "What the disposal comes from: the retention rule (scheduled), the "
+            "agreement's exit terms (exit: then rule is empty and exit says which) or a "
+            "deletion outside any schedule (adhoc, with its reason)."
+        },
+    )
     rule = f.Dict(required=True)
+    exit = f.Nested(DisposalExitSchema, required=True, allow_none=True)
     reason = f.String(required=True)
     requested_by = f.String(required=True)
     requested_at = f.DateTime(required=True)
