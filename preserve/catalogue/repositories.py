@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import ScalarResult
 from sqlalchemy.orm import Session, joinedload
 
 from preserve.catalogue.folding import TRANSLATE_FROM, TRANSLATE_TO, fold
@@ -55,10 +56,21 @@ from preserve.catalogue.models import (
 FILE_BATCH_SIZE = 5_000
 STREAM_BATCH_SIZE = 1_000
 
+
 # Columns a file row may carry (everything but the generated id).
 _FILE_COLUMNS = frozenset(c.key for c in File.__table__.columns if c.key != "id")
 
 T = TypeVar("T")
+
+
+def _streamed(result: ScalarResult[T]) -> Iterator[T]:
+    """The rows of a streamed result; its cursor (a server-side one on PostgreSQL) is closed
+    when the caller stops early (``any(...)``, ``break``) and the generator is closed or
+    collected, not left open until the connection is returned."""
+    try:
+        yield from result
+    finally:
+        result.close()
 
 
 def _batches(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
@@ -589,7 +601,7 @@ class FileRepository(_Repository):
         if role is not None:
             stmt = stmt.where(File.role == role)
         stmt = stmt.order_by(File.id).execution_options(yield_per=STREAM_BATCH_SIZE)
-        yield from self.session.scalars(stmt)
+        yield from _streamed(self.session.scalars(stmt))
 
     def iter_stored_payload(self, package_id: str) -> Iterator[File]:
         """The payload files each stored version of the package stored itself (the bytes the
@@ -610,7 +622,7 @@ class FileRepository(_Repository):
             .order_by(File.version.desc(), File.id)
             .execution_options(yield_per=STREAM_BATCH_SIZE)
         )
-        yield from self.session.scalars(stmt)
+        yield from _streamed(self.session.scalars(stmt))
 
     def count(self, package_id: str, role: str | None = None, version: int | None = None) -> int:
         stmt = (

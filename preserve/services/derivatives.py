@@ -267,10 +267,12 @@ def derive_job(app: Application, job: jobs.JobRecord, work: jobs.Work) -> Mappin
     }
 
 
-def queue_derivatives(app: Application, package_id: str, version: int | None = None) -> str | None:
+def queue_derivatives(
+    app: Application, package_id: str, version: int | None = None, *, occasion: str = ""
+) -> str | None:
     """Queue a ``derive`` job for the package if its current version has images (one per
-    package version: asking twice queues one); the job's id, or None when there is nothing to
-    make."""
+    package version and ``occasion``, e.g. a restore after a disposal removed them: asking twice
+    queues one); the job's id, or None when there is nothing to make."""
     with app.uow() as uow:
         p = uow.packages.get(package_id)
         if p is None or p.status != "stored":
@@ -283,17 +285,18 @@ def queue_derivatives(app: Application, package_id: str, version: int | None = N
         "derive",
         {"package": package_id},
         package_id=package_id,
-        idempotency_key=f"derive:{package_id}:v{number}",
+        idempotency_key=f"derive:{package_id}:v{number}" + (f":{occasion}" if occasion else ""),
     )
     return record.id
 
 
-def queue_after_ingest(app: Application, package_ids: Sequence[str]) -> None:
-    """Queue the derivatives of packages just stored; a failure here never fails the ingest
-    (the thumbnails can be made later: ``preserve derivatives make``)."""
+def queue_after_ingest(app: Application, package_ids: Sequence[str], *, occasion: str = "") -> None:
+    """Queue the derivatives of packages just stored (or restored: ``occasion``); a failure
+    here never fails the ingest or the restore (the thumbnails can be made later: ``preserve
+    derivatives make``)."""
     for package_id in package_ids:
         try:
-            queue_derivatives(app, package_id)
+            queue_derivatives(app, package_id, occasion=occasion)
         except Exception:
             log.warning("could not queue the derivatives of %s", package_id, exc_info=True)
 

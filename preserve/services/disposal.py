@@ -2085,7 +2085,12 @@ def restore(
             ) from None
     from preserve.services.journal import flush_events
 
-    flush_events(app, [i.package_id for i in info.items if i.state == "restored"], catch_up=0)
+    restored = [i.package_id for i in info.items if i.state == "restored"]
+    flush_events(app, restored, catch_up=0)
+    # the disposal removed their thumbnails and previews: made again by a worker
+    from preserve.services.derivatives import queue_after_ingest
+
+    queue_after_ingest(app, restored, occasion=f"restored-{request_id}")
     log.info("%s restored by %s", info.label, who.label)
     return info
 

@@ -322,3 +322,63 @@ def test_list_and_show_respect_visibility(world: World) -> None:
         disposal.list_requests(w.app, None, state="done")
     with pytest.raises(NotFound, match="has no declaration"):
         disposal.declaration(w.app, None, info.id)
+
+
+def test_a_restore_makes_the_thumbnails_again(world: World) -> None:
+    """A disposal removes a package's thumbnails and previews (copies of the content too); a
+    restore within the window queues a ``derive`` job that makes them again (the ingest's own
+    job, long done, is not reused)."""
+    from preserve.catalogue.models import Derivative, Job
+    from preserve.ingest import ingest
+    from preserve.services import runner
+    from preserve.services.derivatives import queue_derivatives
+    from tests.web.package_support import image_folder
+
+    w = world
+    report = ingest(
+        w.app, [image_folder(w.tmp, html=False)], collection="photos", organisation="museum"
+    )
+    assert not report.failures, report.failures
+    pid = report.results[0].package_id
+
+    def derive_jobs() -> list[tuple[str, str, str]]:
+        with w.app.uow() as uow:
+            return [
+                (j.id, j.idempotency_key or "", j.state)
+                for j in uow.session.scalars(
+                    sa.select(Job)
+                    .where(Job.kind == "derive", Job.package_id == pid)
+                    .order_by(Job.created_at)
+                )
+            ]
+
+    def thumbnails() -> list[Path]:
+        with w.app.uow() as uow:
+            rows = uow.session.scalars(
+                sa.select(Derivative).where(
+                    Derivative.package_id == pid, Derivative.kind == "thumbnail"
+                )
+            ).all()
+            return [w.app.settings.derivatives_dir / d.path for d in rows if d.path]
+
+    queue_derivatives(w.app, pid)  # as an ingest by the command line or the web does
+    [(at_ingest, _key, _state)] = derive_jobs()
+    assert runner.run_job(w.app, at_ingest, "worker-1") == "succeeded"
+    made = thumbnails()
+    assert len(made) == 3 and all(p.is_file() for p in made)
+
+    w.due()
+    info = _propose(w)
+    w.approve_all(info.id)
+    disposal.execute(w.app, w.who("cas"), info.id, now=LATER)
+    assert thumbnails() == [] and not any(p.exists() for p in made)
+
+    disposal.restore(w.app, w.who("cas"), info.id, now=LATER + timedelta(days=1))
+    jobs = derive_jobs()
+    assert [(key, state) for _id, key, state in jobs] == [
+        (f"derive:{pid}:v1", "succeeded"),
+        (f"derive:{pid}:v1:restored-{info.id}", "queued"),
+    ]
+    assert runner.run_job(w.app, jobs[1][0], "worker-1") == "succeeded"
+    again = thumbnails()
+    assert len(again) == 3 and all(p.is_file() for p in again)
