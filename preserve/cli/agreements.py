@@ -799,7 +799,7 @@ def agreements_attach(ident: str, path: Path, kind: str, username: str, as_json:
     "on",
     default=None,
     type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Act as on this day (default: today).",
+    help="Rehearse this later day: list what would move, mark packages due as of it.",
 )
 @_JSON
 def agreements_advance(on: datetime | None, as_json: bool) -> None:
@@ -807,8 +807,12 @@ def agreements_advance(on: datetime | None, as_json: bool) -> None:
     their start date, active ones go under review at their review date and expire after their
     end date, notices end in exit; then packages whose retention is reached become due (under
     review for the action review) and those of an expired agreement are flagged for review.
-    With --date you rehearse a later day: packages are marked due as of it, so a disposal can
-    be proposed, but a disposal is only executed once the real day has come.
+
+    With --date you rehearse a later day: no agreement moves (agreements move on the real
+    day); the command lists what would move, and when. Packages are marked due as of that
+    day, so a disposal can be proposed, but a disposal is only executed once the real day has
+    come. A day before today is refused. --json gives "agreements" (moved), "packages"
+    (marked), and when rehearsing "would_move" and "rehearsal" (the day).
 
     \b
     Examples:
@@ -817,19 +821,32 @@ def agreements_advance(on: datetime | None, as_json: bool) -> None:
     """
     from preserve.services import retention
 
-    now = datetime.combine(on.date(), time(12), tzinfo=UTC) if on else None
-    moved = _service().advance(app(), now)
+    today = datetime.now(UTC).date()
+    day = on.date() if on else None
+    if day is not None and day < today:
+        raise InvalidInput(
+            f"--date {day.isoformat()} is before today ({today.isoformat()}): agreements move "
+            "on the real day; leave --date out to move what is due now"
+        )
+    rehearsal = day is not None and day > today
+    now = datetime.combine(day, time(12), tzinfo=UTC) if day is not None and rehearsal else None
+    moved = _service().advance(app(), now, dry_run=rehearsal)
     marked = retention.mark_due(app(), now)
     if as_json:
-        emit_json(
-            {
-                "agreements": [as_dict(t) for t in moved],
-                "packages": [m.as_json() for m in marked],
-            }
-        )
+        data: dict[str, Any] = {
+            "agreements": [] if rehearsal else [as_dict(t) for t in moved],
+            "packages": [m.as_json() for m in marked],
+        }
+        if rehearsal and day is not None:
+            data["would_move"] = [as_dict(t) for t in moved]
+            data["rehearsal"] = day.isoformat()
+        emit_json(data)
         return
     for t in moved:
-        click.echo(f"{t.reference} v{t.version_no}: {t.from_state} -> {t.to_state}")
+        line = f"{t.reference} v{t.version_no}: {t.from_state} -> {t.to_state}"
+        if rehearsal:
+            line += f" on {t.due_on} (rehearsal: agreements move on the real day)"
+        click.echo(line)
     for m in marked:
         click.echo(
             f"package {m.package_id[:8]} ({m.agreement}): {m.state}"
@@ -837,11 +854,19 @@ def agreements_advance(on: datetime | None, as_json: bool) -> None:
         )
     due = sum(m.state == "due" for m in marked)
     review = sum(m.state == "under_review" for m in marked)
+    if rehearsal:
+        agreements_part = (
+            "no agreement would move"
+            if not moved
+            else f"{len(moved)} agreement(s) would move on the real day, none moved"
+        )
+    else:
+        agreements_part = "no agreement moved" if not moved else f"{len(moved)} agreement(s) moved"
     click.echo(
-        ("no agreement moved" if not moved else f"{len(moved)} agreement(s) moved")
+        agreements_part
         + f", {due} package{'' if due == 1 else 's'} due"
         + (f", {review} under review" if review else "")
-        + (f" (as of {on.date().isoformat()})" if on else "")
+        + (f" (as of {day.isoformat()})" if rehearsal and day is not None else "")
     )
 
 

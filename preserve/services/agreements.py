@@ -37,7 +37,7 @@ import os
 import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -327,12 +327,14 @@ class RightsInfo:
 
 @dataclass(frozen=True)
 class Transition:
-    """One move made by :func:`advance`."""
+    """One move made (or, rehearsing, that would be made) by :func:`advance`, and the day it
+    is due (the last one's, when several are due at once)."""
 
     reference: str
     version_no: int
     from_state: str
     to_state: str
+    due_on: date | None = field(default=None, compare=False)
 
 
 # ---------------------------------------------------------------------------- small helpers
@@ -1938,8 +1940,7 @@ def _activate(
     default_days: int | None = None,
 ) -> None:
     a.activated_at = at
-    if a.next_review_on is None and a.review_interval_months and a.effective_from:
-        a.next_review_on = add_months(a.effective_from, a.review_interval_months)
+    a.next_review_on = _first_review(a)
     _move(a, "active", "activate", who, at)
     if a.supersedes_id is not None:
         old = session.get(Agreement, a.supersedes_id)
@@ -2374,60 +2375,91 @@ def _notice_ends(a: Agreement) -> date | None:
     return a.notice_given_on + timedelta(days=a.notice_period_days or 0)
 
 
-def advance(app: Application, now: datetime | None = None) -> list[Transition]:
+@dataclass(frozen=True)
+class _Step:
+    """One move :func:`advance` makes (or would make) on an agreement, and the day it is due."""
+
+    to_state: str
+    action: str
+    comment: str
+    due_on: date
+
+
+def _first_review(a: Agreement) -> date | None:
+    """The review date an agreement has once active: its own, else its start date plus its
+    review interval."""
+    if a.next_review_on is None and a.review_interval_months and a.effective_from:
+        return add_months(a.effective_from, a.review_interval_months)
+    return a.next_review_on
+
+
+def _due_steps(a: Agreement, today: date) -> list[_Step]:
+    """The moves due on ``today`` for ``a``, in order, worked out without changing it: signed
+    -> active at the start date, active|under_review -> expired after the end date (else
+    active -> under_review at the review date), notice_given -> exiting when the notice
+    period has run out."""
+    steps: list[_Step] = []
+    state, review_on = a.state, a.next_review_on
+    if state == "signed" and a.effective_from is not None and a.effective_from <= today:
+        steps.append(_Step("active", "activate", "", a.effective_from))
+        state, review_on = "active", _first_review(a)
+    if (
+        state in ("active", "under_review")
+        and a.effective_until is not None
+        and a.effective_until < today
+    ):
+        ended = a.effective_until
+        steps.append(
+            _Step("expired", "expire", f"end date {ended} passed", ended + timedelta(days=1))
+        )
+    elif state == "active" and review_on is not None and review_on <= today:
+        steps.append(_Step("under_review", "review_due", f"review date {review_on}", review_on))
+    if state == "notice_given":
+        ends = _notice_ends(a)
+        if ends is not None and ends <= today:
+            steps.append(_Step("exiting", "notice_ended", f"notice period ended {ends}", ends))
+    return steps
+
+
+def advance(
+    app: Application, now: datetime | None = None, *, dry_run: bool = False
+) -> list[Transition]:
     """Move what is due on ``now``'s date: signed -> active at the start date, active ->
     under_review at the review date, active|under_review -> expired after the end date,
-    notice_given -> exiting when the notice period has run out. Run daily by the workers."""
+    notice_given -> exiting when the notice period has run out. Run daily by the workers.
+    With ``dry_run`` nothing is written: the moves that would be made are returned (a
+    rehearsal of a later day must not move real agreements)."""
     at = _now(now)
     today = at.date()
     moved: list[Transition] = []
     with app.uow() as uow:
         s = uow.session
-        _write_lock(s)
-        due = list(
-            s.scalars(
-                _load(s)
-                .where(Agreement.state.in_(("signed", "active", "under_review", "notice_given")))
-                .order_by(Agreement.id)
-                .with_for_update(of=Agreement, skip_locked=True)
-            )
+        query = (
+            _load(s)
+            .where(Agreement.state.in_(("signed", "active", "under_review", "notice_given")))
+            .order_by(Agreement.id)
         )
-        for a in due:
-            before = a.state
-            if a.state == "signed" and a.effective_from is not None and a.effective_from <= today:
-                _activate(s, a, None, at, app.settings.fixity_interval_days)
-            if (
-                a.state in ("active", "under_review")
-                and a.effective_until is not None
-                and a.effective_until < today
-            ):
-                _move(
-                    a, "expired", "expire", None, at, comment=f"end date {a.effective_until} passed"
-                )
-                _release_schedule(s, a, app.settings.fixity_interval_days)
-            elif a.state == "active" and a.next_review_on is not None and a.next_review_on <= today:
-                _move(
-                    a,
-                    "under_review",
-                    "review_due",
-                    None,
-                    at,
-                    comment=f"review date {a.next_review_on}",
-                )
-            if a.state == "notice_given":
-                ends = _notice_ends(a)
-                if ends is not None and ends <= today:
-                    _move(
-                        a,
-                        "exiting",
-                        "notice_ended",
-                        None,
-                        at,
-                        comment=f"notice period ended {ends}",
-                    )
-            if a.state != before:
-                moved.append(Transition(a.reference, a.version_no, before, a.state))
-        uow.commit()
+        if not dry_run:
+            _write_lock(s)
+            query = query.with_for_update(of=Agreement, skip_locked=True)
+        for a in list(s.scalars(query)):
+            steps = _due_steps(a, today)
+            if not steps:
+                continue
+            moved.append(
+                Transition(a.reference, a.version_no, a.state, steps[-1].to_state, steps[-1].due_on)
+            )
+            if dry_run:
+                continue
+            for step in steps:
+                if step.action == "activate":
+                    _activate(s, a, None, at, app.settings.fixity_interval_days)
+                else:
+                    _move(a, step.to_state, step.action, None, at, comment=step.comment)
+                    if step.action == "expire":
+                        _release_schedule(s, a, app.settings.fixity_interval_days)
+        if not dry_run:
+            uow.commit()
     return moved
 
 

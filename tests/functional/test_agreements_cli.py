@@ -6,6 +6,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from preserve.config.settings import Settings
 
 from preserve.bootstrap import bootstrap
 from preserve.catalogue.models import AuditEntry
+from preserve.services import agreements
 from tests.functional.cli import Repo
 
 #: A start date after any day these tests run on (activation is refused before it).
@@ -234,11 +236,37 @@ def test_three_parties_from_draft_to_active(repo: Repo, tmp_path: Path) -> None:
     assert repo.json("agreements", "advance", "--date", "2099-11-30") == {
         "agreements": [],
         "packages": [],
+        "would_move": [],
+        "rehearsal": "2099-11-30",
     }
-    moved = repo.json("agreements", "advance", "--date", START)["agreements"]
-    assert moved == [
-        {"reference": "CRA-2026-001", "version_no": 1, "from_state": "signed", "to_state": "active"}
+    # a rehearsal of the start date says what would move, and moves nothing (trial finding 1)
+    rehearsed = repo.json("agreements", "advance", "--date", START)
+    assert rehearsed["agreements"] == []
+    assert rehearsed["would_move"] == [
+        {
+            "reference": "CRA-2026-001",
+            "version_no": 1,
+            "from_state": "signed",
+            "to_state": "active",
+            "due_on": START,
+        }
     ]
+    out = repo.run("agreements", "advance", "--date", START).stdout
+    assert out.splitlines() == [
+        f"CRA-2026-001 v1: signed -> active on {START} (rehearsal: agreements move on the real "
+        "day)",
+        f"1 agreement(s) would move on the real day, none moved, 0 packages due (as of {START})",
+    ]
+    shown = repo.json("agreements", "show", "CRA-2026-001")
+    assert shown["state"] == "signed"
+    assert "active" not in [e["to_state"] for e in shown["history"]]
+    # the real day comes: the workers' daily task activates it
+    app = bootstrap(Settings.from_env(repo.env))
+    try:
+        moved = agreements.advance(app, datetime(2099, 12, 1, 0, 5, tzinfo=UTC))
+    finally:
+        app.close()
+    assert moved == [agreements.Transition("CRA-2026-001", 1, "signed", "active")]
 
     text = repo.run("agreements", "show", "CRA-2026-001").stdout
     for line in (
@@ -552,3 +580,19 @@ def test_yaml_and_documents(repo: Repo, tmp_path: Path) -> None:
         "history",
         "missing",
     }
+
+
+def test_advance_refuses_a_day_before_today(repo: Repo, tmp_path: Path) -> None:
+    """A past --date would write a back-dated history: refused, nothing moved."""
+    _signed(repo, tmp_path, PAST)
+    err = fails(repo, 2, "agreements", "advance", "--date", "2021-01-01")
+    assert "--date 2021-01-01 is before today" in err
+    assert repo.json("agreements", "show", "CRA-2026-001")["state"] == "signed"
+    # without --date (or with today's date) it moves what is due now
+    today = datetime.now(UTC).date().isoformat()
+    moved = repo.json("agreements", "advance", "--date", today)
+    assert [(a["from_state"], a["to_state"], a["due_on"]) for a in moved["agreements"]] == [
+        ("signed", "under_review", "2025-01-01")  # activated, and its review date has passed
+    ]
+    assert "would_move" not in moved
+    assert repo.json("agreements", "show", "CRA-2026-001")["state"] == "under_review"

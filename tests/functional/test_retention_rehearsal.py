@@ -9,7 +9,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -68,13 +68,15 @@ def test_rehearse_a_year_ahead_propose_but_not_execute(
 
     # the day before nothing moves; on the due date the package is due, and it says so
     out = r.run("agreements", "advance", "--date", day_before).stdout
-    assert out.strip() == f"no agreement moved, 0 packages due (as of {day_before})"
+    assert out.strip() == f"no agreement would move, 0 packages due (as of {day_before})"
     out = r.run("agreements", "advance", "--date", due_on.isoformat()).stdout
     assert f"package {pid[:8]} (ENF-2026-001 v1): due, due {due_on.isoformat()}" in out
-    assert out.strip().endswith(f"no agreement moved, 1 package due (as of {due_on})")
+    assert out.strip().endswith(f"no agreement would move, 1 package due (as of {due_on})")
     assert r.json("agreements", "advance", "--date", due_on.isoformat()) == {
         "agreements": [],
         "packages": [],
+        "would_move": [],
+        "rehearsal": due_on.isoformat(),
     }
     [listed] = r.json("retention", "due")
     assert (listed["package_id"], listed["state"]) == (pid, "due")
@@ -123,3 +125,26 @@ def test_bad_dates_are_refused(repo: tuple[Repo, Application]) -> None:
     _fails(r.run("retention", "due", "--date", "2027-13-01", ok=False), 2, "--date")
     _fails(r.run("agreements", "advance", "--date", "tomorrow", ok=False), 2, "--date")
     _fails(r.run("retention", "due", "--within", "-1", ok=False), 2, "--within")
+
+
+def test_rehearsal_moves_no_agreement(repo: tuple[Repo, Application]) -> None:
+    """Trial finding 1: ``advance --date`` past a notice period moved the agreement to exiting
+    with a future date in its history. It now says what would move, and on which day."""
+    r, app = repo
+    agreements.give_notice(app, person(app, "mia"), "ENF-2026-001", "museum", "merger")
+    notice_ends = datetime.now(UTC).date() + timedelta(days=90)
+    later = (notice_ends + timedelta(days=30)).isoformat()
+    before = r.json("agreements", "show", "ENF-2026-001")
+    out = r.run("agreements", "advance", "--date", later).stdout
+    assert out.splitlines() == [
+        f"ENF-2026-001 v1: notice_given -> exiting on {notice_ends.isoformat()} "
+        "(rehearsal: agreements move on the real day)",
+        f"1 agreement(s) would move on the real day, none moved, 0 packages due (as of {later})",
+    ]
+    after = r.json("agreements", "show", "ENF-2026-001")
+    assert after["state"] == "notice_given"
+    assert after["history"] == before["history"]
+    # so the exit cannot run today: the notice period is still running
+    done = r.run("exit", "export", "ENF-2026-001", "--to", r.home / "exit", "--as", "cas", ok=False)
+    assert done.exit_code == 4, done.stderr
+    assert "it is notice given, not exiting" in done.stderr
