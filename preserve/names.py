@@ -16,13 +16,27 @@ from preserve.errors import NotFound
 _LISTED = 10
 
 
-def suggestions(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
-    """The existing names closest to ``name`` (case-insensitive), best first."""
+#: The shortest name a partial match (``partial=True``) is looked for with.
+_PARTIAL = 3
+
+
+def suggestions(
+    name: str, candidates: Iterable[str], limit: int = 3, *, partial: bool = False
+) -> list[str]:
+    """The existing names closest to ``name`` (case-insensitive), best first. With
+    ``partial``, the names that start with ``name`` (of three characters or more), then those
+    that contain it, come first: ``gdpr`` is too short beside ``gdpr_request`` to be close."""
     by_folded: dict[str, str] = {}
     for candidate in candidates:
         by_folded.setdefault(candidate.casefold(), candidate)
-    close = difflib.get_close_matches(name.casefold(), list(by_folded), n=limit, cutoff=0.6)
-    return [by_folded[c] for c in close]
+    folded = name.casefold()
+    found: list[str] = []
+    if partial and len(folded) >= _PARTIAL:
+        found += [c for c in by_folded if c.startswith(folded) and c != folded]
+        found += [c for c in by_folded if folded in c[1:] and c not in found]
+    close = difflib.get_close_matches(folded, list(by_folded), n=limit, cutoff=0.6)
+    found += [c for c in close if c not in found]
+    return [by_folded[c] for c in found[:limit]]
 
 
 def unknown(kind: str, name: str, candidates: Iterable[str], *, where: str = "") -> NotFound:

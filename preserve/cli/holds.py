@@ -37,7 +37,7 @@ class _Kind(click.Choice):
         except click.BadParameter:
             from preserve.names import suggestions
 
-            close = suggestions(str(text), KINDS)
+            close = suggestions(str(text), KINDS, partial=True)
             self.fail(
                 f"{value!r} is not a kind of hold: one of {', '.join(KINDS)}"
                 + ("; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ from preserve.catalogue.models import (
     utcnow,
 )
 from preserve.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from preserve.names import suggestions
 from preserve.services.access import Principal
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,99}")
@@ -207,9 +209,13 @@ def principal_for(app: Application, user_id: int, *, epoch: int | None = None) -
         )
 
 
-def no_such_user(name: str) -> NotFound:
-    """The one error for a person named who does not exist (exit 3, HTTP 404)."""
-    return NotFound(f"no user {name!r} (people are made with: preserve users create)")
+def no_such_user(name: str, known: Iterable[str] = ()) -> NotFound:
+    """The one error for a person named who does not exist (exit 3, HTTP 404); with ``known``
+    (user names), "did you mean ...?" with the closest of them. Only the operator of the
+    command line is given ``known``: a web or API response never names other people."""
+    close = suggestions(name, known)
+    hint = "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""
+    return NotFound(f"no user {name!r}{hint} (people are made with: preserve users create)")
 
 
 def deactivated(name: str) -> PermissionDenied:
@@ -222,18 +228,20 @@ def deactivated(name: str) -> PermissionDenied:
 
 def person_named(app: Application, username: str) -> Principal:
     """The active person ``username`` names (``--as USER``): :func:`no_such_user` for nobody
-    (an invalid name too), :func:`deactivated` for a deactivated person."""
+    (an invalid name too), with the closest user names (every user, the deactivated too: the
+    operator of the command line may know them all; no web view calls this),
+    :func:`deactivated` for a deactivated person."""
     name = username.strip()
     if not name:
         raise InvalidInput("--as names nobody (an empty value: an unset variable in a script?)")
-    try:
-        name = normalise_username(name)
-    except InvalidInput:
-        raise no_such_user(name) from None
     with app.uow() as uow:
+        try:
+            name = normalise_username(name)
+        except InvalidInput:
+            raise no_such_user(name, uow.session.scalars(sa.select(User.username))) from None
         user = uow.session.scalar(sa.select(User).where(User.username == name))
         if user is None:
-            raise no_such_user(name)
+            raise no_such_user(name, uow.session.scalars(sa.select(User.username)))
         user_id, active = user.id, user.active
     found = principal_for(app, user_id) if active else None
     if found is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -222,6 +223,28 @@ def require_collection(uow: Any, organisation: str, slug: str) -> Collection:
             [c.organisation.slug for c in uow.collections.list() if c.slug == slug],
         )
     return coll
+
+
+def require_collection_path(
+    uow: Any, text: str, *, visible: Callable[[Collection], bool] | None = None
+) -> Collection:
+    """The collection ``text`` names as "ORG/SLUG" (:class:`InvalidInput` when it is not of that
+    form), if ``visible`` admits it (every collection when None); otherwise :class:`NotFound`
+    with "did you mean ...?" among the collections ``visible`` admits only, so that nobody
+    learns of a collection they may not see."""
+    given = text.strip()
+    org, sep, slug = given.partition("/")
+    if not sep or not org.strip() or not slug.strip() or "/" in slug:
+        raise InvalidInput(f"collection {given!r} is not ORG/SLUG (e.g. museum/photos)")
+    found = uow.collections.get(org.strip(), slug.strip())
+    if found is not None and (visible is None or visible(found)):
+        return found
+    known = [
+        f"{c.organisation.slug}/{c.slug}"
+        for c in uow.collections.list()
+        if visible is None or visible(c)
+    ]
+    raise unknown("collection", given, known)
 
 
 def require_location(uow: Any, name: str) -> StorageLocation:

@@ -9,8 +9,10 @@ in the transaction that deletes, before deleting.
 
 Permissions: placing and lifting need the ``archivist`` role (or ``admin``) in the organisation
 owning each target; a repository admin may act everywhere; anyone who may see an organisation
-(``viewer`` and up) may list and show the holds on its packages and collections. Targets of
-other organisations are left out of what a person is shown; a package or collection they may
+(``viewer`` and up) may list and show the holds on its packages and collections, and so may
+whoever sees a package as a party of an agreement in force over it (:mod:`sharing`): the holds
+on the package and on its collection. Targets of other organisations they do not see this way
+are left out of what a person is shown; a package or collection they may
 not see is :class:`~preserve.errors.NotFound`, exactly as if it did not exist. ``principal``
 None is the operator of the server on the command line without ``--as`` (sees everything; may
 only read).
@@ -296,10 +298,11 @@ def list_holds(
     collection: str | None = None,
     organisation: str | None = None,
 ) -> list[HoldInfo]:
-    """The holds the person may see (those with a target in one of their organisations),
-    newest first: ``state`` active, lifted or all; ``package``: the holds covering it (directly
-    or through its collection); ``collection`` ("ORG/SLUG"): the holds on it or on packages in
-    it; ``organisation``: the holds with a target in it."""
+    """The holds the person may see (those with a target in one of their organisations, on a
+    package shared with them through an agreement in force, or on the collection of such a
+    package), newest first: ``state`` active, lifted or all; ``package``: the holds covering
+    it (directly or through its collection); ``collection`` ("ORG/SLUG"): the holds on it or
+    on packages in it; ``organisation``: the holds with a target in it."""
     if state not in STATES:
         raise InvalidInput(f"unknown state {state!r}: one of {', '.join(STATES)}")
     with app.uow() as uow:
@@ -335,12 +338,17 @@ def list_holds(
         if visible is not None:
             assert principal is not None
             shared = sharing.shared_agreements(s, principal)
-            # and the holds on packages shared with the person through an agreement
+            # and the holds on packages shared with the person through an agreement, and on
+            # the collections of those packages (a collection hold covers them too)
             extra = (
                 [
                     sa.select(HoldTarget.hold_id)
                     .join(PackageRetention, PackageRetention.package_id == HoldTarget.package_id)
-                    .where(PackageRetention.agreement_id.in_(shared))
+                    .where(PackageRetention.agreement_id.in_(shared)),
+                    sa.select(HoldTarget.hold_id)
+                    .join(Package, Package.collection_id == HoldTarget.collection_id)
+                    .join(PackageRetention, PackageRetention.package_id == Package.id)
+                    .where(PackageRetention.agreement_id.in_(shared)),
                 ]
                 if shared
                 else []
@@ -605,7 +613,7 @@ def principal_for_cli(app: Application, username: str) -> Principal:
 def _check_kind(kind: str) -> str:
     value = kind.strip().lower().replace("-", "_")
     if value not in HOLD_KINDS:
-        close = suggestions(value, HOLD_KINDS)
+        close = suggestions(value, HOLD_KINDS, partial=True)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise InvalidInput(f"unknown kind of hold {kind!r}: one of {', '.join(HOLD_KINDS)}{hint}")
     return value
@@ -694,15 +702,44 @@ def _no_package(given: str) -> str:
 
 
 def _collection(uow: Any, principal: Principal | None, text: str) -> Collection:
-    """The collection "ORG/SLUG", if the person may see it; otherwise NotFound."""
-    given = text.strip()
-    org, sep, slug = given.partition("/")
-    if not sep or not org.strip() or not slug.strip() or "/" in slug:
-        raise InvalidInput(f"collection {given!r} is not ORG/SLUG (e.g. museum/photos)")
-    found = uow.collections.get(org.strip(), slug.strip())
-    if found is None or (principal is not None and not principal.can_view(found.organisation_id)):
-        raise NotFound(f"no collection {given!r}")
-    return found
+    """The collection "ORG/SLUG", if the person may see it (a member of its organisation, or
+    a party who sees packages of it through an agreement); otherwise NotFound, with "did you
+    mean" among the collections they may see."""
+    from preserve.services.admin import require_collection_path
+
+    if principal is None or principal.is_admin:
+        return require_collection_path(uow, text)
+    seen = _shared_collections(uow.session, principal)
+    return require_collection_path(
+        uow, text, visible=lambda c: principal.can_view(c.organisation_id) or c.id in seen
+    )
+
+
+def _shared_collections(s: Session, principal: Principal) -> set[int]:
+    """The collections of the packages shared with the person through an agreement in force:
+    they see the holds on those collections, which cover those packages."""
+    shared = sharing.shared_agreements(s, principal)
+    if not shared:
+        return set()
+    return set(
+        s.scalars(
+            sa.select(Package.collection_id)
+            .join(PackageRetention, PackageRetention.package_id == Package.id)
+            .where(PackageRetention.agreement_id.in_(shared))
+            .distinct()
+        )
+    )
+
+
+def _sees_target(s: Session, principal: Principal, t: HoldTarget, org_id: int) -> bool:
+    """Whether the person sees a hold's target (of organisation ``org_id``): a member of the
+    organisation, or a party of an agreement in force over the package, or over a package of
+    the collection."""
+    if principal.can_view(org_id):
+        return True
+    if t.package_id is not None:
+        return sharing.shares(s, principal, t.package_id)
+    return t.collection_id in _shared_collections(s, principal)
 
 
 def _collection_label(c: Collection) -> str:
@@ -713,13 +750,12 @@ def _visible_hold(s: Session, principal: Principal | None, hold_id: int) -> Hold
     hold = s.get(Hold, hold_id)
     if hold is None:
         raise NotFound(f"no hold {hold_id}")
-    if principal is not None and not principal.is_admin:
-        orgs = {_target_organisation(s, t) for t in hold.targets}
-        if not any(principal.can_view(o) for o in orgs) and not any(
-            t.package_id is not None and sharing.shares(s, principal, t.package_id)
-            for t in hold.targets
-        ):
-            raise NotFound(f"no hold {hold_id}")
+    if (
+        principal is not None
+        and not principal.is_admin
+        and not any(_sees_target(s, principal, t, _target_organisation(s, t)) for t in hold.targets)
+    ):
+        raise NotFound(f"no hold {hold_id}")
     return hold
 
 
@@ -764,11 +800,7 @@ def _info(s: Session, hold: Hold, principal: Principal | None) -> HoldInfo:
             p = s.get_one(Package, t.package_id)
             c = p.collection
             package_id, title = p.id, p.title
-        if (
-            principal is not None
-            and not principal.can_view(c.organisation_id)
-            and not (package_id is not None and sharing.shares(s, principal, package_id))
-        ):
+        if principal is not None and not _sees_target(s, principal, t, c.organisation_id):
             hidden += 1
             continue
         shown.append(

@@ -211,6 +211,24 @@ def test_bad_input(repo: Repo, tmp_path: Path) -> None:
     _fails(add(*LEGAL, "--as", "ann"), 2, "a hold needs at least one package")
     _fails(add(*LEGAL, "--package", photo), 2, "--as")  # no --as: refused
     _fails(add(*LEGAL, "--package", photo, "--as", "x"), 3, "error: no user 'x'")
+    # a new-user trial: misspellings got "did you mean" unevenly (a user, a collection and a
+    # kind given in part did not)
+    _fails(
+        add(*LEGAL, "--package", photo, "--as", "nna"),
+        3,
+        "error: no user 'nna'; did you mean 'ann'? (people are made with: preserve users create)",
+    )
+    _fails(
+        add(*LEGAL, "--collection", "ours/photso", "--as", "ann"),
+        3,
+        "error: no collection 'ours/photso'; did you mean 'ours/photos'?",
+    )
+    _fails(
+        add("--kind", "gdpr", "--title", "t", "--reason", "r", *on_photo),
+        2,
+        "did you mean 'gdpr_request'?",
+    )
+    _fails(add("--kind", "legl", "--title", "t", "--reason", "r", *on_photo), 2, "'legal'?")
     _fails(add(*LEGAL, "--package", "0000dead", "--as", "ann"), 3, "no package '0000dead'")
     _fails(add(*LEGAL, "--collection", "ours/nope", "--as", "ann"), 3, "no collection")
     _fails(add(*LEGAL, "--collection", "photos", "--as", "ann"), 2, "is not ORG/SLUG")

@@ -86,3 +86,55 @@ def test_a_package_outside_any_agreement_stays_the_owners_alone(world: World) ->
             reason="seized",
             packages=[package_id],
         )
+
+
+def test_the_parties_see_a_hold_on_the_collection_of_a_package_they_keep(world: World) -> None:
+    """A new-user trial: the owner's archivist held the whole collection; the custodian's
+    archivist, who sees its packages through the agreement, was told "no active holds" (in
+    the list, for the package, and on the web) while a disposal was refused because of it."""
+    from preserve.services import admin
+
+    package_id = world.ingest("letters")
+    admin.add_collection(world.app, "private", organisation="museum", locations=("default",))
+    world.ingest("diary", collection="private")
+    placed = holds.place(
+        world.app,
+        world.who("mia"),
+        kind="dispute",
+        title="Ownership dispute",
+        reason="the heirs contest the deposit",
+        collections=["museum/photos"],
+        channel="cli",
+    )
+    private = holds.place(
+        world.app,
+        world.who("mia"),
+        kind="audit",
+        title="Internal audit",
+        reason="annual",
+        collections=["museum/private"],
+        channel="cli",
+    )
+
+    for name in ("cas", "vic", "arno"):  # the custodian's people, and another party
+        who = world.who(name)
+        assert [h.id for h in holds.list_holds(world.app, who)] == [placed.id], name
+        by_package = holds.list_holds(world.app, who, package=package_id[:8])
+        assert [h.id for h in by_package] == [placed.id], name
+        in_collection = holds.list_holds(world.app, who, collection="museum/photos")
+        assert [h.id for h in in_collection] == [placed.id], name
+        shown = holds.show(world.app, who, placed.id)
+        assert [(t.type, t.collection) for t in shown.targets] == [("collection", "museum/photos")]
+        assert shown.hidden_targets == 0
+        # a collection none of whose packages they see stays hidden, as if it did not exist
+        with pytest.raises(NotFound, match=f"no hold {private.id}"):
+            holds.show(world.app, who, private.id)
+        with pytest.raises(NotFound, match="no collection 'museum/private'"):
+            holds.list_holds(world.app, who, collection="museum/private")
+    # the owner sees both; the package is held for everyone
+    assert [h.id for h in holds.list_holds(world.app, world.who("mia"))] == [private.id, placed.id]
+    with pytest.raises(OnHold, match="Ownership dispute"):
+        disposal.propose(world.app, world.who("mia"), [package_id], kind="adhoc", reason="dup")
+    # seeing is not holding: the collection's hold is lifted by the owner's archivists only
+    with pytest.raises(NotFound):
+        holds.lift(world.app, world.who("cas"), placed.id, reason="no", collection="museum/photos")

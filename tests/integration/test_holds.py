@@ -327,6 +327,8 @@ def test_permissions(world: World) -> None:
     ("changes", "error", "message"),
     [
         ({"kind": "court"}, InvalidInput, "unknown kind of hold 'court': one of legal, dispute"),
+        ({"kind": "gdpr"}, InvalidInput, r"'gdpr'.*; did you mean 'gdpr_request'\?"),
+        ({"kind": "legl"}, InvalidInput, r"; did you mean 'legal'\?"),
         ({"title": "  "}, InvalidInput, r"the title \(--title\) is empty"),
         ({"title": "a\nb"}, InvalidInput, "must be one line"),
         ({"title": "x" * 256}, InvalidInput, "is 256 characters; at most 255"),
@@ -336,6 +338,11 @@ def test_permissions(world: World) -> None:
         ({"packages": ["ab"]}, NotFound, "no package 'ab' .*at least 4 hex digits"),
         ({"packages": [], "collections": ["ours/none"]}, NotFound, "no collection 'ours/none'"),
         ({"packages": [], "collections": ["photos"]}, InvalidInput, "is not ORG/SLUG"),
+        (
+            {"packages": [], "collections": ["ours/photso"]},
+            NotFound,
+            r"no collection 'ours/photso'; did you mean 'ours/photos'\?",
+        ),
         ({"packages": [" "]}, InvalidInput, "an empty package id"),
     ],
 )
@@ -348,6 +355,20 @@ def test_bad_input_to_place(
         _place(world, "ann", **args)
     with world.app.uow() as uow:
         assert uow.session.scalar(sa.select(sa.func.count()).select_from(Hold)) == 0
+
+
+def test_a_misspelt_collection_is_suggested_only_among_those_the_person_sees(
+    world: World,
+) -> None:
+    """ "did you mean" never names a collection of an organisation the person may not see (the
+    message reaches the web too); the operator (no principal) is offered every collection."""
+    for text in ("theirs/leters", "theirs/letters"):
+        with pytest.raises(NotFound) as refused:
+            holds.list_holds(world.app, world.people["ann"], collection=text)
+        assert "letters'?" not in str(refused.value)
+        assert "(the collections: ours/films, ours/photos)" in str(refused.value)
+    with pytest.raises(NotFound, match=r"did you mean 'theirs/letters'\?"):
+        holds.list_holds(world.app, None, collection="theirs/leters")
 
 
 def test_bad_input_to_lift(world: World) -> None:

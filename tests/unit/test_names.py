@@ -34,3 +34,15 @@ def test_nothing_at_all() -> None:
 
 def test_plural_of_words_ending_in_y() -> None:
     assert "(the agencies: a, b)" in str(unknown("agency", "zzz", ["a", "b"]))
+
+
+def test_a_partial_name_suggests_the_names_that_start_with_or_contain_it() -> None:
+    kinds = ["legal", "dispute", "audit", "gdpr_request", "rights_challenge", "other"]
+    assert suggestions("gdpr", kinds) == []  # too short beside gdpr_request to be close
+    assert suggestions("gdpr", kinds, partial=True) == ["gdpr_request"]
+    assert suggestions("GDPR", kinds, partial=True) == ["gdpr_request"]
+    assert suggestions("request", kinds, partial=True) == ["gdpr_request"]
+    assert suggestions("legl", kinds, partial=True) == ["legal"]  # close still counts
+    # prefixes first, then names containing it, then close ones; two letters match nothing
+    assert suggestions("rig", ["brig", "rights", "rug"], partial=True) == ["rights", "brig", "rug"]
+    assert suggestions("au", kinds, partial=True) == []

@@ -149,3 +149,31 @@ def test_the_package_page_shows_its_agreement_and_gates_downloads(
     assert f'href="/packages/{pid}"' not in second and 'rel="prev"' in second
     assert viewer.get("/agreements/PKG-2026-001/v1?page=0").status_code == 422
     person(site.application, "mia")  # the people of the agreement exist
+
+
+def test_the_custodian_sees_a_hold_on_the_collection_of_a_package_it_keeps(
+    world: tuple[Site, str],
+) -> None:
+    """A new-user trial: the holds page told the custodian's archivist "There are no holds here
+    that you can see" while the owner's hold on the whole collection held the package."""
+    site, pid = world
+    make_active(site.application, spec())
+    placed = holds.place(
+        site.application,
+        person(site.application, "mia"),
+        kind="dispute",
+        title="Ownership dispute",
+        reason="the heirs contest the deposit",
+        collections=["museum/photos"],
+    )
+    cas = site.client("cas")
+    for url in ("/holds", f"/holds?package={pid}", "/holds?collection=museum/photos"):
+        page = text(cas.get(url))
+        assert f"{placed.id}: Ownership dispute" in page, url
+        assert "There are no holds here that you can see." not in page
+    shown = cas.get(f"/holds/{placed.id}")
+    assert shown.status_code == 200 and "collection museum/photos" in text(shown)
+    # a misspelt collection: "did you mean" among those the person may see
+    misspelt = cas.get("/holds?collection=museum/photso")
+    assert misspelt.status_code == 404
+    assert "did you mean 'museum/photos'?" in text(misspelt)
