@@ -10,6 +10,7 @@ needs, and its state::
     pending -> approved -> executing -> executed (soft: the objects wait in a restore bin)
             -> permanently_deleted (after the restore window)
     pending -> rejected; executed -> restored (within the window);
+    pending, approved -> withdrawn (by its requester, the custodian or an administrator);
     executing -> execution_failed (no package could be disposed of)
 
 ``disposal_packages`` is one row per package in the batch (its state of its own, the retention
@@ -18,7 +19,8 @@ collection, dates, size, files); ``disposal_approvals`` one decision per party (
 reject, who, when, comment; unique per request and party, so two people deciding for one party
 at once cannot both count); ``disposal_copies`` the copies a soft deletion took out of
 ``copies`` (so fixity, replication and repair never see them) and where their objects went,
-for the restore and the permanent deletion. Migration ``0012`` creates the tables.
+for the restore and the permanent deletion. Migration ``0012`` creates the tables; ``0016``
+adds the state ``withdrawn`` and who withdrew a request, when and why.
 """
 
 from __future__ import annotations
@@ -41,9 +43,18 @@ DISPOSAL_STATES = (
     "execution_failed",
     "restored",
     "permanently_deleted",
+    "withdrawn",
 )
 #: A package's own state within its request.
-ITEM_STATES = ("proposed", "rejected", "disposed", "failed", "restored", "permanently_deleted")
+ITEM_STATES = (
+    "proposed",
+    "rejected",
+    "disposed",
+    "failed",
+    "restored",
+    "permanently_deleted",
+    "withdrawn",
+)
 APPROVAL_DECISIONS = ("approve", "reject")
 
 
@@ -88,6 +99,11 @@ class DisposalRequest(Base):
     restored_at: Mapped[datetime | None] = mapped_column()
     restored_by: Mapped[str | None] = mapped_column(sa.String(100))
     permanently_deleted_at: Mapped[datetime | None] = mapped_column()
+    #: Withdrawn before it was executed (a hold on one of its packages, a mistake): by whom,
+    #: when and why.
+    withdrawn_at: Mapped[datetime | None] = mapped_column()
+    withdrawn_by: Mapped[str | None] = mapped_column(sa.String(100))
+    withdrawal_reason: Mapped[str | None] = mapped_column(sa.Text)
     #: The dated disposal declaration: the JSON document (canonical, what the SHA-256 is of)
     #: and its Markdown rendering.
     declaration_json: Mapped[str | None] = mapped_column(sa.Text)

@@ -1,7 +1,7 @@
-"""``preserve disposal list|show|propose|approve|reject|execute|restore|declaration``: the only
-way a package is ever deleted (issue 12): a request, the approval of every party that must
-approve it, its execution (a soft deletion, restorable for ``PRESERVE_DISPOSAL_RESTORE_DAYS``)
-and its dated declaration.
+"""``preserve disposal list|show|propose|approve|reject|withdraw|execute|restore|declaration``:
+the only way a package is ever deleted (issue 12): a request, the approval of every party that
+must approve it (or its withdrawal before it runs), its execution (a soft deletion, restorable
+for ``PRESERVE_DISPOSAL_RESTORE_DAYS``) and its dated declaration.
 
 ``--as USER`` names the catalogue user whose roles apply, exactly as on the web; every command
 that changes something requires it. ``list``, ``show`` and ``declaration`` without it read as
@@ -32,6 +32,7 @@ STATES = (
     "execution_failed",
     "restored",
     "permanently_deleted",
+    "withdrawn",
 )
 
 
@@ -64,8 +65,9 @@ def disposal() -> None:
     for it); its execution re-checks holds, the agreement and its rights, moves every copy to
     a restore bin and writes a dated disposal declaration. Within the restore window
     (PRESERVE_DISPOSAL_RESTORE_DAYS, 30 days) `restore` puts everything back; after it the
-    daily task deletes the objects for good. Exit status: 2 bad input, 3 unknown request or
-    package, 4 refused (state, agreement, rights), 77 not allowed or on hold."""
+    daily task deletes the objects for good. A pending or approved disposal can be withdrawn
+    (a package put on hold after the approval blocks it). Exit status: 2 bad input, 3 unknown
+    request or package, 4 refused (state, agreement, rights, a hold), 77 not allowed."""
 
 
 def _when(value: Any) -> str:
@@ -110,6 +112,10 @@ def _show(d: Any) -> None:
         rows.append(("restorable until", _when(d.restore_until)))
     if d.restored_at:
         rows.append(("restored", f"{_when(d.restored_at)} by {d.restored_by}"))
+    if d.withdrawn_at:
+        rows.append(
+            ("withdrawn", f"{_when(d.withdrawn_at)} by {d.withdrawn_by}: {d.withdrawal_reason}")
+        )
     if d.permanently_deleted_at:
         rows.append(("deleted for good", _when(d.permanently_deleted_at)))
     if d.failure:
@@ -139,6 +145,14 @@ def _show(d: Any) -> None:
         say(
             f"  {i.package_id}  {i.state:<19}  {i.collection}  {i.title!r}"
             + (f"  ({i.failure})" if i.failure else "")
+            + (f"  held: {'; '.join(i.on_hold)}" if i.on_hold else "")
+        )
+    held = sum(1 for i in d.items if i.on_hold)
+    if held:
+        say(
+            f"{count(held, 'package')} on hold: lift the hold (preserve holds lift ID --reason "
+            f"...) or withdraw the disposal (preserve disposal withdraw {d.id} --reason ...) "
+            "and propose again without " + ("it" if held == 1 else "them")
         )
 
 
@@ -340,6 +354,33 @@ def disposal_reject(
     application = app()
     d = service.reject(application, _principal(application, username), request_id, party, comment)
     _decided(d, as_json)
+
+
+@disposal.command("withdraw")
+@click.argument("request_id", type=REQUEST_ID, metavar="ID")
+@click.option("--reason", type=str, required=True, help="Why it is taken back (kept).")
+@_as(
+    required=True,
+    doing="withdraws it (whoever asked for it, the custodian's archivists or a repository admin)",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def disposal_withdraw(request_id: int, reason: str, username: str, as_json: bool) -> None:
+    """Withdraw pending or approved disposal ID: it ends as withdrawn and its packages go
+    back to the retention state they had (not once it is executing or executed). The way out
+    when a package was put on hold after the approval: withdraw, then propose again without it.
+
+    \b
+    Example:
+      preserve disposal withdraw 4 --reason "package 3f2a9c1e is under a GDPR hold" --as cas
+    """
+    from preserve.services import disposal as service
+
+    application = app()
+    d = service.withdraw(application, _principal(application, username), request_id, reason)
+    if as_json:
+        emit_json(d.as_json())
+        return
+    say(f"{_summary(d)}: {count(len(d.items), 'package')} back under their retention")
 
 
 @disposal.command("execute")

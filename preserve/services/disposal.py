@@ -6,6 +6,9 @@ A request is a batch of packages of one organisation under one agreement version
     pending -> approved (every party that must approve did) -> executing -> executed (soft)
         -> permanently_deleted (the daily task, once the restore window has passed)
     pending -> rejected (one party said no, with a comment: the packages go back)
+    pending, approved -> withdrawn (its requester, the custodian's staff or an administrator
+        take it back, with a reason: the packages go back; a hold placed after the approval
+        otherwise leaves it stuck)
     executed -> restored (within the window: everything back)
     executing -> execution_failed (not one package could be disposed of)
 
@@ -102,6 +105,7 @@ from preserve.services import holds, jobs
 from preserve.services import retention as schedule
 from preserve.services.access import Principal
 from preserve.storage.base import ObjectLocked, Storage
+from preserve.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +155,8 @@ class ItemInfo:
     file_count: int
     identifiers: tuple[str, ...]
     disposed_at: datetime | None
+    #: The active holds on the package (described), while the request is open.
+    on_hold: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,9 @@ class DisposalInfo:
     items: tuple[ItemInfo, ...]
     #: Of an exit disposal: its exit terms and exit (its ``rule`` is then empty).
     exit: ExitCause | None = None
+    withdrawn_at: datetime | None = None
+    withdrawn_by: str | None = None
+    withdrawal_reason: str | None = None
 
     @property
     def label(self) -> str:
@@ -255,6 +264,9 @@ class DisposalInfo:
             "restored_at": when(self.restored_at),
             "restored_by": self.restored_by,
             "permanently_deleted_at": when(self.permanently_deleted_at),
+            "withdrawn_at": when(self.withdrawn_at),
+            "withdrawn_by": self.withdrawn_by,
+            "withdrawal_reason": self.withdrawal_reason,
             "declaration_sha256": self.declaration_sha256,
             "waiting_for": list(self.waiting_for),
             "parties": [
@@ -280,6 +292,7 @@ class DisposalInfo:
                     "file_count": i.file_count,
                     "identifiers": list(i.identifiers),
                     "disposed_at": when(i.disposed_at),
+                    "on_hold": list(i.on_hold),
                 }
                 for i in self.items
             ],
@@ -313,6 +326,15 @@ class Blocked:
         if self.request_id is not None:
             reasons.append(f"already in disposal {self.request_id}")
         return ", and ".join(reasons)
+
+
+class HeldPackages(OnHold):
+    """A disposal step refused because packages are on hold. HTTP 409 as every
+    :class:`OnHold`, and on the command line exit 4 (refused in this state, as every other
+    refused disposal step) rather than :class:`PermissionDenied`'s 77: a hold is the state of
+    the packages, not a lack of rights of whoever asks."""
+
+    exit_code = Conflict.exit_code
 
 
 @dataclass(frozen=True)
@@ -369,9 +391,17 @@ def _may_see(session: Session, who: Principal | None, r: DisposalRequest) -> boo
 def _visible(
     session: Session, who: Principal | None, request_id: int, **kw: Any
 ) -> DisposalRequest:
-    r = _request(session, request_id, **kw)
+    """The request, if ``who`` may see it; NotFound the same whether it does not exist or
+    ``who`` may not see it (its existence does not leak)."""
+    hidden = NotFound(f"no disposal {request_id} that you may see")
+    try:
+        r = _request(session, request_id, **kw)
+    except NotFound:
+        if who is None:
+            raise
+        raise hidden from None
     if not _may_see(session, who, r):
-        raise NotFound(f"no disposal {request_id}")
+        raise hidden
     return r
 
 
@@ -480,6 +510,11 @@ def _info(session: Session, r: DisposalRequest) -> DisposalInfo:
             )
         )
     items = []
+    held = (
+        holds.holds_on(session, [i.package_id for i in r.items if i.state == "proposed"])
+        if r.state in ("pending", "approved", "executing")
+        else {}
+    )
     for item in r.items:
         t = item.tombstone or {}
         items.append(
@@ -494,6 +529,7 @@ def _info(session: Session, r: DisposalRequest) -> DisposalInfo:
                 file_count=int(t.get("file_count", 0)),
                 identifiers=tuple(t.get("identifiers", ())),
                 disposed_at=item.disposed_at,
+                on_hold=tuple(h.describe() for h in held.get(item.package_id, ())),
             )
         )
     return DisposalInfo(
@@ -519,6 +555,9 @@ def _info(session: Session, r: DisposalRequest) -> DisposalInfo:
         parties=tuple(parties),
         items=tuple(items),
         exit=_exit_cause(session, r),
+        withdrawn_at=r.withdrawn_at,
+        withdrawn_by=r.withdrawn_by,
+        withdrawal_reason=r.withdrawal_reason,
     )
 
 
@@ -547,6 +586,16 @@ def _audit(
             detail={"kind": r.kind, "packages": [i.package_id for i in r.items], **detail},
         )
     )
+
+
+def _put_back(session: Session, r: DisposalRequest, item_state: str) -> None:
+    """A request that ends before it ran (rejected, withdrawn): each of its packages takes
+    ``item_state`` and goes back to the retention state it had before the proposal."""
+    for item in r.items:
+        item.state = item_state
+        row = session.get(PackageRetention, item.package_id)
+        if row is not None:
+            row.state = item.previous_state or "in_retention"
 
 
 def _set_retention(session: Session, package_id: str, state: str) -> str | None:
@@ -1030,7 +1079,7 @@ def _propose(
                     f"package {busy[0]} is already in disposal {found_blocked[busy[0]].request_id}"
                 )
             if found_blocked:
-                raise OnHold(
+                raise HeldPackages(
                     holds._on_hold_message(
                         {pid: list(b.on_hold) for pid, b in found_blocked.items()}
                     )
@@ -1242,7 +1291,7 @@ def _decide(
         if decision == "approve":
             held = holds.holds_on(s, [i.package_id for i in r.items])
             if held:
-                raise OnHold(holds._on_hold_message(held))
+                raise HeldPackages(_held_message(r, held))
         r.approvals.append(
             DisposalApproval(
                 organisation_id=entry["organisation_id"],
@@ -1257,11 +1306,7 @@ def _decide(
         s.flush()
         if decision == "reject":
             r.state, r.decided_at = "rejected", at
-            for item in r.items:
-                item.state = "rejected"
-                row = s.get(PackageRetention, item.package_id)
-                if row is not None:
-                    row.state = item.previous_state or "in_retention"
+            _put_back(s, r, "rejected")
         elif all(
             any(
                 a.organisation_id == p["organisation_id"] and a.decision == "approve"
@@ -1346,6 +1391,78 @@ def reject(
     )
 
 
+#: The states a request may be withdrawn in (not once it runs: executing, executed).
+WITHDRAWABLE = ("pending", "approved")
+
+
+def _may_withdraw(session: Session, who: Principal, r: DisposalRequest) -> None:
+    """Its requester, or whoever may execute it (the custodian's archivists and admins, a
+    repository administrator; without an agreement, the owner's archivists and admins)."""
+    if r.requested_by_id is not None and who.user_id == r.requested_by_id:
+        return
+    if r.reference is None:
+        _may_execute(who, r, None, "withdraw")
+        return
+    a = _agreement_now(session, r.reference) or session.get(Agreement, r.agreement_id)
+    try:
+        _may_execute(who, r, a, "withdraw")
+    except PermissionDenied:
+        raise PermissionDenied(
+            f"{who.username} may not withdraw {_label(r)}: only whoever asked for it "
+            f"({r.requested_by}), the archivists and admins of the agreement's custodian or a "
+            "repository administrator may"
+        ) from None
+
+
+def withdraw(
+    app: Application,
+    who: Principal,
+    request_id: int,
+    reason: str,
+    *,
+    channel: str = "cli",
+    remote_addr: str | None = None,
+    now: datetime | None = None,
+) -> DisposalInfo:
+    """Take back a pending or approved request (a ``reason`` is required): it becomes
+    ``withdrawn`` and its packages go back to the retention state they had before the
+    proposal, as on a rejection. The way out of an approved disposal that a hold placed
+    afterwards blocks: withdraw it and propose again without the held package."""
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidInput("a withdrawal needs a reason (--reason): why is it taken back?")
+    at = _now(now)
+    with app.uow() as uow:
+        s = uow.session
+        r = _visible(s, who, request_id, for_update=True)
+        if r.state not in WITHDRAWABLE:
+            hint = "; restore it instead, in its restore window" if r.state == "executed" else ""
+            raise Conflict(
+                f"cannot withdraw {_label(r)}: it is {r.state.replace('_', ' ')} (only a "
+                f"pending or approved disposal can be withdrawn{hint})"
+            )
+        _may_withdraw(s, who, r)
+        was = r.state
+        r.state = "withdrawn"
+        r.withdrawn_at, r.withdrawn_by, r.withdrawal_reason = at, who.username, text
+        _put_back(s, r, "withdrawn")
+        _audit(
+            s,
+            who,
+            r,
+            "disposal.withdraw",
+            at,
+            channel=channel,
+            remote_addr=remote_addr,
+            reason=text,
+            was=was,
+        )
+        info = _info(s, r)
+        uow.commit()
+    log.info("%s withdrawn by %s: %s", info.label, who.label, text)
+    return info
+
+
 # ----------------------------------------------------------------------------- executing
 
 
@@ -1360,6 +1477,21 @@ def _may_execute(who: Principal, r: DisposalRequest, a: Agreement | None, doing:
             f"{who.username} may not {doing} {_label(r)}: that needs the archivist or admin "
             "role in the organisation owning the packages"
         )
+
+
+def _held_message(r: DisposalRequest, held: Mapping[str, Sequence[holds.HoldRef]]) -> str:
+    """Why a disposal cannot go on: the packages on hold and their holds, and the two ways out
+    (lift the hold, or withdraw the disposal and propose again without them)."""
+    others = len(r.items) - len(held)
+    again = ""
+    if others > 0:
+        without = "it" if len(held) == 1 else "them"
+        again = f" and propose the other {plural(others, 'package')} again without {without}"
+    return (
+        f"{_label(r)} cannot go on: "
+        + holds._on_hold_message({pid: list(refs) for pid, refs in held.items()})
+        + f"; or withdraw it (preserve disposal withdraw {r.id} --reason ...){again}"
+    )
 
 
 def _fully_approved(r: DisposalRequest) -> list[str]:
@@ -1440,7 +1572,10 @@ def _start(
         if who is not None:
             _may_execute(who, r, a, "execute")
         todo = [i.package_id for i in r.items if i.state == "proposed"]
-        holds.require_no_holds(s, todo)  # locks collections, then packages; OnHold refuses
+        try:
+            holds.require_no_holds(s, todo)  # locks collections, then packages
+        except OnHold:
+            raise HeldPackages(_held_message(r, holds.holds_on(s, todo))) from None
         if r.state == "approved":
             r.state = "executing"
             r.executed_by = who.username if who is not None else on_behalf_of or "system"
@@ -1511,7 +1646,7 @@ def queue_execution(
         _may_execute(who, r, a, "execute")
         held = holds.holds_on(s, [i.package_id for i in r.items])
         if held:
-            raise OnHold(holds._on_hold_message(held))
+            raise HeldPackages(_held_message(r, held))
     job = jobs.submit(
         app,
         "dispose",
@@ -1930,7 +2065,7 @@ def _markdown(doc: Mapping[str, Any], sha: str) -> str:
     rule = doc["rule"]
     if rule:
         lines += [
-            f"Rule: {rule['id']}: {rule_text(rule)}",
+            f"Rule: {rule_text(rule)}",  # the rule's database id stays in the JSON only
             f"Legal basis: {rule['legal_basis']}",
             f"Motivation: {rule['motivation']}",
         ]
@@ -1944,7 +2079,7 @@ def _markdown(doc: Mapping[str, Any], sha: str) -> str:
         f"- {a['party']}: {a['by']} on {a['at']}" + (f" ({a['comment']})" if a["comment"] else "")
         for a in doc["approvals"]
     ]
-    lines += ["", f"## Destroyed ({len(doc['packages'])} packages)", ""]
+    lines += ["", f"## Destroyed ({plural(len(doc['packages']), 'package')})", ""]
     for p in doc["packages"]:
         lines += [
             f"### {p['title'] or '(untitled)'}",
@@ -1999,6 +2134,55 @@ def _restore_moves(storage: Storage, restore_prefix: str) -> list[tuple[str, str
     return moves
 
 
+def _exit_to_reopen(session: Session, r: DisposalRequest) -> Any:
+    """Of an exit disposal about to be restored: refuse (Conflict) once its agreement is
+    closed (closing relied on this disposal's deletion certificate, which a restore would make
+    untrue); else the confirmed exit whose post-exit deletion it carried out (None: none), so
+    the restore can mark that deletion not done any more. Locks the agreement's versions, so
+    a close at the same moment waits and then sees the restore."""
+    if r.kind != "exit" or r.reference is None:
+        return None
+    from preserve.catalogue.exits import AgreementExit
+
+    versions = list(
+        session.scalars(
+            sa.select(Agreement)
+            .where(Agreement.reference == r.reference)
+            .order_by(Agreement.version_no)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+    closed = [a for a in versions if a.state == "closed"]
+    if closed:
+        raise Conflict(
+            f"cannot restore {_label(r)}: agreement {r.reference} is closed, and its closing "
+            f"relied on this exit disposal's deletion certificate (declaration sha256 "
+            f"{r.declaration_sha256}); its packages cannot come back under a closed agreement"
+        )
+    return session.scalars(
+        sa.select(AgreementExit)
+        .where(
+            AgreementExit.reference == r.reference,
+            AgreementExit.confirmed_at.is_not(None),
+            AgreementExit.post_exit_action == "delete_with_certificate",
+        )
+        .order_by(AgreementExit.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _reopen_exit(session: Session, row: Any) -> None:
+    """The exit's post-exit deletion is no longer done once its packages are restored: it is
+    pending again, with its detail worked out again (``preserve exit status``) and the
+    agreement cannot be closed until the packages are disposed of again."""
+    from preserve.services import exits
+
+    row.post_exit_state, row.post_exit_at = "pending", None
+    session.flush()
+    exits._refresh(session, session.get_one(Agreement, row.agreement_id), row)
+
+
 def restore(
     app: Application,
     who: Principal,
@@ -2026,6 +2210,7 @@ def restore(
             )
         a = _agreement_now(s, r.reference) if r.reference else None
         _may_execute(who, r, a, "restore")
+        reopened = _exit_to_reopen(s, r)
         for item in r.items:
             if item.state != "disposed":
                 continue
@@ -2074,6 +2259,8 @@ def restore(
                 [(event.id, uow.agents.get_or_create(who.label, "", "person"), "implementer")]
             )
         r.state, r.restored_at, r.restored_by = "restored", at, who.username
+        if reopened is not None:
+            _reopen_exit(s, reopened)
         _audit(s, who, r, "disposal.restore", at, channel=channel, remote_addr=remote_addr)
         info = _info(s, r)
         try:
@@ -2194,6 +2381,7 @@ __all__ = [
     "Blocked",
     "Declaration",
     "DisposalInfo",
+    "HeldPackages",
     "ItemInfo",
     "NoOtherApprover",
     "PartialProposal",
@@ -2212,4 +2400,5 @@ __all__ = [
     "restore",
     "rule_text",
     "show",
+    "withdraw",
 ]

@@ -72,6 +72,8 @@ EXIT_MANIFEST = "exit-manifest.tsv"
 README = "README.txt"
 #: Disposal requests in these states have done their deletion (the certificate exists).
 DISPOSED = ("executed", "permanently_deleted")
+#: Disposal states that end a request without deleting anything.
+ENDED_WITHOUT_DELETING = ("rejected", "withdrawn", "restored", "execution_failed")
 #: How the receiver writes the receipt, in the export's folder: ``sha256sum`` of every path of
 #: the exit manifest (column 4; no path has a tab or newline: :func:`_safe_name`).
 RECEIPT_COMMAND = f"grep -v '^#' {EXIT_MANIFEST} | cut -f4 | xargs -d '\\n' sha256sum > receipt.txt"
@@ -930,11 +932,14 @@ def _refresh(session: Session, a: Agreement, row: AgreementExit) -> None:
         .select_from(Package)
         .where(Package.id.in_(exported), Package.status != "disposed")
     )
-    if all(d.state in DISPOSED for d in found) and not left:
+    # a disposal that ended without deleting (rejected, withdrawn, restored, failed) does not
+    # stand in the way once its packages were disposed of by a later one
+    live = [d for d in found if d.state not in ENDED_WITHOUT_DELETING]
+    if live and all(d.state in DISPOSED for d in live) and not left:
         row.post_exit_state = "done"
-        row.post_exit_at = max(d.executed_at or row.confirmed_at for d in found)
+        row.post_exit_at = max(d.executed_at or row.confirmed_at for d in live)
         row.post_exit_detail = "deleted with certificate: " + ", ".join(
-            f"disposal {d.id} (declaration sha256 {d.declaration_sha256})" for d in found
+            f"disposal {d.id} (declaration sha256 {d.declaration_sha256})" for d in live
         )
     else:
         row.post_exit_detail = "; ".join(

@@ -1,7 +1,8 @@
 """``preserve disposal list|show|propose|approve|reject|execute|restore|declaration`` through the
 real command line, on SQLite and PostgreSQL: a due package proposed, approved by both parties,
 executed, its declaration written, restored; an ad-hoc deletion; every bad input as one line on
-stderr with the exit code of its error (2 usage, 3 not found, 4 refused, 77 not allowed)."""
+stderr with the exit code of its error (2 usage, 3 not found, 4 refused, 77 not allowed); a
+withdrawal of a disposal a hold blocks."""
 
 from __future__ import annotations
 
@@ -179,7 +180,7 @@ def test_bad_input(repo: tuple[Repo, Application], tmp_path: Path) -> None:
     holds.place(app, person(app, "mia"), kind="legal", title="Case", reason="r", packages=[pid])
     _fails(
         r.run("disposal", "propose", pid, "--adhoc", "--reason", "x", "--as", "mia", ok=False),
-        77,
+        4,  # refused in this state (HTTP 409), not "not allowed" (77)
         "is on hold",
     )
     make_due(app)
@@ -194,4 +195,61 @@ def test_bad_input(repo: tuple[Repo, Application], tmp_path: Path) -> None:
         r.run("disposal", "execute", "1", "--async", "--as", "cas", ok=False),
         4,
         "every party must approve it first",
+    )
+
+
+def test_a_held_package_is_shown_and_the_disposal_withdrawn(
+    repo: tuple[Repo, Application], tmp_path: Path
+) -> None:
+    r, app = repo
+    held, other = _ingest(r, tmp_path, "harbour"), _ingest(r, tmp_path, "kept")
+    make_due(app)
+    r.run("disposal", "propose", "--due", "--as", "cas")
+    r.run("disposal", "approve", "1", "--party", "museum", "--as", "mia")
+    r.run("disposal", "approve", "1", "--party", "archive", "--as", "root")
+    hold = holds.place(
+        app, person(app, "mia"), kind="gdpr_request", title="Erasure", reason="r", packages=[held]
+    )
+    _fails(
+        r.run("disposal", "execute", "1", "--as", "cas", ok=False),
+        4,
+        f"package {held} is on hold: hold {hold.id} (gdpr_request) 'Erasure'",
+    )
+    err = r.run("disposal", "execute", "1", "--as", "cas", ok=False).stderr
+    assert "preserve disposal withdraw 1 --reason" in err and f"holds lift {hold.id}" in err
+    show = r.run("disposal", "show", "1").stdout
+    [line] = [x for x in show.splitlines() if x.startswith(f"  {held}")]
+    assert line.endswith(f"held: hold {hold.id} (gdpr_request) 'Erasure'")
+    [line] = [x for x in show.splitlines() if x.startswith(f"  {other}")]
+    assert "held" not in line
+    assert "1 package on hold: lift the hold" in show
+    _fails(
+        r.run("disposal", "reject", "1", "--party", "museum", "--comment", "x", "--as", "max",
+              ok=False),
+        4,
+        "it is approved, not pending",
+    )  # fmt: skip
+    _fails(r.run("disposal", "withdraw", "1", "--as", "cas", ok=False), 2, "--reason")
+    _fails(
+        r.run("disposal", "withdraw", "1", "--reason", "held", "--as", "mia", ok=False),
+        77,
+        "mia may not withdraw disposal 1",
+    )
+    _fails(
+        r.run("disposal", "withdraw", "9", "--reason", "held", "--as", "mia", ok=False),
+        3,
+        "no disposal 9 that you may see",
+    )
+    out = r.run("disposal", "withdraw", "1", "--reason", "GDPR hold", "--as", "cas").stdout
+    assert (
+        out.strip() == "disposal 1 (scheduled) is withdrawn: 2 packages back under their retention"
+    )
+    shown = r.json("disposal", "show", "1")
+    assert shown["state"] == "withdrawn" and shown["withdrawal_reason"] == "GDPR hold"
+    assert "withdrawn" in r.run("disposal", "show", "1").stdout
+    assert [d["id"] for d in r.json("disposal", "list", "--state", "withdrawn")] == [1]
+    _fails(
+        r.run("disposal", "withdraw", "1", "--reason", "again", "--as", "cas", ok=False),
+        4,
+        "cannot withdraw disposal 1: it is withdrawn",
     )

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from preserve.catalogue.disposal import DisposalApproval
-from preserve.catalogue.models import Agent, Event, EventAgent, File, Package
+from preserve.catalogue.models import Agent, AuditEntry, Event, EventAgent, File, Package
 from preserve.errors import Conflict, InvalidInput, NotFound, OnHold, PermissionDenied
 from preserve.services import accounts, agreements, disposal, holds, replication
 from preserve.services.fixity import check_fixity
@@ -382,3 +382,161 @@ def test_a_restore_makes_the_thumbnails_again(world: World) -> None:
     assert runner.run_job(w.app, jobs[1][0], "worker-1") == "succeeded"
     again = thumbnails()
     assert len(again) == 3 and all(p.is_file() for p in again)
+
+
+# ----------------------------------------------------------------------------- withdrawal
+
+
+def test_a_hold_after_approval_no_longer_leaves_the_disposal_stuck(world: World) -> None:
+    """A GDPR hold placed on one package after both parties approved: the execution is
+    refused naming the held package and the ways out (exit 4, as every refused step), the
+    disposal shows the package held, a rejection is refused (it is approved), and the disposal
+    can be withdrawn: its packages go back to their retention state, and the others can be
+    proposed again without the held one."""
+    w = world
+    held, other = w.ingest("harbour"), w.ingest("kept")
+    w.due()
+    info = _propose(w)
+    w.approve_all(info.id)
+    hold = holds.place(
+        w.app, w.who("mia"), kind="gdpr_request", title="Erasure 12", reason="r", packages=[held]
+    )
+    with pytest.raises(disposal.HeldPackages) as refused:
+        disposal.execute(w.app, w.who("cas"), info.id, now=LATER)
+    text = str(refused.value)
+    assert f"package {held} is on hold: hold {hold.id} (gdpr_request) 'Erasure 12'" in text
+    assert f"preserve holds lift {hold.id}" in text
+    assert f"withdraw it (preserve disposal withdraw {info.id} --reason ...)" in text
+    assert "propose the other 1 package again without it" in text
+    assert other not in text
+    assert refused.value.exit_code == 4  # refused in this state, as HTTP 409; not 77
+    with pytest.raises(disposal.HeldPackages, match="withdraw it"):
+        disposal.queue_execution(w.app, w.who("cas"), info.id, publish=lambda _id: None)
+    shown = {i.package_id: i.on_hold for i in disposal.show(w.app, None, info.id).items}
+    assert shown == {held: (f"hold {hold.id} (gdpr_request) 'Erasure 12'",), other: ()}
+    with pytest.raises(Conflict, match="it is approved, not pending"):
+        disposal.reject(w.app, w.who("max"), info.id, "museum", "held")
+
+    # who may withdraw: the requester (cas), custodian staff, an administrator
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        disposal.withdraw(w.app, w.who("cas"), info.id, "  ")
+    with pytest.raises(PermissionDenied, match="may not withdraw disposal"):
+        disposal.withdraw(w.app, w.who("mia"), info.id, "held")
+    with pytest.raises(PermissionDenied, match="may not withdraw disposal"):
+        disposal.withdraw(w.app, w.who("arno"), info.id, "held")
+    done = disposal.withdraw(w.app, w.who("carl"), info.id, "a GDPR hold on harbour", now=LATER)
+    assert done.state == "withdrawn" and {i.state for i in done.items} == {"withdrawn"}
+    assert (done.withdrawn_by, done.withdrawal_reason) == ("carl", "a GDPR hold on harbour")
+    assert done.withdrawn_at == LATER and all(i.on_hold == () for i in done.items)
+    assert w.retention_state(held) == "due" and w.retention_state(other) == "due"
+    with w.app.uow() as uow:
+        [audit] = uow.session.execute(
+            sa.select(AuditEntry.username, AuditEntry.object_id, AuditEntry.detail).where(
+                AuditEntry.action == "disposal.withdraw"
+            )
+        ).all()
+    assert (audit.username, audit.object_id) == ("carl", str(info.id))
+    assert audit.detail["reason"] == "a GDPR hold on harbour"
+    assert audit.detail["was"] == "approved"
+    with pytest.raises(Conflict, match="it is withdrawn"):
+        disposal.execute(w.app, w.who("cas"), info.id, now=LATER)
+    with pytest.raises(Conflict, match=r"cannot withdraw .* it is withdrawn"):
+        disposal.withdraw(w.app, w.who("cas"), info.id, "again")
+    assert [d.id for d in disposal.list_requests(w.app, None, state="withdrawn")] == [info.id]
+
+    # proposed again without the held package, executed; an executed one is not withdrawn
+    again = _propose(w)
+    assert [i.package_id for i in again.items] == [other]
+    w.approve_all(again.id)
+    assert disposal.execute(w.app, w.who("cas"), again.id, now=LATER).state == "executed"
+    with pytest.raises(Conflict, match=r"it is executed .*restore it instead"):
+        disposal.withdraw(w.app, w.who("root"), again.id, "too late")
+
+
+def test_a_pending_disposal_is_withdrawn_by_its_requester(world: World) -> None:
+    w = world
+    pid = w.ingest("harbour")
+    info = disposal.propose(w.app, w.who("mia"), [pid], reason="a duplicate")
+    assert w.retention_state(pid) == "disposal_proposed"
+    done = disposal.withdraw(w.app, w.who("mia"), info.id, "not a duplicate after all")
+    assert done.state == "withdrawn" and w.retention_state(pid) == "in_retention"
+    # a withdrawn request no longer holds the package
+    assert disposal.propose(w.app, w.who("mia"), [pid], reason="a duplicate").id != info.id
+
+
+def test_a_disposal_one_may_not_see_is_named_as_such(world: World) -> None:
+    w = world
+    w.ingest("harbour")
+    w.due()
+    info = _propose(w)
+    accounts.create_user(w.app, "stranger", memberships={})
+    for request_id in (info.id, 999):  # the same words whether it exists or not
+        with pytest.raises(NotFound, match=f"^no disposal {request_id} that you may see$"):
+            disposal.approve(w.app, w.who("stranger"), request_id, "museum")
+        with pytest.raises(NotFound, match=f"^no disposal {request_id} that you may see$"):
+            disposal.withdraw(w.app, w.who("stranger"), request_id, "x")
+    with pytest.raises(NotFound, match=r"^no disposal 999$"):  # the operator sees everything
+        disposal.show(w.app, None, 999)
+
+
+def test_the_declaration_text_counts_in_words_and_shows_no_rule_id(world: World) -> None:
+    w = world
+    w.ingest("harbour")
+    w.due()
+    info = _propose(w)
+    w.approve_all(info.id)
+    disposal.execute(w.app, w.who("cas"), info.id, now=LATER)
+    doc = disposal.declaration(w.app, None, info.id)
+    rule_id = json.loads(doc.json)["rule"]["id"]  # kept in the JSON
+    assert isinstance(rule_id, int)
+    assert "## Destroyed (1 package)\n" in doc.text
+    assert "\nRule: destroy 1 years after ingest_date (minimum)\n" in doc.text
+    assert f"Rule: {rule_id}:" not in doc.text
+
+
+# ----------------------------------------------------------------------------- exit restore
+
+
+def test_an_exit_disposal_is_restored_only_while_its_agreement_is_open(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Restoring an exit disposal makes the exit's post-exit deletion pending again (the
+    agreement cannot be closed on it); once the agreement is closed on the deletion
+    certificate, the restore is refused."""
+    from preserve.services import exits
+    from tests.agreement_setup import person
+    from tests.integration.test_exit import EXITING, REF, _terms, _world
+
+    w = _world(tmp_path, database_url, _terms("delete_with_certificate"))
+    try:
+        cas = person(w.app, "cas")
+        out = tmp_path / "exit"
+        exits.export(w.app, cas, REF, out)
+        exits.confirm(w.app, person(w.app, "mia"), REF, w.receipt(out), "museum")
+        [request] = disposal.list_requests(w.app, None)
+        disposal.approve(w.app, person(w.app, "max"), request.id, "museum")
+        disposal.approve(w.app, person(w.app, "root"), request.id, "archive")
+        disposal.execute(w.app, cas, request.id)
+        assert exits.status(w.app, None, REF).exports[0].post_exit_state == "done"
+
+        back = disposal.restore(w.app, cas, request.id)
+        assert back.state == "restored"
+        st = exits.status(w.app, None, REF).exports[0]
+        assert st.post_exit_state == "pending" and st.post_exit_at is None
+        assert st.post_exit_detail.startswith(f"disposal {request.id} restored")
+        with pytest.raises(Conflict, match=r"post-exit action \(delete_with_certificate\)"):
+            agreements.close(w.app, cas, REF, "deleted", now=EXITING)
+
+        # disposed of again (a new exit disposal), the agreement closed on its certificate
+        exits.propose_disposal(w.app, cas, REF)
+        [again] = [d for d in disposal.list_requests(w.app, None) if d.state == "pending"]
+        disposal.approve(w.app, person(w.app, "max"), again.id, "museum")
+        disposal.approve(w.app, person(w.app, "root"), again.id, "archive")
+        disposal.execute(w.app, cas, again.id)
+        assert agreements.close(w.app, cas, REF, "deleted", now=EXITING).state == "closed"
+        with pytest.raises(Conflict, match=f"agreement {REF} is closed, and its closing relied"):
+            disposal.restore(w.app, cas, again.id)
+        assert disposal.show(w.app, None, again.id).state == "executed"
+        assert {w_.state for w_ in disposal.show(w.app, None, again.id).items} == {"disposed"}
+    finally:
+        w.app.close()

@@ -255,3 +255,67 @@ def test_an_exit_disposal_names_the_exit_terms_as_its_cause(
     assert "exit terms: post-exit action delete with a certificate" in declaration
     assert "after export 1 to ours (confirmed by ann on " in declaration
     assert "Selection list item 12" not in declaration
+
+
+def test_a_held_package_is_marked_and_the_disposal_withdrawn(site: tuple[Site, str]) -> None:
+    """A hold placed after the approval: the page marks the package held, execution is refused
+    (409) naming it and the ways out, and the withdraw form (page) and route (API) take the
+    disposal back; the declaration page shows the rule without its database id."""
+    from preserve.services import holds
+    from preserve.services.accounts import principal_for
+
+    s, pid = site
+    carl, ann, root = s.client("carl"), s.client("ann"), s.client("root")
+    assert _post(carl, "/disposal/new", kind="due").status_code == 302
+    assert "Withdraw the disposal" in carl.get("/disposal/1").get_data(as_text=True)
+    assert _post(ann, "/disposal/1/approve", party="ours").status_code == 302
+    assert _post(root, "/disposal/1/approve", party="theirs").status_code == 302
+    hold = holds.place(
+        s.application,
+        principal_for(s.application, s.users["ann"]),
+        kind="gdpr_request",
+        title="Erasure",
+        reason="r",
+        packages=[pid],
+    )
+    page = carl.get("/disposal/1").get_data(as_text=True)
+    assert 'class="badge warn held"' in page and f"hold {hold.id} (gdpr_request)" in page
+    refused = _post(carl, "/disposal/1/execute", mode="now")
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and f"package {pid} is on hold" in text
+    assert "preserve disposal withdraw 1" in text
+    bad = _post(carl, "/disposal/1/withdraw", reason=" ")
+    assert bad.status_code == 422 and "needs a reason" in bad.get_data(as_text=True)
+    assert _post(s.client("vic"), "/disposal/1/withdraw", reason="x").status_code == 403
+    assert _post(carl, "/disposal/1/withdraw", reason="GDPR hold").status_code == 302
+    page = carl.get("/disposal/1").get_data(as_text=True)
+    assert 'id="disposal-withdrawn"' in page and "GDPR hold" in page
+    assert "Withdraw the disposal" not in page
+    assert _post(carl, "/disposal/1/withdraw", reason="again").status_code == 409
+
+    # the API: withdraw a pending one (its requester), refused again (409), 404 unseen
+    holds.lift(s.application, principal_for(s.application, s.users["ann"]), hold.id, reason="ok")
+    c = s.app.test_client()
+    made = c.post("/api/v1/disposals", json={"due": True}, headers=_api(s, "carl"))
+    url = made.json["items"][0]["url"]
+    assert c.post(f"{url}/withdraw", json={}, headers=_api(s, "carl")).status_code == 422
+    done = c.post(f"{url}/withdraw", json={"reason": "not now"}, headers=_api(s, "carl"))
+    assert done.status_code == 200, done.json
+    assert (done.json["state"], done.json["withdrawn_by"]) == ("withdrawn", "carl")
+    assert done.json["packages"][0]["state"] == "withdrawn"
+    again = c.post(f"{url}/withdraw", json={"reason": "x"}, headers=_api(s, "carl"))
+    assert again.status_code == 409
+    missing = c.post("/api/v1/disposals/99/withdraw", json={"reason": "x"}, headers=_api(s, "ann"))
+    assert missing.status_code == 404 and "that you may see" in missing.json["detail"]
+
+    # the declaration page: the rule without its database id
+    made = c.post("/api/v1/disposals", json={"due": True}, headers=_api(s, "carl")).json
+    url = made["items"][0]["url"]
+    c.post(f"{url}/approve", json={"party": "ours"}, headers=_api(s, "ann"))
+    c.post(f"{url}/approve", json={"party": "theirs"}, headers=_api(s, "root"))
+    rid = made["items"][0]["id"]
+    assert c.post(f"{url}/execute", json={"wait": True}, headers=_api(s, "carl")).status_code == 200
+    rule_id = c.get(f"{url}/declaration", headers=_api(s, "ann")).json["rule"]["id"]
+    declaration = ann.get(f"/disposal/{rid}/declaration").get_data(as_text=True)
+    [rule] = [line for line in declaration.splitlines() if "<dt>Rule</dt>" in line]
+    assert f"<dd>{rule_id}: " not in rule and "<dd>destroy, 1 year (" in rule, rule

@@ -27,6 +27,7 @@ from preserve.web.api.schemas import (
     DisposalListSchema,
     DisposalProposeSchema,
     DisposalSchema,
+    DisposalWithdrawSchema,
     DocumentSchema,
     DocumentUploadSchema,
     ExitStatusSchema,
@@ -1018,6 +1019,28 @@ def disposal_reject(args: dict[str, Any], request_id: int) -> Any:
             request_id,
             args["party"],
             args["comment"],
+            channel="api",
+            remote_addr=request.remote_addr,
+        )
+    )
+
+
+@bp.route("/disposals/<int:request_id>/withdraw", methods=["POST"])
+@bp.arguments(DisposalWithdrawSchema)
+@bp.response(200, DisposalSchema)
+@problems(400, 403, 404, 409, 415, 422)
+def disposal_withdraw(args: dict[str, Any], request_id: int) -> Any:
+    """Withdraw a pending or approved disposal with a ``reason`` (its requester, the
+    custodian's archivists or a repository administrator): its packages go back to their
+    retention state (the way out when a package was put on hold after the approval)."""
+    from preserve.services import disposal as service
+
+    return disposal_body(
+        service.withdraw(
+            application(),
+            principal(),
+            request_id,
+            args["reason"],
             channel="api",
             remote_addr=request.remote_addr,
         )

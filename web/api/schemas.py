@@ -728,6 +728,11 @@ class DisposalPackageSchema(ma.Schema):
     file_count = f.Integer(required=True)
     identifiers = f.List(f.String(), required=True)
     disposed_at = f.DateTime(required=True, allow_none=True)
+    on_hold = f.List(
+        f.String(),
+        required=True,
+        metadata={"description": "The active holds on the package while the disposal is open."},
+    )
 
 
 class DisposalExitSchema(ma.Schema):
@@ -767,6 +772,9 @@ class DisposalSchema(ma.Schema):
     restored_at = f.DateTime(required=True, allow_none=True)
     restored_by = f.String(required=True, allow_none=True)
     permanently_deleted_at = f.DateTime(required=True, allow_none=True)
+    withdrawn_at = f.DateTime(required=True, allow_none=True)
+    withdrawn_by = f.String(required=True, allow_none=True)
+    withdrawal_reason = f.String(required=True, allow_none=True)
     declaration_sha256 = f.String(required=True, allow_none=True)
     waiting_for = f.List(f.String(), required=True)
     parties = f.List(f.Nested(DisposalPartySchema), required=True)
@@ -793,6 +801,10 @@ class DisposalProposeSchema(ma.Schema):
 class DisposalDecisionSchema(ma.Schema):
     party = f.String(required=True, metadata={"description": "The organisation deciding."})
     comment = f.String(load_default="", metadata={"description": "Required to reject."})
+
+
+class DisposalWithdrawSchema(ma.Schema):
+    reason = f.String(load_default="", metadata={"description": "Why it is taken back (required)."})
 
 
 class DisposalExecuteSchema(ma.Schema):

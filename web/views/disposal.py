@@ -1,8 +1,9 @@
 """Disposal (issue 12): the list of requests with what each party still has to approve, a
-request's page with the approve and reject steps per party, execution (now, or queued for the
-workers), restore, and the dated declaration as a printable page and a download. Each view is
-one call of :mod:`preserve.services.disposal`, which decides who may do what and refuses with its
-reason (409 a refused step, 422 refused input, 403, 404); the service writes the audit log."""
+request's page with the approve and reject steps per party, its withdrawal, execution (now,
+or queued for the workers), restore, and the dated declaration as a printable page and a
+download. Each view is one call of :mod:`preserve.services.disposal`, which decides who may do
+what and refuses with its reason (409 a refused step, 422 refused input, 403, 404); the service
+writes the audit log."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def state_labels() -> dict[str, str]:
         "execution_failed": _("execution failed"),
         "restored": _("restored"),
         "permanently_deleted": _("permanently deleted"),
+        "withdrawn": _("withdrawn"),
         "all": _("all"),
         "proposed": _("proposed"),
         "disposed": _("disposed"),
@@ -164,6 +166,23 @@ def reject(request_id: int) -> Any:
             remote_addr=request.remote_addr,
         ),
         _("%(party)s rejected disposal %(id)s.", party=party, id=request_id),
+    )
+
+
+@bp.route("/disposal/<int:request_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(request_id: int) -> Any:
+    return _step(
+        request_id,
+        lambda: disposal.withdraw(
+            application(),
+            principal(),
+            request_id,
+            request.form.get("reason", ""),
+            channel="web",
+            remote_addr=request.remote_addr,
+        ),
+        _("Disposal %(id)s was withdrawn.", id=request_id),
     )
 
 
