@@ -377,14 +377,26 @@ def _rule(session: Session, agreement_id: int) -> RetentionRule | None:
     )
 
 
-def _compute(session: Session, row: PackageRetention, today: date, at: datetime) -> None:
+def _compute(
+    session: Session,
+    row: PackageRetention,
+    today: date,
+    at: datetime,
+    rules: dict[int, RetentionRule | None] | None = None,
+) -> None:
     """Set the row's start, due date and state from its agreement's rule (not for the states a
-    person decides next)."""
+    person decides next). ``rules``: the rules read so far in this pass, by agreement version
+    (a signed version's rule cannot change)."""
     if row.state in DECIDED:
         return
     package = session.get(Package, row.package_id)
     assert package is not None
-    rule = _rule(session, row.agreement_id)
+    if rules is None:
+        rule = _rule(session, row.agreement_id)
+    else:
+        if row.agreement_id not in rules:
+            rules[row.agreement_id] = _rule(session, row.agreement_id)
+        rule = rules[row.agreement_id]
     row.computed_at = at
     try:
         if rule is None:
@@ -576,14 +588,36 @@ def _link_governed(
         ref = lookup.package(collection_id, description)
         if ref is not None and (agreement_id is None or ref.id == agreement_id):
             governed.append((pid, ref))
-    for pid, ref in governed:
-        _link_new(session, pid, ref, at)
+    rules: dict[int, RetentionRule | None] = {}
+    for start in range(0, len(governed), LINK_BATCH):
+        batch = governed[start : start + LINK_BATCH]
+        # read in one query; held here, so that _compute finds them in the identity map
+        packages = session.scalars(
+            sa.select(Package).where(Package.id.in_([pid for pid, _ref in batch]))
+        ).all()
+        for pid, ref in batch:
+            _link_new(session, pid, ref, at, rules=rules, flush=False)
+        session.flush()
+        del packages
     return len(governed)
 
 
-def _link_new(session: Session, package_id: str, ref: Any, at: datetime) -> None:
+#: Packages linked per flush when an agreement is activated over those already stored.
+LINK_BATCH = 1_000
+
+
+def _link_new(
+    session: Session,
+    package_id: str,
+    ref: Any,
+    at: datetime,
+    *,
+    rules: dict[int, RetentionRule | None] | None = None,
+    flush: bool = True,
+) -> None:
     """Link a stored package no agreement was linked to yet to the version ``ref`` that
-    governs it (basis ``rule``) and compute its retention."""
+    governs it (basis ``rule``) and compute its retention (``flush``: the row at once; else
+    with the caller's next flush)."""
     row = PackageRetention(
         package_id=package_id,
         agreement_id=ref.id,
@@ -596,8 +630,9 @@ def _link_new(session: Session, package_id: str, ref: Any, at: datetime) -> None
         format_warnings=[],
     )
     session.add(row)
-    session.flush()
-    _compute(session, row, at.date(), at)
+    if flush:
+        session.flush()
+    _compute(session, row, at.date(), at, rules)
 
 
 def _link_matching(session: Session, agreement: Agreement, at: datetime) -> int:
@@ -823,8 +858,9 @@ def recompute(
                 Package.collection_id.in_(collection_ids)
             )
         out = []
+        rules: dict[int, RetentionRule | None] = {}
         for row in s.scalars(query).all():
-            _compute(s, row, at.date(), at)
+            _compute(s, row, at.date(), at, rules)
             out.append(_status(s, row))
         uow.commit()
     return out
