@@ -127,7 +127,7 @@ def world(tmp_path: Path, database_url: str) -> Iterator[World]:
     holds.place(
         app, person(app, "mia"), kind="legal", title="Case 17", reason="seized", packages=[w.ok]
     )
-    disposal.propose(app, person(app, "mia"), [w.short], kind="adhoc", reason="a duplicate")
+    disposal.propose(app, person(app, "root"), [w.short], kind="adhoc", reason="a duplicate")
     restore_tests.run(app, package=w.ok, location="default", now=NOW - timedelta(days=1))
     yield w
     app.close()
