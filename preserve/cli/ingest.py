@@ -188,6 +188,8 @@ def ingest(
     flush_events(app(), [r.package_id for r in report.results])
     for line in not_accepted_summary(w for r in report.results for w in r.warnings):
         warn(line)
+    for line in service_level_summary(app(), report):
+        warn(line)
     summary = ingest_summary(report)
     if as_json:
         emit_json(ingest_json(report, metadata))
@@ -391,6 +393,38 @@ def not_accepted_summary(problems: Iterable[Problem]) -> list[str]:
             f"does not accept: {shown}"
         )
     return lines
+
+
+def service_level_summary(application: Any, report: IngestReport) -> list[str]:
+    """One line per agreement and shortfall over the packages just stored whose agreement asks
+    more copies, sites or an offline copy than the locations there are can give (what
+    ``preserve locations sync`` finds and alerts on): ``agreement CRA-2026-001 v1 asks 3
+    copies on 2 sites with one offline; this location set gives 1 copy on 1 site, none
+    offline (package ...; see: preserve locations sync, preserve alerts list)``."""
+    from preserve.errors import PreserveError
+    from preserve.services.replication import unmet_requirements
+
+    stored = {(r.package_id, r.version) for r in report.results if r.status == "stored"}
+    if not stored:
+        return []
+    try:
+        unmet = unmet_requirements(application, package_ids={p for p, _v in stored})
+    except PreserveError as exc:  # the packages are stored: a summary never fails the ingest
+        log.warning("the agreements' copies were not checked: %s", exc)
+        return []
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for u in unmet:
+        if (u.package_id, u.version) in stored and u.plan is not None and u.plan.unmet:
+            req = u.requirement
+            groups.setdefault((req.agreement, req.asks(), u.plan.gives(req)), []).append(
+                u.package_id
+            )
+    return [
+        f"agreement {agreement} asks {asks}; this location set gives {gives} ("
+        + (f"package {ids[0]}" if len(ids) == 1 else count(len(ids), "package"))
+        + "; see: preserve locations sync, preserve alerts list)"
+        for (agreement, asks, gives), ids in groups.items()
+    ]
 
 
 def delivery_warning(source: str, problem: Problem) -> str:

@@ -231,6 +231,13 @@ class Requirement:
     def eligible(self, loc: StorageLocation) -> bool:
         return self.refusal(loc) is None
 
+    def asks(self) -> str:
+        """``3 copies on 2 sites with one offline``: what it asks, in a few words."""
+        text = f"{self.min_copies} {'copy' if self.min_copies == 1 else 'copies'}"
+        if self.min_sites > 1:
+            text += f" on {self.min_sites} sites"
+        return text + (" with one offline" if self.offline else "")
+
     def refusal(self, loc: StorageLocation) -> str | None:
         """Why the agreement does not allow a copy on ``loc`` (None: it does)."""
         if loc.operator == "storage_node" and not self.replicate_granted:
@@ -344,6 +351,18 @@ class VersionPlan:
 
     targets: tuple[StorageLocation, ...]
     unmet: tuple[str, ...]
+    #: what the version has once copied to the targets (eligible locations only): copies,
+    #: distinct sites, an offline copy
+    copies: int = 0
+    sites: int = 0
+    offline: bool = False
+
+    def gives(self, req: Requirement) -> str:
+        """``1 copy on 1 site, none offline``: what the locations give of what ``req`` asks."""
+        text = f"{self.copies} {'copy' if self.copies == 1 else 'copies'}"
+        if req.min_sites > 1:
+            text += f" on {self.sites} {'site' if self.sites == 1 else 'sites'}"
+        return text + (", none offline" if req.offline and not self.offline else "")
 
 
 def plan_version(
@@ -396,7 +415,7 @@ def plan_version(
         )
     if req.offline and not offline:
         unmet.append("an offline copy (no eligible offline location)")
-    return VersionPlan(tuple(targets), tuple(unmet))
+    return VersionPlan(tuple(targets), tuple(unmet), copies, len(sites), offline)
 
 
 def record_unmet(

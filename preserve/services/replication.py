@@ -118,6 +118,8 @@ class Unmet:
     collection: str
     requirement: Any  # placement.Requirement
     unmet: tuple[str, ...]
+    #: the placement.VersionPlan: what the locations give (None: only refusals are unmet)
+    plan: Any = None
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,7 @@ def _shortfalls(
                     )
                 problems = plan.unmet + tuple(refused.values())
                 if problems and unmet is not None:
-                    unmet.append(Unmet(pid, number, label, req, problems))
+                    unmet.append(Unmet(pid, number, label, req, problems, plan))
             for loc in required:
                 status, copy_id = have.get((pid, number, loc.id), ("none", None))
                 if status != "verified":
@@ -347,13 +349,32 @@ def shortfalls(
 
 
 def unmet_requirements(
-    app: Application, *, collection: str | None = None, organisation: str | None = None
+    app: Application,
+    *,
+    collection: str | None = None,
+    organisation: str | None = None,
+    package_ids: Iterable[str] | None = None,
 ) -> list[Unmet]:
-    """What the agreements over the collections ask of their package versions that no eligible
-    location can give (nothing is recorded)."""
+    """What the agreements over the collections (or over the packages ``package_ids``: an
+    ingest's summary) ask of their package versions that no eligible location can give, as
+    ``preserve locations sync`` finds it (nothing is recorded)."""
     found: list[Unmet] = []
     with app.uow() as uow:
-        _filtered(app, uow, collection, organisation, None, found)
+        if package_ids is None:
+            _filtered(app, uow, collection, organisation, None, found)
+            return found
+        from preserve.services import placement
+
+        ids = sorted(set(package_ids))
+        collection_ids = sorted(
+            {p.collection_id for pid in ids if (p := uow.packages.get(pid)) is not None}
+        )
+        if not placement.rule_agreements(uow.session):  # no agreement, no copies to count
+            collection_ids = [
+                c for c in collection_ids if placement.requirement_for(uow.session, c)
+            ]
+        if collection_ids:
+            _shortfalls(uow, collection_ids=collection_ids, package_ids=ids, unmet=found)
     return found
 
 

@@ -385,3 +385,70 @@ def test_sync_with_nothing_to_copy_still_says_what_cannot_be_met(world: World) -
         assert "an offline copy" in lines[1] and lines[1].endswith(
             "preserve alerts list names them all"
         )
+
+
+def test_an_ingest_says_what_its_agreement_asks_that_the_locations_cannot_give(
+    world: World,
+) -> None:
+    """A new-user trial: the ingest printed only ``copies: default`` while the agreement asked 3
+    copies on 2 sites and an offline one; the shortfall was only in the alerts. The ingest now
+    says it, once per agreement and shortfall, as ``preserve locations sync`` judges it."""
+    from click.testing import CliRunner
+
+    from preserve.cli import cli
+
+    w = world
+    w.location("ghent2", site="ghent", region="BE")
+    env = {
+        "PRESERVE_HOME": str(w.app.settings.home),
+        "PRESERVE_DATABASE_URL": w.app.settings.database_url,
+    }
+    deliveries = []
+    for name in ("one", "two"):
+        d = w.tmp / "later" / name
+        d.mkdir(parents=True)
+        (d / "a.bin").write_bytes(os.urandom(3_000))
+        deliveries.append(str(d))
+
+    def ingest_cli(*paths: str) -> tuple[list[str], str]:
+        args = ["ingest", *paths, "--collection", "photos", "--organisation", "museum"]
+        result = CliRunner().invoke(cli, args, env=env)
+        assert result.exit_code == 0, result.output
+        lines = [x for x in result.stderr.splitlines() if "this location set gives" in x]
+        return lines, result.stdout
+
+    make_active(w.app, spec(service_level={"min_copies": 2}))
+    assert ingest_cli(deliveries[0])[0] == []  # default and ghent2 give what it asks
+
+    make_active(
+        w.app,
+        spec(
+            reference="CRA-2026-001",
+            service_level={"min_copies": 3, "min_distinct_sites": 2, "offline_copy_required": True},
+        ),
+    )
+    lines, stdout = ingest_cli(deliveries[1])
+    [package_id] = [p for p in _package_ids(w) if p != w.package_id and p in stdout]
+    [unmet] = replication.unmet_requirements(w.app, package_ids=[package_id])
+    assert lines == [
+        f"warning: agreement {unmet.requirement.agreement} asks 3 copies on 2 sites with one "
+        "offline; this location set gives 2 copies on 1 site, none offline (package "
+        f"{package_id}; see: preserve locations sync, preserve alerts list)"
+    ]
+    assert "CRA-2026-001 v1" in lines[0]
+    # two packages with the same shortfall: one line
+    more = []
+    for name in ("three", "four"):
+        d = w.tmp / "later" / name
+        d.mkdir(parents=True)
+        (d / "b.bin").write_bytes(os.urandom(3_000))
+        more.append(str(d))
+    lines, _stdout = ingest_cli(*more)
+    assert len(lines) == 1 and lines[0].endswith(
+        "none offline (2 packages; see: preserve locations sync, preserve alerts list)"
+    )
+
+
+def _package_ids(w: World) -> list[str]:
+    with w.app.uow() as uow:
+        return list(uow.session.scalars(sa.select(Package.id)))
