@@ -51,6 +51,7 @@ from preserve.catalogue.models import Collection, Event, Organisation, Package
 from preserve.catalogue.repositories import AgentRepository, EventRepository
 from preserve.catalogue.retention import PackageRetention
 from preserve.errors import Conflict, InvalidInput, NotFound
+from preserve.services.admin import require_collection_path
 from preserve.services.agreements import (
     IN_FORCE,
     GoverningLookup,
@@ -817,20 +818,6 @@ def relink_superseded(session: Session, at: datetime, *, agreement_id: int | Non
     return changed
 
 
-def _collection_id(session: Session, text: str) -> int:
-    org, sep, slug = text.partition("/")
-    if not sep or not org or not slug:
-        raise InvalidInput(f"collection {text!r}: give it as ORGANISATION/COLLECTION")
-    cid = session.scalar(
-        sa.select(Collection.id)
-        .join(Organisation, Organisation.id == Collection.organisation_id)
-        .where(Organisation.slug == org, Collection.slug == slug)
-    )
-    if cid is None:
-        raise NotFound(f"no collection {text}")
-    return cid
-
-
 def recompute(
     app: Application, *, collection: str | None = None, now: datetime | None = None
 ) -> list[RetentionStatus]:
@@ -839,7 +826,7 @@ def recompute(
     at = _now(now)
     with app.uow() as uow:
         s = uow.session
-        collection_ids = [] if collection is None else [_collection_id(s, collection)]
+        collection_ids = [] if collection is None else [require_collection_path(uow, collection).id]
         relink_superseded(s, at)  # the version in force governs
         if collection is None:  # by a collection's agreement or a metadata rule
             _link_governed(s, _unlinked(), at)

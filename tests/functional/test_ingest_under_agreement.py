@@ -338,9 +338,9 @@ def test_recompute_links_packages_ingested_before_the_agreement(repo: Repo, tmp_
     assert [r["package_id"] for r in out] == [early["package_id"]]
     assert "1 package(s) under an agreement" in repo.run("retention", "recompute").stdout
     err = fails(repo, 3, "retention", "recompute", "--collection", "museum/nothing")
-    assert "no collection museum/nothing" in err
+    assert "no collection 'museum/nothing'" in err
     err = fails(repo, 2, "retention", "recompute", "--collection", "photos")
-    assert "ORGANISATION/COLLECTION" in err
+    assert "collection 'photos' is not ORG/SLUG (e.g. museum/photos)" in err
     with _app(repo) as app, app.uow() as uow:
         assert uow.session.scalar(sa.select(sa.func.count()).select_from(Package)) == 1
 

@@ -314,10 +314,14 @@ def test_the_ingest_gate_and_the_link(app: Application) -> None:
 
 
 def test_recompute_names_a_bad_collection(app: Application) -> None:
-    with pytest.raises(InvalidInput, match="ORGANISATION/COLLECTION"):
+    with pytest.raises(InvalidInput, match=r"collection 'photos' is not ORG/SLUG"):
         retention.recompute(app, collection="photos")
-    with pytest.raises(NotFound, match="no collection museum/none"):
+    with pytest.raises(NotFound, match=r"^no collection 'museum/none'"):
         retention.recompute(app, collection="museum/none")
+    with pytest.raises(
+        NotFound, match=r"^no collection 'museum/phtos'; did you mean 'museum/photos'"
+    ):
+        retention.recompute(app, collection="museum/phtos")
     assert retention.recompute(app, collection="museum/photos") == []
 
 
