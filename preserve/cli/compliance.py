@@ -12,6 +12,8 @@ from preserve.cli.output import emit_json, table
 
 #: What each column of the table means: printed under it, and in ``--help``.
 LEGEND = (
+    "STATE: the agreement's state (no next test or review once closed, withdrawn, expired or"
+    " superseded)",
     "PACKAGES: stored packages; an agreement's: those in its scope; an organisation's: those it"
     " owns (its collections) and those it keeps as the custodian of an agreement in force, each"
     " once (OWN/KEPT: the two counts)",
@@ -22,7 +24,8 @@ LEGEND = (
     "FORMATS: share whose every payload file has a PRONOM format identifier (PUID) on the"
     " agreement's list of accepted or preferred formats (an organisation: the list of the"
     " agreement each package was ingested under); - when there is no list",
-    "RESTORE TEST: the outcome and date of the last restore test; NEXT TEST: when the next is due",
+    "RESTORE TEST: the outcome and date of the last restore test (never: none yet; - when there"
+    " is nothing to test: no package, or no agreement); NEXT TEST: when the next is due",
     "DUE 30/90/365: packages whose retention falls due within 30, 90 and 365 days;"
     " ERRORS: retention errors",
     "DISPOSALS: pending or approved disposal requests; HOLD: packages under an active hold",
@@ -94,19 +97,19 @@ def compliance(
     if as_csv:
         click.echo(service.to_csv(rep), nl=False)
         return
-    headers = ("ROW", "PACKAGES", "OWN/KEPT", "COPIES", "FIXITY", "INCIDENTS", "FORMATS",
+    headers = ("ROW", "STATE", "PACKAGES", "OWN/KEPT", "COPIES", "FIXITY", "INCIDENTS", "FORMATS",
                "RESTORE TEST", "NEXT TEST", "DUE 30/90/365", "ERRORS", "DISPOSALS",
                "HOLD")  # fmt: skip
     rows = []
     for r in rep.rows:
-        restore = (
-            f"{r.last_restore_test_outcome} {_when(r.last_restore_test_at)}"
-            if r.last_restore_test_outcome
-            else "never"
-        )
+        if r.last_restore_test_outcome:
+            restore = f"{r.last_restore_test_outcome} {_when(r.last_restore_test_at)}"
+        else:  # "never" only where there is something to test
+            restore = "never" if r.restore_testable else "-"
         rows.append(
             (
                 f"{r.kind} {r.name}",
+                r.state or "-",
                 str(r.packages),
                 "-" if r.packages_owned is None else f"{r.packages_owned}/{r.packages_kept}",
                 _pct(r.placement_share),
@@ -124,7 +127,7 @@ def compliance(
     if not rows:
         say("no agreement in force and no organisation to show")
     else:
-        for line in table(headers, rows, (1, 2, 5, 10, 11, 12)):
+        for line in table(headers, rows, (2, 3, 6, 11, 12, 13)):
             say(line)
         say("")
         for line in LEGEND:

@@ -406,11 +406,17 @@ def _write_lock(session: Session) -> None:
         session.connection().exec_driver_sql("UPDATE agreements SET id = id WHERE 0")
 
 
+def same_reference(reference: str) -> sa.ColumnElement[bool]:
+    """Agreement references match whatever their case: a person writes ``cra-2026-001`` for
+    CRA-2026-001 (and no two agreements have references differing only in case)."""
+    return sa.func.lower(Agreement.reference) == reference.lower()
+
+
 def _find(session: Session, ident: str, *, for_update: bool = False) -> Agreement:
     reference, version = parse_identifier(ident)
     if for_update:
         _write_lock(session)
-    query = _load(session).where(Agreement.reference == reference)
+    query = _load(session).where(same_reference(reference))
     if version is not None:
         query = query.where(Agreement.version_no == version)
     query = query.order_by(Agreement.version_no.desc()).limit(1)
@@ -453,7 +459,9 @@ def _no_agreement(session: Session, ident: str, who: Principal | None) -> NotFou
             or (org is not None and who.can_view(org))
         ):
             seen.add(ref)
-    if version is not None and reference in seen:
+    known = {ref.lower(): ref for ref in seen}
+    if version is not None and reference.lower() in known:
+        reference = known[reference.lower()]
         numbers = session.scalars(
             sa.select(Agreement.version_no)
             .where(Agreement.reference == reference)
@@ -698,9 +706,7 @@ def versions(
     with app.uow() as uow:
         s = uow.session
         rows = list(
-            s.scalars(
-                _load(s).where(Agreement.reference == reference).order_by(Agreement.version_no)
-            )
+            s.scalars(_load(s).where(same_reference(reference)).order_by(Agreement.version_no))
         )
         if not rows:
             raise _no_agreement(s, reference, who)
@@ -991,7 +997,7 @@ def _apply_spec(session: Session, a: Agreement, spec: Mapping[str, Any], *, crea
             parent = (
                 session.scalars(
                     sa.select(Agreement)
-                    .where(Agreement.reference == ref, Agreement.component == "main")
+                    .where(same_reference(ref), Agreement.component == "main")
                     .order_by(Agreement.version_no.desc())
                 ).first()
                 if ref
@@ -1633,9 +1639,18 @@ def create_draft(
         _write_lock(s)
         with s.no_autoflush:
             _apply_spec(s, a, spec, creating=True)
-        if s.scalar(sa.select(Agreement.id).where(Agreement.reference == a.reference).limit(1)):
+        existing = s.scalar(
+            sa.select(Agreement.reference).where(same_reference(a.reference)).limit(1)
+        )
+        if existing == a.reference:
             raise Conflict(
                 f"agreement {a.reference} exists already; amend it or choose another reference"
+            )
+        if existing is not None:
+            raise Conflict(
+                f"agreement {existing} exists already ({a.reference} differs only in case: "
+                "references are matched whatever their case); amend it or choose another "
+                "reference"
             )
         _may_create(who, a)
         _event(a, "create", "draft", who, at)
@@ -2809,6 +2824,7 @@ __all__ = [
     "propose",
     "resume",
     "rights_for",
+    "same_reference",
     "send_back",
     "service_level_for",
     "show",

@@ -61,6 +61,7 @@ from preserve.catalogue.models import (
 )
 from preserve.catalogue.retention import PackageRetention
 from preserve.errors import InvalidInput, NotFound
+from preserve.names import unknown
 from preserve.services import agreements as ag
 from preserve.services.access import Principal
 from preserve.services.exits import packages_in_scope
@@ -72,6 +73,9 @@ from preserve.services.schedule import agreement_intervals
 HORIZONS = (30, 90, 365)
 #: Disposal requests still waiting (for approvals, or for their execution).
 OPEN_DISPOSALS = ("pending", "approved")
+#: Agreement states that ask for no more restore test or review (trial finding 10): a closed,
+#: withdrawn, expired or superseded agreement shows no next test and no next review.
+ENDED = ("closed", "withdrawn", "expired", "superseded")
 _BITS = 62
 
 
@@ -120,6 +124,12 @@ class ComplianceRow:
     #: custodian of an agreement in force (``packages`` is their union); None for an agreement
     packages_owned: int | None = None
     packages_kept: int | None = None
+
+    @property
+    def restore_testable(self) -> bool:
+        """Whether there is anything to restore-test: packages, under an agreement (restore
+        tests are run per agreement). Without, "never tested" would mislead: shown as -."""
+        return self.packages > 0 and (self.kind == "agreement" or bool(self.agreements))
 
     @property
     def placement_share(self) -> float | None:
@@ -176,8 +186,7 @@ def report(
         if figures.disposal is None:
             notes.append("pending disposals are not shown: the disposal tables are not there")
         if agreement is not None:
-            a = ag._find(s, agreement)
-            ag._check_visible(who, a)
+            a = ag._find_visible(s, agreement, who)  # "did you mean" for a reference mistyped
             figures.prepare(packages_in_scope(a), [a])
             rows = (figures.agreement_row(a),)
             return ComplianceReport(
@@ -186,7 +195,12 @@ def report(
         if organisation is not None:
             org = s.scalar(sa.select(Organisation).where(Organisation.slug == organisation))
             if org is None or (who is not None and not who.can_view(org.id)):
-                raise NotFound(f"no organisation {organisation!r}")
+                visible = s.execute(sa.select(Organisation.id, Organisation.slug)).all()
+                raise unknown(
+                    "organisation",
+                    organisation,
+                    (slug for id_, slug in visible if who is None or who.can_view(id_)),
+                )
             agreements = [
                 a for a in _in_force(s) if org.id in {p.organisation_id for p in a.parties}
             ]
@@ -588,6 +602,7 @@ class _Figures:
             .limit(1)
         ).first()
         interval = level.restore_test_interval_days if level is not None else None
+        ended = a.state in ENDED
         pending = None
         if self.disposal is not None:
             pending = self._count(
@@ -617,9 +632,11 @@ class _Figures:
             members,
             formats=formats,
             last=tuple(last) if last is not None else None,
-            next_due=next_due(interval, last[0] if last is not None else None, self.now),
-            next_review_on=a.next_review_on,
-            reviews=self._reviews([a]),
+            next_due=None
+            if ended
+            else next_due(interval, last[0] if last is not None else None, self.now),
+            next_review_on=None if ended else a.next_review_on,
+            reviews=(0, 0, 0) if ended else self._reviews([a]),
             pending=pending,
             exit_state=exit_state,
         )

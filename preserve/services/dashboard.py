@@ -2,12 +2,16 @@
 copies per location, fixity coverage and failures, damaged packages, bytes kept over time,
 formats by share, recent ingests, running jobs and open alerts.
 
+What a person sees is what /packages lists (:mod:`preserve.services.search`): the packages of
+their organisations' collections, and those shared with them as a party of an agreement in force
+(:func:`preserve.services.sharing.shared_agreements`: the custodian's staff see what it keeps).
+
 The aggregates (everything but recent ingests, jobs and alerts) read every package, copy and
 file the person sees; at 100,000 packages and 1,000,000 files the formats alone take about half
 a second on PostgreSQL, too slow for each request. They are kept in the process for
-:data:`SUMMARY_TTL` seconds per set of visible organisations (a small dict; no table, no
-worker): a dashboard is at most that much behind, which the page says. Recent ingests, running
-jobs and alerts are read on every request (indexed, a few rows each).
+:data:`SUMMARY_TTL` seconds per set of visible organisations and shared agreements (a small
+dict; no table, no worker): a dashboard is at most that much behind, which the page says.
+Recent ingests, running jobs and alerts are read on every request (indexed, a few rows each).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 # ruff: noqa: S608
 import threading
 import time as clock
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -120,7 +125,7 @@ class Dashboard:
     alerts: tuple[AlertView, ...]
 
 
-_cache: dict[tuple[int, ...] | None, tuple[float, Summary]] = {}
+_cache: dict[tuple[tuple[int, ...] | None, tuple[int, ...]], tuple[float, Summary]] = {}
 _lock = threading.Lock()
 
 
@@ -136,36 +141,79 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _scope(visible: frozenset[int] | None) -> tuple[str, dict[str, Any]]:
+#: A package ``p`` shared with the person: linked to one of the agreement versions ``:shared``
+#: (as /packages decides it, :mod:`preserve.services.search`).
+_SHARED = (
+    "EXISTS (SELECT 1 FROM package_retention AS pr WHERE pr.package_id = p.id "
+    "AND pr.agreement_id IN :shared)"
+)
+
+
+def _scope(
+    visible: frozenset[int] | None, shared: Sequence[int] = ()
+) -> tuple[str, dict[str, Any]]:
+    """The condition on ``p`` (a package) and ``c`` (its collection) that the person sees it:
+    of one of the organisations ``visible`` (None: all), or shared with them through one of the
+    agreement versions ``shared``."""
     if visible is None:
         return "1 = 1", {}
-    return "c.organisation_id IN :orgs", {"orgs": sorted(visible) or [-1]}
+    params: dict[str, Any] = {"orgs": sorted(visible) or [-1]}
+    if not shared:
+        return "c.organisation_id IN :orgs", params
+    params["shared"] = sorted(shared)
+    return f"(c.organisation_id IN :orgs OR {_SHARED})", params
 
 
 def _text(sql: str, params: dict[str, Any]) -> sa.TextClause:
     text = sa.text(sql)
-    if "orgs" in params:
-        text = text.bindparams(sa.bindparam("orgs", expanding=True))
+    for name in ("orgs", "shared"):
+        if name in params:
+            text = text.bindparams(sa.bindparam(name, expanding=True))
     return text
 
 
+def _shared(app: Application, principal: Principal) -> tuple[int, ...]:
+    """The agreement versions whose packages the person sees as a party (as /packages)."""
+    from preserve.services.sharing import shared_agreements
+
+    if principal.visible_organisations() is None:
+        return ()
+    with app.uow() as uow:
+        return tuple(shared_agreements(uow.session, principal))
+
+
 def compute_summary(
-    app: Application, visible: frozenset[int] | None, now: datetime | None = None
+    app: Application,
+    visible: frozenset[int] | None,
+    now: datetime | None = None,
+    *,
+    shared: Sequence[int] = (),
 ) -> Summary:
-    """The aggregates for the organisations ``visible`` (None: all), read now."""
+    """The aggregates for the organisations ``visible`` (None: all) and the packages shared
+    through the agreement versions ``shared``, read now."""
     now = now or datetime.now(UTC)
-    scope, params = _scope(visible)
+    scope, params = _scope(visible, shared)
     default_days = app.settings.fixity_interval_days
     with app.uow() as uow:
         s = uow.session
         dialect = s.get_bind().dialect.name
+        # every collection of the person's organisations (empty ones too), and those of other
+        # organisations holding a package shared with them (counting only those packages)
+        if "shared" in params:
+            collections = (
+                "(c.organisation_id IN :orgs OR c.id IN (SELECT p.collection_id FROM packages "
+                f"AS p WHERE p.status = 'stored' AND {_SHARED}))"
+            )
+        else:
+            collections = scope
         holdings_rows = s.execute(
             _text(
                 "SELECT o.slug, c.slug, c.title, count(p.id), coalesce(sum(p.file_count), 0), "
                 "coalesce(sum(p.size), 0) FROM collections AS c "
                 "JOIN organisations AS o ON o.id = c.organisation_id "
                 "LEFT JOIN packages AS p ON p.collection_id = c.id AND p.status = 'stored' "
-                f"WHERE {scope} GROUP BY o.slug, c.slug, c.title ORDER BY o.slug, c.slug",
+                f"AND {scope} "
+                f"WHERE {collections} GROUP BY o.slug, c.slug, c.title ORDER BY o.slug, c.slug",
                 params,
             ),
             params,
@@ -285,13 +333,14 @@ def compute_summary(
 def summary(app: Application, principal: Principal) -> Summary:
     """The aggregates for what the person sees, reused for :data:`SUMMARY_TTL` seconds."""
     visible = principal.visible_organisations()
-    key = None if visible is None else tuple(sorted(visible))
+    shared = _shared(app, principal)
+    key = (None if visible is None else tuple(sorted(visible)), shared)
     now = clock.monotonic()
     with _lock:
         found = _cache.get(key)
     if found is not None and now - found[0] < SUMMARY_TTL:
         return found[1]
-    fresh = compute_summary(app, visible)
+    fresh = compute_summary(app, visible, shared=shared)
     with _lock:
         _cache[key] = (now, fresh)
         if len(_cache) > 256:  # many different people: drop the oldest
@@ -301,7 +350,7 @@ def summary(app: Application, principal: Principal) -> Summary:
 
 
 def recent_ingests(app: Application, principal: Principal) -> tuple[RecentPackage, ...]:
-    scope, params = _scope(principal.visible_organisations())
+    scope, params = _scope(principal.visible_organisations(), _shared(app, principal))
     with app.uow() as uow:
         rows = uow.session.execute(
             _text(

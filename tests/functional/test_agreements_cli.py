@@ -596,3 +596,23 @@ def test_advance_refuses_a_day_before_today(repo: Repo, tmp_path: Path) -> None:
     ]
     assert "would_move" not in moved
     assert repo.json("agreements", "show", "CRA-2026-001")["state"] == "under_review"
+
+
+def test_references_match_whatever_their_case(repo: Repo, tmp_path: Path) -> None:
+    """Trial finding 8: ``agreements show cra-2026-001`` answered "no agreement ... did you
+    mean 'CRA-2026-001'?". A reference now matches whatever its case, and a new agreement
+    whose reference differs from an existing one only in case is refused."""
+    _signed(repo, tmp_path, PAST)
+    shown = repo.json("agreements", "show", "cra-2026-001")
+    assert (shown["reference"], shown["version_no"]) == ("CRA-2026-001", 1)
+    assert repo.json("agreements", "show", "Cra-2026-001/v1")["reference"] == "CRA-2026-001"
+    out = repo.run("agreements", "activate", "cra-2026-001", "--as", "cas").stdout
+    assert out.strip() == "CRA-2026-001 v1 is active"
+    err = fails(repo, 3, "agreements", "show", "cra-2026-001/v7")
+    assert "no agreement 'cra-2026-001/v7': CRA-2026-001 has CRA-2026-001/v1" in err
+    clash = write(tmp_path, description(reference="cra-2026-001"), "clash.json")
+    err = fails(repo, 4, "agreements", "create", "--from", clash, "--as", "mia")
+    assert "agreement CRA-2026-001 exists already (cra-2026-001 differs only in case" in err
+    assert [a["reference"] for a in repo.json("agreements", "list", "--all-versions")] == [
+        "CRA-2026-001"
+    ]

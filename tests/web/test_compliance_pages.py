@@ -156,3 +156,43 @@ def test_the_api(world: tuple[Site, str]) -> None:
     assert client.get("/api/v1/compliance?organisation=museum", headers=other).status_code == 404
     assert client.get("/api/v1/agreements/NOPE-1/exit", headers=other).status_code == 404
     assert client.get("/api/v1/agreements/NOPE-1/restore-tests", headers=other).status_code == 404
+
+
+def test_an_ended_agreement_shows_its_state_and_no_next_dates(
+    site_any: Site, tmp_path: Path
+) -> None:
+    """Trial findings 10/11: the page of an agreement that is over said "Next review
+    2031-11-01" and showed no state. Its state is shown under its name, and an agreement no
+    longer in force has no next restore test and no next review; a reference in another case
+    finds it."""
+    add_parties(site_any)
+    make_active(
+        site_any.application,
+        spec(effective_until="2026-11-30", service_level={"restore_test_interval_days": 30}),
+    )
+    site_any.repo.run(
+        "ingest", delivery(tmp_path / "d", "Harbour"), "--collection", "photos",
+        "--organisation", "museum",
+    )  # fmt: skip
+    mia = site_any.client("mia")
+
+    def cells(reference: str) -> list[str]:
+        page = mia.get(f"/compliance/agreements/{reference}")
+        assert page.status_code == 200
+        body = page.get_data(as_text=True)
+        row = re.search(r"<tbody>\s*<tr>(.*?)</tr>", body, re.S)
+        assert row is not None
+        parts = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row.group(1), re.S)
+        return [
+            re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", p))).strip() for p in parts
+        ]
+
+    running = cells(REF)
+    assert "active" in running[0]
+    assert running[8] != "–" and running[9] != "–"  # next restore test, next review
+
+    agreements_service.advance(site_any.application, datetime(2026, 12, 2, tzinfo=UTC))
+    ended = cells(REF.lower())
+    assert ended[0].startswith(f"{REF} v1") and "expired" in ended[0]
+    assert (ended[8], ended[9]) == ("–", "–")
+    assert ended[7] == "never"  # a package was in scope and never tested

@@ -89,3 +89,44 @@ def test_a_described_package_is_still_one_copy(site_any, tmp_path: Path) -> None
     dashboard_service.clear_cache()
     html = site.client("vera").get("/").get_data(as_text=True)
     assert re.search(r'class="figure">2</span><span class="label">package copies<', html)
+
+
+def test_the_custodian_sees_what_it_keeps(site_any, tmp_path: Path) -> None:
+    """Trial finding 9: the archive service's archivist saw "0 packages stored" on the
+    dashboard while /packages listed the museum's packages the archive keeps under their
+    agreement. The dashboard counts what /packages lists: owned, and shared as a party."""
+    from tests.agreement_setup import make_active
+    from tests.web.agreements_support import add_parties, spec
+    from tests.web.api_support import delivery
+
+    site = site_any
+    dashboard_service.clear_cache()
+    add_parties(site)
+    site.repo.run("collections", "add", "loose", "--organisation", "museum")
+    for name, collection in (("Harbour", "photos"), ("Station", "photos"), ("Dock", "loose")):
+        site.repo.run(
+            "ingest", delivery(tmp_path / name, name), "--collection", collection,
+            "--organisation", "museum",
+        )  # fmt: skip
+    make_active(site.application, spec())  # over museum/photos, the archive as custodian
+    cas = site.client("cas")
+    listed = cas.get("/packages").get_data(as_text=True)
+    assert "Harbour" in listed and "Station" in listed and "Dock" not in listed
+
+    page = cas.get("/")
+    html = page.get_data(as_text=True)
+    figure = re.search(
+        r'<span class="figure">([^<]*)</span><span class="label">packages stored', html
+    )
+    assert figure is not None and figure.group(1).strip() == "2"
+    assert "Harbour" in html and "Station" in html and "Dock" not in html  # recent ingests
+    kept = dashboard_service.summary(site.application, accounts.principal_for(
+        site.application, site.users["cas"]))  # fmt: skip
+    assert [(h.organisation, h.collection, h.packages) for h in kept.holdings] == [
+        ("museum", "photos", 2)
+    ]
+    # the owner sees its own collections, empty ones too
+    mine = dashboard_service.summary(site.application, accounts.principal_for(
+        site.application, site.users["mia"]))  # fmt: skip
+    assert [(h.collection, h.packages) for h in mine.holdings] == [("loose", 1), ("photos", 2)]
+    assert mine.totals.packages == 3
