@@ -2681,7 +2681,7 @@ def _oldest_activated(agreements: Iterable[Agreement]) -> Agreement | None:
     )
 
 
-def _rule_candidates(session: Session) -> list[Agreement]:
+def rule_candidates(session: Session) -> list[Agreement]:
     """The main versions in force with a metadata-rule scope, oldest activated first."""
     return list(
         session.scalars(
@@ -2725,7 +2725,7 @@ def _governing(
     )
     if by_collection is not None or package_id is None:
         return by_collection
-    return _first_matching(_rule_candidates(session), description)
+    return _first_matching(rule_candidates(session), description)
 
 
 class GoverningLookup:
@@ -2752,7 +2752,7 @@ class GoverningLookup:
             a = self._by_collection[collection_id]
         if a is None:
             if self._candidates is None:
-                self._candidates = _rule_candidates(self._session)
+                self._candidates = rule_candidates(self._session)
             a = _first_matching(self._candidates, description or {})
         return None if a is None else AgreementRef(a.id, a.reference, a.version_no, a.state)
 
@@ -2824,6 +2824,7 @@ __all__ = [
     "propose",
     "resume",
     "rights_for",
+    "rule_candidates",
     "same_reference",
     "send_back",
     "service_level_for",

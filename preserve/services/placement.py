@@ -259,24 +259,9 @@ def rule_agreements(session: Session) -> list[Any]:
     """The main agreements in force that select packages by a metadata rule (with their
     scopes), oldest activated first: what :func:`requirement_for` matches descriptions
     against."""
-    from sqlalchemy.orm import selectinload
+    from preserve.services.agreements import rule_candidates
 
-    from preserve.catalogue.agreements import Agreement, AgreementScope
-    from preserve.services.agreements import IN_FORCE
-
-    return list(
-        session.scalars(
-            sa.select(Agreement)
-            .join(AgreementScope, AgreementScope.agreement_id == Agreement.id)
-            .where(
-                AgreementScope.selector == "metadata",
-                Agreement.component == "main",
-                Agreement.state.in_(IN_FORCE),
-            )
-            .options(selectinload(Agreement.scopes))
-            .order_by(Agreement.activated_at, Agreement.id)
-        ).unique()
-    )
+    return list(rule_candidates(session))
 
 
 def matching_rules(agreements: Iterable[Any], description: Any) -> list[Any]:
