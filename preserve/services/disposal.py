@@ -1669,9 +1669,20 @@ def queue_execution(
 
 @jobs.handles("dispose")
 def dispose_job(app: Application, job: jobs.JobRecord, work: jobs.Work) -> Mapping[str, Any]:
-    """The worker's side of :func:`queue_execution`."""
+    """The worker's side of :func:`queue_execution`. A request withdrawn since it was queued
+    is left as it is: the job ends with nothing done (not a failure, nor an alert)."""
     request_id = int(job.payload["request_id"])
     by = job.payload.get("by")
+    queued = show(app, None, request_id)
+    if queued.state == "withdrawn":
+        log.info("%s was withdrawn after it was queued: nothing to do", queued.label)
+        return {
+            "request_id": queued.id,
+            "state": queued.state,
+            "disposed": 0,
+            "failed": 0,
+            "declaration_sha256": None,
+        }
     info = execute(
         app, None, request_id, job_id=job.id, on_behalf_of=str(by) if by else None, channel="worker"
     )

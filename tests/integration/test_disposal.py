@@ -540,3 +540,27 @@ def test_an_exit_disposal_is_restored_only_while_its_agreement_is_open(
         assert {w_.state for w_ in disposal.show(w.app, None, again.id).items} == {"disposed"}
     finally:
         w.app.close()
+
+
+def test_a_disposal_withdrawn_after_it_was_queued_is_left_alone_by_the_worker(
+    world: World,
+) -> None:
+    """Execution queued for the workers, then the disposal withdrawn: the ``dispose`` job ends
+    with nothing done, as a success (no failed job, no alert), and the package stays."""
+    from preserve.catalogue.models import Alert
+    from preserve.services import runner
+
+    w = world
+    pid = w.ingest("harbour")
+    w.due()
+    info = _propose(w)
+    w.approve_all(info.id)
+    queued = disposal.queue_execution(w.app, w.who("cas"), info.id, publish=lambda _id: None)
+    assert queued.job_id is not None
+    disposal.withdraw(w.app, w.who("cas"), info.id, "the owner asked to wait", now=LATER)
+    assert runner.run_job(w.app, queued.job_id, "worker-1") == "succeeded"
+    assert disposal.show(w.app, None, info.id).state == "withdrawn"
+    assert w.status(pid) == "stored" and w.copies(pid) == [("default", 1)]
+    with w.app.uow() as uow:
+        kinds = uow.session.scalars(sa.select(Alert.kind)).all()
+    assert "job_failed" not in kinds, kinds
