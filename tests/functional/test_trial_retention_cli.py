@@ -146,7 +146,7 @@ def test_compliance_help_explains_every_column_with_the_legend_under_the_table(
 ) -> None:
     shown = repo.run("compliance").stdout.splitlines()
     headers = [h.strip() for h in shown[0].split("  ") if h.strip()]
-    assert headers[:2] == ["ROW", "PACKAGES"] and len(headers) == 13
+    assert headers[:3] == ["ROW", "STATE", "PACKAGES"] and len(headers) == 14
     legend = shown[shown.index("") + 1 :]
     help_text = " ".join(repo.run("compliance", "--help").stdout.split())
     for header in headers:

@@ -640,6 +640,12 @@ TABLE.update(
             "archivist", dsp("approved", "/execute"), data=lambda w, org, person: {"mode": "now"}
         ),
         ("disposal.restore", "POST"): scoped("archivist", dsp("executed", "/restore")),
+        # the requester (outside the matrix), the custodian's staff, an administrator
+        ("disposal.withdraw", "POST"): scoped(
+            "archivist",
+            dsp("approved", "/withdraw"),
+            data=lambda w, org, person: {"reason": "matrix"},
+        ),
         ("disposal.declaration", "GET"): scoped("viewer", dsp("executed", "/declaration")),
         ("api.disposals", "GET"): Row("signed_in", fixed("/api/v1/disposals")),
         ("api.disposal_propose", "POST"): scoped(
@@ -664,6 +670,11 @@ TABLE.update(
         ),
         ("api.disposal_restore", "POST"): scoped(
             "archivist", dsp("executed", "/restore", api=True)
+        ),
+        ("api.disposal_withdraw", "POST"): scoped(
+            "archivist",
+            dsp("approved", "/withdraw", api=True),
+            json=lambda w, org, person: {"reason": "matrix"},
         ),
         ("api.disposal_declaration", "GET"): scoped(
             "viewer", dsp("executed", "/declaration", api=True)
