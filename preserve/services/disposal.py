@@ -1057,18 +1057,19 @@ def _propose(
                 why = schedule.not_due_reason(s, p.id, _marked_on(row, at))
                 if why is not None:
                     raise Conflict(f"package {p.id} is not due for disposal: {why}")
+        if kind == "scheduled" and chosen:
+            refusal = _delete_disallowed(s, chosen[0].id, at.date(), kind)
+            if refusal is not None:
+                raise Conflict(f"cannot propose this disposal: {refusal}")
         if kind == "exit" and a is not None and a.state not in ("exiting", "closed", "expired"):
             raise Conflict(
                 f"agreement {a.reference} v{a.version_no} is {a.state}: the exit's deletion "
                 "comes after its exit has started"
             )
         if kind == "adhoc" and a is not None:
-            rights = ag.rights_for(s, package_id=chosen[0].id)
-            if rights is not None and rights.act("delete", at.date()) == "disallow":
-                raise Conflict(
-                    f"agreement {rights.agreement} disallows delete: these packages cannot be "
-                    "deleted outside their schedule"
-                )
+            refusal = _delete_disallowed(s, chosen[0].id, at.date(), kind)
+            if refusal is not None:
+                raise Conflict(refusal)
         _may_propose(who, owner.id, a, kind)
         _check_approvable(s, who, kind, owner, a)
         found_blocked = blocked(s, [p.id for p in chosen if p.id not in left_out])
@@ -1176,9 +1177,15 @@ def propose_due(
             a_now = version
             owner = s.get_one(Organisation, owner_id)
             try:
+                refusal = _delete_disallowed(s, chosen[0].id, at.date(), "scheduled")
+                if refusal is not None:
+                    raise Conflict(
+                        f"{plural(len(chosen), 'due package')} of {owner.slug} not proposed: "
+                        + refusal
+                    )
                 _may_propose(who, owner_id, a_now, "scheduled")
                 _check_approvable(s, who, "scheduled", owner, a_now)
-            except (PermissionDenied, NoOtherApprover) as exc:
+            except (PermissionDenied, NoOtherApprover, Conflict) as exc:
                 if len(groups) == 1:
                     raise
                 refused.append(exc)
@@ -1196,7 +1203,7 @@ def propose_due(
             _audit(s, who, r, "disposal.propose", at, channel=channel, remote_addr=remote_addr)
             requests.append(r)
         if not requests:
-            unapprovable = [e for e in refused if isinstance(e, NoOtherApprover)]
+            unapprovable = [e for e in refused if isinstance(e, NoOtherApprover | Conflict)]
             if unapprovable:
                 raise unapprovable[0]
             raise PermissionDenied(
@@ -1506,6 +1513,26 @@ def _fully_approved(r: DisposalRequest) -> list[str]:
     ]
 
 
+def _delete_disallowed(session: Session, package_id: str, today: Any, kind: str) -> str | None:
+    """Why the agreement over ``package_id`` forbids deleting it on ``today`` (its rights
+    disallow the act delete) in a disposal of ``kind``, or None. A scheduled disposal is refused
+    on it when proposed, not only when executed: approved by every party and then refused, it
+    could only be withdrawn. (An exit's deletion is allowed by its exit terms: not asked.)"""
+    rights = ag.rights_for(session, package_id=package_id)
+    if rights is None or rights.act("delete", today) != "disallow":
+        return None
+    if kind == "scheduled":
+        return (
+            f"agreement {rights.agreement} disallows delete, although its retention rule "
+            "disposes of the packages: the parties amend it (rights: delete allow or "
+            "conditional) before they can be disposed of"
+        )
+    return (
+        f"agreement {rights.agreement} disallows delete: these packages cannot be deleted "
+        "outside their schedule"
+    )
+
+
 def _recheck(session: Session, r: DisposalRequest, today: Any) -> Agreement | None:
     """What must still hold when a disposal runs (Conflict naming what does not)."""
     missing = _fully_approved(r)
@@ -1533,11 +1560,11 @@ def _recheck(session: Session, r: DisposalRequest, today: Any) -> Agreement | No
             # custody, allow it; a grant that disallows delete would otherwise leave the exit
             # unable to end (approved, then refused, and the agreement never closed)
             continue
-        rights = ag.rights_for(session, package_id=item.package_id)
-        if rights is not None and rights.act("delete", today) == "disallow":
+        refusal = _delete_disallowed(session, item.package_id, today, r.kind)
+        if refusal is not None:
             raise Conflict(
-                f"cannot execute {_label(r)}: agreement {rights.agreement} disallows delete "
-                f"(package {item.package_id})"
+                f"cannot execute {_label(r)} (package {item.package_id}): {refusal}; or "
+                f"withdraw it (preserve disposal withdraw {r.id} --reason ...)"
             )
         break
     return a

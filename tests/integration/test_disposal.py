@@ -564,3 +564,31 @@ def test_a_disposal_withdrawn_after_it_was_queued_is_left_alone_by_the_worker(
     with w.app.uow() as uow:
         kinds = uow.session.scalars(sa.select(Alert.kind)).all()
     assert "job_failed" not in kinds, kinds
+
+
+def test_a_rule_that_destroys_under_rights_that_disallow_delete_is_refused_when_proposed(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The agreement's rule destroys, its rights disallow delete: the scheduled disposal is
+    refused when proposed (before, it was proposed, approved by every party and only then
+    refused at execution, where it could only be withdrawn); nothing is recorded."""
+    no_delete = [
+        {"act": "replicate", "restriction": "allow"},
+        {"act": "delete", "restriction": "disallow"},
+    ]
+    w = make_world(tmp_path, database_url, rights=no_delete)
+    try:
+        pid = w.ingest("harbour")
+        w.due()
+        expected = (
+            r"agreement ENF-2026-001 v1 disallows delete, although its retention rule disposes "
+            r"of the packages: the parties amend it \(rights: delete allow or conditional\)"
+        )
+        with pytest.raises(Conflict, match=expected):
+            disposal.propose_due(w.app, w.who("cas"), now=LATER)
+        with pytest.raises(Conflict, match="cannot propose this disposal: " + expected):
+            disposal.propose(w.app, w.who("cas"), [pid], kind="scheduled", now=LATER)
+        assert disposal.list_requests(w.app, None) == []
+        assert w.retention_state(pid) == "due"
+    finally:
+        w.app.close()
