@@ -1211,6 +1211,8 @@ def propose_due(
             )
         made = [_info(s, r) for r in requests]
         uow.commit()
+    for left_out_why in refused:  # the others were proposed: say what was left out, and why
+        log.warning("%s", left_out_why)
     for info in made:
         log.info("disposal %s proposed (scheduled, %d packages)", info.id, len(info.items))
     return made

@@ -567,7 +567,7 @@ def test_a_disposal_withdrawn_after_it_was_queued_is_left_alone_by_the_worker(
 
 
 def test_a_rule_that_destroys_under_rights_that_disallow_delete_is_refused_when_proposed(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The agreement's rule destroys, its rights disallow delete: the scheduled disposal is
     refused when proposed (before, it was proposed, approved by every party and only then
@@ -590,5 +590,33 @@ def test_a_rule_that_destroys_under_rights_that_disallow_delete_is_refused_when_
             disposal.propose(w.app, w.who("cas"), [pid], kind="scheduled", now=LATER)
         assert disposal.list_requests(w.app, None) == []
         assert w.retention_state(pid) == "due"
+
+        # another agreement, over another collection, allows delete: propose --due proposes
+        # its packages and says, as a warning, which it left out and why
+        from preserve.services import admin
+        from tests.agreement_setup import make_active, spec
+        from tests.integration.disposal_world import DESTROY, PARTIES
+
+        admin.add_collection(w.app, "films", organisation="museum", locations=("default",))
+        make_active(
+            w.app,
+            spec(
+                reference="ENF-2026-002",
+                parties=PARTIES,
+                retention=DESTROY,
+                scope=[{"collection": "museum/films"}],
+            ),
+        )
+        film = w.ingest("reel", collection="films")
+        w.due()
+        caplog.set_level("WARNING", logger="preserve")
+        [made] = disposal.propose_due(w.app, w.who("cas"), now=LATER)
+        assert [i.package_id for i in made.items] == [film]
+        assert made.agreement == "ENF-2026-002 v1"
+        assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+            "1 due package of museum not proposed: agreement ENF-2026-001 v1 disallows delete, "
+            "although its retention rule disposes of the packages: the parties amend it "
+            "(rights: delete allow or conditional) before they can be disposed of"
+        ]
     finally:
         w.app.close()
