@@ -522,6 +522,15 @@ def lift(
                     continue
                 org_id = _target_organisation(s, t)
                 if principal.role_in(org_id) is None:
+                    if not any(_may_lift(s, principal, x) for x in chosen):
+                        # custodian staff who see a hold on a collection of the packages they
+                        # keep: nothing of it is theirs to lift (no target named: some may be
+                        # of organisations they do not see)
+                        raise PermissionDenied(
+                            f"{principal.username} may not lift hold {hold.id}: a hold is lifted "
+                            "by an archivist of the organisation owning what it covers "
+                            "(custodian staff lift the holds placed on packages they keep)"
+                        )
                     raise PermissionDenied(
                         f"hold {hold.id} also covers packages or collections of organisations "
                         "you do not belong to: lift its targets one by one (--package, "
@@ -560,6 +569,18 @@ def lift(
     _apply_locks(app, locks)
     log.info("hold %s lifted%s by %s", hold_id, what, principal.label)
     return info
+
+
+def _may_lift(session: Session, principal: Principal, t: HoldTarget) -> bool:
+    """Whether ``principal`` may lift the hold from target ``t``: custodian staff from a
+    package they keep, else an archivist (or admin) of the organisation owning it."""
+    if t.package_id is not None and sharing.custodian_staff(session, principal, t.package_id):
+        return True
+    try:
+        require_role(principal, _target_organisation(session, t), "archivist", "the target")
+    except (PermissionDenied, NotFound):  # no role at all: NotFound, as if it did not exist
+        return False
+    return True
 
 
 def _one_target(

@@ -138,3 +138,13 @@ def test_the_parties_see_a_hold_on_the_collection_of_a_package_they_keep(world: 
     # seeing is not holding: the collection's hold is lifted by the owner's archivists only
     with pytest.raises(NotFound):
         holds.lift(world.app, world.who("cas"), placed.id, reason="no", collection="museum/photos")
+    # lifted whole, it says who may lift it (a new-user trial was told to lift its targets one
+    # by one, which led to the NotFound above)
+    with pytest.raises(
+        PermissionDenied,
+        match=rf"^cas may not lift hold {placed.id}: a hold is lifted by an archivist of the "
+        r"organisation owning what it covers \(custodian staff lift the holds placed on "
+        r"packages they keep\)$",
+    ):
+        holds.lift(world.app, world.who("cas"), placed.id, reason="no")
+    assert holds.show(world.app, world.who("mia"), placed.id).state == "active"
