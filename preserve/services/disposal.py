@@ -547,7 +547,7 @@ def _info(session: Session, r: DisposalRequest) -> DisposalInfo:
         executed_at=r.executed_at,
         job_id=r.job_id,
         failure=r.failure,
-        restore_until=r.restore_until,
+        restore_until=None if _closed_on_its_certificate(session, r) else r.restore_until,
         restored_at=r.restored_at,
         restored_by=r.restored_by,
         permanently_deleted_at=r.permanently_deleted_at,
@@ -2172,6 +2172,17 @@ def _restore_moves(storage: Storage, restore_prefix: str) -> list[tuple[str, str
         else:
             moves.append((key, folder + rest))
     return moves
+
+
+def _closed_on_its_certificate(session: Session, r: DisposalRequest) -> bool:
+    """An executed exit disposal whose agreement is closed: it can no longer be restored
+    (:func:`_exit_to_reopen`), so it shows no restore window."""
+    if r.kind != "exit" or r.reference is None or r.state != "executed":
+        return False
+    closed = sa.select(Agreement.id).where(
+        Agreement.reference == r.reference, Agreement.state == "closed"
+    )
+    return session.scalar(sa.select(closed.exists())) is True
 
 
 def _exit_to_reopen(session: Session, r: DisposalRequest) -> Any:

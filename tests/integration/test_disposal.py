@@ -532,8 +532,10 @@ def test_an_exit_disposal_is_restored_only_while_its_agreement_is_open(
         [again] = [d for d in disposal.list_requests(w.app, None) if d.state == "pending"]
         disposal.approve(w.app, person(w.app, "max"), again.id, "museum")
         disposal.approve(w.app, person(w.app, "root"), again.id, "archive")
-        disposal.execute(w.app, cas, again.id)
+        assert disposal.execute(w.app, cas, again.id).restore_until is not None
         assert agreements.close(w.app, cas, REF, "deleted", now=EXITING).state == "closed"
+        # no restore window is shown any more (the CLI, the web page and its button)
+        assert disposal.show(w.app, None, again.id).restore_until is None
         with pytest.raises(Conflict, match=f"agreement {REF} is closed, and its closing relied"):
             disposal.restore(w.app, cas, again.id)
         assert disposal.show(w.app, None, again.id).state == "executed"
