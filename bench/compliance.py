@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import web
-from bench.web import BenchError, Catalogue, log
+from bench.web import Catalogue, log
 
 SECTION = "## Compliance report"
 TARGET_S = 1.0
@@ -469,25 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     args.argv = argv
-
-    def terminate(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        lines = run(args)
-    except BenchError as exc:
-        log(f"bench: error: {exc}")
-        return 1
-    except KeyboardInterrupt:
-        log("bench: interrupted")
-        return 130
-    print("\n".join(lines))
-    if args.merge is not None:
-        old = args.merge.read_text(encoding="utf-8") if args.merge.exists() else "# Benchmarks\n"
-        args.merge.write_text(web.merge_section(old, lines, SECTION), encoding="utf-8")
-        log(f"bench: merged into {args.merge}")
-    return 0
+    return web.measure_and_merge(args, run, SECTION)
 
 
 if __name__ == "__main__":

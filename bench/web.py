@@ -709,13 +709,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     args.argv = argv
+    return measure_and_merge(args, run, SECTION)
+
+
+def measure_and_merge(
+    args: argparse.Namespace, measure: Callable[[argparse.Namespace], list[str]], section: str
+) -> int:
+    """Run a bench's ``measure`` (SIGTERM interrupts it like Ctrl-C, so it cleans up), print its
+    section and, with ``--merge``, put it into that document in place of ``section``; the
+    exit code (1: a BenchError, 130: interrupted)."""
 
     def terminate(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, terminate)
     try:
-        lines = run(args)
+        lines = measure(args)
     except BenchError as exc:
         log(f"bench: error: {exc}")
         return 1
@@ -725,7 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(lines))
     if args.merge is not None:
         old = args.merge.read_text(encoding="utf-8") if args.merge.exists() else "# Benchmarks\n"
-        args.merge.write_text(merge_section(old, lines), encoding="utf-8")
+        args.merge.write_text(merge_section(old, lines, section), encoding="utf-8")
         log(f"bench: merged into {args.merge}")
     return 0
 
